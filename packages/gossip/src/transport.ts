@@ -1,0 +1,45 @@
+/**
+ * The transport moves opaque frames between node addresses. It knows nothing
+ * of SWIM: framing, encryption and message types live above it (codec.ts,
+ * keyring.ts, messages.ts), so the WebSocket transport and the simulated
+ * network carry exactly the same bytes.
+ *
+ * Contract:
+ * - `send` never throws for network conditions and never blocks; delivery is
+ *   best effort (the protocol above provides acks where it needs them).
+ * - Frames sent to the same address are delivered in order while the
+ *   underlying connection lives (true for WebSocket; the simulator may
+ *   reorder only when told to).
+ * - A stream transport reports `refused` / `reset` when the peer's host says
+ *   nobody is listening: stronger evidence of a crash than a timeout, which
+ *   the failure detector uses to suspect at once.
+ */
+export type Address = string; // "host:port" for WebSocket, any unique string in simulation
+
+export type UnreachableReason =
+  /** The peer's host actively refused the connection (no process listening). */
+  | 'refused'
+  /** An established connection was reset or closed abruptly by the peer. */
+  | 'reset'
+  /** Connecting or sending did not complete in time. */
+  | 'timeout';
+
+export interface TransportHandler {
+  /**
+   * A frame arrived. `remote` is the transport-level peer (for inbound
+   * WebSocket connections an ephemeral port, so not a node address); the
+   * sender's identity is inside the frame's envelope.
+   */
+  onFrame(frame: Uint8Array, remote: string): void;
+  /** Frames to `to` could not be delivered, and why. */
+  onUnreachable(to: Address, reason: UnreachableReason): void;
+}
+
+export interface Transport {
+  /** The address other nodes use to reach this one. */
+  readonly address: Address;
+  setHandler(handler: TransportHandler): void;
+  send(to: Address, frame: Uint8Array): void;
+  /** Stops listening and closes every connection; idempotent. */
+  close(): Promise<void>;
+}
