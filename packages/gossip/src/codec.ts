@@ -1,0 +1,548 @@
+/**
+ * Frame codec: how an envelope of gossip messages becomes bytes on the wire,
+ * and how untrusted bytes become an envelope again (or a typed FrameError).
+ *
+ * Frame layout (everything a Transport carries):
+ *
+ *   plaintext:  0x00 | msgpack(envelope)
+ *   encrypted:  0x01 | keyId(4) | nonce(12) | AES-256-GCM(msgpack(envelope)) | authTag(16)
+ *
+ * The envelope is the msgpack map `{ v, from, addr, msgs }`: protocol
+ * version, sender node name, sender address, and an array of messages.
+ * `encodeFrames` packs as many messages per frame as fit under
+ * `maxFrameSize` (the whole frame, tag and crypto overhead included), in
+ * order; a message that cannot fit in a frame on its own is a typed error at
+ * the sender rather than a silent drop at the receiver.
+ *
+ * Untrusted input, in this order, so that nothing unchecked gets further:
+ *   1. size: frames above `maxFrameSize` are rejected before any work;
+ *   2. tag and keyring: with a keyring only authenticated frames are
+ *      accepted (plaintext is refused); without one, encrypted frames are
+ *      refused with their own code;
+ *   3. msgpack shape: a hand-written scanner walks the bytes *before*
+ *      msgpackr sees them and accepts only plain data (nil, booleans,
+ *      numbers, strings, binary, arrays, maps with string keys, and the
+ *      `undefined` marker), nesting at most MAX_DEPTH deep, with every
+ *      declared length backed by bytes actually present and no trailing
+ *      bytes. msgpackr's extensions (records, structured clone, Date, Set,
+ *      RegExp, Error, typed arrays, bundled strings) are therefore never
+ *      reached, so a frame cannot allocate more than a small multiple of
+ *      its own size nor produce anything but plain values;
+ *   4. envelope fields, one by one (`parseEnvelope`).
+ * Message bodies are left to messages.ts (`parseMessage`).
+ *
+ * Invariant: every frame `encodeFrames` produces decodes with `decodeFrame`
+ * (same options) to the same envelope, messages in the same order.
+ */
+import { Packr } from 'msgpackr';
+import type { Keyring } from './keyring';
+import { SEAL_OVERHEAD } from './keyring';
+
+/** Wire protocol version carried in every envelope. Bump on incompatible changes. */
+export const PROTOCOL_VERSION = 1;
+
+/**
+ * Default largest frame, tag and encryption included: 64 KiB. Large enough
+ * for a push-pull state of several hundred members and a 9 KiB user event,
+ * small enough that a flood of maximal frames stays cheap to reject.
+ */
+export const DEFAULT_MAX_FRAME_SIZE = 64 * 1024;
+
+/** Longest accepted node name (characters). */
+export const MAX_NODE_NAME_LENGTH = 128;
+/** Longest accepted address (characters); "host:port" fits easily. */
+export const MAX_ADDRESS_LENGTH = 256;
+/** Deepest nesting of arrays/maps accepted in a frame (envelope included). */
+export const MAX_DEPTH = 32;
+
+/** First byte of every frame. */
+export const FRAME_TAG_PLAINTEXT = 0x00;
+export const FRAME_TAG_ENCRYPTED = 0x01;
+
+export interface Envelope {
+  v: number;
+  /** Sender node name. */
+  from: string;
+  /** Sender address (where it listens). */
+  addr: string;
+  msgs: unknown[];
+}
+
+export type FrameErrorCode =
+  /** Frame is larger than maxFrameSize. */
+  | 'GOSSIP_ERR_FRAME_TOO_LARGE'
+  /** Not a frame: bad tag, bad msgpack, disallowed types, or invalid envelope fields. */
+  | 'GOSSIP_ERR_MALFORMED_FRAME'
+  /** Envelope carries a protocol version this node does not speak. */
+  | 'GOSSIP_ERR_VERSION'
+  /** Encrypted frame that no installed key authenticates (wrong key or tampered). */
+  | 'GOSSIP_ERR_DECRYPT'
+  /** Plaintext frame received while a keyring is configured. */
+  | 'GOSSIP_ERR_PLAINTEXT_REFUSED'
+  /** Encrypted frame received while no keyring is configured. */
+  | 'GOSSIP_ERR_NO_KEYRING'
+  /** (encode) A single message does not fit in a frame of maxFrameSize. */
+  | 'GOSSIP_ERR_MESSAGE_TOO_LARGE'
+  /** (encode) A message or envelope field holds something that is not plain data. */
+  | 'GOSSIP_ERR_UNENCODABLE';
+
+export class FrameError extends Error {
+  override readonly name = 'FrameError';
+  constructor(
+    readonly code: FrameErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface CodecOptions {
+  /** Largest frame in bytes, tag and encryption overhead included. */
+  maxFrameSize: number;
+  /** When set, frames are sealed with its primary key and plaintext is refused. */
+  keyring?: Keyring | undefined;
+}
+
+/**
+ * msgpackr configured for untrusted input: no records, no structured clone,
+ * no extra types, no bundled strings, 64-bit integers decoded as numbers
+ * (never bigint), maps as plain objects (msgpackr renames a `__proto__` key).
+ * The scanner below keeps every extension out anyway.
+ */
+const packr = new Packr({
+  useRecords: false,
+  structuredClone: false,
+  moreTypes: false,
+  bundleStrings: false,
+  mapsAsObjects: true,
+  variableMapSize: true,
+  int64AsType: 'number',
+  useBigIntExtension: false,
+});
+
+const FRAME_TAG_SIZE = 1;
+
+function checkMaxFrameSize(maxFrameSize: number): void {
+  if (!Number.isInteger(maxFrameSize) || maxFrameSize < 64) {
+    throw new TypeError(`maxFrameSize must be an integer >= 64 bytes, got ${String(maxFrameSize)}`);
+  }
+}
+
+function arrayHeaderSize(n: number): number {
+  return n < 16 ? 1 : n < 0x10000 ? 3 : 5;
+}
+
+function writeArrayHeader(out: Uint8Array, at: number, n: number): number {
+  if (n < 16) {
+    out[at] = 0x90 | n;
+    return at + 1;
+  }
+  if (n < 0x10000) {
+    out[at] = 0xdc;
+    out[at + 1] = n >>> 8;
+    out[at + 2] = n & 0xff;
+    return at + 3;
+  }
+  out[at] = 0xdd;
+  new DataView(out.buffer, out.byteOffset, out.byteLength).setUint32(at + 1, n);
+  return at + 5;
+}
+
+/**
+ * Why `value` is not plain data, or undefined. msgpackr would otherwise turn
+ * a Set into an array or a bigint into a number without a word.
+ */
+function notPlain(value: unknown, depth: number): string | undefined {
+  if (depth > MAX_DEPTH) return `nesting deeper than ${MAX_DEPTH}`;
+  switch (typeof value) {
+    case 'undefined':
+    case 'boolean':
+    case 'number':
+    case 'string':
+      return undefined;
+    case 'object': {
+      if (value === null || value instanceof Uint8Array && (value.constructor === Uint8Array || Buffer.isBuffer(value))) {
+        return undefined;
+      }
+      if (Array.isArray(value)) {
+        for (const item of value) {
+          const p = notPlain(item, depth + 1);
+          if (p !== undefined) return p;
+        }
+        return undefined;
+      }
+      const proto: unknown = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) {
+        return `a ${(value as object).constructor?.name ?? 'non-plain object'}`;
+      }
+      for (const item of Object.values(value)) {
+        const p = notPlain(item, depth + 1);
+        if (p !== undefined) return p;
+      }
+      return undefined;
+    }
+    default:
+      return `a ${typeof value}`;
+  }
+}
+
+function packChecked(value: unknown, what: string): Uint8Array {
+  const unfit = notPlain(value, 1);
+  if (unfit !== undefined) {
+    throw new FrameError(
+      'GOSSIP_ERR_UNENCODABLE',
+      `${what} is not plain data (${unfit}); use only null, booleans, numbers, strings, Uint8Array, arrays and plain objects`,
+    );
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = packr.pack(value);
+  } catch (cause) {
+    throw new FrameError('GOSSIP_ERR_UNENCODABLE', `${what} cannot be encoded: ${(cause as Error).message}`, { cause });
+  }
+  const problem = scanMsgpack(bytes, 0, bytes.length);
+  if (problem !== undefined) {
+    throw new FrameError(
+      'GOSSIP_ERR_UNENCODABLE',
+      `${what} is not plain data (${problem}); use only null, booleans, numbers, strings, Uint8Array, arrays and plain objects`,
+    );
+  }
+  return bytes;
+}
+
+/**
+ * Encodes messages into as few frames as possible, in order, each at most
+ * `maxFrameSize` bytes. No messages, no frames.
+ * @throws FrameError GOSSIP_ERR_MESSAGE_TOO_LARGE if one message cannot fit alone,
+ *   GOSSIP_ERR_UNENCODABLE if a value is not plain data.
+ */
+export function encodeFrames(
+  env: { from: string; addr: string; msgs: unknown[] },
+  opts: CodecOptions,
+): Uint8Array[] {
+  checkMaxFrameSize(opts.maxFrameSize);
+  if (env.msgs.length === 0) return [];
+  if (typeof env.from !== 'string' || env.from.length === 0 || env.from.length > MAX_NODE_NAME_LENGTH) {
+    throw new FrameError(
+      'GOSSIP_ERR_UNENCODABLE',
+      `node name must be a non-empty string of at most ${MAX_NODE_NAME_LENGTH} characters`,
+    );
+  }
+  if (typeof env.addr !== 'string' || env.addr.length > MAX_ADDRESS_LENGTH) {
+    throw new FrameError('GOSSIP_ERR_UNENCODABLE', `address must be a string of at most ${MAX_ADDRESS_LENGTH} characters`);
+  }
+  // The envelope with an empty msgs array ends in 0x90 (fixarray 0): drop it
+  // and write the real array header, then the messages' bytes (msgpack is
+  // concatenative, so this is exactly pack({ v, from, addr, msgs })).
+  const head = packr.pack({ v: PROTOCOL_VERSION, from: env.from, addr: env.addr, msgs: [] });
+  const prefix = head.subarray(0, head.length - 1);
+  const overhead = FRAME_TAG_SIZE + (opts.keyring ? SEAL_OVERHEAD : 0) + prefix.length;
+  const encoded = env.msgs.map((m, i) => packChecked(m, `message ${i}`));
+
+  const frames: Uint8Array[] = [];
+  let start = 0;
+  while (start < encoded.length) {
+    let end = start;
+    let body = 0;
+    while (end < encoded.length) {
+      const next = body + encoded[end]!.length;
+      if (overhead + arrayHeaderSize(end + 1 - start) + next > opts.maxFrameSize) break;
+      body = next;
+      end++;
+    }
+    if (end === start) {
+      const size = overhead + arrayHeaderSize(1) + encoded[start]!.length;
+      throw new FrameError(
+        'GOSSIP_ERR_MESSAGE_TOO_LARGE',
+        `message ${start} needs a ${size}-byte frame, above maxFrameSize ${opts.maxFrameSize}; send less data per message or raise maxFrameSize on every node`,
+      );
+    }
+    const count = end - start;
+    const plain = new Uint8Array(FRAME_TAG_SIZE + prefix.length + arrayHeaderSize(count) + body);
+    plain[0] = opts.keyring ? FRAME_TAG_ENCRYPTED : FRAME_TAG_PLAINTEXT;
+    plain.set(prefix, FRAME_TAG_SIZE);
+    let at = writeArrayHeader(plain, FRAME_TAG_SIZE + prefix.length, count);
+    for (let i = start; i < end; i++) {
+      plain.set(encoded[i]!, at);
+      at += encoded[i]!.length;
+    }
+    if (opts.keyring) {
+      const tag = plain.subarray(0, FRAME_TAG_SIZE);
+      const sealed = opts.keyring.seal(plain.subarray(FRAME_TAG_SIZE), tag);
+      const frame = new Uint8Array(FRAME_TAG_SIZE + sealed.length);
+      frame[0] = FRAME_TAG_ENCRYPTED;
+      frame.set(sealed, FRAME_TAG_SIZE);
+      frames.push(frame);
+    } else {
+      frames.push(plain);
+    }
+    start = end;
+  }
+  return frames;
+}
+
+/**
+ * Decodes one untrusted frame.
+ * @throws FrameError with the reason it was rejected (see FrameErrorCode).
+ */
+export function decodeFrame(frame: Uint8Array, opts: CodecOptions): Envelope {
+  if (!(frame instanceof Uint8Array)) {
+    throw new FrameError('GOSSIP_ERR_MALFORMED_FRAME', 'frame is not binary data');
+  }
+  if (frame.length > opts.maxFrameSize) {
+    throw new FrameError(
+      'GOSSIP_ERR_FRAME_TOO_LARGE',
+      `frame of ${frame.length} bytes exceeds maxFrameSize ${opts.maxFrameSize}`,
+    );
+  }
+  if (frame.length < FRAME_TAG_SIZE + 1) {
+    throw new FrameError('GOSSIP_ERR_MALFORMED_FRAME', `frame of ${frame.length} bytes is too short`);
+  }
+  const tag = frame[0];
+  let body: Uint8Array;
+  if (tag === FRAME_TAG_PLAINTEXT) {
+    if (opts.keyring) {
+      throw new FrameError(
+        'GOSSIP_ERR_PLAINTEXT_REFUSED',
+        'plaintext frame refused: this node requires encryption; give the sender the cluster keyring',
+      );
+    }
+    body = frame.subarray(FRAME_TAG_SIZE);
+  } else if (tag === FRAME_TAG_ENCRYPTED) {
+    if (!opts.keyring) {
+      throw new FrameError(
+        'GOSSIP_ERR_NO_KEYRING',
+        'encrypted frame refused: this node has no keyring; configure the cluster keyring to talk to encrypted nodes',
+      );
+    }
+    const opened = opts.keyring.open(frame.subarray(FRAME_TAG_SIZE), frame.subarray(0, FRAME_TAG_SIZE));
+    if (opened === undefined) {
+      throw new FrameError(
+        'GOSSIP_ERR_DECRYPT',
+        'encrypted frame did not authenticate with any installed key (wrong key, or tampered)',
+      );
+    }
+    body = opened;
+  } else {
+    throw new FrameError('GOSSIP_ERR_MALFORMED_FRAME', `unknown frame tag 0x${(tag ?? 0).toString(16)}`);
+  }
+  const problem = scanMsgpack(body, 0, body.length);
+  if (problem !== undefined) {
+    throw new FrameError('GOSSIP_ERR_MALFORMED_FRAME', `frame body rejected: ${problem}`);
+  }
+  let value: unknown;
+  try {
+    value = packr.unpack(body);
+  } catch (cause) {
+    throw new FrameError('GOSSIP_ERR_MALFORMED_FRAME', `frame body is not valid msgpack: ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+  return parseEnvelope(value);
+}
+
+/** Validates a decoded envelope field by field. */
+export function parseEnvelope(value: unknown): Envelope {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
+    throw new FrameError('GOSSIP_ERR_MALFORMED_FRAME', 'envelope is not a map');
+  }
+  const o = value as Record<string, unknown>;
+  const { v, from, addr, msgs } = o;
+  if (typeof v !== 'number' || !Number.isInteger(v)) {
+    throw new FrameError('GOSSIP_ERR_MALFORMED_FRAME', 'envelope field v (protocol version) is not an integer');
+  }
+  if (v !== PROTOCOL_VERSION) {
+    throw new FrameError(
+      'GOSSIP_ERR_VERSION',
+      `frame speaks protocol version ${v}, this node speaks ${PROTOCOL_VERSION}; run the same rhizome version on every node`,
+    );
+  }
+  if (typeof from !== 'string' || from.length === 0 || from.length > MAX_NODE_NAME_LENGTH) {
+    throw new FrameError(
+      'GOSSIP_ERR_MALFORMED_FRAME',
+      `envelope field from is not a node name (non-empty string of at most ${MAX_NODE_NAME_LENGTH} characters)`,
+    );
+  }
+  if (typeof addr !== 'string' || addr.length > MAX_ADDRESS_LENGTH) {
+    throw new FrameError(
+      'GOSSIP_ERR_MALFORMED_FRAME',
+      `envelope field addr is not an address (string of at most ${MAX_ADDRESS_LENGTH} characters)`,
+    );
+  }
+  if (!Array.isArray(msgs)) {
+    throw new FrameError('GOSSIP_ERR_MALFORMED_FRAME', 'envelope field msgs is not an array');
+  }
+  return { v, from, addr, msgs };
+}
+
+/**
+ * Walks msgpack bytes without building values and returns why they are not
+ * acceptable plain data, or undefined if [start, end) holds exactly one
+ * acceptable value. Iterative, so hostile nesting cannot overflow the stack.
+ */
+export function scanMsgpack(buf: Uint8Array, start: number, end: number): string | undefined {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  let pos = start;
+  // Stack of remaining item counts per open container; map entries count 2
+  // (key, value) and we track whether the next item is a key.
+  const remaining: number[] = [];
+  const isMap: boolean[] = [];
+  let pendingValues = 1; // values still to read at top level
+
+  const need = (n: number): boolean => pos + n <= end;
+
+  while (true) {
+    // Which value are we reading: close finished containers first.
+    while (remaining.length > 0 && remaining[remaining.length - 1] === 0) {
+      remaining.pop();
+      isMap.pop();
+    }
+    if (remaining.length === 0 && pendingValues === 0) break;
+    let expectKey = false;
+    if (remaining.length > 0) {
+      const top = remaining.length - 1;
+      // For maps, remaining counts keys+values; even remaining means a key is next.
+      expectKey = isMap[top]! && remaining[top]! % 2 === 0;
+      remaining[top]!--;
+    } else {
+      pendingValues--;
+    }
+    if (!need(1)) return 'truncated';
+    const b = buf[pos++]!;
+    if (expectKey) {
+      let len: number;
+      if (b >= 0xa0 && b <= 0xbf) len = b & 0x1f;
+      else if (b === 0xd9) {
+        if (!need(1)) return 'truncated';
+        len = buf[pos]!;
+        pos += 1;
+      } else if (b === 0xda) {
+        if (!need(2)) return 'truncated';
+        len = view.getUint16(pos);
+        pos += 2;
+      } else if (b === 0xdb) {
+        if (!need(4)) return 'truncated';
+        len = view.getUint32(pos);
+        pos += 4;
+      } else return `map key of type 0x${b.toString(16)} is not a string`;
+      if (!need(len)) return 'truncated';
+      pos += len;
+      continue;
+    }
+    let container = 0; // number of items (arrays) or entries (maps) opened
+    let map = false;
+    if (b <= 0x7f || b >= 0xe0) continue; // fixints
+    if (b <= 0x8f) {
+      container = b & 0x0f;
+      map = true;
+    } else if (b <= 0x9f) {
+      container = b & 0x0f;
+    } else if (b <= 0xbf) {
+      const len = b & 0x1f;
+      if (!need(len)) return 'truncated';
+      pos += len;
+      continue;
+    } else {
+      switch (b) {
+        case 0xc0: // nil
+        case 0xc2: // false
+        case 0xc3: // true
+          continue;
+        case 0xc4: // bin8
+        case 0xd9: {
+          // str8
+          if (!need(1)) return 'truncated';
+          const len = buf[pos]!;
+          pos += 1;
+          if (!need(len)) return 'truncated';
+          pos += len;
+          continue;
+        }
+        case 0xc5:
+        case 0xda: {
+          if (!need(2)) return 'truncated';
+          const len = view.getUint16(pos);
+          pos += 2;
+          if (!need(len)) return 'truncated';
+          pos += len;
+          continue;
+        }
+        case 0xc6:
+        case 0xdb: {
+          if (!need(4)) return 'truncated';
+          const len = view.getUint32(pos);
+          pos += 4;
+          if (!need(len)) return 'truncated';
+          pos += len;
+          continue;
+        }
+        case 0xca: // float32
+        case 0xce: // uint32
+        case 0xd2: // int32
+          if (!need(4)) return 'truncated';
+          pos += 4;
+          continue;
+        case 0xcb: // float64
+        case 0xcf: // uint64
+        case 0xd3: // int64
+          if (!need(8)) return 'truncated';
+          pos += 8;
+          continue;
+        case 0xcc:
+        case 0xd0:
+          if (!need(1)) return 'truncated';
+          pos += 1;
+          continue;
+        case 0xcd:
+        case 0xd1:
+          if (!need(2)) return 'truncated';
+          pos += 2;
+          continue;
+        case 0xd4:
+          // fixext1 type 0 is how msgpack(r) writes `undefined`; no other extension is allowed.
+          if (!need(2)) return 'truncated';
+          if (buf[pos] !== 0x00) return `msgpack extension type ${buf[pos]} is not allowed`;
+          pos += 2;
+          continue;
+        case 0xdc:
+          if (!need(2)) return 'truncated';
+          container = view.getUint16(pos);
+          pos += 2;
+          break;
+        case 0xdd:
+          if (!need(4)) return 'truncated';
+          container = view.getUint32(pos);
+          pos += 4;
+          break;
+        case 0xde:
+          if (!need(2)) return 'truncated';
+          container = view.getUint16(pos);
+          pos += 2;
+          map = true;
+          break;
+        case 0xdf:
+          if (!need(4)) return 'truncated';
+          container = view.getUint32(pos);
+          pos += 4;
+          map = true;
+          break;
+        case 0xc1:
+          return 'reserved msgpack byte 0xc1';
+        default:
+          // 0xc7-0xc9 ext8/16/32, 0xd5-0xd8 fixext2..16
+          return `msgpack extension (0x${b.toString(16)}) is not allowed`;
+      }
+    }
+    // Every item takes at least one byte: a declared count the remaining
+    // bytes cannot back is a lie (and would make msgpackr preallocate).
+    const items = map ? container * 2 : container;
+    if (items > end - pos) return 'truncated (declared length exceeds frame)';
+    if (items === 0) continue;
+    if (remaining.length + 1 > MAX_DEPTH) return `nesting deeper than ${MAX_DEPTH}`;
+    remaining.push(items);
+    isMap.push(map);
+  }
+  if (pos !== end) return `${end - pos} trailing bytes`;
+  return undefined;
+}
