@@ -1,0 +1,152 @@
+/**
+ * Typed errors of the agent's building blocks.
+ *
+ * Every error is an `AgentError` with a stable string `code`
+ * (`AGENT_ERR_...`) that scripts and the control API can match on, and a
+ * message that says what went wrong *and how to fix it*. Families that carry
+ * extra context (a file and byte offset, an exit code and stderr tail, an HTTP
+ * status) are subclasses; callers usually only need `err.code`.
+ *
+ * Codes are part of the public contract (the control API returns them as
+ * `{ error: { code, message } }`): add new ones, never rename.
+ */
+
+export type AgentErrorCode =
+  // persistence
+  | 'AGENT_ERR_STORE_CORRUPT'
+  | 'AGENT_ERR_STORE_LOCKED'
+  | 'AGENT_ERR_STORE_CLOSED'
+  | 'AGENT_ERR_STORE_FAILED'
+  | 'AGENT_ERR_STORE_RECORD_TOO_LARGE'
+  // executors
+  | 'AGENT_ERR_EXEC_NOT_FOUND'
+  | 'AGENT_ERR_EXEC_FAILED'
+  | 'AGENT_ERR_EXEC_TIMEOUT'
+  | 'AGENT_ERR_EXEC_BAD_OPTIONS'
+  | 'AGENT_ERR_ANSIBLE_MISSING'
+  | 'AGENT_ERR_ANSIBLE_FAILED'
+  | 'AGENT_ERR_ANSIBLE_OUTPUT'
+  | 'AGENT_ERR_CHEF_MISSING'
+  | 'AGENT_ERR_CHEF_FAILED'
+  | 'AGENT_ERR_CHEF_BAD_DATA_BAG'
+  // control API
+  | 'AGENT_ERR_UNAUTHORIZED'
+  | 'AGENT_ERR_NOT_FOUND'
+  | 'AGENT_ERR_BAD_REQUEST'
+  | 'AGENT_ERR_BODY_TOO_LARGE'
+  | 'AGENT_ERR_INTERNAL'
+  | 'AGENT_ERR_NOT_RUNNING'
+  | 'AGENT_ERR_CONTROL_HTTP'
+  // watch / log
+  | 'AGENT_ERR_WATCH_FAILED'
+  | 'AGENT_ERR_BAD_OPTIONS';
+
+/** Base class of every error raised by the agent's building blocks. */
+export class AgentError extends Error {
+  override readonly name: string = 'AgentError';
+  readonly code: AgentErrorCode;
+
+  constructor(code: AgentErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+  }
+}
+
+/**
+ * The durable store found bytes it cannot trust somewhere other than the tail
+ * of the log (or in a snapshot). Nothing has been truncated or deleted: the
+ * operator decides (restore a backup, or cut the file at `offset`).
+ */
+export class StoreCorruptError extends AgentError {
+  override readonly name = 'StoreCorruptError';
+  readonly file: string;
+  readonly offset: number;
+
+  constructor(file: string, offset: number, reason: string, options?: { cause?: unknown }) {
+    super(
+      'AGENT_ERR_STORE_CORRUPT',
+      `corrupt record in ${file} at byte offset ${offset}: ${reason}. ` +
+        `Nothing was truncated or deleted. Restore the data directory from a backup, ` +
+        `or, accepting the loss of every record from that offset on, truncate the file ` +
+        `(truncate -s ${offset} '${file}') and restart the agent.`,
+      options,
+    );
+    this.file = file;
+    this.offset = offset;
+  }
+}
+
+/** A child process (command, ansible-playbook, chef-client) failed or timed out. */
+export class ExecError extends AgentError {
+  override readonly name: string = 'ExecError';
+  /** The program that was run. */
+  readonly command: string;
+  /** Exit code, or `null` when the process was killed by a signal or never started. */
+  readonly exitCode: number | null;
+  /** The signal that ended the process, if any. */
+  readonly signal: NodeJS.Signals | null;
+  /** The last bytes of stderr (bounded), for run reports. */
+  readonly stderrTail: string;
+
+  constructor(
+    code: AgentErrorCode,
+    message: string,
+    details: { command: string; exitCode: number | null; signal: NodeJS.Signals | null; stderrTail: string },
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+    this.command = details.command;
+    this.exitCode = details.exitCode;
+    this.signal = details.signal;
+    this.stderrTail = details.stderrTail;
+  }
+}
+
+/** One failed Ansible task, as reported by the json callback. */
+export interface AnsibleTaskFailure {
+  task: string;
+  host: string;
+  msg: string;
+}
+
+/** `ansible-playbook` ran and reported failed or unreachable tasks. */
+export class AnsibleError extends ExecError {
+  override readonly name = 'AnsibleError';
+  readonly failedTasks: readonly AnsibleTaskFailure[];
+
+  constructor(
+    message: string,
+    details: {
+      command: string;
+      exitCode: number | null;
+      signal: NodeJS.Signals | null;
+      stderrTail: string;
+      failedTasks: readonly AnsibleTaskFailure[];
+    },
+    options?: { cause?: unknown },
+  ) {
+    super('AGENT_ERR_ANSIBLE_FAILED', message, details, options);
+    this.failedTasks = details.failedTasks;
+  }
+}
+
+/**
+ * An error that crosses the control API. On the server, `status` is the HTTP
+ * status it is answered with; on the client, the status the agent answered.
+ */
+export class ControlError extends AgentError {
+  override readonly name = 'ControlError';
+  readonly status: number;
+
+  constructor(code: AgentErrorCode, status: number, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.status = status;
+  }
+}
+
+/** Turns any thrown value into an `AgentError` (unknown values become AGENT_ERR_INTERNAL). */
+export function toAgentError(err: unknown): AgentError {
+  if (err instanceof AgentError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new AgentError('AGENT_ERR_INTERNAL', `internal error: ${message}`, { cause: err });
+}
