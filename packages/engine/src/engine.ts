@@ -1,0 +1,377 @@
+/**
+ * The service engine: a FIFO inbox of events, processed one run at a time.
+ *
+ * Life of an event: `submit` appends it to the inbox and returns a promise
+ * that settles when the event's run has committed (and `onCommit`, which the
+ * agent uses to make the commit durable, has resolved), so a caller can ack
+ * a peer only after that. Events that arrive during a run wait their turn.
+ *
+ * A failed run is rolled back and retried after an exponential backoff with
+ * jitter, on the injected clock. After `retry.limit` failed attempts the
+ * engine enters `error`, naming the handler, its error and the event, and
+ * holds the inbox until the operator calls `resolve()` (retry now) or
+ * `skip()` (drop the event). A run that does not converge goes to `error`
+ * at once: retrying a cycle only repeats it.
+ */
+import { systemClock, type Clock } from './clock';
+import { EngineError } from './errors';
+import { describeEvent, internalEvent, parseEvent, START_EVENT, type EngineEvent } from './events';
+import type { HandlerSpec, Transaction } from './handler';
+import { HandlerTable } from './handler-table';
+import { EMPTY_KNOWLEDGE_BASE, type KnowledgeBase } from './knowledge-base';
+import { inMemoryRelationModel, type RelationModel } from './relation-model';
+import type { RunReport } from './report';
+import { executeRun, type RunCommit } from './run';
+
+export interface RetryOptions {
+  /** Attempts before the engine stops in `error` (the first try counts). */
+  readonly limit: number;
+  /** Delay before the first retry. */
+  readonly baseMs: number;
+  /** Upper bound of any delay. */
+  readonly maxMs: number;
+  /** Fraction of the delay randomized, 0..1 (spreads retries of many agents). */
+  readonly jitter: number;
+}
+
+export interface EngineOptions {
+  readonly handlers: readonly HandlerSpec[];
+  readonly relationModel?: RelationModel;
+  readonly clock?: Clock;
+  /** Random numbers in [0, 1), for jitter; inject a seeded one for determinism. */
+  readonly random?: () => number;
+  /** The committed knowledge base to start from (e.g. recovered from disk). */
+  readonly initial?: KnowledgeBase;
+  readonly retry?: Partial<RetryOptions>;
+  /** Handler executions one run may perform before it is declared non-convergent. */
+  readonly maxHandlerExecutions?: number;
+  /** Reports kept for `history()`. */
+  readonly historySize?: number;
+  /** Prefix of run ids, e.g. the unit name. */
+  readonly runIdPrefix?: string;
+  /**
+   * Called with every commit before it takes effect; the engine waits for it.
+   * The agent appends the patches to its log and fsyncs here, then sends the
+   * outbox. If it throws, the commit is abandoned and the engine goes to error.
+   */
+  readonly onCommit?: (commit: RunCommit) => void | Promise<void>;
+}
+
+export const DEFAULT_RETRY_OPTIONS: RetryOptions = Object.freeze({
+  // Three tries: one transient failure (a port still in use, a flaky
+  // download) is common, three in a row usually mean a real problem.
+  limit: 3,
+  // Short enough that a transient failure heals quickly on a laptop...
+  baseMs: 200,
+  // ...and capped so an operator never waits minutes after fixing the cause.
+  maxMs: 30_000,
+  jitter: 0.2,
+});
+
+export const DEFAULT_ENGINE_OPTIONS = Object.freeze({
+  // charms.reactive silently gives up after 100 passes; we allow more
+  // executions (large charms legitimately run hundreds of handlers for one
+  // event) and say which handlers looped when the bound is hit.
+  maxHandlerExecutions: 1000,
+  historySize: 100,
+  runIdPrefix: 'run',
+});
+
+export type EngineState = 'idle' | 'running' | 'retrying' | 'error' | 'stopped';
+
+export interface EngineErrorStatus {
+  readonly handler?: string;
+  readonly code: string;
+  readonly message: string;
+  readonly event: string;
+  readonly attempts: number;
+}
+
+export interface EngineStatus {
+  readonly state: EngineState;
+  readonly queued: number;
+  readonly runs: number;
+  readonly error?: EngineErrorStatus;
+  readonly lastReport?: RunReport;
+  /** When retrying: clock time of the next attempt. */
+  readonly nextAttemptAt?: number;
+}
+
+export interface SubmitOptions {
+  /** Staged at the start of the run, inside its transaction (e.g. write the remote data bag). */
+  readonly apply?: (tx: Transaction) => void;
+}
+
+interface InboxItem {
+  readonly event: EngineEvent;
+  readonly apply: ((tx: Transaction) => void) | undefined;
+  readonly fullScan: boolean;
+  readonly resolve: (report: RunReport) => void;
+  readonly reject: (error: unknown) => void;
+  attempts: number;
+}
+
+export class Engine {
+  private readonly table: HandlerTable;
+  private readonly relationModel: RelationModel;
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly retry: RetryOptions;
+  private readonly maxHandlerExecutions: number;
+  private readonly historySize: number;
+  private readonly runIdPrefix: string;
+  private readonly onCommit: EngineOptions['onCommit'];
+
+  private kb: KnowledgeBase;
+  private readonly inbox: InboxItem[] = [];
+  private state: EngineState = 'idle';
+  private runCounter = 0;
+  private readonly reports: RunReport[] = [];
+  private readonly listeners = new Set<(report: RunReport) => void>();
+  private lastError: EngineErrorStatus | undefined;
+  private retryTimer: ReturnType<Clock['setTimeout']> | undefined;
+  private nextAttemptAt: number | undefined;
+  private pumping = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(options: EngineOptions) {
+    this.table = new HandlerTable(options.handlers);
+    this.relationModel = options.relationModel ?? inMemoryRelationModel;
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? Math.random;
+    this.retry = resolveRetry(options.retry);
+    this.maxHandlerExecutions = options.maxHandlerExecutions ?? DEFAULT_ENGINE_OPTIONS.maxHandlerExecutions;
+    if (!Number.isInteger(this.maxHandlerExecutions) || this.maxHandlerExecutions < 1) {
+      throw new EngineError('ENGINE_ERR_OPTIONS', `maxHandlerExecutions must be a positive integer, got ${String(options.maxHandlerExecutions)}`);
+    }
+    this.historySize = options.historySize ?? DEFAULT_ENGINE_OPTIONS.historySize;
+    this.runIdPrefix = options.runIdPrefix ?? DEFAULT_ENGINE_OPTIONS.runIdPrefix;
+    this.onCommit = options.onCommit;
+    this.kb = options.initial ?? EMPTY_KNOWLEDGE_BASE;
+  }
+
+  /** The last committed knowledge base (immutable). */
+  get knowledge(): KnowledgeBase {
+    return this.kb;
+  }
+
+  get handlerNames(): readonly string[] {
+    return this.table.handlers.map((h) => h.name);
+  }
+
+  status(): EngineStatus {
+    const last = this.reports[this.reports.length - 1];
+    return {
+      state: this.state,
+      queued: this.inbox.length,
+      runs: this.runCounter,
+      ...(this.lastError ? { error: this.lastError } : {}),
+      ...(last ? { lastReport: last } : {}),
+      ...(this.nextAttemptAt !== undefined ? { nextAttemptAt: this.nextAttemptAt } : {}),
+    };
+  }
+
+  /** Reports of the most recent runs, oldest first (failed attempts included). */
+  history(): readonly RunReport[] {
+    return [...this.reports];
+  }
+
+  onReport(listener: (report: RunReport) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Runs the start event: `atStartup` handlers and every fact-only handler
+   * that is due (facts may have changed while the agent was down, or the
+   * charm may have new handlers).
+   */
+  start(): Promise<RunReport> {
+    return this.enqueue(internalEvent(START_EVENT), undefined, true);
+  }
+
+  /** Queues an event; settles when its run commits (or is skipped / the engine stops). */
+  submit(event: EngineEvent, options: SubmitOptions = {}): Promise<RunReport> {
+    return this.enqueue(parseEvent(event), options.apply, false);
+  }
+
+  /** In `error` or `retrying`: retry the failed event now. */
+  resolve(): void {
+    if (this.state !== 'error' && this.state !== 'retrying') {
+      throw new EngineError('ENGINE_ERR_STATE', `nothing to resolve: the engine is ${this.state}`);
+    }
+    this.cancelRetry();
+    this.lastError = undefined;
+    this.state = 'idle';
+    const head = this.inbox[0];
+    if (head) head.attempts = 0;
+    void this.pump();
+  }
+
+  /** In `error` or `retrying`: drop the failed event (its submitter gets ENGINE_ERR_SKIPPED) and go on. */
+  skip(): void {
+    if (this.state !== 'error' && this.state !== 'retrying') {
+      throw new EngineError('ENGINE_ERR_STATE', `nothing to skip: the engine is ${this.state}`);
+    }
+    this.cancelRetry();
+    const head = this.inbox.shift();
+    this.lastError = undefined;
+    this.state = 'idle';
+    head?.reject(new EngineError('ENGINE_ERR_SKIPPED', `run for ${head ? describeEvent(head.event) : 'event'} was skipped by the operator`));
+    void this.pump();
+  }
+
+  /** Resolves when the inbox is empty and no run is in progress (or the engine is in error / stopped). */
+  whenIdle(): Promise<void> {
+    if (this.isSettled()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Finishes the current run, then rejects everything still queued. */
+  async stop(): Promise<void> {
+    this.cancelRetry();
+    const wasPumping = this.pumping;
+    this.state = 'stopped';
+    if (wasPumping) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    for (const item of this.inbox.splice(0)) {
+      item.reject(new EngineError('ENGINE_ERR_STOPPED', `engine stopped before ${describeEvent(item.event)} ran`));
+    }
+    this.notifyIdle();
+  }
+
+  private enqueue(event: EngineEvent, apply: InboxItem['apply'], fullScan: boolean): Promise<RunReport> {
+    if (this.state === 'stopped') {
+      return Promise.reject(new EngineError('ENGINE_ERR_STOPPED', `engine is stopped; ${describeEvent(event)} was not queued`));
+    }
+    return new Promise<RunReport>((resolve, reject) => {
+      this.inbox.push({ event, apply, fullScan, resolve, reject, attempts: 0 });
+      void this.pump();
+    });
+  }
+
+  private isSettled(): boolean {
+    return !this.pumping && (this.inbox.length === 0 || this.state === 'error' || this.state === 'retrying' || this.state === 'stopped');
+  }
+
+  private notifyIdle(): void {
+    if (!this.isSettled()) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.state === 'idle' || this.state === 'running') {
+        const item = this.inbox[0];
+        if (!item) break;
+        this.state = 'running';
+        await this.attempt(item);
+      }
+      if (this.state === 'running') this.state = 'idle';
+    } finally {
+      this.pumping = false;
+      this.notifyIdle();
+    }
+  }
+
+  private async attempt(item: InboxItem): Promise<void> {
+    item.attempts += 1;
+    this.runCounter += 1;
+    const runId = `${this.runIdPrefix}-${this.runCounter}`;
+    const result = await executeRun({
+      kb: this.kb,
+      table: this.table,
+      event: item.event,
+      apply: item.apply,
+      relationModel: this.relationModel,
+      clock: this.clock,
+      runId,
+      attempt: item.attempts,
+      maxHandlerExecutions: this.maxHandlerExecutions,
+      fullScan: item.fullScan,
+    });
+
+    if (result.ok) {
+      try {
+        if (this.onCommit) await this.onCommit(result.commit);
+      } catch (thrown) {
+        // The commit could not be made durable: it must not take effect.
+        const message = `commit of ${result.commit.report.eventLabel} could not be persisted: ${thrown instanceof Error ? thrown.message : String(thrown)}`;
+        this.record({ ...result.commit.report, outcome: 'failed', error: { code: 'ENGINE_ERR_STATE', message } });
+        this.enterError({ code: 'ENGINE_ERR_STATE', message, event: result.commit.report.eventLabel, attempts: item.attempts });
+        return;
+      }
+      this.kb = result.commit.kb;
+      this.inbox.shift();
+      if (this.inbox.length === 0 && this.state === 'running') this.state = 'idle';
+      this.record(result.commit.report);
+      item.resolve(result.commit.report);
+      return;
+    }
+
+    this.record(result.report);
+    const failure: EngineErrorStatus = {
+      ...(result.report.error?.handler !== undefined ? { handler: result.report.error.handler } : {}),
+      code: result.error.code,
+      message: result.error.message,
+      event: result.report.eventLabel,
+      attempts: item.attempts,
+    };
+    if (result.error.code === 'ENGINE_ERR_NONCONVERGENT' || item.attempts >= this.retry.limit) {
+      this.enterError(failure);
+      return;
+    }
+    this.lastError = failure;
+    const delay = backoffDelay(this.retry, item.attempts, this.random);
+    this.state = 'retrying';
+    this.nextAttemptAt = this.clock.now() + delay;
+    this.retryTimer = this.clock.setTimeout(() => {
+      this.retryTimer = undefined;
+      this.nextAttemptAt = undefined;
+      if (this.state !== 'retrying') return;
+      this.state = 'idle';
+      void this.pump();
+    }, delay);
+  }
+
+  private enterError(error: EngineErrorStatus): void {
+    this.state = 'error';
+    this.lastError = error;
+  }
+
+  private cancelRetry(): void {
+    if (this.retryTimer !== undefined) this.clock.clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.nextAttemptAt = undefined;
+  }
+
+  private record(report: RunReport): void {
+    this.reports.push(report);
+    if (this.reports.length > this.historySize) this.reports.shift();
+    for (const l of this.listeners) {
+      try {
+        l(report);
+      } catch {
+        // A listener's bug must not break the engine; listeners log their own errors.
+      }
+    }
+  }
+}
+
+function resolveRetry(input: Partial<RetryOptions> | undefined): RetryOptions {
+  const r = { ...DEFAULT_RETRY_OPTIONS, ...input };
+  if (!Number.isInteger(r.limit) || r.limit < 1) throw new EngineError('ENGINE_ERR_OPTIONS', `retry.limit must be an integer >= 1, got ${r.limit}`);
+  if (!(r.baseMs >= 0) || !(r.maxMs >= r.baseMs)) throw new EngineError('ENGINE_ERR_OPTIONS', `retry delays must satisfy 0 <= baseMs <= maxMs, got baseMs=${r.baseMs} maxMs=${r.maxMs}`);
+  if (!(r.jitter >= 0 && r.jitter <= 1)) throw new EngineError('ENGINE_ERR_OPTIONS', `retry.jitter must be within 0..1, got ${r.jitter}`);
+  return Object.freeze(r);
+}
+
+/** Exponential backoff: base·2^(attempt-1), capped, with ±jitter/2 of it randomized. */
+export function backoffDelay(retry: RetryOptions, attempt: number, random: () => number): number {
+  const exp = Math.min(retry.maxMs, retry.baseMs * 2 ** Math.max(0, attempt - 1));
+  const spread = exp * retry.jitter;
+  return Math.max(0, Math.min(retry.maxMs, exp - spread / 2 + random() * spread));
+}

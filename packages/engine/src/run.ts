@@ -1,0 +1,389 @@
+/**
+ * One run: one event processed as one transaction. The rules (DESIGN.md,
+ * "Engine semantics"):
+ *
+ * 1. The event's apply step (e.g. incoming relation data) is staged first.
+ * 2. The triggering event becomes active: every handler whose event
+ *    precondition matches and whose fact preconditions hold is queued. Then
+ *    the event is inactive: nothing queued later can see it.
+ * 3. Fact-only handlers are queued when *due*: their preconditions hold and
+ *    a token they read changed since they last ran successfully. On `start`
+ *    every fact-only handler is checked; later, only those indexed under the
+ *    tokens that changed.
+ * 4. The queue runs in a deterministic order (priority, then declaration
+ *    order). After each handler: queued handlers reading a token it changed
+ *    are retested on their fact preconditions (false ones are dropped; event
+ *    preconditions are not retested), and fact-only handlers indexed under
+ *    the changed tokens that became due are added. An event a handler raises
+ *    is active at that instant only: handlers it matches are queued then.
+ * 5. When the queue is empty the stage commits atomically. A handler that
+ *    throws aborts the run: the stage is dropped (nothing changed, no message
+ *    leaves) and the `compensate` steps of the handlers that completed run in
+ *    reverse order. A run exceeding the execution bound is aborted the same
+ *    way, naming the handlers that kept re-queueing each other.
+ *
+ * A fact-only handler records the versions it saw *after* it ran, so writing
+ * a fact it reads does not re-queue it by itself; two handlers feeding each
+ * other forever do, and hit the bound.
+ */
+import type { Clock } from './clock';
+import { describeThrown, EngineError } from './errors';
+import { describeEvent, internalEvent, type EngineEvent } from './events';
+import type { CompiledHandler, CompensateContext, HandlerContext, Transaction } from './handler';
+import type { HandlerTable } from './handler-table';
+import type { Json } from './json';
+import type { KnowledgeBase } from './knowledge-base';
+import { explain, holds } from './preconditions';
+import type { RelationModel } from './relation-model';
+import type { CompensationReport, RunReport, StepReport } from './report';
+import { Stage, type CommitResult } from './stage';
+import type { OutboxMessage } from './handler';
+
+export interface RunInput {
+  readonly kb: KnowledgeBase;
+  readonly table: HandlerTable;
+  readonly event: EngineEvent;
+  /** Staged before any handler is queued, inside the same transaction. */
+  readonly apply?: ((tx: Transaction) => void) | undefined;
+  readonly relationModel: RelationModel;
+  readonly clock: Clock;
+  readonly runId: string;
+  readonly attempt: number;
+  readonly maxHandlerExecutions: number;
+  /** Check every fact-only handler for dueness (the start run). */
+  readonly fullScan: boolean;
+}
+
+export interface RunCommit extends CommitResult {
+  readonly runId: string;
+  readonly event: EngineEvent;
+  readonly outbox: readonly OutboxMessage[];
+  readonly report: RunReport;
+}
+
+export type RunResult =
+  | { readonly ok: true; readonly commit: RunCommit }
+  | { readonly ok: false; readonly error: EngineError; readonly report: RunReport };
+
+interface QueueEntry {
+  readonly handler: CompiledHandler;
+  readonly event: EngineEvent | undefined;
+  readonly queuedBy: string;
+  readonly because: string[];
+}
+
+/** Handlers waiting to run, kept sorted: higher priority first, then declaration order. */
+class RunQueue {
+  private readonly entries: QueueEntry[] = [];
+  private readonly names = new Set<string>();
+
+  get size(): number {
+    return this.entries.length;
+  }
+  has(name: string): boolean {
+    return this.names.has(name);
+  }
+  add(entry: QueueEntry): void {
+    if (this.names.has(entry.handler.name)) return;
+    let lo = 0;
+    let hi = this.entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (before(this.entries[mid]!.handler, entry.handler)) lo = mid + 1;
+      else hi = mid;
+    }
+    this.entries.splice(lo, 0, entry);
+    this.names.add(entry.handler.name);
+  }
+  shift(): QueueEntry | undefined {
+    const e = this.entries.shift();
+    if (e) this.names.delete(e.handler.name);
+    return e;
+  }
+  /** Removes entries the predicate rejects; returns their names. */
+  retain(keep: (e: QueueEntry) => boolean): string[] {
+    const dropped: string[] = [];
+    for (let i = this.entries.length - 1; i >= 0; i--) {
+      const e = this.entries[i]!;
+      if (!keep(e)) {
+        this.entries.splice(i, 1);
+        this.names.delete(e.handler.name);
+        dropped.unshift(e.handler.name);
+      }
+    }
+    return dropped;
+  }
+  names_(): string[] {
+    return this.entries.map((e) => e.handler.name);
+  }
+}
+
+function before(a: CompiledHandler, b: CompiledHandler): boolean {
+  return a.priority !== b.priority ? a.priority > b.priority : a.index < b.index;
+}
+
+interface MutableStep {
+  handler: string;
+  queuedBy: string;
+  because: string[];
+  durationMs: number;
+  factsChanged: string[];
+  relationsChanged: string[];
+  messages: number;
+  raised: string[];
+  notes: string[];
+  dropped: string[];
+  outcome: 'ok' | 'failed';
+  error?: string;
+}
+
+export async function executeRun(input: RunInput): Promise<RunResult> {
+  const { table, clock, event } = input;
+  const startedAt = clock.now();
+  const stage = new Stage(input.kb, input.relationModel);
+  const queue = new RunQueue();
+  const steps: MutableStep[] = [];
+  const completed: CompiledHandler[] = [];
+  const executedNames: string[] = [];
+  const eventLabel = describeEvent(event);
+
+  const finish = (outcome: RunReport['outcome'], error: RunReport['error'], compensated: CompensationReport[]): RunReport => ({
+    runId: input.runId,
+    event,
+    eventLabel,
+    attempt: input.attempt,
+    startedAt,
+    durationMs: clock.now() - startedAt,
+    steps: steps.map(freezeStep),
+    factsChanged: outcome === 'committed' ? stage.changedFacts() : [],
+    relationsChanged: outcome === 'committed' ? stage.changedRelations() : [],
+    messages: [...stage.outbox],
+    outcome,
+    ...(error ? { error } : {}),
+    compensated,
+  });
+
+  const isDue = (h: CompiledHandler): boolean => {
+    if (h.pre.event !== undefined || h.atStartup) return false;
+    if (h.pre.facts === undefined || !holds(h.pre.facts, stage)) return false;
+    const bk = stage.handlerBookkeeping(h.name);
+    if (bk === undefined) return true;
+    for (const t of h.pre.tokens) if (stage.version(t) !== (bk.seen[t] ?? 0)) return true;
+    return false;
+  };
+
+  const enqueueDue = (h: CompiledHandler): void => {
+    if (!queue.has(h.name) && isDue(h)) {
+      queue.add({ handler: h, event: undefined, queuedBy: 'facts', because: explain(h.pre.facts, stage) });
+    }
+  };
+
+  const activate = (e: EngineEvent, queuedBy: string): void => {
+    for (const h of table.forEvent(e)) {
+      if (queue.has(h.name)) continue;
+      const pre = h.pre.event;
+      if (pre && pre.kind === 'event' && pre.test && !pre.test(e.payload)) continue;
+      if (h.pre.facts && !holds(h.pre.facts, stage)) continue;
+      queue.add({ handler: h, event: e, queuedBy, because: [queuedBy, ...explain(h.pre.facts, stage)] });
+    }
+  };
+
+  const rollback = async (error: EngineError, failedHandler: string | undefined, outcome: 'failed' | 'nonconvergent'): Promise<RunResult> => {
+    const compensated = await compensate(completed, {
+      runId: input.runId,
+      trigger: event,
+      before: input.kb,
+      failure: { handler: failedHandler ?? '(apply)', message: error.message },
+    });
+    const report = finish(outcome, { code: error.code, ...(failedHandler !== undefined ? { handler: failedHandler } : {}), message: error.message }, compensated);
+    return { ok: false, error, report };
+  };
+
+  // 1. The event's own changes (e.g. remote relation data), inside the transaction.
+  if (input.apply) {
+    try {
+      input.apply(transactionOf(stage));
+    } catch (thrown) {
+      const error = new EngineError('ENGINE_ERR_APPLY_FAILED', `applying ${eventLabel} failed: ${describeThrown(thrown)}`, { cause: thrown });
+      return rollback(error, undefined, 'failed');
+    }
+  }
+  const appliedTokens = stage.takeChanged();
+
+  // 2. The triggering event is active while handlers are queued, then never again.
+  activate(event, eventLabel);
+
+  // 3. Fact-only handlers that are due.
+  if (input.fullScan) for (const h of table.factOnly) enqueueDue(h);
+  else for (const t of appliedTokens) for (const h of table.forToken(t)) enqueueDue(h);
+
+  // 4. Run the queue to a fixpoint.
+  for (;;) {
+    const entry = queue.shift();
+    if (entry === undefined) break;
+    if (executedNames.length >= input.maxHandlerExecutions) {
+      queue.add(entry);
+      const cycle = describeCycle(executedNames, queue.names_());
+      const error = new EngineError(
+        'ENGINE_ERR_NONCONVERGENT',
+        `run for ${eventLabel} did not converge after ${input.maxHandlerExecutions} handler executions; handlers in the cycle: ${cycle}. Each keeps changing a fact another one reads: make one of them stop (e.g. guard it with not(fact(...)) or only write when the value differs).`,
+      );
+      return rollback(error, undefined, 'nonconvergent');
+    }
+    const h = entry.handler;
+    const step: MutableStep = {
+      handler: h.name,
+      queuedBy: entry.queuedBy,
+      because: entry.because,
+      durationMs: 0,
+      factsChanged: [],
+      relationsChanged: [],
+      messages: 0,
+      raised: [],
+      notes: [],
+      dropped: [],
+      outcome: 'ok',
+    };
+    steps.push(step);
+    executedNames.push(h.name);
+    const outboxBefore = stage.outbox.length;
+    const t0 = clock.now();
+    const ctx = handlerContext(stage, h.name, input.runId, entry.event, event, t0, step, (e) => {
+      step.raised.push(e.name);
+      activate(e, `event ${e.name}`);
+    });
+    try {
+      const result = h.spec.run(ctx.context);
+      if (result !== undefined && typeof (result as Promise<void>).then === 'function') await result;
+    } catch (thrown) {
+      ctx.close();
+      step.durationMs = clock.now() - t0;
+      step.outcome = 'failed';
+      step.error = describeThrown(thrown);
+      const error = new EngineError('ENGINE_ERR_HANDLER_FAILED', `handler "${h.name}" failed on ${eventLabel}: ${step.error}`, { cause: thrown });
+      return rollback(error, h.name, 'failed');
+    }
+    ctx.close();
+    step.durationMs = clock.now() - t0;
+    step.messages = stage.outbox.length - outboxBefore;
+    completed.push(h);
+    stage.recordSuccess(h.name, h.pre.tokens);
+
+    // Retest: only what reads a changed token can have changed its mind.
+    const changed = stage.takeChanged();
+    if (changed.size === 0) continue;
+    for (const t of changed) {
+      if (t.startsWith('@rel/')) step.relationsChanged.push(t.slice(5));
+      else step.factsChanged.push(t);
+    }
+    step.dropped = queue.retain((e) => e.handler.pre.facts === undefined || !readsAny(e.handler, changed) || holds(e.handler.pre.facts, stage));
+    for (const t of changed) for (const dep of table.forToken(t)) enqueueDue(dep);
+  }
+
+  // 5. Commit.
+  const committed = stage.commit();
+  const report = finish('committed', undefined, []);
+  return { ok: true, commit: { ...committed, runId: input.runId, event, outbox: [...stage.outbox], report } };
+}
+
+function readsAny(h: CompiledHandler, changed: Set<string>): boolean {
+  for (const t of h.pre.tokens) if (changed.has(t)) return true;
+  return false;
+}
+
+function describeCycle(executed: readonly string[], queued: readonly string[]): string {
+  const window = executed.slice(-100);
+  const counts = new Map<string, number>();
+  for (const n of window) counts.set(n, (counts.get(n) ?? 0) + 1);
+  const repeating = [...counts].filter(([, c]) => c > 1).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const names = repeating.length > 0 ? repeating.map(([n, c]) => `${n} (${c}× in the last ${window.length})`) : queued;
+  return names.join(', ');
+}
+
+function freezeStep(s: MutableStep): StepReport {
+  const { dropped, ...rest } = s;
+  const notes = dropped.length > 0 ? [...s.notes, `dropped from the queue (precondition no longer holds): ${dropped.join(', ')}`] : s.notes;
+  return Object.freeze({ ...rest, factsChanged: [...new Set(s.factsChanged)].sort(), relationsChanged: [...new Set(s.relationsChanged)].sort(), notes });
+}
+
+function transactionOf(stage: Stage): Transaction {
+  return {
+    get: <T extends Json = Json>(key: string) => stage.fact(key) as T | undefined,
+    has: (key) => holds({ kind: 'fact', key }, stage),
+    set: (key, value) => stage.set(key, value),
+    clear: (key) => stage.clear(key),
+    keys: (prefix) => stage.keys(prefix),
+    send: (to, topic, payload) => stage.send({ to, topic, payload }),
+    relationState: (endpoint) => stage.relationState(endpoint),
+    updateRelationState: (endpoint, recipe) => stage.updateRelationState(endpoint, recipe),
+    relationFact: (endpoint, fact, key) => stage.relationFact(endpoint, fact, key),
+  };
+}
+
+function handlerContext(
+  stage: Stage,
+  handler: string,
+  runId: string,
+  queuedByEvent: EngineEvent | undefined,
+  trigger: EngineEvent,
+  now: number,
+  step: MutableStep,
+  onRaise: (e: EngineEvent) => void,
+): { context: HandlerContext; close(): void } {
+  let open = true;
+  const guard = <A extends unknown[], R>(fn: (...args: A) => R) => (...args: A): R => {
+    if (!open) {
+      throw new EngineError('ENGINE_ERR_CONTEXT_CLOSED', `handler "${handler}" used its context after it returned (a stray callback or an un-awaited promise?); await everything inside run()`);
+    }
+    return fn(...args);
+  };
+  const tx = transactionOf(stage);
+  const context: HandlerContext = {
+    handler,
+    runId,
+    event: queuedByEvent,
+    trigger,
+    now,
+    get: guard(tx.get) as HandlerContext['get'],
+    has: guard(tx.has),
+    set: guard(tx.set),
+    clear: guard(tx.clear),
+    keys: guard(tx.keys),
+    send: guard(tx.send),
+    relationState: guard(tx.relationState),
+    updateRelationState: guard(tx.updateRelationState),
+    relationFact: guard(tx.relationFact),
+    raise: guard((name: string, payload?: Json) => onRaise(internalEvent(name, payload))),
+    setStatus: guard((state, message) => stage.set('workload.status', { state, message })),
+    note: guard((message: string) => {
+      step.notes.push(message);
+    }),
+  };
+  return {
+    context,
+    close: () => {
+      open = false;
+    },
+  };
+}
+
+async function compensate(
+  completed: readonly CompiledHandler[],
+  base: Omit<CompensateContext, 'handler' | 'note'>,
+): Promise<CompensationReport[]> {
+  const reports: CompensationReport[] = [];
+  for (let i = completed.length - 1; i >= 0; i--) {
+    const h = completed[i]!;
+    if (!h.spec.compensate) continue;
+    const notes: string[] = [];
+    try {
+      await h.spec.compensate({ ...base, handler: h.name, note: (m) => notes.push(m) });
+      reports.push({ handler: h.name, outcome: 'ok', notes });
+    } catch (thrown) {
+      // A failing compensation is reported, and the remaining ones still run:
+      // stopping half-way would leave more external state behind.
+      reports.push({ handler: h.name, outcome: 'failed', error: describeThrown(thrown), notes });
+    }
+  }
+  return reports;
+}

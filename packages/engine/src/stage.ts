@@ -1,0 +1,195 @@
+/**
+ * A run's staging area: every change a run makes is recorded here, on top of
+ * the committed (frozen) knowledge base, which is never touched. Commit
+ * applies the stage to the base with immer, producing the new snapshot and
+ * its patches; rollback simply drops the stage.
+ *
+ * Reads never hand out immer drafts: values come either from the frozen base
+ * or from the stage, where they are frozen copies. A handler can therefore
+ * keep a value it read without it changing or being revoked under it.
+ */
+import { enablePatches, freeze, produce, type Patch } from 'immer';
+import type { OutboxMessage } from './handler';
+import { assertJson, jsonEqual, type Json } from './json';
+import { assertFactKey, relationToken, type HandlerBookkeeping, type KnowledgeBase } from './knowledge-base';
+import type { RelationFactName, RelationModel } from './relation-model';
+import type { FactReader } from './preconditions';
+import { EngineError } from './errors';
+
+enablePatches();
+
+const ABSENT = Symbol('absent');
+
+export interface CommitResult {
+  readonly kb: KnowledgeBase;
+  /** Forward patches (base → kb): what the agent appends to its log. */
+  readonly patches: readonly Patch[];
+  /** Inverse patches (kb → base). */
+  readonly inversePatches: readonly Patch[];
+}
+
+export class Stage implements FactReader {
+  private readonly facts = new Map<string, Json | typeof ABSENT>();
+  private readonly relations = new Map<string, Json | undefined>();
+  private readonly versions = new Map<string, number>();
+  private readonly bookkeeping = new Map<string, HandlerBookkeeping>();
+  private clock: number;
+  readonly outbox: OutboxMessage[] = [];
+  /** Tokens changed since the last `takeChanged()`. */
+  private changed = new Set<string>();
+
+  constructor(
+    readonly base: KnowledgeBase,
+    private readonly model: RelationModel,
+  ) {
+    this.clock = base.clock;
+  }
+
+  fact(key: string): Json | undefined {
+    const staged = this.facts.get(key);
+    if (staged === ABSENT) return undefined;
+    if (staged !== undefined) return staged;
+    return this.base.facts[key];
+  }
+
+  relationState(endpoint: string): Json | undefined {
+    return this.relations.has(endpoint) ? this.relations.get(endpoint) : this.base.relations[endpoint];
+  }
+
+  relationFact(endpoint: string, fact: RelationFactName, key: string | undefined): Json | undefined {
+    return this.model.evaluate(this.relationState(endpoint), key === undefined ? { endpoint, fact } : { endpoint, fact, key });
+  }
+
+  set(key: string, value: Json = true): void {
+    assertFactKey(key);
+    assertJson(value, `value of fact ${key}`);
+    if (jsonEqual(this.fact(key), value)) return;
+    this.facts.set(key, freeze(structuredCloneJson(value), true));
+    this.bump(key);
+  }
+
+  clear(key: string): void {
+    assertFactKey(key);
+    if (this.fact(key) === undefined) return;
+    this.facts.set(key, ABSENT);
+    this.bump(key);
+  }
+
+  keys(prefix?: string): string[] {
+    const out = new Set<string>();
+    for (const k of Object.keys(this.base.facts)) out.add(k);
+    for (const [k, v] of this.facts) {
+      if (v === ABSENT) out.delete(k);
+      else out.add(k);
+    }
+    const all = [...out].sort();
+    if (prefix === undefined || prefix === '') return all;
+    const p = prefix.endsWith('.') ? prefix : `${prefix}.`;
+    return all.filter((k) => k === prefix || k.startsWith(p));
+  }
+
+  updateRelationState(endpoint: string, recipe: (draft: any) => Json | void): void {
+    if (typeof endpoint !== 'string' || endpoint.length === 0) {
+      throw new EngineError('ENGINE_ERR_BAD_KEY', 'updateRelationState needs an endpoint name');
+    }
+    const current = this.relationState(endpoint);
+    let next: Json | undefined;
+    if (current !== null && typeof current === 'object') {
+      next = produce(current, recipe as never) as Json;
+    } else {
+      const returned = recipe(current);
+      next = returned === undefined ? current : returned;
+    }
+    if (next === current) return;
+    if (next !== undefined) assertJson(next, `relation state of ${endpoint}`);
+    this.relations.set(endpoint, next === undefined ? undefined : freeze(next, true));
+    this.bump(relationToken(endpoint));
+  }
+
+  send(message: OutboxMessage): void {
+    assertJson(message.payload, `payload of message to ${message.to}`);
+    this.outbox.push(Object.freeze({ ...message, payload: freeze(structuredCloneJson(message.payload), true) }));
+  }
+
+  /** Current version of a dependency token (0 if it never changed). */
+  version(token: string): number {
+    return this.versions.get(token) ?? this.base.versions[token] ?? 0;
+  }
+
+  handlerBookkeeping(name: string): HandlerBookkeeping | undefined {
+    return this.bookkeeping.get(name) ?? this.base.handlers[name];
+  }
+
+  /** Records that a handler ran successfully having seen the current versions of its tokens. */
+  recordSuccess(name: string, tokens: readonly string[]): void {
+    const seen: Record<string, number> = {};
+    for (const t of tokens) seen[t] = this.version(t);
+    const previous = this.handlerBookkeeping(name);
+    this.bookkeeping.set(name, { seen, runs: (previous?.runs ?? 0) + 1 });
+  }
+
+  /** Tokens changed since the previous call. */
+  takeChanged(): Set<string> {
+    const c = this.changed;
+    this.changed = new Set();
+    return c;
+  }
+
+  /** Facts whose staged value differs from the base, sorted. */
+  changedFacts(): string[] {
+    const out: string[] = [];
+    for (const [k, v] of this.facts) {
+      const before = this.base.facts[k];
+      if (v === ABSENT ? before !== undefined : !jsonEqual(before, v)) out.push(k);
+    }
+    return out.sort();
+  }
+
+  changedRelations(): string[] {
+    return [...this.relations.keys()].filter((e) => this.relations.get(e) !== this.base.relations[e]).sort();
+  }
+
+  commit(): CommitResult {
+    let patches: Patch[] = [];
+    let inversePatches: Patch[] = [];
+    const kb = produce(
+      this.base,
+      (draft) => {
+        const d = draft as unknown as {
+          facts: Record<string, Json>;
+          versions: Record<string, number>;
+          clock: number;
+          handlers: Record<string, HandlerBookkeeping>;
+          relations: Record<string, Json>;
+        };
+        for (const [k, v] of this.facts) {
+          if (v === ABSENT) delete d.facts[k];
+          else d.facts[k] = v;
+        }
+        for (const [endpoint, v] of this.relations) {
+          if (v === undefined) delete d.relations[endpoint];
+          else d.relations[endpoint] = v;
+        }
+        for (const [t, v] of this.versions) d.versions[t] = v;
+        for (const [name, bk] of this.bookkeeping) d.handlers[name] = bk;
+        d.clock = this.clock;
+      },
+      (p, inv) => {
+        patches = p;
+        inversePatches = inv;
+      },
+    );
+    return { kb, patches, inversePatches };
+  }
+
+  private bump(token: string): void {
+    this.clock += 1;
+    this.versions.set(token, this.clock);
+    this.changed.add(token);
+  }
+}
+
+/** Copies a JSON value (already validated) so later mutation by the caller cannot reach the stage. */
+function structuredCloneJson<T extends Json>(value: T): T {
+  return value !== null && typeof value === 'object' ? structuredClone(value) : value;
+}
