@@ -3,3 +3,5 @@ export { PROTOCOL_VERSION, DEFAULT_MAX_FRAME_SIZE, FrameError, encodeFrames, dec
 export type { Envelope, FrameErrorCode, CodecOptions } from './codec';
 export { Keyring, KeyringError } from './keyring';
 export type { KeyInput, KeyringErrorCode } from './keyring';
+export { createWsTransport, DEFAULT_WS_TRANSPORT_OPTIONS } from './ws-transport';
+export type { WsTransport, WsTransportOptions, WsTransportStats } from './ws-transport';

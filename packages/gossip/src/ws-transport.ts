@@ -1,0 +1,526 @@
+/**
+ * WebSocket transport: the Transport contract (transport.ts) over `ws`.
+ *
+ * Shape:
+ * - One WebSocketServer per node, listening on `host:port` at path
+ *   WS_PATH. Inbound connections only ever *receive* frames: we do not know
+ *   an inbound peer's listening address, so replies go out on our own
+ *   outbound connection to the address named in the envelope.
+ * - An outbound pool keyed by destination address: at most one connection
+ *   per destination, so frames to one address keep their order. A
+ *   connection idle (no frame either way) for `idleTimeoutMs` is closed
+ *   normally (code 1000) and reopened on the next send.
+ * - Every frame is one binary WebSocket message. `maxPayload` is
+ *   `maxFrameSize`: an oversized inbound message makes `ws` close that
+ *   connection (1009); we count it and carry on. Outbound frames above the
+ *   limit are dropped and counted, never sent (the peer would only hang up).
+ *
+ * Evidence, reported through `onUnreachable(to, reason)`:
+ * - `refused`: the peer's host refused the TCP connection (ECONNREFUSED), or
+ *   something other than a gossip node answered there. Nobody of ours listens.
+ * - `reset`: an established outbound connection died abruptly: RST, or TCP
+ *   closed without a WebSocket close frame (code 1006), as when the peer
+ *   process is SIGKILLed or exits without shutting its transport down.
+ *   Reported even when no frame was pending at that moment: every node
+ *   holding a connection to a crashed peer learns of it at once instead of
+ *   at its next send. A live peer never closes this way (our shutdown and
+ *   idle timer send close frames), and the protocol only *suspects* on it.
+ *   Frames still queued are dropped and counted.
+ * - `timeout`: the connection (TCP + WebSocket handshake) did not open within
+ *   `connectTimeoutMs`, or the host is unreachable.
+ * A graceful close by the peer (close frame, e.g. its shutdown or idle
+ * timer) is never reported.
+ *
+ * Invariants: `send` never throws and never blocks; frames queued while
+ * connecting are bounded per destination (drop-oldest, counted); every
+ * socket error is caught and counted, none can crash the process; after
+ * `close()` nothing is listening and no timer or socket keeps Node alive.
+ */
+import { WebSocket, WebSocketServer } from 'ws';
+import type { RawData } from 'ws';
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Address, Transport, TransportHandler, UnreachableReason } from './transport';
+import { DEFAULT_MAX_FRAME_SIZE } from './codec';
+
+/** URL path every gossip listener serves; other paths get HTTP 400. */
+export const WS_PATH = '/rhizome-gossip';
+
+export interface WsTransportOptions {
+  /** Interface to listen on. */
+  host?: string;
+  /** Port to listen on; 0 picks a free one (read it back from `.port`). */
+  port?: number;
+  /** Address advertised to others; default `host:port`. */
+  advertiseAddress?: string;
+  /** Largest frame sent or accepted, bytes (match the codec's maxFrameSize). */
+  maxFrameSize?: number;
+  /** Close a connection after this long with no frame either way. */
+  idleTimeoutMs?: number;
+  /** Give up opening a connection after this long and report `timeout`. */
+  connectTimeoutMs?: number;
+  /** Frames queued per destination while its connection opens; the oldest is dropped beyond. */
+  maxQueuedFrames?: number;
+  /** Frames are dropped (and counted) while a connection has this many bytes unflushed. */
+  maxBufferedBytes?: number;
+  /** Where to write the one line per notable drop; silent by default. */
+  logger?: WireLogger;
+}
+
+/** The slice of pino's API (and of the node's GossipLogger) this file uses. */
+export interface WireLogger {
+  debug(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface ResolvedWsTransportOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly advertiseAddress: string | undefined;
+  readonly maxFrameSize: number;
+  readonly idleTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly maxQueuedFrames: number;
+  readonly maxBufferedBytes: number;
+}
+
+export const DEFAULT_WS_TRANSPORT_OPTIONS: ResolvedWsTransportOptions = Object.freeze({
+  host: '127.0.0.1', // loopback unless told otherwise: never expose a node by accident
+  port: 0, // pick a free port
+  advertiseAddress: undefined, // host:port as bound
+  maxFrameSize: DEFAULT_MAX_FRAME_SIZE, // 64 KiB, same as the codec's default
+  idleTimeoutMs: 60_000, // a member is probed every few seconds at most, so busy links never idle out
+  connectTimeoutMs: 2_000, // loopback/LAN connects take < 10 ms; above the LAN probe timeout on purpose
+  maxQueuedFrames: 256, // a few seconds of gossip to one peer; older frames are stale anyway
+  maxBufferedBytes: 4 * 1024 * 1024, // 64 max-size frames unflushed: the peer is not reading
+});
+
+export interface WsTransportStats {
+  framesSent: number;
+  bytesSent: number;
+  framesReceived: number;
+  bytesReceived: number;
+  /** Outbound connection attempts / successes, inbound connections accepted. */
+  connectsStarted: number;
+  connectsOpened: number;
+  inboundAccepted: number;
+  /** onUnreachable reports by reason. */
+  refused: number;
+  resets: number;
+  timeouts: number;
+  /** Connections closed by our idle timer. */
+  idleClosed: number;
+  /** Inbound connections closed because a message exceeded maxFrameSize. */
+  oversizeClosed: number;
+  /** Inbound connections closed for protocol errors or text messages. */
+  protocolErrorsClosed: number;
+  /** Outbound frames dropped: above maxFrameSize, queue overflow, peer not reading, or undeliverable. */
+  oversizeDropped: number;
+  queueDropped: number;
+  backpressureDropped: number;
+  undeliveredDropped: number;
+  /** Open connections right now. */
+  openOutbound: number;
+  openInbound: number;
+}
+
+export interface WsTransport extends Transport {
+  /** The port actually bound. */
+  readonly port: number;
+  stats(): WsTransportStats;
+}
+
+interface Outbound {
+  readonly to: Address;
+  readonly ws: WebSocket;
+  open: boolean;
+  queue: Uint8Array[];
+  lastActive: number;
+  /** We closed it on purpose (idle, shutdown): do not report. */
+  closingOnPurpose: boolean;
+  connectTimer: NodeJS.Timeout | undefined;
+  /** Already reported and forgotten. */
+  done: boolean;
+}
+
+function positiveInt(name: string, v: number, min: number): number {
+  if (!Number.isInteger(v) || v < min) throw new TypeError(`${name} must be an integer >= ${min}, got ${String(v)}`);
+  return v;
+}
+
+export function resolveWsTransportOptions(opts: WsTransportOptions = {}): ResolvedWsTransportOptions {
+  const d = DEFAULT_WS_TRANSPORT_OPTIONS;
+  const r: ResolvedWsTransportOptions = {
+    host: opts.host ?? d.host,
+    port: opts.port ?? d.port,
+    advertiseAddress: opts.advertiseAddress ?? d.advertiseAddress,
+    maxFrameSize: positiveInt('maxFrameSize', opts.maxFrameSize ?? d.maxFrameSize, 64),
+    idleTimeoutMs: positiveInt('idleTimeoutMs', opts.idleTimeoutMs ?? d.idleTimeoutMs, 1),
+    connectTimeoutMs: positiveInt('connectTimeoutMs', opts.connectTimeoutMs ?? d.connectTimeoutMs, 1),
+    maxQueuedFrames: positiveInt('maxQueuedFrames', opts.maxQueuedFrames ?? d.maxQueuedFrames, 1),
+    maxBufferedBytes: positiveInt('maxBufferedBytes', opts.maxBufferedBytes ?? d.maxBufferedBytes, 1),
+  };
+  if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) {
+    throw new TypeError(`port must be an integer in 0..65535, got ${String(r.port)}`);
+  }
+  if (r.maxBufferedBytes < r.maxFrameSize) {
+    throw new TypeError('maxBufferedBytes must be at least maxFrameSize, or no frame could ever be sent');
+  }
+  return r;
+}
+
+const noopLogger: WireLogger = { debug() {}, warn() {} };
+
+function toBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return data;
+}
+
+/** Starts listening and resolves once the port is bound. */
+export async function createWsTransport(options: WsTransportOptions = {}): Promise<WsTransport> {
+  const o = resolveWsTransportOptions(options);
+  const log = options.logger ?? noopLogger;
+  const server = new WebSocketServer({
+    host: o.host,
+    port: o.port,
+    path: WS_PATH,
+    maxPayload: o.maxFrameSize,
+    perMessageDeflate: false,
+    clientTracking: true,
+  });
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.once('listening', () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  return new WsTransportImpl(server, port, o, log);
+}
+
+class WsTransportImpl implements WsTransport {
+  readonly address: Address;
+  readonly port: number;
+  private handler: TransportHandler | undefined;
+  private readonly pool = new Map<Address, Outbound>();
+  private readonly inbound = new Map<WebSocket, { lastActive: number }>();
+  private readonly counters: Omit<WsTransportStats, 'openOutbound' | 'openInbound'> = {
+    framesSent: 0,
+    bytesSent: 0,
+    framesReceived: 0,
+    bytesReceived: 0,
+    connectsStarted: 0,
+    connectsOpened: 0,
+    inboundAccepted: 0,
+    refused: 0,
+    resets: 0,
+    timeouts: 0,
+    idleClosed: 0,
+    oversizeClosed: 0,
+    protocolErrorsClosed: 0,
+    oversizeDropped: 0,
+    queueDropped: 0,
+    backpressureDropped: 0,
+    undeliveredDropped: 0,
+  };
+  private readonly sweeper: NodeJS.Timeout;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly server: WebSocketServer,
+    port: number,
+    private readonly o: ResolvedWsTransportOptions,
+    private readonly log: WireLogger,
+  ) {
+    this.port = port;
+    this.address = o.advertiseAddress ?? `${o.host}:${port}`;
+    server.on('connection', (ws, req) => this.accept(ws, req));
+    server.on('error', (err) => this.log.warn({ err: err.message }, 'gossip ws server error'));
+    this.sweeper = setInterval(() => this.sweepIdle(), Math.max(25, Math.min(1_000, Math.floor(o.idleTimeoutMs / 4))));
+    this.sweeper.unref();
+  }
+
+  setHandler(handler: TransportHandler): void {
+    this.handler = handler;
+  }
+
+  stats(): WsTransportStats {
+    let openOutbound = 0;
+    for (const c of this.pool.values()) if (c.open) openOutbound++;
+    return { ...this.counters, openOutbound, openInbound: this.inbound.size };
+  }
+
+  send(to: Address, frame: Uint8Array): void {
+    if (this.closed) return;
+    if (frame.length > this.o.maxFrameSize) {
+      this.counters.oversizeDropped++;
+      this.log.warn({ to, bytes: frame.length, max: this.o.maxFrameSize }, 'gossip frame above maxFrameSize not sent');
+      return;
+    }
+    let c = this.pool.get(to);
+    if (c === undefined) c = this.connect(to);
+    if (c === undefined) return;
+    if (!c.open) {
+      if (c.queue.length >= this.o.maxQueuedFrames) {
+        c.queue.shift();
+        this.counters.queueDropped++;
+      }
+      c.queue.push(frame);
+      return;
+    }
+    this.write(c, frame);
+  }
+
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closed = true;
+    clearInterval(this.sweeper);
+    const waits: Promise<void>[] = [];
+    const closeSocket = (ws: WebSocket): void => {
+      waits.push(
+        new Promise<void>((resolve) => {
+          if (ws.readyState === WebSocket.CLOSED) return resolve();
+          const t = setTimeout(() => {
+            ws.terminate();
+            resolve();
+          }, 500);
+          t.unref();
+          ws.once('close', () => {
+            clearTimeout(t);
+            resolve();
+          });
+          if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+          else ws.close(1001, 'node shutting down');
+        }),
+      );
+    };
+    for (const c of this.pool.values()) {
+      c.closingOnPurpose = true;
+      if (c.connectTimer) clearTimeout(c.connectTimer);
+      closeSocket(c.ws);
+    }
+    for (const ws of this.inbound.keys()) closeSocket(ws);
+    this.closing = (async () => {
+      await Promise.all(waits);
+      await new Promise<void>((resolve) => this.server.close(() => resolve()));
+      this.pool.clear();
+      this.inbound.clear();
+    })();
+    return this.closing;
+  }
+
+  // --- outbound -----------------------------------------------------------
+
+  private connect(to: Address): Outbound | undefined {
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(`ws://${to}${WS_PATH}`, {
+        maxPayload: this.o.maxFrameSize,
+        perMessageDeflate: false,
+        followRedirects: false,
+      });
+    } catch (err) {
+      // Not an address we can even dial (syntax): nobody of ours can be there.
+      this.log.warn({ to, err: (err as Error).message }, 'gossip: cannot dial address');
+      this.counters.undeliveredDropped++;
+      // Never call the handler from inside send(): the protocol may be mid-update.
+      queueMicrotask(() => this.report(to, 'refused'));
+      return undefined;
+    }
+    this.counters.connectsStarted++;
+    const c: Outbound = {
+      to,
+      ws,
+      open: false,
+      queue: [],
+      lastActive: performance.now(),
+      closingOnPurpose: false,
+      connectTimer: undefined,
+      done: false,
+    };
+    this.pool.set(to, c);
+    let lastError: (Error & { code?: string }) | undefined;
+    c.connectTimer = setTimeout(() => {
+      c.connectTimer = undefined;
+      if (c.open || c.done) return;
+      this.fail(c, 'timeout', 'connect timed out');
+      ws.terminate();
+    }, this.o.connectTimeoutMs);
+    c.connectTimer.unref();
+
+    ws.on('open', () => {
+      if (c.connectTimer) clearTimeout(c.connectTimer);
+      c.connectTimer = undefined;
+      if (c.done) return;
+      c.open = true;
+      c.lastActive = performance.now();
+      this.counters.connectsOpened++;
+      const queued = c.queue;
+      c.queue = [];
+      for (const f of queued) this.write(c, f);
+    });
+    ws.on('message', (data, isBinary) => {
+      // Peers do not normally talk back on our outbound connection, but a
+      // frame is a frame: deliver it, attributed to the address we dialled.
+      c.lastActive = performance.now();
+      this.receive(data, isBinary, to, ws);
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      // Something answered HTTP but is not a gossip listener.
+      lastError = Object.assign(new Error(`unexpected HTTP ${res.statusCode}`), { code: 'EUNEXPECTED' });
+      res.resume();
+      ws.terminate();
+    });
+    ws.on('error', (err: Error & { code?: string }) => {
+      lastError ??= err;
+    });
+    ws.on('close', (code) => {
+      if (c.connectTimer) clearTimeout(c.connectTimer);
+      c.connectTimer = undefined;
+      if (this.pool.get(to) === c) this.pool.delete(to);
+      if (c.done || c.closingOnPurpose || this.closed) {
+        c.done = true;
+        return;
+      }
+      if (!c.open) {
+        const reason = connectFailureReason(lastError);
+        this.fail(c, reason, lastError?.message ?? `closed before opening (code ${code})`);
+        return;
+      }
+      // Established connection. 1006 = no close frame (process died / RST).
+      const abrupt = code === 1006 || lastError !== undefined;
+      if (abrupt) {
+        this.fail(c, 'reset', lastError?.message ?? `connection closed abruptly (code ${code})`);
+      } else {
+        // Graceful close by the peer (shutdown, idle): forget it; the next send reconnects.
+        c.done = true;
+        this.counters.undeliveredDropped += c.queue.length;
+        c.queue = [];
+      }
+    });
+    return c;
+  }
+
+  private write(c: Outbound, frame: Uint8Array): void {
+    if (c.ws.bufferedAmount + frame.length > this.o.maxBufferedBytes) {
+      this.counters.backpressureDropped++;
+      return;
+    }
+    c.lastActive = performance.now();
+    this.counters.framesSent++;
+    this.counters.bytesSent += frame.length;
+    c.ws.send(frame, { binary: true }, (err) => {
+      if (err && !c.done && !c.closingOnPurpose && !this.closed) {
+        // The close handler decides what to report; here we only make sure it counts as abrupt.
+        this.log.debug({ to: c.to, err: err.message }, 'gossip: write failed');
+      }
+    });
+  }
+
+  /** Drops what is queued for `c`, forgets it, and tells the handler once. */
+  private fail(c: Outbound, reason: UnreachableReason, detail: string): void {
+    if (c.done) return;
+    c.done = true;
+    if (this.pool.get(c.to) === c) this.pool.delete(c.to);
+    this.counters.undeliveredDropped += c.queue.length;
+    c.queue = [];
+    this.log.debug({ to: c.to, reason, detail }, 'gossip: peer unreachable');
+    this.report(c.to, reason);
+  }
+
+  private report(to: Address, reason: UnreachableReason): void {
+    if (reason === 'refused') this.counters.refused++;
+    else if (reason === 'reset') this.counters.resets++;
+    else this.counters.timeouts++;
+    if (this.closed) return;
+    try {
+      this.handler?.onUnreachable(to, reason);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'gossip: onUnreachable handler threw');
+    }
+  }
+
+  // --- inbound ------------------------------------------------------------
+
+  private accept(ws: WebSocket, req: IncomingMessage): void {
+    if (this.closed) {
+      ws.terminate();
+      return;
+    }
+    this.counters.inboundAccepted++;
+    const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`;
+    const state = { lastActive: performance.now() };
+    this.inbound.set(ws, state);
+    ws.on('message', (data, isBinary) => {
+      state.lastActive = performance.now();
+      this.receive(data, isBinary, remote, ws);
+    });
+    ws.on('error', (err: Error & { code?: string }) => {
+      // ws closes the connection itself after a protocol error (1002/1007/1009).
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        this.counters.oversizeClosed++;
+        this.log.warn({ remote, max: this.o.maxFrameSize }, 'gossip: inbound message above maxFrameSize, connection closed');
+      } else {
+        this.counters.protocolErrorsClosed++;
+        this.log.warn({ remote, err: err.message, code: err.code }, 'gossip: inbound connection error, closed');
+      }
+    });
+    ws.on('close', () => {
+      this.inbound.delete(ws);
+    });
+  }
+
+  private receive(data: RawData, isBinary: boolean, remote: string, ws: WebSocket): void {
+    if (!isBinary) {
+      this.counters.protocolErrorsClosed++;
+      this.log.warn({ remote }, 'gossip: text message on a gossip connection, closed');
+      ws.close(1003, 'binary frames only');
+      return;
+    }
+    const frame = toBytes(data);
+    this.counters.framesReceived++;
+    this.counters.bytesReceived += frame.length;
+    if (this.closed) return;
+    try {
+      this.handler?.onFrame(frame, remote);
+    } catch (err) {
+      this.log.warn({ remote, err: (err as Error).message }, 'gossip: frame handler threw');
+    }
+  }
+
+  private sweepIdle(): void {
+    const now = performance.now();
+    for (const c of [...this.pool.values()]) {
+      if (c.open && c.queue.length === 0 && c.ws.bufferedAmount === 0 && now - c.lastActive >= this.o.idleTimeoutMs) {
+        c.closingOnPurpose = true;
+        this.pool.delete(c.to);
+        this.counters.idleClosed++;
+        c.ws.close(1000, 'idle');
+      }
+    }
+    for (const [ws, s] of this.inbound) {
+      if (now - s.lastActive >= this.o.idleTimeoutMs && ws.readyState === WebSocket.OPEN) {
+        this.counters.idleClosed++;
+        ws.close(1000, 'idle');
+      }
+    }
+  }
+}
+
+function connectFailureReason(err: (Error & { code?: string }) | undefined): UnreachableReason {
+  switch (err?.code) {
+    case 'ECONNREFUSED':
+    case 'EUNEXPECTED': // an HTTP server, not a gossip node, is there
+      return 'refused';
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return 'reset';
+    default:
+      // EHOSTUNREACH, ETIMEDOUT, DNS failures...: the host did not say nobody listens.
+      return 'timeout';
+  }
+}

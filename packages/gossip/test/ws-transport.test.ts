@@ -1,0 +1,258 @@
+import { describe, it, expect, afterEach } from 'vitest';
+import net from 'node:net';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WebSocket } from 'ws';
+import { createWsTransport, WS_PATH } from '../src/ws-transport';
+import type { WsTransport, WsTransportOptions } from '../src/ws-transport';
+import type { UnreachableReason } from '../src/transport';
+import { killAll, spawnTs, waitFor } from './fixtures/proc';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const PEER = path.join(here, 'fixtures/ws-peer.ts');
+
+const open: WsTransport[] = [];
+const servers: { close(): void }[] = [];
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((t) => t.close()));
+  for (const s of servers.splice(0)) s.close();
+  await killAll();
+});
+
+interface Recorder {
+  frames: { frame: Uint8Array; remote: string }[];
+  unreachable: { to: string; reason: UnreachableReason }[];
+}
+
+async function transport(opts: WsTransportOptions = {}): Promise<WsTransport & Recorder> {
+  const t = await createWsTransport({ host: '127.0.0.1', port: 0, ...opts });
+  open.push(t);
+  const rec: Recorder = { frames: [], unreachable: [] };
+  t.setHandler({
+    onFrame: (frame, remote) => rec.frames.push({ frame, remote }),
+    onUnreachable: (to, reason) => rec.unreachable.push({ to, reason }),
+  });
+  return Object.assign(t, rec);
+}
+
+function seqFrame(i: number, size = 8): Uint8Array {
+  const f = new Uint8Array(size);
+  new DataView(f.buffer).setUint32(0, i);
+  return f;
+}
+const seqOf = (f: Uint8Array): number => new DataView(f.buffer, f.byteOffset, f.byteLength).getUint32(0);
+
+/** A port nobody listens on (bound then released). */
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+describe('ws transport: delivery', () => {
+  it('delivers frames between two nodes, in order, both ways', async () => {
+    const a = await transport();
+    const b = await transport();
+    expect(a.address).toBe(`127.0.0.1:${a.port}`);
+    const N = 2000;
+    // Open both connections first: frames queued while connecting are bounded (next test).
+    a.send(b.address, seqFrame(0));
+    b.send(a.address, seqFrame(0));
+    await waitFor(() => b.frames.length === 1 && a.frames.length === 1, 'connections open');
+    a.frames.length = 0;
+    b.frames.length = 0;
+    for (let i = 0; i < N; i++) {
+      a.send(b.address, seqFrame(i, 8 + (i % 300)));
+      b.send(a.address, seqFrame(i));
+    }
+    await waitFor(() => b.frames.length === N && a.frames.length === N, 'all frames delivered');
+    expect(b.frames.map((f) => seqOf(f.frame))).toEqual([...Array(N).keys()]);
+    expect(a.frames.map((f) => seqOf(f.frame))).toEqual([...Array(N).keys()]);
+    expect(b.frames[5]!.frame.length).toBe(8 + 5);
+    // remote is the transport-level peer (an ephemeral port), not the node address.
+    expect(b.frames[0]!.remote).toMatch(/^127\.0\.0\.1:\d+$/);
+    // One connection each way, reused.
+    expect(a.stats().connectsStarted).toBe(1);
+    expect(a.stats().framesSent).toBe(N + 1);
+    expect(b.stats().framesReceived).toBe(N + 1);
+    expect(b.stats().inboundAccepted).toBe(1);
+    expect(a.unreachable).toEqual([]);
+  });
+
+  it('bounds the queue while connecting, dropping the oldest', async () => {
+    const a = await transport({ maxQueuedFrames: 4 });
+    const b = await transport();
+    for (let i = 0; i < 10; i++) a.send(b.address, seqFrame(i));
+    await waitFor(() => b.frames.length === 4, '4 frames');
+    expect(b.frames.map((f) => seqOf(f.frame))).toEqual([6, 7, 8, 9]);
+    expect(a.stats().queueDropped).toBe(6);
+    // Once open, nothing is queued or dropped any more.
+    for (let i = 10; i < 110; i++) a.send(b.address, seqFrame(i));
+    await waitFor(() => b.frames.length === 104, '104 frames');
+    expect(a.stats().queueDropped).toBe(6);
+  });
+
+  it('closes idle connections and reopens on the next send', async () => {
+    const a = await transport({ idleTimeoutMs: 150 });
+    const b = await transport({ idleTimeoutMs: 150 });
+    a.send(b.address, seqFrame(1));
+    await waitFor(() => b.frames.length === 1, 'first frame');
+    await waitFor(() => a.stats().openOutbound === 0 && b.stats().openInbound === 0, 'idle close');
+    expect(a.stats().idleClosed + b.stats().idleClosed).toBeGreaterThanOrEqual(1);
+    a.send(b.address, seqFrame(2));
+    await waitFor(() => b.frames.length === 2, 'second frame after reconnect');
+    expect(a.stats().connectsStarted).toBe(2);
+    // A graceful idle close is not evidence of anything.
+    expect(a.unreachable).toEqual([]);
+  });
+
+  it('close() is idempotent, frees the port, and peers do not see it as a crash', async () => {
+    const a = await transport();
+    const b = await transport();
+    a.send(b.address, seqFrame(1));
+    b.send(a.address, seqFrame(1));
+    await waitFor(() => b.frames.length === 1 && a.frames.length === 1, 'frames');
+    const port = b.port;
+    await Promise.all([b.close(), b.close()]);
+    await b.close();
+    // Give a's close handler a moment to run, then check it reported nothing.
+    await waitFor(() => a.stats().openOutbound === 0, 'a notices b closing');
+    expect(a.unreachable).toEqual([]);
+    const again = await createWsTransport({ host: '127.0.0.1', port });
+    open.push(again);
+    expect(again.port).toBe(port);
+    b.send(a.address, seqFrame(2)); // after close: silently ignored
+  });
+});
+
+describe('ws transport: unreachable evidence', () => {
+  it("reports 'refused' when nobody listens, and drops what was queued", async () => {
+    const a = await transport();
+    const to = `127.0.0.1:${await freePort()}`;
+    for (let i = 0; i < 3; i++) a.send(to, seqFrame(i));
+    await waitFor(() => a.unreachable.length === 1, 'refused report');
+    expect(a.unreachable[0]).toEqual({ to, reason: 'refused' });
+    expect(a.stats().refused).toBe(1);
+    expect(a.stats().undeliveredDropped).toBe(3);
+    // Each new attempt is reported again.
+    a.send(to, seqFrame(9));
+    await waitFor(() => a.unreachable.length === 2, 'second refused report');
+  });
+
+  it("reports 'refused' when something that is not a gossip node answers", async () => {
+    const a = await transport();
+    const s = http.createServer((_req, res) => {
+      res.writeHead(404);
+      res.end();
+    });
+    servers.push(s);
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    const to = `127.0.0.1:${(s.address() as net.AddressInfo).port}`;
+    a.send(to, seqFrame(0));
+    await waitFor(() => a.unreachable.length === 1, 'report');
+    expect(a.unreachable[0]!.reason).toBe('refused');
+  });
+
+  it("reports 'timeout' when the connection does not open in time", async () => {
+    // Accepts TCP but never answers the WebSocket handshake.
+    const sockets: net.Socket[] = [];
+    const s = net.createServer((sock) => sockets.push(sock));
+    servers.push({ close: () => (sockets.forEach((x) => x.destroy()), s.close()) });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    const a = await transport({ connectTimeoutMs: 300 });
+    const to = `127.0.0.1:${(s.address() as net.AddressInfo).port}`;
+    a.send(to, seqFrame(0));
+    await waitFor(() => a.unreachable.length === 1, 'timeout report');
+    expect(a.unreachable[0]).toEqual({ to, reason: 'timeout' });
+    expect(a.stats().timeouts).toBe(1);
+  });
+
+  it("reports 'reset' when the peer process is SIGKILLed, then 'refused'", async () => {
+    const peer = spawnTs(PEER);
+    const { port } = await peer.line<{ port: number }>((l) => typeof l['port'] === 'number', 'peer listening');
+    const to = `127.0.0.1:${port}`;
+    const a = await transport();
+    for (let i = 0; i < 100; i++) a.send(to, seqFrame(i));
+    await peer.line((l) => l['frames'] === 100, 'peer received 100 frames');
+    expect(a.stats().openOutbound).toBe(1);
+    peer.kill('SIGKILL');
+    await peer.exited;
+    // No send needed: the abrupt close of the open connection is the evidence.
+    await waitFor(() => a.unreachable.length >= 1, 'reset report');
+    expect(a.unreachable[0]).toEqual({ to, reason: 'reset' });
+    a.send(to, seqFrame(101));
+    await waitFor(() => a.unreachable.length >= 2, 'refused report');
+    expect(a.unreachable[1]).toEqual({ to, reason: 'refused' });
+    expect(a.stats().resets).toBe(1);
+  });
+});
+
+describe('ws transport: bad input', () => {
+  it('closes a connection that sends a frame above maxFrameSize, counts it, keeps serving others', async () => {
+    const big = await transport({ maxFrameSize: 1 << 20 });
+    const b = await transport({ maxFrameSize: 4096 });
+    const good = await transport();
+    big.send(b.address, new Uint8Array(100_000));
+    await waitFor(() => b.stats().oversizeClosed === 1, 'oversize close');
+    await waitFor(() => big.stats().openOutbound === 0, 'sender saw the close');
+    expect(b.frames).toEqual([]);
+    // The peer closed with 1009, a graceful close: not crash evidence.
+    expect(big.unreachable).toEqual([]);
+    good.send(b.address, seqFrame(7));
+    await waitFor(() => b.frames.length === 1, 'b still serves');
+    // The same sender reconnects for frames that fit.
+    big.send(b.address, seqFrame(8));
+    await waitFor(() => b.frames.length === 2, 'sender reconnects');
+  });
+
+  it('drops outbound frames above its own maxFrameSize without sending them', async () => {
+    const a = await transport({ maxFrameSize: 1024 });
+    const b = await transport();
+    a.send(b.address, new Uint8Array(2000));
+    a.send(b.address, seqFrame(3));
+    await waitFor(() => b.frames.length === 1, 'small frame');
+    expect(seqOf(b.frames[0]!.frame)).toBe(3);
+    expect(a.stats().oversizeDropped).toBe(1);
+  });
+
+  it('closes connections that send text, and ignores other paths', async () => {
+    const b = await transport();
+    const ws = new WebSocket(`ws://${b.address}${WS_PATH}`);
+    const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)));
+    await new Promise((r, j) => ws.on('open', r).on('error', j));
+    ws.send('hello');
+    expect(await closed).toBe(1003);
+    expect(b.stats().protocolErrorsClosed).toBe(1);
+    const other = new WebSocket(`ws://${b.address}/elsewhere`);
+    const err = await new Promise<Error>((r) => other.on('error', r));
+    expect(err.message).toMatch(/400/);
+    expect(b.frames).toEqual([]);
+  });
+
+  it('survives a handler that throws', async () => {
+    const a = await transport();
+    const b = await createWsTransport({ host: '127.0.0.1', port: 0 });
+    open.push(b);
+    let n = 0;
+    b.setHandler({
+      onFrame() {
+        n++;
+        throw new Error('handler bug');
+      },
+      onUnreachable() {},
+    });
+    a.send(b.address, seqFrame(1));
+    a.send(b.address, seqFrame(2));
+    await waitFor(() => n === 2, 'both frames reached the handler');
+  });
+
+  it('rejects contradictory options with a TypeError', async () => {
+    await expect(createWsTransport({ maxFrameSize: 10 })).rejects.toThrow(TypeError);
+    await expect(createWsTransport({ maxFrameSize: 1 << 20, maxBufferedBytes: 1024 })).rejects.toThrow(/maxBufferedBytes/);
+    await expect(createWsTransport({ port: 70000 })).rejects.toThrow(/port/);
+  });
+});
