@@ -310,7 +310,8 @@ function transactionOf(stage: Stage): Transaction {
   return {
     get: <T extends Json = Json>(key: string) => stage.fact(key) as T | undefined,
     has: (key) => holds({ kind: 'fact', key }, stage),
-    set: (key, value) => stage.set(key, value),
+    // An explicit `undefined` is an error, not a flag: only a missing argument means `true`.
+    set: (key: string, ...value: [Json?]) => stage.set(key, value.length === 0 ? true : (value[0] as Json)),
     clear: (key) => stage.clear(key),
     keys: (prefix) => stage.keys(prefix),
     send: (to, topic, payload) => stage.send({ to, topic, payload }),

@@ -60,7 +60,7 @@ export class Stage implements FactReader {
     return this.model.evaluate(this.relationState(endpoint), key === undefined ? { endpoint, fact } : { endpoint, fact, key });
   }
 
-  set(key: string, value: Json = true): void {
+  set(key: string, value: Json): void {
     assertFactKey(key);
     assertJson(value, `value of fact ${key}`);
     if (jsonEqual(this.fact(key), value)) return;
