@@ -87,11 +87,19 @@ export class ExecError extends AgentError {
   readonly signal: NodeJS.Signals | null;
   /** The last bytes of stderr (bounded), for run reports. */
   readonly stderrTail: string;
+  /** The last bytes of stdout (bounded); some tools (chef-client) report errors there. */
+  readonly stdoutTail: string;
 
   constructor(
     code: AgentErrorCode,
     message: string,
-    details: { command: string; exitCode: number | null; signal: NodeJS.Signals | null; stderrTail: string },
+    details: {
+      command: string;
+      exitCode: number | null;
+      signal: NodeJS.Signals | null;
+      stderrTail: string;
+      stdoutTail?: string;
+    },
     options?: { cause?: unknown },
   ) {
     super(code, message, options);
@@ -99,6 +107,7 @@ export class ExecError extends AgentError {
     this.exitCode = details.exitCode;
     this.signal = details.signal;
     this.stderrTail = details.stderrTail;
+    this.stdoutTail = details.stdoutTail ?? '';
   }
 }
 
@@ -121,6 +130,7 @@ export class AnsibleError extends ExecError {
       exitCode: number | null;
       signal: NodeJS.Signals | null;
       stderrTail: string;
+      stdoutTail?: string;
       failedTasks: readonly AnsibleTaskFailure[];
     },
     options?: { cause?: unknown },

@@ -3,3 +3,9 @@ export { AgentError, StoreCorruptError, ExecError, AnsibleError, ControlError, t
 export type { AgentErrorCode, AnsibleTaskFailure } from './errors';
 export { DurableStore, DEFAULT_DURABLE_STORE_OPTIONS } from './persistence/durable-store';
 export type { DurableStoreOptions, OpenedStore, Recovery } from './persistence/durable-store';
+export { runCommand, DEFAULT_RUN_COMMAND_OPTIONS, INPUT_ENV } from './executors/run-command';
+export type { RunCommandOptions, CommandResult } from './executors/run-command';
+export { runAnsiblePlaybook, parseAnsibleReport, DEFAULT_ANSIBLE_OPTIONS } from './executors/ansible';
+export type { AnsiblePlaybookOptions, AnsibleExtraVars, AnsibleResult, AnsibleHostStats } from './executors/ansible';
+export { runChef, planChefRun, writeChefDataBags, DEFAULT_CHEF_OPTIONS } from './executors/chef';
+export type { ChefRunOptions, RunChefOptions, ChefPlan, ChefResult, ChefDataBags } from './executors/chef';

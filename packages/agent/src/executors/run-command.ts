@@ -233,7 +233,7 @@ function spawnAndWait(
       if (child.pid !== undefined && timedOut) killGroup(child.pid, 'SIGKILL');
       const durationMs = performance.now() - started;
       const err = stderr.toString();
-      const details = { command, exitCode: code, signal, stderrTail: tail(err) };
+      const details = { command, exitCode: code, signal, stderrTail: tail(err), stdoutTail: tail(stdout.toString()) };
       if (timedOut) {
         reject(
           new ExecError(
