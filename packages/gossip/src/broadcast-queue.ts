@@ -1,0 +1,110 @@
+/**
+ * Transmit-limited broadcast queue (memberlist queue.go).
+ *
+ * Broadcasts ride on every probe, ack and gossip frame. Each is sent at most
+ * `limit()` times (retransmitMult × ceil(log10(N + 1))), fewest-sent first and
+ * newest first among equals, so fresh news spreads before old news repeats.
+ * A broadcast with a key (a member name) invalidates any queued broadcast
+ * with the same key: only the newest news about a member is worth sending.
+ * `onDone` runs when a broadcast was sent its last time or was invalidated
+ * (leave() waits on it). Memory is bounded by `maxQueued`: beyond it the
+ * most-sent broadcasts are dropped first.
+ */
+export interface Broadcast {
+  /** Member name (or other identity) this news is about; newer news with the same key replaces it. */
+  readonly key: string | null;
+  readonly msg: unknown;
+  /** Encoded size estimate in bytes. */
+  readonly size: number;
+  onDone?: () => void;
+}
+
+interface Entry {
+  b: Broadcast;
+  transmits: number;
+  id: number;
+}
+
+export class BroadcastQueue {
+  private entries: Entry[] = [];
+  private readonly byKey = new Map<string, Entry>();
+  private nextId = 0;
+  /** Bytes (estimated) returned by the last `take`. */
+  lastTakenBytes = 0;
+
+  constructor(
+    private readonly limit: () => number,
+    private readonly maxQueued = 4096,
+  ) {}
+
+  get length(): number {
+    return this.entries.length;
+  }
+
+  queue(b: Broadcast): void {
+    if (b.key !== null) {
+      const old = this.byKey.get(b.key);
+      if (old) {
+        this.remove(old);
+        old.b.onDone?.();
+      }
+    }
+    const e: Entry = { b, transmits: 0, id: this.nextId++ };
+    this.entries.push(e);
+    if (b.key !== null) this.byKey.set(b.key, e);
+    if (this.entries.length > this.maxQueued) {
+      this.sort();
+      const dropped = this.entries.splice(this.maxQueued);
+      for (const d of dropped) {
+        if (d.b.key !== null && this.byKey.get(d.b.key) === d) this.byKey.delete(d.b.key);
+        d.b.onDone?.();
+      }
+    }
+  }
+
+  /**
+   * Up to `maxBytes` of broadcasts (counting `overheadPerMsg` each), fewest-sent
+   * and newest first; each returned one counts as transmitted once more.
+   */
+  take(maxBytes: number, overheadPerMsg = 2): unknown[] {
+    this.lastTakenBytes = 0;
+    if (this.entries.length === 0) return [];
+    this.sort();
+    const limit = this.limit();
+    const out: unknown[] = [];
+    let used = 0;
+    const finished: Entry[] = [];
+    for (const e of this.entries) {
+      const cost = e.b.size + overheadPerMsg;
+      if (used + cost > maxBytes) continue;
+      used += cost;
+      out.push(e.b.msg);
+      e.transmits++;
+      if (e.transmits >= limit) finished.push(e);
+    }
+    this.lastTakenBytes = used;
+    for (const e of finished) {
+      this.remove(e);
+      e.b.onDone?.();
+    }
+    return out;
+  }
+
+  /** Drop everything (shutdown). */
+  reset(): void {
+    const all = this.entries;
+    this.entries = [];
+    this.byKey.clear();
+    for (const e of all) e.b.onDone?.();
+  }
+
+  private remove(e: Entry): void {
+    const i = this.entries.indexOf(e);
+    if (i >= 0) this.entries.splice(i, 1);
+    if (e.b.key !== null && this.byKey.get(e.b.key) === e) this.byKey.delete(e.b.key);
+  }
+
+  private sort(): void {
+    this.entries.sort((a, b) => a.transmits - b.transmits || b.id - a.id);
+  }
+}

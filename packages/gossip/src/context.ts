@@ -1,0 +1,29 @@
+/**
+ * @internal What the mechanism files (state, probe, push-pull, user events,
+ * queries, channel) need from their node: identity, time, randomness,
+ * options, and the two ways to speak (direct send, queued broadcast).
+ */
+import type { Awareness } from './awareness';
+import type { Clock } from './clock';
+import type { GossipLogger } from './logger';
+import type { Message } from './messages';
+import type { GossipProfile } from './options';
+import type { Random } from './prng';
+import type { NodeStats } from './stats';
+
+export interface NodeContext {
+  readonly name: string;
+  readonly address: string;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly profile: GossipProfile;
+  readonly logger: GossipLogger;
+  readonly awareness: Awareness;
+  readonly stats: NodeStats;
+  /** Send messages to an address now; with `piggyback`, queued broadcasts ride along. */
+  send(addr: string, msgs: Message[], piggyback?: boolean): void;
+  /** Estimated cluster size (members not failed or left, self included). */
+  numMembers(): number;
+  /** Whether the node is still running (not shut down). */
+  running(): boolean;
+}

@@ -1,0 +1,48 @@
+/**
+ * A tiny typed event emitter. A listener that throws is reported through
+ * `onListenerError` and never breaks the protocol code that emitted.
+ */
+export class TypedEmitter<Events extends { [K in keyof Events]: unknown }> {
+  private readonly listeners = new Map<keyof Events, Set<(arg: never) => void>>();
+
+  constructor(private readonly onListenerError: (event: string, err: unknown) => void) {}
+
+  /** Subscribe; returns the unsubscribe function. */
+  on<K extends keyof Events>(event: K, fn: (arg: Events[K]) => void): () => void {
+    let set = this.listeners.get(event);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(event, set);
+    }
+    set.add(fn as (arg: never) => void);
+    return () => this.off(event, fn);
+  }
+
+  once<K extends keyof Events>(event: K, fn: (arg: Events[K]) => void): () => void {
+    const off = this.on(event, (arg) => {
+      off();
+      fn(arg);
+    });
+    return off;
+  }
+
+  off<K extends keyof Events>(event: K, fn: (arg: Events[K]) => void): void {
+    this.listeners.get(event)?.delete(fn as (arg: never) => void);
+  }
+
+  emit<K extends keyof Events>(event: K, arg: Events[K]): void {
+    const set = this.listeners.get(event);
+    if (!set || set.size === 0) return;
+    for (const fn of [...set]) {
+      try {
+        (fn as (arg: Events[K]) => void)(arg);
+      } catch (err) {
+        this.onListenerError(String(event), err);
+      }
+    }
+  }
+
+  removeAll(): void {
+    this.listeners.clear();
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Members as the node's users see them, and as the node keeps them.
+ */
+import type { Tags, WireStatus } from './messages';
+import { WireStatus as WS } from './messages';
+
+/**
+ * alive: answering probes. suspect: missed probes; it has until its
+ * suspicion timeout to refute. failed: declared dead (tombstone until
+ * reapTimeout). left: announced a graceful leave (tombstone until
+ * tombstoneTimeout). A member in failed or left rejoins with a higher
+ * incarnation.
+ */
+export type MemberStatus = 'alive' | 'suspect' | 'failed' | 'left';
+
+export interface Member {
+  readonly name: string;
+  readonly address: string;
+  readonly status: MemberStatus;
+  readonly tags: Tags;
+  /** Bumped by the member itself to refute suspicion, change tags, or rejoin. */
+  readonly incarnation: number;
+}
+
+/** @internal the mutable record a node keeps per member. */
+export interface MemberState {
+  name: string;
+  addr: string;
+  inc: number;
+  status: MemberStatus;
+  tags: Tags;
+  /** Clock time of the last status change. */
+  stateChange: number;
+}
+
+export function snapshot(m: MemberState): Member {
+  return Object.freeze({ name: m.name, address: m.addr, status: m.status, tags: m.tags, incarnation: m.inc });
+}
+
+export function toWireStatus(s: MemberStatus): WireStatus {
+  switch (s) {
+    case 'alive':
+      return WS.Alive;
+    case 'suspect':
+      return WS.Suspect;
+    case 'failed':
+      return WS.Failed;
+    case 'left':
+      return WS.Left;
+  }
+}
+
+export function tagsEqual(a: Tags, b: Tags): boolean {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (a[k] !== b[k]) return false;
+  return true;
+}

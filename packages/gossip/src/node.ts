@@ -1,0 +1,681 @@
+/**
+ * The gossip node: SWIM membership with Lifeguard, broadcasts, push-pull,
+ * user events, queries and a reliable channel, over any Transport.
+ *
+ * This file wires the mechanisms together (one file each: state.ts for the
+ * membership rules, probe.ts for failure detection, broadcast-queue.ts,
+ * push-pull.ts, user-events.ts, queries.ts, channel.ts) and is the boundary
+ * for untrusted input: every frame is decoded by codec.ts, its sender
+ * checked against the member table, and every message parsed by
+ * messages.ts before any mechanism sees it. Whatever is refused is counted
+ * in `stats().dropped` and logged once; the node keeps running.
+ *
+ * Gossip: every gossipInterval, queued broadcasts (membership news first,
+ * then user events and queries) go to `gossipNodes` random members (live
+ * ones, plus recently failed or left ones so they can learn it and refute);
+ * they also ride on every ping and ack.
+ *
+ * Stream evidence: when the transport reports that a member's host refused
+ * or reset the connection, nobody is listening there, so we suspect it at
+ * once. Whoever hears a suspicion pings the suspect once; if its host
+ * refuses them too, that is an independent confirmation, and Lifeguard's
+ * suspicion timer falls to its minimum: a crashed process is declared
+ * failed everywhere in about the minimum suspicion time. A slow member never
+ * produces refusals, answers its probes late at worst, and refutes.
+ */
+import { Awareness } from './awareness';
+import { BroadcastQueue } from './broadcast-queue';
+import { ReliableChannels } from './channel';
+import type { Clock, TimerHandle } from './clock';
+import { systemClock } from './clock';
+import { decodeFrame, encodeFrames, FrameError, type Envelope } from './codec';
+import type { NodeContext } from './context';
+import { TypedEmitter } from './emitter';
+import { GossipError, MessageError, type UnreachableReason } from './errors';
+import type { Keyring } from './keyring';
+import { silentLogger, type GossipLogger } from './logger';
+import { snapshot, type Member, type MemberState } from './member';
+import { MessageType, parseMessage, parseTags, type ConflictMsg, type Message, type Tags } from './messages';
+import { DEFAULT_LAN_PROFILE, resolveProfile, retransmitLimit, type GossipProfile } from './options';
+import { sample, type Random } from './prng';
+import { Prober } from './probe';
+import { PushPull } from './push-pull';
+import { Queries, type QueryHandle, type QueryOptions, type QueryResponder } from './queries';
+import { Membership, type MembershipEvent } from './state';
+import { newStats, type NodeStats } from './stats';
+import type { Transport, UnreachableReason as TransportUnreachable } from './transport';
+import { UserEvents, type UserEvent } from './user-events';
+
+export interface GossipNodeOptions {
+  /** Unique in the cluster, 1..128 characters. */
+  name: string;
+  /** Where frames go in and out (WebSocket or SimNetwork); its address is the node's. */
+  transport: Transport;
+  /** Default: the system clock. A SimClock in simulation. */
+  clock?: Clock;
+  tags?: Readonly<Record<string, string>>;
+  /** Addresses `join()` contacts when called without arguments. */
+  seeds?: readonly string[];
+  /** Encrypt every frame and refuse plaintext. */
+  keyring?: Keyring;
+  /** pino-compatible; silent by default. */
+  logger?: GossipLogger;
+  /** Base timing profile: DEFAULT_LAN_PROFILE (default) or LOCAL_PROFILE. */
+  profile?: GossipProfile;
+  /** Overrides on top of `profile`, validated together. */
+  tuning?: Partial<GossipProfile>;
+  /** Random source (seed it for reproducible simulations). Default Math.random. */
+  random?: Random;
+}
+
+export interface NameConflict {
+  readonly name: string;
+  /** Where the live owner of the name is. */
+  readonly ownerAddress: string;
+  /** Where the refused claim came from. */
+  readonly claimantAddress: string;
+}
+
+export interface GossipEvents {
+  'member-join': Member;
+  /** Tags (or address, after a restart elsewhere) changed. */
+  'member-update': Member;
+  'member-suspect': Member;
+  'member-leave': Member;
+  'member-failed': Member;
+  /** A failed or left member's tombstone was removed. */
+  'member-reap': Member;
+  'user-event': UserEvent;
+  'name-conflict': NameConflict;
+  /** A reliable-channel message, delivered in order, once. */
+  reliable: { readonly from: string; readonly payload: unknown };
+  /** The reliable channel gave up on a member (pending sends were rejected). */
+  unreachable: { readonly member: string; readonly reason: UnreachableReason };
+}
+
+export interface SendEventOptions {
+  /** Deliver only the newest event of this name per eventCoalescePeriod. */
+  coalesce?: boolean;
+}
+
+type NodeState = 'running' | 'left' | 'shutdown';
+
+interface JoinAttempt {
+  seeds: string[];
+  answered: Set<string>;
+  refused: Set<string>;
+  resolve: (n: number) => void;
+  reject: (err: Error) => void;
+  timers: TimerHandle[];
+}
+
+const FRAME_DROP_FIELD = {
+  GOSSIP_ERR_FRAME_TOO_LARGE: 'tooLarge',
+  GOSSIP_ERR_MALFORMED_FRAME: 'malformed',
+  GOSSIP_ERR_VERSION: 'version',
+  GOSSIP_ERR_DECRYPT: 'decrypt',
+  GOSSIP_ERR_PLAINTEXT_REFUSED: 'plaintextRefused',
+  GOSSIP_ERR_NO_KEYRING: 'plaintextRefused',
+} as const;
+
+export class GossipNode {
+  readonly name: string;
+  readonly address: string;
+  readonly profile: GossipProfile;
+  private readonly transport: Transport;
+  private readonly clock: Clock;
+  private readonly random: Random;
+  private readonly keyring: Keyring | undefined;
+  private readonly logger: GossipLogger;
+  private readonly seeds: readonly string[];
+  private readonly counters: NodeStats = newStats();
+  private readonly awareness: Awareness;
+  private readonly emitter: TypedEmitter<GossipEvents>;
+  private readonly ctx: NodeContext;
+  private readonly membership: Membership;
+  private readonly broadcasts: BroadcastQueue;
+  private readonly prober: Prober;
+  private readonly pushPull: PushPull;
+  private readonly userEvents: UserEvents;
+  private readonly queries: Queries;
+  private readonly channels: ReliableChannels;
+  private state: NodeState = 'running';
+  private gossipTimer: TimerHandle | null = null;
+  private reapTimer: TimerHandle | null = null;
+  private join_: JoinAttempt | null = null;
+  private readonly conflictNotices = new Map<string, number>();
+
+  constructor(options: GossipNodeOptions) {
+    if (typeof options !== 'object' || options === null) throw new TypeError('createNode: options object required');
+    const { name, transport } = options;
+    if (typeof name !== 'string' || name.length === 0 || name.length > 128) {
+      throw new TypeError(`createNode: name must be a string of 1..128 characters, got ${JSON.stringify(name)}`);
+    }
+    if (!transport || typeof transport.send !== 'function' || typeof transport.setHandler !== 'function') {
+      throw new TypeError('createNode: transport must implement Transport (send, setHandler, close, address)');
+    }
+    let tags: Tags;
+    try {
+      tags = parseTags(options.tags ?? {});
+    } catch (err) {
+      throw new TypeError(`createNode: ${(err as Error).message}`);
+    }
+    this.profile = resolveProfile(options.profile ?? DEFAULT_LAN_PROFILE, options.tuning ?? {});
+    this.name = name;
+    this.address = transport.address;
+    this.transport = transport;
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? Math.random;
+    this.keyring = options.keyring;
+    this.logger = options.logger ?? silentLogger;
+    this.seeds = [...(options.seeds ?? [])];
+    this.awareness = new Awareness(this.profile.awarenessMaxMultiplier);
+    this.emitter = new TypedEmitter<GossipEvents>((event, err) =>
+      this.logger.error({ event, err: String(err) }, 'gossip: an event listener threw; the node carries on'),
+    );
+    this.ctx = {
+      name: this.name,
+      address: this.address,
+      clock: this.clock,
+      random: this.random,
+      profile: this.profile,
+      logger: this.logger,
+      awareness: this.awareness,
+      stats: this.counters,
+      send: (addr, msgs, piggyback) => this.send(addr, msgs, piggyback ?? false),
+      numMembers: () => this.membership.numLive(),
+      running: () => this.state !== 'shutdown',
+    };
+    this.broadcasts = new BroadcastQueue(() => retransmitLimit(this.profile.retransmitMult, this.membership.numLive()));
+    this.membership = new Membership(
+      this.ctx,
+      {
+        emit: (event, member) => this.onMembershipEvent(event, member),
+        broadcast: (key, msg, onDone) => this.queueBroadcast(key, msg, onDone),
+        conflict: (existing, claimedAddr) => this.onConflict(existing, claimedAddr),
+      },
+      tags,
+    );
+    this.prober = new Prober(this.ctx, this.membership);
+    this.pushPull = new PushPull(this.ctx, this.membership, {
+      clocks: () => ({ ev: this.userEvents.clock.time(), qt: this.queries.clock.time() }),
+      witness: (ev, qt, join) => {
+        this.userEvents.clock.witness(ev);
+        this.queries.clock.witness(qt);
+        // No replay: a joiner ignores every event its seed had already seen.
+        if (join) this.userEvents.ignoreBefore(ev + 1);
+      },
+      joinAnswered: (addr) => this.onJoinAnswer(addr),
+    });
+    this.userEvents = new UserEvents(this.ctx, (ev) => this.emitter.emit('user-event', ev));
+    this.queries = new Queries(this.ctx, () => this.membership.local.tags);
+    this.channels = new ReliableChannels(this.ctx, {
+      lookup: (n) => this.membership.get(n),
+      deliver: (from, payload) => this.emitter.emit('reliable', { from, payload }),
+      unreachable: (member, reason) => this.emitter.emit('unreachable', { member, reason }),
+    });
+    transport.setHandler({
+      onFrame: (frame, remote) => this.onFrame(frame, remote),
+      onUnreachable: (to, reason) => this.onUnreachable(to, reason),
+    });
+    this.prober.start();
+    this.pushPull.start();
+    this.gossipTimer = this.clock.setTimeout(() => this.gossipTick(), this.random() * this.profile.gossipInterval);
+    this.reapTimer = this.clock.setTimeout(() => this.reapTick(), this.reapInterval());
+  }
+
+  // ---------------------------------------------------------------------------
+  // Public API
+
+  /**
+   * Contact the seeds (default: `options.seeds`) and exchange full state
+   * with each. Resolves with the number of seeds that answered; rejects with
+   * GOSSIP_ERR_JOIN_FAILED if none did within joinTimeout, or
+   * GOSSIP_ERR_NAME_CONFLICT if a live member already owns our name.
+   * With no seeds (the first node), resolves 0 at once.
+   */
+  join(seeds: readonly string[] = this.seeds): Promise<number> {
+    if (this.state === 'shutdown') return Promise.reject(this.notRunning('join'));
+    if (this.state === 'left') {
+      this.state = 'running';
+      this.membership.rejoinLocal();
+    }
+    const targets = [...new Set(seeds)].filter((s) => s !== this.address);
+    // Announce ourselves to whoever we already know, too.
+    this.queueBroadcast(this.name, this.membership.localAlive());
+    if (targets.length === 0) return Promise.resolve(0);
+    if (this.join_) this.finishJoin(new GossipError('GOSSIP_ERR_JOIN_FAILED', 'join superseded by a newer join() call'));
+    return new Promise<number>((resolve, reject) => {
+      const attempt: JoinAttempt = { seeds: targets, answered: new Set(), refused: new Set(), resolve, reject, timers: [] };
+      this.join_ = attempt;
+      for (const s of targets) this.pushPull.pushPullTo(s, true);
+      // Frames can be lost: ask again until everyone answered or refused, or the timeout.
+      const retry = Math.max(this.profile.probeInterval, this.profile.joinTimeout / 8);
+      const again = (): void => {
+        if (this.join_ !== attempt) return;
+        for (const s of targets) if (!attempt.refused.has(s)) this.pushPull.pushPullTo(s, true);
+        attempt.timers.push(this.clock.setTimeout(again, retry));
+      };
+      attempt.timers.push(this.clock.setTimeout(again, retry));
+      attempt.timers.push(
+        this.clock.setTimeout(() => {
+          if (this.join_ !== attempt) return;
+          if (attempt.answered.size > 0) this.finishJoin(null);
+          else
+            this.finishJoin(
+              new GossipError(
+                'GOSSIP_ERR_JOIN_FAILED',
+                `no seed answered within ${this.profile.joinTimeout} ms (tried ${targets.join(', ')}); check the addresses, that the seeds run, and that keyrings match`,
+              ),
+            );
+        }, this.profile.joinTimeout),
+      );
+    });
+  }
+
+  /**
+   * Leave gracefully: gossip our intent (shown as `left`, never `failed`,
+   * everywhere) and wait until it was sent out (at most leaveTimeout). The
+   * node keeps answering probes until `shutdown()`; `join()` again to return.
+   */
+  async leave(): Promise<void> {
+    if (this.state !== 'running') return;
+    const others = this.membership.numLive() - 1;
+    const sent = new Promise<void>((resolve) => this.membership.leaveLocal(resolve));
+    this.state = 'left';
+    if (others <= 0) return;
+    let timer: TimerHandle | null = null;
+    const timeout = new Promise<void>((resolve) => {
+      timer = this.clock.setTimeout(resolve, this.profile.leaveTimeout);
+    });
+    await Promise.race([sent, timeout]);
+    if (timer) this.clock.clearTimeout(timer);
+    // Let the last receivers pass it on for a couple of rounds.
+    await new Promise<void>((resolve) => this.clock.setTimeout(resolve, 2 * this.profile.gossipInterval));
+  }
+
+  /** Stop everything and close the transport (without telling anyone: use leave() first for that). */
+  async shutdown(): Promise<void> {
+    if (this.state === 'shutdown') return;
+    this.state = 'shutdown';
+    if (this.gossipTimer) this.clock.clearTimeout(this.gossipTimer);
+    if (this.reapTimer) this.clock.clearTimeout(this.reapTimer);
+    this.prober.stop();
+    this.pushPull.stop();
+    this.membership.shutdown();
+    this.userEvents.shutdown();
+    this.queries.shutdown();
+    this.channels.shutdown();
+    this.broadcasts.reset();
+    if (this.join_) this.finishJoin(this.notRunning('join'));
+    await this.transport.close();
+  }
+
+  /** Every known member, this node included, tombstones (failed, left) included until reaped. */
+  members(): Member[] {
+    return this.membership.members();
+  }
+
+  member(name: string): Member | undefined {
+    const m = this.membership.get(name);
+    return m ? snapshot(m) : undefined;
+  }
+
+  localMember(): Member {
+    return snapshot(this.membership.local);
+  }
+
+  get running(): boolean {
+    return this.state !== 'shutdown';
+  }
+
+  on<K extends keyof GossipEvents>(event: K, fn: (arg: GossipEvents[K]) => void): () => void {
+    return this.emitter.on(event, fn);
+  }
+
+  once<K extends keyof GossipEvents>(event: K, fn: (arg: GossipEvents[K]) => void): () => void {
+    return this.emitter.once(event, fn);
+  }
+
+  off<K extends keyof GossipEvents>(event: K, fn: (arg: GossipEvents[K]) => void): void {
+    this.emitter.off(event, fn);
+  }
+
+  /** Replace our tags; every member sees member-update. */
+  setTags(tags: Readonly<Record<string, string>>): void {
+    this.assertRunning('setTags');
+    let parsed: Tags;
+    try {
+      parsed = parseTags(tags);
+    } catch (err) {
+      throw new TypeError(`setTags: ${(err as Error).message}`);
+    }
+    this.membership.setLocalTags(parsed);
+  }
+
+  /**
+   * Send a user event to every member (this one included), once each.
+   * @throws GossipError GOSSIP_ERR_EVENT_TOO_LARGE above userEventSizeLimit.
+   */
+  sendEvent(name: string, payload?: unknown, options: SendEventOptions = {}): UserEvent {
+    this.assertRunning('sendEvent');
+    return this.userEvents.send(name, payload, options.coalesce ?? false);
+  }
+
+  /** Ask matching members; acks and responses arrive on the handle until its timeout. */
+  query(name: string, payload?: unknown, options: QueryOptions = {}): QueryHandle {
+    this.assertRunning('query');
+    return this.queries.query(name, payload, options);
+  }
+
+  /** Answer queries called `name` ('*' for any without its own responder); returns unregister. */
+  onQuery(name: string, responder: QueryResponder): () => void {
+    return this.queries.respond(name, responder);
+  }
+
+  /**
+   * Send `payload` to member `to` reliably and in order. Resolves when acked;
+   * rejects with UnreachableError (GOSSIP_ERR_UNREACHABLE) if the member
+   * fails, leaves, or never acks after every retransmit.
+   */
+  sendReliable(to: string, payload: unknown): Promise<void> {
+    return this.channels.send(to, payload);
+  }
+
+  /** Receive reliable-channel messages (in order, once per message); returns unsubscribe. */
+  onReliable(handler: (from: string, payload: unknown) => void): () => void {
+    return this.emitter.on('reliable', ({ from, payload }) => handler(from, payload));
+  }
+
+  /** A copy of the traffic and drop counters. */
+  stats(): NodeStats {
+    return { ...this.counters, dropped: { ...this.counters.dropped } };
+  }
+
+  /** Lifeguard local health score: 0 is healthy; timeouts are scaled by score + 1. */
+  healthScore(): number {
+    return this.awareness.getHealthScore();
+  }
+
+  // ---------------------------------------------------------------------------
+  // Sending
+
+  private send(addr: string, msgs: Message[], piggyback: boolean): void {
+    if (this.state === 'shutdown') return;
+    let all: unknown[] = msgs;
+    if (piggyback) {
+      const extra = this.takeBroadcasts(this.profile.maxFrameSize / 2);
+      if (extra.length > 0) all = [...msgs, ...extra];
+    }
+    if (all.length === 0) return;
+    let frames: Uint8Array[];
+    try {
+      frames = encodeFrames({ from: this.name, addr: this.address, msgs: all }, { maxFrameSize: this.profile.maxFrameSize, keyring: this.keyring });
+    } catch (err) {
+      this.counters.dropped.unencodable++;
+      this.logger.error({ to: addr, err: String(err) }, 'gossip: could not encode outgoing messages; dropped them');
+      return;
+    }
+    this.counters.messagesOut += all.length;
+    for (const f of frames) {
+      this.counters.framesOut++;
+      this.counters.bytesOut += f.byteLength;
+      this.transport.send(addr, f);
+    }
+  }
+
+  private takeBroadcasts(budget: number): unknown[] {
+    const out = this.broadcasts.take(budget);
+    let left = budget - this.broadcasts.lastTakenBytes;
+    if (left > 64) {
+      out.push(...this.userEvents.queue.take(left));
+      left -= this.userEvents.queue.lastTakenBytes;
+    }
+    if (left > 64) out.push(...this.queries.queue.take(left));
+    return out;
+  }
+
+  private queueBroadcast(key: string, msg: Message, onDone?: () => void): void {
+    if (this.state === 'shutdown') {
+      onDone?.();
+      return;
+    }
+    const size = estimateSize(msg);
+    this.broadcasts.queue(onDone ? { key, msg, size, onDone } : { key, msg, size });
+  }
+
+  private gossipTick(): void {
+    if (this.state === 'shutdown') return;
+    this.gossipTimer = this.clock.setTimeout(() => this.gossipTick(), this.profile.gossipInterval);
+    if (this.broadcasts.length === 0 && this.userEvents.queue.length === 0 && this.queries.queue.length === 0) return;
+    const now = this.clock.now();
+    const local = this.membership.local;
+    const deadTime = this.profile.gossipToTheDeadTime;
+    const targets = sample(this.membership.list, this.profile.gossipNodes, this.random, (m) => {
+      if (m === local) return false;
+      if (m.status === 'alive' || m.status === 'suspect') return true;
+      return now - m.stateChange < deadTime;
+    });
+    for (const t of targets) {
+      const msgs = this.takeBroadcasts(this.profile.maxFrameSize - 1024);
+      if (msgs.length === 0) break;
+      this.send(t.addr, msgs as Message[], false);
+    }
+  }
+
+  private reapInterval(): number {
+    return Math.min(15_000, Math.max(100, Math.min(this.profile.tombstoneTimeout, this.profile.reapTimeout) / 4));
+  }
+
+  private reapTick(): void {
+    if (this.state === 'shutdown') return;
+    this.reapTimer = this.clock.setTimeout(() => this.reapTick(), this.reapInterval());
+    this.membership.reap();
+    const now = this.clock.now();
+    for (const [addr, t] of this.conflictNotices) if (now - t > 1_000) this.conflictNotices.delete(addr);
+  }
+
+  // ---------------------------------------------------------------------------
+  // Receiving: the untrusted boundary.
+
+  private onFrame(frame: Uint8Array, remote: string): void {
+    if (this.state === 'shutdown') return;
+    this.counters.framesIn++;
+    this.counters.bytesIn += frame.byteLength;
+    let env: Envelope;
+    try {
+      env = decodeFrame(frame, { maxFrameSize: this.profile.maxFrameSize, keyring: this.keyring });
+    } catch (err) {
+      const code = err instanceof FrameError ? err.code : 'GOSSIP_ERR_MALFORMED_FRAME';
+      const field = (FRAME_DROP_FIELD as Record<string, keyof NodeStats['dropped']>)[code] ?? 'malformed';
+      this.counters.dropped[field]++;
+      this.logger.warn({ code, remote, bytes: frame.byteLength }, `gossip: dropped frame: ${(err as Error).message}`);
+      return;
+    }
+    // A frame whose sender claims a name owned by a different live member (or ours) is refused.
+    const claimed = this.membership.get(env.from);
+    if (claimed && claimed.addr !== env.addr && (claimed === this.membership.local || claimed.status === 'alive' || claimed.status === 'suspect')) {
+      this.counters.dropped.spoofed++;
+      this.logger.warn(
+        { code: 'GOSSIP_ERR_SPOOFED_SENDER', remote, from: env.from, claimedAddr: env.addr, ownerAddr: claimed.addr },
+        `gossip: dropped frame from ${env.addr} claiming the name "${env.from}", owned by the live member at ${claimed.addr}`,
+      );
+      this.noticeConflict(env.from, claimed.addr, env.addr);
+      return;
+    }
+    for (const raw of env.msgs) {
+      let msg: Message;
+      try {
+        msg = parseMessage(raw);
+      } catch (err) {
+        if (err instanceof MessageError && err.code === 'GOSSIP_ERR_UNKNOWN_TYPE') this.counters.dropped.unknownType++;
+        else this.counters.dropped.malformed++;
+        this.logger.warn({ code: err instanceof MessageError ? err.code : 'GOSSIP_ERR_MALFORMED_MESSAGE', remote, from: env.from }, `gossip: dropped message: ${(err as Error).message}`);
+        continue;
+      }
+      this.counters.messagesIn++;
+      this.dispatch(msg, env);
+      if (!this.running) return; // a handler may have shut us down
+    }
+  }
+
+  private dispatch(msg: Message, env: Envelope): void {
+    switch (msg.t) {
+      case MessageType.Ping:
+        return this.prober.handlePing(msg, env.addr);
+      case MessageType.IndirectPing:
+        return this.prober.handleIndirectPing(msg, env.addr);
+      case MessageType.Ack:
+        return this.prober.handleAck(msg);
+      case MessageType.Nack:
+        return this.prober.handleNack(msg);
+      case MessageType.Suspect: {
+        const target = this.membership.get(msg.node);
+        const fresh = target !== undefined && target.status === 'alive';
+        this.membership.suspectNode(msg);
+        // Someone suspects it: check it ourselves once; a refusal is our independent confirmation.
+        if (fresh && this.profile.streamEvidence && target !== this.membership.local && msg.from !== this.name && target.status === 'suspect') {
+          this.prober.pingOnce(target);
+        }
+        return;
+      }
+      case MessageType.Alive:
+        return this.membership.aliveNode(msg);
+      case MessageType.Dead:
+        return this.membership.deadNode(msg);
+      case MessageType.PushPull:
+        return this.pushPull.handle(msg, env.from, env.addr);
+      case MessageType.UserEvent:
+        this.userEvents.handle(msg);
+        return;
+      case MessageType.Query:
+        this.queries.handle(msg);
+        return;
+      case MessageType.QueryResponse:
+        return this.queries.handleResponse(msg);
+      case MessageType.Reliable:
+        return this.channels.handleData(msg, env.from, env.addr);
+      case MessageType.ReliableAck:
+        return this.channels.handleAck(msg, env.from);
+      case MessageType.Conflict:
+        return this.onConflictNotice(msg, env);
+    }
+  }
+
+  private onUnreachable(to: string, reason: TransportUnreachable): void {
+    if (this.state === 'shutdown') return;
+    const j = this.join_;
+    if (j && j.seeds.includes(to) && reason !== 'timeout') {
+      j.refused.add(to);
+      this.checkJoin();
+    }
+    if (reason === 'timeout' || !this.profile.streamEvidence) return;
+    const m = this.membership.byAddress(to);
+    if (!m || m === this.membership.local || (m.status !== 'alive' && m.status !== 'suspect')) return;
+    // Nobody listens there: stronger evidence than a timeout. Suspect at once (or confirm).
+    this.membership.suspectNode({ t: MessageType.Suspect, node: m.name, inc: m.inc, from: this.name });
+  }
+
+  // ---------------------------------------------------------------------------
+  // Join bookkeeping and name conflicts
+
+  private onJoinAnswer(addr: string): void {
+    const j = this.join_;
+    if (!j) return;
+    j.answered.add(addr);
+    this.checkJoin();
+  }
+
+  private checkJoin(): void {
+    const j = this.join_;
+    if (!j) return;
+    if (j.answered.size + j.refused.size < j.seeds.length) return;
+    if (j.answered.size > 0) this.finishJoin(null);
+    else
+      this.finishJoin(
+        new GossipError('GOSSIP_ERR_JOIN_FAILED', `every seed refused the connection (${j.seeds.join(', ')}); are they running at those addresses?`),
+      );
+  }
+
+  private finishJoin(err: Error | null): void {
+    const j = this.join_;
+    if (!j) return;
+    this.join_ = null;
+    for (const t of j.timers) this.clock.clearTimeout(t);
+    if (err) j.reject(err);
+    else j.resolve(j.answered.size);
+  }
+
+  /** Tell a claimant that the name is taken (at most once a second per address). */
+  private noticeConflict(name: string, ownerAddr: string, claimantAddr: string): void {
+    const now = this.clock.now();
+    const last = this.conflictNotices.get(claimantAddr);
+    if (last !== undefined && now - last < 1_000) return;
+    if (this.conflictNotices.size > 1024) this.conflictNotices.clear();
+    this.conflictNotices.set(claimantAddr, now);
+    this.emitter.emit('name-conflict', { name, ownerAddress: ownerAddr, claimantAddress: claimantAddr });
+    const msg: ConflictMsg = { t: MessageType.Conflict, node: name, addr: ownerAddr };
+    this.send(claimantAddr, [msg], false);
+  }
+
+  private onConflict(existing: MemberState, claimedAddr: string): void {
+    this.logger.warn(
+      { code: 'GOSSIP_ERR_NAME_CONFLICT', name: existing.name, ownerAddr: existing.addr, claimedAddr },
+      `gossip: name "${existing.name}" claimed from ${claimedAddr} while its owner at ${existing.addr} is ${existing.status}; claim refused`,
+    );
+    this.noticeConflict(existing.name, existing.addr, claimedAddr);
+  }
+
+  private onConflictNotice(msg: ConflictMsg, env: Envelope): void {
+    // Only news about our own name, from a member (not ourselves), pointing elsewhere, matters.
+    if (msg.node !== this.name || msg.addr === this.address || env.from === this.name) return;
+    this.logger.error(
+      { code: 'GOSSIP_ERR_NAME_CONFLICT', name: this.name, ownerAddr: msg.addr, reportedBy: env.from },
+      `gossip: our name "${this.name}" belongs to a live member at ${msg.addr}; pick a unique name`,
+    );
+    this.emitter.emit('name-conflict', { name: this.name, ownerAddress: msg.addr, claimantAddress: this.address });
+    if (this.join_) {
+      this.finishJoin(
+        new GossipError(
+          'GOSSIP_ERR_NAME_CONFLICT',
+          `the name "${this.name}" is owned by a live member at ${msg.addr} (reported by ${env.from}); give this node a unique name`,
+        ),
+      );
+    }
+  }
+
+  private onMembershipEvent(event: MembershipEvent, member: Member): void {
+    if (event === 'member-failed') this.channels.peerDown(member.name, 'failed');
+    else if (event === 'member-leave') this.channels.peerDown(member.name, 'left');
+    else if (event === 'member-reap') this.channels.forget(member.name);
+    this.emitter.emit(event, member);
+  }
+
+  private assertRunning(op: string): void {
+    if (this.state === 'shutdown') throw this.notRunning(op);
+  }
+
+  private notRunning(op: string): GossipError {
+    return new GossipError('GOSSIP_ERR_NOT_RUNNING', `${op}: this node was shut down; create a new node`);
+  }
+}
+
+/** Create and start a node (it listens at once; call `join` to meet the cluster). */
+export function createNode(options: GossipNodeOptions): GossipNode {
+  return new GossipNode(options);
+}
+
+function estimateSize(msg: Message): number {
+  switch (msg.t) {
+    case MessageType.Alive: {
+      let n = 40 + msg.node.length + msg.addr.length;
+      for (const k in msg.tags) n += k.length + (msg.tags[k]?.length ?? 0) + 4;
+      return n;
+    }
+    case MessageType.Suspect:
+    case MessageType.Dead:
+      return 32 + msg.node.length + msg.from.length;
+    default:
+      return 64;
+  }
+}

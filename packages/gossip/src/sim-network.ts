@@ -1,0 +1,380 @@
+/**
+ * An in-memory network and a virtual clock, so the real protocol code runs
+ * deterministically, fast, and at scale (1,000 nodes in one process).
+ *
+ * SimClock is an event-queue scheduler: a binary heap of (time, seq) timers.
+ * Time only moves when the test calls `advance(ms)` or `runUntil(pred, ms)`;
+ * each timer fires at its exact virtual instant, in scheduling order for
+ * ties. Between virtual milliseconds the promise job queue is drained, so
+ * async API code (leave, query, sendReliable) progresses as on a real clock.
+ *
+ * SimNetwork hands out one Transport per address. A frame sent at t arrives
+ * at t + latency, where latency is drawn per frame from the link's range with
+ * the network's seeded PRNG. Per link (or per node) one can set loss,
+ * duplication and reordering; FIFO per link holds unless reordering is on.
+ * Fault models:
+ * - `kill(addr)`: like a crashed process on a live host: frames to it make
+ *   the sender's transport report `refused` one round trip later; it sends
+ *   nothing. A new transport may be created at the same address (restart).
+ * - `silence(addr)`: a hung host: every frame to or from it vanishes, no
+ *   error is ever reported. `unsilence` restores it.
+ * - `slow(addr, ms)`: a CPU-starved member: its inbound and outbound frames
+ *   each take `ms` longer.
+ * - `partition(groups...)`: frames between different groups vanish
+ *   (addresses in no group form one more group); `heal()` ends it.
+ */
+import type { Clock, TimerHandle } from './clock';
+import { seededRandom, type Random } from './prng';
+import type { Address, Transport, TransportHandler } from './transport';
+
+interface Timer {
+  at: number;
+  seq: number;
+  fn: (() => void) | null;
+}
+
+const flushJobs = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+export class SimClock implements Clock {
+  private time = 0;
+  private seq = 0;
+  private heap: Timer[] = [];
+  /** Timers fired so far (for benchmarks). */
+  fired = 0;
+
+  now(): number {
+    return this.time;
+  }
+
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const t: Timer = { at: this.time + Math.max(0, ms), seq: this.seq++, fn };
+    this.push(t);
+    return t as unknown as TimerHandle;
+  }
+
+  clearTimeout(handle: TimerHandle): void {
+    (handle as unknown as Timer).fn = null;
+  }
+
+  /** Timers still scheduled (cancelled ones included until they surface). */
+  get pending(): number {
+    return this.heap.length;
+  }
+
+  /** Run every timer due within the next `ms` of virtual time; time ends exactly `ms` later. */
+  async advance(ms: number): Promise<void> {
+    await this.runUntil(() => false, ms);
+  }
+
+  /**
+   * Run timers until `pred()` holds (checked whenever virtual time moves on,
+   * at most every `checkEveryMs`) or `maxMs` of virtual time have passed.
+   * Returns whether `pred` held; the clock stops at the instant it did.
+   */
+  async runUntil(pred: () => boolean, maxMs: number, checkEveryMs = 1): Promise<boolean> {
+    const deadline = this.time + maxMs;
+    await flushJobs();
+    if (pred()) return true;
+    let lastCheck = this.time;
+    let lastFlush = Math.floor(this.time);
+    for (;;) {
+      const next = this.heap[0];
+      if (!next || next.at > deadline) break;
+      if (next.at > this.time) {
+        // Time is about to move: let promise jobs of the current instant run, then maybe check.
+        if (Math.floor(next.at) !== lastFlush) {
+          await flushJobs();
+          lastFlush = Math.floor(next.at);
+          if (next.at - lastCheck >= checkEveryMs) {
+            lastCheck = this.time;
+            if (pred()) return true;
+          }
+        }
+      }
+      this.pop();
+      if (!next.fn) continue;
+      this.time = Math.max(this.time, next.at);
+      const fn = next.fn;
+      next.fn = null;
+      this.fired++;
+      fn();
+    }
+    await flushJobs();
+    if (pred()) return true;
+    this.time = deadline;
+    await flushJobs();
+    return pred();
+  }
+
+  private push(t: Timer): void {
+    const h = this.heap;
+    h.push(t);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const parent = h[p] as Timer;
+      if (parent.at < t.at || (parent.at === t.at && parent.seq < t.seq)) break;
+      h[i] = parent;
+      i = p;
+    }
+    h[i] = t;
+  }
+
+  private pop(): void {
+    const h = this.heap;
+    const last = h.pop();
+    if (!last || h.length === 0) return;
+    let i = 0;
+    const n = h.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      let c = l;
+      const lt = h[l] as Timer;
+      if (r < n) {
+        const rt = h[r] as Timer;
+        if (rt.at < lt.at || (rt.at === lt.at && rt.seq < lt.seq)) c = r;
+      }
+      const ct = h[c] as Timer;
+      if (last.at < ct.at || (last.at === ct.at && last.seq < ct.seq)) break;
+      h[i] = ct;
+      i = c;
+    }
+    h[i] = last;
+  }
+}
+
+export interface LinkConditions {
+  /** One-way latency in ms: a fixed value or a [min, max] range drawn uniformly per frame. */
+  latency?: number | readonly [number, number];
+  /** Probability in [0, 1] that a frame is dropped. */
+  loss?: number;
+  /** Probability in [0, 1] that a frame is delivered twice. */
+  duplicate?: number;
+  /** Allow frames on this link to overtake each other (default false: FIFO). */
+  reorder?: boolean;
+}
+
+export interface SimNetworkOptions extends LinkConditions {
+  /** PRNG seed; the same seed and the same calls replay the same run. */
+  seed?: number;
+}
+
+export interface SimNetworkStats {
+  framesSent: number;
+  framesDelivered: number;
+  framesDropped: number;
+  bytesSent: number;
+}
+
+interface Endpoint {
+  address: Address;
+  handler: TransportHandler | null;
+  open: boolean;
+  transport: SimTransport;
+  framesSent: number;
+  bytesSent: number;
+}
+
+class SimTransport implements Transport {
+  constructor(
+    readonly address: Address,
+    private readonly net: SimNetwork,
+    readonly endpoint: { handler: TransportHandler | null; open: boolean },
+  ) {}
+  setHandler(handler: TransportHandler): void {
+    this.endpoint.handler = handler;
+  }
+  send(to: Address, frame: Uint8Array): void {
+    this.net.deliver(this.address, to, frame, this);
+  }
+  close(): Promise<void> {
+    if (this.endpoint.open) this.net.detach(this);
+    return Promise.resolve();
+  }
+}
+
+export class SimNetwork {
+  readonly clock = new SimClock();
+  readonly random: Random;
+  private readonly defaults: Required<Omit<LinkConditions, 'latency'>> & { latency: readonly [number, number] };
+  private readonly endpoints = new Map<Address, Endpoint>();
+  private readonly links = new Map<string, LinkConditions>();
+  private readonly nodeConditions = new Map<Address, LinkConditions>();
+  private readonly lastArrival = new Map<string, number>();
+  private readonly silenced = new Set<Address>();
+  private readonly slowBy = new Map<Address, number>();
+  private groups: Map<Address, number> | null = null;
+  readonly stats: SimNetworkStats = { framesSent: 0, framesDelivered: 0, framesDropped: 0, bytesSent: 0 };
+
+  constructor(options: SimNetworkOptions = {}) {
+    this.random = seededRandom(options.seed ?? 1);
+    this.defaults = {
+      latency: toRange(options.latency ?? [1, 5]),
+      loss: options.loss ?? 0,
+      duplicate: options.duplicate ?? 0,
+      reorder: options.reorder ?? false,
+    };
+  }
+
+  /** A deterministic PRNG for one node, derived from the network's seed. */
+  forkRandom(): Random {
+    return seededRandom(Math.floor(this.random() * 2 ** 32));
+  }
+
+  /** Create the transport for `address` (again, after a kill or close: a restart). */
+  createTransport(address: Address): Transport {
+    const existing = this.endpoints.get(address);
+    if (existing?.open) throw new Error(`SimNetwork: address ${address} is already in use`);
+    const ep = { handler: null, open: true } as { handler: TransportHandler | null; open: boolean };
+    const transport = new SimTransport(address, this, ep);
+    this.endpoints.set(address, { address, handler: null, open: true, transport, framesSent: 0, bytesSent: 0 });
+    return transport;
+  }
+
+  /** Frames sent by one address so far (for messages-per-member figures). */
+  sentBy(address: Address): { frames: number; bytes: number } {
+    const ep = this.endpoints.get(address);
+    return { frames: ep?.framesSent ?? 0, bytes: ep?.bytesSent ?? 0 };
+  }
+
+  /** Conditions for frames from `from` to `to` (one direction). */
+  setLink(from: Address, to: Address, conditions: LinkConditions): void {
+    this.links.set(`${from}\u0000${to}`, conditions);
+  }
+
+  /** Conditions for every frame to or from `address` (link settings take precedence). */
+  setNode(address: Address, conditions: LinkConditions): void {
+    this.nodeConditions.set(address, conditions);
+  }
+
+  /** Change the network-wide defaults (e.g. loss) mid-run. */
+  setDefaults(conditions: LinkConditions): void {
+    if (conditions.latency !== undefined) this.defaults.latency = toRange(conditions.latency);
+    if (conditions.loss !== undefined) this.defaults.loss = conditions.loss;
+    if (conditions.duplicate !== undefined) this.defaults.duplicate = conditions.duplicate;
+    if (conditions.reorder !== undefined) this.defaults.reorder = conditions.reorder;
+  }
+
+  /** A crashed process: frames to it are refused, it sends nothing. */
+  kill(address: Address): void {
+    const ep = this.endpoints.get(address);
+    if (ep) {
+      ep.open = false;
+      ep.handler = null;
+      (ep.transport.endpoint as { open: boolean }).open = false;
+    }
+  }
+
+  /** A hung host: frames to and from it vanish without any error. */
+  silence(address: Address): void {
+    this.silenced.add(address);
+  }
+
+  unsilence(address: Address): void {
+    this.silenced.delete(address);
+  }
+
+  /** A slow member: each of its frames, in and out, takes `ms` longer (0 restores). */
+  slow(address: Address, ms: number): void {
+    if (ms > 0) this.slowBy.set(address, ms);
+    else this.slowBy.delete(address);
+  }
+
+  /** Split the network: frames between different groups vanish. Unlisted addresses form one more group. */
+  partition(...groups: Address[][]): void {
+    this.groups = new Map();
+    groups.forEach((g, i) => g.forEach((a) => this.groups?.set(a, i)));
+  }
+
+  heal(): void {
+    this.groups = null;
+  }
+
+  /** @internal used by SimTransport. */
+  detach(t: SimTransport): void {
+    const ep = this.endpoints.get(t.address);
+    if (ep && ep.transport === t) {
+      ep.open = false;
+      ep.handler = null;
+    }
+    (t.endpoint as { open: boolean }).open = false;
+  }
+
+  /** @internal used by SimTransport. */
+  deliver(from: Address, to: Address, frame: Uint8Array, sender: SimTransport): void {
+    const src = this.endpoints.get(from);
+    if (!src || src.transport !== sender || !src.open) return; // a dead process sends nothing
+    this.stats.framesSent++;
+    this.stats.bytesSent += frame.byteLength;
+    src.framesSent++;
+    src.bytesSent += frame.byteLength;
+    if (this.silenced.has(from) || this.silenced.has(to) || this.partitioned(from, to)) {
+      this.stats.framesDropped++;
+      return;
+    }
+    const cond = this.conditions(from, to);
+    const dst = this.endpoints.get(to);
+    const latency = this.draw(cond.latency) + (this.slowBy.get(from) ?? 0) + (this.slowBy.get(to) ?? 0);
+    if (!dst || !dst.open) {
+      // Nobody listening: the peer's host refuses, which the sender learns one round trip later.
+      this.stats.framesDropped++;
+      this.clock.setTimeout(() => {
+        if (src.open && src.transport === sender) src.transport.endpoint.handler?.onUnreachable(to, 'refused');
+      }, 2 * latency);
+      return;
+    }
+    if (cond.loss > 0 && this.random() < cond.loss) {
+      this.stats.framesDropped++;
+      return;
+    }
+    const copies = cond.duplicate > 0 && this.random() < cond.duplicate ? 2 : 1;
+    const key = `${from}\u0000${to}`;
+    for (let c = 0; c < copies; c++) {
+      let at = this.clock.now() + (c === 0 ? latency : latency + this.draw(cond.latency));
+      if (!cond.reorder) {
+        at = Math.max(at, this.lastArrival.get(key) ?? 0);
+        this.lastArrival.set(key, at);
+      }
+      const target = dst.transport;
+      this.clock.setTimeout(() => {
+        const now = this.endpoints.get(to);
+        if (!now || now.transport !== target || !now.open || this.silenced.has(to)) {
+          this.stats.framesDropped++;
+          return;
+        }
+        this.stats.framesDelivered++;
+        target.endpoint.handler?.onFrame(frame, from);
+      }, at - this.clock.now());
+    }
+  }
+
+  private partitioned(a: Address, b: Address): boolean {
+    if (!this.groups) return false;
+    return (this.groups.get(a) ?? -1) !== (this.groups.get(b) ?? -1);
+  }
+
+  private conditions(from: Address, to: Address): { latency: readonly [number, number]; loss: number; duplicate: number; reorder: boolean } {
+    const link = this.links.get(`${from}\u0000${to}`);
+    const a = this.nodeConditions.get(from);
+    const b = this.nodeConditions.get(to);
+    const pick = <K extends keyof LinkConditions>(k: K): LinkConditions[K] | undefined => link?.[k] ?? b?.[k] ?? a?.[k];
+    const latency = pick('latency');
+    return {
+      latency: latency !== undefined ? toRange(latency) : this.defaults.latency,
+      loss: Math.max(pick('loss') ?? 0, this.defaults.loss),
+      duplicate: pick('duplicate') ?? this.defaults.duplicate,
+      reorder: pick('reorder') ?? this.defaults.reorder,
+    };
+  }
+
+  private draw(range: readonly [number, number]): number {
+    const [min, max] = range;
+    return max > min ? min + this.random() * (max - min) : min;
+  }
+}
+
+function toRange(l: number | readonly [number, number]): readonly [number, number] {
+  return typeof l === 'number' ? [l, l] : l;
+}

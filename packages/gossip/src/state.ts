@@ -1,0 +1,315 @@
+/**
+ * Membership state and its rules (memberlist state.go: aliveNode,
+ * suspectNode, deadNode, refute, mergeState).
+ *
+ * Every member has an incarnation number that only the member itself
+ * increases. News about a member is ordered by (incarnation, status):
+ * - alive(inc) overrides anything with a strictly lower incarnation;
+ * - suspect(inc) overrides alive(inc' <= inc);
+ * - failed/left(inc) override alive and suspect with inc' <= inc.
+ * Only the member itself may refute: on hearing it is suspected or dead at
+ * incarnation i it broadcasts alive(i + 1). Lifeguard makes the suspicion
+ * timer start long and shrink with independent confirmations (suspicion.ts).
+ *
+ * Extra rules of ours:
+ * - A graceful leave is dead(from = the member itself) and shows as `left`.
+ *   `left` is final for that incarnation: later suspicion or failure news
+ *   about the same incarnation is ignored, and a leave that arrives after a
+ *   `failed` verdict upgrades it to `left`, so a leave never ends as failed.
+ * - A member in `failed`/`left` may come back at a new address (a restart);
+ *   an alive member's name claimed from another address is a conflict,
+ *   reported, never merged.
+ * - Tombstones (failed/left) are kept for reapTimeout/tombstoneTimeout, then
+ *   removed with member-reap; memory stays bounded by the live membership.
+ */
+import type { NodeContext } from './context';
+import type { AliveMsg, DeadMsg, Message, SuspectMsg, Tags, WireMember } from './messages';
+import { MessageType, WireStatus } from './messages';
+import { snapshot, tagsEqual, toWireStatus, type Member, type MemberState } from './member';
+import { suspicionTimeout } from './options';
+import { Suspicion } from './suspicion';
+
+export type MembershipEvent = 'member-join' | 'member-update' | 'member-leave' | 'member-failed' | 'member-reap' | 'member-suspect';
+
+export interface MembershipHooks {
+  emit(event: MembershipEvent, member: Member): void;
+  /** Queue news about `key` (a member name) for gossip. */
+  broadcast(key: string, msg: Message, onDone?: () => void): void;
+  /** A member name is claimed from a second address while its owner is alive. */
+  conflict(existing: MemberState, claimedAddr: string): void;
+}
+
+export class Membership {
+  readonly local: MemberState;
+  private readonly byName = new Map<string, MemberState>();
+  private readonly byAddr = new Map<string, MemberState>();
+  /** All members, self included, in random order (new members inserted at random positions). */
+  readonly list: MemberState[] = [];
+  private readonly suspicions = new Map<string, Suspicion>();
+  private live = 0;
+  leaving = false;
+
+  constructor(
+    private readonly ctx: NodeContext,
+    private readonly hooks: MembershipHooks,
+    tags: Tags,
+  ) {
+    this.local = { name: ctx.name, addr: ctx.address, inc: 1, status: 'alive', tags, stateChange: ctx.clock.now() };
+    this.insert(this.local);
+  }
+
+  get(name: string): MemberState | undefined {
+    return this.byName.get(name);
+  }
+
+  byAddress(addr: string): MemberState | undefined {
+    return this.byAddr.get(addr);
+  }
+
+  /** Members not failed or left, self included (memberlist estNumNodes). */
+  numLive(): number {
+    return this.live;
+  }
+
+  members(): Member[] {
+    return this.list.map(snapshot);
+  }
+
+  /** The local alive message (to announce ourselves). */
+  localAlive(): AliveMsg {
+    const l = this.local;
+    return { t: MessageType.Alive, node: l.name, addr: l.addr, inc: l.inc, tags: l.tags };
+  }
+
+  /** Change our tags: a new incarnation so the news overrides the old. */
+  setLocalTags(tags: Tags): void {
+    this.local.inc++;
+    this.local.tags = tags;
+    this.hooks.broadcast(this.local.name, this.localAlive());
+  }
+
+  /** Come back after a leave: alive again at a new incarnation. */
+  rejoinLocal(): void {
+    this.leaving = false;
+    this.local.inc++;
+    this.setStatus(this.local, 'alive');
+    this.hooks.broadcast(this.local.name, this.localAlive());
+  }
+
+  /** Gracefully leave: dead(from = self); `onDone` when the news was gossiped out. */
+  leaveLocal(onDone: () => void): void {
+    this.leaving = true;
+    this.deadNode({ t: MessageType.Dead, node: this.local.name, inc: this.local.inc, from: this.local.name }, onDone);
+  }
+
+  // -------------------------------------------------------------------------
+  // The rules.
+
+  aliveNode(a: AliveMsg): void {
+    const self = this.ctx.name;
+    // While leaving, echoes of our old alive news must not resurrect us.
+    if (this.leaving && a.node === self) return;
+    let state = this.byName.get(a.node);
+    let isNew = false;
+    let updatesAddr = false;
+    if (!state) {
+      state = { name: a.node, addr: a.addr, inc: a.inc, status: 'failed', tags: a.tags, stateChange: this.ctx.clock.now() };
+      this.insert(state);
+      this.live--; // inserted as not-live; setStatus below counts it
+      isNew = true;
+    } else if (state.addr !== a.addr) {
+      // Same name, another address: a restart elsewhere is fine once the old one is dead; otherwise a conflict.
+      if (state.status !== 'failed' && state.status !== 'left') {
+        this.hooks.conflict(state, a.addr);
+        return;
+      }
+      updatesAddr = true;
+    }
+    const isLocal = a.node === self;
+    // Ignore old incarnation numbers (for us only strictly older ones: equal may carry foreign tags to refute).
+    if (!isNew && !updatesAddr && !isLocal && a.inc <= state.inc) return;
+    if (!isNew && isLocal && a.inc < state.inc) return;
+    this.clearSuspicion(a.node);
+    if (isLocal) {
+      // Our own news echoed back is fine; anything else about us must be refuted.
+      if (a.inc === state.inc && a.addr === state.addr && tagsEqual(a.tags, state.tags)) return;
+      this.refute(state, a.inc);
+      return;
+    }
+    this.hooks.broadcast(a.node, a);
+    const wasDown = isNew || state.status === 'failed' || state.status === 'left';
+    const tagsChanged = !tagsEqual(state.tags, a.tags);
+    if (updatesAddr) {
+      this.byAddr.delete(state.addr);
+      state.addr = a.addr;
+      this.byAddr.set(state.addr, state);
+    }
+    state.inc = a.inc;
+    state.tags = a.tags;
+    if (state.status !== 'alive') this.setStatus(state, 'alive');
+    if (wasDown) this.hooks.emit('member-join', snapshot(state));
+    else if (tagsChanged || updatesAddr) this.hooks.emit('member-update', snapshot(state));
+  }
+
+  suspectNode(s: SuspectMsg): void {
+    const state = this.byName.get(s.node);
+    if (!state) return;
+    // Ignore old incarnation numbers.
+    if (s.inc < state.inc) return;
+    // An independent confirmation of a running suspicion shortens it; re-gossip it if it was new.
+    const timer = this.suspicions.get(s.node);
+    if (timer) {
+      if (timer.confirm(s.from)) this.hooks.broadcast(s.node, s);
+      return;
+    }
+    // Only alive members can become suspect (left and failed are final for their incarnation).
+    if (state.status !== 'alive') return;
+    // If this is us, refute.
+    if (state === this.local) {
+      this.refute(state, s.inc);
+      return;
+    }
+    this.hooks.broadcast(s.node, s);
+    state.inc = s.inc;
+    this.setStatus(state, 'suspect');
+    const changeTime = state.stateChange;
+    // Buddy system: if we are the accuser, tell the suspect first so it can refute early.
+    if (s.from === this.ctx.name) this.ctx.send(state.addr, [s]);
+    const p = this.ctx.profile;
+    const n = this.live;
+    let k = p.suspicionMult - 2;
+    // Not enough members to give the expected confirmations (minus ourselves and the suspect).
+    if (n - 2 < k) k = 0;
+    const min = suspicionTimeout(p.suspicionMult, n, p.probeInterval);
+    let max = p.suspicionMaxTimeoutMult * min;
+    if (!p.lifeguard) {
+      k = 0;
+      max = min;
+    }
+    this.suspicions.set(
+      s.node,
+      new Suspicion(s.from, k, min, max, this.ctx.clock, () => {
+        this.suspicions.delete(s.node);
+        if (state.status === 'suspect' && state.stateChange === changeTime && this.ctx.running()) {
+          this.deadNode({ t: MessageType.Dead, node: state.name, inc: state.inc, from: this.ctx.name });
+        }
+      }),
+    );
+    this.hooks.emit('member-suspect', snapshot(state));
+  }
+
+  deadNode(d: DeadMsg, onDone?: () => void): void {
+    const state = this.byName.get(d.node);
+    if (!state) {
+      onDone?.();
+      return;
+    }
+    // Ignore old incarnation numbers.
+    if (d.inc < state.inc) {
+      onDone?.();
+      return;
+    }
+    const isLeave = d.from === d.node;
+    // Already left: final. Already failed: only a leave upgrades it (a leave must never end as failed).
+    if (state.status === 'left' || (state.status === 'failed' && !isLeave)) {
+      onDone?.();
+      return;
+    }
+    this.clearSuspicion(d.node);
+    // If this is us, refute unless we are the one leaving.
+    if (state === this.local && !this.leaving) {
+      this.refute(state, d.inc);
+      onDone?.();
+      return;
+    }
+    this.hooks.broadcast(d.node, d, onDone);
+    state.inc = d.inc;
+    this.setStatus(state, isLeave ? 'left' : 'failed');
+    if (state !== this.local) this.hooks.emit(isLeave ? 'member-leave' : 'member-failed', snapshot(state));
+  }
+
+  /** Merge a peer's full state (push-pull). `from` is the peer's name, used as the accuser. */
+  mergeRemoteState(members: readonly WireMember[], from: string): void {
+    for (const m of members) {
+      switch (m.s) {
+        case WireStatus.Alive:
+          this.aliveNode({ t: MessageType.Alive, node: m.n, addr: m.a, inc: m.i, tags: m.g });
+          break;
+        case WireStatus.Left:
+          this.deadNode({ t: MessageType.Dead, node: m.n, inc: m.i, from: m.n });
+          break;
+        // A peer's `failed` is only a suspicion here: the member gets its chance to refute.
+        case WireStatus.Failed:
+        case WireStatus.Suspect:
+          this.suspectNode({ t: MessageType.Suspect, node: m.n, inc: m.i, from });
+          break;
+      }
+    }
+  }
+
+  /** Our full state for push-pull. */
+  localState(): WireMember[] {
+    return this.list.map((m) => ({ n: m.name, a: m.addr, i: m.inc, s: toWireStatus(m.status), g: m.tags }));
+  }
+
+  /** Remove tombstones older than their timeout; returns how many were reaped. */
+  reap(): number {
+    const now = this.ctx.clock.now();
+    const p = this.ctx.profile;
+    let reaped = 0;
+    for (let i = this.list.length - 1; i >= 0; i--) {
+      const m = this.list[i] as MemberState;
+      if (m === this.local) continue;
+      const limit = m.status === 'left' ? p.tombstoneTimeout : m.status === 'failed' ? p.reapTimeout : Infinity;
+      if (now - m.stateChange < limit) continue;
+      this.list.splice(i, 1);
+      this.byName.delete(m.name);
+      if (this.byAddr.get(m.addr) === m) this.byAddr.delete(m.addr);
+      reaped++;
+      this.hooks.emit('member-reap', snapshot(m));
+    }
+    return reaped;
+  }
+
+  shutdown(): void {
+    for (const s of this.suspicions.values()) s.cancel();
+    this.suspicions.clear();
+  }
+
+  private refute(me: MemberState, accusedInc: number): void {
+    // Make sure the incarnation number beats the accusation.
+    me.inc = Math.max(me.inc + 1, accusedInc + 1);
+    // Being accused is a sign we may be the slow one (Lifeguard).
+    if (this.ctx.profile.lifeguard) this.ctx.awareness.applyDelta(1);
+    this.hooks.broadcast(me.name, this.localAlive());
+  }
+
+  private clearSuspicion(name: string): void {
+    const s = this.suspicions.get(name);
+    if (s) {
+      s.cancel();
+      this.suspicions.delete(name);
+    }
+  }
+
+  private setStatus(m: MemberState, status: MemberState['status']): void {
+    const wasLive = m.status === 'alive' || m.status === 'suspect';
+    const isLive = status === 'alive' || status === 'suspect';
+    if (wasLive && !isLive) this.live--;
+    if (!wasLive && isLive) this.live++;
+    m.status = status;
+    m.stateChange = this.ctx.clock.now();
+  }
+
+  private insert(m: MemberState): void {
+    this.byName.set(m.name, m);
+    this.byAddr.set(m.addr, m);
+    // Random position, so probe order and gossip targets are not biased by join order.
+    const i = Math.floor(this.ctx.random() * (this.list.length + 1));
+    this.list.push(m);
+    const last = this.list.length - 1;
+    this.list[last] = this.list[i] as MemberState;
+    this.list[i] = m;
+    this.live++;
+  }
+}
