@@ -1,0 +1,111 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { GossipNode } from '../src/node';
+import type { Member } from '../src/member';
+import { SimCluster } from './helpers/sim-cluster';
+
+let cluster: SimCluster | null = null;
+afterEach(async () => {
+  await cluster?.shutdown();
+  cluster = null;
+});
+
+async function formed(n: number, seed: number, opts: ConstructorParameters<typeof SimCluster>[0] = {}): Promise<{ c: SimCluster; nodes: GossipNode[] }> {
+  const c = new SimCluster({ seed, latency: [1, 5], ...opts });
+  cluster = c;
+  const nodes = c.addMany(n);
+  await c.joinAll(nodes, nodes[0] as GossipNode);
+  const ok = await c.clock.runUntil(() => SimCluster.allAlive(nodes, nodes.map((x) => x.name)), 20_000, 10);
+  expect(ok).toBe(true);
+  return { c, nodes };
+}
+
+function recordFailures(nodes: readonly GossipNode[]): Member[] {
+  const failed: Member[] = [];
+  for (const n of nodes) n.on('member-failed', (m) => failed.push(m));
+  return failed;
+}
+
+describe('failure detection (simulated network, LOCAL profile)', () => {
+  it('a killed node (connection refused) is declared failed by every survivor in about a second', async () => {
+    const { c, nodes } = await formed(20, 11);
+    const victim = nodes[7] as GossipNode;
+    const survivors = nodes.filter((n) => n !== victim);
+    c.net.kill(victim.address);
+    const t0 = c.clock.now();
+    const ok = await c.clock.runUntil(() => SimCluster.sees(survivors, new Map([[victim.name, 'failed']])), 10_000, 1);
+    const elapsed = c.clock.now() - t0;
+    expect(ok).toBe(true);
+    // Minimum suspicion at N = 20 is 3 × log10(20) × 200 ms ≈ 780 ms; stream evidence gets there at once.
+    expect(elapsed).toBeLessThan(1_200);
+    for (const s of survivors) expect(s.member(victim.name)?.status).toBe('failed');
+  });
+
+  it('a silenced (hung) node is declared failed through the normal SWIM timers', async () => {
+    const { c, nodes } = await formed(10, 12);
+    const victim = nodes[3] as GossipNode;
+    const survivors = nodes.filter((n) => n !== victim);
+    c.net.silence(victim.address);
+    const t0 = c.clock.now();
+    const ok = await c.clock.runUntil(() => SimCluster.sees(survivors, new Map([[victim.name, 'failed']])), 30_000, 5);
+    expect(ok).toBe(true);
+    // No refusals, so it takes probe + suspicion (min 0.6 s .. max 3.6 s at N = 10).
+    expect(c.clock.now() - t0).toBeGreaterThan(600);
+  });
+
+  it('no false positives in a healthy cluster over ten virtual minutes', async () => {
+    const { c, nodes } = await formed(30, 13, { latency: [1, 20] });
+    const failed = recordFailures(nodes);
+    const suspected: Member[] = [];
+    for (const n of nodes) n.on('member-suspect', (m) => suspected.push(m));
+    await c.clock.advance(600_000);
+    expect(failed).toEqual([]);
+    expect(suspected).toEqual([]);
+    expect(SimCluster.allAlive(nodes, nodes.map((x) => x.name))).toBe(true);
+  }, 120_000);
+
+  it('a slow member is suspected but refutes, and is never declared failed', async () => {
+    const { c, nodes } = await formed(10, 14);
+    const slow = nodes[4] as GossipNode;
+    const failed = recordFailures(nodes);
+    const suspected: Member[] = [];
+    for (const n of nodes) n.on('member-suspect', (m) => suspected.push(m));
+    // Each frame to or from it takes 120 ms more: every probe of it misses the 100 ms timeout.
+    c.net.slow(slow.address, 120);
+    await c.clock.advance(60_000);
+    expect(suspected.length).toBeGreaterThan(0);
+    expect(failed.filter((m) => m.name === slow.name)).toEqual([]);
+    expect(slow.localMember().incarnation).toBeGreaterThan(1); // it refuted
+    c.net.slow(slow.address, 0);
+    const ok = await c.clock.runUntil(() => SimCluster.allAlive(nodes, nodes.map((x) => x.name)), 10_000, 10);
+    expect(ok).toBe(true);
+    expect(failed).toEqual([]);
+  }, 60_000);
+
+  it('a member silenced briefly refutes the suspicion and stays alive', async () => {
+    const { c, nodes } = await formed(10, 15);
+    const victim = nodes[2] as GossipNode;
+    const failed = recordFailures(nodes);
+    c.net.silence(victim.address);
+    const suspectedSeen = await c.clock.runUntil(() => nodes.some((n) => n.member(victim.name)?.status === 'suspect'), 5_000, 1);
+    expect(suspectedSeen).toBe(true);
+    c.net.unsilence(victim.address);
+    const ok = await c.clock.runUntil(() => SimCluster.allAlive(nodes, nodes.map((x) => x.name)), 10_000, 5);
+    expect(ok).toBe(true);
+    expect(failed).toEqual([]);
+    expect(victim.localMember().incarnation).toBeGreaterThan(1);
+  });
+
+  it('a member silenced for long is declared failed, then rejoins by itself when it comes back', async () => {
+    const { c, nodes } = await formed(10, 16);
+    const victim = nodes[5] as GossipNode;
+    const others = nodes.filter((n) => n !== victim);
+    c.net.silence(victim.address);
+    expect(await c.clock.runUntil(() => SimCluster.sees(others, new Map([[victim.name, 'failed']])), 30_000, 5)).toBe(true);
+    const rejoined: string[] = [];
+    for (const n of others) n.on('member-join', (m) => m.name === victim.name && rejoined.push(n.name));
+    c.net.unsilence(victim.address);
+    const ok = await c.clock.runUntil(() => SimCluster.allAlive(nodes, nodes.map((x) => x.name)), 60_000, 10);
+    expect(ok).toBe(true);
+    expect(new Set(rejoined).size).toBe(others.length);
+  }, 60_000);
+});
