@@ -11,35 +11,43 @@
  * `{ error: { code, message } }`): add new ones, never rename.
  */
 
-export type AgentErrorCode =
+export const AGENT_ERROR_CODES = [
   // persistence
-  | 'AGENT_ERR_STORE_CORRUPT'
-  | 'AGENT_ERR_STORE_LOCKED'
-  | 'AGENT_ERR_STORE_CLOSED'
-  | 'AGENT_ERR_STORE_FAILED'
-  | 'AGENT_ERR_STORE_RECORD_TOO_LARGE'
+  'AGENT_ERR_STORE_CORRUPT',
+  'AGENT_ERR_STORE_LOCKED',
+  'AGENT_ERR_STORE_CLOSED',
+  'AGENT_ERR_STORE_FAILED',
+  'AGENT_ERR_STORE_RECORD_TOO_LARGE',
   // executors
-  | 'AGENT_ERR_EXEC_NOT_FOUND'
-  | 'AGENT_ERR_EXEC_FAILED'
-  | 'AGENT_ERR_EXEC_TIMEOUT'
-  | 'AGENT_ERR_EXEC_BAD_OPTIONS'
-  | 'AGENT_ERR_ANSIBLE_MISSING'
-  | 'AGENT_ERR_ANSIBLE_FAILED'
-  | 'AGENT_ERR_ANSIBLE_OUTPUT'
-  | 'AGENT_ERR_CHEF_MISSING'
-  | 'AGENT_ERR_CHEF_FAILED'
-  | 'AGENT_ERR_CHEF_BAD_DATA_BAG'
+  'AGENT_ERR_EXEC_NOT_FOUND',
+  'AGENT_ERR_EXEC_FAILED',
+  'AGENT_ERR_EXEC_TIMEOUT',
+  'AGENT_ERR_EXEC_BAD_OPTIONS',
+  'AGENT_ERR_ANSIBLE_MISSING',
+  'AGENT_ERR_ANSIBLE_FAILED',
+  'AGENT_ERR_ANSIBLE_OUTPUT',
+  'AGENT_ERR_CHEF_MISSING',
+  'AGENT_ERR_CHEF_FAILED',
+  'AGENT_ERR_CHEF_BAD_DATA_BAG',
   // control API
-  | 'AGENT_ERR_UNAUTHORIZED'
-  | 'AGENT_ERR_NOT_FOUND'
-  | 'AGENT_ERR_BAD_REQUEST'
-  | 'AGENT_ERR_BODY_TOO_LARGE'
-  | 'AGENT_ERR_INTERNAL'
-  | 'AGENT_ERR_NOT_RUNNING'
-  | 'AGENT_ERR_CONTROL_HTTP'
+  'AGENT_ERR_UNAUTHORIZED',
+  'AGENT_ERR_NOT_FOUND',
+  'AGENT_ERR_METHOD_NOT_ALLOWED',
+  'AGENT_ERR_BAD_REQUEST',
+  'AGENT_ERR_BODY_TOO_LARGE',
+  'AGENT_ERR_INTERNAL',
+  'AGENT_ERR_NOT_RUNNING',
+  'AGENT_ERR_CONTROL_HTTP',
   // watch / log
-  | 'AGENT_ERR_WATCH_FAILED'
-  | 'AGENT_ERR_BAD_OPTIONS';
+  'AGENT_ERR_WATCH_FAILED',
+  'AGENT_ERR_BAD_OPTIONS',
+] as const;
+
+export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];
+
+export function isAgentErrorCode(value: unknown): value is AgentErrorCode {
+  return typeof value === 'string' && (AGENT_ERROR_CODES as readonly string[]).includes(value);
+}
 
 /** Base class of every error raised by the agent's building blocks. */
 export class AgentError extends Error {
@@ -147,10 +155,21 @@ export class AnsibleError extends ExecError {
 export class ControlError extends AgentError {
   override readonly name = 'ControlError';
   readonly status: number;
+  /**
+   * On the client: the code exactly as the agent sent it, which may belong to
+   * another package (`code` is then AGENT_ERR_CONTROL_HTTP). Else equals `code`.
+   */
+  readonly remoteCode: string;
 
-  constructor(code: AgentErrorCode, status: number, message: string, options?: { cause?: unknown }) {
+  constructor(
+    code: AgentErrorCode,
+    status: number,
+    message: string,
+    options?: { cause?: unknown; remoteCode?: string },
+  ) {
     super(code, message, options);
     this.status = status;
+    this.remoteCode = options?.remoteCode ?? code;
   }
 }
 

@@ -9,3 +9,8 @@ export { runAnsiblePlaybook, parseAnsibleReport, DEFAULT_ANSIBLE_OPTIONS } from 
 export type { AnsiblePlaybookOptions, AnsibleExtraVars, AnsibleResult, AnsibleHostStats } from './executors/ansible';
 export { runChef, planChefRun, writeChefDataBags, DEFAULT_CHEF_OPTIONS } from './executors/chef';
 export type { ChefRunOptions, RunChefOptions, ChefPlan, ChefResult, ChefDataBags } from './executors/chef';
+export { createControlServer, DEFAULT_CONTROL_SERVER_OPTIONS } from './control/server';
+export type { ControlServer, ControlServerOptions, ControlRoutes, ControlRoute, ControlRequest, StreamRoute, JsonHandler, HttpMethod } from './control/server';
+export { ControlClient, DEFAULT_CONTROL_CLIENT_OPTIONS } from './control/client';
+export type { ControlClientOptions } from './control/client';
+export { loadOrCreateToken, readToken, tokensEqual, TOKEN_FILE } from './control/token';

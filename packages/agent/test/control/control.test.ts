@@ -1,0 +1,260 @@
+import { request } from 'node:http';
+import { mkdtemp, rm, stat, writeFile, chmod, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AgentError, ControlError } from '../../src/errors';
+import { ControlClient } from '../../src/control/client';
+import { createControlServer } from '../../src/control/server';
+import type { ControlRequest, ControlServer } from '../../src/control/server';
+import { loadOrCreateToken, tokensEqual } from '../../src/control/token';
+
+const TOKEN = 'a'.repeat(64);
+const servers: ControlServer[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+});
+
+async function waitFor(cond: () => boolean, timeoutMs = 10_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (cond()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return cond();
+}
+
+/** A raw request, to see exactly what the server answers. */
+function raw(
+  url: string,
+  opts: { method?: string; path: string; headers?: Record<string, string>; body?: string | Buffer },
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(new URL(opts.path, url), { method: opts.method ?? 'GET', headers: opts.headers ?? {}, agent: false });
+    req.on('error', reject);
+    req.on('response', (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.end(opts.body);
+  });
+}
+
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+let streamState = { started: 0, aborted: 0, finished: 0 };
+
+async function startServer(): Promise<ControlServer> {
+  streamState = { started: 0, aborted: 0, finished: 0 };
+  const server = await createControlServer({
+    token: TOKEN,
+    maxBodyBytes: 1024,
+    routes: {
+      'GET /status': () => ({ unit: 'web/0', ok: true }),
+      'GET /facts/:unit': (req: ControlRequest) => {
+        if (req.params['unit'] !== 'web-0') {
+          throw new ControlError('AGENT_ERR_NOT_FOUND', 404, `unknown unit '${req.params['unit']}': see 'rhizome status'`);
+        }
+        return { unit: req.params['unit'], facts: { port: 8080 }, verbose: req.query.get('verbose') };
+      },
+      'POST /event': (req: ControlRequest) => ({ received: req.body }),
+      'POST /resolve': () => undefined,
+      'POST /boom': () => {
+        throw new Error('kaput');
+      },
+      'POST /bad': () => {
+        throw new AgentError('AGENT_ERR_BAD_REQUEST', 'payload must be an object');
+      },
+      'POST /foreign': () => {
+        throw Object.assign(new Error('handler install failed'), { code: 'ENGINE_ERR_HANDLER' });
+      },
+      'GET /logs': {
+        kind: 'stream',
+        handler: (req: ControlRequest) =>
+          (async function* () {
+            streamState.started++;
+            req.signal.addEventListener('abort', () => streamState.aborted++);
+            try {
+              for (let i = 0; ; i++) {
+                if (req.signal.aborted) return;
+                yield { seq: i, msg: `line ${i}` };
+                await new Promise((r) => setTimeout(r, 10));
+              }
+            } finally {
+              streamState.finished++;
+            }
+          })(),
+      },
+      'GET /finite': { kind: 'stream', handler: () => (async function* () { yield 1; yield { two: 2 }; yield 'three'; })() },
+      'GET /broken': {
+        kind: 'stream',
+        handler: () =>
+          (async function* () {
+            yield 1;
+            throw new Error('source failed');
+          })(),
+      },
+    },
+  });
+  servers.push(server);
+  return server;
+}
+
+describe('control token', () => {
+  it('is created once with mode 0600 and reused; tightened if readable by others', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rhizome-token-'));
+    dirs.push(dir);
+    const token = await loadOrCreateToken(join(dir, 'data'));
+    expect(token).toMatch(/^[0-9a-f]{64}$/);
+    const file = join(dir, 'data', 'control.token');
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect(await loadOrCreateToken(join(dir, 'data'))).toBe(token);
+    await chmod(file, 0o644);
+    expect(await loadOrCreateToken(join(dir, 'data'))).toBe(token);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    await writeFile(file, 'garbage');
+    await expect(loadOrCreateToken(join(dir, 'data'))).rejects.toMatchObject({ code: 'AGENT_ERR_BAD_OPTIONS' });
+    expect(await readFile(file, 'utf8')).toBe('garbage'); // not overwritten
+  });
+
+  it('compares tokens of any length', () => {
+    expect(tokensEqual('abc', 'abc')).toBe(true);
+    expect(tokensEqual('abc', 'abd')).toBe(false);
+    expect(tokensEqual('abc', 'abcd')).toBe(false);
+    expect(tokensEqual('', 'x')).toBe(false);
+  });
+});
+
+describe('control server', () => {
+  it('answers 401 JSON without a token or with a wrong one, before routing', async () => {
+    const { url } = await startServer();
+    for (const headers of [{}, { authorization: `Bearer ${'b'.repeat(64)}` }, { authorization: TOKEN }, { authorization: `Bearer ${TOKEN}x` }]) {
+      for (const path of ['/status', '/no-such-route']) {
+        const res = await raw(url, { path, headers });
+        expect(res.status).toBe(401);
+        expect(res.headers['www-authenticate']).toBe('Bearer');
+        expect(JSON.parse(res.body)).toMatchObject({ error: { code: 'AGENT_ERR_UNAUTHORIZED' } });
+      }
+    }
+    const ok = await raw(url, { path: '/status', headers: auth });
+    expect(ok.status).toBe(200);
+    expect(JSON.parse(ok.body)).toEqual({ unit: 'web/0', ok: true });
+  });
+
+  it('routes params and query; 404 for unknown routes, 405 for wrong methods', async () => {
+    const { url } = await startServer();
+    const facts = await raw(url, { path: '/facts/web-0?verbose=yes', headers: auth });
+    expect(JSON.parse(facts.body)).toEqual({ unit: 'web-0', facts: { port: 8080 }, verbose: 'yes' });
+    const unknownUnit = await raw(url, { path: '/facts/db-9', headers: auth });
+    expect(unknownUnit.status).toBe(404);
+    expect(JSON.parse(unknownUnit.body).error.message).toContain("unknown unit 'db-9'");
+    const missing = await raw(url, { path: '/nope', headers: auth });
+    expect(missing.status).toBe(404);
+    expect(JSON.parse(missing.body)).toEqual({ error: { code: 'AGENT_ERR_NOT_FOUND', message: 'no such endpoint: GET /nope' } });
+    const wrongMethod = await raw(url, { method: 'POST', path: '/status', headers: auth });
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers['allow']).toBe('GET');
+  });
+
+  it('parses JSON bodies, rejects bad JSON (400) and oversized bodies (413)', async () => {
+    const { url } = await startServer();
+    const ok = await raw(url, { method: 'POST', path: '/event', headers: auth, body: '{"name":"deploy","n":1}' });
+    expect(JSON.parse(ok.body)).toEqual({ received: { name: 'deploy', n: 1 } });
+    const bad = await raw(url, { method: 'POST', path: '/event', headers: auth, body: '{nope' });
+    expect(bad.status).toBe(400);
+    expect(JSON.parse(bad.body).error.code).toBe('AGENT_ERR_BAD_REQUEST');
+    const big = await raw(url, { method: 'POST', path: '/event', headers: auth, body: JSON.stringify({ x: 'y'.repeat(5000) }) });
+    expect(big.status).toBe(413);
+    expect(JSON.parse(big.body).error.code).toBe('AGENT_ERR_BODY_TOO_LARGE');
+    const empty = await raw(url, { method: 'POST', path: '/resolve', headers: auth });
+    expect(empty.status).toBe(204);
+  });
+
+  it('turns thrown errors into status + { error: { code, message } }', async () => {
+    const { url } = await startServer();
+    const boom = await raw(url, { method: 'POST', path: '/boom', headers: auth });
+    expect(boom.status).toBe(500);
+    expect(JSON.parse(boom.body)).toEqual({ error: { code: 'AGENT_ERR_INTERNAL', message: 'internal error: kaput' } });
+    const bad = await raw(url, { method: 'POST', path: '/bad', headers: auth });
+    expect(bad.status).toBe(400);
+    const foreign = await raw(url, { method: 'POST', path: '/foreign', headers: auth });
+    expect(JSON.parse(foreign.body)).toEqual({ error: { code: 'ENGINE_ERR_HANDLER', message: 'handler install failed' } });
+  });
+
+  it('refuses to bind a non-loopback address', async () => {
+    await expect(createControlServer({ host: '0.0.0.0', token: TOKEN, routes: {} })).rejects.toMatchObject({
+      code: 'AGENT_ERR_BAD_OPTIONS',
+    });
+  });
+});
+
+describe('ControlClient', () => {
+  it('gets and posts JSON, and raises typed errors for non-2xx answers', async () => {
+    const { url } = await startServer();
+    const client = new ControlClient({ url, token: TOKEN });
+    expect(await client.get('/status')).toEqual({ unit: 'web/0', ok: true });
+    expect(await client.get('/facts/web-0', { verbose: '1' })).toMatchObject({ verbose: '1' });
+    expect(await client.post('/event', { name: 'x' })).toEqual({ received: { name: 'x' } });
+    expect(await client.post('/resolve')).toBeUndefined();
+
+    const notFound = await client.get('/facts/nobody').catch((e: unknown) => e);
+    expect(notFound).toBeInstanceOf(ControlError);
+    expect(notFound).toMatchObject({ code: 'AGENT_ERR_NOT_FOUND', status: 404 });
+    const foreign = await client.post('/foreign').catch((e: unknown) => e);
+    expect(foreign).toMatchObject({ code: 'AGENT_ERR_CONTROL_HTTP', remoteCode: 'ENGINE_ERR_HANDLER', status: 500 });
+
+    const wrong = new ControlClient({ url, token: 'c'.repeat(64) });
+    await expect(wrong.get('/status')).rejects.toMatchObject({ code: 'AGENT_ERR_UNAUTHORIZED', status: 401 });
+  });
+
+  it('says the agent is not running when nothing listens', async () => {
+    const server = await startServer();
+    const url = server.url;
+    await server.close();
+    servers.splice(servers.indexOf(server), 1);
+    const client = new ControlClient({ url, token: TOKEN });
+    const err = await client.get('/status').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ControlError);
+    expect((err as ControlError).code).toBe('AGENT_ERR_NOT_RUNNING');
+    expect((err as ControlError).message).toContain(`agent not running at ${url}`);
+  });
+
+  it('streams NDJSON and closes the server side when the client stops reading', async () => {
+    const { url } = await startServer();
+    const client = new ControlClient({ url, token: TOKEN });
+    const got: unknown[] = [];
+    for await (const item of client.stream<{ seq: number }>('/logs')) {
+      got.push(item);
+      if (got.length === 5) break;
+    }
+    expect(got).toEqual([0, 1, 2, 3, 4].map((i) => ({ seq: i, msg: `line ${i}` })));
+    expect(await waitFor(() => streamState.aborted === 1 && streamState.finished === 1)).toBe(true);
+
+    const all: unknown[] = [];
+    for await (const item of client.stream('/finite')) all.push(item);
+    expect(all).toEqual([1, { two: 2 }, 'three']);
+  });
+
+  it('stops a stream on abort, and reports a stream the agent cut short', async () => {
+    const { url } = await startServer();
+    const client = new ControlClient({ url, token: TOKEN });
+    const controller = new AbortController();
+    const got: unknown[] = [];
+    for await (const item of client.stream('/logs', { signal: controller.signal })) {
+      got.push(item);
+      if (got.length === 3) controller.abort();
+    }
+    expect(got.length).toBeGreaterThanOrEqual(3);
+    expect(await waitFor(() => streamState.finished === 1)).toBe(true);
+
+    const partial: unknown[] = [];
+    const err = await (async () => {
+      for await (const item of client.stream('/broken')) partial.push(item);
+    })().catch((e: unknown) => e);
+    expect(partial).toEqual([1]);
+    expect(err).toMatchObject({ code: 'AGENT_ERR_CONTROL_HTTP' });
+  });
+});
