@@ -1,1 +1,17 @@
-export {};
+export { RelationError } from './errors';
+export type { RelationErrorCode } from './errors';
+export { parseCharmMetadata, endpointOf, ENDPOINT_ROLES } from './metadata';
+export type { CharmMetadata, EndpointSpec, EndpointRole } from './metadata';
+export { defineInterface, validateBag, InterfaceRegistry } from './interface';
+export type { InterfaceDefinition, InterfaceInput, InterfaceSide, BagSchema, BagStatus, BagValidation } from './interface';
+export { checkRelation } from './compat';
+export type { ServiceEndpoint, CheckedRelation } from './compat';
+export { relationsModel } from './model';
+export { relation } from './relation';
+export type { RelationHandle, RelationDataError, RemoteBag, PublishData } from './relation';
+export { LINKS_KEY, asEndpointState, leaderOf, compareUnits, linkId } from './state';
+export type { EndpointState, RelationRecord, UnitView, VersionedBag, AppBag, LinksState } from './state';
+export { dfsSlave, DFS_DEFAULT_PORT, DFS_DEFAULT_WEBHDFS_PORT } from './interfaces/dfs-slave';
+export type { DfsSlaveNamenodeData, DfsSlaveDatanodeData } from './interfaces/dfs-slave';
+export { http } from './interfaces/http';
+export type { HttpWebData } from './interfaces/http';

@@ -1,0 +1,182 @@
+/**
+ * The staged changes behind each relation event, as functions of a run's
+ * transaction. The relation manager passes them as the `apply` step of the
+ * event it submits, so the change and the event's run commit together (or
+ * not at all); the charm-author testing helper uses the very same functions.
+ *
+ * All of them are idempotent on the state they are given: applying a bag
+ * whose version is not newer than the view changes nothing, joining a unit
+ * already joined changes nothing, and so on. Together with the per-link
+ * `applied` sequence number written in the same transaction, that makes
+ * applying a link message exactly-once even if it is submitted twice.
+ */
+import { jsonEqual, type Json, type JsonObject, type Transaction } from '@rhizome/engine';
+import { validateBag, type BagSchema, type InterfaceDefinition } from './interface';
+import type { EndpointRole } from './metadata';
+import {
+  asEndpointState,
+  changedKeys,
+  compareUnits,
+  LINKS_KEY,
+  newEndpointState,
+  unitView,
+  type AppBag,
+  type EndpointState,
+  type LinksState,
+} from './state';
+
+export interface RelationInit {
+  readonly endpoint: string;
+  readonly relationId: string;
+  readonly remoteService: string;
+  readonly remoteEndpoint: string;
+  readonly role: EndpointRole;
+  readonly interface: { readonly name: string; readonly version: string };
+  /** The local unit. */
+  readonly unit: string;
+}
+
+/** The role of the other side of an endpoint with this role. */
+export function remoteRole(role: EndpointRole): EndpointRole {
+  return role === 'provides' ? 'requires' : role === 'requires' ? 'provides' : 'peers';
+}
+
+/** What remote data on an endpoint is checked against. */
+export interface RemoteSchemas {
+  /** The schema of the bags the remote units publish. */
+  readonly remote: BagSchema;
+  /** Peers: the schema of the application bag. */
+  readonly app: BagSchema;
+}
+
+export function remoteSchemas(iface: InterfaceDefinition, role: EndpointRole): RemoteSchemas {
+  return { remote: iface.schemaFor(remoteRole(role)), app: iface.schemas.app };
+}
+
+function endpointState(tx: Transaction, endpoint: string): EndpointState | undefined {
+  return asEndpointState(tx.relationState(endpoint));
+}
+
+/** Creates the relation record (and the endpoint state if needed). Returns false if it already existed. */
+export function stageRelationCreated(tx: Transaction, init: RelationInit): boolean {
+  const existing = endpointState(tx, init.endpoint);
+  if (existing?.relations[init.relationId] && existing.unit === init.unit) return false;
+  tx.updateRelationState(init.endpoint, (draft: any) => {
+    const d: any = asEndpointState(draft as Json) ? draft : newEndpointState({ interface: init.interface.name, interfaceVersion: init.interface.version, role: init.role, unit: init.unit });
+    d.unit = init.unit;
+    d.relations[init.relationId] ??= { remoteService: init.remoteService, remoteEndpoint: init.remoteEndpoint, units: {}, departed: [] };
+    return d === draft ? undefined : (d as Json);
+  });
+  return true;
+}
+
+/** Adds a remote unit (with an empty view). Returns false if it was already joined or the relation is unknown. */
+export function stageUnitJoined(tx: Transaction, endpoint: string, relationId: string, unit: string, schemas: RemoteSchemas): boolean {
+  const s = endpointState(tx, endpoint);
+  const rel = s?.relations[relationId];
+  if (!s || !rel || rel.units[unit]) return false;
+  const view = unitView({}, 0, validateBag(schemas.remote, {}));
+  tx.updateRelationState(endpoint, (d: any) => {
+    const r = d.relations[relationId];
+    r.units[unit] = view;
+    r.departed = r.departed.filter((u: string) => u !== unit);
+  });
+  return true;
+}
+
+export interface RemoteBagUpdate {
+  readonly endpoint: string;
+  readonly relationId: string;
+  readonly unit: string;
+  readonly bag: JsonObject;
+  readonly version: number;
+  readonly app?: AppBag;
+}
+
+/**
+ * The keys an update would change in the current view, without staging it:
+ * [] when the update is stale or identical (bags only move forward).
+ * App-bag keys are reported as `app.<key>`.
+ */
+export function previewRemoteBag(state: Json | undefined, u: RemoteBagUpdate): string[] {
+  const s = asEndpointState(state);
+  const view = s?.relations[u.relationId]?.units[u.unit];
+  if (!s || !view) return [];
+  const keys = u.version > view.version ? changedKeys(view.bag, u.bag) : [];
+  if (u.app && s.role === 'peers' && appIsNewer(u.app, s.app)) {
+    for (const k of changedKeys(s.app?.bag ?? {}, u.app.bag)) keys.push(`app.${k}`);
+  }
+  return keys;
+}
+
+function appIsNewer(candidate: AppBag, current: AppBag | undefined): boolean {
+  if (!current) return true;
+  if (candidate.version !== current.version) return candidate.version > current.version;
+  return compareUnits(candidate.writer, current.writer) < 0 && !jsonEqual(candidate.bag, current.bag);
+}
+
+/**
+ * Replaces a remote unit's view with a newer bag, validated against the
+ * remote side's schema (an invalid bag is stored with its status, so it is
+ * reported, and the relation is not `available`). Returns the changed keys.
+ */
+export function stageRemoteBag(tx: Transaction, u: RemoteBagUpdate, schemas: RemoteSchemas): string[] {
+  const s = endpointState(tx, u.endpoint);
+  const view = s?.relations[u.relationId]?.units[u.unit];
+  if (!s || !view) return [];
+  const keys = previewRemoteBag(s as unknown as Json, u);
+  const newerBag = u.version > view.version;
+  const newerApp = u.app !== undefined && s.role === 'peers' && appIsNewer(u.app, s.app) && schemas.app.partial().safeParse(u.app.bag).success;
+  if (!newerBag && !newerApp) return [];
+  const next = newerBag ? unitView(u.bag, u.version, validateBag(schemas.remote, u.bag)) : undefined;
+  tx.updateRelationState(u.endpoint, (d: any) => {
+    if (next) d.relations[u.relationId].units[u.unit] = next;
+    if (newerApp && u.app) d.app = { bag: u.app.bag, version: u.app.version, writer: u.app.writer };
+  });
+  return newerApp ? keys : keys.filter((k) => !k.startsWith('app.'));
+}
+
+/** Removes a remote unit's view and records it as departed. Returns false if it was not joined. */
+export function stageUnitDeparted(tx: Transaction, endpoint: string, relationId: string, unit: string): boolean {
+  const rel = endpointState(tx, endpoint)?.relations[relationId];
+  if (!rel || !rel.units[unit]) return false;
+  tx.updateRelationState(endpoint, (d: any) => {
+    const r = d.relations[relationId];
+    delete r.units[unit];
+    if (!r.departed.includes(unit)) r.departed.push(unit);
+  });
+  return true;
+}
+
+/** Removes a relation and its link bookkeeping. Returns false if it did not exist. */
+export function stageRelationBroken(tx: Transaction, endpoint: string, relationId: string): boolean {
+  const s = endpointState(tx, endpoint);
+  if (!s?.relations[relationId]) return false;
+  tx.updateRelationState(endpoint, (d: any) => {
+    delete d.relations[relationId];
+  });
+  const links = tx.relationState(LINKS_KEY) as LinksState | undefined;
+  if (links && Object.keys(links).some((k) => k.startsWith(`${relationId}|`))) {
+    tx.updateRelationState(LINKS_KEY, (d: any) => {
+      for (const k of Object.keys(d)) if (k.startsWith(`${relationId}|`)) delete d[k];
+    });
+  }
+  return true;
+}
+
+/** The last sequence number applied on a link (0 if none). */
+export function appliedSeq(links: Json | undefined, id: string): number {
+  if (links === null || typeof links !== 'object' || Array.isArray(links)) return 0;
+  const entry = (links as unknown as LinksState)[id];
+  return entry?.applied ?? 0;
+}
+
+/** Records `seq` as the last applied on a link; never moves backwards. */
+export function stageLinkApplied(tx: Transaction, id: string, seq: number): void {
+  if (appliedSeq(tx.relationState(LINKS_KEY), id) >= seq) return;
+  tx.updateRelationState(LINKS_KEY, (draft: any) => {
+    if (draft === undefined) return { [id]: { applied: seq } };
+    draft[id] = { applied: seq };
+    return undefined;
+  });
+}

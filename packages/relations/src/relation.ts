@@ -1,0 +1,225 @@
+/**
+ * The charm-facing view of an endpoint, used inside handlers:
+ *
+ *   const nn = relation(ctx, 'namenode', dfsSlave.requirer);
+ *   for (const { unit, data } of nn.all()) ...   // typed, validated remote bags
+ *   nn.publish({ address: '10.0.0.7' });          // typed, validated local bag
+ *
+ * Everything goes through the run's transaction: reads see the staged
+ * state, `publish` stages a new version of this unit's bag, and the
+ * relation manager turns the committed version into link messages after
+ * the run commits. A run that fails publishes nothing.
+ *
+ * Remote data reaches a charm only through the schema of the remote side:
+ * `data()` and `all()` return only bags that satisfy it, and `errors()`
+ * lists those that do not, with the offending keys.
+ */
+import type { z } from 'zod';
+import { assertJson, jsonEqual, type Json, type JsonObject, type Transaction } from '@rhizome/engine';
+import { RelationError } from './errors';
+import type { BagSchema, InterfaceSide } from './interface';
+import { asEndpointState, compareUnits, joinedUnits, leaderOf, newEndpointState, type EndpointState } from './state';
+
+/** What a charm may publish: the side's input type, every key optional. */
+export type PublishData<S extends BagSchema> = { [K in keyof z.input<S>]?: z.input<S>[K] };
+
+export interface RelationDataError {
+  readonly relationId: string;
+  readonly unit: string;
+  /** Keys present with values the interface refuses. */
+  readonly keys: readonly string[];
+  readonly problems: readonly string[];
+}
+
+export interface RemoteBag<T> {
+  readonly unit: string;
+  readonly relationId: string;
+  readonly data: T;
+}
+
+export interface RelationHandle<Local extends BagSchema, Remote extends BagSchema, App extends BagSchema> {
+  readonly endpoint: string;
+  /** Relation ids established on this endpoint. */
+  relationIds(): string[];
+  /** Remote units joined on any relation of the endpoint, in unit order. */
+  units(): string[];
+  /** A remote unit's data if it satisfies the interface, else undefined (incomplete or invalid). */
+  data(unit: string): z.output<Remote> | undefined;
+  /** Every remote bag that satisfies the interface, in unit order. */
+  all(): RemoteBag<z.output<Remote>>[];
+  /** Remote bags that violate the interface (never visible through data()/all()). */
+  errors(): RelationDataError[];
+  /** This unit's published bag as staged in the run. */
+  local(): PublishData<Local>;
+  /** Merges keys into this unit's bag (validated against this side's schema). Publishing identical data is not a change. */
+  publish(data: PublishData<Local>): void;
+  /** Removes keys from this unit's bag. */
+  unpublish(...keys: Array<keyof z.input<Local> & string>): void;
+  /** Peers: the leader among the live members (this unit and joined peers). */
+  leader(): string;
+  isLeader(): boolean;
+  /** Peers: the application-level bag, if it satisfies the interface's app schema (keys may be missing). */
+  app(): PublishData<App> | undefined;
+  /** Peers: merges keys into the application bag. Only the leader may; others get REL_ERR_NOT_LEADER. */
+  publishApp(data: PublishData<App>): void;
+}
+
+/**
+ * The typed handle of an endpoint for this run.
+ *
+ * @example
+ * defineHandler({
+ *   name: 'configure-datanode',
+ *   when: all(fact('hdfs.installed'), relationFact('namenode', 'available')),
+ *   run(ctx) {
+ *     const nn = relation(ctx, 'namenode', dfsSlave.requirer);
+ *     const [first] = nn.all();
+ *     ctx.set('hdfs.namenode', `${first!.data.namenodes[0]}:${first!.data.port}`);
+ *     nn.publish({ address: '10.0.0.7', hostname: 'dn0' });
+ *   },
+ * });
+ */
+export function relation<L extends BagSchema, R extends BagSchema, A extends BagSchema>(
+  tx: Transaction,
+  endpoint: string,
+  side: InterfaceSide<L, R, A>,
+): RelationHandle<L, R, A> {
+  const read = (): EndpointState | undefined => {
+    const raw = tx.relationState(endpoint);
+    const state = asEndpointState(raw);
+    if (raw !== undefined && !state) {
+      throw new RelationError('REL_ERR_WRONG_SIDE', `relation state of endpoint "${endpoint}" was not written by @rhizome/relations; is "${endpoint}" an endpoint of this charm?`);
+    }
+    if (state && (state.interface !== side.interface || state.role !== side.role)) {
+      throw new RelationError(
+        'REL_ERR_WRONG_SIDE',
+        `endpoint "${endpoint}" ${state.role} interface "${state.interface}", but the handler reads it as ${side.role} "${side.interface}"; pass the matching side (e.g. ${state.interface}.${state.role === 'provides' ? 'provider' : state.role === 'requires' ? 'requirer' : 'peer'})`,
+      );
+    }
+    return state;
+  };
+  const parseRemote = (bag: JsonObject): z.output<R> | undefined => {
+    const r = side.remote.safeParse(bag);
+    return r.success ? (r.data as z.output<R>) : undefined;
+  };
+  const write = (recipe: (d: any) => void): void => {
+    tx.updateRelationState(endpoint, (draft: any) => {
+      if (draft === undefined) {
+        // Publishing before any relation exists: keep the bag; the relation manager fills in the unit when it creates one.
+        const fresh: any = newEndpointState({ interface: side.interface, interfaceVersion: side.version, role: side.role, unit: '' });
+        recipe(fresh);
+        return fresh as Json;
+      }
+      recipe(draft);
+      return undefined;
+    });
+  };
+  const checkKeys = (schema: BagSchema, data: object, what: string): void => {
+    const allowed = Object.keys(schema.shape);
+    const unknown = Object.keys(data).filter((k) => !allowed.includes(k));
+    if (unknown.length > 0) {
+      throw new RelationError('REL_ERR_BAD_DATA', `${what} on "${endpoint}" (${side.interface} ${side.role}): unknown keys ${unknown.join(', ')}; the interface allows ${allowed.length > 0 ? allowed.join(', ') : 'no keys on this side'}`);
+    }
+  };
+  const merged = (current: JsonObject, data: object, schema: BagSchema, what: string): JsonObject => {
+    checkKeys(schema, data, what);
+    const next: Record<string, Json> = { ...current };
+    for (const [k, v] of Object.entries(data)) {
+      if (v === undefined) delete next[k];
+      else next[k] = v as Json;
+    }
+    assertJson(next, `${what} on ${endpoint}`);
+    const r = schema.partial().safeParse(next);
+    if (!r.success) {
+      const problems = r.error.issues.map((i) => `${i.path.map(String).join('.') || '(bag)'}: ${i.message}`);
+      throw new RelationError('REL_ERR_BAD_DATA', `${what} on "${endpoint}" does not satisfy interface ${side.interface}@${side.version} (${side.role}): ${problems.join('; ')}`);
+    }
+    return next;
+  };
+  const handle: RelationHandle<L, R, A> = {
+    endpoint,
+    relationIds: () => Object.keys(read()?.relations ?? {}).sort(),
+    units: () => {
+      const s = read();
+      return s ? [...new Set(joinedUnits(s).map((u) => u.unit))].sort(compareUnits) : [];
+    },
+    data: (unit) => {
+      const s = read();
+      if (!s) return undefined;
+      for (const u of joinedUnits(s)) if (u.unit === unit && u.view.status === 'ok') return parseRemote(u.view.bag);
+      return undefined;
+    },
+    all: () => {
+      const s = read();
+      if (!s) return [];
+      const out: RemoteBag<z.output<R>>[] = [];
+      for (const u of joinedUnits(s)) {
+        if (u.view.status !== 'ok') continue;
+        const data = parseRemote(u.view.bag);
+        if (data !== undefined) out.push({ unit: u.unit, relationId: u.relationId, data });
+      }
+      return out;
+    },
+    errors: () => {
+      const s = read();
+      if (!s) return [];
+      return joinedUnits(s)
+        .filter((u) => u.view.status === 'invalid')
+        .map((u) => ({ relationId: u.relationId, unit: u.unit, keys: u.view.invalidKeys, problems: u.view.problems }));
+    },
+    local: () => (read()?.local.bag ?? {}) as PublishData<L>,
+    publish: (data) => {
+      const current = read()?.local;
+      const next = merged(current?.bag ?? {}, data, side.local, 'publish');
+      if (current && jsonEqual(current.bag, next)) return;
+      write((d) => {
+        d.local = { bag: next, version: d.local.version + 1 };
+      });
+    },
+    unpublish: (...keys) => {
+      const current = read()?.local;
+      if (!current || !keys.some((k) => current.bag[k] !== undefined)) return;
+      const next: Record<string, Json> = { ...current.bag };
+      for (const k of keys) delete next[k];
+      write((d) => {
+        d.local = { bag: next, version: d.local.version + 1 };
+      });
+    },
+    leader: () => {
+      const s = read();
+      if (!s || s.role !== 'peers') {
+        throw new RelationError('REL_ERR_WRONG_SIDE', `leader() is for peers endpoints; "${endpoint}" is ${s ? s.role : 'not established yet'}`);
+      }
+      return leaderOf(s);
+    },
+    isLeader: () => {
+      const s = read();
+      return s !== undefined && s.role === 'peers' && s.unit !== '' && leaderOf(s) === s.unit;
+    },
+    app: () => {
+      const s = read();
+      if (!s?.app) return undefined;
+      const r = side.app.partial().safeParse(s.app.bag);
+      return r.success ? (s.app.bag as PublishData<A>) : undefined;
+    },
+    publishApp: (data) => {
+      const s = read();
+      if (!s || s.role !== 'peers') {
+        throw new RelationError('REL_ERR_WRONG_SIDE', `publishApp() is for peers endpoints; "${endpoint}" is ${s ? s.role : 'not established yet'}`);
+      }
+      const leader = leaderOf(s);
+      if (s.unit === '' || leader !== s.unit) {
+        throw new RelationError(
+          'REL_ERR_NOT_LEADER',
+          `unit ${s.unit || '(unknown)'} is not the leader of "${endpoint}" (the leader is ${leader}); only the leader writes the application bag. Guard the handler with isLeader().`,
+        );
+      }
+      const next = merged(s.app?.bag ?? {}, data, side.app, 'publishApp');
+      if (s.app && jsonEqual(s.app.bag, next)) return;
+      write((d) => {
+        d.app = { bag: next, version: (d.app?.version ?? 0) + 1, writer: s.unit };
+      });
+    },
+  };
+  return handle;
+}

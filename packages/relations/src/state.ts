@@ -1,0 +1,144 @@
+/**
+ * The shape of relation state in the knowledge base, and the pure functions
+ * that read and change it. packages/relations owns `kb.relations[endpoint]`:
+ *
+ *   kb.relations['namenode'] = {
+ *     format: 1, interface: 'dfs-slave', interfaceVersion: '1.0.0',
+ *     role: 'requires', unit: 'hdfs-datanode/0',
+ *     local: { bag: { address: '10.0.0.7' }, version: 3 },   // this unit's bag, endpoint-wide
+ *     app:   { bag: {...}, version: 2, writer: 'x/0' },       // peers only: the leader's bag
+ *     relations: {
+ *       'rel-1': { remoteService: 'hdfs-namenode', remoteEndpoint: 'datanode',
+ *                  units: { 'hdfs-namenode/0': { bag, version, status, missingKeys, invalidKeys, problems } },
+ *                  departed: [] } } }
+ *
+ *   kb.relations['@links'] = { 'rel-1|hdfs-namenode/0': { applied: 17 } }
+ *
+ * Invariants:
+ *   - A unit's view of a remote bag only moves forward: it is replaced by a
+ *     bag with a higher version, never an older one.
+ *   - `@links[link].applied` (the last link sequence number applied) is
+ *     written in the same transaction as the bag it brought, so "applied"
+ *     and "recorded as applied" can never disagree, whatever crashes.
+ *   - Link bookkeeping lives under its own key so that recording a sequence
+ *     number (which changes no data a handler reads) does not bump the
+ *     `@rel/<endpoint>` token and re-run fact-only handlers.
+ *   - `status` of a view is computed from the interface schema when the bag
+ *     is applied: the relation model (which must be pure and schema-free)
+ *     only reads it.
+ */
+import { jsonEqual, type Json, type JsonObject } from '@rhizome/engine';
+import type { BagStatus, BagValidation } from './interface';
+import type { EndpointRole } from './metadata';
+
+/** The kb.relations key holding per-link receive bookkeeping. Not an endpoint name (endpoints cannot start with "@"). */
+export const LINKS_KEY = '@links';
+
+export interface VersionedBag {
+  readonly bag: JsonObject;
+  /** 0 = never published. Increases by one per committed change. */
+  readonly version: number;
+}
+
+export interface AppBag extends VersionedBag {
+  /** The unit that wrote this version (the leader at the time). */
+  readonly writer: string;
+}
+
+export interface UnitView extends VersionedBag {
+  readonly status: BagStatus;
+  readonly missingKeys: readonly string[];
+  readonly invalidKeys: readonly string[];
+  readonly problems: readonly string[];
+}
+
+export interface RelationRecord {
+  readonly remoteService: string;
+  readonly remoteEndpoint: string;
+  /** Remote units that joined and have not departed, with this unit's view of their bags. */
+  readonly units: Readonly<Record<string, UnitView>>;
+  /** Remote units that departed since the relation was established. */
+  readonly departed: readonly string[];
+}
+
+export interface EndpointState {
+  readonly format: 1;
+  readonly interface: string;
+  readonly interfaceVersion: string;
+  readonly role: EndpointRole;
+  /** The local unit, e.g. `hdfs-datanode/0`. */
+  readonly unit: string;
+  /** This unit's own bag, published on every relation of the endpoint. */
+  readonly local: VersionedBag;
+  /** Peers only: the application-level bag (written by the leader). */
+  readonly app?: AppBag;
+  readonly relations: Readonly<Record<string, RelationRecord>>;
+}
+
+export interface LinkReceiveState {
+  /** Last link sequence number applied (0 = none). */
+  readonly applied: number;
+}
+
+export type LinksState = Readonly<Record<string, LinkReceiveState>>;
+
+/** The id of the link from `remoteUnit` on relation `relationId`. */
+export function linkId(relationId: string, remoteUnit: string): string {
+  return `${relationId}|${remoteUnit}`;
+}
+
+export const EMPTY_BAG: VersionedBag = Object.freeze({ bag: Object.freeze({}), version: 0 });
+
+/** Reads an endpoint's state, or undefined if it is not relation state this package wrote. */
+export function asEndpointState(state: Json | undefined): EndpointState | undefined {
+  if (state === null || typeof state !== 'object' || Array.isArray(state)) return undefined;
+  const s = state as unknown as EndpointState;
+  return s.format === 1 && typeof s.relations === 'object' && s.relations !== null ? s : undefined;
+}
+
+export function newEndpointState(init: { interface: string; interfaceVersion: string; role: EndpointRole; unit: string }): EndpointState {
+  return { format: 1, interface: init.interface, interfaceVersion: init.interfaceVersion, role: init.role, unit: init.unit, local: EMPTY_BAG, relations: {} };
+}
+
+export function unitView(bag: JsonObject, version: number, v: BagValidation): UnitView {
+  return { bag, version, status: v.status, missingKeys: [...v.missingKeys], invalidKeys: [...v.invalidKeys], problems: [...v.problems] };
+}
+
+/** Orders unit names by service, then unit number numerically (`web/2` before `web/10`). */
+export function compareUnits(a: string, b: string): number {
+  const [sa = '', na = ''] = a.split('/');
+  const [sb = '', nb = ''] = b.split('/');
+  if (sa !== sb) return sa < sb ? -1 : 1;
+  const ia = Number(na);
+  const ib = Number(nb);
+  if (Number.isInteger(ia) && Number.isInteger(ib) && ia !== ib) return ia - ib;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Remote units joined on any relation of the endpoint, sorted, each with its relation. */
+export function joinedUnits(state: EndpointState): Array<{ unit: string; relationId: string; view: UnitView }> {
+  const out: Array<{ unit: string; relationId: string; view: UnitView }> = [];
+  for (const [relationId, rel] of Object.entries(state.relations)) {
+    for (const [unit, view] of Object.entries(rel.units)) out.push({ unit, relationId, view });
+  }
+  return out.sort((x, y) => compareUnits(x.unit, y.unit) || (x.relationId < y.relationId ? -1 : x.relationId > y.relationId ? 1 : 0));
+}
+
+/**
+ * The leader of a peer endpoint: the lowest live member (this unit and the
+ * joined peers) in unit order. Deterministic, so every unit that sees the
+ * same members agrees; when the leader departs the next lowest takes over.
+ */
+export function leaderOf(state: EndpointState): string {
+  let leader = state.unit;
+  for (const { unit } of joinedUnits(state)) if (compareUnits(unit, leader) < 0) leader = unit;
+  return leader;
+}
+
+/** Keys whose values differ between two bags (added, removed or changed), sorted. */
+export function changedKeys(before: JsonObject, after: JsonObject): string[] {
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+  const out: string[] = [];
+  for (const k of keys) if (!jsonEqual(before[k], after[k])) out.push(k);
+  return out.sort();
+}
