@@ -14,3 +14,5 @@ export type { ControlServer, ControlServerOptions, ControlRoutes, ControlRoute, 
 export { ControlClient, DEFAULT_CONTROL_CLIENT_OPTIONS } from './control/client';
 export type { ControlClientOptions } from './control/client';
 export { loadOrCreateToken, readToken, tokensEqual, TOKEN_FILE } from './control/token';
+export { watchFiles, DEFAULT_WATCH_FILES_OPTIONS } from './watch/watch-files';
+export type { WatchFilesOptions, FileWatcher } from './watch/watch-files';

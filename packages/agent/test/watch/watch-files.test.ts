@@ -1,0 +1,98 @@
+import { mkdtemp, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { watchFiles } from '../../src/watch/watch-files';
+import type { FileWatcher } from '../../src/watch/watch-files';
+
+const dirs: string[] = [];
+const watchers: FileWatcher[] = [];
+afterEach(async () => {
+  await Promise.all(watchers.splice(0).map((w) => w.close()));
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+});
+
+async function freshDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'rhizome-watch-'));
+  dirs.push(dir);
+  return dir;
+}
+
+async function waitFor(cond: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('watchFiles', () => {
+  it('reports two quick edits of a file as one debounced change naming it', async () => {
+    const dir = await freshDir();
+    const file = join(dir, 'app.conf');
+    await writeFile(file, 'port=1\n');
+    const events: string[][] = [];
+    const watcher = await watchFiles({ paths: [file], debounceMs: 500, onChange: (paths) => void events.push(paths) });
+    watchers.push(watcher);
+    await writeFile(file, 'port=2\n');
+    await sleep(50);
+    await writeFile(file, 'port=3\n');
+    await waitFor(() => events.length >= 1);
+    await sleep(1200); // well past the quiet period: nothing more may come
+    expect(events).toEqual([[file]]);
+  });
+
+  it('joins changes to several files, sees new and deleted files, and atomic saves', async () => {
+    const dir = await freshDir();
+    const a = join(dir, 'a.conf');
+    const b = join(dir, 'b.conf'); // does not exist yet
+    await writeFile(a, '1');
+    const events: string[][] = [];
+    const watcher = await watchFiles({ paths: [a, b], debounceMs: 500, onChange: (paths) => void events.push(paths) });
+    watchers.push(watcher);
+    await writeFile(b, 'new');
+    await writeFile(a, '2');
+    await waitFor(() => events.length >= 1);
+    expect(events[0]).toEqual([a, b].sort());
+
+    await unlink(b);
+    await waitFor(() => events.length >= 2);
+    expect(events[1]).toEqual([b]);
+
+    // An editor's atomic save: write a temp file, rename it over the original.
+    await writeFile(join(dir, 'a.conf.tmp'), '3');
+    await rename(join(dir, 'a.conf.tmp'), a);
+    await waitFor(() => events.length >= 3);
+    expect(events[2]).toEqual([a]);
+  });
+
+  it('delivers nothing after close, and routes handler errors to onError', async () => {
+    const dir = await freshDir();
+    const file = join(dir, 'x.conf');
+    await writeFile(file, '1');
+    const events: string[][] = [];
+    const errors: string[] = [];
+    const watcher = await watchFiles({
+      paths: [file],
+      debounceMs: 100,
+      onChange: (paths) => {
+        events.push(paths);
+        throw new Error('handler broke');
+      },
+      onError: (err) => errors.push(err.message),
+    });
+    await writeFile(file, '2');
+    await waitFor(() => errors.length === 1);
+    expect(errors[0]).toContain('handler broke');
+    await watcher.close();
+    await writeFile(file, '3');
+    await sleep(500);
+    expect(events).toHaveLength(1);
+  });
+
+  it('rejects bad options', async () => {
+    await expect(watchFiles({ paths: [], onChange: () => undefined })).rejects.toMatchObject({ code: 'AGENT_ERR_BAD_OPTIONS' });
+  });
+});
