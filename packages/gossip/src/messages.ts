@@ -68,7 +68,12 @@ export interface PushPullMsg {
   ev: number;
   /** Sender's query Lamport clock. */
   qt: number;
+  /** In a join answer: the user events the sender has seen, as [Lamport time, name, payload hash], so the joiner never replays them. */
+  seen: EventDigest[] | null;
 }
+export type EventDigest = [lt: number, name: string, hash: number];
+/** Event digests in one push-pull message. */
+export const MAX_EVENT_DIGESTS = 2048;
 export interface UserEventMsg { t: 9; lt: number; name: string; payload: unknown; cc: boolean }
 export interface QueryMsg {
   t: 10;
@@ -169,6 +174,19 @@ function tagFilter(o: Obj, k: string): Record<string, string> | null {
   return out;
 }
 
+function digests(v: unknown): EventDigest[] | null {
+  if (v === null || v === undefined) return null;
+  if (!Array.isArray(v) || v.length > MAX_EVENT_DIGESTS) bad(`seen must be an array of at most ${MAX_EVENT_DIGESTS} digests`);
+  return v.map((d: unknown): EventDigest => {
+    if (!Array.isArray(d) || d.length !== 3) bad('event digest must be [lt, name, hash]');
+    const [lt, name, hash] = d as unknown[];
+    if (typeof lt !== 'number' || !Number.isSafeInteger(lt) || lt < 0) bad('event digest lt must be a non-negative integer');
+    if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_LENGTH) bad('event digest name must be a string');
+    if (typeof hash !== 'number' || !Number.isInteger(hash) || hash < 0 || hash > 0xffffffff) bad('event digest hash must be a uint32');
+    return [lt, name, hash];
+  });
+}
+
 function wireMember(v: unknown): WireMember {
   if (!isPlainObject(v)) bad('push-pull member must be an object');
   const s = uint(v, 's');
@@ -203,6 +221,7 @@ export function parseMessage(raw: unknown): Message {
       if (!Array.isArray(members) || members.length > PUSH_PULL_CHUNK) bad(`members must be an array of at most ${PUSH_PULL_CHUNK}`);
       return {
         t, join: bool(raw, 'join'), reply: bool(raw, 'reply'), ans: bool(raw, 'ans'), members: members.map(wireMember), ev: uint(raw, 'ev'), qt: uint(raw, 'qt'),
+        seen: digests(raw['seen']),
       };
     }
     case MessageType.UserEvent:

@@ -98,6 +98,9 @@ export interface SendEventOptions {
   coalesce?: boolean;
 }
 
+/** User events carried by each push-pull exchange (anti-entropy for missed events). */
+const RECENT_EVENTS_IN_PUSH_PULL = 64;
+
 type NodeState = 'running' | 'left' | 'shutdown';
 
 interface JoinAttempt {
@@ -199,12 +202,13 @@ export class GossipNode {
     this.prober = new Prober(this.ctx, this.membership);
     this.pushPull = new PushPull(this.ctx, this.membership, {
       clocks: () => ({ ev: this.userEvents.clock.time(), qt: this.queries.clock.time() }),
-      witness: (ev, qt, join) => {
-        this.userEvents.clock.witness(ev);
-        this.queries.clock.witness(qt);
-        // No replay: a joiner ignores every event its seed had already seen.
-        if (join) this.userEvents.ignoreBefore(ev + 1);
+      recentEvents: () => this.userEvents.recent(RECENT_EVENTS_IN_PUSH_PULL),
+      witness: (ev, qt) => {
+        this.userEvents.clock.catchUp(ev);
+        this.queries.clock.catchUp(qt);
       },
+      eventDigests: () => this.userEvents.digests(),
+      markSeen: (digests) => this.userEvents.markSeen(digests),
       joinAnswered: (addr) => this.onJoinAnswer(addr),
     });
     this.userEvents = new UserEvents(this.ctx, (ev) => this.emitter.emit('user-event', ev));

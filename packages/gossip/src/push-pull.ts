@@ -6,13 +6,17 @@
  * cost stays flat) a node sends its whole member table to one random live
  * member, which merges it and answers with its own. On join, the same
  * exchange with each seed bootstraps the joiner. Both sides also exchange
- * their user-event and query Lamport clocks; a joiner ignores every user
- * event older than what its seed had seen (no replay of old events).
+ * their user-event and query Lamport clocks, and a seed's join answer lists
+ * digests of the user events it has seen, which the joiner marks as seen
+ * (no replay of old events).
  *
  * A partition heals by itself because, as in Serf's reconnect, each round
  * picks a *failed* member instead, with probability failed / live: news
  * that it is considered failed makes it refute, and its answer (taken after
  * the merge, so it carries the refutation) brings it back on our side.
+ *
+ * Recent user events ride along (Serf does the same), so an event that a
+ * member missed through loss or a partition still reaches it.
  *
  * A full state is split into chunks of PUSH_PULL_CHUNK members; each chunk
  * merges on its own, and only the last one of a request asks for a reply.
@@ -20,7 +24,7 @@
 import type { TimerHandle } from './clock';
 import type { NodeContext } from './context';
 import type { MemberState } from './member';
-import { MessageType, PUSH_PULL_CHUNK, type PushPullMsg } from './messages';
+import { MAX_EVENT_DIGESTS, MessageType, PUSH_PULL_CHUNK, type EventDigest, type Message, type PushPullMsg } from './messages';
 import { pushPullScale } from './options';
 import { sample } from './prng';
 import type { Membership } from './state';
@@ -28,8 +32,14 @@ import type { Membership } from './state';
 export interface PushPullHooks {
   /** Our user-event and query Lamport times. */
   clocks(): { ev: number; qt: number };
-  /** A peer's clocks arrived; `join` when it answers our join (old events must be ignored). */
-  witness(ev: number, qt: number, join: boolean): void;
+  /** Recent user events to carry along (anti-entropy); not sent in join answers, which would be ignored. */
+  recentEvents(): Message[];
+  /** A peer's clocks arrived. */
+  witness(ev: number, qt: number): void;
+  /** Digests of the user events we have seen (sent in join answers). */
+  eventDigests(): EventDigest[];
+  /** The seed's seen events, from its join answer: never deliver these. */
+  markSeen(digests: readonly EventDigest[]): void;
   /** A seed answered our join request. */
   joinAnswered(fromAddr: string): void;
 }
@@ -56,16 +66,19 @@ export class PushPull {
   }
 
   /** Our whole state as push-pull messages; the last one asks for a reply when `reply`. */
-  encode(join: boolean, reply: boolean, ans: boolean): PushPullMsg[] {
+  encode(join: boolean, reply: boolean, ans: boolean): Message[] {
     const state = this.membership.localState();
     const { ev, qt } = this.hooks.clocks();
     const out: PushPullMsg[] = [];
     for (let i = 0; i < state.length; i += PUSH_PULL_CHUNK) {
-      out.push({ t: MessageType.PushPull, join, reply: false, ans, members: state.slice(i, i + PUSH_PULL_CHUNK), ev, qt });
+      out.push({ t: MessageType.PushPull, join, reply: false, ans, members: state.slice(i, i + PUSH_PULL_CHUNK), ev, qt, seen: null });
     }
+    const first = out[0];
+    if (first && join && ans) first.seen = this.hooks.eventDigests().slice(-MAX_EVENT_DIGESTS);
     const last = out[out.length - 1];
     if (last) last.reply = reply;
-    return out;
+    // Events first, so that the answer (triggered by the last state chunk) comes after they were handled.
+    return join ? out : [...this.hooks.recentEvents(), ...out];
   }
 
   /** Start an exchange with `addr` (a seed when joining). */
@@ -74,8 +87,9 @@ export class PushPull {
   }
 
   handle(msg: PushPullMsg, fromName: string, fromAddr: string): void {
-    // Witness clocks before merging; an answer to our join sets the no-replay horizon.
-    this.hooks.witness(msg.ev, msg.qt, msg.join && msg.ans);
+    this.hooks.witness(msg.ev, msg.qt);
+    // An answer to our join: the seed's event history is not ours to replay.
+    if (msg.join && msg.ans && msg.seen) this.hooks.markSeen(msg.seen);
     this.membership.mergeRemoteState(msg.members, fromName);
     if (msg.reply) {
       // Answer after merging, so any refutation the merge caused is in our answer.

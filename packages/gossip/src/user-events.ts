@@ -7,8 +7,11 @@
  * news). Dedupe is by (Lamport time, name, encoded payload) in a ring of
  * `eventBufferSize` slots indexed by time; anything older than the ring is
  * dropped, so memory is bounded and old events never resurface. A node that
- * joins takes its seed's event time as its minimum: events sent before it
- * joined are never replayed to it.
+ * joins receives, in its seed's answer, digests of every event the seed has
+ * seen and marks them seen without delivering them: events from before it
+ * joined are never replayed to it (push-pull anti-entropy included), while
+ * new events from members with lagging Lamport clocks still are delivered
+ * (Serf's "minimum event time" would drop those).
  *
  * Coalescing: events sent with `coalesce` are held per name for
  * `eventCoalescePeriod` and only the newest (highest Lamport time) is
@@ -19,9 +22,9 @@ import type { TimerHandle } from './clock';
 import type { NodeContext } from './context';
 import { GossipError } from './errors';
 import { LamportClock } from './lamport';
-import { MessageType, type UserEventMsg } from './messages';
+import { MessageType, type EventDigest, type UserEventMsg } from './messages';
 import { retransmitLimit } from './options';
-import { bytesEqual, encodedBytes } from './size';
+import { encodedBytes, fnv1a } from './size';
 
 export interface UserEvent {
   readonly name: string;
@@ -33,13 +36,13 @@ export interface UserEvent {
 
 interface Slot {
   ltime: number;
-  seen: { name: string; bytes: Uint8Array }[];
+  /** `msg` is null for events only known by digest (marked seen at join). */
+  seen: { name: string; hash: number; msg: UserEventMsg | null }[];
 }
 
 export class UserEvents {
   readonly clock = new LamportClock();
   readonly queue: BroadcastQueue;
-  private minTime = 0;
   private readonly ring: (Slot | undefined)[];
   private readonly coalescing = new Map<string, { ev: UserEvent; timer: TimerHandle }>();
 
@@ -69,34 +72,64 @@ export class UserEvents {
     return { name, payload: msg.payload, ltime: msg.lt, coalesce };
   }
 
-  /** Set the no-replay horizon after a join: events before `t` are ignored. */
-  ignoreBefore(t: number): void {
-    if (t > this.minTime) this.minTime = t;
+  /**
+   * Recent events (newest Lamport times first, at most `limit`), which
+   * push-pull carries so that members that missed one (loss, partition) still
+   * get it: anti-entropy, as in Serf.
+   */
+  recent(limit: number): UserEventMsg[] {
+    const slots = this.ring.filter((s): s is Slot => s !== undefined).sort((a, b) => b.ltime - a.ltime);
+    const out: UserEventMsg[] = [];
+    for (const s of slots) {
+      for (const e of s.seen) {
+        if (out.length >= limit) return out;
+        if (e.msg) out.push(e.msg);
+      }
+    }
+    return out;
   }
 
   /** Handle an event from the wire (or our own); returns whether it was new. */
   handle(msg: UserEventMsg, size?: number): boolean {
     this.clock.witness(msg.lt);
-    // Ignore if it is before our minimum event time (sent before we joined).
-    if (msg.lt < this.minTime) return false;
     // Ignore if it is older than the dedupe ring can remember.
     const cur = this.clock.time();
     const n = this.ring.length;
     if (cur > n && msg.lt < cur - n) return false;
     const bytes = encodedBytes(msg.payload);
-    const idx = msg.lt % n;
-    let slot = this.ring[idx];
-    if (slot && slot.ltime === msg.lt) {
-      for (const s of slot.seen) if (s.name === msg.name && bytesEqual(s.bytes, bytes)) return false;
-    } else {
-      slot = { ltime: msg.lt, seen: [] };
-      this.ring[idx] = slot;
-    }
-    slot.seen.push({ name: msg.name, bytes });
+    const hash = fnv1a(bytes);
+    if (!this.remember(msg.lt, msg.name, hash, msg)) return false;
     this.queue.queue({ key: null, msg, size: size ?? bytes.length + msg.name.length + 16 });
     const ev: UserEvent = Object.freeze({ name: msg.name, payload: msg.payload, ltime: msg.lt, coalesce: msg.cc });
     if (msg.cc) this.coalesce(ev);
     else this.deliver(ev);
+    return true;
+  }
+
+  /** Digests of every event in the dedupe ring (for a join answer). */
+  digests(): EventDigest[] {
+    const out: EventDigest[] = [];
+    for (const slot of this.ring) if (slot) for (const s of slot.seen) out.push([slot.ltime, s.name, s.hash]);
+    return out;
+  }
+
+  /** Mark events as already seen without delivering them (the seed's history, at join). */
+  markSeen(digests: readonly EventDigest[]): void {
+    for (const [lt, name, hash] of digests) this.remember(lt, name, hash, null);
+  }
+
+  /** Record (lt, name, hash) in the ring; false if it was there already. */
+  private remember(lt: number, name: string, hash: number, msg: UserEventMsg | null): boolean {
+    const idx = lt % this.ring.length;
+    let slot = this.ring[idx];
+    if (slot && slot.ltime === lt) {
+      for (const s of slot.seen) if (s.name === name && s.hash === hash) return false;
+    } else {
+      if (slot && slot.ltime > lt) return false; // the slot holds a newer time: this one is too old to track
+      slot = { ltime: lt, seen: [] };
+      this.ring[idx] = slot;
+    }
+    slot.seen.push({ name, hash, msg });
     return true;
   }
 
