@@ -16,3 +16,7 @@ export type { ControlClientOptions } from './control/client';
 export { loadOrCreateToken, readToken, tokensEqual, TOKEN_FILE } from './control/token';
 export { watchFiles, DEFAULT_WATCH_FILES_OPTIONS } from './watch/watch-files';
 export type { WatchFilesOptions, FileWatcher } from './watch/watch-files';
+export { createLogger, runLogger, DEFAULT_LOGGER_OPTIONS, REDACTED_PATHS } from './log/logger';
+export type { CreateLoggerOptions, LogLevel, Logger } from './log/logger';
+export { LogTail, DEFAULT_LOG_TAIL_OPTIONS } from './log/log-tail';
+export type { LogRecord, LogTailOptions, LogFilter, FollowOptions } from './log/log-tail';
