@@ -80,16 +80,16 @@ export class SimClock implements Clock {
     for (;;) {
       const next = this.heap[0];
       if (!next || next.at > deadline) break;
-      if (next.at > this.time) {
+      if (next.at > this.time && Math.floor(next.at) !== lastFlush) {
         // Time is about to move: let promise jobs of the current instant run, then maybe check.
-        if (Math.floor(next.at) !== lastFlush) {
-          await flushJobs();
-          lastFlush = Math.floor(next.at);
-          if (next.at - lastCheck >= checkEveryMs) {
-            lastCheck = this.time;
-            if (pred()) return true;
-          }
+        await flushJobs();
+        lastFlush = Math.floor(next.at);
+        if (next.at - lastCheck >= checkEveryMs) {
+          lastCheck = this.time;
+          if (pred()) return true;
         }
+        // Those jobs may have scheduled timers earlier than `next`: look again.
+        continue;
       }
       this.pop();
       if (!next.fn) continue;

@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { SimClock, SimNetwork } from '../src/sim-network';
+
+describe('SimClock', () => {
+  it('fires timers in time order, ties in scheduling order, and stops at the deadline', async () => {
+    const clock = new SimClock();
+    const fired: string[] = [];
+    clock.setTimeout(() => fired.push('c'), 30);
+    clock.setTimeout(() => fired.push('a'), 10);
+    clock.setTimeout(() => fired.push('b1'), 20);
+    clock.setTimeout(() => fired.push('b2'), 20);
+    const cancelled = clock.setTimeout(() => fired.push('x'), 15);
+    clock.clearTimeout(cancelled);
+    await clock.advance(25);
+    expect(fired).toEqual(['a', 'b1', 'b2']);
+    expect(clock.now()).toBe(25);
+    await clock.advance(10);
+    expect(fired).toEqual(['a', 'b1', 'b2', 'c']);
+  });
+
+  it('runs timers scheduled from promise jobs before later ones (regression: such timers were lost)', async () => {
+    const clock = new SimClock();
+    const fired: number[] = [];
+    clock.setTimeout(() => {
+      void Promise.resolve().then(() => clock.setTimeout(() => fired.push(1), 1));
+    }, 10);
+    clock.setTimeout(() => fired.push(2), 50);
+    await clock.advance(100);
+    expect(fired).toEqual([1, 2]);
+  });
+
+  it('runUntil stops as soon as the predicate holds', async () => {
+    const clock = new SimClock();
+    let n = 0;
+    const tick = (): void => {
+      n++;
+      clock.setTimeout(tick, 10);
+    };
+    clock.setTimeout(tick, 10);
+    expect(await clock.runUntil(() => n >= 5, 1_000)).toBe(true);
+    expect(clock.now()).toBeLessThan(70);
+    expect(await clock.runUntil(() => n >= 1_000, 100)).toBe(false);
+    expect(clock.now()).toBeGreaterThanOrEqual(150);
+  });
+});
+
+describe('SimNetwork', () => {
+  function pair(net: SimNetwork) {
+    const a = net.createTransport('a');
+    const b = net.createTransport('b');
+    const got: string[] = [];
+    const unreachable: string[] = [];
+    a.setHandler({ onFrame: () => {}, onUnreachable: (to, why) => unreachable.push(`${to}:${why}`) });
+    b.setHandler({ onFrame: (f, remote) => got.push(`${remote}:${new TextDecoder().decode(f)}`), onUnreachable: () => {} });
+    return { a, b, got, unreachable };
+  }
+  const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+  it('delivers FIFO per link after the latency', async () => {
+    const net = new SimNetwork({ seed: 1, latency: [5, 50] });
+    const { a, got } = pair(net);
+    for (let i = 0; i < 20; i++) a.send('b', bytes(String(i)));
+    await net.clock.advance(4);
+    expect(got).toEqual([]);
+    await net.clock.advance(100);
+    expect(got).toEqual(Array.from({ length: 20 }, (_, i) => `a:${i}`));
+  });
+
+  it('kill makes the sender see refused; silence drops without a word; partitions drop until healed', async () => {
+    const net = new SimNetwork({ seed: 2, latency: 2 });
+    const { a, got, unreachable } = pair(net);
+    net.silence('b');
+    a.send('b', bytes('s'));
+    await net.clock.advance(20);
+    expect(got).toEqual([]);
+    expect(unreachable).toEqual([]);
+    net.unsilence('b');
+    net.partition(['a'], ['b']);
+    a.send('b', bytes('p'));
+    await net.clock.advance(20);
+    expect(got).toEqual([]);
+    net.heal();
+    a.send('b', bytes('h'));
+    await net.clock.advance(20);
+    expect(got).toEqual(['a:h']);
+    net.kill('b');
+    a.send('b', bytes('k'));
+    await net.clock.advance(20);
+    expect(unreachable).toEqual(['b:refused']);
+    expect(got).toEqual(['a:h']);
+  });
+
+  it('is deterministic for a seed (loss and duplication)', async () => {
+    const run = async (seed: number): Promise<string[]> => {
+      const net = new SimNetwork({ seed, latency: [1, 30], loss: 0.3, duplicate: 0.3, reorder: true });
+      const { a, got } = pair(net);
+      for (let i = 0; i < 50; i++) a.send('b', bytes(String(i)));
+      await net.clock.advance(100);
+      return got;
+    };
+    const x = await run(9);
+    expect(await run(9)).toEqual(x);
+    expect(x.length).toBeGreaterThan(20);
+    expect(x.length).toBeLessThan(80);
+  });
+});
