@@ -15,3 +15,14 @@ export { dfsSlave, DFS_DEFAULT_PORT, DFS_DEFAULT_WEBHDFS_PORT } from './interfac
 export type { DfsSlaveNamenodeData, DfsSlaveDatanodeData } from './interfaces/dfs-slave';
 export { http } from './interfaces/http';
 export type { HttpWebData } from './interfaces/http';
+export { RelationManager, DEFAULT_RETRANSMIT_OPTIONS, DEFAULT_RELATION_MANAGER_OPTIONS, RELATION_CREATED_EVENT, LINK_SYNC_EVENT } from './manager';
+export type { RelationManagerOptions, RetransmitOptions, AddRelationSpec, AppliedInfo, LinkStatus } from './manager';
+export type { LinkTransport } from './transport';
+export { MemoryLinkStore, emptyLinkRecord } from './link-store';
+export type { LinkStore, LinkRecord } from './link-store';
+export { parseLinkMessage, LINK_PROTOCOL_VERSION, MAX_LINK_MESSAGE_BYTES } from './messages';
+export type { LinkMessage, DataMessage, AckMessage, SyncMessage, PullMessage } from './messages';
+export { SimLinkNetwork, DEFAULT_SIM_LINK_FAULTS, seededRandom } from './sim-transport';
+export type { SimLinkFaults, SimLinkNetworkOptions, SimLinkStats } from './sim-transport';
+export { runRelationScenario, endpointStateFromFixture } from './testing';
+export type { RelationScenarioInput, RelationScenarioOutput, ScenarioRelationEvent, EndpointFixture, RelationFixture } from './testing';

@@ -1,0 +1,121 @@
+/**
+ * Link messages: what two relation managers say to each other about one
+ * relation. Every message names the relation and both units; `v` is the
+ * protocol version, checked at the boundary.
+ *
+ *   data  sender -> receiver   the sender's full bag (and, for peers, the app
+ *                              bag it wrote) at `version`, as link message
+ *                              `seq`; `base` is the lowest seq the sender
+ *                              still holds unacknowledged
+ *   ack   receiver -> sender   every seq <= `seq` is applied and committed
+ *   sync  sender -> receiver   "my bag is at `version`, my last seq is
+ *                              `lastSeq`": sent on start, join and reconnect
+ *   pull  receiver -> sender   "my view is at `version`, I expect `expect`":
+ *                              answer to a sync whose version is newer
+ *
+ * WARNING: only append message types and optional fields; the shapes are
+ * part of the protocol between agents of different versions.
+ *
+ * Data messages carry whole bags, not diffs: a bag is small, and a message
+ * that carries the full state makes any later message supersede every
+ * earlier one, which is what lets a link re-sync by state.
+ */
+import { z } from 'zod';
+import { assertJson, type JsonObject } from '@rhizome/engine';
+import { RelationError } from './errors';
+import type { AppBag } from './state';
+
+export const LINK_PROTOCOL_VERSION = 1;
+/** A serialized data message larger than this is refused at the boundary. */
+export const MAX_LINK_MESSAGE_BYTES = 256 * 1024;
+
+export interface DataMessage {
+  readonly v: 1;
+  readonly type: 'data';
+  readonly rel: string;
+  readonly from: string;
+  readonly to: string;
+  readonly seq: number;
+  readonly base: number;
+  readonly version: number;
+  readonly bag: JsonObject;
+  readonly app?: AppBag;
+}
+
+export interface AckMessage {
+  readonly v: 1;
+  readonly type: 'ack';
+  readonly rel: string;
+  readonly from: string;
+  readonly to: string;
+  readonly seq: number;
+}
+
+export interface SyncMessage {
+  readonly v: 1;
+  readonly type: 'sync';
+  readonly rel: string;
+  readonly from: string;
+  readonly to: string;
+  readonly version: number;
+  readonly appVersion: number;
+  readonly lastSeq: number;
+}
+
+export interface PullMessage {
+  readonly v: 1;
+  readonly type: 'pull';
+  readonly rel: string;
+  readonly from: string;
+  readonly to: string;
+  readonly expect: number;
+  readonly version: number;
+}
+
+export type LinkMessage = DataMessage | AckMessage | SyncMessage | PullMessage;
+
+const seq = z.number().int().nonnegative();
+const name = z.string().min(1).max(256);
+const bag = z.record(z.string(), z.unknown());
+const head = { v: z.literal(LINK_PROTOCOL_VERSION), rel: name, from: name, to: name };
+
+const messageSchema = z.discriminatedUnion('type', [
+  z.object({
+    ...head,
+    type: z.literal('data'),
+    seq: seq.min(1),
+    base: seq.min(1),
+    version: seq,
+    bag,
+    app: z.object({ bag, version: seq, writer: name }).optional(),
+  }),
+  z.object({ ...head, type: z.literal('ack'), seq }),
+  z.object({ ...head, type: z.literal('sync'), version: seq, appVersion: seq, lastSeq: seq }),
+  z.object({ ...head, type: z.literal('pull'), expect: seq.min(1), version: seq }),
+]);
+
+/** Checks a message from the network; throws REL_ERR_BAD_MESSAGE saying what is wrong. */
+export function parseLinkMessage(input: unknown): LinkMessage {
+  if (input !== null && typeof input === 'object' && (input as { v?: unknown }).v !== LINK_PROTOCOL_VERSION) {
+    throw new RelationError('REL_ERR_BAD_MESSAGE', `link protocol version ${JSON.stringify((input as { v?: unknown }).v)} is not supported (this agent speaks ${LINK_PROTOCOL_VERSION}); upgrade the older agent`);
+  }
+  const r = messageSchema.safeParse(input);
+  if (!r.success) {
+    throw new RelationError('REL_ERR_BAD_MESSAGE', `malformed link message: ${r.error.issues.map((i) => `${i.path.map(String).join('.') || '(message)'}: ${i.message}`).join('; ')}`);
+  }
+  const m = r.data as LinkMessage;
+  if (m.type === 'data') {
+    if (m.base > m.seq) throw new RelationError('REL_ERR_BAD_MESSAGE', `data message base ${m.base} is above its seq ${m.seq}`);
+    try {
+      assertJson(m.bag, 'bag');
+      if (m.app) assertJson(m.app.bag, 'app bag');
+    } catch (e) {
+      throw new RelationError('REL_ERR_BAD_MESSAGE', `data message carries a bag that is not plain JSON: ${(e as Error).message}`, { cause: e });
+    }
+    const size = JSON.stringify(m).length;
+    if (size > MAX_LINK_MESSAGE_BYTES) {
+      throw new RelationError('REL_ERR_BAD_MESSAGE', `data message is ${size} bytes; the limit is ${MAX_LINK_MESSAGE_BYTES}. Publish references (URLs, paths) instead of large values.`);
+    }
+  }
+  return m;
+}
