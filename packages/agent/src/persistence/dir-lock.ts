@@ -4,31 +4,57 @@
  * the second one to open a directory is refused.
  *
  * The lock file is created atomically with its content (write a private temp
- * file, then `link` it to `LOCK`, which fails if `LOCK` exists). A lock whose
- * pid is no longer alive was left by a process that crashed (SIGKILL, power
- * loss) and is taken over; a lock held by a live pid, including this process,
- * is refused with `AGENT_ERR_STORE_LOCKED`.
+ * file, then `link` it to `LOCK`, which fails if `LOCK` exists). It holds
+ * "<pid> <start time>" (the process start time from /proc, where there is
+ * one). A lock whose process is gone was left by a crash (SIGKILL, power
+ * loss) and is taken over. "Gone" includes a live pid with another start
+ * time: after a container restart the agent is often pid 1 again, and its
+ * own old lock must not lock it out. A lock of a live process, including this
+ * one (a second open in the same process), is refused with
+ * `AGENT_ERR_STORE_LOCKED`.
  */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AgentError } from '../errors';
 
 export const LOCK_FILE = 'LOCK';
 
-function isAlive(pid: number): boolean {
+/** Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), if known. */
+export function processStartTime(pid: number): string | undefined {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces and parentheses: skip past the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19];
+  } catch {
+    return undefined;
   }
 }
 
-async function readOwner(path: string): Promise<number | undefined> {
+interface Owner {
+  pid: number;
+  start: string | undefined;
+}
+
+function isAlive(owner: Owner): boolean {
   try {
-    const pid = Number.parseInt((await readFile(path, 'utf8')).trim(), 10);
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+    process.kill(owner.pid, 0);
+  } catch (err) {
+    // EPERM: the process exists but belongs to someone else.
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  if (owner.start === undefined) return true;
+  const start = processStartTime(owner.pid);
+  return start === undefined || start === owner.start;
+}
+
+async function readOwner(path: string): Promise<Owner | undefined> {
+  try {
+    const [pidText, start] = (await readFile(path, 'utf8')).trim().split(/\s+/);
+    const pid = Number.parseInt(pidText ?? '', 10);
+    return Number.isSafeInteger(pid) && pid > 0 ? { pid, start } : undefined;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
@@ -43,8 +69,9 @@ export interface DirLock {
 /** Takes the lock of `dir`, or throws `AGENT_ERR_STORE_LOCKED` if a live process holds it. */
 export async function acquireDirLock(dir: string): Promise<DirLock> {
   const path = join(dir, LOCK_FILE);
-  const tmp = join(dir, `${LOCK_FILE}.${process.pid}.tmp`);
-  await writeFile(tmp, `${process.pid}\n`, { mode: 0o644 });
+  const tmp = join(dir, `${LOCK_FILE}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const me: Owner = { pid: process.pid, start: processStartTime(process.pid) };
+  await writeFile(tmp, `${me.pid}${me.start === undefined ? '' : ` ${me.start}`}\n`, { mode: 0o644 });
   try {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
@@ -52,7 +79,8 @@ export async function acquireDirLock(dir: string): Promise<DirLock> {
         return {
           path,
           release: async () => {
-            if ((await readOwner(path)) === process.pid) await unlink(path).catch(() => undefined);
+            const owner = await readOwner(path);
+            if (owner?.pid === me.pid && owner.start === me.start) await unlink(path).catch(() => undefined);
           },
         };
       } catch (err) {
@@ -66,7 +94,7 @@ export async function acquireDirLock(dir: string): Promise<DirLock> {
     const owner = await readOwner(path);
     throw new AgentError(
       'AGENT_ERR_STORE_LOCKED',
-      `data directory ${dir} is in use by process ${owner ?? '?'} (lock file ${path}). ` +
+      `data directory ${dir} is in use by process ${owner?.pid ?? '?'} (lock file ${path}). ` +
         `Stop that agent first, or give this one its own --data-dir.`,
     );
   } finally {

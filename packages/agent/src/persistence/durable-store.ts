@@ -48,7 +48,7 @@
  */
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { AgentError, StoreCorruptError } from '../errors';
 import { acquireDirLock } from './dir-lock';
 import type { DirLock } from './dir-lock';
@@ -170,9 +170,13 @@ export class DurableStore<S, R> {
     if (typeof opts.dir !== 'string' || opts.dir === '') {
       throw new AgentError('AGENT_ERR_BAD_OPTIONS', 'DurableStore.open: `dir` must be a non-empty path');
     }
-    const dir = opts.dir;
+    const dir = resolve(opts.dir);
     const fsync = opts.fsync ?? DEFAULT_DURABLE_STORE_OPTIONS.fsync;
-    await mkdir(dir, { recursive: true });
+    const created = await mkdir(dir, { recursive: true });
+    if (created !== undefined && fsync) {
+      // New directories exist durably only once their parents' entries are synced.
+      for (let d = dir; d !== dirname(created); d = dirname(d)) await fsyncDir(dirname(d));
+    }
     const lock = await acquireDirLock(dir);
     try {
       return await DurableStore.recover<S, R>(dir, fsync, lock, opts);

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFile, mkdtemp, readFile, readdir, rm, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,6 +7,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AgentError, StoreCorruptError } from '../../src/errors';
 import { DurableStore, logFileName, snapshotFileName } from '../../src/persistence/durable-store';
+import { processStartTime } from '../../src/persistence/dir-lock';
 import { encodeFrame } from '../../src/persistence/framing';
 
 type State = { items: number[] };
@@ -72,10 +74,31 @@ describe('DurableStore', () => {
     await again.store.close();
   });
 
-  it('takes over the lock of a process that died', async () => {
+  it('takes over the lock of a process that died, even when its pid is ours again', async () => {
     const dir = await freshDir();
     // pid 2^22+1 is above Linux's pid_max default range; no such process.
     await writeFile(join(dir, 'LOCK'), '4194305\n');
+    const first = await DurableStore.open({ dir });
+    await first.store.close();
+    // A previous incarnation with our pid (a container restarted as pid 1): other start time.
+    await writeFile(join(dir, 'LOCK'), `${process.pid} 1\n`);
+    const second = await DurableStore.open({ dir });
+    await second.store.close();
+  });
+
+  it('refuses a lock held by another live process until it dies', async () => {
+    const dir = await freshDir();
+    const holder = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const pid = holder.pid!;
+      await writeFile(join(dir, 'LOCK'), `${pid} ${processStartTime(pid)}\n`);
+      const err = await DurableStore.open({ dir }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'AGENT_ERR_STORE_LOCKED' });
+      expect((err as Error).message).toContain(`in use by process ${pid}`);
+    } finally {
+      holder.kill('SIGKILL');
+      await new Promise((r) => holder.once('exit', r));
+    }
     const { store } = await DurableStore.open({ dir });
     await store.close();
   });
