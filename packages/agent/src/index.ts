@@ -7,7 +7,7 @@ export { runCommand, DEFAULT_RUN_COMMAND_OPTIONS, INPUT_ENV } from './executors/
 export type { RunCommandOptions, CommandResult } from './executors/run-command';
 export { runAnsiblePlaybook, parseAnsibleReport, DEFAULT_ANSIBLE_OPTIONS } from './executors/ansible';
 export type { AnsiblePlaybookOptions, AnsibleExtraVars, AnsibleResult, AnsibleHostStats } from './executors/ansible';
-export { runChef, planChefRun, writeChefDataBags, DEFAULT_CHEF_OPTIONS } from './executors/chef';
+export { runChef, planChefRun, writeChefDataBags, chefItemId, DEFAULT_CHEF_OPTIONS } from './executors/chef';
 export type { ChefRunOptions, RunChefOptions, ChefPlan, ChefResult, ChefDataBags } from './executors/chef';
 export { createControlServer, DEFAULT_CONTROL_SERVER_OPTIONS } from './control/server';
 export type { ControlServer, ControlServerOptions, ControlRoutes, ControlRoute, ControlRequest, StreamRoute, JsonHandler, HttpMethod } from './control/server';

@@ -202,6 +202,9 @@ export async function runAnsiblePlaybook(opts: AnsiblePlaybookOptions): Promise<
       ANSIBLE_LOCALHOST_WARNING: '0',
       ANSIBLE_INVENTORY_UNPARSED_WARNING: '0',
       ANSIBLE_PYTHON_INTERPRETER: 'auto_silent',
+      // Ansible's scratch files go with the run's temp dir, not ~/.ansible/tmp.
+      ANSIBLE_LOCAL_TEMP: join(work, 'tmp'),
+      ANSIBLE_REMOTE_TEMP: join(work, 'tmp'),
       ANSIBLE_JINJA2_NATIVE: (opts.jinja2Native ?? DEFAULT_ANSIBLE_OPTIONS.jinja2Native) ? '1' : '0',
       [RESULT_ENV]: resultFile,
     };

@@ -76,6 +76,11 @@ function bad(code: 'AGENT_ERR_CHEF_BAD_DATA_BAG' | 'AGENT_ERR_EXEC_BAD_OPTIONS',
   throw new AgentError(code, message);
 }
 
+/** A unit name as a data bag item id: `pg/0` -> `pg-0` (ids can't contain '/'). */
+export function chefItemId(unitName: string): string {
+  return unitName.replace(/[^A-Za-z0-9_.-]/g, '-');
+}
+
 /** Builds the files and command line of a Chef run; pure, throws typed errors for bad input. */
 export function planChefRun(opts: ChefRunOptions): ChefPlan {
   if (typeof opts.cwd !== 'string' || !isAbsolute(opts.cwd)) {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AgentError, ExecError } from '../../src/errors';
-import { planChefRun, runChef, writeChefDataBags } from '../../src/executors/chef';
+import { chefItemId, planChefRun, runChef, writeChefDataBags } from '../../src/executors/chef';
 import { which } from '../../src/executors/which';
 
 const dirs: string[] = [];
@@ -53,6 +53,12 @@ describe('planChefRun', () => {
     expect(licensed.command).toBe('cinc-client');
     expect(licensed.args.slice(-2)).toEqual(['--chef-license', 'accept-no-persist']);
     expect(licensed.files).toEqual([]);
+  });
+
+  it('maps unit names to valid item ids', () => {
+    expect(chefItemId('pg/0')).toBe('pg-0');
+    const plan = planChefRun({ cookbookPath: '/cb', runList: ['x'], cwd: '/u', dataBags: { db: { [chefItemId('pg/12')]: { a: 1 } } } });
+    expect(plan.files[0]?.path).toBe('/u/data_bags/db/pg-12.json');
   });
 
   it('rejects names that could escape the directory, mismatched ids and bad run lists', () => {
