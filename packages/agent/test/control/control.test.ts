@@ -184,6 +184,36 @@ describe('control server', () => {
     expect(JSON.parse(foreign.body)).toEqual({ error: { code: 'ENGINE_ERR_HANDLER', message: 'handler install failed' } });
   });
 
+  it('maps errors of other packages with errorStatus', async () => {
+    const server = await createControlServer({
+      token: TOKEN,
+      errorStatus: (err) => ((err as { code?: string }).code === 'RELATIONS_ERR_UNKNOWN_UNIT' ? 404 : undefined),
+      routes: {
+        'POST /relate': () => {
+          throw Object.assign(new Error("unknown unit 'db/7'"), { code: 'RELATIONS_ERR_UNKNOWN_UNIT' });
+        },
+      },
+    });
+    servers.push(server);
+    const res = await raw(server.url, { method: 'POST', path: '/relate', headers: auth });
+    expect(res.status).toBe(404);
+    expect(JSON.parse(res.body)).toEqual({ error: { code: 'RELATIONS_ERR_UNKNOWN_UNIT', message: "unknown unit 'db/7'" } });
+  });
+
+  it('ends open streams when it closes', async () => {
+    const server = await startServer();
+    servers.splice(servers.indexOf(server), 1);
+    const client = new ControlClient({ url: server.url, token: TOKEN });
+    const got: unknown[] = [];
+    const reading = (async () => {
+      for await (const item of client.stream('/logs')) got.push(item);
+    })().catch((e: unknown) => e);
+    await waitFor(() => got.length >= 2);
+    await server.close();
+    await reading; // ends (cleanly or with a typed error) instead of hanging
+    expect(await waitFor(() => streamState.finished === 1)).toBe(true);
+  });
+
   it('refuses to bind a non-loopback address', async () => {
     await expect(createControlServer({ host: '0.0.0.0', token: TOKEN, routes: {} })).rejects.toMatchObject({
       code: 'AGENT_ERR_BAD_OPTIONS',
