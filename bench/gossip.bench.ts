@@ -1,0 +1,179 @@
+/**
+ * Gossip benchmark: Rhizome's gossip mesh side by side with HashiCorp Serf,
+ * real processes on 127.0.0.1, plus simulation figures at larger N.
+ *
+ *   pnpm bench:gossip                                   N = 5, 20, 50; sim N = 10, 100, 1000
+ *   pnpm bench:gossip -- --n 5,20 --out FILE            sizes and output path
+ *   options: --profile lan|local (default lan, the same profile for both systems)
+ *            --sim-n 10,100  --no-sim  --no-serf  --no-real
+ *
+ * Writes JSON rows `{ n, metric, rhizome, serf }` (bench/results/gossip.json
+ * by default) and prints a table with each figure's ratio to Serf's
+ * (rhizome / serf: below 1 is better for times, memory and CPU).
+ * Real metrics: join_s, fail_s, leave_s, event_p50_ms, event_max_ms, rss_mb,
+ * idle_cpu_pct, plus leave_as_failed and join_stragglers (see gossip/real.ts).
+ * Simulation metrics (serf: null), prefixed sim_: see gossip/sim.ts.
+ *
+ * Not a test: nothing here asserts a speed. Serf is installed with
+ * `apt-get install -y serf` when missing.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Table from 'cli-table3';
+import { RhizomeCluster, SerfCluster, ensureSerf } from './gossip/clusters';
+import type { AgentCluster } from './gossip/clusters';
+import { measureReal } from './gossip/real';
+import type { RealResult } from './gossip/real';
+import { measureSim, SLOW_MS } from './gossip/sim';
+import { killAllNodes } from '../packages/gossip/test/fixtures/node-proc';
+
+interface Row {
+  n: number;
+  metric: string;
+  rhizome: number | null;
+  serf: number | null;
+}
+
+function parseArgs(argv: string[]) {
+  const o = {
+    n: [5, 20, 50],
+    simN: [10, 100, 1000],
+    out: 'bench/results/gossip.json',
+    profile: 'lan' as 'lan' | 'local',
+    sim: true,
+    serf: true,
+    real: true,
+  };
+  const list = (v: string | undefined, flag: string): number[] => {
+    const xs = (v ?? '').split(',').map((x) => Number(x.trim()));
+    if (xs.length === 0 || xs.some((x) => !Number.isInteger(x) || x < 2)) throw new TypeError(`${flag} takes sizes like 5,20,50 (each >= 2)`);
+    return xs;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') continue;
+    else if (a === '--n') o.n = list(argv[++i], '--n');
+    else if (a === '--sim-n') o.simN = list(argv[++i], '--sim-n');
+    else if (a === '--out') o.out = argv[++i] ?? o.out;
+    else if (a === '--profile') {
+      const p = argv[++i];
+      if (p !== 'lan' && p !== 'local') throw new TypeError('--profile takes lan or local');
+      o.profile = p;
+    } else if (a === '--no-sim') o.sim = false;
+    else if (a === '--no-serf') o.serf = false;
+    else if (a === '--no-real') o.real = false;
+    else throw new TypeError(`unknown option ${a}; see the header of bench/gossip.bench.ts`);
+  }
+  return o;
+}
+
+const REAL_METRICS: (keyof RealResult)[] = [
+  'join_s',
+  'fail_s',
+  'leave_s',
+  'event_p50_ms',
+  'event_max_ms',
+  'rss_mb',
+  'idle_cpu_pct',
+  'leave_as_failed',
+  'join_stragglers',
+];
+
+function fmt(v: number | null): string {
+  if (v === null) return '—';
+  if (Number.isInteger(v)) return String(v);
+  return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2);
+}
+
+function ratio(r: number | null, s: number | null): string {
+  if (r === null || s === null) return '—';
+  if (s === 0) return r === 0 ? '=' : '∞';
+  return `${(r / s).toFixed(2)}×`;
+}
+
+async function runReal(cluster: AgentCluster, n: number): Promise<RealResult | null> {
+  try {
+    return await measureReal(cluster, {
+      pollMs: n <= 20 ? 100 : 200,
+      joinTimeoutMs: 120_000,
+      failTimeoutMs: 60_000,
+      idleWindowMs: 5_000,
+      log: (m) => console.log(`  ${m}`),
+    });
+  } catch (err) {
+    console.error(`  ${cluster.system} N=${n} failed: ${(err as Error).stack ?? String(err)}`);
+    return null;
+  } finally {
+    await cluster.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const rows: Row[] = [];
+  const started = new Date().toISOString();
+  const save = (): void => {
+    mkdirSync(dirname(o.out), { recursive: true });
+    writeFileSync(o.out, JSON.stringify(rows, null, 2) + '\n');
+  };
+  if (o.real && o.serf) ensureSerf();
+
+  if (o.real) {
+    for (const n of o.n) {
+      console.log(`\n== real processes, N = ${n}, profile ${o.profile} ==`);
+      const rz = await runReal(new RhizomeCluster(n, o.profile), n);
+      const sf = o.serf ? await runReal(new SerfCluster(n, o.profile), n) : null;
+      const table = new Table({ head: [`N=${n}`, 'rhizome', 'serf', 'rhizome/serf'] });
+      for (const m of REAL_METRICS) {
+        const row: Row = { n, metric: m, rhizome: rz ? (rz[m] as number | null) : null, serf: sf ? (sf[m] as number | null) : null };
+        rows.push(row);
+        table.push([m, fmt(row.rhizome), fmt(row.serf), ratio(row.rhizome, row.serf)]);
+      }
+      console.log(table.toString());
+      save();
+    }
+  }
+
+  if (o.sim) {
+    console.log(`\n== simulation (SimNetwork, LAN profile, 1–5 ms links; slowed = +${SLOW_MS} ms per frame) ==`);
+    const table = new Table({
+      head: ['N', 'join rounds', 'event rounds', 'msgs/member/s', 'frames/member/s', 'FP rate, Lifeguard off', 'FP rate, Lifeguard on', 'wall s'],
+    });
+    for (const n of o.simN) {
+      const s = await measureSim(n, (m) => console.log(`  ${m}`));
+      for (const [metric, v] of [
+        ['sim_join_rounds', s.join_rounds],
+        ['sim_event_rounds', s.event_rounds],
+        ['sim_msgs_per_member_s', s.msgs_per_member_s],
+        ['sim_frames_per_member_s', s.frames_per_member_s],
+        ['sim_fp_rate_lifeguard_off', s.fp_rate_lifeguard_off],
+        ['sim_fp_rate_lifeguard_on', s.fp_rate_lifeguard_on],
+      ] as const) {
+        rows.push({ n, metric, rhizome: v, serf: null });
+      }
+      table.push([
+        n,
+        fmt(s.join_rounds),
+        fmt(s.event_rounds),
+        fmt(s.msgs_per_member_s),
+        fmt(s.frames_per_member_s),
+        fmt(s.fp_rate_lifeguard_off),
+        fmt(s.fp_rate_lifeguard_on),
+        fmt(s.wall_s),
+      ]);
+      save();
+    }
+    console.log(table.toString());
+  }
+  save();
+  console.log(`\nwrote ${rows.length} rows to ${o.out} (started ${started})`);
+}
+
+main()
+  .catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    await killAllNodes();
+  });

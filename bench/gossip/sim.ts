@@ -1,0 +1,137 @@
+/**
+ * Simulation figures on the protocol's own SimNetwork (virtual time, seeded),
+ * with the LAN profile (memberlist's defaults) and 1–5 ms links:
+ *
+ *   join_rounds          every node joins node 0 at once; gossip intervals until
+ *                        every node knows all N alive.
+ *   event_rounds         a user event from one node; gossip intervals until all
+ *                        N delivered it (should grow like log N).
+ *   msgs_per_member_s    messages (and frames) sent per member per second in a
+ *   frames_per_member_s  converged, idle cluster (should stay flat in N).
+ *   fp_rate_lifeguard_off  10% of members slowed (each frame in and out +SLOW_MS,
+ *   fp_rate_lifeguard_on   a member stalled for seconds); fraction of the N
+ *                        members (all alive) declared failed by anyone during
+ *                        the window, plain SWIM vs Lifeguard.
+ */
+import { createNode, DEFAULT_LAN_PROFILE, SimNetwork } from '../../packages/gossip/src/index';
+import type { GossipNode, GossipProfile } from '../../packages/gossip/src/index';
+
+export interface SimResult {
+  n: number;
+  join_rounds: number | null;
+  event_rounds: number | null;
+  msgs_per_member_s: number;
+  frames_per_member_s: number;
+  fp_rate_lifeguard_off: number | null;
+  fp_rate_lifeguard_on: number | null;
+  wall_s: number;
+}
+
+interface Sim {
+  net: SimNetwork;
+  nodes: GossipNode[];
+  known: number[];
+  failedNames: Set<string>;
+  failedEvents: number;
+}
+
+const profile = DEFAULT_LAN_PROFILE;
+/**
+ * How much later each frame to or from a slowed member arrives: a process
+ * stalled for seconds (CPU starvation, GC, swap), beyond SWIM's fixed
+ * suspicion timeout at small N, which is what Lifeguard is for.
+ */
+export const SLOW_MS = 2_500;
+
+function build(n: number, seed: number, tuning: Partial<GossipProfile> = {}): Sim {
+  const net = new SimNetwork({ seed, latency: [1, 5] });
+  const sim: Sim = { net, nodes: [], known: new Array<number>(n).fill(0), failedNames: new Set(), failedEvents: 0 };
+  for (let i = 0; i < n; i++) {
+    const node = createNode({
+      name: `n${i}`,
+      transport: net.createTransport(`sim://n${i}`),
+      clock: net.clock,
+      random: net.forkRandom(),
+      profile,
+      tuning,
+    });
+    // Cheap convergence tracking: members known alive per node, from its own events.
+    node.on('member-join', () => sim.known[i]!++);
+    node.on('member-failed', (m) => {
+      sim.known[i]!--;
+      sim.failedEvents++;
+      sim.failedNames.add(m.name);
+    });
+    node.on('member-leave', () => sim.known[i]!--);
+    sim.nodes.push(node);
+  }
+  return sim;
+}
+
+async function converge(sim: Sim, maxMs: number): Promise<number | null> {
+  const n = sim.nodes.length;
+  const clock = sim.net.clock;
+  const t0 = clock.now();
+  const seed = sim.nodes[0]!;
+  for (const node of sim.nodes.slice(1)) node.join([seed.address]).catch(() => {});
+  const ok = await clock.runUntil(() => sim.known.every((k) => k >= n - 1), maxMs, profile.gossipInterval / 4);
+  return ok ? (clock.now() - t0) / profile.gossipInterval : null;
+}
+
+async function shutdown(sim: Sim): Promise<void> {
+  await Promise.all(sim.nodes.map((x) => x.shutdown()));
+}
+
+export async function measureSim(n: number, log: (m: string) => void, seed = 42): Promise<SimResult> {
+  const w0 = performance.now();
+  const sim = build(n, seed);
+  const clock = sim.net.clock;
+  const join_rounds = await converge(sim, 300_000);
+  log(`sim N=${n}: join converged in ${join_rounds?.toFixed(1) ?? 'timeout'} rounds`);
+  await clock.advance(5_000);
+
+  // Idle traffic over 10 s of virtual time.
+  const out0 = sim.nodes.reduce((s, x) => s + x.stats().messagesOut, 0);
+  const f0 = sim.net.stats.framesSent;
+  await clock.advance(10_000);
+  const msgs_per_member_s = (sim.nodes.reduce((s, x) => s + x.stats().messagesOut, 0) - out0) / n / 10;
+  const frames_per_member_s = (sim.net.stats.framesSent - f0) / n / 10;
+
+  // One user event.
+  let got = 0;
+  for (const x of sim.nodes) x.on('user-event', (e) => e.name === 'sim-ev' && got++);
+  const te = clock.now();
+  sim.nodes[Math.floor(n / 2)]!.sendEvent('sim-ev', 'x');
+  const evOk = await clock.runUntil(() => got >= n, 60_000, 5);
+  const event_rounds = evOk ? (clock.now() - te) / profile.gossipInterval : null;
+  log(`sim N=${n}: event reached all in ${event_rounds?.toFixed(1) ?? 'timeout'} rounds; ${msgs_per_member_s.toFixed(1)} msgs, ${frames_per_member_s.toFixed(1)} frames /member/s idle`);
+  await shutdown(sim);
+
+  const fp = async (lifeguard: boolean): Promise<number | null> => {
+    const s = build(n, seed + 1, { lifeguard });
+    if ((await converge(s, 300_000)) === null) return null;
+    await s.net.clock.advance(2_000);
+    s.failedNames.clear();
+    s.failedEvents = 0;
+    const slowed = Math.max(1, Math.round(n / 10));
+    for (let i = 0; i < slowed; i++) s.net.slow(`sim://n${n - 1 - i}`, SLOW_MS);
+    const windowMs = n >= 1000 ? 30_000 : 60_000;
+    await s.net.clock.advance(windowMs);
+    const rate = s.failedNames.size / n;
+    log(`sim N=${n}: lifeguard ${lifeguard ? 'on' : 'off'}: ${s.failedNames.size} of ${n} live members declared failed (${s.failedEvents} failed events) in ${windowMs / 1000} s with ${slowed} slowed`);
+    await shutdown(s);
+    return rate;
+  };
+  const fp_rate_lifeguard_off = await fp(false);
+  const fp_rate_lifeguard_on = await fp(true);
+  return {
+    n,
+    join_rounds,
+    event_rounds,
+    msgs_per_member_s,
+    frames_per_member_s,
+    fp_rate_lifeguard_off,
+    fp_rate_lifeguard_on,
+    wall_s: (performance.now() - w0) / 1000,
+  };
+}
