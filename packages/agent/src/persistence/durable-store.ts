@@ -361,6 +361,9 @@ export class DurableStore<S, R> {
       return Promise.reject(err);
     }
     const frame = encodeFrame(state);
+    // Appends made after this call must land in the new log, not join a batch
+    // still waiting to be written to the old one (which the snapshot supersedes).
+    this.pending = undefined;
     return this.enqueue(async () => {
       this.assertNotFailed();
       const from = this.generation;

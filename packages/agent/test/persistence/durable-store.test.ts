@@ -65,6 +65,23 @@ describe('DurableStore', () => {
     await again.store.close();
   });
 
+  it('orders appends and snapshots by call order, even before earlier writes finish', async () => {
+    const dir = await freshDir();
+    const { store } = await DurableStore.open<State, Rec>({ dir });
+    const writes = [
+      store.append({ seq: 1, payload: 'in snapshot' }),
+      store.snapshot({ items: [1] }),
+      store.append({ seq: 2, payload: 'after snapshot' }),
+      store.append({ seq: 3, payload: 'after snapshot' }),
+    ];
+    await Promise.all(writes);
+    await store.close();
+    const again = await DurableStore.open<State, Rec>({ dir });
+    expect(again.snapshot).toEqual({ items: [1] });
+    expect(again.records.map((r) => r.seq)).toEqual([2, 3]);
+    await again.store.close();
+  });
+
   it('refuses a second open of the same directory while the first is open', async () => {
     const dir = await freshDir();
     const { store } = await DurableStore.open({ dir });
