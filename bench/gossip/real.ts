@@ -167,6 +167,7 @@ export async function measureReal(c: AgentCluster, o: RealOptions): Promise<Real
     const deadline = performance.now() + 30_000;
     while (e.got.size < n && performance.now() < deadline) await sleep(2);
     if (e.got.size === n) lat.push(e.last - e.t0);
+    else o.log(`${c.system} N=${n}: event ${k} from agent ${k % n} never reached agents ${all.filter((i) => !e.got.has(i)).join(',')}`);
     await sleep(200);
   }
   if (lat.length > 0) {

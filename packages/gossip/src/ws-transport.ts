@@ -63,6 +63,8 @@ export interface WsTransportOptions {
   maxQueuedFrames?: number;
   /** Frames are dropped (and counted) while a connection has this many bytes unflushed. */
   maxBufferedBytes?: number;
+  /** Inbound connections accepted at once; further ones are refused at the handshake (HTTP 503). */
+  maxInboundConnections?: number;
   /** Where to write the one line per notable drop; silent by default. */
   logger?: WireLogger;
 }
@@ -82,6 +84,7 @@ export interface ResolvedWsTransportOptions {
   readonly connectTimeoutMs: number;
   readonly maxQueuedFrames: number;
   readonly maxBufferedBytes: number;
+  readonly maxInboundConnections: number;
 }
 
 export const DEFAULT_WS_TRANSPORT_OPTIONS: ResolvedWsTransportOptions = Object.freeze({
@@ -93,6 +96,7 @@ export const DEFAULT_WS_TRANSPORT_OPTIONS: ResolvedWsTransportOptions = Object.f
   connectTimeoutMs: 2_000, // loopback/LAN connects take < 10 ms; above the LAN probe timeout on purpose
   maxQueuedFrames: 256, // a few seconds of gossip to one peer; older frames are stale anyway
   maxBufferedBytes: 4 * 1024 * 1024, // 64 max-size frames unflushed: the peer is not reading
+  maxInboundConnections: 4096, // one per peer is normal; this only stops a connection flood
 });
 
 export interface WsTransportStats {
@@ -114,6 +118,10 @@ export interface WsTransportStats {
   oversizeClosed: number;
   /** Inbound connections closed for protocol errors or text messages. */
   protocolErrorsClosed: number;
+  /** Inbound connections that died with a network error (peer crashed or reset). */
+  inboundResets: number;
+  /** Inbound connections refused because maxInboundConnections were open. */
+  inboundRefused: number;
   /** Outbound frames dropped: above maxFrameSize, queue overflow, peer not reading, or undeliverable. */
   oversizeDropped: number;
   queueDropped: number;
@@ -159,6 +167,7 @@ export function resolveWsTransportOptions(opts: WsTransportOptions = {}): Resolv
     connectTimeoutMs: positiveInt('connectTimeoutMs', opts.connectTimeoutMs ?? d.connectTimeoutMs, 1),
     maxQueuedFrames: positiveInt('maxQueuedFrames', opts.maxQueuedFrames ?? d.maxQueuedFrames, 1),
     maxBufferedBytes: positiveInt('maxBufferedBytes', opts.maxBufferedBytes ?? d.maxBufferedBytes, 1),
+    maxInboundConnections: positiveInt('maxInboundConnections', opts.maxInboundConnections ?? d.maxInboundConnections, 1),
   };
   if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) {
     throw new TypeError(`port must be an integer in 0..65535, got ${String(r.port)}`);
@@ -177,37 +186,10 @@ function toBytes(data: RawData): Uint8Array {
   return data;
 }
 
-/** Starts listening and resolves once the port is bound. */
-export async function createWsTransport(options: WsTransportOptions = {}): Promise<WsTransport> {
-  const o = resolveWsTransportOptions(options);
-  const log = options.logger ?? noopLogger;
-  const server = new WebSocketServer({
-    host: o.host,
-    port: o.port,
-    path: WS_PATH,
-    maxPayload: o.maxFrameSize,
-    perMessageDeflate: false,
-    clientTracking: true,
-  });
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    server.once('error', onError);
-    server.once('listening', () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  return new WsTransportImpl(server, port, o, log);
-}
+type Counters = Omit<WsTransportStats, 'openOutbound' | 'openInbound'>;
 
-class WsTransportImpl implements WsTransport {
-  readonly address: Address;
-  readonly port: number;
-  private handler: TransportHandler | undefined;
-  private readonly pool = new Map<Address, Outbound>();
-  private readonly inbound = new Map<WebSocket, { lastActive: number }>();
-  private readonly counters: Omit<WsTransportStats, 'openOutbound' | 'openInbound'> = {
+function newCounters(): Counters {
+  return {
     framesSent: 0,
     bytesSent: 0,
     framesReceived: 0,
@@ -221,11 +203,52 @@ class WsTransportImpl implements WsTransport {
     idleClosed: 0,
     oversizeClosed: 0,
     protocolErrorsClosed: 0,
+    inboundResets: 0,
+    inboundRefused: 0,
     oversizeDropped: 0,
     queueDropped: 0,
     backpressureDropped: 0,
     undeliveredDropped: 0,
   };
+}
+
+/** Starts listening and resolves once the port is bound. */
+export async function createWsTransport(options: WsTransportOptions = {}): Promise<WsTransport> {
+  const o = resolveWsTransportOptions(options);
+  const log = options.logger ?? noopLogger;
+  const stats = newCounters();
+  const server = new WebSocketServer({
+    host: o.host,
+    port: o.port,
+    path: WS_PATH,
+    maxPayload: o.maxFrameSize,
+    perMessageDeflate: false,
+    clientTracking: true,
+    // A connection flood is refused at the handshake, before any per-connection state exists.
+    verifyClient: (_info: unknown, done: (ok: boolean, code?: number, message?: string) => void) => {
+      const full = server.clients.size >= o.maxInboundConnections;
+      if (full) stats.inboundRefused++;
+      done(!full, 503, 'too many gossip connections');
+    },
+  });
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.once('listening', () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  return new WsTransportImpl(server, port, o, log, stats);
+}
+
+class WsTransportImpl implements WsTransport {
+  readonly address: Address;
+  readonly port: number;
+  private handler: TransportHandler | undefined;
+  private readonly pool = new Map<Address, Outbound>();
+  private readonly inbound = new Map<WebSocket, { lastActive: number }>();
   private readonly sweeper: NodeJS.Timeout;
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -235,6 +258,7 @@ class WsTransportImpl implements WsTransport {
     port: number,
     private readonly o: ResolvedWsTransportOptions,
     private readonly log: WireLogger,
+    private readonly counters: Counters,
   ) {
     this.port = port;
     this.address = o.advertiseAddress ?? `${o.host}:${port}`;
@@ -370,8 +394,10 @@ class WsTransportImpl implements WsTransport {
       this.receive(data, isBinary, to, ws);
     });
     ws.on('unexpected-response', (_req, res) => {
-      // Something answered HTTP but is not a gossip listener.
-      lastError = Object.assign(new Error(`unexpected HTTP ${res.statusCode}`), { code: 'EUNEXPECTED' });
+      // 503: a gossip listener at its connection limit (alive, so weak evidence only).
+      // Anything else: something answered HTTP but is not a gossip listener.
+      const busy = res.statusCode === 503;
+      lastError = Object.assign(new Error(`unexpected HTTP ${res.statusCode}`), { code: busy ? 'EBUSY' : 'EUNEXPECTED' });
       res.resume();
       ws.terminate();
     });
@@ -464,6 +490,10 @@ class WsTransportImpl implements WsTransport {
       if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
         this.counters.oversizeClosed++;
         this.log.warn({ remote, max: this.o.maxFrameSize }, 'gossip: inbound message above maxFrameSize, connection closed');
+      } else if (!err.code?.startsWith('WS_ERR_')) {
+        // ECONNRESET and friends: the peer went away; its node address is unknown here, so nothing to report.
+        this.counters.inboundResets++;
+        this.log.debug({ remote, err: err.message, code: err.code }, 'gossip: inbound connection reset');
       } else {
         this.counters.protocolErrorsClosed++;
         this.log.warn({ remote, err: err.message, code: err.code }, 'gossip: inbound connection error, closed');

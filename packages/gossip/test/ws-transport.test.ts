@@ -233,6 +233,32 @@ describe('ws transport: bad input', () => {
     expect(b.frames).toEqual([]);
   });
 
+  it('refuses connections beyond maxInboundConnections, reported as a timeout (the node is alive)', async () => {
+    const b = await transport({ maxInboundConnections: 1 });
+    const a1 = await transport();
+    const a2 = await transport();
+    a1.send(b.address, seqFrame(1));
+    await waitFor(() => b.frames.length === 1, 'first connection');
+    a2.send(b.address, seqFrame(2));
+    await waitFor(() => a2.unreachable.length === 1, 'second refused');
+    expect(a2.unreachable[0]!.reason).toBe('timeout');
+    expect(b.stats().inboundRefused).toBe(1);
+    expect(b.frames).toHaveLength(1);
+  });
+
+  it('forgets an inbound connection whose peer process dies, without calling it a protocol error', async () => {
+    const b = await transport();
+    const peer = spawnTs(PEER, { PEER_TARGET: b.address });
+    await waitFor(() => b.frames.length >= 1, 'peer connected and sent');
+    peer.kill('SIGKILL');
+    await peer.exited;
+    expect(b.stats().openInbound).toBe(1);
+    await waitFor(() => b.stats().openInbound === 0, 'inbound connection gone');
+    expect(b.stats().protocolErrorsClosed).toBe(0);
+    // Nothing to report: an inbound peer's node address is unknown to the transport.
+    expect(b.unreachable).toEqual([]);
+  });
+
   it('survives a handler that throws', async () => {
     const a = await transport();
     const b = await createWsTransport({ host: '127.0.0.1', port: 0 });
