@@ -20,3 +20,5 @@ export { createLogger, runLogger, DEFAULT_LOGGER_OPTIONS, REDACTED_PATHS } from 
 export type { CreateLoggerOptions, LogLevel, Logger } from './log/logger';
 export { LogTail, DEFAULT_LOG_TAIL_OPTIONS } from './log/log-tail';
 export type { LogRecord, LogTailOptions, LogFilter, FollowOptions } from './log/log-tail';
+export { logStreamRoute, parseLogStreamQuery } from './control/log-route';
+export type { LogStreamQuery } from './control/log-route';

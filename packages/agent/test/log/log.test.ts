@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../src/control/client';
+import { logStreamRoute } from '../../src/control/log-route';
 import { createControlServer } from '../../src/control/server';
 import type { ControlRequest, ControlServer } from '../../src/control/server';
 import { LogTail } from '../../src/log/log-tail';
@@ -176,5 +177,31 @@ describe('LogTail', () => {
       break;
     }
     expect(runOnly[0]).toMatchObject({ msg: 'in a run', runId: 'run-1' });
+  });
+
+  it('serves logStreamRoute: filters by run and level, replay counts, non-follow mode, 400 on bad query', async () => {
+    const tail = new LogTail({ capacity: 50 });
+    const logger = createLogger({ unit: 'web/0', level: 'debug', destination: memoryStream().stream, tail });
+    logger.debug('d1');
+    runLogger(logger, 'run-7').info('i1');
+    runLogger(logger, 'run-7').warn('w1');
+    logger.error('e1');
+    const token = 't'.repeat(64);
+    const server = await createControlServer({ token, routes: { 'GET /logs': logStreamRoute(tail) } });
+    servers.push(server);
+    const client = new ControlClient({ url: server.url, token });
+    const collect = async (query: Record<string, string>): Promise<string[]> => {
+      const out: string[] = [];
+      for await (const r of client.stream<LogRecord>('/logs', { query: { follow: 'false', ...query } })) out.push(r.msg ?? '');
+      return out;
+    };
+    expect(await collect({})).toEqual(['d1', 'i1', 'w1', 'e1']);
+    expect(await collect({ level: 'warn' })).toEqual(['w1', 'e1']);
+    expect(await collect({ run: 'run-7' })).toEqual(['i1', 'w1']);
+    expect(await collect({ replay: '1' })).toEqual(['e1']);
+    expect(await collect({ level: '50' })).toEqual(['e1']);
+    for (const query of [{ level: 'loud' }, { replay: '-1' }, { follow: 'maybe' }]) {
+      await expect(collect(query)).rejects.toMatchObject({ code: 'AGENT_ERR_BAD_REQUEST', status: 400 });
+    }
   });
 });
