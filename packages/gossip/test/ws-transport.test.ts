@@ -250,9 +250,9 @@ describe('ws transport: bad input', () => {
     const b = await transport();
     const peer = spawnTs(PEER, { PEER_TARGET: b.address });
     await waitFor(() => b.frames.length >= 1, 'peer connected and sent');
+    expect(b.stats().openInbound).toBe(1);
     peer.kill('SIGKILL');
     await peer.exited;
-    expect(b.stats().openInbound).toBe(1);
     await waitFor(() => b.stats().openInbound === 0, 'inbound connection gone');
     expect(b.stats().protocolErrorsClosed).toBe(0);
     // Nothing to report: an inbound peer's node address is unknown to the transport.
