@@ -309,6 +309,9 @@ export class RelationManager {
   /** A remote unit joined the relation (the agent saw it in the mesh): runs `joined`. */
   unitJoined(relationId: string, unit: string): Promise<RunReport | undefined> {
     this.assertRunning();
+    if (unit === this.unit) {
+      throw new RelationError('REL_ERR_OPTIONS', `unit ${unit} cannot join its own relation ${relationId} as a remote unit; announce only the other units (for peers: the other units of the service)`);
+    }
     return this.serial(async () => {
       const report = await this.submitJoined(relationId, unit, true);
       if (this.stopped) return report;
@@ -560,7 +563,7 @@ export class RelationManager {
       return;
     }
     // Ignore messages not meant for us, or claiming another sender.
-    if (m.to !== this.unit || m.from !== from) {
+    if (m.to !== this.unit || m.from !== from || from === this.unit) {
       this.onError(new RelationError('REL_ERR_BAD_MESSAGE', `message from ${from} claims to be from ${m.from} to ${m.to}; this is ${this.unit}`));
       return;
     }

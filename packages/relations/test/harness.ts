@@ -17,9 +17,10 @@ import {
   type Json,
   type KnowledgeBase,
 } from '@rhizome/engine';
+import * as engineApi from '@rhizome/engine';
 import { defineInterface, InterfaceRegistry } from '../src/interface';
 import { MemoryLinkStore } from '../src/link-store';
-import { RelationManager, type AppliedInfo } from '../src/manager';
+import { LINK_SYNC_EVENT, RelationManager, type AppliedInfo } from '../src/manager';
 import { parseCharmMetadata, type CharmMetadata } from '../src/metadata';
 import { relationsModel } from '../src/model';
 import { relation } from '../src/relation';
@@ -43,7 +44,10 @@ const sideOf = (meta: CharmMetadata, endpoint: string) => {
   return role === 'provides' ? counter.provider : role === 'requires' ? counter.requirer : counter.peer;
 };
 
-/** Handlers of the test charm: publish on demand, and log every `changed` it sees (durably, as a fact). */
+/** The durable log of applied link messages: [relationId, from, seq, version (-1: no change)]. */
+export const LOG = 'log.links';
+
+/** Handlers of the test charm: publish on demand, and log every applied link message (durably, as a fact). */
 export function testHandlers(meta: CharmMetadata, hooks: { failChanged?: () => boolean } = {}): HandlerSpec[] {
   const handlers: HandlerSpec[] = [];
   for (const endpoint of Object.keys(meta.endpoints)) {
@@ -64,14 +68,23 @@ export function testHandlers(meta: CharmMetadata, hooks: { failChanged?: () => b
           const e = ctx.event;
           if (e?.kind !== 'relation') return;
           const p = e.payload as { relationId: string; seq: number; version: number };
-          const key = `log.${endpoint}`;
-          const log = (ctx.get<Json[]>(key) ?? []) as Json[];
-          ctx.set(key, [...log, [p.relationId, e.unit ?? '', p.seq, p.version]]);
+          const log = (ctx.get<Json[]>(LOG) ?? []) as Json[];
+          ctx.set(LOG, [...log, [p.relationId, e.unit ?? '', p.seq, p.version]]);
         },
       }),
     );
   }
   handlers.push(
+    defineHandler({
+      // Messages whose bag was not newer are applied by a run of their own event: log them too.
+      name: 'log-sync',
+      when: event(LINK_SYNC_EVENT),
+      run(ctx) {
+        const p = ctx.event?.payload as { relationId: string; unit: string; seq: number };
+        const log = (ctx.get<Json[]>(LOG) ?? []) as Json[];
+        ctx.set(LOG, [...log, [p.relationId, p.unit, p.seq, -1]]);
+      },
+    }),
     defineHandler({
       name: 'write-app',
       when: event('app.epoch'),
@@ -82,6 +95,16 @@ export function testHandlers(meta: CharmMetadata, hooks: { failChanged?: () => b
     }),
   );
   return handlers;
+}
+
+/**
+ * A committed fact. Reads through the engine's `getFact` when it has one
+ * (sharded facts), else the flat record: the engine's storage layout is not
+ * this package's concern.
+ */
+export function factOf(kb: KnowledgeBase, key: string): Json | undefined {
+  const getFact = (engineApi as unknown as { getFact?: (kb: KnowledgeBase, key: string) => Json | undefined }).getFact;
+  return getFact ? getFact(kb, key) : (kb.facts as unknown as Record<string, Json>)[key];
 }
 
 export class SimUnit {
@@ -113,7 +136,10 @@ export class SimUnit {
       retry: { limit: 3, baseMs: 50, maxMs: 400, jitter: 0 },
       runIdPrefix: this.unit,
       ...(this.durable ? { initial: this.durable } : {}),
-      onCommit: (c) => {
+      onCommit: async (c) => {
+        // Durability takes (virtual) time, like an fsync: a crash in that window loses the commit.
+        const fsync = this.cluster.fsyncMs;
+        if (fsync > 0) await new Promise<void>((resolve) => this.cluster.clock.setTimeout(resolve, fsync));
         if (gen !== this.generation || this.crashed) throw new Error('crashed before the commit was durable');
         this.durable = c.kb;
       },
@@ -131,10 +157,13 @@ export class SimUnit {
       onError: (e) => this.cluster.errors.push(`${this.unit}: ${e instanceof Error ? e.message : String(e)}`),
     });
     this.manager.start();
+    // The agent tells a restarted manager about the members the mesh knows (joins already committed are no-ops).
+    if (gen > 1) for (const [id, remote] of this.cluster.membership.get(this.unit) ?? []) void this.manager.unitJoined(id, remote).catch(() => undefined);
   }
 
   crash(): void {
     if (this.crashed) return;
+    if (this.engine.status().state === 'running') this.cluster.midRunCrashes += 1;
     this.crashed = true;
     this.manager.stop();
     this.cluster.net.detach(this.unit);
@@ -153,6 +182,10 @@ export class SimUnit {
     return this.engine.knowledge;
   }
 
+  fact(key: string): Json | undefined {
+    return factOf(this.kb, key);
+  }
+
   state(endpoint: string): EndpointState | undefined {
     return asEndpointState(this.kb.relations[endpoint]);
   }
@@ -168,6 +201,12 @@ export class SimCluster {
   readonly interfaces = new InterfaceRegistry([counter]);
   readonly units = new Map<string, SimUnit>();
   readonly errors: string[] = [];
+  /** unit -> the (relation, remote unit) pairs the mesh announced to it, re-announced after a restart, as the agent does. */
+  readonly membership = new Map<string, Array<[string, string]>>();
+  /** Crashes that interrupted a run (e.g. between the run and its durable commit). */
+  midRunCrashes = 0;
+  /** Virtual time a commit takes to become durable. */
+  fsyncMs = 0;
 
   constructor(seed = 1) {
     this.net = new SimLinkNetwork({ clock: this.clock, seed });
@@ -188,19 +227,27 @@ export class SimCluster {
   /** Relates two endpoints on every unit of both services, and announces every unit to every remote unit. */
   async relate(id: string, a: SimUnit[], aEndpoint: string, b: SimUnit[], bEndpoint: string): Promise<void> {
     const service = (u: SimUnit) => u.unit.split('/')[0]!;
+    const peers = service(a[0]!) === service(b[0]!);
     for (const u of a) void u.manager.addRelation({ id, endpoint: aEndpoint, remoteService: service(b[0]!), remoteEndpoint: bEndpoint, remoteMetadata: b[0]!.metadata });
-    if (a !== b) for (const u of b) void u.manager.addRelation({ id, endpoint: bEndpoint, remoteService: service(a[0]!), remoteEndpoint: aEndpoint, remoteMetadata: a[0]!.metadata });
-    for (const u of a) for (const v of b) if (u !== v) void u.manager.unitJoined(id, v.unit);
-    if (a !== b) for (const v of b) for (const u of a) void v.manager.unitJoined(id, u.unit);
-    await this.settle();
+    if (!peers) for (const u of b) void u.manager.addRelation({ id, endpoint: bEndpoint, remoteService: service(a[0]!), remoteEndpoint: aEndpoint, remoteMetadata: a[0]!.metadata });
+    const members = new Map<SimUnit, string[]>();
+    for (const u of a) members.set(u, b.filter((v) => v !== u).map((v) => v.unit));
+    if (!peers) for (const v of b) members.set(v, a.map((u) => u.unit));
+    for (const [u, remotes] of members) {
+      const known = this.membership.get(u.unit) ?? [];
+      for (const r of remotes) known.push([id, r]);
+      this.membership.set(u.unit, known);
+      for (const r of remotes) void u.manager.unitJoined(id, r);
+    }
+    // Let the relation runs commit (a simulated fsync takes virtual time).
+    await this.tick(Math.max(20, this.fsyncMs * 20));
   }
 
-  /** Lets every pending promise, run and zero-delay callback finish (no virtual time passes). */
+  /** Lets every pending promise and run finish, as far as it can without virtual time passing. */
   async settle(): Promise<void> {
-    for (let i = 0; i < 20; i++) {
-      await new Promise<void>((r) => setImmediate(r));
-      await Promise.all([...this.units.values()].filter((u) => !u.crashed).map((u) => Promise.race([u.engine.whenIdle(), new Promise((r) => setTimeout(r, 50))])));
-    }
+    // Runs only wait on microtasks (and on virtual time, for a simulated fsync),
+    // so a few macrotask turns let every chain of them finish.
+    for (let i = 0; i < 10; i++) await new Promise<void>((r) => setImmediate(r));
   }
 
   /** Advances virtual time in steps, settling after each. */

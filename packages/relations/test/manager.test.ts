@@ -18,7 +18,7 @@ describe('RelationManager over a perfect network', () => {
     await c.tick(100);
     const view = d0.state('in')!.relations['rel-1']!.units['src/0']!;
     expect(view).toMatchObject({ bag: { value: 7, owner: 'src/0' }, version: 1, status: 'ok' });
-    expect(d0.kb.facts['log.in']).toEqual([['rel-1', 'src/0', 1, 1]]);
+    expect(d0.fact('log.links')).toEqual([['rel-1', 'src/0', 1, 1]]);
     expect(d0.engine.history().some((r) => r.eventLabel === 'in.changed(src/0)' && r.outcome === 'committed')).toBe(true);
 
     await d0.publish('in', 3);
@@ -101,7 +101,7 @@ describe('links under faults', () => {
     d0.engine.resolve();
     const done = await c.until(() => s0.manager.linkStatus()[0]?.unacked === 0 && viewMismatches(c).length === 0, 10_000);
     expect(done).toBe(true);
-    expect(d0.kb.facts['log.in']).toEqual([
+    expect(d0.fact('log.links')).toEqual([
       ['rel-1', 'src/0', 1, 1],
       ['rel-1', 'src/0', 2, 2],
     ]);
@@ -123,7 +123,10 @@ describe('links under faults', () => {
     expect(d0.applied).toMatchObject([{ seq: 1, skipped: true }]);
     await s0.publish('out', 2);
     expect(await c.until(() => viewMismatches(c).length === 0, 5_000)).toBe(true);
-    expect(d0.kb.facts['log.in']).toEqual([['rel-1', 'src/0', 2, 2]]);
+    expect(d0.fact('log.links')).toEqual([
+      ['rel-1', 'src/0', 1, -1],
+      ['rel-1', 'src/0', 2, 2],
+    ]);
   });
 
   it('re-syncs by state after a partition and after a receiver restart', async () => {
@@ -141,7 +144,7 @@ describe('links under faults', () => {
     d0.restart();
     expect(await c.until(() => viewMismatches(c).length === 0 && s0.manager.linkStatus()[0]?.unacked === 0, 10_000)).toBe(true);
     expect(d0.state('in')!.relations['rel-1']!.units['src/0']!.bag).toEqual({ value: 5, owner: 'src/0' });
-    const seqs = (d0.kb.facts['log.in'] as [string, string, number, number][]).map((e) => e[2]);
+    const seqs = (d0.fact('log.links') as [string, string, number, number][]).map((e) => e[2]);
     expect(seqs).toEqual([1, 2, 3, 4, 5]);
   });
 
