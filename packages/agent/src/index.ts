@@ -22,3 +22,5 @@ export { LogTail, DEFAULT_LOG_TAIL_OPTIONS } from './log/log-tail';
 export type { LogRecord, LogTailOptions, LogFilter, FollowOptions } from './log/log-tail';
 export { logStreamRoute, parseLogStreamQuery } from './control/log-route';
 export type { LogStreamQuery } from './control/log-route';
+export { connectToAgent, readControlEndpoint, writeControlEndpoint, parseControlEndpoint, ENDPOINT_FILE } from './control/endpoint';
+export type { ControlEndpoint } from './control/endpoint';

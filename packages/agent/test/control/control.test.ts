@@ -7,6 +7,7 @@ import { AgentError, ControlError } from '../../src/errors';
 import { ControlClient } from '../../src/control/client';
 import { createControlServer } from '../../src/control/server';
 import type { ControlRequest, ControlServer } from '../../src/control/server';
+import { connectToAgent, readControlEndpoint, writeControlEndpoint } from '../../src/control/endpoint';
 import { loadOrCreateToken, tokensEqual } from '../../src/control/token';
 
 const TOKEN = 'a'.repeat(64);
@@ -286,5 +287,26 @@ describe('ControlClient', () => {
     })().catch((e: unknown) => e);
     expect(partial).toEqual([1]);
     expect(err).toMatchObject({ code: 'AGENT_ERR_CONTROL_HTTP' });
+  });
+});
+
+describe('control endpoint in the data directory', () => {
+  it('lets a client connect from the data directory alone', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'rhizome-endpoint-'));
+    dirs.push(dataDir);
+    await expect(connectToAgent(dataDir)).rejects.toMatchObject({ code: 'AGENT_ERR_NOT_RUNNING' });
+    const token = await loadOrCreateToken(dataDir);
+    const server = await createControlServer({ token, routes: { 'GET /status': () => ({ up: true }) } });
+    servers.push(server);
+    await writeControlEndpoint(dataDir, { url: server.url, pid: process.pid });
+    expect((await stat(join(dataDir, 'control.json'))).mode & 0o777).toBe(0o600);
+    expect(await readControlEndpoint(dataDir)).toEqual({ url: server.url, pid: process.pid });
+    const client = await connectToAgent(dataDir);
+    expect(await client.get('/status')).toEqual({ up: true });
+
+    await writeFile(join(dataDir, 'control.json'), '{"url":"ftp://x","pid":1}');
+    await expect(readControlEndpoint(dataDir)).rejects.toMatchObject({ code: 'AGENT_ERR_BAD_OPTIONS' });
+    await writeFile(join(dataDir, 'control.json'), 'not json');
+    await expect(readControlEndpoint(dataDir)).rejects.toMatchObject({ code: 'AGENT_ERR_BAD_OPTIONS' });
   });
 });
