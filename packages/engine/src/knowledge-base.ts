@@ -4,6 +4,14 @@
  * snapshot with patches, or drops the draft: the pre-run snapshot is never
  * touched, so rollback is exact by construction.
  *
+ * Facts, versions and handler bookkeeping are sharded records: two levels
+ * of 64-slot arrays keyed by a hash of the key, above small leaf objects. A
+ * commit copies two 64-slot arrays and one small leaf instead of a record
+ * with every fact in it: an immutable flat record makes each commit
+ * O(facts), and a charm with 10,000 handlers would pay for all of them on
+ * every run. Arrays, not objects, for the index levels: copying a 64-slot
+ * array is several times cheaper than spreading a 64-key object.
+ *
  * Change tracking uses versions, not values: every dependency token (a fact
  * key, or `@rel/<endpoint>` for an endpoint's relation state) records the
  * logical clock of its last change, and each handler records the versions
@@ -20,28 +28,101 @@ export interface HandlerBookkeeping {
   readonly runs: number;
 }
 
+/**
+ * A record split by a hash of the key into 64 × 64 leaves: two levels of
+ * fixed-length arrays (null where empty) above small leaf objects. Read it
+ * with shardGet / shardEntries.
+ */
+export type ShardLeaf<V> = Readonly<Record<string, V>>;
+export type Sharded<V> = ReadonlyArray<ReadonlyArray<ShardLeaf<V> | null> | null>;
+
 export interface KnowledgeBase {
-  /** Dotted key → JSON value; `true` is a flag. Absent means not set. */
-  readonly facts: Readonly<Record<string, Json>>;
+  /** Dotted key → JSON value; `true` is a flag. Absent means not set. Read with getFact / factsOf. */
+  readonly facts: Sharded<Json>;
   /** Dependency token → logical clock value of its last change. */
-  readonly versions: Readonly<Record<string, number>>;
+  readonly versions: Sharded<number>;
   /** Logical clock; increases by one for every change. */
   readonly clock: number;
   /** Per-handler bookkeeping, by handler name. */
-  readonly handlers: Readonly<Record<string, HandlerBookkeeping>>;
+  readonly handlers: Sharded<HandlerBookkeeping>;
   /** Relation state by endpoint, owned by packages/relations; opaque JSON here. */
   readonly relations: Readonly<Record<string, Json>>;
 }
 
+/** An empty sharded record (frozen, shareable). */
+export function emptySharded<V>(): Sharded<V> {
+  return EMPTY_SHARDED as Sharded<V>;
+}
+
+const MAX_KEY_LENGTH = 256;
+
+/**
+ * Buckets per level: 64 × 64 leaves keep every copied object at or below 64
+ * entries up to ~250,000 keys. Changing it changes patch paths, so it is
+ * part of the on-disk format.
+ */
+export const SHARD_COUNT = 64;
+
+/** The two bucket indexes of a key: FNV-1a (32 bits), low and next six bits. */
+export function shardOf(key: string): readonly [number, number] {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return [h & 63, (h >>> 6) & 63];
+}
+
+const EMPTY_SHARDED: Sharded<never> = Object.freeze(new Array<null>(SHARD_COUNT).fill(null));
+
 export const EMPTY_KNOWLEDGE_BASE: KnowledgeBase = Object.freeze({
-  facts: Object.freeze({}),
-  versions: Object.freeze({}),
+  facts: EMPTY_SHARDED,
+  versions: EMPTY_SHARDED,
   clock: 0,
-  handlers: Object.freeze({}),
+  handlers: EMPTY_SHARDED,
   relations: Object.freeze({}),
 });
 
-const MAX_KEY_LENGTH = 256;
+export function shardGet<V>(record: Sharded<V>, key: string): V | undefined {
+  const [a, b] = shardOf(key);
+  const leaf = record[a]?.[b];
+  return leaf && Object.prototype.hasOwnProperty.call(leaf, key) ? leaf[key] : undefined;
+}
+
+export function* shardEntries<V>(record: Sharded<V>): Generator<[string, V]> {
+  for (const mid of record) {
+    if (!mid) continue;
+    for (const leaf of mid) if (leaf) for (const entry of Object.entries(leaf)) yield entry;
+  }
+}
+
+/** Builds a fresh (frozen) sharded record from entries. */
+export function buildSharded<V>(entries: Iterable<readonly [string, V]>): Sharded<V> {
+  const top: Array<Array<Record<string, V> | null> | null> = new Array(SHARD_COUNT).fill(null);
+  for (const [key, value] of entries) {
+    const [a, b] = shardOf(key);
+    const mid = (top[a] ??= new Array(SHARD_COUNT).fill(null));
+    (mid[b] ??= {})[key] = value;
+  }
+  for (const mid of top) if (mid) {
+    for (const leaf of mid) if (leaf) Object.freeze(leaf);
+    Object.freeze(mid);
+  }
+  return Object.freeze(top);
+}
+
+/** A fact's committed value, or undefined when not set. */
+export function getFact(kb: KnowledgeBase, key: string): Json | undefined {
+  return shardGet(kb.facts, key);
+}
+
+/** Every fact as one plain object with sorted keys (O(facts): for status, tests and tools, not hot paths). */
+export function factsOf(kb: KnowledgeBase): Record<string, Json> {
+  const out: Record<string, Json> = {};
+  for (const [k, v] of [...shardEntries(kb.facts)].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) out[k] = v;
+  return out;
+}
+
 
 /** Throws ENGINE_ERR_BAD_KEY for keys that cannot name a fact. */
 export function assertFactKey(key: unknown): asserts key is string {
@@ -66,22 +147,29 @@ export function relationToken(endpoint: string): string {
 
 /** Builds a knowledge base from plain facts (and relation state), validating every key and value. */
 export function createKnowledgeBase(init: { facts?: Record<string, unknown>; relations?: Record<string, unknown> } = {}): KnowledgeBase {
-  const facts: Record<string, Json> = {};
-  const versions: Record<string, number> = {};
+  const facts: Array<[string, Json]> = [];
+  const versions: Array<[string, number]> = [];
   let clock = 0;
   for (const [key, value] of Object.entries(init.facts ?? {})) {
     assertFactKey(key);
     assertJson(value, `fact ${key}`);
-    facts[key] = value;
-    versions[key] = ++clock;
+    facts.push([key, value]);
+    versions.push([key, ++clock]);
   }
   const relations: Record<string, Json> = {};
   for (const [endpoint, value] of Object.entries(init.relations ?? {})) {
     assertJson(value, `relation state ${endpoint}`);
     relations[endpoint] = value;
-    versions[relationToken(endpoint)] = ++clock;
+    versions.push([relationToken(endpoint), ++clock]);
   }
-  return deepFreeze({ facts, versions, clock, handlers: {}, relations });
+  for (const [, value] of facts) deepFreeze(value);
+  return Object.freeze({
+    facts: buildSharded(facts),
+    versions: buildSharded(versions),
+    clock,
+    handlers: EMPTY_SHARDED as Sharded<HandlerBookkeeping>,
+    relations: deepFreeze(relations),
+  });
 }
 
 function deepFreeze<T>(value: T): T {

@@ -2,16 +2,17 @@
  * A run's staging area: every change a run makes is recorded here, on top of
  * the committed (frozen) knowledge base, which is never touched. Commit
  * applies the stage to the base with immer, producing the new snapshot and
- * its patches; rollback simply drops the stage.
+ * its patches (sharded-commit.ts); rollback simply drops the stage.
  *
  * Reads never hand out immer drafts: values come either from the frozen base
  * or from the stage, where they are frozen copies. A handler can therefore
  * keep a value it read without it changing or being revoked under it.
  */
 import { enablePatches, freeze, produce, type Patch } from 'immer';
+import { commitSharded, REMOVE } from './sharded-commit';
 import type { OutboxMessage } from './handler';
 import { assertJson, jsonEqual, type Json } from './json';
-import { assertFactKey, relationToken, type HandlerBookkeeping, type KnowledgeBase } from './knowledge-base';
+import { assertFactKey, relationToken, shardEntries, shardGet, type HandlerBookkeeping, type KnowledgeBase } from './knowledge-base';
 import type { RelationFactName, RelationModel } from './relation-model';
 import type { FactReader } from './preconditions';
 import { EngineError } from './errors';
@@ -49,7 +50,7 @@ export class Stage implements FactReader {
     const staged = this.facts.get(key);
     if (staged === ABSENT) return undefined;
     if (staged !== undefined) return staged;
-    return this.base.facts[key];
+    return shardGet(this.base.facts, key);
   }
 
   relationState(endpoint: string): Json | undefined {
@@ -77,7 +78,7 @@ export class Stage implements FactReader {
 
   keys(prefix?: string): string[] {
     const out = new Set<string>();
-    for (const k of Object.keys(this.base.facts)) out.add(k);
+    for (const [k] of shardEntries(this.base.facts)) out.add(k);
     for (const [k, v] of this.facts) {
       if (v === ABSENT) out.delete(k);
       else out.add(k);
@@ -113,11 +114,11 @@ export class Stage implements FactReader {
 
   /** Current version of a dependency token (0 if it never changed). */
   version(token: string): number {
-    return this.versions.get(token) ?? this.base.versions[token] ?? 0;
+    return this.versions.get(token) ?? shardGet(this.base.versions, token) ?? 0;
   }
 
   handlerBookkeeping(name: string): HandlerBookkeeping | undefined {
-    return this.bookkeeping.get(name) ?? this.base.handlers[name];
+    return this.bookkeeping.get(name) ?? shardGet(this.base.handlers, name);
   }
 
   /** Records that a handler ran successfully having seen the current versions of its tokens. */
@@ -139,7 +140,7 @@ export class Stage implements FactReader {
   changedFacts(): string[] {
     const out: string[] = [];
     for (const [k, v] of this.facts) {
-      const before = this.base.facts[k];
+      const before = shardGet(this.base.facts, k);
       if (v === ABSENT ? before !== undefined : !jsonEqual(before, v)) out.push(k);
     }
     return out.sort();
@@ -150,36 +151,45 @@ export class Stage implements FactReader {
   }
 
   commit(): CommitResult {
-    let patches: Patch[] = [];
-    let inversePatches: Patch[] = [];
-    const kb = produce(
-      this.base,
-      (draft) => {
-        const d = draft as unknown as {
-          facts: Record<string, Json>;
-          versions: Record<string, number>;
-          clock: number;
-          handlers: Record<string, HandlerBookkeeping>;
-          relations: Record<string, Json>;
-        };
-        for (const [k, v] of this.facts) {
-          if (v === ABSENT) delete d.facts[k];
-          else d.facts[k] = v;
-        }
-        for (const [endpoint, v] of this.relations) {
-          if (v === undefined) delete d.relations[endpoint];
-          else d.relations[endpoint] = v;
-        }
-        for (const [t, v] of this.versions) d.versions[t] = v;
-        for (const [name, bk] of this.bookkeeping) d.handlers[name] = bk;
-        d.clock = this.clock;
-      },
-      (p, inv) => {
-        patches = p;
-        inversePatches = inv;
-      },
-    );
-    return { kb, patches, inversePatches };
+    const patches: Patch[] = [];
+    const inversePatches: Patch[] = [];
+    const base = this.base;
+    const facts = new Map<string, Json | typeof REMOVE>();
+    for (const [k, v] of this.facts) facts.set(k, v === ABSENT ? REMOVE : v);
+    const kb: KnowledgeBase = {
+      facts: commitSharded(base.facts, 'facts', facts, patches, inversePatches),
+      versions: commitSharded(base.versions, 'versions', this.versions, patches, inversePatches),
+      clock: this.clock,
+      handlers: commitSharded(base.handlers, 'handlers', this.bookkeeping, patches, inversePatches),
+      relations: this.commitRelations(patches, inversePatches),
+    };
+    if (this.clock !== base.clock) {
+      patches.push({ op: 'replace', path: ['clock'], value: this.clock });
+      inversePatches.push({ op: 'replace', path: ['clock'], value: base.clock });
+    }
+    // immer lists inverse patches in the order that undoes the forward ones.
+    inversePatches.reverse();
+    return { kb: Object.freeze(kb), patches, inversePatches };
+  }
+
+  private commitRelations(patches: Patch[], inverse: Patch[]): KnowledgeBase['relations'] {
+    if (this.relations.size === 0) return this.base.relations;
+    const next: Record<string, Json> = { ...this.base.relations };
+    for (const [endpoint, value] of this.relations) {
+      const had = Object.prototype.hasOwnProperty.call(this.base.relations, endpoint);
+      const before = this.base.relations[endpoint];
+      if (value === undefined) {
+        if (!had) continue;
+        delete next[endpoint];
+        patches.push({ op: 'remove', path: ['relations', endpoint] });
+        inverse.push({ op: 'add', path: ['relations', endpoint], value: before as Json });
+      } else {
+        next[endpoint] = value;
+        patches.push({ op: had ? 'replace' : 'add', path: ['relations', endpoint], value });
+        inverse.push(had ? { op: 'replace', path: ['relations', endpoint], value: before as Json } : { op: 'remove', path: ['relations', endpoint] });
+      }
+    }
+    return Object.freeze(next);
   }
 
   private bump(token: string): void {

@@ -19,7 +19,7 @@ import { internalEvent, parseEvent, START_EVENT, type EngineEvent } from './even
 import type { HandlerSpec, OutboxMessage, Transaction } from './handler';
 import { HandlerTable } from './handler-table';
 import type { Json } from './json';
-import { createKnowledgeBase, type KnowledgeBase } from './knowledge-base';
+import { createKnowledgeBase, factsOf, type KnowledgeBase } from './knowledge-base';
 import { inMemoryRelationModel, type RelationModel } from './relation-model';
 import type { RunReport } from './report';
 import { executeRun } from './run';
@@ -65,7 +65,7 @@ export async function runScenario(input: ScenarioInput): Promise<ScenarioOutput>
     fullScan: event.kind === 'internal' && event.name === START_EVENT,
   });
   if (result.ok) {
-    return { kb: result.commit.kb, facts: result.commit.kb.facts, report: result.commit.report, outbox: result.commit.outbox, committed: true };
+    return { kb: result.commit.kb, facts: factsOf(result.commit.kb), report: result.commit.report, outbox: result.commit.outbox, committed: true };
   }
-  return { kb, facts: kb.facts, report: result.report, outbox: [], committed: false, error: result.error };
+  return { kb, facts: factsOf(kb), report: result.report, outbox: [], committed: false, error: result.error };
 }

@@ -1,6 +1,6 @@
 import { applyPatches } from 'immer';
 import { describe, expect, it } from 'vitest';
-import { Engine, EngineError, ManualClock, event, fact, type HandlerSpec, type RunCommit } from '../src/index';
+import { Engine, EngineError, ManualClock, event, fact, factsOf, type HandlerSpec, type RunCommit } from '../src/index';
 
 const ev = (name: string, payload?: unknown) => ({ kind: 'internal' as const, name, ...(payload !== undefined ? { payload: payload as never } : {}) });
 
@@ -54,7 +54,7 @@ describe('retries, error state, resolve and skip', () => {
     const done = engine.submit(ev('go'));
     await flush();
     expect(engine.status()).toMatchObject({ state: 'retrying', error: { handler: 'flaky', attempts: 1 } });
-    expect(engine.knowledge.facts).toEqual({});
+    expect(factsOf(engine.knowledge)).toEqual({});
     clock.advance(99);
     await flush();
     expect(engine.status().state).toBe('retrying');
@@ -64,7 +64,7 @@ describe('retries, error state, resolve and skip', () => {
     clock.advance(200); // doubled
     const report = await done;
     expect(report.attempt).toBe(3);
-    expect(engine.knowledge.facts).toEqual({ written: true });
+    expect(factsOf(engine.knowledge)).toEqual({ written: true });
     expect(engine.status().state).toBe('idle');
     expect(engine.history().map((r) => r.outcome)).toEqual(['failed', 'failed', 'committed']);
   });
@@ -106,7 +106,7 @@ describe('retries, error state, resolve and skip', () => {
     engine.skip();
     await expect(bad).rejects.toMatchObject({ code: 'ENGINE_ERR_SKIPPED' });
     await good;
-    expect(engine.knowledge.facts).toEqual({ good: true });
+    expect(factsOf(engine.knowledge)).toEqual({ good: true });
     expect(() => engine.skip()).toThrow(/nothing to skip/);
   });
 
@@ -154,13 +154,13 @@ describe('commit hook (durability)', () => {
     });
     const done = engine.submit(ev('go'));
     await flush();
-    expect(engine.knowledge.facts).toEqual({});
+    expect(factsOf(engine.knowledge)).toEqual({});
     expect(engine.status()).toMatchObject({ state: 'error' });
     expect(engine.status().error!.message).toContain('EIO');
     fail = false;
     engine.resolve();
     await done;
-    expect(engine.knowledge.facts).toEqual({ x: true });
+    expect(factsOf(engine.knowledge)).toEqual({ x: true });
   });
 
   it('stop() lets the current run finish and rejects the rest', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createKnowledgeBase, EngineError, runScenario, fact, event } from '../src/index';
+import { createKnowledgeBase, EngineError, getFact, runScenario, fact, event } from '../src/index';
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -46,7 +46,7 @@ describe('knowledge base input validation', () => {
   it('accepts shared (non-cyclic) references and plain JSON', () => {
     const shared = { x: 1 };
     const kb = createKnowledgeBase({ facts: { a: { l: shared, r: shared }, b: [1, 'two', null, true], c: true } });
-    expect(kb.facts['a']).toEqual({ l: { x: 1 }, r: { x: 1 } });
+    expect(getFact(kb, 'a')).toEqual({ l: { x: 1 }, r: { x: 1 } });
     expect(Object.isFrozen(kb.facts)).toBe(true);
   });
 
