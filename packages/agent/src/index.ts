@@ -1,5 +1,5 @@
 export {};
-export { AgentError, StoreCorruptError, ExecError, AnsibleError, ControlError, toAgentError } from './errors';
+export { AgentError, StoreCorruptError, ExecError, AnsibleError, ControlError, toAgentError, isAgentErrorCode, AGENT_ERROR_CODES } from './errors';
 export type { AgentErrorCode, AnsibleTaskFailure } from './errors';
 export { DurableStore, DEFAULT_DURABLE_STORE_OPTIONS } from './persistence/durable-store';
 export type { DurableStoreOptions, OpenedStore, Recovery } from './persistence/durable-store';

@@ -34,13 +34,13 @@ describe('watchFiles', () => {
     const file = join(dir, 'app.conf');
     await writeFile(file, 'port=1\n');
     const events: string[][] = [];
-    const watcher = await watchFiles({ paths: [file], debounceMs: 500, onChange: (paths) => void events.push(paths) });
+    const watcher = await watchFiles({ paths: [file], debounceMs: 800, onChange: (paths) => void events.push(paths) });
     watchers.push(watcher);
     await writeFile(file, 'port=2\n');
     await sleep(50);
     await writeFile(file, 'port=3\n');
     await waitFor(() => events.length >= 1);
-    await sleep(1200); // well past the quiet period: nothing more may come
+    await sleep(1600); // well past the quiet period: nothing more may come
     expect(events).toEqual([[file]]);
   });
 
@@ -50,7 +50,7 @@ describe('watchFiles', () => {
     const b = join(dir, 'b.conf'); // does not exist yet
     await writeFile(a, '1');
     const events: string[][] = [];
-    const watcher = await watchFiles({ paths: [a, b], debounceMs: 500, onChange: (paths) => void events.push(paths) });
+    const watcher = await watchFiles({ paths: [a, b], debounceMs: 800, onChange: (paths) => void events.push(paths) });
     watchers.push(watcher);
     await writeFile(b, 'new');
     await writeFile(a, '2');
@@ -90,6 +90,21 @@ describe('watchFiles', () => {
     await writeFile(file, '3');
     await sleep(500);
     expect(events).toHaveLength(1);
+  });
+
+  it('still reports a file written continuously, at most maxWaitMs apart', async () => {
+    const dir = await freshDir();
+    const file = join(dir, 'busy.log');
+    await writeFile(file, '0');
+    const events: number[] = [];
+    const watcher = await watchFiles({ paths: [file], debounceMs: 1_000, maxWaitMs: 400, onChange: () => void events.push(Date.now()) });
+    watchers.push(watcher);
+    // Writes every 100 ms for 2.5 s: the quiet period never comes.
+    for (let i = 0; i < 25; i++) {
+      await writeFile(file, String(i));
+      await sleep(100);
+    }
+    expect(events.length).toBeGreaterThanOrEqual(2);
   });
 
   it('rejects bad options', async () => {
