@@ -1,0 +1,30 @@
+/**
+ * `pnpm bench`: every benchmark, one after the other, each printing its table
+ * and writing its JSON under bench/results/. `pnpm bench -- engine` runs one.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+const SUITES: Record<string, string> = {
+  engine: 'bench/engine.bench.ts',
+  gossip: 'bench/gossip.bench.ts',
+};
+
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const unknown = wanted.filter((w) => !(w in SUITES));
+if (unknown.length > 0) {
+  console.error(`unknown benchmark ${unknown.join(', ')}; choose from ${Object.keys(SUITES).join(', ')}`);
+  process.exit(2);
+}
+let failed = false;
+for (const [name, file] of Object.entries(SUITES)) {
+  if (wanted.length > 0 && !wanted.includes(name)) continue;
+  if (!existsSync(file)) {
+    console.log(`(${name}: ${file} not present, skipped)`);
+    continue;
+  }
+  console.log(`\n== ${name} ==`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', file], { stdio: 'inherit' });
+  if (r.status !== 0) failed = true;
+}
+process.exit(failed ? 1 : 0);
