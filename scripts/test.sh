@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The full test suite, from a clean clone on a fresh machine:
+# installs what it needs (Debian packages the tests drive for real, pnpm
+# through npx, the workspace's locked dependencies), then typechecks and runs
+# every test. `.ci/run` runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PNPM="npx --yes pnpm@10.34.8"
+
+# Real automation the executor tests drive: ansible-playbook.
+scripts/ensure-apt.sh ansible-core
+
+$PNPM install --frozen-lockfile --reporter=append-only
+$PNPM typecheck
+$PNPM test
