@@ -93,7 +93,10 @@ export const DEFAULT_WS_TRANSPORT_OPTIONS: ResolvedWsTransportOptions = Object.f
   advertiseAddress: undefined, // host:port as bound
   maxFrameSize: DEFAULT_MAX_FRAME_SIZE, // 64 KiB, same as the codec's default
   idleTimeoutMs: 60_000, // a member is probed every few seconds at most, so busy links never idle out
-  connectTimeoutMs: 2_000, // loopback/LAN connects take < 10 ms; above the LAN probe timeout on purpose
+  // Loopback/LAN connects take < 10 ms, but a CPU-starved peer (50 agents booting on 2 cores) can take
+  // seconds to answer a handshake. Timing out drops the frames queued meanwhile, and a timeout is only
+  // weak evidence the protocol does not act on, so wait as long as memberlist's TCP timeout (10 s).
+  connectTimeoutMs: 10_000,
   maxQueuedFrames: 256, // a few seconds of gossip to one peer; older frames are stale anyway
   maxBufferedBytes: 4 * 1024 * 1024, // 64 max-size frames unflushed: the peer is not reading
   maxInboundConnections: 4096, // one per peer is normal; this only stops a connection flood
