@@ -24,3 +24,5 @@ export { logStreamRoute, parseLogStreamQuery } from './control/log-route';
 export type { LogStreamQuery } from './control/log-route';
 export { connectToAgent, readControlEndpoint, writeControlEndpoint, parseControlEndpoint, ENDPOINT_FILE } from './control/endpoint';
 export type { ControlEndpoint } from './control/endpoint';
+export { defineCharm } from './charm/define';
+export type { CharmDefinition, UnitContext, CharmLogger } from './charm/define';

@@ -1,0 +1,59 @@
+/**
+ * What a charm module exports. A charm is a folder with a `charm.ts` whose
+ * default export is `defineCharm({...})`: its metadata (endpoints), config
+ * defaults, and a factory that builds its handlers for one unit. The
+ * factory form lets handlers close over the unit's identity and working
+ * directory without global state, so several units (or agents) can load the
+ * same charm in one process.
+ *
+ * @example
+ * export default defineCharm({
+ *   metadata: { name: 'hadoop-datanode', requires: { namenode: { interface: 'dfs-slave' } } },
+ *   config: { 'dfs.replication': 3 },
+ *   handlers: (unit) => [
+ *     { name: 'install', when: not(fact('hdfs.installed')), run: (ctx) => ctx.set('hdfs.installed') },
+ *   ],
+ * });
+ */
+import type { HandlerSpec, Json } from '@rhizome/engine';
+
+/** Who and where a unit is; given to a charm's factories. */
+export interface UnitContext {
+  /** Unit name, e.g. `hadoop-datanode/0`. */
+  readonly unit: string;
+  /** Service (application) name, e.g. `hadoop-datanode`. */
+  readonly service: string;
+  /** The unit's working directory: the workload's files go here (created before the charm loads). */
+  readonly dir: string;
+  /** The address the unit's workload is reachable at (127.0.0.1 in local deployments). */
+  readonly address: string;
+  /** Charm config: the charm's defaults merged with the deployment's options. */
+  readonly config: Readonly<Record<string, Json>>;
+  /** Structured logger bound to the unit. */
+  readonly log: CharmLogger;
+}
+
+export interface CharmLogger {
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+  debug(obj: object | string, msg?: string): void;
+}
+
+export interface CharmDefinition {
+  /** Raw metadata in Juju's shape (`name`, `provides`, `requires`, `peers`); checked by parseCharmMetadata at load. */
+  readonly metadata: unknown;
+  /** Config defaults. */
+  readonly config?: Readonly<Record<string, Json>>;
+  /** Builds the unit's handlers. */
+  readonly handlers: (unit: UnitContext) => readonly HandlerSpec[];
+  /** Files (absolute, or relative to the unit's dir) whose changes raise `file.changed` events with `{ path }`. */
+  readonly watch?: (unit: UnitContext) => readonly string[];
+  /** Called when the agent stops (SIGTERM): stop in-process workloads (servers), release resources. */
+  readonly stop?: (unit: UnitContext) => void | Promise<void>;
+}
+
+/** Identity function that types a charm definition. */
+export function defineCharm(definition: CharmDefinition): CharmDefinition {
+  return definition;
+}
