@@ -408,7 +408,7 @@ export class GossipNode {
     if (this.state === 'shutdown') return;
     let all: unknown[] = msgs;
     if (piggyback) {
-      const extra = this.takeBroadcasts(this.profile.maxFrameSize / 2);
+      const extra = this.takeBroadcasts(this.profile.gossipBudget);
       if (extra.length > 0) all = [...msgs, ...extra];
     }
     if (all.length === 0) return;
@@ -461,7 +461,7 @@ export class GossipNode {
       return now - m.stateChange < deadTime;
     });
     for (const t of targets) {
-      const msgs = this.takeBroadcasts(this.profile.maxFrameSize - 1024);
+      const msgs = this.takeBroadcasts(this.profile.gossipBudget);
       if (msgs.length === 0) break;
       this.send(t.addr, msgs as Message[], false);
     }
@@ -606,8 +606,20 @@ export class GossipNode {
     if (!j) return;
     this.join_ = null;
     for (const t of j.timers) this.clock.clearTimeout(t);
-    if (err) j.reject(err);
-    else j.resolve(j.answered.size);
+    if (err) {
+      j.reject(err);
+      return;
+    }
+    j.resolve(j.answered.size);
+    // News that raced our join (others joining at the same moment) is picked up by two early syncs.
+    const f = this.profile.joinFollowUp;
+    if (f > 0) {
+      for (const delay of [f, 4 * f]) {
+        this.clock.setTimeout(() => {
+          if (this.state === 'running') this.pushPull.syncRandom();
+        }, delay * (0.5 + this.random()));
+      }
+    }
   }
 
   /** Tell a claimant that the name is taken (at most once a second per address). */

@@ -43,6 +43,10 @@ export interface GossipProfile {
   readonly leaveTimeout: number;
   /** Largest frame sent or accepted, bytes. */
   readonly maxFrameSize: number;
+  /** Bytes of queued broadcasts carried per gossip message or piggybacked on a ping/ack (memberlist: one UDP packet). */
+  readonly gossipBudget: number;
+  /** After a join, sync full state with a random member again after this long (and 4× this), to catch news that raced the join. 0 disables. */
+  readonly joinFollowUp: number;
   /** Encoded user event (name + payload) limit, bytes (Serf: 512). */
   readonly userEventSizeLimit: number;
   /** Recent user events remembered for dedupe, by Lamport time (Serf: 512). */
@@ -85,6 +89,8 @@ export const DEFAULT_LAN_PROFILE: GossipProfile = Object.freeze({
   joinTimeout: 10_000, // memberlist TCPTimeout: 10 s
   leaveTimeout: 5_000, // Serf BroadcastTimeout: 5 s
   maxFrameSize: 64 * 1024, // WebSocket has no MTU; 64 KiB bounds memory per frame
+  gossipBudget: 8 * 1024, // memberlist fits one 1,400-byte UDP packet; a WebSocket frame can carry ~6× that cheaply
+  joinFollowUp: 1_000, // our addition: mass joins converge without waiting a whole push-pull interval
   userEventSizeLimit: 512, // Serf UserEventSizeLimit: 512 B
   eventBufferSize: 512, // Serf EventBuffer: 512
   eventCoalescePeriod: 200, // one gossip interval
@@ -116,6 +122,7 @@ export const LOCAL_PROFILE: GossipProfile = Object.freeze({
   joinTimeout: 3_000,
   leaveTimeout: 2_000,
   eventCoalescePeriod: 50,
+  joinFollowUp: 250,
   reliableRetransmitInterval: 100,
   reliableMaxRetransmits: 50, // ~5 s without any ack
 });
@@ -151,6 +158,9 @@ export function resolveProfile(base: GossipProfile = DEFAULT_LAN_PROFILE, overri
   integerAtLeast(p, 'retransmitMult', 1);
   integerAtLeast(p, 'awarenessMaxMultiplier', 1);
   integerAtLeast(p, 'maxFrameSize', 1024);
+  integerAtLeast(p, 'gossipBudget', 256);
+  check(Number.isFinite(p.joinFollowUp) && p.joinFollowUp >= 0, `joinFollowUp must be >= 0 (0 disables), got ${p.joinFollowUp}`);
+  check(p.gossipBudget <= p.maxFrameSize - 512, `gossipBudget (${p.gossipBudget}) must leave room in maxFrameSize (${p.maxFrameSize}): at most maxFrameSize - 512`);
   integerAtLeast(p, 'userEventSizeLimit', 1);
   integerAtLeast(p, 'eventBufferSize', 1);
   integerAtLeast(p, 'querySizeLimit', 1);

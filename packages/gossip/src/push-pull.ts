@@ -105,7 +105,13 @@ export class PushPull {
     const p = this.ctx.profile;
     const live = this.membership.numLive();
     this.timer = this.ctx.clock.setTimeout(() => this.tick(), pushPullScale(p.pushPullInterval, live));
-    if (this.membership.leaving) return;
+    this.syncRandom();
+  }
+
+  /** One exchange with a random live member (sometimes a failed one: reconnect). */
+  syncRandom(): void {
+    if (this.membership.leaving || !this.ctx.running()) return;
+    const live = this.membership.numLive();
     const list = this.membership.list;
     const local = this.membership.local;
     const failed = list.reduce((n, m) => n + (m.status === 'failed' ? 1 : 0), 0);

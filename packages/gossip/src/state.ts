@@ -105,7 +105,12 @@ export class Membership {
   // -------------------------------------------------------------------------
   // The rules.
 
-  aliveNode(a: AliveMsg): void {
+  /**
+   * `quietIfNew`: do not re-gossip news about a member we had never heard of
+   * (push-pull state: its sender already gossiped it when it learned it, and
+   * re-gossiping a whole table from every join answer floods a mass join).
+   */
+  aliveNode(a: AliveMsg, quietIfNew = false): void {
     const self = this.ctx.name;
     // While leaving, echoes of our old alive news must not resurrect us.
     if (this.leaving && a.node === self) return;
@@ -136,7 +141,7 @@ export class Membership {
       this.refute(state, a.inc);
       return;
     }
-    this.hooks.broadcast(a.node, a);
+    if (!(isNew && quietIfNew)) this.hooks.broadcast(a.node, a);
     const wasDown = isNew || state.status === 'failed' || state.status === 'left';
     const tagsChanged = !tagsEqual(state.tags, a.tags);
     if (updatesAddr) {
@@ -180,11 +185,16 @@ export class Membership {
     let k = p.suspicionMult - 2;
     // Not enough members to give the expected confirmations (minus ourselves and the suspect).
     if (n - 2 < k) k = 0;
-    const min = suspicionTimeout(p.suspicionMult, n, p.probeInterval);
+    let min = suspicionTimeout(p.suspicionMult, n, p.probeInterval);
     let max = p.suspicionMaxTimeoutMult * min;
     if (!p.lifeguard) {
       k = 0;
       max = min;
+    } else {
+      // Lifeguard local health: if we have been missing acks and nacks ourselves, we are the likely
+      // culprit, so give the accused correspondingly longer (memberlist scales only probes; we scale this too).
+      min = this.ctx.awareness.scaleTimeout(min);
+      max = this.ctx.awareness.scaleTimeout(max);
     }
     this.suspicions.set(
       s.node,
@@ -233,7 +243,7 @@ export class Membership {
     for (const m of members) {
       switch (m.s) {
         case WireStatus.Alive:
-          this.aliveNode({ t: MessageType.Alive, node: m.n, addr: m.a, inc: m.i, tags: m.g });
+          this.aliveNode({ t: MessageType.Alive, node: m.n, addr: m.a, inc: m.i, tags: m.g }, m.n !== from);
           break;
         case WireStatus.Left:
           this.deadNode({ t: MessageType.Dead, node: m.n, inc: m.i, from: m.n });

@@ -63,8 +63,8 @@ describe('failure detection (simulated network, LOCAL profile)', () => {
     expect(SimCluster.allAlive(nodes, nodes.map((x) => x.name))).toBe(true);
   }, 120_000);
 
-  it('a slow member is suspected but refutes, and is never declared failed', async () => {
-    const { c, nodes } = await formed(10, 14);
+  it.each([14, 114, 214])('a slow member is suspected but refutes, and is never declared failed (seed %i)', async (seed) => {
+    const { c, nodes } = await formed(10, seed);
     const slow = nodes[4] as GossipNode;
     const failed = recordFailures(nodes);
     const suspected: Member[] = [];
@@ -81,12 +81,13 @@ describe('failure detection (simulated network, LOCAL profile)', () => {
     expect(failed).toEqual([]);
   }, 60_000);
 
-  it('a member silenced briefly refutes the suspicion and stays alive', async () => {
-    const { c, nodes } = await formed(10, 15);
+  it.each([15, 115, 215, 315, 415])('a member silenced briefly refutes the suspicion and stays alive (seed %i)', async (seed) => {
+    const { c, nodes } = await formed(10, seed);
     const victim = nodes[2] as GossipNode;
     const failed = recordFailures(nodes);
     c.net.silence(victim.address);
-    const suspectedSeen = await c.clock.runUntil(() => nodes.some((n) => n.member(victim.name)?.status === 'suspect'), 5_000, 1);
+    const others = nodes.filter((n) => n !== victim);
+    const suspectedSeen = await c.clock.runUntil(() => others.some((n) => n.member(victim.name)?.status === 'suspect'), 5_000, 1);
     expect(suspectedSeen).toBe(true);
     c.net.unsilence(victim.address);
     const ok = await c.clock.runUntil(() => SimCluster.allAlive(nodes, nodes.map((x) => x.name)), 10_000, 5);
