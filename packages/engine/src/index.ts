@@ -21,3 +21,4 @@ export type { RunCommit } from './run';
 export type { Patch } from 'immer';
 export { runScenario } from './testing';
 export type { ScenarioInput, ScenarioOutput } from './testing';
+export { reviveKnowledgeBase, replayPatches } from './snapshot';
