@@ -1,0 +1,18 @@
+/**
+ * hadoop-datanode: an HDFS datanode. Requires `namenode` (dfs-slave): it
+ * publishes its address and hostname for the namenode's `workers` file and
+ * renders core-site.xml (fs.defaultFS from the namenode's data) and
+ * hdfs-site.xml in its unit directory. Without a namenode it is
+ * `blocked: waiting for namenode`.
+ */
+import { defineCharm } from '@rhizome/agent';
+import { datanodeHandlers } from './src/handlers';
+
+export default defineCharm({
+  metadata: {
+    name: 'hadoop-datanode',
+    description: 'HDFS datanode: renders its Hadoop config from the related namenode',
+    requires: { namenode: { interface: 'dfs-slave', limit: 1 } },
+  },
+  handlers: datanodeHandlers,
+});

@@ -1,0 +1,6 @@
+export { writeFileAtomic } from './write-file-atomic';
+export { renderHadoopXml, parseHadoopXml } from './hadoop-xml';
+export type { HadoopProperties } from './hadoop-xml';
+export { naturalSort, unitLabel } from './sort';
+export { testUnit } from './testing';
+export type { TestUnit, TestUnitOptions } from './testing';
