@@ -52,7 +52,14 @@ export interface PingMsg { t: 1; seq: number; target: string }
 export interface IndirectPingMsg { t: 2; seq: number; target: string; targetAddr: string; nack: boolean }
 export interface AckMsg { t: 3; seq: number }
 export interface NackMsg { t: 4; seq: number }
-export interface SuspectMsg { t: 5; node: string; inc: number; from: string }
+export interface SuspectMsg {
+  t: 5;
+  node: string;
+  inc: number;
+  from: string;
+  /** The accuser has stream evidence: the suspect's host refused or reset a connection (nobody listening). */
+  ev: boolean;
+}
 export interface AliveMsg { t: 6; node: string; addr: string; inc: number; tags: Tags }
 export interface DeadMsg { t: 7; node: string; inc: number; from: string }
 export interface WireMember { n: string; a: string; i: number; s: WireStatus; g: Tags }
@@ -211,7 +218,7 @@ export function parseMessage(raw: unknown): Message {
     case MessageType.Nack:
       return { t, seq: uint(raw, 'seq') };
     case MessageType.Suspect:
-      return { t, node: str(raw, 'node'), inc: uint(raw, 'inc'), from: str(raw, 'from') };
+      return { t, node: str(raw, 'node'), inc: uint(raw, 'inc'), from: str(raw, 'from'), ev: raw['ev'] === true };
     case MessageType.Alive:
       return { t, node: str(raw, 'node'), addr: str(raw, 'addr'), inc: uint(raw, 'inc'), tags: parseTags(raw['tags']) };
     case MessageType.Dead:

@@ -98,6 +98,9 @@ export interface SendEventOptions {
   coalesce?: boolean;
 }
 
+/** leave() also sends its leave straight to every member when there are at most this many. */
+const DIRECT_LEAVE_LIMIT = 128;
+
 /** User events carried by each push-pull exchange (anti-entropy for missed events). */
 const RECENT_EVENTS_IN_PUSH_PULL = 64;
 
@@ -288,6 +291,14 @@ export class GossipNode {
     const sent = new Promise<void>((resolve) => this.membership.leaveLocal(resolve));
     this.state = 'left';
     if (others <= 0) return;
+    // Besides gossip, tell members directly (small clusters): nobody should see our shutdown before our leave.
+    if (others <= DIRECT_LEAVE_LIMIT) {
+      const local = this.membership.local;
+      const msg: Message = { t: MessageType.Dead, node: local.name, inc: local.inc, from: local.name };
+      for (const m of this.membership.list) {
+        if (m !== local && (m.status === 'alive' || m.status === 'suspect')) this.send(m.addr, [msg], false);
+      }
+    }
     let timer: TimerHandle | null = null;
     const timeout = new Promise<void>((resolve) => {
       timer = this.clock.setTimeout(resolve, this.profile.leaveTimeout);
@@ -577,7 +588,7 @@ export class GossipNode {
     const m = this.membership.byAddress(to);
     if (!m || m === this.membership.local || (m.status !== 'alive' && m.status !== 'suspect')) return;
     // Nobody listens there: stronger evidence than a timeout. Suspect at once (or confirm).
-    this.membership.suspectNode({ t: MessageType.Suspect, node: m.name, inc: m.inc, from: this.name });
+    this.membership.suspectNode({ t: MessageType.Suspect, node: m.name, inc: m.inc, from: this.name, ev: true });
   }
 
   // ---------------------------------------------------------------------------

@@ -33,6 +33,13 @@ export interface GossipProfile {
   readonly lifeguard: boolean;
   /** Suspect a member at once when the transport reports `refused`/`reset` (no process listening there). */
   readonly streamEvidence: boolean;
+  /**
+   * With stream evidence from 2 independent accusers (1 when N <= 3), the
+   * suspicion ends after this long instead of the Lifeguard timeout: a live
+   * process, however slow, never refuses connections, so only the dead are
+   * cut short; the suspect still gets this long to refute a wrong report.
+   */
+  readonly evidenceSuspicionTimeout: number;
   /** A left member's tombstone is reaped (member-reap) after this long. */
   readonly tombstoneTimeout: number;
   /** A failed member is reaped after this long (Serf's reconnect timeout). */
@@ -84,6 +91,7 @@ export const DEFAULT_LAN_PROFILE: GossipProfile = Object.freeze({
   awarenessMaxMultiplier: 8, // memberlist LAN: 8
   lifeguard: true, // memberlist always runs Lifeguard
   streamEvidence: true, // our addition; a UDP transport would never report refusals
+  evidenceSuspicionTimeout: 500, // our addition: a probe timeout's worth for a wrong report to be refuted
   tombstoneTimeout: 24 * 3_600_000, // Serf TombstoneTimeout: 24 h
   reapTimeout: 24 * 3_600_000, // Serf ReconnectTimeout: 24 h
   joinTimeout: 10_000, // memberlist TCPTimeout: 10 s
@@ -123,6 +131,7 @@ export const LOCAL_PROFILE: GossipProfile = Object.freeze({
   leaveTimeout: 2_000,
   eventCoalescePeriod: 50,
   joinFollowUp: 250,
+  evidenceSuspicionTimeout: 200, // two probe timeouts on loopback
   reliableRetransmitInterval: 100,
   reliableMaxRetransmits: 50, // ~5 s without any ack
 });
@@ -148,7 +157,7 @@ export function resolveProfile(base: GossipProfile = DEFAULT_LAN_PROFILE, overri
   }
   for (const k of [
     'gossipInterval', 'probeInterval', 'probeTimeout', 'gossipToTheDeadTime', 'tombstoneTimeout', 'reapTimeout',
-    'joinTimeout', 'leaveTimeout', 'eventCoalescePeriod', 'reliableRetransmitInterval',
+    'joinTimeout', 'leaveTimeout', 'eventCoalescePeriod', 'reliableRetransmitInterval', 'evidenceSuspicionTimeout',
   ] as const) positive(p, k);
   check(Number.isFinite(p.pushPullInterval) && p.pushPullInterval >= 0, `pushPullInterval must be >= 0 (0 disables), got ${p.pushPullInterval}`);
   integerAtLeast(p, 'gossipNodes', 1);

@@ -102,7 +102,7 @@ export class Prober {
     this.register(seq, interval, done, () => nacks++);
     // Buddy system: a suspect hears the accusation along with the ping.
     if (target.status === 'suspect') {
-      ctx.send(target.addr, [ping, { t: MessageType.Suspect, node: target.name, inc: target.inc, from: ctx.name }], true);
+      ctx.send(target.addr, [ping, { t: MessageType.Suspect, node: target.name, inc: target.inc, from: ctx.name, ev: false }], true);
     } else {
       ctx.send(target.addr, [ping], true);
     }
@@ -127,7 +127,7 @@ export class Prober {
       if (p.lifeguard && expectedNacks > 0) ctx.awareness.applyDelta(Math.max(0, expectedNacks - nacks));
       if (this.membership.leaving) return;
       if (target.status !== 'alive' && target.status !== 'suspect') return;
-      this.membership.suspectNode({ t: MessageType.Suspect, node: target.name, inc: Math.max(incAtStart, target.inc), from: ctx.name });
+      this.membership.suspectNode({ t: MessageType.Suspect, node: target.name, inc: Math.max(incAtStart, target.inc), from: ctx.name, ev: false });
     }, interval);
   }
 

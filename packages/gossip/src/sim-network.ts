@@ -15,7 +15,10 @@
  * Fault models:
  * - `kill(addr)`: like a crashed process on a live host: frames to it make
  *   the sender's transport report `refused` one round trip later; it sends
- *   nothing. A new transport may be created at the same address (restart).
+ *   nothing. Peers that exchanged frames with it within `connectionIdleMs`
+ *   (they would hold a pooled connection, up to `maxConnections` per node)
+ *   see `reset` one latency later, as the kernel resets the dead process's
+ *   sockets. A new transport may be created at the same address (restart).
  * - `silence(addr)`: a hung host: every frame to or from it vanishes, no
  *   error is ever reported. `unsilence` restores it.
  * - `slow(addr, ms)`: a CPU-starved member: its inbound and outbound frames
@@ -159,6 +162,10 @@ export interface LinkConditions {
 export interface SimNetworkOptions extends LinkConditions {
   /** PRNG seed; the same seed and the same calls replay the same run. */
   seed?: number;
+  /** A pair that exchanged frames within this long holds a connection (reset on kill). Default 30 s; 0 disables resets. */
+  connectionIdleMs?: number;
+  /** Connections remembered per address (most recent kept). Default 64. */
+  maxConnections?: number;
 }
 
 export interface SimNetworkStats {
@@ -170,6 +177,8 @@ export interface SimNetworkStats {
 
 interface Endpoint {
   address: Address;
+  /** Peers with a (virtual) open connection: address → last frame time, most recent last. */
+  contacts: Map<Address, number>;
   handler: TransportHandler | null;
   open: boolean;
   transport: SimTransport;
@@ -206,10 +215,14 @@ export class SimNetwork {
   private readonly silenced = new Set<Address>();
   private readonly slowBy = new Map<Address, number>();
   private groups: Map<Address, number> | null = null;
+  private readonly connectionIdleMs: number;
+  private readonly maxConnections: number;
   readonly stats: SimNetworkStats = { framesSent: 0, framesDelivered: 0, framesDropped: 0, bytesSent: 0 };
 
   constructor(options: SimNetworkOptions = {}) {
     this.random = seededRandom(options.seed ?? 1);
+    this.connectionIdleMs = options.connectionIdleMs ?? 30_000;
+    this.maxConnections = options.maxConnections ?? 64;
     this.defaults = {
       latency: toRange(options.latency ?? [1, 5]),
       loss: options.loss ?? 0,
@@ -229,7 +242,7 @@ export class SimNetwork {
     if (existing?.open) throw new Error(`SimNetwork: address ${address} is already in use`);
     const ep = { handler: null, open: true } as { handler: TransportHandler | null; open: boolean };
     const transport = new SimTransport(address, this, ep);
-    this.endpoints.set(address, { address, handler: null, open: true, transport, framesSent: 0, bytesSent: 0 });
+    this.endpoints.set(address, { address, contacts: new Map(), handler: null, open: true, transport, framesSent: 0, bytesSent: 0 });
     return transport;
   }
 
@@ -260,11 +273,23 @@ export class SimNetwork {
   /** A crashed process: frames to it are refused, it sends nothing. */
   kill(address: Address): void {
     const ep = this.endpoints.get(address);
-    if (ep) {
-      ep.open = false;
-      ep.handler = null;
-      (ep.transport.endpoint as { open: boolean }).open = false;
+    if (!ep || !ep.open) return;
+    ep.open = false;
+    ep.handler = null;
+    (ep.transport.endpoint as { open: boolean }).open = false;
+    // Its connections are reset by its host: each live peer holding one hears of it one latency later.
+    const now = this.clock.now();
+    for (const [peer, last] of ep.contacts) {
+      if (now - last > this.connectionIdleMs) continue;
+      const other = this.endpoints.get(peer);
+      if (!other || !other.open || this.silenced.has(peer) || this.partitioned(address, peer)) continue;
+      const target = other.transport;
+      this.clock.setTimeout(() => {
+        const cur = this.endpoints.get(peer);
+        if (cur && cur.open && cur.transport === target) target.endpoint.handler?.onUnreachable(address, 'reset');
+      }, this.draw(this.conditions(address, peer).latency));
     }
+    ep.contacts.clear();
   }
 
   /** A hung host: frames to and from it vanish without any error. */
@@ -329,6 +354,10 @@ export class SimNetwork {
       this.stats.framesDropped++;
       return;
     }
+    if (this.connectionIdleMs > 0) {
+      this.touch(src, to);
+      this.touch(dst, from);
+    }
     const copies = cond.duplicate > 0 && this.random() < cond.duplicate ? 2 : 1;
     const key = `${from}\u0000${to}`;
     for (let c = 0; c < copies; c++) {
@@ -347,6 +376,15 @@ export class SimNetwork {
         this.stats.framesDelivered++;
         target.endpoint.handler?.onFrame(frame, from);
       }, at - this.clock.now());
+    }
+  }
+
+  private touch(ep: Endpoint, peer: Address): void {
+    ep.contacts.delete(peer);
+    ep.contacts.set(peer, this.clock.now());
+    if (ep.contacts.size > this.maxConnections) {
+      const oldest = ep.contacts.keys().next().value;
+      if (oldest !== undefined) ep.contacts.delete(oldest);
     }
   }
 

@@ -164,7 +164,7 @@ export class Membership {
     // An independent confirmation of a running suspicion shortens it; re-gossip it if it was new.
     const timer = this.suspicions.get(s.node);
     if (timer) {
-      if (timer.confirm(s.from)) this.hooks.broadcast(s.node, s);
+      if (timer.confirm(s.from, s.ev)) this.hooks.broadcast(s.node, s);
       return;
     }
     // Only alive members can become suspect (left and failed are final for their incarnation).
@@ -196,9 +196,11 @@ export class Membership {
       min = this.ctx.awareness.scaleTimeout(min);
       max = this.ctx.awareness.scaleTimeout(max);
     }
+    // Stream evidence from this many independent accusers (fewer in tiny clusters) cuts the wait to evidenceSuspicionTimeout.
+    const evidenceNeeded = p.streamEvidence ? (n <= 3 ? 1 : 2) : Infinity;
     this.suspicions.set(
       s.node,
-      new Suspicion(s.from, k, min, max, this.ctx.clock, () => {
+      new Suspicion(s.from, k, min, max, this.ctx.clock, { evidence: s.ev, needed: evidenceNeeded, timeout: p.evidenceSuspicionTimeout }, () => {
         this.suspicions.delete(s.node);
         if (state.status === 'suspect' && state.stateChange === changeTime && this.ctx.running()) {
           this.deadNode({ t: MessageType.Dead, node: state.name, inc: state.inc, from: this.ctx.name });
@@ -251,7 +253,7 @@ export class Membership {
         // A peer's `failed` is only a suspicion here: the member gets its chance to refute.
         case WireStatus.Failed:
         case WireStatus.Suspect:
-          this.suspectNode({ t: MessageType.Suspect, node: m.n, inc: m.i, from });
+          this.suspectNode({ t: MessageType.Suspect, node: m.n, inc: m.i, from, ev: false });
           break;
       }
     }

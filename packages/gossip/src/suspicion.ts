@@ -12,6 +12,12 @@
  * cluster too small to provide them, in which case the timer starts at min).
  * Invariants: the timeout never drops below min; the same accuser counts
  * once; after k confirmations further ones are ignored (and not re-gossiped).
+ *
+ * Stream evidence (our addition): accusers that saw the suspect's host refuse
+ * or reset a connection are counted apart. Once `needed` distinct ones have
+ * reported it, the remaining time is cut to `timeout` from the first of them
+ * (never extended): nobody listens there, and a live process, however slow,
+ * does not refuse connections.
  */
 import type { Clock, TimerHandle } from './clock';
 
@@ -22,11 +28,22 @@ export function remainingSuspicionTime(n: number, k: number, elapsed: number, mi
   return timeout - elapsed;
 }
 
+export interface EvidenceRule {
+  /** Whether the first accuser has stream evidence. */
+  evidence: boolean;
+  /** Distinct accusers with evidence needed to cut the wait. */
+  needed: number;
+  /** The cut wait, from the moment the needed evidence is in. */
+  timeout: number;
+}
+
 export class Suspicion {
   private n = 0;
   private readonly confirmations = new Set<string>();
+  private readonly witnesses = new Set<string>();
   private timer: TimerHandle | null;
   private readonly start: number;
+  private deadline: number;
 
   constructor(
     from: string,
@@ -34,24 +51,47 @@ export class Suspicion {
     private readonly min: number,
     private readonly max: number,
     private readonly clock: Clock,
+    private readonly rule: EvidenceRule,
     private readonly onTimeout: (confirmations: number) => void,
   ) {
     this.confirmations.add(from);
     this.start = clock.now();
     const timeout = k < 1 ? min : max;
+    this.deadline = this.start + timeout;
     this.timer = clock.setTimeout(() => this.fire(), timeout);
+    if (rule.evidence) this.witness(from);
   }
 
-  /** Count an accusation from `from`; true if it was new (and so worth re-gossiping). */
-  confirm(from: string): boolean {
-    if (this.n >= this.k || this.timer === null) return false;
-    if (this.confirmations.has(from)) return false;
+  /**
+   * Count an accusation from `from` (with stream `evidence` or not); true if
+   * it was new information (and so worth re-gossiping).
+   */
+  confirm(from: string, evidence = false): boolean {
+    if (this.timer === null) return false;
+    const newWitness = evidence && this.witness(from);
+    if (this.n >= this.k) return newWitness;
+    if (this.confirmations.has(from)) return newWitness;
     this.confirmations.add(from);
     this.n++;
     const remaining = remainingSuspicionTime(this.n, this.k, this.clock.now() - this.start, this.min, this.max);
-    this.clock.clearTimeout(this.timer);
-    this.timer = this.clock.setTimeout(() => this.fire(), Math.max(0, remaining));
+    this.reschedule(this.clock.now() + Math.max(0, remaining));
     return true;
+  }
+
+  /** Record an evidence witness; true if new. Cuts the deadline once enough are in. */
+  private witness(from: string): boolean {
+    if (this.witnesses.has(from)) return false;
+    this.witnesses.add(from);
+    if (this.witnesses.size >= this.rule.needed) this.reschedule(this.clock.now() + this.rule.timeout);
+    return true;
+  }
+
+  /** Move the deadline earlier (never later). */
+  private reschedule(at: number): void {
+    if (this.timer === null || at >= this.deadline) return;
+    this.deadline = at;
+    this.clock.clearTimeout(this.timer);
+    this.timer = this.clock.setTimeout(() => this.fire(), Math.max(0, at - this.clock.now()));
   }
 
   get confirmationCount(): number {

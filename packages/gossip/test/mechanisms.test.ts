@@ -36,6 +36,8 @@ describe('options', () => {
   });
 });
 
+const NO_EVIDENCE = { evidence: false, needed: 2, timeout: 100 };
+
 describe('Lifeguard suspicion timer', () => {
   it('property: remaining time never goes below min, and falls as confirmations grow', () => {
     fc.assert(
@@ -57,7 +59,7 @@ describe('Lifeguard suspicion timer', () => {
   it('fires at max without confirmations, at min with k independent ones; repeats do not count', async () => {
     const clock = new SimClock();
     let firedAt = -1;
-    const s = new Suspicion('a', 2, 1_000, 6_000, clock, () => (firedAt = clock.now()));
+    const s = new Suspicion('a', 2, 1_000, 6_000, clock, NO_EVIDENCE, () => (firedAt = clock.now()));
     await clock.advance(500);
     expect(s.confirm('a')).toBe(false); // the original accuser
     expect(s.confirm('b')).toBe(true);
@@ -67,10 +69,33 @@ describe('Lifeguard suspicion timer', () => {
     await clock.advance(10_000);
     expect(firedAt).toBe(1_000);
     let lateFire = -1;
-    new Suspicion('a', 2, 1_000, 6_000, clock, () => (lateFire = clock.now()));
+    new Suspicion('a', 2, 1_000, 6_000, clock, NO_EVIDENCE, () => (lateFire = clock.now()));
     const start = clock.now();
     await clock.advance(10_000);
     expect(lateFire - start).toBe(6_000);
+  });
+});
+
+describe('stream evidence in the suspicion timer', () => {
+  it('two independent refusals cut the wait to the evidence timeout, never extending it', async () => {
+    const clock = new SimClock();
+    let firedAt = -1;
+    const s = new Suspicion('a', 2, 1_000, 6_000, clock, { evidence: true, needed: 2, timeout: 200 }, () => (firedAt = clock.now()));
+    await clock.advance(50);
+    expect(s.confirm('a', true)).toBe(false); // same witness
+    expect(s.confirm('b', true)).toBe(true); // second witness: deadline now 50 + 200
+    await clock.advance(1_000);
+    expect(firedAt).toBe(250);
+  });
+
+  it('accusations without evidence never take the short path', async () => {
+    const clock = new SimClock();
+    let firedAt = -1;
+    const s = new Suspicion('a', 2, 1_000, 6_000, clock, { evidence: false, needed: 2, timeout: 200 }, () => (firedAt = clock.now()));
+    s.confirm('b', false);
+    s.confirm('c', true); // one witness only
+    await clock.advance(10_000);
+    expect(firedAt).toBe(1_000);
   });
 });
 

@@ -13,7 +13,7 @@ const validMessage: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ t: fc.constant(MessageType.IndirectPing), seq: uint, target: name, targetAddr: name, nack: fc.boolean() }),
   fc.record({ t: fc.constant(MessageType.Ack), seq: uint }),
   fc.record({ t: fc.constant(MessageType.Nack), seq: uint }),
-  fc.record({ t: fc.constant(MessageType.Suspect), node: name, inc: uint, from: name }),
+  fc.record({ t: fc.constant(MessageType.Suspect), node: name, inc: uint, from: name, ev: fc.boolean() }),
   fc.record({ t: fc.constant(MessageType.Alive), node: name, addr: name, inc: uint, tags }),
   fc.record({ t: fc.constant(MessageType.Dead), node: name, inc: uint, from: name }),
   fc.record({
@@ -58,7 +58,7 @@ describe('parseMessage', () => {
     const wrong = fc.oneof(fc.constant(-1), fc.constant(1.5), fc.constant('x'.repeat(300)), fc.constant([]), fc.constant({}), fc.constant(true), fc.constant(Number.NaN));
     fc.assert(
       fc.property(validMessage, fc.nat(), wrong, fc.boolean(), (m, pick, bad, remove) => {
-        const keys = Object.keys(m).filter((k) => k !== 't' && k !== 'payload' && k !== 'seen'); // payload and seen are optional
+        const keys = Object.keys(m).filter((k) => k !== 't' && k !== 'payload' && k !== 'seen' && k !== 'ev'); // optional fields
         if (keys.length === 0) return true;
         const key = keys[pick % keys.length] as string;
         const copy: Record<string, unknown> = { ...m };

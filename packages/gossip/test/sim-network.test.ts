@@ -86,7 +86,8 @@ describe('SimNetwork', () => {
     net.kill('b');
     a.send('b', bytes('k'));
     await net.clock.advance(20);
-    expect(unreachable).toEqual(['b:refused']);
+    // a had a connection to b (it sent the 'h' frame): reset first, then the new frame is refused.
+    expect(unreachable).toEqual(['b:reset', 'b:refused']);
     expect(got).toEqual(['a:h']);
   });
 
