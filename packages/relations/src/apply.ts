@@ -5,7 +5,7 @@
  * not at all); the charm-author testing helper uses the very same functions.
  *
  * All of them are idempotent on the state they are given: applying a bag
- * whose version is not newer than the view changes nothing, joining a unit
+ * whose (incarnation, version) is not newer than the view changes nothing, joining a unit
  * already joined changes nothing, and so on. Together with the per-link
  * `applied` sequence number written in the same transaction, that makes
  * applying a link message exactly-once even if it is submitted twice.
@@ -20,8 +20,10 @@ import {
   LINKS_KEY,
   newEndpointState,
   unitView,
+  compareVersions,
   type AppBag,
   type EndpointState,
+  type LinkReceiveState,
   type LinksState,
 } from './state';
 
@@ -34,6 +36,8 @@ export interface RelationInit {
   readonly interface: { readonly name: string; readonly version: string };
   /** The local unit. */
   readonly unit: string;
+  /** Stamp for a newly created endpoint state (see state.ts); ignored if the state already has one. */
+  readonly incarnation: number;
 }
 
 /** The role of the other side of an endpoint with this role. */
@@ -60,10 +64,13 @@ function endpointState(tx: Transaction, endpoint: string): EndpointState | undef
 /** Creates the relation record (and the endpoint state if needed). Returns false if it already existed. */
 export function stageRelationCreated(tx: Transaction, init: RelationInit): boolean {
   const existing = endpointState(tx, init.endpoint);
-  if (existing?.relations[init.relationId] && existing.unit === init.unit) return false;
+  if (existing?.relations[init.relationId] && existing.unit === init.unit && existing.incarnation > 0) return false;
   tx.updateRelationState(init.endpoint, (draft: any) => {
-    const d: any = asEndpointState(draft as Json) ? draft : newEndpointState({ interface: init.interface.name, interfaceVersion: init.interface.version, role: init.role, unit: init.unit });
+    const d: any = asEndpointState(draft as Json)
+      ? draft
+      : newEndpointState({ interface: init.interface.name, interfaceVersion: init.interface.version, role: init.role, unit: init.unit, incarnation: init.incarnation });
     d.unit = init.unit;
+    if (!(d.incarnation > 0)) d.incarnation = init.incarnation;
     d.relations[init.relationId] ??= { remoteService: init.remoteService, remoteEndpoint: init.remoteEndpoint, units: {}, departed: [] };
     return d === draft ? undefined : (d as Json);
   });
@@ -75,7 +82,7 @@ export function stageUnitJoined(tx: Transaction, endpoint: string, relationId: s
   const s = endpointState(tx, endpoint);
   const rel = s?.relations[relationId];
   if (!s || !rel || rel.units[unit]) return false;
-  const view = unitView({}, 0, validateBag(schemas.remote, {}));
+  const view = unitView({}, 0, 0, validateBag(schemas.remote, {}));
   tx.updateRelationState(endpoint, (d: any) => {
     const r = d.relations[relationId];
     r.units[unit] = view;
@@ -89,8 +96,14 @@ export interface RemoteBagUpdate {
   readonly relationId: string;
   readonly unit: string;
   readonly bag: JsonObject;
+  /** The sender's endpoint incarnation and bag version. */
+  readonly incarnation: number;
   readonly version: number;
   readonly app?: AppBag;
+}
+
+function isNewer(u: RemoteBagUpdate, view: { readonly incarnation: number; readonly version: number }): boolean {
+  return compareVersions(u.incarnation, u.version, view.incarnation, view.version) > 0;
 }
 
 /**
@@ -102,7 +115,7 @@ export function previewRemoteBag(state: Json | undefined, u: RemoteBagUpdate): s
   const s = asEndpointState(state);
   const view = s?.relations[u.relationId]?.units[u.unit];
   if (!s || !view) return [];
-  const keys = u.version > view.version ? changedKeys(view.bag, u.bag) : [];
+  const keys = isNewer(u, view) ? changedKeys(view.bag, u.bag) : [];
   if (u.app && s.role === 'peers' && appIsNewer(u.app, s.app)) {
     for (const k of changedKeys(s.app?.bag ?? {}, u.app.bag)) keys.push(`app.${k}`);
   }
@@ -125,10 +138,10 @@ export function stageRemoteBag(tx: Transaction, u: RemoteBagUpdate, schemas: Rem
   const view = s?.relations[u.relationId]?.units[u.unit];
   if (!s || !view) return [];
   const keys = previewRemoteBag(s as unknown as Json, u);
-  const newerBag = u.version > view.version;
+  const newerBag = isNewer(u, view);
   const newerApp = u.app !== undefined && s.role === 'peers' && appIsNewer(u.app, s.app) && schemas.app.partial().safeParse(u.app.bag).success;
   if (!newerBag && !newerApp) return [];
-  const next = newerBag ? unitView(u.bag, u.version, validateBag(schemas.remote, u.bag)) : undefined;
+  const next = newerBag ? unitView(u.bag, u.incarnation, u.version, validateBag(schemas.remote, u.bag)) : undefined;
   tx.updateRelationState(u.endpoint, (d: any) => {
     if (next) d.relations[u.relationId].units[u.unit] = next;
     if (newerApp && u.app) d.app = { bag: u.app.bag, version: u.app.version, writer: u.app.writer };
@@ -164,19 +177,25 @@ export function stageRelationBroken(tx: Transaction, endpoint: string, relationI
   return true;
 }
 
-/** The last sequence number applied on a link (0 if none). */
-export function appliedSeq(links: Json | undefined, id: string): number {
-  if (links === null || typeof links !== 'object' || Array.isArray(links)) return 0;
-  const entry = (links as unknown as LinksState)[id];
-  return entry?.applied ?? 0;
+/** A link's receive position: the sender's link epoch and the last sequence number applied in it ({0, 0} if none). */
+export function linkPosition(links: Json | undefined, id: string): LinkReceiveState {
+  if (links === null || typeof links !== 'object' || Array.isArray(links)) return NO_POSITION;
+  return (links as unknown as LinksState)[id] ?? NO_POSITION;
 }
 
-/** Records `seq` as the last applied on a link; never moves backwards. */
-export function stageLinkApplied(tx: Transaction, id: string, seq: number): void {
-  if (appliedSeq(tx.relationState(LINKS_KEY), id) >= seq) return;
+const NO_POSITION: LinkReceiveState = Object.freeze({ epoch: 0, applied: 0 });
+
+/** Whether message (epoch, seq) is already covered by a receive position: applied, or from an older epoch. */
+export function covered(pos: LinkReceiveState, epoch: number, seq: number): boolean {
+  return epoch < pos.epoch || (epoch === pos.epoch && seq <= pos.applied);
+}
+
+/** Records (epoch, seq) as the last applied on a link; never moves backwards. */
+export function stageLinkApplied(tx: Transaction, id: string, epoch: number, seq: number): void {
+  if (covered(linkPosition(tx.relationState(LINKS_KEY), id), epoch, seq)) return;
   tx.updateRelationState(LINKS_KEY, (draft: any) => {
-    if (draft === undefined) return { [id]: { applied: seq } };
-    draft[id] = { applied: seq };
+    if (draft === undefined) return { [id]: { epoch, applied: seq } };
+    draft[id] = { epoch, applied: seq };
     return undefined;
   });
 }

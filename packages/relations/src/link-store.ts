@@ -9,18 +9,27 @@
  * message only after the record holding it was put). Records are copied
  * in and out, so nothing the manager mutates later can leak into storage.
  *
- * What happens if this store is lost anyway (an agent reinstalled with its
- * knowledge base but not its link store): the receive side is in the
- * knowledge base and survives; the sender notices acks beyond what it sent
- * and renumbers, and the sync/pull exchange re-sends the current bag. So
- * the views still converge; only messages superseded by a newer bag are
- * never applied.
+ * What happens if this store is lost anyway: new records get a new epoch,
+ * so receivers tell the new numbering from the old and follow it, and the
+ * sync/pull exchange re-sends the current bag. If the knowledge base is
+ * lost too, the unit's endpoints get a new incarnation, which orders its new
+ * bags after the old ones. Either way the views converge; only messages
+ * superseded by a newer bag may never be applied.
  */
 import type { DataMessage } from './messages';
 
 export interface LinkRecord {
   readonly relationId: string;
   readonly remoteUnit: string;
+  /**
+   * When this record's numbering began (a stamp from the manager's
+   * `incarnation` clock). Sequence numbers count within an epoch; a record
+   * created afresh (the store was lost, or the knowledge base was, see
+   * `bagInc`) starts a new, later epoch, which receivers follow.
+   */
+  readonly epoch: number;
+  /** The local endpoint incarnation whose bag versions `queuedVersion` refers to. */
+  readonly bagInc: number;
   /** Next sequence number to assign to a data message (starts at 1). */
   readonly nextSeq: number;
   /** Local bag version last turned into a message (0 = none). */
@@ -41,8 +50,8 @@ export interface LinkStore {
   keys(): string[];
 }
 
-export function emptyLinkRecord(relationId: string, remoteUnit: string): LinkRecord {
-  return { relationId, remoteUnit, nextSeq: 1, queuedVersion: 0, queuedAppVersion: 0, outbox: [], inbox: [] };
+export function emptyLinkRecord(relationId: string, remoteUnit: string, epoch = 0, bagInc = 0): LinkRecord {
+  return { relationId, remoteUnit, epoch, bagInc, nextSeq: 1, queuedVersion: 0, queuedAppVersion: 0, outbox: [], inbox: [] };
 }
 
 export class MemoryLinkStore implements LinkStore {

@@ -35,8 +35,8 @@
  *
  * Re-sync by state. Data messages carry the full bag and its version, and
  * views only move forward, so any later message supersedes the earlier
- * ones. On start, on join and when a unit becomes reachable again, the
- * sender offers its current version (`sync`); a receiver whose view is
+ * ones. On start, on join, when a unit becomes reachable again and
+ * periodically (anti-entropy), the sender offers its current version (`sync`); a receiver whose view is
  * older and has nothing newer buffered answers `pull`, and the sender
  * retransmits its outbox or, if that is empty, queues its current bag. A
  * data message also carries `base`, the lowest seq its sender still holds:
@@ -62,7 +62,8 @@ import {
   type Transaction,
 } from '@rhizome/engine';
 import {
-  appliedSeq,
+  covered,
+  linkPosition,
   previewRemoteBag,
   remoteSchemas,
   stageLinkApplied,
@@ -79,7 +80,7 @@ import type { InterfaceRegistry } from './interface';
 import { emptyLinkRecord, MemoryLinkStore, type LinkRecord, type LinkStore } from './link-store';
 import { parseLinkMessage, type AckMessage, type DataMessage, type LinkMessage, type PullMessage, type SyncMessage } from './messages';
 import { endpointOf, type CharmMetadata } from './metadata';
-import { asEndpointState, LINKS_KEY, linkId, type EndpointState, type RelationRecord } from './state';
+import { asEndpointState, compareVersions, LINKS_KEY, linkId, type EndpointState, type LinkReceiveState, type RelationRecord } from './state';
 import type { LinkTransport } from './transport';
 
 /** Internal event of the run that creates a relation (payload: { endpoint, relationId, remoteService }). */
@@ -92,6 +93,8 @@ export interface RetransmitOptions {
   readonly maxMs: number;
   /** Messages resent per link per retransmission. */
   readonly window: number;
+  /** Period of the anti-entropy round: a sync offer on every link, so views converge even if every other sync was lost. */
+  readonly syncIntervalMs: number;
 }
 
 export interface RelationManagerOptions {
@@ -108,6 +111,12 @@ export interface RelationManagerOptions {
   readonly retransmit?: Partial<RetransmitOptions>;
   /** Messages buffered per link before further ones are dropped (their sender retransmits). */
   readonly maxInbox?: number;
+  /**
+   * Stamps a new endpoint state's incarnation (state.ts) and a new link
+   * record's epoch (link-store.ts); must exceed every stamp this unit used
+   * before, even across a loss of its stores. Default: wall-clock milliseconds.
+   */
+  readonly incarnation?: () => number;
   /** Called after a link message was applied and committed. */
   readonly onApplied?: (info: AppliedInfo) => void;
   /** Called for messages refused at the boundary and for unexpected internal errors. */
@@ -153,6 +162,8 @@ export const DEFAULT_RETRANSMIT_OPTIONS: RetransmitOptions = Object.freeze({
   maxMs: 10_000,
   // Bounded, so a long outbox after a partition is not sent as one burst.
   window: 32,
+  // One small message per link per half minute; catches what every event-driven sync missed.
+  syncIntervalMs: 30_000,
 });
 
 export const DEFAULT_RELATION_MANAGER_OPTIONS = Object.freeze({
@@ -184,6 +195,7 @@ export class RelationManager {
   private readonly retransmitOptions: RetransmitOptions;
   private readonly maxInbox: number;
   private readonly onApplied: RelationManagerOptions['onApplied'];
+  private readonly incarnation: () => number;
   private readonly onError: (error: unknown) => void;
 
   private chain: Promise<unknown> = Promise.resolve();
@@ -194,6 +206,7 @@ export class RelationManager {
   private readonly unsubscribe: Array<() => void> = [];
   private started = false;
   private stopped = false;
+  private syncTimer: TimerHandle | undefined;
 
   constructor(options: RelationManagerOptions) {
     if (typeof options.unit !== 'string' || !/^[a-z][a-z0-9-]*\/\d+$/.test(options.unit)) {
@@ -209,12 +222,13 @@ export class RelationManager {
     this.store = options.store ?? new MemoryLinkStore();
     this.clock = options.clock ?? systemClock;
     const r = { ...DEFAULT_RETRANSMIT_OPTIONS, ...options.retransmit };
-    if (!(r.baseMs > 0 && r.maxMs >= r.baseMs && Number.isInteger(r.window) && r.window >= 1)) {
-      throw new RelationError('REL_ERR_OPTIONS', `retransmit needs 0 < baseMs <= maxMs and window >= 1, got ${JSON.stringify(r)}`);
+    if (!(r.baseMs > 0 && r.maxMs >= r.baseMs && Number.isInteger(r.window) && r.window >= 1 && r.syncIntervalMs > 0)) {
+      throw new RelationError('REL_ERR_OPTIONS', `retransmit needs 0 < baseMs <= maxMs, window >= 1 and syncIntervalMs > 0, got ${JSON.stringify(r)}`);
     }
     this.retransmitOptions = Object.freeze(r);
     this.maxInbox = options.maxInbox ?? DEFAULT_RELATION_MANAGER_OPTIONS.maxInbox;
     this.onApplied = options.onApplied;
+    this.incarnation = options.incarnation ?? Date.now;
     this.onError = options.onError ?? (() => undefined);
   }
 
@@ -238,6 +252,17 @@ export class RelationManager {
       if (rec.inbox.length > 0) this.drain(id);
     }
     this.forEachJoined((ref, unit) => this.sendSync(ref, unit));
+    this.scheduleSyncRound();
+  }
+
+  private scheduleSyncRound(): void {
+    if (this.stopped) return;
+    this.syncTimer = this.clock.setTimeout(() => {
+      this.syncTimer = undefined;
+      if (this.stopped) return;
+      this.forEachJoined((ref, unit) => this.sendSync(ref, unit));
+      this.scheduleSyncRound();
+    }, this.retransmitOptions.syncIntervalMs);
   }
 
   /** Stops timers and listeners. Work in progress finishes inside the engine, but nothing more is sent or stored. */
@@ -246,6 +271,8 @@ export class RelationManager {
     for (const u of this.unsubscribe.splice(0)) u();
     for (const t of this.timers.values()) if (t.handle !== undefined) this.clock.clearTimeout(t.handle);
     this.timers.clear();
+    if (this.syncTimer !== undefined) this.clock.clearTimeout(this.syncTimer);
+    this.syncTimer = undefined;
   }
 
   /** Resolves when every submission made so far has run (or failed). */
@@ -301,6 +328,7 @@ export class RelationManager {
             role: ep.role,
             interface: iface,
             unit: this.unit,
+            incarnation: this.incarnation(),
           }),
       });
     });
@@ -386,7 +414,7 @@ export class RelationManager {
     const links = this.engine.knowledge.relations[LINKS_KEY];
     return this.store.keys().map((id) => {
       const rec = this.store.get(id)!;
-      return { linkId: id, relationId: rec.relationId, remoteUnit: rec.remoteUnit, nextSeq: rec.nextSeq, unacked: rec.outbox.length, buffered: rec.inbox.length, applied: appliedSeq(links, id) };
+      return { linkId: id, relationId: rec.relationId, remoteUnit: rec.remoteUnit, nextSeq: rec.nextSeq, unacked: rec.outbox.length, buffered: rec.inbox.length, applied: linkPosition(links, id).applied };
     });
   }
 
@@ -438,7 +466,7 @@ export class RelationManager {
 
   private queueIfNewer(state: EndpointState, relationId: string, unit: string, force: boolean): void {
     const id = linkId(relationId, unit);
-    const rec = this.store.get(id) ?? emptyLinkRecord(relationId, unit);
+    const rec = this.sendRecord(id, relationId, unit, state.incarnation);
     const app = state.role === 'peers' && state.app?.writer === this.unit ? state.app : undefined;
     const newerBag = state.local.version > rec.queuedVersion;
     const newerApp = app !== undefined && app.version > rec.queuedAppVersion;
@@ -450,8 +478,10 @@ export class RelationManager {
       rel: relationId,
       from: this.unit,
       to: unit,
+      epoch: rec.epoch,
       seq,
       base: rec.outbox[0]?.seq ?? seq,
+      inc: state.incarnation,
       version: state.local.version,
       bag: state.local.bag,
       ...(app ? { app: { bag: app.bag, version: app.version, writer: app.writer } } : {}),
@@ -465,6 +495,24 @@ export class RelationManager {
     });
     if (this.canSend(unit)) this.transport.send(unit, message);
     this.armTimer(id, unit);
+  }
+
+  /**
+   * A link's record for sending bags of endpoint incarnation `bagInc`. A
+   * missing record, or one kept from an older incarnation (the knowledge
+   * base was lost, the store was not), starts a new epoch; its receive
+   * inbox is kept. Stored at once, so the epoch is stable.
+   */
+  private sendRecord(id: string, relationId: string, unit: string, bagInc: number): LinkRecord {
+    const rec = this.store.get(id);
+    if (rec && rec.bagInc === bagInc && rec.epoch > 0) return rec;
+    const fresh: LinkRecord = { ...emptyLinkRecord(relationId, unit, this.incarnation(), bagInc), inbox: rec?.inbox ?? [] };
+    this.store.put(id, fresh);
+    return fresh;
+  }
+
+  private receivePosition(id: string): LinkReceiveState {
+    return linkPosition(this.engine.knowledge.relations[LINKS_KEY], id);
   }
 
   private canSend(unit: string): boolean {
@@ -507,14 +555,16 @@ export class RelationManager {
       this.pauseTimer(id);
       return;
     }
-    for (const m of rec.outbox.slice(0, this.retransmitOptions.window)) this.transport.send(rec.remoteUnit, m);
+    // `base` is recomputed on every transmission: what was acknowledged since the message was queued no longer holds anyone back.
+    const base = rec.outbox[0]!.seq;
+    for (const m of rec.outbox.slice(0, this.retransmitOptions.window)) this.transport.send(rec.remoteUnit, m.base === base ? m : { ...m, base });
     this.pauseTimer(id);
     this.armTimer(id, rec.remoteUnit);
   }
 
   private sendSync(ref: RelationRef, unit: string): void {
     if (!this.canSend(unit)) return;
-    const rec = this.store.get(linkId(ref.relationId, unit));
+    const rec = this.sendRecord(linkId(ref.relationId, unit), ref.relationId, unit, ref.state.incarnation);
     const app = ref.state.role === 'peers' && ref.state.app?.writer === this.unit ? ref.state.app : undefined;
     const msg: SyncMessage = {
       v: 1,
@@ -522,9 +572,11 @@ export class RelationManager {
       rel: ref.relationId,
       from: this.unit,
       to: unit,
+      epoch: rec.epoch,
+      inc: ref.state.incarnation,
       version: ref.state.local.version,
       appVersion: app?.version ?? 0,
-      lastSeq: (rec?.nextSeq ?? 1) - 1,
+      lastSeq: rec.nextSeq - 1,
     };
     this.transport.send(unit, msg);
   }
@@ -533,21 +585,24 @@ export class RelationManager {
     if (!this.canSend(unit)) return;
     const relationId = ref.relationId;
     const view = ref.relation.units[unit];
+    const pos = this.receivePosition(linkId(relationId, unit));
     const msg: PullMessage = {
       v: 1,
       type: 'pull',
       rel: relationId,
       from: this.unit,
       to: unit,
-      expect: appliedSeq(this.engine.knowledge.relations[LINKS_KEY], linkId(relationId, unit)) + 1,
+      epoch: pos.epoch,
+      expect: pos.applied + 1,
+      viewInc: view?.incarnation ?? 0,
       version: view?.version ?? 0,
     };
     this.transport.send(unit, msg);
   }
 
-  private sendAck(relationId: string, to: string, seq: number): void {
+  private sendAck(relationId: string, to: string, epoch: number, seq: number): void {
     if (!this.canSend(to) || seq < 1) return;
-    const msg: AckMessage = { v: 1, type: 'ack', rel: relationId, from: this.unit, to, seq };
+    const msg: AckMessage = { v: 1, type: 'ack', rel: relationId, from: this.unit, to, epoch, seq };
     this.transport.send(to, msg);
   }
 
@@ -587,17 +642,22 @@ export class RelationManager {
     // Unknown relation (not created here yet, or removed): no ack, the sender retries.
     if (!this.findRelation(m.rel)) return;
     const id = linkId(m.rel, m.from);
-    const applied = appliedSeq(this.engine.knowledge.relations[LINKS_KEY], id);
-    // A duplicate of something applied: re-ack, its ack may have been lost.
-    if (m.seq <= applied) {
-      this.sendAck(m.rel, m.from, applied);
+    const pos = this.receivePosition(id);
+    if (covered(pos, m.epoch, m.seq)) {
+      // A duplicate of something applied: re-ack, its ack may have been lost.
+      // (From an older epoch of the link: drop, nobody waits for it.)
+      if (m.epoch === pos.epoch) this.sendAck(m.rel, m.from, pos.epoch, pos.applied);
       return;
     }
     const rec = this.store.get(id) ?? emptyLinkRecord(m.rel, m.from);
-    if (!rec.inbox.some((x) => x.seq === m.seq)) {
+    const held = rec.inbox.find((x) => x.epoch === m.epoch && x.seq === m.seq);
+    if (!held) {
       // Full inbox: drop, the sender retransmits once we have made room.
       if (rec.inbox.length >= this.maxInbox) return;
-      this.store.put(id, { ...rec, inbox: [...rec.inbox, m].sort((a, b) => a.seq - b.seq) });
+      this.store.put(id, { ...rec, inbox: [...rec.inbox, m].sort((a, b) => a.epoch - b.epoch || a.seq - b.seq) });
+    } else if (m.base > held.base) {
+      // A retransmission knows of more acknowledgements: keep its base.
+      this.store.put(id, { ...rec, inbox: rec.inbox.map((x) => (x === held ? m : x)) });
     }
     this.drain(id);
   }
@@ -605,15 +665,8 @@ export class RelationManager {
   private receiveAck(m: AckMessage): void {
     const id = linkId(m.rel, m.from);
     const rec = this.store.get(id);
-    if (!rec) return;
-    if (m.seq >= rec.nextSeq) {
-      // The receiver applied more than we ever sent: our link store was lost.
-      // Continue numbering after it, and queue the current bag again.
-      this.store.put(id, { ...rec, nextSeq: m.seq + 1, outbox: [], queuedVersion: 0, queuedAppVersion: 0 });
-      const ref = this.findRelation(m.rel);
-      if (ref?.relation.units[m.from]) this.queueIfNewer(ref.state, m.rel, m.from, false);
-      return;
-    }
+    // An ack for another epoch of our numbering is stale.
+    if (!rec || rec.epoch !== m.epoch) return;
     const outbox = rec.outbox.filter((x) => x.seq > m.seq);
     if (outbox.length === rec.outbox.length) return;
     this.store.put(id, { ...rec, outbox });
@@ -627,29 +680,27 @@ export class RelationManager {
     const view = ref?.relation.units[m.from];
     if (!ref || !view) return;
     const id = linkId(m.rel, m.from);
-    const applied = appliedSeq(this.engine.knowledge.relations[LINKS_KEY], id);
+    const pos = this.receivePosition(id);
     const buffered = this.store.get(id)?.inbox ?? [];
-    const behind = view.version < m.version || (m.appVersion > 0 && (ref.state.app?.version ?? 0) < m.appVersion) || applied > m.lastSeq;
-    if (behind && !buffered.some((x) => x.version >= m.version && x.seq > applied)) this.sendPull(ref, m.from);
+    const behind = compareVersions(view.incarnation, view.version, m.inc, m.version) < 0 || (m.appVersion > 0 && (ref.state.app?.version ?? 0) < m.appVersion);
+    const coming = buffered.some((x) => !covered(pos, x.epoch, x.seq) && compareVersions(x.inc, x.version, m.inc, m.version) >= 0);
+    if (behind && !coming) this.sendPull(ref, m.from);
   }
 
   private receivePull(m: PullMessage): void {
     const ref = this.findRelation(m.rel);
     if (!ref?.relation.units[m.from]) return;
     const id = linkId(m.rel, m.from);
-    const rec = this.store.get(id) ?? emptyLinkRecord(m.rel, m.from);
-    if (m.expect > rec.nextSeq) {
-      // The receiver expects numbers we never assigned: we lost our link store.
-      this.store.put(id, { ...rec, nextSeq: m.expect, outbox: [], queuedVersion: 0, queuedAppVersion: 0 });
-      this.queueIfNewer(ref.state, m.rel, m.from, true);
-      return;
-    }
+    const inc = ref.state.incarnation;
+    const rec = this.sendRecord(id, m.rel, m.from, inc);
     if (rec.outbox.length > 0) {
       this.retransmitNow(id);
       return;
     }
     const app = ref.state.role === 'peers' && ref.state.app?.writer === this.unit ? ref.state.app : undefined;
-    if (ref.state.local.version > m.version || app !== undefined) this.queueIfNewer(ref.state, m.rel, m.from, true);
+    // The receiver is on an older epoch of this link, or its view of our bag is older: send the current bag.
+    const newer = m.epoch !== rec.epoch || compareVersions(inc, ref.state.local.version, m.viewInc, m.version) > 0;
+    if (newer || app !== undefined) this.queueIfNewer(ref.state, m.rel, m.from, true);
   }
 
   private drain(id: string): void {
@@ -676,13 +727,19 @@ export class RelationManager {
   private async applyNext(id: string): Promise<boolean> {
     const rec = this.store.get(id);
     if (!rec || rec.inbox.length === 0) return false;
-    const applied = appliedSeq(this.engine.knowledge.relations[LINKS_KEY], id);
-    const fresh = rec.inbox.filter((x) => x.seq > applied);
-    if (fresh.length !== rec.inbox.length) this.store.put(id, { ...rec, inbox: fresh });
-    const m = fresh[0];
-    if (!m) return false;
-    // In order only: the next number, or the first one after `base` (everything below it was acknowledged before).
-    if (m.seq !== Math.max(applied, m.base - 1) + 1) return false;
+    const pos = this.receivePosition(id);
+    // Drop what is applied; messages of the link's newest epoch supersede older ones.
+    const fresh = rec.inbox.filter((x) => !covered(pos, x.epoch, x.seq));
+    const newest = fresh.reduce((max, x) => Math.max(max, x.epoch), pos.epoch);
+    const current = fresh.filter((x) => x.epoch === newest);
+    if (current.length !== rec.inbox.length) this.store.put(id, { ...rec, inbox: current });
+    if (current.length === 0) return false;
+    // In order only: the next number after the last applied, or after `base` - 1 when the sender says
+    // everything below `base` was acknowledged (which outruns `applied` only if this unit lost its state).
+    const applied = newest === pos.epoch ? pos.applied : 0;
+    const floor = Math.max(applied, current.reduce((max, x) => Math.max(max, x.base), 0) - 1);
+    const m = current.find((x) => x.seq > floor);
+    if (!m || m.seq !== floor + 1) return false;
     let ref = this.findRelation(m.rel);
     if (!ref) return false;
     if (!ref.relation.units[m.from]) {
@@ -694,14 +751,14 @@ export class RelationManager {
       ref = this.findRelation(m.rel);
       if (!ref?.relation.units[m.from]) return false;
     }
-    const update: RemoteBagUpdate = { endpoint: ref.endpoint, relationId: m.rel, unit: m.from, bag: m.bag, version: m.version, ...(m.app ? { app: m.app } : {}) };
+    const update: RemoteBagUpdate = { endpoint: ref.endpoint, relationId: m.rel, unit: m.from, bag: m.bag, incarnation: m.inc, version: m.version, ...(m.app ? { app: m.app } : {}) };
     const keys = previewRemoteBag(ref.state as unknown as Json, update);
     const schemas = remoteSchemas(this.interfaces.get(ref.state.interface), ref.state.role);
     const apply = (tx: Transaction): void => {
       // Exactly once: the applied number is committed with the bag, and checked here, inside the transaction.
-      if (appliedSeq(tx.relationState(LINKS_KEY), id) >= m.seq) return;
+      if (covered(linkPosition(tx.relationState(LINKS_KEY), id), m.epoch, m.seq)) return;
       stageRemoteBag(tx, update, schemas);
-      stageLinkApplied(tx, id, m.seq);
+      stageLinkApplied(tx, id, m.epoch, m.seq);
     };
     const event: EngineEvent =
       keys.length > 0
@@ -715,13 +772,14 @@ export class RelationManager {
       // The operator skipped the run: consume the message without its effect (a later message carries a newer bag anyway).
       skipped = true;
       await this.engine.submit(internalEvent(LINK_SYNC_EVENT, { relationId: m.rel, unit: m.from, seq: m.seq, skipped: true }), {
-        apply: (tx) => stageLinkApplied(tx, id, m.seq),
+        apply: (tx) => stageLinkApplied(tx, id, m.epoch, m.seq),
       });
     }
     if (this.stopped) return false;
     const after = this.store.get(id);
-    if (after) this.store.put(id, { ...after, inbox: after.inbox.filter((x) => x.seq > m.seq) });
-    this.sendAck(m.rel, m.from, m.seq);
+    const done: LinkReceiveState = { epoch: m.epoch, applied: m.seq };
+    if (after) this.store.put(id, { ...after, inbox: after.inbox.filter((x) => !covered(done, x.epoch, x.seq)) });
+    this.sendAck(m.rel, m.from, m.epoch, m.seq);
     try {
       this.onApplied?.({ relationId: m.rel, from: m.from, seq: m.seq, version: m.version, keys: skipped ? [] : keys, skipped });
     } catch (error) {

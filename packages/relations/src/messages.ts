@@ -4,14 +4,23 @@
  * protocol version, checked at the boundary.
  *
  *   data  sender -> receiver   the sender's full bag (and, for peers, the app
- *                              bag it wrote) at `version`, as link message
- *                              `seq`; `base` is the lowest seq the sender
- *                              still holds unacknowledged
- *   ack   receiver -> sender   every seq <= `seq` is applied and committed
- *   sync  sender -> receiver   "my bag is at `version`, my last seq is
- *                              `lastSeq`": sent on start, join and reconnect
- *   pull  receiver -> sender   "my view is at `version`, I expect `expect`":
- *                              answer to a sync whose version is newer
+ *                              bag it wrote) at (`inc`, `version`), as link
+ *                              message `seq` of link epoch `epoch`; `base`
+ *                              is the lowest seq the sender still holds
+ *                              unacknowledged
+ *   ack   receiver -> sender   every seq <= `seq` of `epoch` is applied and
+ *                              committed
+ *   sync  sender -> receiver   "my bag is at (`inc`, `version`), my last seq
+ *                              of `epoch` is `lastSeq`": sent on start, join
+ *                              and reconnect
+ *   pull  receiver -> sender   "my view of your bag is at (`viewInc`,
+ *                              `version`); on `epoch` I expect `expect`":
+ *                              answer to a sync that is newer
+ *
+ * `inc` orders bag versions across a loss of the sender's knowledge base
+ * (state.ts); `epoch` numbers the link across a loss of its link store
+ * (link-store.ts): sequence numbers count within an epoch, and a newer
+ * epoch supersedes older ones.
  *
  * WARNING: only append message types and optional fields; the shapes are
  * part of the protocol between agents of different versions.
@@ -35,8 +44,10 @@ export interface DataMessage {
   readonly rel: string;
   readonly from: string;
   readonly to: string;
+  readonly epoch: number;
   readonly seq: number;
   readonly base: number;
+  readonly inc: number;
   readonly version: number;
   readonly bag: JsonObject;
   readonly app?: AppBag;
@@ -48,6 +59,7 @@ export interface AckMessage {
   readonly rel: string;
   readonly from: string;
   readonly to: string;
+  readonly epoch: number;
   readonly seq: number;
 }
 
@@ -57,6 +69,8 @@ export interface SyncMessage {
   readonly rel: string;
   readonly from: string;
   readonly to: string;
+  readonly epoch: number;
+  readonly inc: number;
   readonly version: number;
   readonly appVersion: number;
   readonly lastSeq: number;
@@ -68,7 +82,9 @@ export interface PullMessage {
   readonly rel: string;
   readonly from: string;
   readonly to: string;
+  readonly epoch: number;
   readonly expect: number;
+  readonly viewInc: number;
   readonly version: number;
 }
 
@@ -83,15 +99,17 @@ const messageSchema = z.discriminatedUnion('type', [
   z.object({
     ...head,
     type: z.literal('data'),
+    epoch: seq,
     seq: seq.min(1),
     base: seq.min(1),
+    inc: seq,
     version: seq,
     bag,
     app: z.object({ bag, version: seq, writer: name }).optional(),
   }),
-  z.object({ ...head, type: z.literal('ack'), seq }),
-  z.object({ ...head, type: z.literal('sync'), version: seq, appVersion: seq, lastSeq: seq }),
-  z.object({ ...head, type: z.literal('pull'), expect: seq.min(1), version: seq }),
+  z.object({ ...head, type: z.literal('ack'), epoch: seq, seq }),
+  z.object({ ...head, type: z.literal('sync'), epoch: seq, inc: seq, version: seq, appVersion: seq, lastSeq: seq }),
+  z.object({ ...head, type: z.literal('pull'), epoch: seq, expect: seq.min(1), viewInc: seq, version: seq }),
 ]);
 
 /** Checks a message from the network; throws REL_ERR_BAD_MESSAGE saying what is wrong. */

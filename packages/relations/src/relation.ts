@@ -105,8 +105,8 @@ export function relation<L extends BagSchema, R extends BagSchema, A extends Bag
   const write = (recipe: (d: any) => void): void => {
     tx.updateRelationState(endpoint, (draft: any) => {
       if (draft === undefined) {
-        // Publishing before any relation exists: keep the bag; the relation manager fills in the unit when it creates one.
-        const fresh: any = newEndpointState({ interface: side.interface, interfaceVersion: side.version, role: side.role, unit: '' });
+        // Publishing before any relation exists: keep the bag; the relation manager fills in the unit and incarnation when it creates one.
+        const fresh: any = newEndpointState({ interface: side.interface, interfaceVersion: side.version, role: side.role, unit: '', incarnation: 0 });
         recipe(fresh);
         return fresh as Json;
       }

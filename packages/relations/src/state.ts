@@ -4,19 +4,26 @@
  *
  *   kb.relations['namenode'] = {
  *     format: 1, interface: 'dfs-slave', interfaceVersion: '1.0.0',
- *     role: 'requires', unit: 'hdfs-datanode/0',
+ *     role: 'requires', unit: 'hdfs-datanode/0', incarnation: 1763800000000,
  *     local: { bag: { address: '10.0.0.7' }, version: 3 },   // this unit's bag, endpoint-wide
  *     app:   { bag: {...}, version: 2, writer: 'x/0' },       // peers only: the leader's bag
  *     relations: {
  *       'rel-1': { remoteService: 'hdfs-namenode', remoteEndpoint: 'datanode',
- *                  units: { 'hdfs-namenode/0': { bag, version, status, missingKeys, invalidKeys, problems } },
+ *                  units: { 'hdfs-namenode/0': { bag, incarnation, version, status, missingKeys, invalidKeys, problems } },
  *                  departed: [] } } }
  *
- *   kb.relations['@links'] = { 'rel-1|hdfs-namenode/0': { applied: 17 } }
+ *   kb.relations['@links'] = { 'rel-1|hdfs-namenode/0': { epoch: 1763800000000, applied: 17 } }
+ *
+ * Bag versions are pairs (incarnation, version). The incarnation is stamped
+ * (wall-clock ms) when an endpoint's state is created, so a unit that lost
+ * its knowledge base and starts over at version 1 still publishes versions
+ * that order after everything it published before. Link sequence numbers
+ * count within a link epoch, stamped the same way by the sender when it
+ * creates the link's record (link-store.ts).
  *
  * Invariants:
  *   - A unit's view of a remote bag only moves forward: it is replaced by a
- *     bag with a higher version, never an older one.
+ *     bag with a higher (incarnation, version), never an older one.
  *   - `@links[link].applied` (the last link sequence number applied) is
  *     written in the same transaction as the bag it brought, so "applied"
  *     and "recorded as applied" can never disagree, whatever crashes.
@@ -46,6 +53,8 @@ export interface AppBag extends VersionedBag {
 }
 
 export interface UnitView extends VersionedBag {
+  /** Incarnation of the remote endpoint state that published `version`. */
+  readonly incarnation: number;
   readonly status: BagStatus;
   readonly missingKeys: readonly string[];
   readonly invalidKeys: readonly string[];
@@ -68,6 +77,8 @@ export interface EndpointState {
   readonly role: EndpointRole;
   /** The local unit, e.g. `hdfs-datanode/0`. */
   readonly unit: string;
+  /** When this state was created (ms); orders this unit's bag versions across a loss of its knowledge base. 0 until a relation is created. */
+  readonly incarnation: number;
   /** This unit's own bag, published on every relation of the endpoint. */
   readonly local: VersionedBag;
   /** Peers only: the application-level bag (written by the leader). */
@@ -76,6 +87,8 @@ export interface EndpointState {
 }
 
 export interface LinkReceiveState {
+  /** The sender's link epoch these sequence numbers belong to (link-store.ts). */
+  readonly epoch: number;
   /** Last link sequence number applied (0 = none). */
   readonly applied: number;
 }
@@ -96,12 +109,17 @@ export function asEndpointState(state: Json | undefined): EndpointState | undefi
   return s.format === 1 && typeof s.relations === 'object' && s.relations !== null ? s : undefined;
 }
 
-export function newEndpointState(init: { interface: string; interfaceVersion: string; role: EndpointRole; unit: string }): EndpointState {
-  return { format: 1, interface: init.interface, interfaceVersion: init.interfaceVersion, role: init.role, unit: init.unit, local: EMPTY_BAG, relations: {} };
+export function newEndpointState(init: { interface: string; interfaceVersion: string; role: EndpointRole; unit: string; incarnation: number }): EndpointState {
+  return { format: 1, interface: init.interface, interfaceVersion: init.interfaceVersion, role: init.role, unit: init.unit, incarnation: init.incarnation, local: EMPTY_BAG, relations: {} };
 }
 
-export function unitView(bag: JsonObject, version: number, v: BagValidation): UnitView {
-  return { bag, version, status: v.status, missingKeys: [...v.missingKeys], invalidKeys: [...v.invalidKeys], problems: [...v.problems] };
+export function unitView(bag: JsonObject, incarnation: number, version: number, v: BagValidation): UnitView {
+  return { bag, incarnation, version, status: v.status, missingKeys: [...v.missingKeys], invalidKeys: [...v.invalidKeys], problems: [...v.problems] };
+}
+
+/** Orders bag versions: by incarnation, then version. */
+export function compareVersions(aInc: number, aVersion: number, bInc: number, bVersion: number): number {
+  return aInc !== bInc ? aInc - bInc : aVersion - bVersion;
 }
 
 /** Orders unit names by service, then unit number numerically (`web/2` before `web/10`). */

@@ -89,6 +89,9 @@ export interface RelationScenarioOutput extends ScenarioOutput {
   appBag(endpoint: string): JsonObject | undefined;
 }
 
+/** The incarnation fixtures are stamped with (a fixed value keeps scenario outputs reproducible). */
+export const FIXTURE_INCARNATION = 1;
+
 /** Builds an endpoint's relation state from a fixture, validating remote bags as the relation manager does. */
 export function endpointStateFromFixture(endpoint: string, unit: string, fixture: EndpointFixture): EndpointState {
   const schemas = schemasOf(fixture.side);
@@ -104,10 +107,11 @@ export function endpointStateFromFixture(endpoint: string, unit: string, fixture
       role: fixture.side.role,
       interface: { name: fixture.side.interface, version: fixture.side.version },
       unit,
+      incarnation: FIXTURE_INCARNATION,
     });
     for (const [u, bag] of Object.entries(rel.units ?? {})) {
       stageUnitJoined(tx, endpoint, relationId, u, schemas);
-      if (Object.keys(bag).length > 0) stageRemoteBag(tx, { endpoint, relationId, unit: u, bag, version: 1 }, schemas);
+      if (Object.keys(bag).length > 0) stageRemoteBag(tx, { endpoint, relationId, unit: u, bag, incarnation: FIXTURE_INCARNATION, version: 1 }, schemas);
     }
     for (const u of rel.departed ?? []) {
       stageUnitJoined(tx, endpoint, relationId, u, schemas);
@@ -115,7 +119,7 @@ export function endpointStateFromFixture(endpoint: string, unit: string, fixture
     }
   }
   if (Object.keys(relations).length === 0) {
-    state = { format: 1, interface: fixture.side.interface, interfaceVersion: fixture.side.version, role: fixture.side.role, unit, local: { bag: {}, version: 0 }, relations: {} };
+    state = { format: 1, interface: fixture.side.interface, interfaceVersion: fixture.side.version, role: fixture.side.role, unit, incarnation: FIXTURE_INCARNATION, local: { bag: {}, version: 0 }, relations: {} };
   }
   const s = asEndpointState(state) as EndpointState;
   const withLocal: EndpointState = {
@@ -192,7 +196,7 @@ function toEngineEvent(
       const view = rel.units[e.unit];
       const version = (view?.version ?? 0) + 1;
       const app: AppBag | undefined = e.app ? { bag: e.app, version: (state.app?.version ?? 0) + 1, writer: e.unit } : undefined;
-      const update = { endpoint: e.endpoint, relationId, unit: e.unit, bag: e.data, version, ...(app ? { app } : {}) };
+      const update = { endpoint: e.endpoint, relationId, unit: e.unit, bag: e.data, incarnation: view?.incarnation || FIXTURE_INCARNATION, version, ...(app ? { app } : {}) };
       const keys = view ? previewRemoteBag(state as unknown as Json, update) : Object.keys(e.data).sort();
       return {
         event: { kind: 'relation', endpoint: e.endpoint, name: 'changed', unit: e.unit, keys, payload: { ...payload, version } },

@@ -20,7 +20,7 @@ import {
 import * as engineApi from '@rhizome/engine';
 import { defineInterface, InterfaceRegistry } from '../src/interface';
 import { MemoryLinkStore } from '../src/link-store';
-import { LINK_SYNC_EVENT, RelationManager, type AppliedInfo } from '../src/manager';
+import { LINK_SYNC_EVENT, RelationManager, type AddRelationSpec, type AppliedInfo } from '../src/manager';
 import { parseCharmMetadata, type CharmMetadata } from '../src/metadata';
 import { relationsModel } from '../src/model';
 import { relation } from '../src/relation';
@@ -111,7 +111,7 @@ export class SimUnit {
   engine!: Engine;
   manager!: RelationManager;
   durable: KnowledgeBase | undefined;
-  readonly store = new MemoryLinkStore();
+  store = new MemoryLinkStore();
   readonly applied: AppliedInfo[] = [];
   private generation = 0;
   crashed = false;
@@ -152,13 +152,18 @@ export class SimUnit {
       transport: this.cluster.net.attach(this.unit),
       store: this.store,
       clock: this.cluster.clock,
-      retransmit: { baseMs: 40, maxMs: 640, window: 32 },
+      retransmit: { baseMs: 40, maxMs: 640, window: 32, syncIntervalMs: 1_000 },
       onApplied: (info) => this.applied.push(info),
+      // Virtual time: increases across restarts, like the wall clock.
+      incarnation: () => this.cluster.stamp(),
       onError: (e) => this.cluster.errors.push(`${this.unit}: ${e instanceof Error ? e.message : String(e)}`),
     });
     this.manager.start();
     // The agent tells a restarted manager about the members the mesh knows (joins already committed are no-ops).
-    if (gen > 1) for (const [id, remote] of this.cluster.membership.get(this.unit) ?? []) void this.manager.unitJoined(id, remote).catch(() => undefined);
+    if (gen > 1) {
+      for (const spec of this.cluster.relations.get(this.unit) ?? []) void this.manager.addRelation(spec).catch(() => undefined);
+      for (const [id, remote] of this.cluster.membership.get(this.unit) ?? []) void this.manager.unitJoined(id, remote).catch(() => undefined);
+    }
   }
 
   crash(): void {
@@ -168,6 +173,21 @@ export class SimUnit {
     this.manager.stop();
     this.cluster.net.detach(this.unit);
     void this.engine.stop().catch(() => undefined);
+  }
+
+  /** A restart that lost the link store (the knowledge base survived). */
+  restartWithoutLinkStore(): void {
+    this.crash();
+    this.store = new MemoryLinkStore();
+    this.restart();
+  }
+
+  /** A restart that lost the knowledge base and the link store (the agent re-creates its relations from its configuration). */
+  restartFromScratch(): void {
+    this.crash();
+    this.durable = undefined;
+    this.store = new MemoryLinkStore();
+    this.restart();
   }
 
   restart(): void {
@@ -201,15 +221,24 @@ export class SimCluster {
   readonly interfaces = new InterfaceRegistry([counter]);
   readonly units = new Map<string, SimUnit>();
   readonly errors: string[] = [];
+  /** unit -> the relations the agent was told to create (its configuration), re-applied after a restart. */
+  readonly relations = new Map<string, AddRelationSpec[]>();
   /** unit -> the (relation, remote unit) pairs the mesh announced to it, re-announced after a restart, as the agent does. */
   readonly membership = new Map<string, Array<[string, string]>>();
   /** Crashes that interrupted a run (e.g. between the run and its durable commit). */
   midRunCrashes = 0;
+  private lastStamp = 0;
   /** Virtual time a commit takes to become durable. */
   fsyncMs = 0;
 
   constructor(seed = 1) {
     this.net = new SimLinkNetwork({ clock: this.clock, seed });
+  }
+
+  /** A wall clock for incarnations and epochs: virtual ms scaled, strictly increasing even within one ms. */
+  stamp(): number {
+    this.lastStamp = Math.max(this.lastStamp + 1, Math.floor(this.clock.now()) * 1000);
+    return this.lastStamp;
   }
 
   add(unit: string, metadata: CharmMetadata, handlers = testHandlers(metadata)): SimUnit {
@@ -228,8 +257,12 @@ export class SimCluster {
   async relate(id: string, a: SimUnit[], aEndpoint: string, b: SimUnit[], bEndpoint: string): Promise<void> {
     const service = (u: SimUnit) => u.unit.split('/')[0]!;
     const peers = service(a[0]!) === service(b[0]!);
-    for (const u of a) void u.manager.addRelation({ id, endpoint: aEndpoint, remoteService: service(b[0]!), remoteEndpoint: bEndpoint, remoteMetadata: b[0]!.metadata });
-    if (!peers) for (const u of b) void u.manager.addRelation({ id, endpoint: bEndpoint, remoteService: service(a[0]!), remoteEndpoint: aEndpoint, remoteMetadata: a[0]!.metadata });
+    const add = (u: SimUnit, spec: AddRelationSpec): void => {
+      this.relations.set(u.unit, [...(this.relations.get(u.unit) ?? []), spec]);
+      void u.manager.addRelation(spec);
+    };
+    for (const u of a) add(u, { id, endpoint: aEndpoint, remoteService: service(b[0]!), remoteEndpoint: bEndpoint, remoteMetadata: b[0]!.metadata });
+    if (!peers) for (const u of b) add(u, { id, endpoint: bEndpoint, remoteService: service(a[0]!), remoteEndpoint: aEndpoint, remoteMetadata: a[0]!.metadata });
     const members = new Map<SimUnit, string[]>();
     for (const u of a) members.set(u, b.filter((v) => v !== u).map((v) => v.unit));
     if (!peers) for (const v of b) members.set(v, a.map((u) => u.unit));

@@ -19,7 +19,9 @@ type Op =
   | { readonly t: 'partition'; readonly mask: number }
   | { readonly t: 'heal' }
   | { readonly t: 'crash'; readonly unit: number; readonly after: number }
-  | { readonly t: 'restart'; readonly unit: number };
+  | { readonly t: 'restart'; readonly unit: number }
+  | { readonly t: 'wipe-links'; readonly unit: number }
+  | { readonly t: 'wipe-all'; readonly unit: number };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ t: fc.constant('publish' as const), unit: fc.nat(3), endpoint: fc.nat(1) }) },
@@ -31,6 +33,12 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant('restart' as const), unit: fc.nat(3) }) },
 );
 
+/** Restarts that lose storage: the link store only, or everything (knowledge base too). */
+const wipeArb: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({ t: fc.constant('wipe-links' as const), unit: fc.nat(3) }),
+  fc.record({ t: fc.constant('wipe-all' as const), unit: fc.nat(3) }),
+);
+
 const faultsArb = fc.record({
   loss: fc.double({ min: 0, max: 0.5, noNaN: true }),
   duplicate: fc.double({ min: 0, max: 0.5, noNaN: true }),
@@ -38,6 +46,10 @@ const faultsArb = fc.record({
 });
 
 const UNITS = ['src/0', 'src/1', 'dst/0', 'dst/1'] as const;
+
+/** REL_PROPERTY_RUNS=500 runs a longer soak with random seeds (the default keeps the package's tests fast and reproducible). */
+const SOAK = Number(process.env['REL_PROPERTY_RUNS'] ?? 0);
+const runs = (n: number, seed: number): fc.Parameters<unknown> => (SOAK > 0 ? { numRuns: SOAK, endOnFailure: true } : { numRuns: n, seed, endOnFailure: true });
 
 /** Per link: the sequence numbers in the order applied. */
 function appliedByLink(u: SimUnit): Map<string, number[]> {
@@ -59,7 +71,7 @@ afterEach(() => {
   live = undefined;
 });
 
-export async function scenario(seed: number, faults: { loss: number; duplicate: number; maxDelayMs: number }, ops: readonly Op[]): Promise<void> {
+export async function scenario(seed: number, faults: { loss: number; duplicate: number; maxDelayMs: number }, ops: readonly Op[], storesLost = false): Promise<void> {
   const c = (live = new SimCluster(seed));
   c.fsyncMs = 10;
   const [s0, s1] = [c.add('src/0', srcMeta), c.add('src/1', srcMeta)];
@@ -104,6 +116,14 @@ export async function scenario(seed: number, faults: { loss: number; duplicate: 
         await c.settle();
         break;
       }
+      case 'wipe-links':
+        c.get(UNITS[op.unit]!).restartWithoutLinkStore();
+        await c.settle();
+        break;
+      case 'wipe-all':
+        c.get(UNITS[op.unit]!).restartFromScratch();
+        await c.settle();
+        break;
     }
   }
 
@@ -116,9 +136,12 @@ export async function scenario(seed: number, faults: { loss: number; duplicate: 
     60_000,
     100,
   );
-  expect(viewMismatches(c), `views after healing (seed ${seed})`).toEqual([]);
+  expect(viewMismatches(c), `views after healing (seed ${seed}): ${JSON.stringify([...c.units.values()].map((u) => [u.unit, u.manager.linkStatus()]))}`).toEqual([]);
   expect(converged, `links drained: ${JSON.stringify([...c.units.values()].map((u) => [u.unit, u.manager.linkStatus()]))}`).toBe(true);
 
+  expect(c.errors).toEqual([]);
+  // With stores lost, only convergence is promised: superseded messages may never be applied.
+  if (storesLost) return;
   for (const u of c.units.values()) {
     // Order kept and nothing applied twice, across every incarnation of the unit.
     for (const [link, seqs] of appliedByLink(u)) expect(strictlyIncreasing(seqs), `${u.unit} applied ${link}: ${seqs.join(',')}`).toBe(true);
@@ -145,8 +168,20 @@ export async function scenario(seed: number, faults: { loss: number; duplicate: 
 describe('links: exactly-once FIFO and convergence (property)', () => {
   it('hold under loss, duplication, reordering, partitions and restarts', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 1_000_000 }), faultsArb, fc.array(opArb, { minLength: 10, maxLength: 80 }), scenario),
-      { numRuns: 60, seed: 4242, endOnFailure: true },
+      fc.asyncProperty(fc.integer({ min: 1, max: 1_000_000 }), faultsArb, fc.array(opArb, { minLength: 10, maxLength: 80 }), (seed, faults, ops) => scenario(seed, faults, ops)),
+      runs(60, 4242),
+    );
+  });
+
+  it('views still converge when units lose their link store or all their state', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 1_000_000 }),
+        faultsArb,
+        fc.array(fc.oneof({ weight: 6, arbitrary: opArb }, { weight: 1, arbitrary: wipeArb }), { minLength: 10, maxLength: 60 }),
+        (seed, faults, ops) => scenario(seed, faults, ops, true),
+      ),
+      runs(30, 777),
     );
   });
 
