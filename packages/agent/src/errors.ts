@@ -41,6 +41,14 @@ export const AGENT_ERROR_CODES = [
   // watch / log
   'AGENT_ERR_WATCH_FAILED',
   'AGENT_ERR_BAD_OPTIONS',
+  // agent composition, CLI, deploy (append only)
+  'AGENT_ERR_BAD_CONFIG',
+  'AGENT_ERR_CHARM_LOAD',
+  'AGENT_ERR_UNKNOWN_UNIT',
+  'AGENT_ERR_RELATE',
+  'AGENT_ERR_BAD_BUNDLE',
+  'AGENT_ERR_DEPLOY',
+  'AGENT_ERR_STOPPED',
 ] as const;
 
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

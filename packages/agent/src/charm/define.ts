@@ -16,6 +16,7 @@
  * });
  */
 import type { HandlerSpec, Json } from '@rhizome/engine';
+import type { InterfaceDefinition } from '@rhizome/relations';
 
 /** Who and where a unit is; given to a charm's factories. */
 export interface UnitContext {
@@ -45,6 +46,11 @@ export interface CharmDefinition {
   readonly metadata: unknown;
   /** Config defaults. */
   readonly config?: Readonly<Record<string, Json>>;
+  /**
+   * Interfaces this charm uses beyond the built-in ones (`dfs-slave`, `http`):
+   * the results of `defineInterface()`. Every endpoint's interface must be known.
+   */
+  readonly interfaces?: readonly InterfaceDefinition<any, any, any, any>[];
   /** Builds the unit's handlers. */
   readonly handlers: (unit: UnitContext) => readonly HandlerSpec[];
   /** Files (absolute, or relative to the unit's dir) whose changes raise `file.changed` events with `{ path }`. */

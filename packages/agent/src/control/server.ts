@@ -78,6 +78,10 @@ const STATUS_BY_CODE: Partial<Record<AgentErrorCode, number>> = {
   AGENT_ERR_BAD_REQUEST: 400,
   AGENT_ERR_BAD_OPTIONS: 400,
   AGENT_ERR_BODY_TOO_LARGE: 413,
+  AGENT_ERR_BAD_CONFIG: 400,
+  AGENT_ERR_UNKNOWN_UNIT: 404,
+  AGENT_ERR_RELATE: 400,
+  AGENT_ERR_STOPPED: 503,
 };
 
 export interface ControlServer {

@@ -1,0 +1,553 @@
+/**
+ * The agent: one unit's engine, relations, gossip node, durable state,
+ * control API, file watches and logs, composed. Several agents may run in
+ * one process (tests, simulation): nothing here is global.
+ *
+ * Start-up, in order (each step can fail with a clear AgentError, and what
+ * was started is stopped again):
+ *   1. lock the data directory and recover the state (snapshot + log);
+ *   2. load the charm (`<charmDir>/charm.ts`) and build its handlers;
+ *   3. the engine, on the recovered knowledge base, committing durably;
+ *   4. the control API (its URL goes into the gossip tags);
+ *   5. the gossip node (WebSocket, loopback profile; name = unit; tags carry
+ *      the service, the charm's endpoints and the control URL) and the join;
+ *   6. the relation manager (links over the mesh, durable link store) and the
+ *      relation directory (declarations, joined/departed from membership);
+ *   7. `engine.start()`, then file watches (`file.changed` with `{ path }`).
+ *
+ * Stop (SIGTERM): watches closed, the current run finished (`engine.stop()`
+ * lets it commit or roll back), links stopped, the charm's `stop`, a
+ * graceful leave, the transport and control API closed, the state flushed
+ * and unlocked.
+ */
+import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Engine, factsOf, getFact, internalEvent, type HandlerContext, type HandlerSpec, type Json, type RetryOptions, type RunReport } from '@rhizome/engine';
+import { createNode, createWsTransport, Keyring, LOCAL_PROFILE, type GossipNode, type GossipProfile, type Member } from '@rhizome/gossip';
+import { asEndpointState, relationsModel, RelationManager, type RetransmitOptions } from '@rhizome/relations';
+import { buildHandlers, loadCharm, watchedFiles, type LoadedCharm } from './charm/load';
+import type { CharmLogger, UnitContext } from './charm/define';
+import { parseAgentConfig, type AgentConfig } from './config';
+import { buildControlRoutes } from './control/routes';
+import { createControlServer, type ControlServer } from './control/server';
+import { writeControlEndpoint } from './control/endpoint';
+import { loadOrCreateToken } from './control/token';
+import { AgentError, toAgentError } from './errors';
+import { LogTail } from './log/log-tail';
+import { createLogger, runLogger, type Logger } from './log/logger';
+import { MeshLinkTransport } from './mesh/link-transport';
+import { RelationDirectory, type RelationView } from './mesh/relation-directory';
+import { agentTags, serviceOf } from './mesh/tags';
+import { DurableState } from './state/durable-state';
+import { watchFiles, type FileWatcher } from './watch/watch-files';
+
+/** The file (in the data dir) describing the running agent, for the CLI and deploy. */
+export const AGENT_INFO_FILE = 'agent.json';
+
+export interface AgentInfo {
+  readonly unit: string;
+  readonly service: string;
+  readonly pid: number;
+  readonly controlUrl: string;
+  readonly gossipAddress: string;
+  readonly dataDir: string;
+  readonly unitDir: string;
+  readonly startedAt: number;
+}
+
+export interface AgentOptions {
+  /** fsync the state (default true; false only in tests that do not crash). */
+  readonly fsync?: boolean;
+  /** Gossip timing overrides on top of LOCAL_PROFILE. */
+  readonly gossip?: Partial<GossipProfile>;
+  readonly retry?: Partial<RetryOptions>;
+  readonly retransmit?: Partial<RetransmitOptions>;
+  /** How long after start a unit absent from the mesh is not yet departed (default 10 s). */
+  readonly absentGraceMs?: number;
+  /** Debounce of file watches. */
+  readonly watchDebounceMs?: number;
+}
+
+export const DEFAULT_AGENT_GOSSIP_TUNING: Partial<GossipProfile> = Object.freeze({
+  // Relation declarations (~200 B) and `rhizome event` payloads travel as user events.
+  userEventSizeLimit: 2048,
+  // The directory query answers with every declaration of the deployment.
+  queryResponseSizeLimit: 32 * 1024,
+  querySizeLimit: 2048,
+});
+
+export interface AgentStatus {
+  readonly unit: string;
+  readonly service: string;
+  readonly charm: string;
+  readonly pid: number;
+  readonly controlUrl: string;
+  readonly gossipAddress: string;
+  readonly engine: { state: string; queued: number; runs: number; error?: { handler?: string; code: string; message: string; event: string; attempts: number } };
+  readonly workload: { state: string; message: string } | undefined;
+  readonly relations: readonly (RelationView & { links: readonly { remoteUnit: string; unacked: number; buffered: number; applied: number }[]; problem?: string })[];
+  readonly members: { alive: number; total: number };
+  readonly uptimeMs: number;
+}
+
+export interface LocalConvergence {
+  readonly unit: string;
+  /** The local conditions hold: engine idle and not in error, no unacked or buffered link message, every relation established. */
+  readonly ok: boolean;
+  readonly reasons: readonly string[];
+  /** Names of alive (or suspect) members, this unit included. */
+  readonly members: readonly string[];
+  /** This unit's bag version per endpoint. */
+  readonly published: Readonly<Record<string, { incarnation: number; version: number }>>;
+  /** This unit's views of remote bags. */
+  readonly views: readonly { relationId: string; endpoint: string; remoteService: string; remoteEndpoint: string; unit: string; incarnation: number; version: number }[];
+  readonly relations: readonly { id: string; remoteService: string; established: boolean; units: readonly string[] }[];
+}
+
+export class Agent {
+  readonly config: AgentConfig;
+  readonly unitDir: string;
+  readonly logTail = new LogTail();
+  readonly log: Logger;
+  private charm!: LoadedCharm;
+  private unitCtx!: UnitContext;
+  private state!: DurableState;
+  private engine_!: Engine;
+  private node_!: GossipNode;
+  private manager!: RelationManager;
+  private directory_!: RelationDirectory;
+  private transport!: MeshLinkTransport;
+  private control!: ControlServer;
+  private watcher: FileWatcher | undefined;
+  private currentRunLog: Logger | undefined;
+  private readonly startedAt = Date.now();
+  private readonly offs: Array<() => void> = [];
+  private joinTimer: ReturnType<typeof setTimeout> | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly options: AgentOptions;
+
+  private constructor(config: AgentConfig, options: AgentOptions) {
+    this.config = config;
+    this.options = options;
+    this.unitDir = join(config.dataDir, 'unit');
+    this.log = createLogger({ unit: config.unit, level: config.logLevel, destination: join(config.dataDir, 'agent.log'), tail: this.logTail });
+  }
+
+  /** Starts an agent; see the file header for the steps. */
+  static async start(config: AgentConfig | unknown, options: AgentOptions = {}): Promise<Agent> {
+    const c = isAgentConfig(config) ? config : parseAgentConfig(config);
+    await mkdir(join(c.dataDir, 'unit'), { recursive: true });
+    const agent = new Agent(c, options);
+    try {
+      await agent.boot();
+    } catch (err) {
+      agent.log.error({ err }, 'start-up failed');
+      await agent.teardown().catch(() => undefined);
+      throw err;
+    }
+    return agent;
+  }
+
+  get unit(): string {
+    return this.config.unit;
+  }
+  get service(): string {
+    return this.config.service;
+  }
+  get engine(): Engine {
+    return this.engine_;
+  }
+  get node(): GossipNode {
+    return this.node_;
+  }
+  get directory(): RelationDirectory {
+    return this.directory_;
+  }
+  get controlUrl(): string {
+    return this.control.url;
+  }
+  get gossipAddress(): string {
+    return this.node_.address;
+  }
+  get stopped(): boolean {
+    return this.stopping !== undefined;
+  }
+
+  private async boot(): Promise<void> {
+    const c = this.config;
+    // 1. state
+    this.state = await DurableState.open({
+      dir: join(c.dataDir, 'state'),
+      fsync: this.options.fsync ?? true,
+      snapshotEvery: c.snapshotEvery,
+      onFailure: (err) => {
+        this.log.fatal({ err }, 'the durable state failed; stopping the agent');
+        void this.stop();
+      },
+    });
+    const rec = this.state.recovery;
+    this.log.info({ generation: rec.generation, recordsReplayed: rec.recordsReplayed, tornBytesDropped: rec.tornBytesDropped }, 'state recovered');
+
+    // 2. charm
+    this.charm = await loadCharm(c.charmDir);
+    const config: Record<string, Json> = { ...(this.charm.definition.config ?? {}), ...c.options };
+    this.unitCtx = Object.freeze({ unit: c.unit, service: c.service, dir: this.unitDir, address: c.bindHost, config: Object.freeze(config), log: this.charmLogger() });
+    const handlers = buildHandlers(this.charm, this.unitCtx).map((h) => this.wrapHandler(h));
+
+    // 3. engine
+    this.engine_ = new Engine({
+      handlers,
+      relationModel: relationsModel,
+      initial: this.state.recoveredKb,
+      onCommit: (commit) => this.state.commitRun(commit),
+      runIdPrefix: c.unit,
+      ...(this.options.retry ? { retry: this.options.retry } : {}),
+    });
+    this.offs.push(this.engine_.onReport((r) => this.logReport(r)));
+
+    // 4. control API
+    const token = await loadOrCreateToken(c.dataDir);
+    this.control = await createControlServer({
+      port: c.controlPort,
+      token,
+      routes: buildControlRoutes(this),
+      errorStatus: (err) => {
+        const code = (err as { code?: unknown } | null)?.code;
+        if (typeof code !== 'string') return undefined;
+        if (code === 'ENGINE_ERR_STATE') return 409;
+        if (code.startsWith('REL_ERR_')) return 400;
+        return undefined;
+      },
+    });
+
+    // 5. gossip
+    const transport = await createWsTransport({ host: c.bindHost, port: c.bindPort });
+    let keyring: Keyring | undefined;
+    if (c.keyringFile !== undefined) keyring = await readKeyring(c.keyringFile);
+    this.node_ = createNode({
+      name: c.unit,
+      transport,
+      profile: LOCAL_PROFILE,
+      tuning: { ...DEFAULT_AGENT_GOSSIP_TUNING, ...this.options.gossip },
+      tags: agentTags(c.service, this.charm.metadata, this.control.url, c.tags),
+      seeds: c.seeds,
+      ...(keyring ? { keyring } : {}),
+      logger: this.log.child({ component: 'gossip' }),
+    });
+
+    // 6. relations
+    this.transport = new MeshLinkTransport(this.node_, () => this.state.barrier());
+    this.manager = new RelationManager({
+      unit: c.unit,
+      metadata: this.charm.metadata,
+      interfaces: this.charm.interfaces,
+      engine: this.engine_,
+      transport: this.transport,
+      store: this.state.linkStore,
+      ...(this.options.retransmit ? { retransmit: this.options.retransmit } : {}),
+      onError: (err) => this.log.warn({ err }, 'relation link error'),
+    });
+    this.directory_ = new RelationDirectory({
+      unit: c.unit,
+      service: c.service,
+      metadata: this.charm.metadata,
+      node: this.node_,
+      state: this.state,
+      manager: this.manager,
+      engine: this.engine_,
+      log: this.log.child({ component: 'relations' }),
+      ...(this.options.absentGraceMs !== undefined ? { absentGraceMs: this.options.absentGraceMs } : {}),
+    });
+    this.offs.push(
+      this.node_.on('user-event', (e) => {
+        if (e.name.startsWith('rz.')) return;
+        let payload: Json | undefined;
+        try {
+          payload = e.payload === undefined || e.payload === null ? undefined : (JSON.parse(JSON.stringify(e.payload)) as Json);
+        } catch {
+          payload = undefined;
+        }
+        this.engine_.submit(internalEvent(`user.${e.name}`, payload)).catch((err: unknown) => this.log.debug({ err, event: e.name }, 'user event run did not commit'));
+      }),
+      this.node_.onQuery('*', (q) => (q.name.startsWith('rz.') ? undefined : { unit: c.unit, service: c.service, state: this.engine_.status().state, workload: this.workload() ?? null })),
+    );
+    for (const ev of ['member-join', 'member-failed', 'member-leave'] as const) {
+      this.offs.push(this.node_.on(ev, (m: Member) => this.log.info({ member: m.name, status: m.status }, `mesh: ${ev.slice(7)} ${m.name}`)));
+    }
+    this.manager.start();
+    this.directory_.start();
+
+    // 7. go
+    this.engine_.start().catch((err: unknown) => this.log.warn({ err }, 'start run did not commit'));
+    await this.joinMesh();
+    const files = watchedFiles(this.charm, this.unitCtx);
+    if (files.length > 0) {
+      this.watcher = await watchFiles({
+        paths: files,
+        ...(this.options.watchDebounceMs !== undefined ? { debounceMs: this.options.watchDebounceMs } : {}),
+        onChange: (paths) => {
+          for (const path of paths) {
+            this.engine_.submit(internalEvent('file.changed', { path })).catch((err: unknown) => this.log.debug({ err, path }, 'file.changed run did not commit'));
+          }
+        },
+        onError: (err) => this.log.warn({ err }, 'file watch error'),
+      });
+    }
+    await writeControlEndpoint(c.dataDir, { url: this.control.url, pid: process.pid });
+    await writeJsonAtomic(join(c.dataDir, AGENT_INFO_FILE), this.info());
+    this.log.info({ control: this.control.url, gossip: this.node_.address, charm: this.charm.file }, 'agent started');
+  }
+
+  /** Joins the seeds; retries in the background until some member is known (the seeds may be starting too). */
+  private async joinMesh(): Promise<void> {
+    const seeds = this.config.seeds;
+    if (seeds.length === 0) return;
+    const attempt = async (): Promise<boolean> => {
+      try {
+        const n = await this.node_.join(seeds);
+        this.log.info({ seeds, answered: n }, 'joined the mesh');
+        void this.directory_.syncFromPeers();
+        return true;
+      } catch (err) {
+        this.log.warn({ err, seeds }, 'join failed; retrying');
+        return false;
+      }
+    };
+    if (await attempt()) return;
+    const retry = (): void => {
+      this.joinTimer = setTimeout(() => {
+        if (this.stopping || !this.node_.running) return;
+        if (this.node_.members().some((m) => m.name !== this.unit && m.status === 'alive')) {
+          void this.directory_.syncFromPeers();
+          return;
+        }
+        void attempt().then((ok) => {
+          if (!ok) retry();
+        });
+      }, 2_000);
+      this.joinTimer.unref();
+    };
+    retry();
+  }
+
+  info(): AgentInfo {
+    return {
+      unit: this.unit,
+      service: this.service,
+      pid: process.pid,
+      controlUrl: this.control.url,
+      gossipAddress: this.node_.address,
+      dataDir: this.config.dataDir,
+      unitDir: this.unitDir,
+      startedAt: this.startedAt,
+    };
+  }
+
+  // ---- views for the control API ------------------------------------------
+
+  workload(): { state: string; message: string } | undefined {
+    const w = getFact(this.engine_.knowledge, 'workload.status') as { state?: unknown; message?: unknown } | undefined;
+    if (!w || typeof w !== 'object') return undefined;
+    return { state: String(w.state ?? ''), message: String(w.message ?? '') };
+  }
+
+  status(): AgentStatus {
+    const es = this.engine_.status();
+    const links = this.manager.linkStatus();
+    const members = this.node_.members();
+    return {
+      unit: this.unit,
+      service: this.service,
+      charm: this.charm.metadata.name,
+      pid: process.pid,
+      controlUrl: this.control.url,
+      gossipAddress: this.node_.address,
+      engine: { state: es.state, queued: es.queued, runs: es.runs, ...(es.error ? { error: es.error } : {}) },
+      workload: this.workload(),
+      relations: this.directory_.views().map((v) => {
+        const problem = this.directory_.problems.get(v.id);
+        return {
+          ...v,
+          links: links.filter((l) => l.relationId === v.id).map((l) => ({ remoteUnit: l.remoteUnit, unacked: l.unacked, buffered: l.buffered, applied: l.applied })),
+          ...(problem !== undefined ? { problem } : {}),
+        };
+      }),
+      members: { alive: members.filter((m) => m.status === 'alive').length, total: members.length },
+      uptimeMs: Date.now() - this.startedAt,
+    };
+  }
+
+  members(): Member[] {
+    return this.node_.members();
+  }
+
+  facts(): Record<string, Json> {
+    return factsOf(this.engine_.knowledge);
+  }
+
+  runs(): readonly RunReport[] {
+    return this.engine_.history();
+  }
+
+  resolve(skip: boolean): { state: string } {
+    if (skip) this.engine_.skip();
+    else this.engine_.resolve();
+    return { state: this.engine_.status().state };
+  }
+
+  /** Serf's user event: to every member (this one included); each raises `user.<name>`. */
+  sendEvent(name: string, payload: Json | undefined): { name: string; ltime: number } {
+    if (typeof name !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$/.test(name) || name.startsWith('rz.')) {
+      throw new AgentError('AGENT_ERR_BAD_REQUEST', `event name ${JSON.stringify(name)} must be letters, digits, ".", "_", "-" (not starting with "rz.")`);
+    }
+    const e = this.node_.sendEvent(name, payload ?? null);
+    return { name: e.name, ltime: e.ltime };
+  }
+
+  async query(name: string, payload: Json | undefined, timeoutMs: number | undefined): Promise<{ acks: readonly string[]; responses: readonly { from: string; payload: unknown }[] }> {
+    if (typeof name !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$/.test(name) || name.startsWith('rz.')) {
+      throw new AgentError('AGENT_ERR_BAD_REQUEST', `query name ${JSON.stringify(name)} must be letters, digits, ".", "_", "-" (not starting with "rz.")`);
+    }
+    return this.node_.query(name, payload ?? null, { requestAck: true, ...(timeoutMs !== undefined ? { timeout: timeoutMs } : {}) }).done;
+  }
+
+  /** The local half of convergence (the CLI compares the halves of every unit). */
+  converged(): LocalConvergence {
+    const reasons: string[] = [];
+    const es = this.engine_.status();
+    if (es.state !== 'idle' || es.queued > 0) reasons.push(`engine ${es.state} with ${es.queued} queued`);
+    if (es.error) reasons.push(`handler ${es.error.handler ?? '?'} failed: ${es.error.message}`);
+    for (const l of this.manager.linkStatus()) {
+      if (l.unacked > 0) reasons.push(`link to ${l.remoteUnit} has ${l.unacked} unacked`);
+      if (l.buffered > 0) reasons.push(`link from ${l.remoteUnit} has ${l.buffered} buffered`);
+    }
+    const kb = this.engine_.knowledge;
+    const published: Record<string, { incarnation: number; version: number }> = {};
+    for (const ep of Object.keys(this.charm.metadata.endpoints)) {
+      const s = asEndpointState(kb.relations[ep]);
+      published[ep] = { incarnation: s?.incarnation ?? 0, version: s?.local.version ?? 0 };
+    }
+    const views: LocalConvergence['views'][number][] = [];
+    const relations: LocalConvergence['relations'][number][] = [];
+    for (const v of this.directory_.views()) {
+      if (!v.established) reasons.push(`relation ${v.id} not established: ${this.directory_.problems.get(v.id) ?? 'pending'}`);
+      relations.push({ id: v.id, remoteService: v.remoteService, established: v.established, units: v.units.map((u) => u.unit) });
+      for (const u of v.units) views.push({ relationId: v.id, endpoint: v.endpoint, remoteService: v.remoteService, remoteEndpoint: v.remoteEndpoint, unit: u.unit, incarnation: u.incarnation, version: u.version });
+    }
+    const members = this.node_
+      .members()
+      .filter((m) => m.status === 'alive' || m.status === 'suspect')
+      .map((m) => m.name)
+      .sort();
+    return { unit: this.unit, ok: reasons.length === 0, reasons, members, published, views, relations };
+  }
+
+  /** Services seen in the mesh, by name, with their alive units. */
+  services(): Record<string, string[]> {
+    const out: Record<string, string[]> = {};
+    for (const m of this.node_.members()) {
+      const s = serviceOf(m);
+      if (s === undefined || m.status !== 'alive') continue;
+      (out[s] ??= []).push(m.name);
+    }
+    return out;
+  }
+
+  // ---- logging ---------------------------------------------------------------
+
+  private charmLogger(): CharmLogger {
+    const base = this.log.child({ component: 'charm' });
+    const pick = (): Logger => this.currentRunLog ?? base;
+    const call = (level: 'info' | 'warn' | 'error' | 'debug') => (obj: object | string, msg?: string) => {
+      const l = pick();
+      if (typeof obj === 'string') l[level](obj);
+      else l[level](obj, msg);
+    };
+    return { info: call('info'), warn: call('warn'), error: call('error'), debug: call('debug') };
+  }
+
+  /** Every line a handler (or the charm's logger) writes during a run carries the run id. */
+  private wrapHandler(h: HandlerSpec): HandlerSpec {
+    const run = async (ctx: HandlerContext): Promise<void> => {
+      const log = runLogger(this.log, ctx.runId, { handler: ctx.handler });
+      this.currentRunLog = log;
+      log.debug('handler started');
+      try {
+        await h.run(ctx);
+        log.debug('handler finished');
+      } catch (err) {
+        log.warn({ err }, 'handler failed');
+        throw err;
+      } finally {
+        this.currentRunLog = undefined;
+      }
+    };
+    return { ...h, run };
+  }
+
+  private logReport(r: RunReport): void {
+    const log = runLogger(this.log, r.runId);
+    const fields = { event: r.eventLabel, attempt: r.attempt, outcome: r.outcome, durationMs: r.durationMs, handlers: r.steps.map((s) => s.handler), factsChanged: r.factsChanged };
+    if (r.outcome === 'committed') log.info(fields, `run committed: ${r.eventLabel}`);
+    else log.warn({ ...fields, error: r.error }, `run ${r.outcome}: ${r.eventLabel}${r.error ? ` (${r.error.handler ?? ''}: ${r.error.message})` : ''}`);
+  }
+
+  // ---- stop -------------------------------------------------------------------
+
+  /** Stops gracefully (idempotent). */
+  stop(): Promise<void> {
+    this.stopping ??= this.teardown();
+    return this.stopping;
+  }
+
+  private async teardown(): Promise<void> {
+    const step = async (what: string, fn: () => unknown): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        this.log.warn({ err: toAgentError(err) }, `stop: ${what} failed`);
+      }
+    };
+    if (this.joinTimer) clearTimeout(this.joinTimer);
+    await step('file watch', () => this.watcher?.close());
+    await step('relation directory', () => this.directory_?.stop());
+    await step('engine', () => this.engine_?.stop());
+    await step('relation manager', () => this.manager?.stop());
+    this.transport?.close();
+    for (const off of this.offs.splice(0)) off();
+    await step('charm stop', () => (this.charm?.definition.stop && this.unitCtx ? this.charm.definition.stop(this.unitCtx) : undefined));
+    await step('leave', () => (this.node_?.running ? this.node_.leave() : undefined));
+    await step('gossip shutdown', () => this.node_?.shutdown());
+    await step('control API', () => this.control?.close());
+    await step('state', () => this.state?.close());
+    this.log.info('agent stopped');
+    this.log.flush?.();
+  }
+}
+
+function isAgentConfig(v: unknown): v is AgentConfig {
+  return v !== null && typeof v === 'object' && typeof (v as AgentConfig).service === 'string' && typeof (v as AgentConfig).snapshotEvery === 'number';
+}
+
+
+async function readKeyring(file: string): Promise<Keyring> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new AgentError('AGENT_ERR_BAD_CONFIG', `cannot read keyring file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const keys = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  if (keys.length === 0) throw new AgentError('AGENT_ERR_BAD_CONFIG', `keyring file ${file} holds no key; put one base64 key (32 bytes) per line`);
+  try {
+    return new Keyring(keys[0]!, ...keys.slice(1));
+  } catch (err) {
+    throw new AgentError('AGENT_ERR_BAD_CONFIG', `keyring file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
+  await rename(tmp, path);
+}

@@ -1,0 +1,111 @@
+/**
+ * Loading a charm: `import()` of `<charmDir>/charm.ts` (the agent runs under
+ * tsx, so TypeScript loads as is), then every check that can fail before the
+ * agent touches the mesh: the default export is a charm definition, its
+ * metadata parses, its interfaces are known, and its handlers compile (a
+ * handler without preconditions is refused by the engine). Any failure is an
+ * AgentError `AGENT_ERR_CHARM_LOAD` naming the file, so start-up stops with a
+ * message that says where to look.
+ */
+import { access } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Engine, type HandlerSpec } from '@rhizome/engine';
+import { dfsSlave, http, InterfaceRegistry, parseCharmMetadata, type CharmMetadata, type InterfaceDefinition } from '@rhizome/relations';
+import { AgentError } from '../errors';
+import type { CharmDefinition, UnitContext } from './define';
+
+export const CHARM_FILE = 'charm.ts';
+
+export interface LoadedCharm {
+  /** Absolute path of the charm module. */
+  readonly file: string;
+  readonly definition: CharmDefinition;
+  readonly metadata: CharmMetadata;
+  /** Built-in interfaces plus the charm's own. */
+  readonly interfaces: InterfaceRegistry;
+}
+
+/** Interfaces every agent knows. */
+export const BUILTIN_INTERFACES: readonly InterfaceDefinition[] = Object.freeze([dfsSlave as unknown as InterfaceDefinition, http as unknown as InterfaceDefinition]);
+
+function fail(file: string, message: string, cause?: unknown): AgentError {
+  return new AgentError('AGENT_ERR_CHARM_LOAD', `cannot load charm ${file}: ${message}`, cause === undefined ? undefined : { cause });
+}
+
+/** Imports and checks a charm module; does not build its handlers (see `buildHandlers`). */
+export async function loadCharm(charmDir: string): Promise<LoadedCharm> {
+  const file = resolve(charmDir, CHARM_FILE);
+  try {
+    await access(file);
+  } catch (err) {
+    throw fail(file, `no ${CHARM_FILE} in ${resolve(charmDir)}; a charm is a folder whose ${CHARM_FILE} default-exports defineCharm({...})`, err);
+  }
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+  } catch (err) {
+    throw fail(file, `the module failed to load: ${err instanceof Error ? err.message : String(err)}`, err);
+  }
+  const def = mod.default as Partial<CharmDefinition> | undefined;
+  if (def === null || typeof def !== 'object') {
+    throw fail(file, 'its default export is not a charm; write `export default defineCharm({ metadata, handlers })`');
+  }
+  if (typeof def.handlers !== 'function') {
+    throw fail(file, '`handlers` must be a function (unit) => HandlerSpec[]');
+  }
+  if (def.watch !== undefined && typeof def.watch !== 'function') throw fail(file, '`watch` must be a function (unit) => string[]');
+  if (def.stop !== undefined && typeof def.stop !== 'function') throw fail(file, '`stop` must be a function (unit) => void');
+  let metadata: CharmMetadata;
+  try {
+    metadata = parseCharmMetadata(def.metadata);
+  } catch (err) {
+    throw fail(file, err instanceof Error ? err.message : String(err), err);
+  }
+  const interfaces = new InterfaceRegistry();
+  try {
+    for (const i of BUILTIN_INTERFACES) interfaces.register(i);
+    const own: unknown = def.interfaces;
+    if (own !== undefined) {
+      if (!Array.isArray(own)) throw new Error('`interfaces` must be an array of defineInterface() results');
+      for (const i of own as InterfaceDefinition[]) if (!interfaces.has(i.name)) interfaces.register(i);
+    }
+    for (const ep of Object.values(metadata.endpoints)) interfaces.get(ep.interface);
+  } catch (err) {
+    throw fail(file, err instanceof Error ? err.message : String(err), err);
+  }
+  return Object.freeze({ file, definition: def as CharmDefinition, metadata, interfaces });
+}
+
+/** Builds a unit's handlers and checks that they compile (the engine's own checks), naming the file on failure. */
+export function buildHandlers(charm: LoadedCharm, unit: UnitContext): readonly HandlerSpec[] {
+  let handlers: readonly HandlerSpec[];
+  try {
+    handlers = charm.definition.handlers(unit);
+  } catch (err) {
+    throw fail(charm.file, `handlers(unit) threw: ${err instanceof Error ? err.message : String(err)}`, err);
+  }
+  if (!Array.isArray(handlers)) throw fail(charm.file, 'handlers(unit) must return an array of handlers');
+  try {
+    // Compiles and validates every handler; throws EngineError naming the handler.
+    new Engine({ handlers });
+  } catch (err) {
+    throw fail(charm.file, err instanceof Error ? err.message : String(err), err);
+  }
+  return handlers;
+}
+
+/** The files a charm asks to watch, resolved against the unit's dir. */
+export function watchedFiles(charm: LoadedCharm, unit: UnitContext): string[] {
+  if (!charm.definition.watch) return [];
+  let files: readonly string[];
+  try {
+    files = charm.definition.watch(unit);
+  } catch (err) {
+    throw fail(charm.file, `watch(unit) threw: ${err instanceof Error ? err.message : String(err)}`, err);
+  }
+  if (!Array.isArray(files) || !files.every((f) => typeof f === 'string' && f !== '')) {
+    throw fail(charm.file, 'watch(unit) must return an array of file paths');
+  }
+  return files.map((f) => resolve(unit.dir, f));
+}

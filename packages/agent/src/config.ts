@@ -1,0 +1,146 @@
+/**
+ * An agent's configuration: one unit, its charm, where it keeps its state and
+ * how it reaches the mesh. It comes from a config file (YAML or JSON) and/or
+ * command-line flags (flags win), and is parsed here, once, with zod: every
+ * field is checked and every mistake is reported with its path.
+ *
+ * @example
+ * const config = parseAgentConfig({ unit: 'web/0', charmDir: './charms/web', dataDir: '.rhizome/web-0' });
+ */
+import { readFile } from 'node:fs/promises';
+import { resolve, dirname } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import type { Json } from '@rhizome/engine';
+import { AgentError } from './errors';
+import type { LogLevel } from './log/logger';
+
+export interface AgentConfig {
+  /** Unit name, `service/N`. */
+  readonly unit: string;
+  /** Service name: the part of `unit` before "/". */
+  readonly service: string;
+  /** Folder holding the charm's `charm.ts` (absolute). */
+  readonly charmDir: string;
+  /** State directory (absolute): snapshot, log, token, control.json, agent.log, the unit's working dir. */
+  readonly dataDir: string;
+  /** Extra gossip tags (the agent adds its own: service, endpoints, control URL). */
+  readonly tags: Readonly<Record<string, string>>;
+  /** Gossip bind address. */
+  readonly bindHost: string;
+  /** Gossip port; 0 picks a free one. */
+  readonly bindPort: number;
+  /** Gossip addresses (`host:port`) to join. */
+  readonly seeds: readonly string[];
+  /** File of base64 keys, one per line (first = primary); encrypts gossip. */
+  readonly keyringFile?: string;
+  readonly logLevel: LogLevel;
+  /** Control API port; 0 picks a free one. */
+  readonly controlPort: number;
+  /** Charm config options, merged over the charm's defaults. */
+  readonly options: Readonly<Record<string, Json>>;
+  /** Write log lines to stdout as well as to agent.log (foreground use). */
+  readonly logToStdout: boolean;
+  /** Records per snapshot: after this many log records the state is snapshotted and the log restarted. */
+  readonly snapshotEvery: number;
+}
+
+export const DEFAULT_AGENT_CONFIG = Object.freeze({
+  // Loopback: a local deployment must never be reachable from elsewhere by accident.
+  bindHost: '127.0.0.1',
+  // Let the OS pick: several agents per machine (and per process) never collide.
+  bindPort: 0,
+  controlPort: 0,
+  logLevel: 'info' as LogLevel,
+  logToStdout: false,
+  // A snapshot costs one write of the whole state; 500 small records replay in milliseconds.
+  snapshotEvery: 500,
+});
+
+const UNIT_RE = /^[a-z][a-z0-9-]{0,62}\/\d{1,6}$/;
+const ADDRESS_RE = /^[^\s:/]+:\d{1,5}$/;
+
+const jsonValue: z.ZodType<Json> = z.lazy(() =>
+  z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(jsonValue), z.record(z.string(), jsonValue)]),
+);
+
+const configSchema = z.strictObject({
+  unit: z.string().regex(UNIT_RE, 'a unit name looks like "service/0" (lowercase letters, digits and dashes, a slash, a number)'),
+  charmDir: z.string().min(1, 'name the charm folder (the one holding charm.ts)'),
+  dataDir: z.string().min(1, 'name a data directory'),
+  tags: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'a tag name is lowercase letters, digits, "_" and "-"'), z.string().max(256)).optional(),
+  bindHost: z.string().min(1).optional(),
+  bindPort: z.number().int().min(0).max(65535).optional(),
+  seeds: z.array(z.string().regex(ADDRESS_RE, 'a seed is host:port, e.g. 127.0.0.1:7946')).optional(),
+  keyringFile: z.string().min(1).optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  controlPort: z.number().int().min(0).max(65535).optional(),
+  options: z.record(z.string(), jsonValue).optional(),
+  logToStdout: z.boolean().optional(),
+  snapshotEvery: z.number().int().min(1).optional(),
+});
+
+export type AgentConfigInput = z.input<typeof configSchema>;
+
+/** Formats zod issues as `path: message` lines. */
+export function formatIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
+  return issues.map((i) => `${i.path.length > 0 ? i.path.map(String).join('.') : '(root)'}: ${i.message}`).join('; ');
+}
+
+/** Checks an agent configuration (untrusted: a file or flags). Relative paths resolve against `baseDir` (default: cwd). */
+export function parseAgentConfig(input: unknown, baseDir = process.cwd()): AgentConfig {
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new AgentError('AGENT_ERR_BAD_CONFIG', `invalid agent configuration: ${formatIssues(parsed.error.issues)}`);
+  }
+  const c = parsed.data;
+  return Object.freeze({
+    unit: c.unit,
+    service: c.unit.split('/')[0]!,
+    charmDir: resolve(baseDir, c.charmDir),
+    dataDir: resolve(baseDir, c.dataDir),
+    tags: Object.freeze({ ...(c.tags ?? {}) }),
+    bindHost: c.bindHost ?? DEFAULT_AGENT_CONFIG.bindHost,
+    bindPort: c.bindPort ?? DEFAULT_AGENT_CONFIG.bindPort,
+    seeds: Object.freeze([...(c.seeds ?? [])]),
+    ...(c.keyringFile !== undefined ? { keyringFile: resolve(baseDir, c.keyringFile) } : {}),
+    logLevel: c.logLevel ?? DEFAULT_AGENT_CONFIG.logLevel,
+    controlPort: c.controlPort ?? DEFAULT_AGENT_CONFIG.controlPort,
+    options: Object.freeze({ ...(c.options ?? {}) }),
+    logToStdout: c.logToStdout ?? DEFAULT_AGENT_CONFIG.logToStdout,
+    snapshotEvery: c.snapshotEvery ?? DEFAULT_AGENT_CONFIG.snapshotEvery,
+  });
+}
+
+/** Reads a config file (YAML or JSON), merges `overrides` over it (flags win) and parses the result. */
+export async function loadAgentConfig(file: string | undefined, overrides: Record<string, unknown> = {}): Promise<AgentConfig> {
+  let fromFile: Record<string, unknown> = {};
+  let baseDir = process.cwd();
+  if (file !== undefined) {
+    const path = resolve(file);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      throw new AgentError('AGENT_ERR_BAD_CONFIG', `cannot read agent config file ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    let value: unknown;
+    try {
+      value = parseYaml(text);
+    } catch (err) {
+      throw new AgentError('AGENT_ERR_BAD_CONFIG', `agent config file ${path} is not valid YAML/JSON: ${(err as Error).message}`, { cause: err });
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      throw new AgentError('AGENT_ERR_BAD_CONFIG', `agent config file ${path} must hold a mapping like { unit: web/0, charmDir: ..., dataDir: ... }`);
+    }
+    fromFile = value as Record<string, unknown>;
+    baseDir = dirname(path);
+  }
+  const merged: Record<string, unknown> = { ...fromFile };
+  for (const [k, v] of Object.entries(overrides)) if (v !== undefined) merged[k] = v;
+  // Paths given as flags are relative to the cwd, paths in the file to the file.
+  for (const k of ['charmDir', 'dataDir', 'keyringFile'] as const) {
+    if (typeof overrides[k] === 'string') merged[k] = resolve(overrides[k]);
+  }
+  return parseAgentConfig(merged, baseDir);
+}

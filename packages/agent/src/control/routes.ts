@@ -1,0 +1,74 @@
+/**
+ * The agent's control routes (served by `createControlServer`, token
+ * required). Request bodies are untrusted: each is parsed by one zod schema
+ * here, and a bad body is a 400 that says what was expected.
+ *
+ *   GET  /status      unit, engine state, workload status, failing handler, relations with units and links, member counts
+ *   GET  /members     the gossip member list
+ *   GET  /facts       every fact
+ *   GET  /relations   declarations known to the directory and this unit's views
+ *   GET  /runs        run history (reports)
+ *   GET  /converged   the local half of convergence (see Agent.converged)
+ *   POST /resolve     { skip?: boolean }
+ *   POST /event       { name, payload? }  a gossip user event; every agent raises `user.<name>`
+ *   POST /query       { name, payload?, timeoutMs? }
+ *   POST /relate      { a: 'svc:ep', b: 'svc:ep' }
+ *   POST /unrelate    { a, b }
+ *   GET  /logs        NDJSON stream (replay + follow; see log-route.ts)
+ *   GET  /info        the agent's identity and addresses
+ */
+import { z } from 'zod';
+import type { Json } from '@rhizome/engine';
+import type { Agent } from '../agent';
+import { formatIssues } from '../config';
+import { AgentError } from '../errors';
+import { logStreamRoute } from './log-route';
+import type { ControlRoutes } from './server';
+
+const jsonValue: z.ZodType<Json> = z.lazy(() =>
+  z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(jsonValue), z.record(z.string(), jsonValue)]),
+);
+
+const resolveBody = z.strictObject({ skip: z.boolean().optional() }).optional();
+const eventBody = z.strictObject({ name: z.string().min(1), payload: jsonValue.optional() });
+const queryBody = z.strictObject({ name: z.string().min(1), payload: jsonValue.optional(), timeoutMs: z.number().int().min(10).max(60_000).optional() });
+const relateBody = z.strictObject({ a: z.string(), b: z.string() });
+
+function parseBody<T>(schema: z.ZodType<T>, body: unknown, example: string): T {
+  const r = schema.safeParse(body);
+  if (!r.success) throw new AgentError('AGENT_ERR_BAD_REQUEST', `bad request body: ${formatIssues(r.error.issues)}; expected ${example}`);
+  return r.data;
+}
+
+export function buildControlRoutes(agent: Agent): ControlRoutes {
+  return {
+    'GET /info': () => agent.info(),
+    'GET /status': () => agent.status(),
+    'GET /members': () => agent.members(),
+    'GET /facts': () => agent.facts(),
+    'GET /runs': () => agent.runs(),
+    'GET /converged': () => agent.converged(),
+    'GET /relations': () => ({ declarations: agent.directory.active(), views: agent.directory.views() }),
+    'POST /resolve': (req) => {
+      const body = parseBody(resolveBody, req.body, '{ "skip": false }');
+      return agent.resolve(body?.skip === true);
+    },
+    'POST /event': (req) => {
+      const body = parseBody(eventBody, req.body, '{ "name": "deploy", "payload": {...} }');
+      return agent.sendEvent(body.name, body.payload);
+    },
+    'POST /query': (req) => {
+      const body = parseBody(queryBody, req.body, '{ "name": "ping", "timeoutMs": 2000 }');
+      return agent.query(body.name, body.payload, body.timeoutMs);
+    },
+    'POST /relate': (req) => {
+      const body = parseBody(relateBody, req.body, '{ "a": "datanode:namenode", "b": "namenode:datanode" }');
+      return agent.directory.relate(body.a, body.b);
+    },
+    'POST /unrelate': (req) => {
+      const body = parseBody(relateBody, req.body, '{ "a": "datanode:namenode", "b": "namenode:datanode" }');
+      return agent.directory.unrelate(body.a, body.b);
+    },
+    'GET /logs': logStreamRoute(agent.logTail),
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * The relation manager's LinkTransport, backed by the gossip node's reliable
+ * point-to-point channel.
+ *
+ * Durability first: a message may leave only after the state that produced
+ * it is durable (the link record holding it, or the commit it acks). Every
+ * `send` therefore waits for the durable state's barrier (all appends so far
+ * fsynced) and only then hands the message to the mesh; barriers resolve in
+ * append order, so messages also leave in the order they were sent.
+ *
+ * Reachability: the mesh's suspect/failed/left make a unit unreachable (the
+ * manager pauses retransmission to it); alive again (join, update) makes it
+ * reachable and the manager re-syncs the link at once.
+ *
+ * The channel may still lose a message (the member fails mid-way): links
+ * retransmit until acked, so a rejected `sendReliable` is only counted.
+ */
+import type { GossipNode, Member } from '@rhizome/gossip';
+import type { LinkMessage, LinkTransport } from '@rhizome/relations';
+
+/** Envelope kind of relation link messages on the reliable channel. */
+export const LINK_ENVELOPE = 'rz.link';
+
+export interface MeshLinkTransportStats {
+  sent: number;
+  received: number;
+  sendFailures: number;
+}
+
+export class MeshLinkTransport implements LinkTransport {
+  readonly stats: MeshLinkTransportStats = { sent: 0, received: 0, sendFailures: 0 };
+  private closed = false;
+
+  constructor(
+    private readonly node: GossipNode,
+    private readonly barrier: () => Promise<void>,
+  ) {}
+
+  send(toUnit: string, message: LinkMessage): void {
+    if (this.closed) return;
+    this.barrier().then(
+      () => {
+        if (this.closed || !this.node.running) return;
+        this.stats.sent++;
+        this.node.sendReliable(toUnit, { k: LINK_ENVELOPE, m: message }).catch(() => {
+          this.stats.sendFailures++;
+        });
+      },
+      () => {
+        // The state could not be made durable: the agent is stopping; nothing may leave.
+        this.stats.sendFailures++;
+      },
+    );
+  }
+
+  onMessage(handler: (fromUnit: string, message: unknown) => void): () => void {
+    return this.node.onReliable((from, payload) => {
+      if (this.closed) return;
+      const p = payload as { k?: unknown; m?: unknown } | null;
+      if (p === null || typeof p !== 'object' || p.k !== LINK_ENVELOPE) return;
+      this.stats.received++;
+      handler(from, p.m);
+    });
+  }
+
+  onReachability(handler: (unit: string, reachable: boolean) => void): () => void {
+    const down = (m: Member): void => handler(m.name, false);
+    const up = (m: Member): void => {
+      if (m.status === 'alive') handler(m.name, true);
+    };
+    const offs = [
+      this.node.on('member-suspect', down),
+      this.node.on('member-failed', down),
+      this.node.on('member-leave', down),
+      this.node.on('member-join', up),
+      this.node.on('member-update', up),
+    ];
+    return () => offs.forEach((off) => off());
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+}
