@@ -35,6 +35,8 @@ export class BroadcastQueue {
   constructor(
     private readonly limit: () => number,
     private readonly maxQueued = 4096,
+    /** Called after each queue(): lets the node gossip fresh news without waiting a whole interval. */
+    private readonly onQueued: () => void = () => {},
   ) {}
 
   get length(): number {
@@ -60,6 +62,7 @@ export class BroadcastQueue {
         d.b.onDone?.();
       }
     }
+    this.onQueued();
   }
 
   /**

@@ -26,4 +26,6 @@ export interface NodeContext {
   numMembers(): number;
   /** Whether the node is still running (not shut down). */
   running(): boolean;
+  /** Fresh broadcasts are queued: run a gossip round soon rather than at the next interval. */
+  gossipSoon(): void;
 }

@@ -13,7 +13,9 @@
  * Gossip: every gossipInterval, queued broadcasts (membership news first,
  * then user events and queries) go to `gossipNodes` random members (live
  * ones, plus recently failed or left ones so they can learn it and refute);
- * they also ride on every ping and ack.
+ * they also ride on every ping and ack. Fresh news triggers an extra round
+ * within milliseconds (at most one per quarter interval), so a broadcast
+ * crosses the cluster in network hops, not gossip intervals.
  *
  * Stream evidence: when the transport reports that a member's host refused
  * or reset the connection, nobody is listening there, so we suspect it at
@@ -98,6 +100,9 @@ export interface SendEventOptions {
   coalesce?: boolean;
 }
 
+/** Fresh news waits this long (ms) before an eager gossip round, so a burst goes out in one frame. */
+const EAGER_GOSSIP_DELAY = 2;
+
 /** leave() also sends its leave straight to every member when there are at most this many. */
 const DIRECT_LEAVE_LIMIT = 128;
 
@@ -147,6 +152,8 @@ export class GossipNode {
   private readonly channels: ReliableChannels;
   private state: NodeState = 'running';
   private gossipTimer: TimerHandle | null = null;
+  private eagerTimer: TimerHandle | null = null;
+  private lastGossip = -Infinity;
   private reapTimer: TimerHandle | null = null;
   private join_: JoinAttempt | null = null;
   private readonly conflictNotices = new Map<string, number>();
@@ -191,8 +198,13 @@ export class GossipNode {
       send: (addr, msgs, piggyback) => this.send(addr, msgs, piggyback ?? false),
       numMembers: () => this.membership.numLive(),
       running: () => this.state !== 'shutdown',
+      gossipSoon: () => this.gossipSoon(),
     };
-    this.broadcasts = new BroadcastQueue(() => retransmitLimit(this.profile.retransmitMult, this.membership.numLive()));
+    this.broadcasts = new BroadcastQueue(
+      () => retransmitLimit(this.profile.retransmitMult, this.membership.numLive()),
+      4096,
+      () => this.gossipSoon(),
+    );
     this.membership = new Membership(
       this.ctx,
       {
@@ -314,6 +326,7 @@ export class GossipNode {
     if (this.state === 'shutdown') return;
     this.state = 'shutdown';
     if (this.gossipTimer) this.clock.clearTimeout(this.gossipTimer);
+    if (this.eagerTimer) this.clock.clearTimeout(this.eagerTimer);
     if (this.reapTimer) this.clock.clearTimeout(this.reapTimer);
     this.prober.stop();
     this.pushPull.stop();
@@ -462,6 +475,26 @@ export class GossipNode {
   private gossipTick(): void {
     if (this.state === 'shutdown') return;
     this.gossipTimer = this.clock.setTimeout(() => this.gossipTick(), this.profile.gossipInterval);
+    this.gossipRound();
+  }
+
+  /**
+   * Eager gossip: fresh news goes out within a few milliseconds instead of
+   * waiting up to a whole gossip interval at every hop. Rounds stay at least
+   * gossipInterval / 4 apart, and each broadcast still counts against its
+   * retransmit limit, so the total traffic is unchanged; only latency drops.
+   */
+  private gossipSoon(): void {
+    if (this.eagerTimer !== null || this.state === 'shutdown') return;
+    const wait = Math.max(EAGER_GOSSIP_DELAY, this.lastGossip + this.profile.gossipInterval / 4 - this.clock.now());
+    this.eagerTimer = this.clock.setTimeout(() => {
+      this.eagerTimer = null;
+      if (this.state !== 'shutdown') this.gossipRound();
+    }, wait);
+  }
+
+  private gossipRound(): void {
+    this.lastGossip = this.clock.now();
     if (this.broadcasts.length === 0 && this.userEvents.queue.length === 0 && this.queries.queue.length === 0) return;
     const now = this.clock.now();
     const local = this.membership.local;

@@ -160,7 +160,7 @@ export class Queries {
     private readonly localTags: () => Tags,
   ) {
     this.ring = new Array<Slot | undefined>(ctx.profile.queryBufferSize);
-    this.queue = new BroadcastQueue(() => retransmitLimit(ctx.profile.retransmitMult, ctx.numMembers()));
+    this.queue = new BroadcastQueue(() => retransmitLimit(ctx.profile.retransmitMult, ctx.numMembers()), 4096, () => ctx.gossipSoon());
   }
 
   /** Register the responder for query `name` ('*' answers every name without its own responder). */

@@ -51,7 +51,7 @@ export class UserEvents {
     private readonly deliver: (ev: UserEvent) => void,
   ) {
     this.ring = new Array<Slot | undefined>(ctx.profile.eventBufferSize);
-    this.queue = new BroadcastQueue(() => retransmitLimit(ctx.profile.retransmitMult, ctx.numMembers()));
+    this.queue = new BroadcastQueue(() => retransmitLimit(ctx.profile.retransmitMult, ctx.numMembers()), 4096, () => ctx.gossipSoon());
   }
 
   send(name: string, payload: unknown, coalesce: boolean): UserEvent {
