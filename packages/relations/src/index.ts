@@ -26,3 +26,5 @@ export { SimLinkNetwork, DEFAULT_SIM_LINK_FAULTS, seededRandom } from './sim-tra
 export type { SimLinkFaults, SimLinkNetworkOptions, SimLinkStats } from './sim-transport';
 export { runRelationScenario, endpointStateFromFixture } from './testing';
 export type { RelationScenarioInput, RelationScenarioOutput, ScenarioRelationEvent, EndpointFixture, RelationFixture } from './testing';
+export { relationStatus } from './status';
+export type { RelationStatus, UnitStatus } from './status';

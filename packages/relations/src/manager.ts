@@ -35,15 +35,25 @@
  *
  * Re-sync by state. Data messages carry the full bag and its version, and
  * views only move forward, so any later message supersedes the earlier
- * ones. On start, on join, when a unit becomes reachable again and
- * periodically (anti-entropy), the sender offers its current version (`sync`); a receiver whose view is
- * older and has nothing newer buffered answers `pull`, and the sender
- * retransmits its outbox or, if that is empty, queues its current bag. A
- * data message also carries `base`, the lowest seq its sender still holds:
- * everything below was acknowledged, so a receiver that lost its state may
- * continue from there. And a sender that receives an ack beyond anything it
- * sent (it lost its link store) renumbers after it. Views therefore converge
- * to the last committed bags even if messages or whole stores were lost.
+ * ones. On start, on join, when a unit becomes reachable again, and
+ * periodically (anti-entropy, `syncIntervalMs`), the sender offers its
+ * current version (`sync`); a receiver whose view is older and has nothing
+ * newer buffered answers `pull`, and the sender retransmits its outbox or,
+ * if that is empty, queues its current bag. A data message also carries
+ * `base`, the lowest seq its sender still holds (recomputed on every
+ * transmission): everything below was acknowledged, so a receiver that lost
+ * its state may continue from there. With durable stores `base - 1` never
+ * exceeds the receiver's applied number, so this never skips a message.
+ *
+ * Lost stores. Versions are (incarnation, version) pairs, the incarnation
+ * stamped when an endpoint's state is created, so a unit that lost its
+ * knowledge base publishes versions that order after its old ones. Sequence
+ * numbers count within a link epoch, stamped when the sender creates the
+ * link's record, so a sender that lost its link store starts a new epoch
+ * that receivers follow, and stale messages or acks of an old epoch are
+ * ignored. Views therefore converge to the last committed bags even if
+ * messages or whole stores were lost (only exactly-once delivery of
+ * superseded messages is given up then).
  *
  * All submissions go through one serial chain: each event is built from the
  * committed knowledge base when its turn comes, so the `changed` keys an
@@ -112,6 +122,13 @@ export interface RelationManagerOptions {
   /** Messages buffered per link before further ones are dropped (their sender retransmits). */
   readonly maxInbox?: number;
   /**
+   * Unacknowledged messages kept per link. Beyond, the oldest are dropped:
+   * each message carries the whole bag, so a later one supersedes them, and
+   * the receiver skips past them (`base`). Bounds memory and storage while a
+   * unit is unreachable and this one keeps publishing.
+   */
+  readonly maxOutbox?: number;
+  /**
    * Stamps a new endpoint state's incarnation (state.ts) and a new link
    * record's epoch (link-store.ts); must exceed every stamp this unit used
    * before, even across a loss of its stores. Default: wall-clock milliseconds.
@@ -169,6 +186,8 @@ export const DEFAULT_RETRANSMIT_OPTIONS: RetransmitOptions = Object.freeze({
 export const DEFAULT_RELATION_MANAGER_OPTIONS = Object.freeze({
   // Enough for a burst of publishes across a partition; beyond, the sender's retransmits fill the gap later.
   maxInbox: 256,
+  // Same bound on the sending side; only superseded bags are ever dropped.
+  maxOutbox: 256,
 });
 
 interface RelationRef {
@@ -194,6 +213,7 @@ export class RelationManager {
   private readonly clock: Clock;
   private readonly retransmitOptions: RetransmitOptions;
   private readonly maxInbox: number;
+  private readonly maxOutbox: number;
   private readonly onApplied: RelationManagerOptions['onApplied'];
   private readonly incarnation: () => number;
   private readonly onError: (error: unknown) => void;
@@ -227,6 +247,10 @@ export class RelationManager {
     }
     this.retransmitOptions = Object.freeze(r);
     this.maxInbox = options.maxInbox ?? DEFAULT_RELATION_MANAGER_OPTIONS.maxInbox;
+    this.maxOutbox = options.maxOutbox ?? DEFAULT_RELATION_MANAGER_OPTIONS.maxOutbox;
+    for (const [name, v] of [['maxInbox', this.maxInbox], ['maxOutbox', this.maxOutbox]] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new RelationError('REL_ERR_OPTIONS', `${name} must be a positive integer, got ${String(v)}`);
+    }
     this.onApplied = options.onApplied;
     this.incarnation = options.incarnation ?? Date.now;
     this.onError = options.onError ?? (() => undefined);
@@ -472,6 +496,8 @@ export class RelationManager {
     const newerApp = app !== undefined && app.version > rec.queuedAppVersion;
     if (!newerBag && !newerApp && !force) return;
     const seq = rec.nextSeq;
+    // Keep room for this message; older ones beyond the bound are superseded by it.
+    const kept = this.maxOutbox > 1 ? rec.outbox.slice(-(this.maxOutbox - 1)) : [];
     const message: DataMessage = {
       v: 1,
       type: 'data',
@@ -480,7 +506,7 @@ export class RelationManager {
       to: unit,
       epoch: rec.epoch,
       seq,
-      base: rec.outbox[0]?.seq ?? seq,
+      base: kept[0]?.seq ?? seq,
       inc: state.incarnation,
       version: state.local.version,
       bag: state.local.bag,
@@ -491,7 +517,7 @@ export class RelationManager {
       nextSeq: seq + 1,
       queuedVersion: Math.max(rec.queuedVersion, state.local.version),
       queuedAppVersion: app ? app.version : rec.queuedAppVersion,
-      outbox: [...rec.outbox, message],
+      outbox: [...kept, message],
     });
     if (this.canSend(unit)) this.transport.send(unit, message);
     this.armTimer(id, unit);

@@ -20,7 +20,7 @@ import {
 import * as engineApi from '@rhizome/engine';
 import { defineInterface, InterfaceRegistry } from '../src/interface';
 import { MemoryLinkStore } from '../src/link-store';
-import { LINK_SYNC_EVENT, RelationManager, type AddRelationSpec, type AppliedInfo } from '../src/manager';
+import { LINK_SYNC_EVENT, RelationManager, type AddRelationSpec, type AppliedInfo, type RelationManagerOptions } from '../src/manager';
 import { parseCharmMetadata, type CharmMetadata } from '../src/metadata';
 import { relationsModel } from '../src/model';
 import { relation } from '../src/relation';
@@ -157,6 +157,7 @@ export class SimUnit {
       // Virtual time: increases across restarts, like the wall clock.
       incarnation: () => this.cluster.stamp(),
       onError: (e) => this.cluster.errors.push(`${this.unit}: ${e instanceof Error ? e.message : String(e)}`),
+      ...this.cluster.managerOptions,
     });
     this.manager.start();
     // The agent tells a restarted manager about the members the mesh knows (joins already committed are no-ops).
@@ -228,6 +229,8 @@ export class SimCluster {
   /** Crashes that interrupted a run (e.g. between the run and its durable commit). */
   midRunCrashes = 0;
   private lastStamp = 0;
+  /** Overrides for every unit's RelationManager. */
+  managerOptions: Partial<Pick<RelationManagerOptions, 'maxOutbox' | 'maxInbox' | 'retransmit'>> = {};
   /** Virtual time a commit takes to become durable. */
   fsyncMs = 0;
 

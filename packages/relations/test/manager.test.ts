@@ -148,6 +148,23 @@ describe('links under faults', () => {
     expect(seqs).toEqual([1, 2, 3, 4, 5]);
   });
 
+  it('a bounded outbox drops only superseded bags while a unit is unreachable; the view still converges in order', async () => {
+    const c = (cluster = new SimCluster(8));
+    c.managerOptions = { maxOutbox: 4 };
+    const s0 = c.add('src/0', srcMeta);
+    const d0 = c.add('dst/0', dstMeta);
+    await c.relate('rel-1', [s0], 'out', [d0], 'in');
+    c.net.partition(['src/0'], ['dst/0']);
+    for (let i = 1; i <= 20; i++) await s0.publish('out', i);
+    await c.tick(500);
+    expect(s0.manager.linkStatus()[0]).toMatchObject({ unacked: 4, nextSeq: 21 });
+    c.net.heal();
+    expect(await c.until(() => viewMismatches(c).length === 0 && s0.manager.linkStatus()[0]?.unacked === 0, 10_000)).toBe(true);
+    expect(d0.state('in')!.relations['rel-1']!.units['src/0']!.bag).toEqual({ value: 20, owner: 'src/0' });
+    const seqs = (d0.fact('log.links') as [string, string, number, number][]).map((e) => e[2]);
+    expect(seqs).toEqual([17, 18, 19, 20]);
+  });
+
   it('peers: the leader writes the app bag, everyone receives it, and a new leader takes over when it departs', async () => {
     const c = (cluster = new SimCluster(7));
     const units = [c.add('src/0', srcMeta), c.add('src/1', srcMeta), c.add('src/2', srcMeta)];

@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseLinkMessage } from '../src/messages';
 import { LINK_SYNC_EVENT } from '../src/manager';
+import { relationStatus } from '../src/status';
 import { SimCluster, dstMeta, srcMeta, viewMismatches } from './harness';
 
 let cluster: SimCluster | undefined;
@@ -96,6 +97,10 @@ describe('a misbehaving peer', () => {
     const { relationsModel } = await import('../src/model');
     expect(relationsModel.evaluate(d0.kb.relations['in'], { endpoint: 'in', fact: 'available' })).toBeUndefined();
     expect(relationsModel.evaluate(d0.kb.relations['in'], { endpoint: 'in', fact: 'value', key: 'value' })).toBeUndefined();
+    const [status] = relationStatus(d0.kb.relations);
+    expect(status).toMatchObject({ endpoint: 'in', relationId: 'rel-1', remoteService: 'src', units: [{ unit: 'src/0', status: 'invalid', invalidKeys: ['value'] }] });
+    expect(status!.errors).toHaveLength(1);
+    expect(status!.errors[0]).toMatch(/in \(rel-1\): src\/0 published data that violates counter@1\.0\.0: value: .*got "lots"/);
     // The good version of the data repairs it.
     rogue.send('dst/0', { v: 1, type: 'data', rel: 'rel-1', from: 'src/0', to: 'dst/0', epoch: 1, inc, seq: 2, base: 1, version: 2, bag: { value: 3, owner: 'src/0' } });
     await c.tick(100);
