@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 
 PNPM="npx --yes pnpm@10.34.8"
 
-# Real automation the executor tests drive: ansible-playbook.
-scripts/ensure-apt.sh ansible-core
+# Real automation the tests drive: ansible-playbook (executors, the lb charm)
+# and nginx (the lb charm runs its own nginx master per unit, on a high port;
+# the system nginx service is never used).
+scripts/ensure-apt.sh ansible-core nginx
 
 $PNPM install --frozen-lockfile --reporter=append-only
 $PNPM typecheck

@@ -1,0 +1,41 @@
+/**
+ * The unit's own nginx: where its files are and how to stop it. Starting and
+ * reloading are the playbook's job (playbook/site.yml); stopping happens
+ * when the agent stops, outside any run, so it is plain code here.
+ */
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The playbook the charm runs. */
+export const PLAYBOOK = fileURLToPath(new URL('../playbook/site.yml', import.meta.url));
+
+export function nginxFiles(dir: string) {
+  return { conf: join(dir, 'nginx.conf'), pid: join(dir, 'nginx.pid'), errorLog: join(dir, 'error.log') };
+}
+
+/** The pid of the unit's nginx master, if its pid file names a live process. */
+export async function nginxPid(dir: string): Promise<number | undefined> {
+  const text = await readFile(nginxFiles(dir).pid, 'utf8').catch(() => '');
+  const pid = Number.parseInt(text.trim(), 10);
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Asks the unit's nginx to finish its requests and exit (`-s quit`); a no-op when none runs. */
+export async function stopNginx(dir: string, nginxBin = 'nginx', timeoutMs = 10_000): Promise<void> {
+  if ((await nginxPid(dir)) === undefined) return;
+  const f = nginxFiles(dir);
+  await new Promise<void>((resolve) => {
+    execFile(nginxBin, ['-p', dir, '-c', f.conf, '-e', f.errorLog, '-s', 'quit'], { timeout: timeoutMs }, () => resolve());
+  });
+  // Wait (bounded) for the master to remove its pid file.
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && (await nginxPid(dir)) !== undefined) await new Promise((r) => setTimeout(r, 50));
+}
