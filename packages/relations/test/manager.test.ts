@@ -21,8 +21,12 @@ describe('RelationManager over a perfect network', () => {
     expect(d0.fact('log.links')).toEqual([['rel-1', 'src/0', 1, 1]]);
     expect(d0.engine.history().some((r) => r.eventLabel === 'in.changed(src/0)' && r.outcome === 'committed')).toBe(true);
 
+    // Event flags never stick: later runs (another event, a publish) do not run the changed handler again.
+    await d0.engine.submit({ kind: 'internal', name: 'config.changed' });
     await d0.publish('in', 3);
     await c.tick(100);
+    expect(d0.fact('log.links')).toEqual([['rel-1', 'src/0', 1, 1]]);
+    expect(d0.engine.history().filter((r) => r.steps.some((st) => st.handler === 'log-in'))).toHaveLength(1);
     expect(s0.state('out')!.relations['rel-1']!.units['dst/0']!.bag).toEqual({ value: 3, owner: 'dst/0' });
     expect(viewMismatches(c)).toEqual([]);
     expect(s0.manager.linkStatus().every((l) => l.unacked === 0)).toBe(true);

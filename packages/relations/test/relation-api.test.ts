@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
 import { defineHandler, event, fact, internalEvent, not, relationEvent, relationFact, type HandlerSpec } from '@rhizome/engine';
 import { defineInterface } from '../src/interface';
@@ -27,7 +27,10 @@ const datanodeHandlers: HandlerSpec[] = [
     run(ctx) {
       const nn = relation(ctx, 'namenode', dfsSlave.requirer);
       const first = nn.all()[0]!;
-      // Typed access: namenodes is string[], port a number.
+      // Typed access: namenodes is string[], port a number (checked by tsc, which compiles the tests).
+      expectTypeOf(first.data.namenodes).toEqualTypeOf<string[]>();
+      expectTypeOf(first.data.port).toEqualTypeOf<number>();
+      expectTypeOf(nn.publish).parameter(0).toEqualTypeOf<{ address?: string; hostname?: string | undefined }>();
       ctx.set('hdfs.namenode', `${first.data.namenodes[0]}:${first.data.port}`);
       nn.publish({ address: '10.0.0.7', hostname: 'dn0' });
     },
