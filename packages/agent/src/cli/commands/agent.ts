@@ -1,0 +1,121 @@
+/**
+ * `rhizome agent`: runs one agent in the foreground, configured by a file
+ * (`--config`) and/or flags (flags win). SIGTERM or SIGINT stops it
+ * gracefully (current run finished or rolled back, mesh left, state
+ * flushed) and exits 0.
+ */
+import type { Command } from 'commander';
+import { Agent } from '../../agent';
+import { loadAgentConfig } from '../../config';
+import { AgentError } from '../../errors';
+import type { GlobalOptions } from '../target';
+
+interface AgentFlags {
+  config?: string;
+  unit?: string;
+  charm?: string;
+  tag?: string[];
+  bindHost?: string;
+  bindPort?: string;
+  seed?: string[];
+  keyring?: string;
+  logLevel?: string;
+  controlPort?: string;
+  option?: string[];
+  optionsJson?: string;
+  fsync?: boolean;
+  logStdout?: boolean;
+}
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+function port(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d{1,5}$/.test(v)) throw new AgentError('AGENT_ERR_BAD_CONFIG', `${flag} must be a port number (0 picks a free one), got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+function keyValues(list: string[] | undefined, flag: string, parseValue: boolean): Record<string, unknown> | undefined {
+  if (!list) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const kv of list) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new AgentError('AGENT_ERR_BAD_CONFIG', `${flag} takes KEY=VALUE, got ${JSON.stringify(kv)}`);
+    const raw = kv.slice(i + 1);
+    let value: unknown = raw;
+    if (parseValue) {
+      try {
+        value = JSON.parse(raw);
+      } catch {
+        value = raw;
+      }
+    }
+    out[kv.slice(0, i)] = value;
+  }
+  return out;
+}
+
+export function registerAgent(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command('agent')
+    .description('run an agent in the foreground')
+    .option('--config <file>', 'agent config file (YAML or JSON)')
+    .option('--unit <name>', 'unit name, e.g. web/0')
+    .option('--charm <dir>', 'charm folder (holding charm.ts)')
+    .option('--tag <key=value>', 'extra gossip tag (repeatable)', collect)
+    .option('--bind-host <host>', 'gossip bind address (default 127.0.0.1)')
+    .option('--bind-port <port>', 'gossip port (0 = pick)')
+    .option('--seed <host:port>', 'gossip address to join (repeatable)', collect)
+    .option('--keyring <file>', 'file of base64 gossip keys, one per line')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .option('--control-port <port>', 'control API port (0 = pick)')
+    .option('--option <key=value>', 'charm config option, value parsed as JSON when it is (repeatable)', collect)
+    .option('--options-json <json>', 'charm config options as one JSON object')
+    .option('--no-fsync', 'do not fsync the state (tests only: a crash may lose commits)')
+    .option('--log-stdout', 'also print log lines to stdout')
+    .action(async (flags: AgentFlags) => {
+      const g = globals();
+      let options: Record<string, unknown> | undefined = keyValues(flags.option, '--option', true);
+      if (flags.optionsJson !== undefined) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(flags.optionsJson);
+        } catch {
+          throw new AgentError('AGENT_ERR_BAD_CONFIG', '--options-json must be a JSON object');
+        }
+        options = { ...(parsed as Record<string, unknown>), ...options };
+      }
+      const config = await loadAgentConfig(flags.config, {
+        unit: flags.unit,
+        charmDir: flags.charm,
+        dataDir: g.dataDir,
+        tags: keyValues(flags.tag, '--tag', false),
+        bindHost: flags.bindHost,
+        bindPort: port(flags.bindPort, '--bind-port'),
+        seeds: flags.seed,
+        keyringFile: flags.keyring,
+        logLevel: flags.logLevel,
+        controlPort: port(flags.controlPort, '--control-port'),
+        options,
+        logToStdout: flags.logStdout,
+      });
+      const agent = await Agent.start(config, { fsync: flags.fsync !== false });
+      const abort = new AbortController();
+      if (config.logToStdout) {
+        void (async () => {
+          for await (const r of agent.logTail.follow({ signal: abort.signal, replay: 0 })) process.stdout.write(`${JSON.stringify(r)}\n`);
+        })().catch(() => undefined);
+      }
+      process.stdout.write(`agent ${agent.unit} running: control ${agent.controlUrl}, gossip ${agent.gossipAddress}, data ${config.dataDir}\n`);
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string): void => {
+          agent.log.info({ signal }, 'signal received, stopping');
+          abort.abort();
+          agent.stop().then(resolve, resolve);
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+      process.exit(0);
+    });
+}

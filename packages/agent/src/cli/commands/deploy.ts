@@ -1,0 +1,171 @@
+/**
+ * Local deployments: `deploy BUNDLE` (and `deploy --add SERVICE`),
+ * `add-unit SERVICE`, `kill UNIT` (SIGKILL: a crash, for demos and tests),
+ * `start UNIT` (restart from its data directory), `stop UNIT`, `destroy`,
+ * `wait` (until converged). Progress while waiting for convergence.
+ */
+import type { Command } from 'commander';
+import { AgentError } from '../../errors';
+import { addUnit, deploy, destroy, killUnit, startUnit, stopUnit } from '../../deploy/deploy';
+import { waitForConvergence, type ConvergenceCheck } from '../../deploy/converge';
+import { readDeployment, rhizomeHome } from '../../deploy/deployment';
+import { formatMs, printJson, Progress } from '../output';
+import type { GlobalOptions } from '../target';
+
+function progressLine(check: ConvergenceCheck, elapsedMs: number): string {
+  if (check.converged) return `converging... ${formatMs(elapsedMs)}: all ${check.live.length} unit(s) agree, confirming`;
+  return `converging... ${formatMs(elapsedMs)}: ${check.live.length} live unit(s), ${check.reasons.length} pending: ${check.reasons[0] ?? ''}`;
+}
+
+async function waitConverged(g: GlobalOptions, timeoutMs: number): Promise<number> {
+  const home = rhizomeHome(g.home);
+  const d = await readDeployment(home, g.deployment);
+  const progress = new Progress();
+  try {
+    const ms = await waitForConvergence(d, { timeoutMs, reload: () => readDeployment(home, d.name), onProgress: (c, e) => progress.update(progressLine(c, e)) });
+    progress.done(`converged in ${formatMs(ms)}`);
+    return ms;
+  } catch (err) {
+    progress.done();
+    throw err;
+  }
+}
+
+function timeout(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new AgentError('AGENT_ERR_BAD_OPTIONS', '--timeout must be a number of seconds');
+  return n * 1000;
+}
+
+interface SpawnFlags {
+  logLevel?: string;
+  fsync?: boolean;
+  wait?: boolean;
+  timeout: string;
+}
+
+export function registerDeploy(program: Command, globals: () => GlobalOptions): void {
+  const spawnOpts = (f: SpawnFlags, g: GlobalOptions) => ({
+    ...(f.logLevel ? { logLevel: f.logLevel } : {}),
+    ...(f.fsync === false ? { noFsync: true } : {}),
+    ...(g.deployment ? { deployment: g.deployment } : {}),
+  });
+
+  program
+    .command('deploy')
+    .argument('[bundle]', 'bundle file (YAML)')
+    .option('--add <service>', 'start one more unit of SERVICE in the existing deployment')
+    .option('--no-wait', 'do not wait for convergence')
+    .option('--timeout <seconds>', 'convergence timeout', '120')
+    .option('--log-level <level>', "the agents' log level")
+    .option('--no-fsync', 'agents skip fsync (tests only)')
+    .description('start the agents of a bundle on this machine, relate them and wait for convergence')
+    .action(async (bundle: string | undefined, f: SpawnFlags & { add?: string }) => {
+      const g = globals();
+      const home = rhizomeHome(g.home);
+      if (f.add !== undefined) {
+        const u = await addUnit(home, f.add, spawnOpts(f, g));
+        process.stderr.write(`started ${u.unit} (pid ${u.pid})\n`);
+        if (f.wait !== false) await waitConverged(g, timeout(f.timeout));
+        if (g.json) printJson(u);
+        return;
+      }
+      if (bundle === undefined) throw new AgentError('AGENT_ERR_BAD_OPTIONS', 'deploy needs a BUNDLE file (or --add SERVICE)');
+      const progress = new Progress();
+      const started = Date.now();
+      const result = await deploy(bundle, {
+        home,
+        timeoutMs: timeout(f.timeout),
+        wait: f.wait !== false,
+        ...(f.logLevel ? { logLevel: f.logLevel } : {}),
+        ...(f.fsync === false ? { noFsync: true } : {}),
+        onPhase: (m) => progress.done(m),
+        onProgress: (c, e) => progress.update(progressLine(c, e)),
+      }).catch((err: unknown) => {
+        progress.done();
+        throw err;
+      });
+      if (result.convergedInMs !== undefined) progress.done(`converged in ${formatMs(result.convergedInMs)} (deploy took ${formatMs(Date.now() - started)})`);
+      if (g.json) printJson(result);
+      else process.stdout.write(`deployment ${result.deployment.name}: ${Object.keys(result.deployment.units).length} unit(s); 'rhizome status' shows them\n`);
+    });
+
+  program
+    .command('add-unit')
+    .argument('<service>', 'service of the deployment')
+    .option('--no-wait', 'do not wait for convergence')
+    .option('--timeout <seconds>', 'convergence timeout', '120')
+    .option('--log-level <level>', "the agent's log level")
+    .option('--no-fsync', 'skip fsync (tests only)')
+    .description('start one more unit of a service')
+    .action(async (service: string, f: SpawnFlags) => {
+      const g = globals();
+      const u = await addUnit(rhizomeHome(g.home), service, spawnOpts(f, g));
+      process.stderr.write(`started ${u.unit} (pid ${u.pid})\n`);
+      if (f.wait !== false) await waitConverged(g, timeout(f.timeout));
+      if (g.json) printJson(u);
+      else process.stdout.write(`${u.unit} added\n`);
+    });
+
+  program
+    .command('kill')
+    .argument('<unit>', 'unit to SIGKILL')
+    .description('SIGKILL a unit (a crash, for demos and tests)')
+    .action(async (unit: string) => {
+      const g = globals();
+      const u = await killUnit(rhizomeHome(g.home), unit, g.deployment ? { deployment: g.deployment } : {});
+      if (g.json) printJson(u);
+      else process.stdout.write(`killed ${unit} (pid ${u.pid})\n`);
+    });
+
+  program
+    .command('stop')
+    .argument('<unit>', 'unit to stop gracefully')
+    .description('SIGTERM a unit: it leaves the mesh and exits')
+    .action(async (unit: string) => {
+      const g = globals();
+      const u = await stopUnit(rhizomeHome(g.home), unit, g.deployment ? { deployment: g.deployment } : {});
+      if (g.json) printJson(u);
+      else process.stdout.write(`stopped ${unit}\n`);
+    });
+
+  program
+    .command('start')
+    .argument('<unit>', 'stopped or killed unit')
+    .option('--no-wait', 'do not wait for convergence')
+    .option('--timeout <seconds>', 'convergence timeout', '120')
+    .option('--log-level <level>', "the agent's log level")
+    .option('--no-fsync', 'skip fsync (tests only)')
+    .description('restart a unit from its data directory')
+    .action(async (unit: string, f: SpawnFlags) => {
+      const g = globals();
+      const u = await startUnit(rhizomeHome(g.home), unit, spawnOpts(f, g));
+      process.stderr.write(`started ${u.unit} (pid ${u.pid})\n`);
+      if (f.wait !== false) await waitConverged(g, timeout(f.timeout));
+      if (g.json) printJson(u);
+      else process.stdout.write(`${unit} running\n`);
+    });
+
+  program
+    .command('wait')
+    .option('--timeout <seconds>', 'convergence timeout', '120')
+    .description('wait until the deployment has converged')
+    .action(async (f: { timeout: string }) => {
+      const g = globals();
+      const ms = await waitConverged(g, timeout(f.timeout));
+      if (g.json) printJson({ convergedInMs: ms });
+    });
+
+  program
+    .command('destroy')
+    .argument('[name]', 'deployment (default: the last one)')
+    .option('--keep', 'keep the data directories')
+    .description('stop every unit of a deployment (SIGTERM, then SIGKILL) and remove its directory')
+    .action(async (name: string | undefined, f: { keep?: boolean }) => {
+      const g = globals();
+      const dep = name ?? g.deployment;
+      const d = await destroy(rhizomeHome(g.home), { ...(dep ? { deployment: dep } : {}), ...(f.keep ? { keep: true } : {}) });
+      if (g.json) printJson({ destroyed: d.name });
+      else process.stdout.write(`destroyed ${d.name}\n`);
+    });
+}

@@ -1,0 +1,78 @@
+/**
+ * `rhizome`: the operator's CLI (Serf's and Juju's verbs). Exit codes: 0 ok,
+ * 1 a runtime error (agent unreachable, unknown unit, ...) printed as
+ * `error: <message>`, 2 bad arguments (with the usage).
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { registerAgent } from './commands/agent';
+import { registerDeploy } from './commands/deploy';
+import { registerInspect } from './commands/inspect';
+import { registerOperate } from './commands/operate';
+import type { GlobalOptions } from './target';
+
+export function agentVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('rhizome');
+  program
+    .description('decentralized service orchestration: agents, charms, relations over a gossip mesh')
+    .option('--home <dir>', 'where deployments live (default $RHIZOME_HOME or ./.rhizome)')
+    .option('--deployment <name>', 'deployment to address (default: the last one)')
+    .option('--data-dir <dir>', "an agent's data directory (agent: where to keep state; other commands: address that agent)")
+    .option('--agent <url>', "an agent's control URL (with --token)")
+    .option('--token <token>', 'control token for --agent')
+    .option('--json', 'machine-readable output')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ outputError: (str, write) => write(str) });
+  const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+  registerAgent(program, globals);
+  registerInspect(program, globals);
+  registerOperate(program, globals);
+  registerDeploy(program, globals);
+  program
+    .command('version')
+    .description('print the version')
+    .action(() => {
+      process.stdout.write(`rhizome ${agentVersion()} (node ${process.version})\n`);
+    });
+  for (const c of program.commands) c.exitOverride().showHelpAfterError('(run with --help for usage)');
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      return 2;
+    }
+    const e = err as { message?: string; code?: string; remoteCode?: string };
+    process.stderr.write(`error: ${e.message ?? String(err)}\n`);
+    return 1;
+  }
+}
+
+const invokedDirectly = process.argv[1] !== undefined && /cli[\\/]main\.ts$/.test(process.argv[1]);
+if (invokedDirectly) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`error: ${String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,129 @@
+/**
+ * Bundle files: a deployment described in YAML (Juju's bundle, trimmed).
+ *
+ *   name: hadoop                     # deployment name
+ *   services:
+ *     namenode:                      # service name; units are namenode/0, namenode/1...
+ *       charm: ../../charms/hadoop-namenode   # relative to the bundle file
+ *       units: 1
+ *       options: { clustername: demo }        # charm config
+ *   relations:
+ *     - [datanode:namenode, namenode:datanode]
+ *
+ * `parseBundle` checks the shape (zod; every error names the bad field's
+ * path), `checkBundle` then loads each charm (a missing charm folder or
+ * charm.ts is an error naming it) and checks every relation's endpoints
+ * against the charms' metadata with `checkRelation`.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import type { Json } from '@rhizome/engine';
+import { checkRelation, type CharmMetadata } from '@rhizome/relations';
+import { loadCharm } from '../charm/load';
+import { formatIssues } from '../config';
+import { AgentError } from '../errors';
+
+export interface BundleService {
+  readonly name: string;
+  /** Absolute path of the charm folder. */
+  readonly charmDir: string;
+  readonly units: number;
+  readonly options: Readonly<Record<string, Json>>;
+}
+
+export interface Bundle {
+  /** Absolute path of the bundle file (or '<inline>'). */
+  readonly file: string;
+  readonly name: string;
+  readonly services: Readonly<Record<string, BundleService>>;
+  /** Pairs of `service:endpoint`. */
+  readonly relations: readonly (readonly [string, string])[];
+}
+
+const NAME = /^[a-z][a-z0-9-]{0,62}$/;
+const ENDPOINT_REF = /^[a-z][a-z0-9-]{0,62}:[a-z][a-z0-9_-]{0,62}$/;
+const jsonValue: z.ZodType<Json> = z.lazy(() =>
+  z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(jsonValue), z.record(z.string(), jsonValue)]),
+);
+
+const bundleSchema = z.strictObject({
+  name: z.string().regex(NAME, 'a deployment name is lowercase letters, digits and dashes, e.g. "hadoop"'),
+  services: z
+    .record(
+      z.string().regex(NAME, 'a service name is lowercase letters, digits and dashes'),
+      z.strictObject({
+        charm: z.string().min(1, 'name the charm folder, relative to the bundle file'),
+        units: z.number().int().min(0).max(100).default(1),
+        options: z.record(z.string(), jsonValue).default({}),
+      }),
+    )
+    .refine((s) => Object.keys(s).length > 0, 'a bundle needs at least one service'),
+  relations: z
+    .array(z.tuple([z.string().regex(ENDPOINT_REF, 'an endpoint is SERVICE:ENDPOINT'), z.string().regex(ENDPOINT_REF, 'an endpoint is SERVICE:ENDPOINT')]))
+    .default([]),
+});
+
+/** Parses bundle text (YAML or JSON); relative charm paths resolve against the bundle's folder. */
+export function parseBundle(text: string, file = '<inline>'): Bundle {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new AgentError('AGENT_ERR_BAD_BUNDLE', `${file} is not valid YAML: ${(err as Error).message}`, { cause: err });
+  }
+  const parsed = bundleSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new AgentError('AGENT_ERR_BAD_BUNDLE', `${file}: ${formatIssues(parsed.error.issues)}`);
+  }
+  const b = parsed.data;
+  const base = file === '<inline>' ? process.cwd() : dirname(file);
+  const services: Record<string, BundleService> = {};
+  for (const [name, s] of Object.entries(b.services)) {
+    services[name] = Object.freeze({ name, charmDir: resolve(base, s.charm), units: s.units, options: Object.freeze({ ...s.options }) });
+  }
+  for (const [i, [x, y]] of b.relations.entries()) {
+    for (const [j, ref] of [x, y].entries()) {
+      const svc = ref.split(':')[0]!;
+      if (!services[svc]) {
+        throw new AgentError('AGENT_ERR_BAD_BUNDLE', `${file}: relations.${i}.${j}: service "${svc}" is not in services (${Object.keys(services).join(', ')})`);
+      }
+    }
+  }
+  return Object.freeze({ file, name: b.name, services: Object.freeze(services), relations: Object.freeze(b.relations.map(([x, y]) => Object.freeze([x, y] as const))) });
+}
+
+/** Reads and parses a bundle file. */
+export async function readBundle(path: string): Promise<Bundle> {
+  const file = resolve(path);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new AgentError('AGENT_ERR_BAD_BUNDLE', `cannot read bundle ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  return parseBundle(text, file);
+}
+
+/** Loads every charm of the bundle and checks its relations; returns each service's metadata. */
+export async function checkBundle(bundle: Bundle): Promise<Record<string, CharmMetadata>> {
+  const metadata: Record<string, CharmMetadata> = {};
+  for (const s of Object.values(bundle.services)) {
+    try {
+      metadata[s.name] = (await loadCharm(s.charmDir)).metadata;
+    } catch (err) {
+      throw new AgentError('AGENT_ERR_BAD_BUNDLE', `${bundle.file}: services.${s.name}.charm: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  for (const [i, [x, y]] of bundle.relations.entries()) {
+    const [sx, ex] = x.split(':') as [string, string];
+    const [sy, ey] = y.split(':') as [string, string];
+    try {
+      checkRelation({ service: sx, endpoint: ex, metadata: metadata[sx]! }, { service: sy, endpoint: ey, metadata: metadata[sy]! });
+    } catch (err) {
+      throw new AgentError('AGENT_ERR_BAD_BUNDLE', `${bundle.file}: relations.${i}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  return metadata;
+}

@@ -1,0 +1,102 @@
+/**
+ * Convergence of a deployment, as seen from outside (the CLI).
+ *
+ * Each live unit answers `GET /converged` with its local half: its engine is
+ * idle with an empty inbox and not in error, no link has unacked or buffered
+ * messages, every relation is established; plus its member list, its own
+ * bag versions and its views of remote bags. The deployment has converged
+ * when, on every live unit:
+ *   - the local half holds;
+ *   - the alive members are exactly the deployment's live units;
+ *   - on every relation, the joined remote units are exactly the live units
+ *     of the remote service (other than itself), and its view of each is at
+ *     that unit's latest published (incarnation, version);
+ * and this held on two consecutive polls (a run may start between two).
+ */
+import type { LocalConvergence } from '../agent';
+import { clientFor, liveUnits, type Deployment } from './deployment';
+
+export interface ConvergenceCheck {
+  readonly converged: boolean;
+  /** Why not, one line per problem (bounded). */
+  readonly reasons: readonly string[];
+  readonly live: readonly string[];
+}
+
+export async function checkConvergence(d: Deployment): Promise<ConvergenceCheck> {
+  const live = liveUnits(d);
+  const liveNames = live.map((u) => u.unit).sort();
+  const reasons: string[] = [];
+  const reports = new Map<string, LocalConvergence>();
+  await Promise.all(
+    live.map(async (u) => {
+      try {
+        const client = await clientFor(u, 5_000);
+        reports.set(u.unit, await client.get<LocalConvergence>('/converged'));
+      } catch (err) {
+        reasons.push(`${u.unit}: unreachable (${(err as Error).message})`);
+      }
+    }),
+  );
+  for (const [unit, r] of reports) {
+    for (const reason of r.reasons) reasons.push(`${unit}: ${reason}`);
+    const members = [...r.members].sort();
+    if (members.join(',') !== liveNames.join(',')) {
+      const missing = liveNames.filter((n) => !members.includes(n));
+      const extra = members.filter((n) => !liveNames.includes(n));
+      reasons.push(`${unit}: members differ${missing.length ? `, missing ${missing.join(' ')}` : ''}${extra.length ? `, still sees ${extra.join(' ')}` : ''}`);
+    }
+    for (const rel of r.relations) {
+      const want = liveNames.filter((n) => n.split('/')[0] === rel.remoteService && n !== unit);
+      const have = [...rel.units].sort();
+      if (have.join(',') !== want.join(',')) reasons.push(`${unit}: relation ${rel.id} has units [${have.join(' ')}], live are [${want.join(' ')}]`);
+    }
+    for (const v of r.views) {
+      const remote = reports.get(v.unit);
+      if (!remote) continue;
+      const pub = remote.published[v.remoteEndpoint];
+      if (!pub) continue;
+      const same = pub.version === 0 ? v.version === 0 : pub.version === v.version && pub.incarnation === v.incarnation;
+      if (!same) reasons.push(`${unit}: view of ${v.unit} on ${v.relationId} at version ${v.version}, published ${pub.version}`);
+    }
+  }
+  if (live.length === 0) reasons.push('no live unit');
+  return { converged: reasons.length === 0, reasons: reasons.slice(0, 50), live: liveNames };
+}
+
+export interface WaitOptions {
+  readonly timeoutMs?: number;
+  readonly intervalMs?: number;
+  /** Called after each poll. */
+  readonly onProgress?: (check: ConvergenceCheck, elapsedMs: number) => void;
+  /** Re-read the deployment before each poll (units may be added or killed meanwhile). */
+  readonly reload?: () => Promise<Deployment>;
+}
+
+export const DEFAULT_WAIT_OPTIONS = Object.freeze({
+  timeoutMs: 120_000,
+  // A poll costs one HTTP call per unit; 4 per second is cheap and feels live.
+  intervalMs: 250,
+});
+
+/** Polls until the deployment converged on two consecutive polls; resolves with the elapsed ms, rejects on timeout. */
+export async function waitForConvergence(d: Deployment, options: WaitOptions = {}): Promise<number> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_WAIT_OPTIONS.timeoutMs;
+  const intervalMs = options.intervalMs ?? DEFAULT_WAIT_OPTIONS.intervalMs;
+  const start = Date.now();
+  let streak = 0;
+  let last: ConvergenceCheck | undefined;
+  let dep = d;
+  for (;;) {
+    if (options.reload) dep = await options.reload();
+    last = await checkConvergence(dep);
+    options.onProgress?.(last, Date.now() - start);
+    streak = last.converged ? streak + 1 : 0;
+    if (streak >= 2) return Date.now() - start;
+    if (Date.now() - start > timeoutMs) {
+      const err = new Error(`deployment "${d.name}" did not converge within ${Math.round(timeoutMs / 1000)} s: ${last.reasons.slice(0, 8).join('; ')}`);
+      throw err;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

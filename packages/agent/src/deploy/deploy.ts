@@ -1,0 +1,306 @@
+/**
+ * Local deployments: every unit of a bundle as its own detached agent
+ * process on this machine (`node --import tsx .../cli/main.ts agent ...`),
+ * each with its own data directory `<home>/<name>/<unit with / as ->/` and
+ * OS-chosen ports. The first unit started is the seed of the others; a
+ * (re)started unit is given every live unit as seeds.
+ *
+ * A unit counts as started when its `agent.json` (written once the agent
+ * serves its control API and gossips) names the new process's pid. A unit
+ * whose process exits before that failed to start: the error carries the
+ * tail of its output (e.g. the charm load error naming the file).
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, open, readFile, rm, unlink } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { AGENT_INFO_FILE } from '../agent';
+import { AgentError } from '../errors';
+import { checkBundle, readBundle } from './bundle';
+import { waitForConvergence, type ConvergenceCheck } from './converge';
+import {
+  clientFor,
+  compareUnitNames,
+  deploymentDir,
+  isAlive,
+  liveUnits,
+  readAgentInfo,
+  readDeployment,
+  unitDirName,
+  unitOf,
+  writeDeployment,
+  type DeployedUnit,
+  type Deployment,
+} from './deployment';
+
+export const CLI_MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
+/** The tsx loader, as a URL usable with `--import` from any cwd. */
+export function tsxLoader(): string {
+  return pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+}
+
+export interface DeployOptions {
+  readonly home: string;
+  readonly timeoutMs?: number;
+  readonly onProgress?: (check: ConvergenceCheck, elapsedMs: number) => void;
+  /** Called when a phase starts (starting units, relating, converging). */
+  readonly onPhase?: (message: string) => void;
+  /** Log level of the agents. */
+  readonly logLevel?: string;
+  /** Skip fsync in the agents (tests only). */
+  readonly noFsync?: boolean;
+  /** Wait for convergence (default true). */
+  readonly wait?: boolean;
+}
+
+export interface DeployResult {
+  readonly deployment: Deployment;
+  readonly convergedInMs?: number;
+}
+
+const START_TIMEOUT_MS = 60_000;
+
+async function tail(file: string, bytes = 2000): Promise<string> {
+  try {
+    const text = await readFile(file, 'utf8');
+    return text.slice(-bytes).trim();
+  } catch {
+    return '';
+  }
+}
+
+/** Starts one unit's agent process and waits until it serves. */
+export async function spawnUnit(d: Deployment, u: DeployedUnit, seeds: readonly string[], opts: { logLevel?: string; noFsync?: boolean } = {}): Promise<DeployedUnit> {
+  await mkdir(u.dataDir, { recursive: true });
+  await unlink(join(u.dataDir, AGENT_INFO_FILE)).catch(() => undefined);
+  const outFile = join(u.dataDir, 'agent.out');
+  const out = await open(outFile, 'a');
+  const args = [
+    '--import',
+    tsxLoader(),
+    CLI_MAIN,
+    'agent',
+    '--unit',
+    u.unit,
+    '--charm',
+    u.charmDir,
+    '--data-dir',
+    u.dataDir,
+    '--options-json',
+    JSON.stringify(u.options),
+    ...(opts.logLevel ? ['--log-level', opts.logLevel] : []),
+    ...(opts.noFsync ? ['--no-fsync'] : []),
+    ...seeds.flatMap((s) => ['--seed', s]),
+  ];
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out.fd, out.fd], cwd: process.cwd(), env: { ...process.env, RHIZOME_DEPLOYMENT: d.name } });
+  await out.close();
+  let exited: number | string | undefined;
+  child.once('exit', (code, signal) => {
+    exited = code ?? signal ?? 'unknown';
+  });
+  child.unref();
+  const pid = child.pid;
+  if (pid === undefined) throw new AgentError('AGENT_ERR_DEPLOY', `could not start the agent of ${u.unit} (${process.execPath})`);
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    const info = await readAgentInfo(u.dataDir);
+    if (info && info.pid === pid) {
+      u.pid = pid;
+      u.controlUrl = info.controlUrl;
+      u.gossipAddress = info.gossipAddress;
+      u.state = 'running';
+      return u;
+    }
+    if (exited !== undefined) {
+      throw new AgentError('AGENT_ERR_DEPLOY', `the agent of ${u.unit} exited (${exited}) before it started:\n${await tail(outFile)}`);
+    }
+    if (Date.now() > deadline) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+      throw new AgentError('AGENT_ERR_DEPLOY', `the agent of ${u.unit} did not start within ${START_TIMEOUT_MS / 1000} s:\n${await tail(outFile)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function newUnit(d: Deployment, service: string, index: number, charmDir: string, options: DeployedUnit['options']): DeployedUnit {
+  const unit = `${service}/${index}`;
+  return { unit, service, charmDir, dataDir: join(deploymentDir(d.home, d.name), unitDirName(unit)), options, pid: 0, controlUrl: '', gossipAddress: '', state: 'stopped' };
+}
+
+function seedsOf(d: Deployment, except: string): string[] {
+  return liveUnits(d)
+    .filter((u) => u.unit !== except && u.gossipAddress !== '')
+    .map((u) => u.gossipAddress);
+}
+
+/** Deploys a bundle: validates it, starts every unit, relates, and (by default) waits for convergence. */
+export async function deploy(bundlePath: string, options: DeployOptions): Promise<DeployResult> {
+  const bundle = await readBundle(bundlePath);
+  await checkBundle(bundle);
+  const dir = deploymentDir(options.home, bundle.name);
+  try {
+    const existing = await readDeployment(options.home, bundle.name);
+    if (liveUnits(existing).length > 0) {
+      throw new AgentError('AGENT_ERR_DEPLOY', `deployment "${bundle.name}" is already running (${liveUnits(existing).map((u) => u.unit).join(', ')}); run 'rhizome destroy ${bundle.name}' first`);
+    }
+  } catch (err) {
+    if ((err as AgentError).code === 'AGENT_ERR_DEPLOY') throw err;
+  }
+  await mkdir(dir, { recursive: true });
+  const d: Deployment = { name: bundle.name, bundleFile: bundle.file, home: options.home, createdAt: Date.now(), units: {}, relations: bundle.relations.map(([a, b]) => [a, b] as const) };
+  for (const s of Object.values(bundle.services)) {
+    for (let i = 0; i < s.units; i++) {
+      const u = newUnit(d, s.name, i, s.charmDir, s.options);
+      d.units[u.unit] = u;
+    }
+  }
+  await writeDeployment(d);
+  const units = Object.values(d.units).sort((a, b) => compareUnitNames(a.unit, b.unit));
+  options.onPhase?.(`starting ${units.length} unit(s) of deployment ${d.name}`);
+  const spawnOpts = { ...(options.logLevel ? { logLevel: options.logLevel } : {}), ...(options.noFsync ? { noFsync: true } : {}) };
+  try {
+    const [first, ...rest] = units;
+    if (first) {
+      await spawnUnit(d, first, [], spawnOpts);
+      await writeDeployment(d);
+      await Promise.all(rest.map((u) => spawnUnit(d, u, [first.gossipAddress], spawnOpts)));
+    }
+  } finally {
+    await writeDeployment(d);
+  }
+  if (d.relations.length > 0) {
+    options.onPhase?.(`relating ${d.relations.map(([a, b]) => `${a} ${b}`).join(', ')}`);
+    for (const [a, b] of d.relations) await relate(d, a, b, 30_000);
+  }
+  if (options.wait === false) return { deployment: d };
+  options.onPhase?.('waiting for convergence');
+  const ms = await waitForConvergence(d, {
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
+  return { deployment: d, convergedInMs: ms };
+}
+
+/** Asks a live unit to relate two endpoints; retries while the services are not all in its mesh view yet. */
+export async function relate(d: Deployment, a: string, b: string, timeoutMs = 30_000, remove = false): Promise<unknown> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const live = liveUnits(d);
+    if (live.length === 0) throw new AgentError('AGENT_ERR_NOT_RUNNING', `no unit of deployment "${d.name}" is running`);
+    const target = live.find((u) => u.service === a.split(':')[0]) ?? live[0]!;
+    try {
+      const client = await clientFor(target);
+      return await client.json('POST', remove ? '/unrelate' : '/relate', { a, b });
+    } catch (err) {
+      const text = (err as Error).message;
+      const retriable = /is known to the mesh/.test(text);
+      if (!retriable || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+/** Starts one more unit of a service in a deployment. */
+export async function addUnit(home: string, service: string, opts: { deployment?: string; logLevel?: string; noFsync?: boolean } = {}): Promise<DeployedUnit> {
+  const d = await readDeployment(home, opts.deployment);
+  const existing = Object.values(d.units).filter((u) => u.service === service);
+  const template = existing[0];
+  if (!template) {
+    const services = [...new Set(Object.values(d.units).map((u) => u.service))].sort();
+    throw new AgentError('AGENT_ERR_UNKNOWN_UNIT', `deployment "${d.name}" has no service "${service}"; its services are ${services.join(', ')}`);
+  }
+  const index = Math.max(...existing.map((u) => Number(u.unit.split('/')[1]))) + 1;
+  const u = newUnit(d, service, index, template.charmDir, template.options);
+  d.units[u.unit] = u;
+  try {
+    await spawnUnit(d, u, seedsOf(d, u.unit), opts);
+  } finally {
+    await writeDeployment(d);
+  }
+  return u;
+}
+
+/** Restarts a stopped or killed unit from its data directory. */
+export async function startUnit(home: string, unit: string, opts: { deployment?: string; logLevel?: string; noFsync?: boolean } = {}): Promise<DeployedUnit> {
+  const d = await readDeployment(home, opts.deployment);
+  const u = unitOf(d, unit);
+  if (u.state === 'running' && isAlive(u.pid)) throw new AgentError('AGENT_ERR_DEPLOY', `unit ${unit} is already running (pid ${u.pid})`);
+  try {
+    await spawnUnit(d, u, seedsOf(d, u.unit), opts);
+  } finally {
+    await writeDeployment(d);
+  }
+  return u;
+}
+
+/** SIGKILLs a unit's process (for demos and tests: a crash). */
+export async function killUnit(home: string, unit: string, opts: { deployment?: string } = {}): Promise<DeployedUnit> {
+  const d = await readDeployment(home, opts.deployment);
+  const u = unitOf(d, unit);
+  if (!isAlive(u.pid)) throw new AgentError('AGENT_ERR_NOT_RUNNING', `unit ${unit} is not running`);
+  signalGroup(u.pid, 'SIGKILL');
+  await waitExit(u.pid, 10_000);
+  u.state = 'killed';
+  await writeDeployment(d);
+  return u;
+}
+
+/** SIGTERMs every unit (graceful: each leaves the mesh), waits, SIGKILLs stragglers, and removes the deployment's directory unless `keep`. */
+export async function destroy(home: string, opts: { deployment?: string; keep?: boolean; timeoutMs?: number } = {}): Promise<Deployment> {
+  const d = await readDeployment(home, opts.deployment);
+  const running = Object.values(d.units).filter((u) => isAlive(u.pid));
+  for (const u of running) signalGroup(u.pid, 'SIGTERM');
+  const timeoutMs = opts.timeoutMs ?? 20_000;
+  await Promise.all(
+    running.map(async (u) => {
+      if (!(await waitExit(u.pid, timeoutMs))) {
+        signalGroup(u.pid, 'SIGKILL');
+        await waitExit(u.pid, 5_000);
+      }
+      u.state = 'stopped';
+    }),
+  );
+  if (opts.keep) await writeDeployment(d);
+  else await rm(deploymentDir(d.home, d.name), { recursive: true, force: true });
+  return d;
+}
+
+/** Stops one unit gracefully (SIGTERM). */
+export async function stopUnit(home: string, unit: string, opts: { deployment?: string } = {}): Promise<DeployedUnit> {
+  const d = await readDeployment(home, opts.deployment);
+  const u = unitOf(d, unit);
+  if (isAlive(u.pid)) {
+    signalGroup(u.pid, 'SIGTERM');
+    if (!(await waitExit(u.pid, 20_000))) signalGroup(u.pid, 'SIGKILL');
+  }
+  u.state = 'stopped';
+  await writeDeployment(d);
+  return u;
+}
+
+export function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+export async function waitExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isAlive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return !isAlive(pid);
+}
+

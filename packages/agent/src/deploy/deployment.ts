@@ -1,0 +1,146 @@
+/**
+ * The deployment state file, `<home>/<name>/deployment.json`: what `deploy`
+ * started, so that later commands (`status`, `kill`, `start`, `add-unit`,
+ * `destroy`) find the units, their data directories, control URLs and pids
+ * without flags. `<home>` is `--home`, else $RHIZOME_HOME, else `./.rhizome`.
+ * The most recently written deployment is the default one.
+ *
+ * The file is only a cache of where things are: each agent's own
+ * `agent.json` (in its data dir) is the truth about a running unit, and is
+ * re-read whenever a unit is (re)started.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Json } from '@rhizome/engine';
+import { AGENT_INFO_FILE, writeJsonAtomic, type AgentInfo } from '../agent';
+import { AgentError } from '../errors';
+import { readToken } from '../control/token';
+import { ControlClient } from '../control/client';
+
+export const DEPLOYMENT_FILE = 'deployment.json';
+
+export interface DeployedUnit {
+  readonly unit: string;
+  readonly service: string;
+  readonly charmDir: string;
+  readonly dataDir: string;
+  readonly options: Readonly<Record<string, Json>>;
+  /** Last known process (0 when never started). */
+  pid: number;
+  controlUrl: string;
+  gossipAddress: string;
+  /** 'running' until killed/stopped by the CLI. */
+  state: 'running' | 'killed' | 'stopped';
+}
+
+export interface Deployment {
+  readonly name: string;
+  readonly bundleFile: string;
+  readonly home: string;
+  readonly createdAt: number;
+  units: Record<string, DeployedUnit>;
+  relations: (readonly [string, string])[];
+}
+
+export function rhizomeHome(explicit?: string): string {
+  return resolve(explicit ?? process.env['RHIZOME_HOME'] ?? '.rhizome');
+}
+
+export function deploymentDir(home: string, name: string): string {
+  return join(home, name);
+}
+
+/** `namenode/0` -> `namenode-0` (a directory name). */
+export function unitDirName(unit: string): string {
+  return unit.replace(/\//g, '-');
+}
+
+export async function writeDeployment(d: Deployment): Promise<void> {
+  await writeJsonAtomic(join(deploymentDir(d.home, d.name), DEPLOYMENT_FILE), d);
+}
+
+export async function readDeployment(home: string, name?: string): Promise<Deployment> {
+  let chosen = name;
+  if (chosen === undefined) {
+    let entries: string[] = [];
+    try {
+      entries = await readdir(home);
+    } catch {
+      entries = [];
+    }
+    let best: { name: string; mtime: number } | undefined;
+    for (const e of entries) {
+      try {
+        const s = await stat(join(home, e, DEPLOYMENT_FILE));
+        if (!best || s.mtimeMs > best.mtime) best = { name: e, mtime: s.mtimeMs };
+      } catch {
+        // not a deployment
+      }
+    }
+    if (!best) {
+      throw new AgentError('AGENT_ERR_NOT_RUNNING', `no deployment found in ${home}; run 'rhizome deploy BUNDLE' first, or point at an agent with --data-dir DIR or --agent URL --token T`);
+    }
+    chosen = best.name;
+  }
+  const file = join(deploymentDir(home, chosen), DEPLOYMENT_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new AgentError('AGENT_ERR_NOT_RUNNING', `no deployment "${chosen}" in ${home} (${file} is missing)`, { cause: err });
+  }
+  try {
+    const d = JSON.parse(text) as Deployment;
+    if (typeof d.name !== 'string' || typeof d.units !== 'object' || d.units === null) throw new Error('missing name or units');
+    return d;
+  } catch (err) {
+    throw new AgentError('AGENT_ERR_BAD_OPTIONS', `${file} is damaged (${(err as Error).message}); destroy the deployment's processes by pid and deploy again`, { cause: err });
+  }
+}
+
+/** The unit, or AGENT_ERR_UNKNOWN_UNIT listing the units there are. */
+export function unitOf(d: Deployment, unit: string): DeployedUnit {
+  const u = d.units[unit];
+  if (!u) {
+    throw new AgentError('AGENT_ERR_UNKNOWN_UNIT', `unknown unit "${unit}" in deployment "${d.name}"; its units are ${Object.keys(d.units).sort().join(', ') || '(none)'}`);
+  }
+  return u;
+}
+
+export function isAlive(pid: number): boolean {
+  if (!(pid > 0)) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Units whose process is alive (and that the CLI did not kill or stop). */
+export function liveUnits(d: Deployment): DeployedUnit[] {
+  return Object.values(d.units)
+    .filter((u) => u.state === 'running' && isAlive(u.pid))
+    .sort((a, b) => compareUnitNames(a.unit, b.unit));
+}
+
+export function compareUnitNames(a: string, b: string): number {
+  const [sa, na] = a.split('/') as [string, string];
+  const [sb, nb] = b.split('/') as [string, string];
+  if (sa !== sb) return sa < sb ? -1 : 1;
+  return Number(na) - Number(nb);
+}
+
+export async function readAgentInfo(dataDir: string): Promise<AgentInfo | undefined> {
+  try {
+    return JSON.parse(await readFile(join(dataDir, AGENT_INFO_FILE), 'utf8')) as AgentInfo;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A control client for a deployed unit (token from its data dir). */
+export async function clientFor(u: DeployedUnit, timeoutMs = 5_000): Promise<ControlClient> {
+  const token = await readToken(u.dataDir);
+  return new ControlClient({ url: u.controlUrl, token, timeoutMs });
+}
