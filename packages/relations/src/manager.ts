@@ -491,7 +491,9 @@ export class RelationManager {
   private queueIfNewer(state: EndpointState, relationId: string, unit: string, force: boolean): void {
     const id = linkId(relationId, unit);
     const rec = this.sendRecord(id, relationId, unit, state.incarnation);
-    const app = state.role === 'peers' && state.app?.writer === this.unit ? state.app : undefined;
+    // Peers relay the application bag they hold, whoever wrote it, so every peer converges to the newest one
+    // even if its writer (a former leader) is gone.
+    const app = state.role === 'peers' ? state.app : undefined;
     const newerBag = state.local.version > rec.queuedVersion;
     const newerApp = app !== undefined && app.version > rec.queuedAppVersion;
     if (!newerBag && !newerApp && !force) return;
@@ -591,7 +593,7 @@ export class RelationManager {
   private sendSync(ref: RelationRef, unit: string): void {
     if (!this.canSend(unit)) return;
     const rec = this.sendRecord(linkId(ref.relationId, unit), ref.relationId, unit, ref.state.incarnation);
-    const app = ref.state.role === 'peers' && ref.state.app?.writer === this.unit ? ref.state.app : undefined;
+    const app = ref.state.role === 'peers' ? ref.state.app : undefined;
     const msg: SyncMessage = {
       v: 1,
       type: 'sync',
@@ -723,7 +725,7 @@ export class RelationManager {
       this.retransmitNow(id);
       return;
     }
-    const app = ref.state.role === 'peers' && ref.state.app?.writer === this.unit ? ref.state.app : undefined;
+    const app = ref.state.role === 'peers' ? ref.state.app : undefined;
     // The receiver is on an older epoch of this link, or its view of our bag is older: send the current bag.
     const newer = m.epoch !== rec.epoch || compareVersions(inc, ref.state.local.version, m.viewInc, m.version) > 0;
     if (newer || app !== undefined) this.queueIfNewer(ref.state, m.rel, m.from, true);
