@@ -14,6 +14,7 @@
  * and this held on two consecutive polls (a run may start between two).
  */
 import type { LocalConvergence } from '../agent';
+import { AgentError } from '../errors';
 import { clientFor, liveUnits, type Deployment } from './deployment';
 
 export interface ConvergenceCheck {
@@ -94,7 +95,7 @@ export async function waitForConvergence(d: Deployment, options: WaitOptions = {
     streak = last.converged ? streak + 1 : 0;
     if (streak >= 2) return Date.now() - start;
     if (Date.now() - start > timeoutMs) {
-      const err = new Error(`deployment "${d.name}" did not converge within ${Math.round(timeoutMs / 1000)} s: ${last.reasons.slice(0, 8).join('; ')}`);
+      const err = new AgentError('AGENT_ERR_DEPLOY', `deployment "${d.name}" did not converge within ${Math.round(timeoutMs / 1000)} s: ${last.reasons.slice(0, 8).join('; ')}`);
       throw err;
     }
     await new Promise((r) => setTimeout(r, intervalMs));

@@ -1,0 +1,163 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { Agent, ControlClient, readToken } from '../../src/index';
+import type { AgentStatus } from '../../src/index';
+
+const CHARMS = join(import.meta.dirname, '../fixtures/charms');
+const agents: Agent[] = [];
+const dirs: string[] = [];
+
+async function tmp(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'rz-agent-'));
+  dirs.push(d);
+  return d;
+}
+
+async function start(config: Record<string, unknown>): Promise<Agent> {
+  const a = await Agent.start(config, { fsync: false, absentGraceMs: 3_000, retry: { limit: 2, baseMs: 50, maxMs: 100 } });
+  agents.push(a);
+  return a;
+}
+
+async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+afterEach(async () => {
+  await Promise.all(agents.splice(0).map((a) => a.stop()));
+});
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+describe('Agent (several in one process)', () => {
+  it('relates two services over the mesh, delivers every published value once, and reports departed when a unit leaves', async () => {
+    const base = await tmp();
+    const s = await start({ unit: 'sender/0', charmDir: join(CHARMS, 'counter-sender'), dataDir: join(base, 's0') });
+    const r = await start({ unit: 'receiver/0', charmDir: join(CHARMS, 'counter-receiver'), dataDir: join(base, 'r0'), seeds: [s.gossipAddress] });
+    await until('both see each other', () => s.members().length === 2 && r.members().length === 2);
+    await expect(r.directory.relate('sender:nope', 'receiver:feed')).rejects.toThrow(/no endpoint "nope"/);
+    await expect(r.directory.relate('sender:feed', 'ghost:feed')).rejects.toThrow(/no unit of service "ghost"/);
+    const decl = await r.directory.relate('receiver:feed', 'sender:feed');
+    expect(decl.id).toBe('receiver:feed~sender:feed');
+    // the declaration reached the sender through the mesh
+    await until('sender knows the relation', () => s.directory.active().some((d) => d.id === decl.id));
+    for (let v = 1; v <= 5; v++) s.sendEvent('count', { value: v });
+    await until('receiver applied 5', () => r.facts()['last.sender-0'] === 5);
+    await until('both converged', () => s.converged().ok && r.converged().ok);
+    const applied = r.facts()['applied.sender-0'] as number[];
+    expect(applied.at(-1)).toBe(5);
+    expect(new Set(applied).size).toBe(applied.length);
+    expect([...applied].sort((x, y) => x - y)).toEqual(applied);
+    const status = r.status();
+    expect(status.workload).toEqual({ state: 'active', message: 'receiving from 1 unit(s)' });
+    expect(status.relations[0]!.units.map((u) => u.unit)).toEqual(['sender/0']);
+
+    // a third unit joins late and learns the relation from its peers (user events are not replayed)
+    const r1 = await start({ unit: 'receiver/1', charmDir: join(CHARMS, 'counter-receiver'), dataDir: join(base, 'r1'), seeds: [s.gossipAddress] });
+    await until('late joiner learns the relation and the value', () => r1.facts()['last.sender-0'] === 5);
+
+    // graceful stop: the mesh says left -> departed on the sender's relation
+    await r1.stop();
+    await until('sender sees receiver/1 departed', () => s.status().relations.find((x) => x.id === decl.id)?.departed.includes('receiver/1'));
+
+    // unrelate: every unit of both services sees broken
+    await s.directory.unrelate('sender:feed', 'receiver:feed');
+    await until('receiver saw broken', () => r.facts()['broken'] === true);
+    expect(r.status().relations).toEqual([]);
+  });
+
+  it('a charm that throws puts the unit in error with the handler and message; resolve --skip recovers', async () => {
+    const base = await tmp();
+    const a = await start({ unit: 'faulty/0', charmDir: join(CHARMS, 'faulty'), dataDir: base });
+    const client = new ControlClient({ url: a.controlUrl, token: await readToken(base) });
+    await client.json('POST', '/event', { name: 'explode' });
+    const st = await until('error state', async () => {
+      const s = await client.get<AgentStatus>('/status');
+      return s.engine.state === 'error' ? s : undefined;
+    });
+    expect(st.engine.error?.handler).toBe('explode');
+    expect(st.engine.error?.message).toMatch(/boom: the workload refused to start/);
+    expect(a.converged().ok).toBe(false);
+    // resolve retries the same failing handler: error again
+    await client.json('POST', '/resolve', {});
+    await until('error again after retrying', async () => (await client.get<AgentStatus>('/status')).engine.state === 'error');
+    await client.json('POST', '/resolve', { skip: true });
+    await client.json('POST', '/event', { name: 'calm' });
+    await until('calm after skip', () => a.facts()['calm'] === true);
+    expect(a.status().engine.state).toBe('idle');
+    // bad bodies and no token
+    await expect(client.json('POST', '/resolve', { skip: 'yes' })).rejects.toMatchObject({ status: 400 });
+    await expect(client.json('POST', '/event', { nme: 'x' })).rejects.toMatchObject({ status: 400 });
+    const res = await fetch(`${a.controlUrl}/status`);
+    expect(res.status).toBe(401);
+    const wrong = await fetch(`${a.controlUrl}/facts`, { headers: { authorization: 'Bearer nope' } });
+    expect(wrong.status).toBe(401);
+  });
+
+  it('raises file.changed with the path when a watched file changes', async () => {
+    const base = await tmp();
+    const a = await Agent.start({ unit: 'faulty/0', charmDir: join(CHARMS, 'faulty'), dataDir: base }, { fsync: false, watchDebounceMs: 50 });
+    agents.push(a);
+    await writeFile(join(a.unitDir, 'watched.conf'), 'x=1\n');
+    await until('file.seen', () => a.facts()['file.seen'] === join(a.unitDir, 'watched.conf'));
+  });
+
+  it('restarts from its data directory with its facts and relations', async () => {
+    const base = await tmp();
+    const s = await start({ unit: 'sender/0', charmDir: join(CHARMS, 'counter-sender'), dataDir: join(base, 's0') });
+    let r = await start({ unit: 'receiver/0', charmDir: join(CHARMS, 'counter-receiver'), dataDir: join(base, 'r0'), seeds: [s.gossipAddress], snapshotEvery: 3 });
+    await until('members', () => r.members().length === 2);
+    await r.directory.relate('sender:feed', 'receiver:feed');
+    for (let v = 1; v <= 4; v++) s.sendEvent('count', { value: v });
+    await until('4 applied', () => r.facts()['last.sender-0'] === 4);
+    const before = r.facts();
+    await r.stop();
+    agents.splice(agents.indexOf(r), 1);
+    r = await start({ unit: 'receiver/0', charmDir: join(CHARMS, 'counter-receiver'), dataDir: join(base, 'r0'), seeds: [s.gossipAddress], snapshotEvery: 3 });
+    expect(r.facts()['applied.sender-0']).toEqual(before['applied.sender-0']);
+    s.sendEvent('count', { value: 5 });
+    await until('5 applied after restart', () => r.facts()['last.sender-0'] === 5);
+    const applied = r.facts()['applied.sender-0'] as number[];
+    expect(new Set(applied).size).toBe(applied.length);
+  });
+
+  it('refuses a second agent on the same data directory', async () => {
+    const base = await tmp();
+    await start({ unit: 'faulty/0', charmDir: join(CHARMS, 'faulty'), dataDir: base });
+    await expect(start({ unit: 'faulty/1', charmDir: join(CHARMS, 'faulty'), dataDir: base })).rejects.toMatchObject({ code: 'AGENT_ERR_STORE_LOCKED' });
+  });
+
+  it.each([
+    ['broken-syntax', /cannot load charm .*broken-syntax\/charm\.ts: the module failed to load/],
+    ['no-preconditions', /cannot load charm .*no-preconditions\/charm\.ts: .*"lonely" has no preconditions/],
+    ['bad-metadata', /cannot load charm .*bad-metadata\/charm\.ts: invalid charm metadata/],
+    ['does-not-exist', /cannot load charm .*does-not-exist\/charm\.ts: no charm\.ts/],
+  ])('stops start-up with a clear error for charm %s', async (charm, message) => {
+    const base = await tmp();
+    const err = await Agent.start({ unit: 'x/0', charmDir: join(CHARMS, charm), dataDir: base }, { fsync: false }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'AGENT_ERR_CHARM_LOAD' });
+    expect((err as Error).message).toMatch(message);
+    // the data directory was unlocked again: a good charm can start there
+    const ok = await start({ unit: 'x/0', charmDir: join(CHARMS, 'faulty'), dataDir: base });
+    expect(ok.unit).toBe('x/0');
+  });
+
+  it('rejects a bad configuration naming the field', async () => {
+    await expect(Agent.start({ unit: 'Web', charmDir: 'x', dataDir: 'y' })).rejects.toThrow(/unit: a unit name looks like "service\/0"/);
+    await expect(Agent.start({ unit: 'web/0', charmDir: 'x', dataDir: 'y', seeds: ['nope'] })).rejects.toThrow(/seeds\.0: a seed is host:port/);
+  });
+});
