@@ -1,0 +1,48 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { defineCharm } from '@rhizome/agent';
+import { all, fact, relationFact } from '@rhizome/engine';
+import { relation } from '@rhizome/relations';
+import { greeting } from './src/greeting';
+
+export default defineCharm({
+  metadata: {
+    name: 'guide-greeter',
+    provides: { listeners: { interface: 'greeting' } },
+  },
+  interfaces: [greeting],
+  config: { text: 'Hello' },
+  handlers: (unit) => {
+    const text = unit.config['text'];
+    if (typeof text !== 'string' || text === '') {
+      throw new Error(`option "text" must be a non-empty string, got ${JSON.stringify(text)}`);
+    }
+    return [
+      {
+        name: 'install',
+        atStartup: true,
+        async run(ctx) {
+          await writeFile(join(unit.dir, 'greeting.txt'), `${text}\n`);
+          ctx.set('greeter.ready');
+          ctx.setStatus('active', `says "${text}"`);
+        },
+      },
+      {
+        name: 'greet-listeners',
+        when: all(fact('greeter.ready'), relationFact('listeners', 'joined')),
+        run(ctx) {
+          relation(ctx, 'listeners', greeting.provider).publish({ text, from: unit.unit });
+        },
+      },
+      {
+        name: 'count-listeners',
+        when: all(fact('greeter.ready'), relationFact('listeners', 'available')),
+        run(ctx) {
+          const names = relation(ctx, 'listeners', greeting.provider).all().map((l) => l.data.name);
+          ctx.set('greeter.audience', names);
+          ctx.setStatus('active', `says "${text}" to ${names.join(', ')}`);
+        },
+      },
+    ];
+  },
+});
