@@ -137,7 +137,7 @@ async function main(): Promise<void> {
   if (o.sim) {
     console.log(`\n== simulation (SimNetwork, LAN profile, 1–5 ms links; slowed = +${SLOW_MS} ms per frame) ==`);
     const table = new Table({
-      head: ['N', 'join rounds', 'event rounds', 'msgs/member/s', 'frames/member/s', 'FP rate, Lifeguard off', 'FP rate, Lifeguard on', 'wall s'],
+      head: ['N', 'join rounds', 'event rounds', 'msgs/member/s', 'frames/member/s', 'healthy FP, LG off', 'healthy FP, LG on', 'slowed failed, LG off', 'slowed failed, LG on', 'wall s'],
     });
     for (const n of o.simN) {
       const s = await measureSim(n, (m) => console.log(`  ${m}`));
@@ -148,6 +148,8 @@ async function main(): Promise<void> {
         ['sim_frames_per_member_s', s.frames_per_member_s],
         ['sim_fp_rate_lifeguard_off', s.fp_rate_lifeguard_off],
         ['sim_fp_rate_lifeguard_on', s.fp_rate_lifeguard_on],
+        ['sim_slowed_failed_lifeguard_off', s.slowed_failed_lifeguard_off],
+        ['sim_slowed_failed_lifeguard_on', s.slowed_failed_lifeguard_on],
       ] as const) {
         rows.push({ n, metric, rhizome: v, serf: null });
       }
@@ -159,6 +161,8 @@ async function main(): Promise<void> {
         fmt(s.frames_per_member_s),
         fmt(s.fp_rate_lifeguard_off),
         fmt(s.fp_rate_lifeguard_on),
+        fmt(s.slowed_failed_lifeguard_off),
+        fmt(s.slowed_failed_lifeguard_on),
         fmt(s.wall_s),
       ]);
       save();

@@ -9,9 +9,10 @@
  *   msgs_per_member_s    messages (and frames) sent per member per second in a
  *   frames_per_member_s  converged, idle cluster (should stay flat in N).
  *   fp_rate_lifeguard_off  10% of members slowed (each frame in and out +SLOW_MS,
- *   fp_rate_lifeguard_on   a member stalled for seconds); fraction of the N
- *                        members (all alive) declared failed by anyone during
- *                        the window, plain SWIM vs Lifeguard.
+ *   fp_rate_lifeguard_on   a member stalled for seconds); fraction of the
+ *                        healthy members declared failed by anyone during the
+ *                        window, plain SWIM vs Lifeguard (all are alive).
+ *   slowed_failed_...    the same for the slowed members themselves.
  */
 import { createNode, DEFAULT_LAN_PROFILE, SimNetwork } from '../../packages/gossip/src/index';
 import type { GossipNode, GossipProfile } from '../../packages/gossip/src/index';
@@ -22,8 +23,12 @@ export interface SimResult {
   event_rounds: number | null;
   msgs_per_member_s: number;
   frames_per_member_s: number;
+  /** Fraction of the healthy members (90%) declared failed by anyone. */
   fp_rate_lifeguard_off: number | null;
   fp_rate_lifeguard_on: number | null;
+  /** Fraction of the slowed members (10%, alive but stalled) declared failed by anyone. */
+  slowed_failed_lifeguard_off: number | null;
+  slowed_failed_lifeguard_on: number | null;
   wall_s: number;
 }
 
@@ -107,7 +112,7 @@ export async function measureSim(n: number, log: (m: string) => void, seed = 42)
   log(`sim N=${n}: event reached all in ${event_rounds?.toFixed(1) ?? 'timeout'} rounds; ${msgs_per_member_s.toFixed(1)} msgs, ${frames_per_member_s.toFixed(1)} frames /member/s idle`);
   await shutdown(sim);
 
-  const fp = async (lifeguard: boolean): Promise<number | null> => {
+  const fp = async (lifeguard: boolean): Promise<{ healthy: number; slowed: number } | null> => {
     const s = build(n, seed + 1, { lifeguard });
     if ((await converge(s, 300_000)) === null) return null;
     await s.net.clock.advance(2_000);
@@ -117,21 +122,27 @@ export async function measureSim(n: number, log: (m: string) => void, seed = 42)
     for (let i = 0; i < slowed; i++) s.net.slow(`sim://n${n - 1 - i}`, SLOW_MS);
     const windowMs = n >= 1000 ? 30_000 : 60_000;
     await s.net.clock.advance(windowMs);
-    const rate = s.failedNames.size / n;
-    log(`sim N=${n}: lifeguard ${lifeguard ? 'on' : 'off'}: ${s.failedNames.size} of ${n} live members declared failed (${s.failedEvents} failed events) in ${windowMs / 1000} s with ${slowed} slowed`);
+    const slowNames = new Set(Array.from({ length: slowed }, (_, i) => `n${n - 1 - i}`));
+    const slowFailed = [...s.failedNames].filter((x) => slowNames.has(x)).length;
+    const healthyFailed = s.failedNames.size - slowFailed;
+    log(
+      `sim N=${n}: lifeguard ${lifeguard ? 'on' : 'off'}: ${healthyFailed} of ${n - slowed} healthy and ${slowFailed} of ${slowed} slowed members declared failed (${s.failedEvents} failed events) in ${windowMs / 1000} s`,
+    );
     await shutdown(s);
-    return rate;
+    return { healthy: healthyFailed / (n - slowed), slowed: slowFailed / slowed };
   };
-  const fp_rate_lifeguard_off = await fp(false);
-  const fp_rate_lifeguard_on = await fp(true);
+  const off = await fp(false);
+  const on = await fp(true);
   return {
     n,
     join_rounds,
     event_rounds,
     msgs_per_member_s,
     frames_per_member_s,
-    fp_rate_lifeguard_off,
-    fp_rate_lifeguard_on,
+    fp_rate_lifeguard_off: off?.healthy ?? null,
+    fp_rate_lifeguard_on: on?.healthy ?? null,
+    slowed_failed_lifeguard_off: off?.slowed ?? null,
+    slowed_failed_lifeguard_on: on?.slowed ?? null,
     wall_s: (performance.now() - w0) / 1000,
   };
 }
