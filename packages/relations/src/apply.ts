@@ -10,13 +10,13 @@
  * `applied` sequence number written in the same transaction, that makes
  * applying a link message exactly-once even if it is submitted twice.
  */
-import { jsonEqual, type Json, type JsonObject, type Transaction } from '@rhizome/engine';
+import type { Json, JsonObject, Transaction } from '@rhizome/engine';
 import { validateBag, type BagSchema, type InterfaceDefinition } from './interface';
 import type { EndpointRole } from './metadata';
 import {
   asEndpointState,
   changedKeys,
-  compareUnits,
+  compareAppBags,
   LINKS_KEY,
   newEndpointState,
   unitView,
@@ -123,9 +123,7 @@ export function previewRemoteBag(state: Json | undefined, u: RemoteBagUpdate): s
 }
 
 function appIsNewer(candidate: AppBag, current: AppBag | undefined): boolean {
-  if (!current) return true;
-  if (candidate.version !== current.version) return candidate.version > current.version;
-  return compareUnits(candidate.writer, current.writer) < 0 && !jsonEqual(candidate.bag, current.bag);
+  return !current || compareAppBags(candidate, current) > 0;
 }
 
 /**
@@ -144,7 +142,7 @@ export function stageRemoteBag(tx: Transaction, u: RemoteBagUpdate, schemas: Rem
   const next = newerBag ? unitView(u.bag, u.incarnation, u.version, validateBag(schemas.remote, u.bag)) : undefined;
   tx.updateRelationState(u.endpoint, (d: any) => {
     if (next) d.relations[u.relationId].units[u.unit] = next;
-    if (newerApp && u.app) d.app = { bag: u.app.bag, version: u.app.version, writer: u.app.writer };
+    if (newerApp && u.app) d.app = { bag: u.app.bag, version: u.app.version, writer: u.app.writer, inc: u.app.inc };
   });
   return newerApp ? keys : keys.filter((k) => !k.startsWith('app.'));
 }

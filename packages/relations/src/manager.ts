@@ -512,7 +512,7 @@ export class RelationManager {
       inc: state.incarnation,
       version: state.local.version,
       bag: state.local.bag,
-      ...(app ? { app: { bag: app.bag, version: app.version, writer: app.writer } } : {}),
+      ...(app ? { app: { bag: app.bag, version: app.version, writer: app.writer, inc: app.inc } } : {}),
     };
     this.store.put(id, {
       ...rec,

@@ -105,7 +105,7 @@ const messageSchema = z.discriminatedUnion('type', [
     inc: seq,
     version: seq,
     bag,
-    app: z.object({ bag, version: seq, writer: name }).optional(),
+    app: z.object({ bag, version: seq, writer: name, inc: seq }).optional(),
   }),
   z.object({ ...head, type: z.literal('ack'), epoch: seq, seq }),
   z.object({ ...head, type: z.literal('sync'), epoch: seq, inc: seq, version: seq, appVersion: seq, lastSeq: seq }),

@@ -217,7 +217,7 @@ export function relation<L extends BagSchema, R extends BagSchema, A extends Bag
       const next = merged(s.app?.bag ?? {}, data, side.app, 'publishApp');
       if (s.app && jsonEqual(s.app.bag, next)) return;
       write((d) => {
-        d.app = { bag: next, version: (d.app?.version ?? 0) + 1, writer: s.unit };
+        d.app = { bag: next, version: (d.app?.version ?? 0) + 1, writer: s.unit, inc: s.incarnation };
       });
     },
   };

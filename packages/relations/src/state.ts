@@ -6,7 +6,7 @@
  *     format: 1, interface: 'dfs-slave', interfaceVersion: '1.0.0',
  *     role: 'requires', unit: 'hdfs-datanode/0', incarnation: 1763800000000,
  *     local: { bag: { address: '10.0.0.7' }, version: 3 },   // this unit's bag, endpoint-wide
- *     app:   { bag: {...}, version: 2, writer: 'x/0' },       // peers only: the leader's bag
+ *     app:   { bag: {...}, version: 2, writer: 'x/0', inc },  // peers only: the leader's bag
  *     relations: {
  *       'rel-1': { remoteService: 'hdfs-namenode', remoteEndpoint: 'datanode',
  *                  units: { 'hdfs-namenode/0': { bag, incarnation, version, status, missingKeys, invalidKeys, problems } },
@@ -50,6 +50,15 @@ export interface VersionedBag {
 export interface AppBag extends VersionedBag {
   /** The unit that wrote this version (the leader at the time). */
   readonly writer: string;
+  /** The writer's endpoint incarnation: breaks ties between equal versions written before and after it lost its state. */
+  readonly inc: number;
+}
+
+/** Orders application bags: version, then the writer's incarnation, then the writer (higher unit name wins a tie). */
+export function compareAppBags(a: AppBag, b: AppBag): number {
+  if (a.version !== b.version) return a.version - b.version;
+  if (a.inc !== b.inc) return a.inc - b.inc;
+  return a.writer === b.writer ? 0 : compareUnits(a.writer, b.writer);
 }
 
 export interface UnitView extends VersionedBag {

@@ -125,7 +125,7 @@ export function endpointStateFromFixture(endpoint: string, unit: string, fixture
   const withLocal: EndpointState = {
     ...s,
     local: fixture.local ? { bag: fixture.local, version: 1 } : s.local,
-    ...(fixture.app ? { app: { bag: fixture.app.bag, version: 1, writer: fixture.app.writer } } : {}),
+    ...(fixture.app ? { app: { bag: fixture.app.bag, version: 1, writer: fixture.app.writer, inc: FIXTURE_INCARNATION } } : {}),
   };
   return withLocal;
 }
@@ -195,7 +195,7 @@ function toEngineEvent(
     case 'changed': {
       const view = rel.units[e.unit];
       const version = (view?.version ?? 0) + 1;
-      const app: AppBag | undefined = e.app ? { bag: e.app, version: (state.app?.version ?? 0) + 1, writer: e.unit } : undefined;
+      const app: AppBag | undefined = e.app ? { bag: e.app, version: (state.app?.version ?? 0) + 1, writer: e.unit, inc: FIXTURE_INCARNATION } : undefined;
       const update = { endpoint: e.endpoint, relationId, unit: e.unit, bag: e.data, incarnation: view?.incarnation || FIXTURE_INCARNATION, version, ...(app ? { app } : {}) };
       const keys = view ? previewRemoteBag(state as unknown as Json, update) : Object.keys(e.data).sort();
       return {
