@@ -98,7 +98,7 @@ export const DEFAULT_LAN_PROFILE: GossipProfile = Object.freeze({
   leaveTimeout: 5_000, // Serf BroadcastTimeout: 5 s
   maxFrameSize: 64 * 1024, // WebSocket has no MTU; 64 KiB bounds memory per frame
   gossipBudget: 8 * 1024, // memberlist fits one 1,400-byte UDP packet; a WebSocket frame can carry ~6× that cheaply
-  joinFollowUp: 1_000, // our addition: mass joins converge without waiting a whole push-pull interval
+  joinFollowUp: 500, // our addition: mass joins converge without waiting a whole push-pull interval
   userEventSizeLimit: 512, // Serf UserEventSizeLimit: 512 B
   eventBufferSize: 512, // Serf EventBuffer: 512
   eventCoalescePeriod: 200, // one gossip interval
