@@ -88,9 +88,10 @@ import { checkRelation } from './compat';
 import { RelationError } from './errors';
 import type { InterfaceRegistry } from './interface';
 import { emptyLinkRecord, MemoryLinkStore, type LinkRecord, type LinkStore } from './link-store';
+import { acknowledge, admit, answerPull, nextInOrder, queueData, retransmission, shouldPull } from './link-protocol';
 import { parseLinkMessage, type AckMessage, type DataMessage, type LinkMessage, type PullMessage, type SyncMessage } from './messages';
 import { endpointOf, type CharmMetadata } from './metadata';
-import { asEndpointState, compareVersions, LINKS_KEY, linkId, type EndpointState, type LinkReceiveState, type RelationRecord } from './state';
+import { asEndpointState, LINKS_KEY, linkId, type EndpointState, type LinkReceiveState, type RelationRecord } from './state';
 import type { LinkTransport } from './transport';
 
 /** Internal event of the run that creates a relation (payload: { endpoint, relationId, remoteService }). */
@@ -491,37 +492,11 @@ export class RelationManager {
   private queueIfNewer(state: EndpointState, relationId: string, unit: string, force: boolean): void {
     const id = linkId(relationId, unit);
     const rec = this.sendRecord(id, relationId, unit, state.incarnation);
-    // Peers relay the application bag they hold, whoever wrote it, so every peer converges to the newest one
-    // even if its writer (a former leader) is gone.
-    const app = state.role === 'peers' ? state.app : undefined;
-    const newerBag = state.local.version > rec.queuedVersion;
-    const newerApp = app !== undefined && app.version > rec.queuedAppVersion;
-    if (!newerBag && !newerApp && !force) return;
-    const seq = rec.nextSeq;
-    // Keep room for this message; older ones beyond the bound are superseded by it.
-    const kept = this.maxOutbox > 1 ? rec.outbox.slice(-(this.maxOutbox - 1)) : [];
-    const message: DataMessage = {
-      v: 1,
-      type: 'data',
-      rel: relationId,
-      from: this.unit,
-      to: unit,
-      epoch: rec.epoch,
-      seq,
-      base: kept[0]?.seq ?? seq,
-      inc: state.incarnation,
-      version: state.local.version,
-      bag: state.local.bag,
-      ...(app ? { app: { bag: app.bag, version: app.version, writer: app.writer, inc: app.inc } } : {}),
-    };
-    this.store.put(id, {
-      ...rec,
-      nextSeq: seq + 1,
-      queuedVersion: Math.max(rec.queuedVersion, state.local.version),
-      queuedAppVersion: app ? app.version : rec.queuedAppVersion,
-      outbox: [...kept, message],
-    });
-    if (this.canSend(unit)) this.transport.send(unit, message);
+    const queued = queueData(rec, state, { relationId, from: this.unit, to: unit, force, maxOutbox: this.maxOutbox });
+    if (!queued) return;
+    // Durable first, then on the wire.
+    this.store.put(id, queued.record);
+    if (this.canSend(unit)) this.transport.send(unit, queued.message);
     this.armTimer(id, unit);
   }
 
@@ -583,9 +558,7 @@ export class RelationManager {
       this.pauseTimer(id);
       return;
     }
-    // `base` is recomputed on every transmission: what was acknowledged since the message was queued no longer holds anyone back.
-    const base = rec.outbox[0]!.seq;
-    for (const m of rec.outbox.slice(0, this.retransmitOptions.window)) this.transport.send(rec.remoteUnit, m.base === base ? m : { ...m, base });
+    for (const m of retransmission(rec, this.retransmitOptions.window)) this.transport.send(rec.remoteUnit, m);
     this.pauseTimer(id);
     this.armTimer(id, rec.remoteUnit);
   }
@@ -670,37 +643,29 @@ export class RelationManager {
     // Unknown relation (not created here yet, or removed): no ack, the sender retries.
     if (!this.findRelation(m.rel)) return;
     const id = linkId(m.rel, m.from);
-    const pos = this.receivePosition(id);
-    if (covered(pos, m.epoch, m.seq)) {
-      // A duplicate of something applied: re-ack, its ack may have been lost.
-      // (From an older epoch of the link: drop, nobody waits for it.)
-      if (m.epoch === pos.epoch) this.sendAck(m.rel, m.from, pos.epoch, pos.applied);
-      return;
+    const admission = admit(this.store.get(id) ?? emptyLinkRecord(m.rel, m.from), this.receivePosition(id), m, this.maxInbox);
+    switch (admission.kind) {
+      case 'duplicate':
+        if (admission.ack !== undefined) this.sendAck(m.rel, m.from, m.epoch, admission.ack);
+        return;
+      case 'full':
+        return;
+      case 'buffered':
+        if (admission.record) this.store.put(id, admission.record);
+        this.drain(id);
+        return;
     }
-    const rec = this.store.get(id) ?? emptyLinkRecord(m.rel, m.from);
-    const held = rec.inbox.find((x) => x.epoch === m.epoch && x.seq === m.seq);
-    if (!held) {
-      // Full inbox: drop, the sender retransmits once we have made room.
-      if (rec.inbox.length >= this.maxInbox) return;
-      this.store.put(id, { ...rec, inbox: [...rec.inbox, m].sort((a, b) => a.epoch - b.epoch || a.seq - b.seq) });
-    } else if (m.base > held.base) {
-      // A retransmission knows of more acknowledgements: keep its base.
-      this.store.put(id, { ...rec, inbox: rec.inbox.map((x) => (x === held ? m : x)) });
-    }
-    this.drain(id);
   }
 
   private receiveAck(m: AckMessage): void {
     const id = linkId(m.rel, m.from);
     const rec = this.store.get(id);
-    // An ack for another epoch of our numbering is stale.
-    if (!rec || rec.epoch !== m.epoch) return;
-    const outbox = rec.outbox.filter((x) => x.seq > m.seq);
-    if (outbox.length === rec.outbox.length) return;
-    this.store.put(id, { ...rec, outbox });
+    const next = rec && acknowledge(rec, m);
+    if (!next) return;
+    this.store.put(id, next);
     const t = this.timers.get(id);
     if (t) t.delay = this.retransmitOptions.baseMs;
-    if (outbox.length === 0) this.pauseTimer(id);
+    if (next.outbox.length === 0) this.pauseTimer(id);
   }
 
   private receiveSync(m: SyncMessage): void {
@@ -708,27 +673,22 @@ export class RelationManager {
     const view = ref?.relation.units[m.from];
     if (!ref || !view) return;
     const id = linkId(m.rel, m.from);
-    const pos = this.receivePosition(id);
-    const buffered = this.store.get(id)?.inbox ?? [];
-    const behind = compareVersions(view.incarnation, view.version, m.inc, m.version) < 0 || (m.appVersion > 0 && (ref.state.app?.version ?? 0) < m.appVersion);
-    const coming = buffered.some((x) => !covered(pos, x.epoch, x.seq) && compareVersions(x.inc, x.version, m.inc, m.version) >= 0);
-    if (behind && !coming) this.sendPull(ref, m.from);
+    if (shouldPull(view, ref.state.app?.version ?? 0, this.receivePosition(id), this.store.get(id)?.inbox ?? [], m)) this.sendPull(ref, m.from);
   }
 
   private receivePull(m: PullMessage): void {
     const ref = this.findRelation(m.rel);
     if (!ref?.relation.units[m.from]) return;
     const id = linkId(m.rel, m.from);
-    const inc = ref.state.incarnation;
-    const rec = this.sendRecord(id, m.rel, m.from, inc);
-    if (rec.outbox.length > 0) {
-      this.retransmitNow(id);
-      return;
+    const rec = this.sendRecord(id, m.rel, m.from, ref.state.incarnation);
+    switch (answerPull(rec, ref.state, m)) {
+      case 'retransmit':
+        return this.retransmitNow(id);
+      case 'send-current':
+        return this.queueIfNewer(ref.state, m.rel, m.from, true);
+      case 'nothing':
+        return;
     }
-    const app = ref.state.role === 'peers' ? ref.state.app : undefined;
-    // The receiver is on an older epoch of this link, or its view of our bag is older: send the current bag.
-    const newer = m.epoch !== rec.epoch || compareVersions(inc, ref.state.local.version, m.viewInc, m.version) > 0;
-    if (newer || app !== undefined) this.queueIfNewer(ref.state, m.rel, m.from, true);
   }
 
   private drain(id: string): void {
@@ -755,19 +715,9 @@ export class RelationManager {
   private async applyNext(id: string): Promise<boolean> {
     const rec = this.store.get(id);
     if (!rec || rec.inbox.length === 0) return false;
-    const pos = this.receivePosition(id);
-    // Drop what is applied; messages of the link's newest epoch supersede older ones.
-    const fresh = rec.inbox.filter((x) => !covered(pos, x.epoch, x.seq));
-    const newest = fresh.reduce((max, x) => Math.max(max, x.epoch), pos.epoch);
-    const current = fresh.filter((x) => x.epoch === newest);
-    if (current.length !== rec.inbox.length) this.store.put(id, { ...rec, inbox: current });
-    if (current.length === 0) return false;
-    // In order only: the next number after the last applied, or after `base` - 1 when the sender says
-    // everything below `base` was acknowledged (which outruns `applied` only if this unit lost its state).
-    const applied = newest === pos.epoch ? pos.applied : 0;
-    const floor = Math.max(applied, current.reduce((max, x) => Math.max(max, x.base), 0) - 1);
-    const m = current.find((x) => x.seq > floor);
-    if (!m || m.seq !== floor + 1) return false;
+    const { inbox, next: m } = nextInOrder(rec.inbox, this.receivePosition(id));
+    if (inbox.length !== rec.inbox.length) this.store.put(id, { ...rec, inbox });
+    if (!m) return false;
     let ref = this.findRelation(m.rel);
     if (!ref) return false;
     if (!ref.relation.units[m.from]) {

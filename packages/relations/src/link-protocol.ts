@@ -1,0 +1,159 @@
+/**
+ * The link protocol's decisions, as pure functions of a link's record, the
+ * committed relation state and a message: what to queue, what to resend,
+ * what an ack releases, what to do with an incoming data message, which
+ * buffered message is next, whether a sync offer calls for a pull. The
+ * relation manager (manager.ts) executes them: it stores records, sends
+ * messages, submits runs and keeps timers. Keeping the decisions here makes
+ * the invariants below checkable without a network or an engine.
+ *
+ * Invariants (per link, one direction):
+ *   - sequence numbers are assigned once, consecutively, within an epoch;
+ *   - the outbox holds exactly the unacknowledged messages of the current
+ *     epoch, oldest first, at most `maxOutbox` of them (older ones are
+ *     superseded: every message carries the whole bag);
+ *   - `base` on the wire is the oldest seq still in the outbox, so every
+ *     seq below it has been acknowledged (or superseded);
+ *   - the receiver applies (epoch, seq) only if it is the next one after
+ *     max(applied, base - 1) in the newest epoch it has seen; anything
+ *     covered by its position is a duplicate or stale.
+ */
+import { covered } from './apply';
+import type { LinkRecord } from './link-store';
+import type { DataMessage, PullMessage, SyncMessage } from './messages';
+import { compareVersions, type EndpointState, type LinkReceiveState, type UnitView } from './state';
+
+export interface QueueInput {
+  readonly relationId: string;
+  /** This unit (the sender) and the remote unit. */
+  readonly from: string;
+  readonly to: string;
+  /** Queue the current bag even if that version was queued already (a pull asked for it). */
+  readonly force: boolean;
+  readonly maxOutbox: number;
+}
+
+/**
+ * Sender: the data message carrying the committed bag (and, for peers, the
+ * app bag held), with the record after queueing it; undefined when the link
+ * already queued these versions.
+ */
+export function queueData(rec: LinkRecord, state: EndpointState, q: QueueInput): { record: LinkRecord; message: DataMessage } | undefined {
+  // Peers relay the application bag they hold, whoever wrote it, so every peer converges to the newest one
+  // even if its writer (a former leader) is gone.
+  const app = state.role === 'peers' ? state.app : undefined;
+  const newerBag = state.local.version > rec.queuedVersion;
+  const newerApp = app !== undefined && app.version > rec.queuedAppVersion;
+  if (!newerBag && !newerApp && !q.force) return undefined;
+  const seq = rec.nextSeq;
+  // Keep room for this message; older ones beyond the bound are superseded by it.
+  const kept = q.maxOutbox > 1 ? rec.outbox.slice(-(q.maxOutbox - 1)) : [];
+  const message: DataMessage = {
+    v: 1,
+    type: 'data',
+    rel: q.relationId,
+    from: q.from,
+    to: q.to,
+    epoch: rec.epoch,
+    seq,
+    base: kept[0]?.seq ?? seq,
+    inc: state.incarnation,
+    version: state.local.version,
+    bag: state.local.bag,
+    ...(app ? { app: { bag: app.bag, version: app.version, writer: app.writer, inc: app.inc } } : {}),
+  };
+  const record: LinkRecord = {
+    ...rec,
+    nextSeq: seq + 1,
+    queuedVersion: Math.max(rec.queuedVersion, state.local.version),
+    queuedAppVersion: app ? app.version : rec.queuedAppVersion,
+    outbox: [...kept, message],
+  };
+  return { record, message };
+}
+
+/**
+ * Sender: what to (re)transmit now, the head of the outbox, with `base`
+ * recomputed: what was acknowledged since a message was queued no longer
+ * holds the receiver back.
+ */
+export function retransmission(rec: LinkRecord, window: number): DataMessage[] {
+  const first = rec.outbox[0];
+  if (!first) return [];
+  return rec.outbox.slice(0, window).map((m) => (m.base === first.seq ? m : { ...m, base: first.seq }));
+}
+
+/** Sender: the record after an ack, or undefined when the ack is stale (another epoch) or releases nothing. */
+export function acknowledge(rec: LinkRecord, ack: { readonly epoch: number; readonly seq: number }): LinkRecord | undefined {
+  if (rec.epoch !== ack.epoch) return undefined;
+  const outbox = rec.outbox.filter((x) => x.seq > ack.seq);
+  return outbox.length === rec.outbox.length ? undefined : { ...rec, outbox };
+}
+
+/**
+ * Sender: the answer to a pull. Unacknowledged messages are resent first
+ * (they carry the newest bag queued); otherwise the current bag is sent if
+ * the receiver is on another epoch, its view of the bag is older, or there
+ * is a peers app bag it may lack.
+ */
+export function answerPull(rec: LinkRecord, state: EndpointState, pull: PullMessage): 'retransmit' | 'send-current' | 'nothing' {
+  if (rec.outbox.length > 0) return 'retransmit';
+  if (pull.epoch !== rec.epoch) return 'send-current';
+  if (compareVersions(state.incarnation, state.local.version, pull.viewInc, pull.version) > 0) return 'send-current';
+  if (state.role === 'peers' && state.app !== undefined) return 'send-current';
+  return 'nothing';
+}
+
+export type Admission =
+  /** Applied already (re-ack `ack`, if set) or from an older epoch (drop). */
+  | { readonly kind: 'duplicate'; readonly ack?: number }
+  /** The inbox is full: drop, the sender retransmits. */
+  | { readonly kind: 'full' }
+  /** Buffered (record is the new record, or undefined if nothing changed). */
+  | { readonly kind: 'buffered'; readonly record: LinkRecord | undefined };
+
+/** Receiver: what to do with an incoming data message, given the link's committed position. */
+export function admit(rec: LinkRecord, pos: LinkReceiveState, m: DataMessage, maxInbox: number): Admission {
+  if (covered(pos, m.epoch, m.seq)) {
+    // A duplicate of something applied: re-ack, its ack may have been lost.
+    // (From an older epoch of the link: drop, nobody waits for it.)
+    return m.epoch === pos.epoch ? { kind: 'duplicate', ack: pos.applied } : { kind: 'duplicate' };
+  }
+  const held = rec.inbox.find((x) => x.epoch === m.epoch && x.seq === m.seq);
+  if (held) {
+    // A retransmission may know of more acknowledgements: keep the larger base.
+    return { kind: 'buffered', record: m.base > held.base ? { ...rec, inbox: rec.inbox.map((x) => (x === held ? m : x)) } : undefined };
+  }
+  if (rec.inbox.length >= maxInbox) return { kind: 'full' };
+  return { kind: 'buffered', record: { ...rec, inbox: [...rec.inbox, m].sort((a, b) => a.epoch - b.epoch || a.seq - b.seq) } };
+}
+
+/**
+ * Receiver: the inbox without what is applied or superseded (messages of
+ * older epochs), and the message to apply next, if it is there: the one
+ * right after max(applied, base - 1) in the newest epoch. `base - 1`
+ * outruns `applied` only if this unit lost its state (with durable stores
+ * the sender never releases what was not applied and acknowledged).
+ */
+export function nextInOrder(inbox: readonly DataMessage[], pos: LinkReceiveState): { inbox: DataMessage[]; next: DataMessage | undefined } {
+  const fresh = inbox.filter((x) => !covered(pos, x.epoch, x.seq));
+  const newest = fresh.reduce((max, x) => Math.max(max, x.epoch), pos.epoch);
+  const current = fresh.filter((x) => x.epoch === newest);
+  if (current.length === 0) return { inbox: current, next: undefined };
+  const applied = newest === pos.epoch ? pos.applied : 0;
+  const floor = Math.max(applied, current.reduce((max, x) => Math.max(max, x.base), 0) - 1);
+  const m = current.find((x) => x.seq > floor);
+  return { inbox: current, next: m !== undefined && m.seq === floor + 1 ? m : undefined };
+}
+
+/**
+ * Receiver: whether a sync offer shows that this unit's view of the sender's
+ * bag (or of the peers' app bag) is older, with nothing newer already
+ * buffered: then it pulls.
+ */
+export function shouldPull(view: UnitView, appVersion: number, pos: LinkReceiveState, inbox: readonly DataMessage[], sync: SyncMessage): boolean {
+  const behind = compareVersions(view.incarnation, view.version, sync.inc, sync.version) < 0 || (sync.appVersion > 0 && appVersion < sync.appVersion);
+  if (!behind) return false;
+  const coming = inbox.some((x) => !covered(pos, x.epoch, x.seq) && compareVersions(x.inc, x.version, sync.inc, sync.version) >= 0);
+  return !coming;
+}
