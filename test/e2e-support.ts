@@ -1,0 +1,63 @@
+/**
+ * Shared by the end-to-end tests of the example bundles (test/e2e-*.test.ts):
+ * free ports, bounded polling, where a deployed unit's files are, and a
+ * bundle copy with absolute charm paths (so a test can change options).
+ */
+import { writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { clientFor, readDeployment, unitOf, waitForConvergence, type AgentStatus } from '@rhizome/agent';
+
+export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as { port: number };
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/**
+ * Polls `probe` until it returns something other than undefined; throws
+ * after `timeoutMs` with the last observation, so a failure says what the
+ * test saw instead of just "timeout".
+ */
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000, intervalMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** The working directory of a deployed unit: where its charm renders files. */
+export function unitDir(home: string, deployment: string, unit: string): string {
+  return join(home, deployment, unit.replace(/\//g, '-'), 'unit');
+}
+
+/** Waits until the deployment (re-read each poll) has converged. */
+export async function converge(home: string, deployment: string, timeoutMs = 120_000): Promise<number> {
+  return waitForConvergence(await readDeployment(home, deployment), { timeoutMs, reload: () => readDeployment(home, deployment) });
+}
+
+export async function unitStatus(home: string, deployment: string, unit: string): Promise<AgentStatus> {
+  const d = await readDeployment(home, deployment);
+  const client = await clientFor(unitOf(d, unit), 5_000);
+  return client.get<AgentStatus>('/status');
+}
+
+/** Writes a bundle file whose charm paths point into this repository's charms/. */
+export async function writeBundle(dir: string, yaml: string): Promise<string> {
+  const file = join(dir, 'bundle.yaml');
+  await writeFile(file, yaml.replace(/charm: charms\//g, `charm: ${join(ROOT, 'charms')}/`));
+  return file;
+}

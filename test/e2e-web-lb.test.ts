@@ -1,0 +1,78 @@
+/**
+ * examples/web-lb/bundle.yaml end to end, with real agent processes, real
+ * ansible-playbook and a real nginx on 127.0.0.1: requests through nginx
+ * reach every live web unit; after a web unit is SIGKILLed and the cluster
+ * re-converges, nginx no longer sends to it; a new web unit is picked up;
+ * destroying the deployment stops the lb's nginx.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addUnit, deploy, destroy, killUnit } from '@rhizome/agent';
+import { converge, freePort, ROOT, unitDir, unitStatus, until, writeBundle } from './e2e-support';
+
+const NAME = 'web-lb';
+let home = '';
+let port = 0;
+let bundle = '';
+
+beforeAll(async () => {
+  home = await mkdtemp(join(tmpdir(), 'rhizome-e2e-weblb-'));
+  port = await freePort();
+  // The example bundle, with a free port for nginx so parallel runs do not collide.
+  const example = await readFile(join(ROOT, 'examples/web-lb/bundle.yaml'), 'utf8');
+  expect(example).toContain('port: 18480');
+  bundle = await writeBundle(home, example.replace('port: 18480', `port: ${port}`).replace(/charm: \.\.\/\.\.\/charms\//g, 'charm: charms/'));
+});
+afterAll(async () => {
+  await destroy(home, { deployment: NAME }).catch(() => undefined);
+  await rm(home, { recursive: true, force: true });
+}, 60_000);
+
+/** The units that answered `n` requests through nginx. */
+async function reached(n: number): Promise<string[]> {
+  const seen = new Set<string>();
+  for (let i = 0; i < n; i++) {
+    const res = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: 'close' } });
+    const body = (await res.text()).trim();
+    seen.add(res.status === 200 ? body : `HTTP ${res.status}`);
+  }
+  return [...seen].sort();
+}
+const reachesExactly = (want: string[]) =>
+  until(`nginx to reach exactly ${want.join(', ')}`, async () => ((await reached(4 * want.length)).join(',') === want.join(',') ? true : undefined), 90_000, 500);
+
+describe('the web-lb bundle on real agents', () => {
+  it('balances over the live web units through every change', { timeout: 420_000 }, async () => {
+    await deploy(bundle, { home, timeoutMs: 240_000, noFsync: true });
+    await reachesExactly(['web/0', 'web/1', 'web/2']);
+    const lbDir = unitDir(home, NAME, 'lb/0');
+    const status = await unitStatus(home, NAME, 'lb/0');
+    expect(status.workload).toEqual({ state: 'active', message: `nginx on http://127.0.0.1:${port}/ → web/0, web/1, web/2` });
+    const pid = Number((await readFile(join(lbDir, 'nginx.pid'), 'utf8')).trim());
+    expect(() => process.kill(pid, 0)).not.toThrow();
+
+    await killUnit(home, 'web/1', { deployment: NAME });
+    await converge(home, NAME, 180_000);
+    await reachesExactly(['web/0', 'web/2']);
+    expect((await readFile(join(lbDir, 'nginx.conf'), 'utf8')).match(/^\s*server 127\.0\.0\.1:\d+ /gm)).toHaveLength(2);
+    // Only reloaded: the same master serves.
+    expect(Number((await readFile(join(lbDir, 'nginx.pid'), 'utf8')).trim())).toBe(pid);
+
+    await addUnit(home, 'web', { deployment: NAME, noFsync: true });
+    await converge(home, NAME, 180_000);
+    await reachesExactly(['web/0', 'web/2', 'web/3']);
+
+    await destroy(home, { deployment: NAME, keep: true });
+    await until('nginx to exit', async () => {
+      try {
+        process.kill(pid, 0);
+        return undefined;
+      } catch {
+        return true;
+      }
+    }, 30_000);
+    await expect(fetch(`http://127.0.0.1:${port}/`)).rejects.toThrow();
+  });
+});
