@@ -19,6 +19,8 @@ import {
 } from '@rhizome/engine';
 import * as engineApi from '@rhizome/engine';
 import { defineInterface, InterfaceRegistry } from '../src/interface';
+import { dfsSlave } from '../src/interfaces/dfs-slave';
+import { http } from '../src/interfaces/http';
 import { MemoryLinkStore } from '../src/link-store';
 import { LINK_SYNC_EVENT, RelationManager, type AddRelationSpec, type AppliedInfo, type RelationManagerOptions } from '../src/manager';
 import { parseCharmMetadata, type CharmMetadata } from '../src/metadata';
@@ -219,7 +221,7 @@ export class SimUnit {
 export class SimCluster {
   readonly clock = new ManualClock();
   readonly net: SimLinkNetwork;
-  readonly interfaces = new InterfaceRegistry([counter]);
+  readonly interfaces = new InterfaceRegistry([counter, dfsSlave, http]);
   readonly units = new Map<string, SimUnit>();
   readonly errors: string[] = [];
   /** unit -> the relations the agent was told to create (its configuration), re-applied after a restart. */
