@@ -1,8 +1,8 @@
 /**
  * saga-demo: provisions a site (directory, index.html, registry entry) on
- * the internal event `provision`, one handler per external step; when a
- * later step fails, the earlier ones are undone by their `compensate`
- * steps (see src/handlers.ts).
+ * the user event `provision` (raised as `user.provision`), one handler per
+ * external step; when a later step fails, the earlier ones are undone by
+ * their `compensate` steps (see src/handlers.ts).
  *
  *   rhizome event provision '{"site":"blog","content":"<h1>Blog</h1>"}'
  */

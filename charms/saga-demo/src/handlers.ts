@@ -2,10 +2,13 @@
  * saga-demo: provisioning a site is three external changes, one handler
  * each, chained by events inside one run (the saga):
  *
- *   create-site-dir   event provision        mkdir sites/<site>          compensate: remove it (if this run created it)
- *   write-index       event site.dir-ready   write sites/<site>/index.html  compensate: restore what was there
- *   register-site     event site.written     add <site> to the registry  compensate: remove the entry
+ *   create-site-dir   event user.provision   mkdir sites/<site>              compensate: remove it (if this run created it)
+ *   write-index       event site.dir-ready   write sites/<site>/index.html   compensate: restore what was there
+ *   register-site     event site.written     add <site> to the registry      compensate: remove the entry
  *   activate-site     event site.registered  record the fact sites.<site>, status
+ *
+ * `user.provision` is what `rhizome event provision '{"site":"blog"}'`
+ * raises on every agent of the deployment.
  *
  * If any step throws, the engine rolls the run back (no fact survives) and
  * then calls the compensate step of every handler that had completed, in
@@ -59,7 +62,7 @@ export function sagaHandlers(unit: UnitContext): HandlerSpec[] {
   return [
     {
       name: 'create-site-dir',
-      when: event('provision'),
+      when: event('user.provision'),
       async run(ctx) {
         const req = request(ctx.event?.payload);
         const dir = siteDir(req.site);

@@ -1,6 +1,6 @@
 /**
  * The `provision` event's payload, parsed once at the boundary: it comes
- * from outside (`rhizome event provision '{"site":"blog",...}'`).
+ * from outside (`rhizome event provision '{"site":"blog",...}' (raised as user.provision)`).
  */
 import type { Json } from '@rhizome/engine';
 

@@ -15,7 +15,7 @@ afterEach(async () => {
 });
 
 const handlers = (options: Record<string, Json> = {}) => charm.handlers(testUnit({ unit: 'sites/0', dir, ...(charm.config ? { defaults: charm.config } : {}), options }));
-const provision = (payload: Json) => ({ kind: 'internal' as const, name: 'provision', payload });
+const provision = (payload: Json) => ({ kind: 'internal' as const, name: 'user.provision', payload });
 const exists = (p: string) => stat(p).then(() => true, () => false);
 const registry = async () => JSON.parse(await readFile(join(dir, 'registry.json'), 'utf8')) as { sites: Record<string, unknown> };
 
