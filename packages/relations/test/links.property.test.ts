@@ -52,6 +52,7 @@ const UNITS = ['src/0', 'src/1', 'dst/0', 'dst/1'] as const;
 
 /** REL_PROPERTY_RUNS=500 runs a longer soak with random seeds (the default keeps the package's tests fast and reproducible). */
 const SOAK = Number(process.env['REL_PROPERTY_RUNS'] ?? 0);
+const SOAK_TIMEOUT = SOAK > 0 ? 60 * 60_000 : undefined;
 const runs = (n: number, seed: number): fc.Parameters<unknown> => (SOAK > 0 ? { numRuns: SOAK, endOnFailure: true } : { numRuns: n, seed, endOnFailure: true });
 
 /** Per link: the sequence numbers in the order applied. */
@@ -184,7 +185,7 @@ describe('links: exactly-once FIFO and convergence (property)', () => {
       fc.asyncProperty(fc.integer({ min: 1, max: 1_000_000 }), faultsArb, fc.array(opArb, { minLength: 10, maxLength: 80 }), (seed, faults, ops) => scenario(seed, faults, ops)),
       runs(60, 4242),
     );
-  });
+  }, SOAK_TIMEOUT);
 
   it('views still converge when units lose their link store or all their state', async () => {
     await fc.assert(
@@ -196,7 +197,7 @@ describe('links: exactly-once FIFO and convergence (property)', () => {
       ),
       runs(30, 777),
     );
-  });
+  }, SOAK_TIMEOUT);
 
   it('a heavy fixed scenario: 50% loss, duplicates, both receivers and a sender restarted mid-stream', async () => {
     const ops: Op[] = [];

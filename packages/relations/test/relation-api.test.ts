@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { defineHandler, event, fact, internalEvent, not, relationEvent, relationFact, type HandlerSpec } from '@rhizome/engine';
 import { defineInterface } from '../src/interface';
 import { dfsSlave } from '../src/interfaces/dfs-slave';
+import { http } from '../src/interfaces/http';
 import { relation } from '../src/relation';
 import { runRelationScenario, type EndpointFixture } from '../src/testing';
 import { NAMENODE_DATA } from './fixtures';
@@ -210,5 +211,46 @@ describe('peers: leader and the application bag', () => {
     expect(after.facts['leader']).toBe('hdfs-namenode/3');
     expect(after.facts['is-leader']).toBe(true);
     expect(after.appBag('cluster')).toEqual({ 'cluster-id': 'by-?' });
+  });
+});
+
+describe('an endpoint with several relations (a load balancer over two web services)', () => {
+  const handlers = [
+    defineHandler({
+      name: 'render-backends',
+      when: relationEvent('backends', 'changed'),
+      run(ctx) {
+        const backends = relation(ctx, 'backends', http.requirer);
+        ctx.set('lb.backends', backends.all().map((b) => `${b.relationId}:${b.data.host}:${b.data.port}`));
+        ctx.set('lb.units', backends.units());
+      },
+    }),
+  ];
+  const endpoints: Record<string, EndpointFixture> = {
+    backends: {
+      side: http.requirer,
+      relations: {
+        'rel-a': { remoteService: 'web-a', units: { 'web-a/0': { host: '10.0.0.1', port: 80 } } },
+        'rel-b': { remoteService: 'web-b', units: { 'web-b/1': {}, 'web-b/0': {} } },
+      },
+    },
+  };
+
+  it('reads every relation of the endpoint; the event names the relation it happened on', async () => {
+    const out = await runRelationScenario({
+      handlers,
+      unit: 'lb/0',
+      endpoints,
+      event: { endpoint: 'backends', name: 'changed', relationId: 'rel-b', unit: 'web-b/1', data: { host: '10.0.1.2', port: 8080 } },
+    });
+    expect(out.report.event).toMatchObject({ unit: 'web-b/1', keys: ['host', 'port'], payload: { relationId: 'rel-b' } });
+    expect(out.facts['lb.backends']).toEqual(['rel-a:10.0.0.1:80', 'rel-b:10.0.1.2:8080']);
+    expect(out.facts['lb.units']).toEqual(['web-a/0', 'web-b/0', 'web-b/1']);
+  });
+
+  it('asks for the relation id when the endpoint has several', async () => {
+    await expect(
+      runRelationScenario({ handlers, unit: 'lb/0', endpoints, event: { endpoint: 'backends', name: 'changed', unit: 'web-b/1', data: {} } }),
+    ).rejects.toMatchObject({ code: 'REL_ERR_UNKNOWN_RELATION' });
   });
 });
