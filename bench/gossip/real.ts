@@ -4,6 +4,9 @@
  *   join_s        every agent but the seed joins the seed at once; time until
  *                 every agent lists all N members alive (member lists polled
  *                 every `pollMs` over each system's own control channel).
+ *   join_known_s  the same, counting a member listed as `suspect` as known:
+ *                 Serf's member list never shows suspicion (a suspect is
+ *                 listed alive), so this is the like-for-like figure.
  *   rss_mb        mean resident set size per agent, after convergence.
  *   idle_cpu_pct  CPU used by all agents together over an idle window, in %
  *                 of one core (from /proc/PID/stat; nobody polls meanwhile).
@@ -25,6 +28,7 @@ export interface RealResult {
   event_max_ms: number | null;
   rss_mb: number | null;
   idle_cpu_pct: number | null;
+  join_known_s: number | null;
   leave_as_failed: number;
   /** Agents that had not converged when join_s was taken at the timeout (stragglers). */
   join_stragglers: number;
@@ -112,6 +116,7 @@ export async function measureReal(c: AgentCluster, o: RealOptions): Promise<Real
     event_max_ms: null,
     rss_mb: null,
     idle_cpu_pct: null,
+    join_known_s: null,
     leave_as_failed: 0,
     join_stragglers: 0,
   };
@@ -121,6 +126,7 @@ export async function measureReal(c: AgentCluster, o: RealOptions): Promise<Real
   // Join convergence.
   const t0 = performance.now();
   const joining = c.joinAll();
+  const knownAt = new Map<number, number>();
   const join = await until(
     c,
     all,
@@ -128,7 +134,13 @@ export async function measureReal(c: AgentCluster, o: RealOptions): Promise<Real
     t0,
     o.pollMs,
     o.joinTimeoutMs,
+    (i, m) => {
+      if (!knownAt.has(i) && m.filter((x) => x.status === 'alive' || x.status === 'suspect').length === n) {
+        knownAt.set(i, performance.now());
+      }
+    },
   );
+  r.join_known_s = knownAt.size === n ? (Math.max(...knownAt.values()) - t0) / 1000 : null;
   await joining;
   r.join_s = join.s;
   r.join_stragglers = join.missing.length;
