@@ -28,6 +28,7 @@ export const MessageType = Object.freeze({
   Reliable: 12,
   ReliableAck: 13,
   Conflict: 14,
+  Heard: 15,
 } as const);
 
 /** Longest node name, address, event or query name accepted. */
@@ -102,9 +103,12 @@ export interface ReliableAckMsg { t: 13; sid: number; upTo: number }
 /** "The name `node` is owned by the live member at `addr`": sent to a node whose claim was refused. */
 export interface ConflictMsg { t: 14; node: string; addr: string }
 
+/** "`from` received a frame from the suspect `node` (at incarnation `inc`) just now": it is slow, not dead. */
+export interface HeardMsg { t: 15; node: string; inc: number; from: string }
+
 export type Message =
   | PingMsg | IndirectPingMsg | AckMsg | NackMsg | SuspectMsg | AliveMsg | DeadMsg | PushPullMsg
-  | UserEventMsg | QueryMsg | QueryResponseMsg | ReliableMsg | ReliableAckMsg | ConflictMsg;
+  | UserEventMsg | QueryMsg | QueryResponseMsg | ReliableMsg | ReliableAckMsg | ConflictMsg | HeardMsg;
 
 // ---------------------------------------------------------------------------
 // Field checks. Each throws MessageError('GOSSIP_ERR_MALFORMED_MESSAGE').
@@ -259,6 +263,8 @@ export function parseMessage(raw: unknown): Message {
       return { t, sid: uint(raw, 'sid'), upTo: uint(raw, 'upTo') };
     case MessageType.Conflict:
       return { t, node: str(raw, 'node'), addr: str(raw, 'addr') };
+    case MessageType.Heard:
+      return { t, node: str(raw, 'node'), inc: uint(raw, 'inc'), from: str(raw, 'from') };
     default:
       throw new MessageError('GOSSIP_ERR_UNKNOWN_TYPE', `unknown message type ${typeof t === 'number' ? t : typeof t}`);
   }

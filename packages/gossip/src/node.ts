@@ -551,6 +551,8 @@ export class GossipNode {
       this.noticeConflict(env.from, claimed.addr, env.addr);
       return;
     }
+    // Any frame from a suspect proves it runs (slow, not dead).
+    if (claimed && claimed.status === 'suspect') this.membership.heardFrom(claimed);
     for (const raw of env.msgs) {
       let msg: Message;
       try {
@@ -607,6 +609,8 @@ export class GossipNode {
         return this.channels.handleAck(msg, env.from);
       case MessageType.Conflict:
         return this.onConflictNotice(msg, env);
+      case MessageType.Heard:
+        return this.membership.heardWitness(msg);
     }
   }
 

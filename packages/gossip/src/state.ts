@@ -19,11 +19,17 @@
  * - A member in `failed`/`left` may come back at a new address (a restart);
  *   an alive member's name claimed from another address is a conflict,
  *   reported, never merged.
+ * - Slow is not dead (with Lifeguard): a frame from a suspect during its
+ *   suspicion proves its process runs; the receiver gossips a `heard`
+ *   witness, and every node then waits for the refutation up to `min` after
+ *   the last sign of life, capped at the Lifeguard maximum. A hung host sends
+ *   nothing and meets the normal timers; a dead process meets stream
+ *   evidence first.
  * - Tombstones (failed/left) are kept for reapTimeout/tombstoneTimeout, then
  *   removed with member-reap; memory stays bounded by the live membership.
  */
 import type { NodeContext } from './context';
-import type { AliveMsg, DeadMsg, Message, SuspectMsg, Tags, WireMember } from './messages';
+import type { AliveMsg, DeadMsg, HeardMsg, Message, SuspectMsg, Tags, WireMember } from './messages';
 import { MessageType, WireStatus } from './messages';
 import { snapshot, tagsEqual, toWireStatus, type Member, type MemberState } from './member';
 import { suspicionTimeout } from './options';
@@ -46,6 +52,8 @@ export class Membership {
   /** All members, self included, in random order (new members inserted at random positions). */
   readonly list: MemberState[] = [];
   private readonly suspicions = new Map<string, Suspicion>();
+  /** Suspects we (or a witness) heard from during their suspicion: name → last time. */
+  private readonly heardAt = new Map<string, number>();
   private live = 0;
   leaving = false;
 
@@ -201,10 +209,18 @@ export class Membership {
     this.suspicions.set(
       s.node,
       new Suspicion(s.from, k, min, max, this.ctx.clock, { evidence: s.ev, needed: evidenceNeeded, timeout: p.evidenceSuspicionTimeout }, () => {
-        this.suspicions.delete(s.node);
-        if (state.status === 'suspect' && state.stateChange === changeTime && this.ctx.running()) {
-          this.deadNode({ t: MessageType.Dead, node: state.name, inc: state.inc, from: this.ctx.name });
+        const timer = this.suspicions.get(s.node);
+        if (state.status !== 'suspect' || state.stateChange !== changeTime || !this.ctx.running()) {
+          this.suspicions.delete(s.node);
+          return;
         }
+        // Slow, not dead: if the suspect was heard from during the suspicion, wait for its refutation
+        // (another `min` after the last sign of life, never beyond the Lifeguard maximum).
+        const heard = this.heardAt.get(s.node);
+        if (p.lifeguard && timer && !timer.hasEvidence && heard !== undefined && heard >= timer.startedAt && timer.rearm(heard + min)) return;
+        this.suspicions.delete(s.node);
+        this.heardAt.delete(s.node);
+        this.deadNode({ t: MessageType.Dead, node: state.name, inc: state.inc, from: this.ctx.name });
       }),
     );
     this.hooks.emit('member-suspect', snapshot(state));
@@ -302,6 +318,34 @@ export class Membership {
       s.cancel();
       this.suspicions.delete(name);
     }
+    this.heardAt.delete(name);
+  }
+
+  /**
+   * A frame arrived from `m` itself. If it is suspect, that is a sign of
+   * life: remember it and tell the others (at most once per probe interval),
+   * so that no one declares a slow member dead before its refutation lands.
+   */
+  heardFrom(m: MemberState): void {
+    if (m.status !== 'suspect' || !this.ctx.profile.lifeguard) return;
+    if (this.noteHeard(m.name)) {
+      this.hooks.broadcast(`${m.name}\u0000heard`, { t: MessageType.Heard, node: m.name, inc: m.inc, from: this.ctx.name });
+    }
+  }
+
+  /** A witness heard from a suspect. */
+  heardWitness(h: HeardMsg): void {
+    const state = this.byName.get(h.node);
+    if (!state || state.status !== 'suspect' || h.inc < state.inc || !this.ctx.profile.lifeguard) return;
+    if (this.noteHeard(h.node)) this.hooks.broadcast(`${h.node}\u0000heard`, h);
+  }
+
+  /** Record a sign of life now; true if it is news (none in the last probe interval). */
+  private noteHeard(name: string): boolean {
+    const now = this.ctx.clock.now();
+    const last = this.heardAt.get(name);
+    this.heardAt.set(name, now);
+    return last === undefined || now - last >= this.ctx.profile.probeInterval;
   }
 
   private setStatus(m: MemberState, status: MemberState['status']): void {

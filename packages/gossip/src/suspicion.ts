@@ -98,6 +98,25 @@ export class Suspicion {
     return this.n;
   }
 
+  /** Enough independent stream evidence (refused/reset) is in: nobody listens there. */
+  get hasEvidence(): boolean {
+    return this.witnesses.size >= this.rule.needed;
+  }
+
+  /** When the suspicion started (clock time). */
+  get startedAt(): number {
+    return this.start;
+  }
+
+  /** After the timeout fired: wait until `at` instead (capped at start + max); false if no time is left. */
+  rearm(at: number): boolean {
+    const until = Math.min(at, this.start + this.max);
+    if (until <= this.clock.now()) return false;
+    this.deadline = until;
+    this.timer = this.clock.setTimeout(() => this.fire(), until - this.clock.now());
+    return true;
+  }
+
   cancel(): void {
     if (this.timer !== null) this.clock.clearTimeout(this.timer);
     this.timer = null;

@@ -100,6 +100,28 @@ describe('failure detection (simulated network, LOCAL profile)', () => {
     expect(failed).toEqual([]);
   }, 60_000);
 
+  it.each([10, 50])('LAN profile: members stalled 2.5 s each way are never failed, while a hung one is (N = %i)', async (n) => {
+    const c = new SimCluster({ seed: 1_000 + n, latency: [1, 5], profile: DEFAULT_LAN_PROFILE });
+    cluster = c;
+    const nodes = c.addMany(n);
+    await c.joinAll(nodes, nodes[0] as GossipNode);
+    expect(await c.clock.runUntil(() => SimCluster.allAlive(nodes, nodes.map((x) => x.name)), 60_000, 10)).toBe(true);
+    await c.clock.advance(5_000);
+    const failed = recordFailures(nodes);
+    const slowed = nodes.slice(1, 1 + Math.max(1, Math.round(n / 10)));
+    for (const s of slowed) c.net.slow(s.address, 2_500);
+    const hung = nodes[n - 1] as GossipNode;
+    c.net.silence(hung.address);
+    await c.clock.advance(60_000);
+    const healthyObservers = nodes.filter((x) => !slowed.includes(x) && x !== hung);
+    // The hung host is failed everywhere; the slow ones were suspected but refuted every time.
+    expect(SimCluster.sees(healthyObservers, new Map([[hung.name, 'failed']]))).toBe(true);
+    expect(failed.filter((m) => m.name !== hung.name)).toEqual([]);
+    for (const s of slowed) c.net.slow(s.address, 0);
+    const live = nodes.filter((x) => x !== hung);
+    expect(await c.clock.runUntil(() => SimCluster.allAlive(live, live.map((x) => x.name)), 30_000, 10)).toBe(true);
+  }, 60_000);
+
   it.each([15, 115, 215, 315, 415])('a member silenced briefly refutes the suspicion and stays alive (seed %i)', async (seed) => {
     const { c, nodes } = await formed(10, seed);
     const victim = nodes[2] as GossipNode;
