@@ -17,7 +17,7 @@
 import type { z } from 'zod';
 import { assertJson, jsonEqual, type Json, type JsonObject, type Transaction } from '@rhizome/engine';
 import { RelationError } from './errors';
-import type { BagSchema, InterfaceSide } from './interface';
+import type { BagSchema, InterfaceDefinition, InterfaceSide } from './interface';
 import { asEndpointState, compareUnits, joinedUnits, leaderOf, newEndpointState, type EndpointState } from './state';
 
 /** What a charm may publish: the side's input type, every key optional. */
@@ -79,10 +79,40 @@ export interface RelationHandle<Local extends BagSchema, Remote extends BagSchem
  *   },
  * });
  */
-export function relation<L extends BagSchema, R extends BagSchema, A extends BagSchema>(
+export function relation<L extends BagSchema, R extends BagSchema, A extends BagSchema>(tx: Transaction, endpoint: string, side: InterfaceSide<L, R, A>): RelationHandle<L, R, A>;
+/**
+ * The handle of an endpoint given the whole interface: the side is taken
+ * from the endpoint's role at run time, so local and remote data are typed
+ * as the union of the sides. Pass a side (`dfsSlave.requirer`) for exact
+ * types, and to publish before any relation exists.
+ *
+ * @example
+ * const nn = relation(ctx, 'namenode', dfsSlave);
+ * nn.units();
+ */
+export function relation<P extends BagSchema, R extends BagSchema, Peer extends BagSchema, A extends BagSchema>(
+  tx: Transaction,
+  endpoint: string,
+  iface: InterfaceDefinition<P, R, Peer, A>,
+): RelationHandle<P | R | Peer, P | R | Peer, A>;
+export function relation(tx: Transaction, endpoint: string, sideOrInterface: InterfaceSide<BagSchema, BagSchema, BagSchema> | InterfaceDefinition): RelationHandle<BagSchema, BagSchema, BagSchema> {
+  if ('provider' in sideOrInterface) {
+    const state = asEndpointState(tx.relationState(endpoint));
+    const iface = sideOrInterface;
+    if (!state) {
+      // No relation yet: reads are empty; writing needs to know the side.
+      return handleFor(tx, endpoint, iface.provider, `publishing on "${endpoint}" before any relation exists needs the side, e.g. relation(ctx, '${endpoint}', ${iface.name}.requirer)`);
+    }
+    return handleFor(tx, endpoint, state.role === 'provides' ? iface.provider : state.role === 'requires' ? iface.requirer : iface.peer, undefined);
+  }
+  return handleFor(tx, endpoint, sideOrInterface, undefined);
+}
+
+function handleFor<L extends BagSchema, R extends BagSchema, A extends BagSchema>(
   tx: Transaction,
   endpoint: string,
   side: InterfaceSide<L, R, A>,
+  cannotWrite: string | undefined,
 ): RelationHandle<L, R, A> {
   const read = (): EndpointState | undefined => {
     const raw = tx.relationState(endpoint);
@@ -169,6 +199,7 @@ export function relation<L extends BagSchema, R extends BagSchema, A extends Bag
     },
     local: () => (read()?.local.bag ?? {}) as PublishData<L>,
     publish: (data) => {
+      if (cannotWrite !== undefined) throw new RelationError('REL_ERR_WRONG_SIDE', cannotWrite);
       const current = read()?.local;
       const next = merged(current?.bag ?? {}, data, side.local, 'publish');
       if (current && jsonEqual(current.bag, next)) return;
@@ -177,6 +208,7 @@ export function relation<L extends BagSchema, R extends BagSchema, A extends Bag
       });
     },
     unpublish: (...keys) => {
+      if (cannotWrite !== undefined) throw new RelationError('REL_ERR_WRONG_SIDE', cannotWrite);
       const current = read()?.local;
       if (!current || !keys.some((k) => current.bag[k] !== undefined)) return;
       const next: Record<string, Json> = { ...current.bag };

@@ -113,6 +113,28 @@ describe('relation() in handlers, through runRelationScenario', () => {
     }
   });
 
+  it('accepts the whole interface too, taking the side from the endpoint role', async () => {
+    const h = defineHandler({
+      name: 'by-interface',
+      when: relationEvent('namenode', 'changed'),
+      run(ctx) {
+        const nn = relation(ctx, 'namenode', dfsSlave);
+        ctx.set('units', nn.units());
+        ctx.set('clusters', nn.all().map((b) => ('clustername' in b.data ? b.data.clustername : '?')));
+        nn.publish({ address: '10.0.0.9' });
+      },
+    });
+    const out = await runRelationScenario({ handlers: [h], unit: 'hdfs-datanode/0', endpoints: nnEndpoint(), event: { endpoint: 'namenode', name: 'changed', unit: 'hdfs-namenode/0', data: NAMENODE_DATA } });
+    expect(out.facts['units']).toEqual(['hdfs-namenode/0']);
+    expect(out.facts['clusters']).toEqual(['c1']);
+    expect(out.published('namenode')).toEqual({ address: '10.0.0.9' });
+    // Before any relation exists, reading is fine but publishing needs the side.
+    const early = defineHandler({ name: 'early', atStartup: true, run: (ctx) => relation(ctx, 'namenode', dfsSlave).publish({ address: 'x' }) });
+    const none = await runRelationScenario({ handlers: [early], unit: 'hdfs-datanode/0' });
+    expect(none.error?.cause).toMatchObject({ code: 'REL_ERR_WRONG_SIDE' });
+    expect(none.error?.message).toMatch(/dfs-slave\.requirer/);
+  });
+
   it('reading an endpoint with the wrong side is a typed error', async () => {
     const h = defineHandler({
       name: 'wrong-side',
