@@ -36,7 +36,7 @@ describe('RelationManager over a perfect network', () => {
   it('refuses unknown interfaces, incompatible endpoints and self-relations with typed errors', async () => {
     const c = new SimCluster(2);
     const s0 = c.add('src/0', srcMeta);
-    const other = parseCharmMetadata({ name: 'other', requires: { in: { interface: 'http' } } });
+    const other = parseCharmMetadata({ name: 'other', requires: { in: { interface: 'mysql' } } });
     const code = (fn: () => unknown) => {
       try {
         fn();
