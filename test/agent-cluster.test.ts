@@ -170,6 +170,20 @@ describe('agents as real processes, through the CLI', () => {
     expect(runLines.length).toBeGreaterThan(0);
     for (const l of runLines) expect(JSON.parse(l).runId).toMatch(/^receiver\/0-\d+$/);
 
+    // `logs` replays a unit's lines, run ids included
+    const logs = await ok('logs', 'receiver/0', '-n', '200');
+    expect(logs).toMatch(/INFO +receiver\/0 \[receiver\/0-\d+\] run committed: feed\.changed\(sender\/0\)/);
+
+    // SIGTERM (stop): the unit finishes, leaves the mesh (left, not failed) and exits through the graceful path
+    await ok('stop', 'receiver/2');
+    await until('sender sees receiver/2 left and departed', async () => {
+      const members = JSON.parse(await ok('members', '--json')) as { name: string; status: string }[];
+      const rel = (await status('sender/0')).relations.find((r) => r.remoteService === 'receiver');
+      return members.find((m) => m.name === 'receiver/2')?.status === 'left' && rel?.departed.includes('receiver/2');
+    });
+    const r2log = (await readFile(join(d.units['receiver/2']?.dataDir ?? join(home, 'cluster/receiver-2'), 'agent.log'), 'utf8')).trim().split('\n');
+    expect(JSON.parse(r2log.at(-1)!).msg).toBe('agent stopped');
+
     // destroy: every process stops gracefully and the deployment is removed
     const pids = Object.values((await dep()).units).map((u) => u.pid);
     await ok('destroy');

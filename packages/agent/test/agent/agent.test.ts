@@ -2,7 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { Agent, ControlClient, readToken } from '../../src/index';
+import { Keyring } from '@rhizome/gossip';
+import { Agent, ControlClient, loadAgentConfig, readToken } from '../../src/index';
 import type { AgentStatus } from '../../src/index';
 
 const CHARMS = join(import.meta.dirname, '../fixtures/charms');
@@ -159,5 +160,40 @@ describe('Agent (several in one process)', () => {
   it('rejects a bad configuration naming the field', async () => {
     await expect(Agent.start({ unit: 'Web', charmDir: 'x', dataDir: 'y' })).rejects.toThrow(/unit: a unit name looks like "service\/0"/);
     await expect(Agent.start({ unit: 'web/0', charmDir: 'x', dataDir: 'y', seeds: ['nope'] })).rejects.toThrow(/seeds\.0: a seed is host:port/);
+  });
+
+  it('relates the units of a service among themselves on a peers endpoint, without any relate', async () => {
+    const base = await tmp();
+    const a = await start({ unit: 'sender/0', charmDir: join(CHARMS, 'counter-sender'), dataDir: join(base, 'a') });
+    const b = await start({ unit: 'sender/1', charmDir: join(CHARMS, 'counter-sender'), dataDir: join(base, 'b'), seeds: [a.gossipAddress] });
+    await until('peers joined', () => {
+      const ra = a.status().relations.find((r) => r.peer);
+      const rb = b.status().relations.find((r) => r.peer);
+      return ra?.units.map((u) => u.unit).join() === 'sender/1' && rb?.units.map((u) => u.unit).join() === 'sender/0';
+    });
+  });
+
+  it('encrypts gossip with a keyring file; an agent without the key cannot join', async () => {
+    const base = await tmp();
+    const keys = join(base, 'keys');
+    await writeFile(keys, `# gossip keys\n${Keyring.generateKey()}\n`);
+    const a = await start({ unit: 'faulty/0', charmDir: join(CHARMS, 'faulty'), dataDir: join(base, 'a'), keyringFile: keys });
+    const b = await start({ unit: 'faulty/1', charmDir: join(CHARMS, 'faulty'), dataDir: join(base, 'b'), keyringFile: keys, seeds: [a.gossipAddress] });
+    await until('keyed members', () => a.members().length === 2 && b.members().length === 2);
+    const c = await start({ unit: 'faulty/2', charmDir: join(CHARMS, 'faulty'), dataDir: join(base, 'c'), seeds: [a.gossipAddress] });
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(a.members().map((m) => m.name)).not.toContain('faulty/2');
+    expect(c.members().map((m) => m.name)).toEqual(['faulty/2']);
+    await writeFile(join(base, 'empty'), '\n');
+    await expect(start({ unit: 'faulty/3', charmDir: join(CHARMS, 'faulty'), dataDir: join(base, 'd'), keyringFile: join(base, 'empty') })).rejects.toThrow(/holds no key/);
+  });
+
+  it('reads a YAML config file with paths relative to it; flags win', async () => {
+    const base = await tmp();
+    await writeFile(join(base, 'agent.yaml'), `unit: faulty/4\ncharmDir: ${join(CHARMS, 'faulty')}\ndataDir: ./data\nlogLevel: debug\noptions: { size: 3 }\n`);
+    const c = await loadAgentConfig(join(base, 'agent.yaml'), { logLevel: 'warn', unit: undefined });
+    expect(c).toMatchObject({ unit: 'faulty/4', service: 'faulty', dataDir: join(base, 'data'), logLevel: 'warn', options: { size: 3 } });
+    await writeFile(join(base, 'bad.yaml'), 'unit: faulty/4\ncharmDir: x\ndataDir: y\nbogus: 1\n');
+    await expect(loadAgentConfig(join(base, 'bad.yaml'))).rejects.toThrow(/invalid agent configuration: .*bogus/);
   });
 });
