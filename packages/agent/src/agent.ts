@@ -125,6 +125,13 @@ export class Agent {
   private joinTimer: ReturnType<typeof setTimeout> | undefined;
   private stopping: Promise<void> | undefined;
   private readonly options: AgentOptions;
+  private markDone!: () => void;
+  /** Resolves once the agent has stopped (by `stop()`, or by itself after its state failed). */
+  readonly done: Promise<void> = new Promise((resolve) => {
+    this.markDone = resolve;
+  });
+  /** Why the agent stopped by itself, if it did. */
+  failure: unknown;
 
   private constructor(config: AgentConfig, options: AgentOptions) {
     this.config = config;
@@ -182,6 +189,7 @@ export class Agent {
       snapshotEvery: c.snapshotEvery,
       onFailure: (err) => {
         this.log.fatal({ err }, 'the durable state failed; stopping the agent');
+        this.failure = err;
         void this.stop();
       },
     });
@@ -522,6 +530,7 @@ export class Agent {
     await step('state', () => this.state?.close());
     this.log.info('agent stopped');
     this.log.flush?.();
+    this.markDone();
   }
 }
 

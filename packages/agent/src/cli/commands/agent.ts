@@ -107,15 +107,17 @@ export function registerAgent(program: Command, globals: () => GlobalOptions): v
         })().catch(() => undefined);
       }
       process.stdout.write(`agent ${agent.unit} running: control ${agent.controlUrl}, gossip ${agent.gossipAddress}, data ${config.dataDir}\n`);
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string): void => {
-          agent.log.info({ signal }, 'signal received, stopping');
-          abort.abort();
-          agent.stop().then(resolve, resolve);
-        };
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        process.once('SIGINT', () => stop('SIGINT'));
-      });
-      process.exit(0);
+      let signalled = false;
+      const stop = (signal: string): void => {
+        signalled = true;
+        agent.log.info({ signal }, 'signal received, stopping');
+        abort.abort();
+        void agent.stop();
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+      await agent.done;
+      if (!signalled) process.stderr.write(`error: agent ${agent.unit} stopped: ${String((agent.failure as Error | undefined)?.message ?? agent.failure)}\n`);
+      process.exit(signalled ? 0 : 1);
     });
 }
