@@ -179,7 +179,6 @@ interface Endpoint {
   address: Address;
   /** Peers with a (virtual) open connection: address → last frame time, most recent last. */
   contacts: Map<Address, number>;
-  handler: TransportHandler | null;
   open: boolean;
   transport: SimTransport;
   framesSent: number;
@@ -240,9 +239,8 @@ export class SimNetwork {
   createTransport(address: Address): Transport {
     const existing = this.endpoints.get(address);
     if (existing?.open) throw new Error(`SimNetwork: address ${address} is already in use`);
-    const ep = { handler: null, open: true } as { handler: TransportHandler | null; open: boolean };
-    const transport = new SimTransport(address, this, ep);
-    this.endpoints.set(address, { address, contacts: new Map(), handler: null, open: true, transport, framesSent: 0, bytesSent: 0 });
+    const transport = new SimTransport(address, this, { handler: null, open: true });
+    this.endpoints.set(address, { address, contacts: new Map(), open: true, transport, framesSent: 0, bytesSent: 0 });
     return transport;
   }
 
@@ -275,8 +273,8 @@ export class SimNetwork {
     const ep = this.endpoints.get(address);
     if (!ep || !ep.open) return;
     ep.open = false;
-    ep.handler = null;
-    (ep.transport.endpoint as { open: boolean }).open = false;
+    ep.transport.endpoint.handler = null;
+    ep.transport.endpoint.open = false;
     // Its connections are reset by its host: each live peer holding one hears of it one latency later.
     const now = this.clock.now();
     for (const [peer, last] of ep.contacts) {
@@ -320,11 +318,9 @@ export class SimNetwork {
   /** @internal used by SimTransport. */
   detach(t: SimTransport): void {
     const ep = this.endpoints.get(t.address);
-    if (ep && ep.transport === t) {
-      ep.open = false;
-      ep.handler = null;
-    }
-    (t.endpoint as { open: boolean }).open = false;
+    if (ep && ep.transport === t) ep.open = false;
+    t.endpoint.handler = null;
+    t.endpoint.open = false;
   }
 
   /** @internal used by SimTransport. */
