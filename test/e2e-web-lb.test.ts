@@ -26,7 +26,19 @@ beforeAll(async () => {
   bundle = await writeBundle(home, example.replace('port: 18480', `port: ${port}`).replace(/charm: \.\.\/\.\.\/charms\//g, 'charm: charms/'));
 });
 afterAll(async () => {
-  await destroy(home, { deployment: NAME }).catch(() => undefined);
+  await destroy(home, { deployment: NAME, keep: true }).catch(() => undefined);
+  // Safety net: the lb's nginx is a daemon (its own session), which a failed
+  // test could leave behind; stop it by the pid file of the unit's dir.
+  const lbDir = unitDir(home, NAME, 'lb/0');
+  const pid = Number((await readFile(join(lbDir, 'nginx.pid'), 'utf8').catch(() => '')).trim());
+  const cmdline = pid > 0 ? await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '') : '';
+  if (cmdline.includes('nginx') && cmdline.includes(lbDir)) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
   await rm(home, { recursive: true, force: true });
 }, 60_000);
 
