@@ -15,19 +15,27 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-/** Progress: a single rewritten line on a TTY, else a line whenever the text changes. */
+/**
+ * Progress: a single rewritten line on a TTY; otherwise a plain line when
+ * the state (`key`, default the text) changes, and at most every 5 s while
+ * it does not, so logs of scripted runs stay short.
+ */
 export class Progress {
   private last = '';
+  private lastKey = '';
+  private lastAt = 0;
   private readonly tty: boolean;
   constructor(private readonly stream: NodeJS.WriteStream = process.stderr) {
     this.tty = stream.isTTY === true;
   }
-  update(text: string): void {
+  update(text: string, key: string = text): void {
     if (this.tty) {
       const cols = this.stream.columns ?? 100;
       this.stream.write(`\r\x1b[2K${text.slice(0, cols - 1)}`);
-    } else if (text !== this.last) {
+    } else if (key !== this.lastKey || Date.now() - this.lastAt > 5_000) {
       this.stream.write(`${text}\n`);
+      this.lastKey = key;
+      this.lastAt = Date.now();
     }
     this.last = text;
   }
@@ -35,6 +43,7 @@ export class Progress {
     if (this.tty && this.last !== '') this.stream.write('\r\x1b[2K');
     if (text !== undefined) this.stream.write(`${text}\n`);
     this.last = '';
+    this.lastKey = '';
   }
 }
 

@@ -55,7 +55,7 @@ const bundleSchema = z.strictObject({
       z.string().regex(NAME, 'a service name is lowercase letters, digits and dashes'),
       z.strictObject({
         charm: z.string().min(1, 'name the charm folder, relative to the bundle file'),
-        units: z.number().int().min(0).max(100).default(1),
+        units: z.number().int().min(1, 'a service needs at least one unit (its tags tell the mesh its endpoints)').max(100).default(1),
         options: z.record(z.string(), jsonValue).default({}),
       }),
     )

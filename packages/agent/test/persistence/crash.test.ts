@@ -62,7 +62,7 @@ async function liveAndDie(dir: string, runMs: number): Promise<Life> {
 }
 
 describe('DurableStore under SIGKILL', () => {
-  it('keeps every acknowledged record exactly once across 12 kills at random instants (the whole agent's 50-kill test is test/agent-crash.test.ts)', async () => {
+  it('keeps every acknowledged record exactly once across 12 kills at random instants (the agent-level 50-kill test is test/agent-crash.test.ts)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'rhizome-crash-'));
     dirs.push(dir);
     const acked = new Set<number>();

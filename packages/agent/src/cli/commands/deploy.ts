@@ -17,12 +17,16 @@ function progressLine(check: ConvergenceCheck, elapsedMs: number): string {
   return `converging... ${formatMs(elapsedMs)}: ${check.live.length} live unit(s), ${check.reasons.length} pending: ${check.reasons[0] ?? ''}`;
 }
 
+function progressKey(check: ConvergenceCheck): string {
+  return `${check.converged}|${check.live.length}|${check.reasons[0] ?? ''}`;
+}
+
 async function waitConverged(g: GlobalOptions, timeoutMs: number): Promise<number> {
   const home = rhizomeHome(g.home);
   const d = await readDeployment(home, g.deployment);
   const progress = new Progress();
   try {
-    const ms = await waitForConvergence(d, { timeoutMs, reload: () => readDeployment(home, d.name), onProgress: (c, e) => progress.update(progressLine(c, e)) });
+    const ms = await waitForConvergence(d, { timeoutMs, reload: () => readDeployment(home, d.name), onProgress: (c, e) => progress.update(progressLine(c, e), progressKey(c)) });
     progress.done(`converged in ${formatMs(ms)}`);
     return ms;
   } catch (err) {
@@ -80,7 +84,7 @@ export function registerDeploy(program: Command, globals: () => GlobalOptions): 
         ...(f.logLevel ? { logLevel: f.logLevel } : {}),
         ...(f.fsync === false ? { noFsync: true } : {}),
         onPhase: (m) => progress.done(m),
-        onProgress: (c, e) => progress.update(progressLine(c, e)),
+        onProgress: (c, e) => progress.update(progressLine(c, e), progressKey(c)),
       }).catch((err: unknown) => {
         progress.done();
         throw err;
