@@ -40,7 +40,7 @@ function port(v: Json | undefined, key: string): number {
 
 /** Checks the merged config of a namenode unit. */
 export function parseNamenodeConfig(raw: Readonly<Record<string, Json>>): NamenodeConfig {
-  const c = { ...DEFAULT_NAMENODE_CONFIG, ...raw };
+  const c: Record<string, Json> = { ...DEFAULT_NAMENODE_CONFIG, ...raw };
   if (typeof c.clustername !== 'string' || !/^[a-z][a-z0-9-]*$/.test(c.clustername)) {
     throw new NamenodeConfigError(`hadoop-namenode option "clustername" must be lowercase letters, digits and dashes (e.g. "demo"), got ${JSON.stringify(c.clustername)}`);
   }
