@@ -143,13 +143,19 @@ export async function deploy(bundlePath: string, options: DeployOptions): Promis
   const bundle = await readBundle(bundlePath);
   await checkBundle(bundle);
   const dir = deploymentDir(options.home, bundle.name);
+  let existing: Deployment | undefined;
   try {
-    const existing = await readDeployment(options.home, bundle.name);
-    if (liveUnits(existing).length > 0) {
-      throw new AgentError('AGENT_ERR_DEPLOY', `deployment "${bundle.name}" is already running (${liveUnits(existing).map((u) => u.unit).join(', ')}); run 'rhizome destroy ${bundle.name}' first`);
-    }
-  } catch (err) {
-    if ((err as AgentError).code === 'AGENT_ERR_DEPLOY') throw err;
+    existing = await readDeployment(options.home, bundle.name);
+  } catch {
+    existing = undefined;
+  }
+  if (existing && liveUnits(existing).length > 0) {
+    throw new AgentError('AGENT_ERR_DEPLOY', `deployment "${bundle.name}" is already running (${liveUnits(existing).map((u) => u.unit).join(', ')}); run 'rhizome destroy ${bundle.name}' first`);
+  }
+  if (existing) {
+    // Nothing of it runs (crashed, or killed): a fresh deploy must not resurrect its old state.
+    options.onPhase?.(`removing the stopped deployment ${bundle.name} left in ${dir}`);
+    await rm(dir, { recursive: true, force: true });
   }
   await mkdir(dir, { recursive: true });
   const d: Deployment = { name: bundle.name, bundleFile: bundle.file, home: options.home, createdAt: Date.now(), units: {}, relations: bundle.relations.map(([a, b]) => [a, b] as const) };
