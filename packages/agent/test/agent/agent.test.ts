@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -195,5 +195,29 @@ describe('Agent (several in one process)', () => {
     expect(c).toMatchObject({ unit: 'faulty/4', service: 'faulty', dataDir: join(base, 'data'), logLevel: 'warn', options: { size: 3 } });
     await writeFile(join(base, 'bad.yaml'), 'unit: faulty/4\ncharmDir: x\ndataDir: y\nbogus: 1\n');
     await expect(loadAgentConfig(join(base, 'bad.yaml'))).rejects.toThrow(/invalid agent configuration: .*bogus/);
+  });
+
+  it('refuses to start on a corrupt state log with the file named, keeps the bytes, and starts once it is repaired', async () => {
+    const base = await tmp();
+    const cfg = { unit: 'faulty/0', charmDir: join(CHARMS, 'faulty'), dataDir: base };
+    const a = await start(cfg);
+    const client = new ControlClient({ url: a.controlUrl, token: await readToken(base) });
+    await client.json('POST', '/event', { name: 'calm' });
+    await until('calm', () => a.facts()['calm'] === true);
+    await a.stop();
+    agents.splice(agents.indexOf(a), 1);
+    const stateDir = join(base, 'state');
+    const log = join(stateDir, (await readdir(stateDir)).find((f) => f.endsWith('.rlog'))!);
+    const good = await readFile(log);
+    const bad = Buffer.from(good);
+    bad[10] = bad[10]! ^ 0xff; // inside the first record, whose header is intact
+    await writeFile(log, bad);
+    const err = await Agent.start(cfg, { fsync: false }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'AGENT_ERR_STORE_CORRUPT' });
+    expect((err as Error).message).toContain(log);
+    expect(await readFile(log)).toEqual(bad);
+    await writeFile(log, good);
+    const b = await start(cfg);
+    expect(b.facts()['calm']).toBe(true);
   });
 });
