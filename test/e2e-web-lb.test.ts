@@ -3,13 +3,14 @@
  * ansible-playbook and a real nginx on 127.0.0.1: requests through nginx
  * reach every live web unit; after a web unit is SIGKILLed and the cluster
  * re-converges, nginx no longer sends to it; a new web unit is picked up;
- * destroying the deployment stops the lb's nginx.
+ * the killed unit, restarted from its data dir, serves on its old port and
+ * is back in the upstream; destroying the deployment stops the lb's nginx.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addUnit, deploy, destroy, killUnit } from '@rhizome/agent';
+import { addUnit, deploy, destroy, killUnit, startUnit } from '@rhizome/agent';
 import { converge, freePort, ROOT, unitDir, unitStatus, until, writeBundle } from './e2e-support';
 
 const NAME = 'web-lb';
@@ -65,6 +66,8 @@ describe('the web-lb bundle on real agents', () => {
     const pid = Number((await readFile(join(lbDir, 'nginx.pid'), 'utf8')).trim());
     expect(() => process.kill(pid, 0)).not.toThrow();
 
+    const web1Serving = (await unitStatus(home, NAME, 'web/1')).workload?.message;
+    expect(web1Serving).toMatch(/^serving http:\/\/127\.0\.0\.1:\d+\/$/);
     await killUnit(home, 'web/1', { deployment: NAME });
     await converge(home, NAME, 180_000);
     await reachesExactly(['web/0', 'web/2']);
@@ -75,6 +78,14 @@ describe('the web-lb bundle on real agents', () => {
     await addUnit(home, 'web', { deployment: NAME, noFsync: true });
     await converge(home, NAME, 180_000);
     await reachesExactly(['web/0', 'web/2', 'web/3']);
+
+    // The killed unit comes back from its data dir: same port (a persisted fact), back in the upstream.
+    const before = (await readFile(join(lbDir, 'nginx.conf'), 'utf8')).match(/server 127\.0\.0\.1:(\d+) .*# web\/1/);
+    expect(before).toBeNull();
+    await startUnit(home, 'web/1', { deployment: NAME, noFsync: true });
+    await converge(home, NAME, 180_000);
+    await reachesExactly(['web/0', 'web/1', 'web/2', 'web/3']);
+    expect((await unitStatus(home, NAME, 'web/1')).workload?.message).toBe(web1Serving);
 
     await destroy(home, { deployment: NAME, keep: true });
     await until('nginx to exit', async () => {
