@@ -74,6 +74,16 @@ function allZero(buf: Uint8Array, from: number): boolean {
   return true;
 }
 
+/** The offset of the first complete frame with a matching checksum at or after `from`, or -1. */
+function findValidFrame(buf: Buffer, from: number): number {
+  for (let p = from; p + FRAME_HEADER_BYTES < buf.length; p++) {
+    const length = buf.readUInt32LE(p);
+    if (length === 0 || length > MAX_RECORD_BYTES || p + FRAME_HEADER_BYTES + length > buf.length) continue;
+    if (crc32(buf.subarray(p + FRAME_HEADER_BYTES, p + FRAME_HEADER_BYTES + length)) >>> 0 === buf.readUInt32LE(p + 4)) return p;
+  }
+  return -1;
+}
+
 /**
  * Scans a file's bytes frame by frame. Returns the good frames and the size of
  * a torn tail; throws `StoreCorruptError` (naming `file` and the byte offset)
@@ -90,8 +100,15 @@ export function scanFrames(buf: Buffer, file: string): ScanResult {
     const length = buf.readUInt32LE(offset);
     const crc = buf.readUInt32LE(offset + 4);
     const end = offset + FRAME_HEADER_BYTES + length;
-    // Short payload: the frame runs past the end of the file.
-    if (end > buf.length && length <= MAX_RECORD_BYTES) return torn();
+    // Short payload: the frame runs past the end of the file. An interrupted
+    // append leaves nothing valid after it; a complete, checksummed frame
+    // further on means this header was damaged in place (cutting the file
+    // here would silently drop acknowledged records).
+    if (end > buf.length && length <= MAX_RECORD_BYTES) {
+      const next = findValidFrame(buf, offset + 1);
+      if (next >= 0) throw new StoreCorruptError(file, offset, `frame length ${length} runs past the end of the file, but a valid frame follows at byte ${next}`);
+      return torn();
+    }
     let problem: string | undefined;
     if (length === 0) problem = 'zero-length frame';
     else if (length > MAX_RECORD_BYTES) problem = `frame length ${length} exceeds ${MAX_RECORD_BYTES}`;

@@ -107,4 +107,20 @@ describe('DurableState', () => {
     expect(factsOf(s2.recoveredKb)['seen']).toEqual([1, 2, 3, 4]);
     await s2.close();
   });
+
+  it('tells a damaged length header in the middle from a torn tail: refuses instead of cutting acknowledged records', async () => {
+    const dir = await tmp();
+    const s1 = await DurableState.open({ dir, fsync: false, snapshotEvery: 1000 });
+    await commitValues(s1, [1, 2, 3, 4]);
+    await s1.close();
+    const log = await logFile(dir);
+    const bytes = await readFile(log);
+    const damaged = Buffer.from(bytes);
+    damaged.writeUInt32LE(bytes.length, 0); // the first record now claims to run past the end of the file
+    await writeFile(log, damaged);
+    const err = await DurableState.open({ dir, fsync: false }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'AGENT_ERR_STORE_CORRUPT' });
+    expect((err as Error).message).toMatch(/runs past the end of the file, but a valid frame follows/);
+    expect(await readFile(log)).toEqual(damaged);
+  });
 });
