@@ -66,6 +66,8 @@ export interface AgentOptions {
   readonly absentGraceMs?: number;
   /** Debounce of file watches. */
   readonly watchDebounceMs?: number;
+  /** How long `stop()` waits for the current run before abandoning it (default 30 s). */
+  readonly stopTimeoutMs?: number;
 }
 
 export const DEFAULT_AGENT_GOSSIP_TUNING: Partial<GossipProfile> = Object.freeze({
@@ -519,7 +521,14 @@ export class Agent {
     if (this.joinTimer) clearTimeout(this.joinTimer);
     await step('file watch', () => this.watcher?.close());
     await step('relation directory', () => this.directory_?.stop());
-    await step('engine', () => this.engine_?.stop());
+    // The current run finishes (and commits) or fails (and rolls back); a
+    // handler hung beyond the bound is abandoned: the store closes below, so
+    // its commit can no longer become durable and it never takes effect.
+    await step('engine', () =>
+      this.engine_
+        ? Promise.race([this.engine_.stop(), new Promise<void>((r) => setTimeout(r, this.options.stopTimeoutMs ?? 30_000).unref())])
+        : undefined,
+    );
     await step('relation manager', () => this.manager?.stop());
     this.transport?.close();
     for (const off of this.offs.splice(0)) off();
