@@ -20,7 +20,7 @@ import { fact, jsonEqual, relationEvent, type HandlerContext, type HandlerSpec, 
 import { http, relation } from '@rhizome/relations';
 import { naturalSort } from '@rhizome-charms/kit';
 import { parseLbConfig } from './config';
-import { PLAYBOOK } from './nginx';
+import { findNginx, PLAYBOOK } from './nginx';
 
 export const BACKENDS_ENDPOINT = 'backends';
 
@@ -54,6 +54,7 @@ export function lbHandlers(unit: UnitContext, deps: LbDeps = {}): HandlerSpec[] 
   const runPlaybook = deps.runPlaybook ?? runAnsiblePlaybook;
 
   const configure = async (ctx: HandlerContext, backends: Backend[]): Promise<void> => {
+    const nginxBin = await findNginx(cfg.nginxBin);
     const result = await runPlaybook({
       playbook: PLAYBOOK,
       timeoutMs: cfg.playbookTimeoutMs,
@@ -65,7 +66,7 @@ export function lbHandlers(unit: UnitContext, deps: LbDeps = {}): HandlerSpec[] 
         unit_dir: unit.dir,
         listen_host: unit.address,
         listen_port: cfg.port,
-        nginx_bin: cfg.nginxBin,
+        nginx_bin: nginxBin,
         backends: backends.map((b) => ({ ...b })),
       },
     });

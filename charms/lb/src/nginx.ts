@@ -4,8 +4,8 @@
  * when the agent stops, outside any run, so it is plain code here.
  */
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, constants, readFile } from 'node:fs/promises';
+import { delimiter, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The playbook the charm runs. */
@@ -38,4 +38,26 @@ export async function stopNginx(dir: string, nginxBin = 'nginx', timeoutMs = 10_
   // Wait (bounded) for the master to remove its pid file.
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline && (await nginxPid(dir)) !== undefined) await new Promise((r) => setTimeout(r, 50));
+}
+
+export class NginxMissingError extends Error {
+  readonly code = 'LB_ERR_NGINX_MISSING';
+  constructor(program: string) {
+    super(`'${program}' is not installed (not found on PATH); install Debian's nginx with 'scripts/ensure-apt.sh nginx' (the lb runs its own nginx master per unit, never the system service), or set the lb option "nginx-bin" to its path`);
+    this.name = 'NginxMissingError';
+  }
+}
+
+/** Resolves a program name on PATH (or checks a path); throws NginxMissingError when it is not there. */
+export async function findNginx(program: string, path = process.env['PATH'] ?? ''): Promise<string> {
+  const candidates = isAbsolute(program) || program.includes('/') ? [program] : path.split(delimiter).filter(Boolean).map((d) => join(d, program));
+  for (const c of candidates) {
+    try {
+      await access(c, constants.X_OK);
+      return c;
+    } catch {
+      // next
+    }
+  }
+  throw new NginxMissingError(program);
 }

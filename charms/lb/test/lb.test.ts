@@ -86,6 +86,14 @@ describe('lb decisions (playbook recorded, not run)', () => {
     expect(out.facts['lb.backends']).toEqual([]);
   });
 
+  it('says how to install nginx when it is missing, before running the playbook', async () => {
+    const h = lbHandlers(testUnit({ unit: 'lb/0', dir, options: { port: 18123, 'nginx-bin': 'nginx-not-installed-here' } }), { runPlaybook });
+    const out = await runRelationScenario({ handlers: h, unit: 'lb/0' });
+    expect(out.committed).toBe(false);
+    expect(out.report.error).toMatchObject({ handler: 'start-nginx', message: expect.stringContaining("scripts/ensure-apt.sh nginx") });
+    expect(calls).toEqual([]);
+  });
+
   it('refuses a privileged port', () => {
     expect(() => lbHandlers(testUnit({ unit: 'lb/0', dir, options: { port: 80 } }))).toThrow(/unprivileged port/);
   });
