@@ -22,8 +22,8 @@
  *     `commitRun` with the run's new knowledge base, so it covers the commit
  *     record appended just before it.
  */
-import { applyPatches, freeze, type Patch } from 'immer';
-import { EMPTY_KNOWLEDGE_BASE, type KnowledgeBase, type RunCommit } from '@rhizome/engine';
+import type { Patch } from 'immer';
+import { EMPTY_KNOWLEDGE_BASE, replayPatches, reviveKnowledgeBase, type KnowledgeBase, type RunCommit } from '@rhizome/engine';
 import type { LinkRecord, LinkStore } from '@rhizome/relations';
 import { AgentError } from '../errors';
 import { DurableStore, type Recovery } from '../persistence/durable-store';
@@ -87,14 +87,11 @@ function parseDeclaration(v: unknown): Declaration {
 
 export function parseStateSnapshot(v: unknown): StateSnapshot {
   if (!isObject(v) || v['v'] !== 1) throw new Error('not an agent state snapshot (format 1)');
-  const kb = v['kb'];
-  if (!isObject(kb) || !Array.isArray(kb['facts']) || typeof kb['clock'] !== 'number' || !isObject(kb['relations'])) {
-    throw new Error('snapshot holds no knowledge base');
-  }
+  const kb = reviveKnowledgeBase(v['kb']);
   if (!Array.isArray(v['declarations']) || !Array.isArray(v['links'])) throw new Error('snapshot lacks declarations or links');
   v['declarations'].forEach(parseDeclaration);
   for (const l of v['links']) if (!Array.isArray(l) || typeof l[0] !== 'string' || !isObject(l[1])) throw new Error('bad link entry');
-  return v as unknown as StateSnapshot;
+  return { ...(v as unknown as StateSnapshot), kb };
 }
 
 export function parseStateRecord(v: unknown): StateRecord {
@@ -188,7 +185,7 @@ export class DurableState {
     try {
       for (const rec of opened.records) {
         index++;
-        if (rec.t === 'c') kb = applyPatches(kb, rec.p as Patch[]);
+        if (rec.t === 'c') kb = replayPatches(kb, rec.p as Patch[]);
         else if (rec.t === 'l') {
           for (const [id, r] of rec.put ?? []) links.set(id, r);
           for (const id of rec.del ?? []) links.delete(id);
@@ -205,7 +202,7 @@ export class DurableState {
         { cause: err },
       );
     }
-    return new DurableState(opened.store, freeze(kb, true), decls, links, opened.recovery, options);
+    return new DurableState(opened.store, kb, decls, links, opened.recovery, options);
   }
 
   /** The engine's onCommit: appends the run's patches and resolves when they are durable. */
