@@ -104,6 +104,8 @@ export interface LocalConvergence {
   /** This unit's views of remote bags. */
   readonly views: readonly { relationId: string; endpoint: string; remoteService: string; remoteEndpoint: string; unit: string; incarnation: number; version: number }[];
   readonly relations: readonly { id: string; remoteService: string; established: boolean; units: readonly string[] }[];
+  /** Relations declared (relate, not unrelated) as this unit's directory knows them. */
+  readonly declarations: readonly { id: string; services: readonly [string, string] }[];
 }
 
 export class Agent {
@@ -449,7 +451,8 @@ export class Agent {
       .filter((m) => m.status === 'alive' || m.status === 'suspect')
       .map((m) => m.name)
       .sort();
-    return { unit: this.unit, ok: reasons.length === 0, reasons, members, published, views, relations };
+    const declarations = this.directory_.active().map((d) => ({ id: d.id, services: [d.a.service, d.b.service] as const }));
+    return { unit: this.unit, ok: reasons.length === 0, reasons, members, published, views, relations, declarations };
   }
 
   /** Services seen in the mesh, by name, with their alive units. */

@@ -15,6 +15,7 @@
  */
 import type { LocalConvergence } from '../agent';
 import { AgentError } from '../errors';
+import { parseEndpointRef, relationIdOf } from '../mesh/relation-directory';
 import { clientFor, liveUnits, type Deployment } from './deployment';
 
 export interface ConvergenceCheck {
@@ -39,8 +40,24 @@ export async function checkConvergence(d: Deployment): Promise<ConvergenceCheck>
       }
     }),
   );
+  // Every relation declared anywhere (or recorded by the CLI) must be known to
+  // every unit, and established on every unit of its two services.
+  const declared = new Map<string, readonly [string, string]>();
+  for (const [a, b] of d.relations) {
+    const x = parseEndpointRef(a);
+    const y = parseEndpointRef(b);
+    declared.set(relationIdOf(x, y), [x.service, y.service]);
+  }
+  for (const r of reports.values()) for (const decl of r.declarations ?? []) declared.set(decl.id, decl.services);
   for (const [unit, r] of reports) {
     for (const reason of r.reasons) reasons.push(`${unit}: ${reason}`);
+    const known = new Set((r.declarations ?? []).map((x) => x.id));
+    const service = unit.split('/')[0]!;
+    for (const [id, [sa, sb]] of declared) {
+      if (!known.has(id)) reasons.push(`${unit}: does not know relation ${id} yet`);
+      if (sa === sb || (service !== sa && service !== sb)) continue;
+      if (!r.relations.some((x) => x.id === id && x.established)) reasons.push(`${unit}: relation ${id} not established`);
+    }
     const members = [...r.members].sort();
     if (members.join(',') !== liveNames.join(',')) {
       const missing = liveNames.filter((n) => !members.includes(n));
