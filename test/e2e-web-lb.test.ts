@@ -4,7 +4,8 @@
  * reach every live web unit; after a web unit is SIGKILLed and the cluster
  * re-converges, nginx no longer sends to it; a new web unit is picked up;
  * the killed unit, restarted from its data dir, serves on its old port and
- * is back in the upstream; destroying the deployment stops the lb's nginx.
+ * is back in the upstream; an nginx that dies is started again by the lb
+ * (it watches the pid file); destroying the deployment stops the lb's nginx.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -87,10 +88,18 @@ describe('the web-lb bundle on real agents', () => {
     await reachesExactly(['web/0', 'web/1', 'web/2', 'web/3']);
     expect((await unitStatus(home, NAME, 'web/1')).workload?.message).toBe(web1Serving);
 
+    // nginx dies behind the agent's back: the lb watches its pid file and starts it again.
+    process.kill(pid, 'SIGTERM');
+    const restarted = await until('nginx restarted by the lb', async () => {
+      const p = Number((await readFile(join(lbDir, 'nginx.pid'), 'utf8').catch(() => '')).trim());
+      return p > 0 && p !== pid ? p : undefined;
+    }, 90_000);
+    await reachesExactly(['web/0', 'web/1', 'web/2', 'web/3']);
+
     await destroy(home, { deployment: NAME, keep: true });
     await until('nginx to exit', async () => {
       try {
-        process.kill(pid, 0);
+        process.kill(restarted, 0);
         return undefined;
       } catch {
         return true;

@@ -4,12 +4,13 @@
  * nginx.conf.j2) that renders the upstream from the live `backends` and
  * starts or reloads the unit's own nginx master (`nginx -p <unit dir>`, its
  * pid file and logs in the unit dir, listening on the `port` option).
- * `stop` asks that nginx to quit.
+ * If that nginx dies, the watched pid file disappears and the charm starts
+ * it again. `stop` asks that nginx to quit.
  */
 import { defineCharm } from '@rhizome/agent';
 import { DEFAULT_LB_CONFIG, parseLbConfig } from './src/config';
 import { lbHandlers } from './src/handlers';
-import { stopNginx } from './src/nginx';
+import { nginxFiles, stopNginx } from './src/nginx';
 
 export default defineCharm({
   metadata: {
@@ -19,5 +20,7 @@ export default defineCharm({
   },
   config: DEFAULT_LB_CONFIG,
   handlers: (unit) => lbHandlers(unit),
+  // nginx removes its pid file when it exits: the change restarts it (restart-nginx).
+  watch: (unit) => [nginxFiles(unit.dir).pid],
   stop: (unit) => stopNginx(unit.dir, parseLbConfig(unit.config).nginxBin),
 });

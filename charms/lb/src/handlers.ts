@@ -6,6 +6,8 @@
  *                        departed, broken         fact `lb.backends` (sorted by unit)
  *   configure-nginx      lb.backends              run the playbook unless that list is
  *                                                 already what nginx serves (`lb.rendered`)
+ *   restart-nginx        file.changed nginx.pid   nginx exited behind our back (its pid file
+ *                                                 went away): run the playbook, which starts it
  *
  * The playbook (playbook/site.yml) renders nginx.conf from the extra var
  * `backends`, starts or reloads the unit's nginx and reports with set_stats
@@ -16,11 +18,11 @@
  */
 import type { AnsiblePlaybookOptions, AnsibleResult, UnitContext } from '@rhizome/agent';
 import { runAnsiblePlaybook } from '@rhizome/agent';
-import { fact, jsonEqual, relationEvent, type HandlerContext, type HandlerSpec, type Json, type Transaction } from '@rhizome/engine';
+import { all, event, fact, jsonEqual, relationEvent, type HandlerContext, type HandlerSpec, type Json, type Transaction } from '@rhizome/engine';
 import { http, relation } from '@rhizome/relations';
 import { naturalSort } from '@rhizome-charms/kit';
 import { parseLbConfig } from './config';
-import { findNginx, PLAYBOOK } from './nginx';
+import { findNginx, nginxFiles, nginxPid, PLAYBOOK } from './nginx';
 
 export const BACKENDS_ENDPOINT = 'backends';
 
@@ -102,6 +104,19 @@ export function lbHandlers(unit: UnitContext, deps: LbDeps = {}): HandlerSpec[] 
         const backends = (ctx.get<Json>('lb.backends') ?? []) as unknown as Backend[];
         if (jsonEqual(backends as unknown as Json, ctx.get('lb.rendered') ?? null)) return;
         await configure(ctx, backends);
+      },
+    },
+    {
+      // The charm watches nginx.pid (see charm.ts): nginx removes it when it exits.
+      name: 'restart-nginx',
+      when: all(
+        event('file.changed', (p) => typeof p === 'object' && p !== null && (p as { path?: unknown }).path === nginxFiles(unit.dir).pid),
+        fact('lb.rendered'),
+      ),
+      async run(ctx) {
+        if ((await nginxPid(unit.dir)) !== undefined) return; // a start or reload wrote it: nothing to do
+        ctx.note('nginx is not running (its pid file went away): starting it again');
+        await configure(ctx, (ctx.get<Json>('lb.backends') ?? []) as unknown as Backend[]);
       },
     },
   ];

@@ -178,6 +178,25 @@ describe('lb for real: ansible-playbook renders nginx.conf and drives nginx in f
     while (Date.now() < until && seen.size !== 3) seen = await reached(lbPort, 15);
     expect(seen).toEqual(new Set(['web/0', 'web/2', 'web/3']));
 
+    // nginx dies behind the agent's back: its pid file goes away, the watch raises file.changed, nginx is started again.
+    expect(lb.watch!(unit)).toEqual([join(lbDir, 'nginx.pid')]);
+    const before = (await nginxPid(lbDir))!;
+    process.kill(before, 'SIGTERM');
+    const gone = Date.now() + 30_000;
+    while (Date.now() < gone && (await nginxPid(lbDir)) !== undefined) await new Promise((r) => setTimeout(r, 50));
+    expect(await nginxPid(lbDir)).toBeUndefined();
+    out = await runRelationScenario({ handlers: h, unit: 'lb/0', kb: out.kb, endpoints: { backends: side }, event: { kind: 'internal', name: 'file.changed', payload: { path: join(lbDir, 'nginx.pid') } } });
+    expect(out.error?.message).toBeUndefined();
+    expect(out.report.steps.map((s) => s.handler)).toEqual(['restart-nginx']);
+    const restarted = await nginxPid(lbDir);
+    expect(restarted).toBeDefined();
+    expect(restarted).not.toBe(before);
+    expect(await reached(lbPort, 15)).toEqual(new Set(['web/0', 'web/2', 'web/3']));
+    // A file.changed for a pid file that is there (a start wrote it) changes nothing.
+    const again = await runRelationScenario({ handlers: h, unit: 'lb/0', kb: out.kb, endpoints: { backends: side }, event: { kind: 'internal', name: 'file.changed', payload: { path: join(lbDir, 'nginx.pid') } } });
+    expect(again.report.steps.map((s) => s.notes)).toEqual([[]]);
+    expect(await nginxPid(lbDir)).toBe(restarted);
+
     // stop asks nginx to quit.
     await lb.stop!(unit);
     expect(await nginxPid(lbDir)).toBeUndefined();
