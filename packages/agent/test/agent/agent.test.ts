@@ -65,6 +65,21 @@ describe('Agent (several in one process)', () => {
     expect([...applied].sort((x, y) => x - y)).toEqual(applied);
     const status = r.status();
     expect(status.workload).toEqual({ state: 'active', message: 'receiving from 1 unit(s)' });
+
+    // the same through the control API
+    const api = new ControlClient({ url: r.controlUrl, token: await readToken(join(base, 'r0')) });
+    expect((await api.get<{ name: string }[]>('/members')).map((m) => m.name).sort()).toEqual(['receiver/0', 'sender/0']);
+    expect((await api.get<{ declarations: { id: string }[] }>('/relations')).declarations.map((d) => d.id)).toEqual([decl.id]);
+    const runs = await api.get<{ runId: string; eventLabel: string; outcome: string }[]>('/runs');
+    expect(runs.some((x) => x.eventLabel === 'feed.changed(sender/0)' && x.outcome === 'committed')).toBe(true);
+    expect((await api.get<{ ok: boolean }>('/converged')).ok).toBe(true);
+    const q = await api.json<{ responses: { from: string; payload: { unit: string } }[] }>('POST', '/query', { name: 'who', timeoutMs: 1500 });
+    expect(q.responses.map((x) => x.payload.unit).sort()).toEqual(['receiver/0', 'sender/0']);
+    const lines: { runId?: string; msg?: string }[] = [];
+    for await (const line of api.stream<{ runId?: string; msg?: string }>('/logs', { query: { follow: 'false', run: runs.at(-1)!.runId } })) lines.push(line);
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.every((l) => l.runId === runs.at(-1)!.runId)).toBe(true);
+    await expect(api.json('POST', '/relate', { a: 'sender', b: 'receiver:feed' })).rejects.toMatchObject({ status: 400 });
     expect(status.relations[0]!.units.map((u) => u.unit)).toEqual(['sender/0']);
 
     // a third unit joins late and learns the relation from its peers (user events are not replayed)
