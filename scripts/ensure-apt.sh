@@ -56,5 +56,18 @@ if [ -z "$(find "$lists" -maxdepth 1 -name '*Packages*' -mtime -1 -print -quit 2
   quietly $SUDO apt-get update -qq
 fi
 
+# Packages such as nginx start a system service on install. We only want the
+# programs (our charms run their own processes on high ports), so service
+# starts are denied for the duration of the install unless the machine
+# already has a policy.
+policy=/usr/sbin/policy-rc.d
+added_policy=""
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+  $SUDO chmod +x "$policy"
+  added_policy=1
+  trap '[ -n "$added_policy" ] && $SUDO rm -f "$policy"' EXIT
+fi
+
 echo "ensure-apt: installing ${missing[*]}" >&2
 quietly $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
