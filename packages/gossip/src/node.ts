@@ -19,7 +19,7 @@
  *
  * Stream evidence: when the transport reports that a member's host refused
  * or reset the connection, nobody is listening there, so we suspect it at
- * once. Whoever hears a suspicion pings the suspect once; if its host
+ * once. Whoever hears such a suspicion pings the suspect once; if its host
  * refuses them too, that is an independent confirmation, and Lifeguard's
  * suspicion timer falls to its minimum: a crashed process is declared
  * failed everywhere in about the minimum suspicion time. A slow member never
@@ -583,8 +583,10 @@ export class GossipNode {
         const target = this.membership.get(msg.node);
         const fresh = target !== undefined && target.status === 'alive';
         this.membership.suspectNode(msg);
-        // Someone suspects it: check it ourselves once; a refusal is our independent confirmation.
-        if (fresh && this.profile.streamEvidence && target !== this.membership.local && msg.from !== this.name && target.status === 'suspect') {
+        // Someone saw its host refuse or reset a connection: check it ourselves once; a refusal is our
+        // independent confirmation. (Not for timeout-based suspicion: SWIM's probes cover that, and N pings
+        // per suspicion would be wasted on a member that is merely slow.)
+        if (fresh && msg.ev && this.profile.streamEvidence && target !== this.membership.local && msg.from !== this.name && target.status === 'suspect') {
           this.prober.pingOnce(target);
         }
         return;

@@ -21,10 +21,11 @@
  *   reported, never merged.
  * - Slow is not dead (with Lifeguard): a frame from a suspect during its
  *   suspicion proves its process runs; the receiver gossips a `heard`
- *   witness, and every node then waits for the refutation up to `min` after
- *   the last sign of life, capped at the Lifeguard maximum. A hung host sends
- *   nothing and meets the normal timers; a dead process meets stream
- *   evidence first.
+ *   witness. A suspicion timer that expires while the member showed such a
+ *   sign of life within the last `max` (this suspicion or a recent one: a
+ *   member known to be slow) waits another `min`, never beyond `max` in
+ *   total. A hung host that was never slow sends nothing and meets the
+ *   normal timers; a dead process meets stream evidence first.
  * - Tombstones (failed/left) are kept for reapTimeout/tombstoneTimeout, then
  *   removed with member-reap; memory stays bounded by the live membership.
  */
@@ -52,7 +53,7 @@ export class Membership {
   /** All members, self included, in random order (new members inserted at random positions). */
   readonly list: MemberState[] = [];
   private readonly suspicions = new Map<string, Suspicion>();
-  /** Suspects we (or a witness) heard from during their suspicion: name → last time. */
+  /** Signs of life from members while they were suspect (slow, not dead): name → last time. Kept across refutations. */
   private readonly heardAt = new Map<string, number>();
   private live = 0;
   leaving = false;
@@ -214,12 +215,12 @@ export class Membership {
           this.suspicions.delete(s.node);
           return;
         }
-        // Slow, not dead: if the suspect was heard from during the suspicion, wait for its refutation
-        // (another `min` after the last sign of life, never beyond the Lifeguard maximum).
+        // Slow, not dead: if the suspect showed signs of life while suspect (this time or within the
+        // last `max`), wait for its refutation: another `min` from now, never beyond the Lifeguard maximum.
         const heard = this.heardAt.get(s.node);
-        if (p.lifeguard && timer && !timer.hasEvidence && heard !== undefined && heard >= timer.startedAt && timer.rearm(heard + min)) return;
+        const now = this.ctx.clock.now();
+        if (p.lifeguard && timer && !timer.hasEvidence && heard !== undefined && now - heard < max && timer.rearm(now + min)) return;
         this.suspicions.delete(s.node);
-        this.heardAt.delete(s.node);
         this.deadNode({ t: MessageType.Dead, node: state.name, inc: state.inc, from: this.ctx.name });
       }),
     );
@@ -293,6 +294,7 @@ export class Membership {
       this.list.splice(i, 1);
       this.byName.delete(m.name);
       if (this.byAddr.get(m.addr) === m) this.byAddr.delete(m.addr);
+      this.heardAt.delete(m.name);
       reaped++;
       this.hooks.emit('member-reap', snapshot(m));
     }
@@ -318,7 +320,6 @@ export class Membership {
       s.cancel();
       this.suspicions.delete(name);
     }
-    this.heardAt.delete(name);
   }
 
   /**
@@ -344,7 +345,12 @@ export class Membership {
   private noteHeard(name: string): boolean {
     const now = this.ctx.clock.now();
     const last = this.heardAt.get(name);
+    this.heardAt.delete(name); // re-insert: the map stays in time order, oldest first
     this.heardAt.set(name, now);
+    if (this.heardAt.size > 4096) {
+      const oldest = this.heardAt.keys().next().value;
+      if (oldest !== undefined) this.heardAt.delete(oldest);
+    }
     return last === undefined || now - last >= this.ctx.profile.probeInterval;
   }
 
