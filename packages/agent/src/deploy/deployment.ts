@@ -89,13 +89,33 @@ export async function readDeployment(home: string, name?: string): Promise<Deplo
   } catch (err) {
     throw new AgentError('AGENT_ERR_NOT_RUNNING', `no deployment "${chosen}" in ${home} (${file} is missing)`, { cause: err });
   }
+  let d: Deployment;
   try {
-    const d = JSON.parse(text) as Deployment;
+    d = JSON.parse(text) as Deployment;
     if (typeof d.name !== 'string' || typeof d.units !== 'object' || d.units === null) throw new Error('missing name or units');
-    return d;
   } catch (err) {
     throw new AgentError('AGENT_ERR_BAD_OPTIONS', `${file} is damaged (${(err as Error).message}); destroy the deployment's processes by pid and deploy again`, { cause: err });
   }
+  await refreshUnits(d);
+  return d;
+}
+
+/**
+ * Brings each unit's record up to date from its own agent.json (the truth
+ * about a running agent): a unit restarted by other means (a supervisor, a
+ * test) is found at its new pid and addresses.
+ */
+export async function refreshUnits(d: Deployment): Promise<void> {
+  await Promise.all(
+    Object.values(d.units).map(async (u) => {
+      const info = await readAgentInfo(u.dataDir);
+      if (!info || info.pid === u.pid || !isAlive(info.pid)) return;
+      u.pid = info.pid;
+      u.controlUrl = info.controlUrl;
+      u.gossipAddress = info.gossipAddress;
+      u.state = 'running';
+    }),
+  );
 }
 
 /** The unit, or AGENT_ERR_UNKNOWN_UNIT listing the units there are. */
