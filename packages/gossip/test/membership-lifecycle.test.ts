@@ -76,6 +76,37 @@ describe('graceful leave', () => {
   });
 });
 
+describe('leave and come back', () => {
+  it('a node that left can join again (new incarnation, member-join everywhere), and a throwing listener harms nobody', async () => {
+    const { c, nodes } = await formed(8, 29);
+    const n = nodes[4] as GossipNode;
+    const others = nodes.filter((x) => x !== n);
+    const errors: string[] = [];
+    const logged = c.add('observer', {
+      logger: { debug: () => {}, info: () => {}, warn: () => {}, error: (_o, m) => errors.push(m) },
+    });
+    logged.on('member-join', () => {
+      throw new Error('listener bug');
+    });
+    const j0 = logged.join([(nodes[0] as GossipNode).address]);
+    await c.clock.advance(2_000);
+    await j0;
+    const p = n.leave();
+    await c.clock.advance(3_000);
+    await p;
+    expect(SimCluster.sees(others, new Map([[n.name, 'left']]))).toBe(true);
+    const rejoined: string[] = [];
+    for (const o of others) o.on('member-join', (m) => m.name === n.name && rejoined.push(o.name));
+    const j = n.join([(nodes[0] as GossipNode).address]);
+    await c.clock.advance(3_000);
+    await j;
+    expect(SimCluster.allAlive([...others, logged], [...nodes.map((x) => x.name), logged.name])).toBe(true);
+    expect(rejoined.sort()).toEqual(others.map((o) => o.name).sort());
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors[0]).toMatch(/listener threw/);
+  });
+});
+
 describe('tags', () => {
   it('setTags reaches every member as member-update', async () => {
     const { c, nodes } = await formed(20, 24);
