@@ -20,7 +20,8 @@
  * graceful leave, the transport and control API closed, the state flushed
  * and unlocked.
  */
-import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { AGENT_INFO_FILE, writeJsonAtomic, type AgentInfo } from './agent-info';
 import { join } from 'node:path';
 import { Engine, factsOf, getFact, internalEvent, type HandlerContext, type HandlerSpec, type Json, type RetryOptions, type RunReport } from '@rhizome/engine';
 import { createNode, createWsTransport, Keyring, LOCAL_PROFILE, type GossipNode, type GossipProfile, type Member } from '@rhizome/gossip';
@@ -41,19 +42,8 @@ import { agentTags, serviceOf } from './mesh/tags';
 import { DurableState } from './state/durable-state';
 import { watchFiles, type FileWatcher } from './watch/watch-files';
 
-/** The file (in the data dir) describing the running agent, for the CLI and deploy. */
-export const AGENT_INFO_FILE = 'agent.json';
-
-export interface AgentInfo {
-  readonly unit: string;
-  readonly service: string;
-  readonly pid: number;
-  readonly controlUrl: string;
-  readonly gossipAddress: string;
-  readonly dataDir: string;
-  readonly unitDir: string;
-  readonly startedAt: number;
-}
+export { AGENT_INFO_FILE, writeJsonAtomic } from './agent-info';
+export type { AgentInfo } from './agent-info';
 
 export interface AgentOptions {
   /** fsync the state (default true; false only in tests that do not crash). */
@@ -565,10 +555,4 @@ async function readKeyring(file: string): Promise<Keyring> {
   } catch (err) {
     throw new AgentError('AGENT_ERR_BAD_CONFIG', `keyring file ${file}: ${(err as Error).message}`, { cause: err });
   }
-}
-
-export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
-  await rename(tmp, path);
 }

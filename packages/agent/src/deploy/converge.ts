@@ -15,7 +15,7 @@
  */
 import type { LocalConvergence } from '../agent';
 import { AgentError } from '../errors';
-import { parseEndpointRef, relationIdOf } from '../mesh/relation-directory';
+import { parseEndpointRef, relationIdOf } from '../mesh/relation-id';
 import { clientFor, liveUnits, type Deployment } from './deployment';
 
 export interface ConvergenceCheck {

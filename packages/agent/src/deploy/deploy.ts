@@ -13,11 +13,10 @@
 import { spawn } from 'node:child_process';
 import { mkdir, open, readFile, rm, unlink } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { join } from "node:path";
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { AGENT_INFO_FILE } from '../agent';
+import { AGENT_INFO_FILE } from '../agent-info';
 import { AgentError } from '../errors';
-import { checkBundle, readBundle } from './bundle';
 import { waitForConvergence, type ConvergenceCheck } from './converge';
 import {
   clientFor,
@@ -140,6 +139,8 @@ function seedsOf(d: Deployment, except: string): string[] {
 
 /** Deploys a bundle: validates it, starts every unit, relates, and (by default) waits for convergence. */
 export async function deploy(bundlePath: string, options: DeployOptions): Promise<DeployResult> {
+  // Loaded on demand: bundle checking loads every charm (and zod, relations).
+  const { readBundle, checkBundle } = await import('./bundle');
   const bundle = await readBundle(bundlePath);
   await checkBundle(bundle);
   const dir = deploymentDir(options.home, bundle.name);

@@ -12,7 +12,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Json } from '@rhizome/engine';
-import { AGENT_INFO_FILE, writeJsonAtomic, type AgentInfo } from '../agent';
+import { AGENT_INFO_FILE, writeJsonAtomic, type AgentInfo } from '../agent-info';
 import { AgentError } from '../errors';
 import { readToken } from '../control/token';
 import { ControlClient } from '../control/client';

@@ -39,6 +39,9 @@ import { AgentError } from '../errors';
 import type { Logger } from '../log/logger';
 import type { Declaration, DurableState } from '../state/durable-state';
 import { metadataFromTags, serviceOf } from './tags';
+import { parseEndpointRef, relationIdOf, type EndpointRef } from './relation-id';
+
+export { parseEndpointRef, relationIdOf, type EndpointRef };
 
 /** Gossip user event carrying one declaration. */
 export const DECLARATION_EVENT = 'rz.rel';
@@ -67,11 +70,6 @@ export const DEFAULT_RELATION_DIRECTORY_OPTIONS = Object.freeze({
   syncIntervalMs: 10_000,
 });
 
-export interface EndpointRef {
-  readonly service: string;
-  readonly endpoint: string;
-}
-
 export interface RelationView {
   readonly id: string;
   readonly endpoint: string;
@@ -82,25 +80,6 @@ export interface RelationView {
   readonly established: boolean;
   readonly units: readonly { unit: string; version: number; incarnation: number; status: string }[];
   readonly departed: readonly string[];
-}
-
-/** Parses `service:endpoint`. */
-export function parseEndpointRef(text: unknown): EndpointRef {
-  if (typeof text !== 'string' || !/^[a-z][a-z0-9-]{0,62}:[a-z][a-z0-9_-]{0,62}$/.test(text)) {
-    throw new AgentError('AGENT_ERR_RELATE', `${JSON.stringify(text)} is not an endpoint; write SERVICE:ENDPOINT, e.g. datanode:namenode`);
-  }
-  const [service, endpoint] = text.split(':') as [string, string];
-  return { service, endpoint };
-}
-
-/** The relation id of two endpoints: the same whichever order they are given in. */
-export function relationIdOf(x: EndpointRef, y: EndpointRef): string {
-  const [p, q] = [`${x.service}:${x.endpoint}`, `${y.service}:${y.endpoint}`].sort() as [string, string];
-  const id = p === q ? p : `${p}~${q}`;
-  if (id.length <= 128) return id;
-  let h = 0;
-  for (const c of id) h = (Math.imul(h, 31) + c.charCodeAt(0)) | 0;
-  return `${id.slice(0, 110)}#${(h >>> 0).toString(16)}`;
 }
 
 function isDeclaration(v: unknown): v is Declaration {

@@ -5,8 +5,6 @@
  * flushed) and exits 0.
  */
 import type { Command } from 'commander';
-import { Agent } from '../../agent';
-import { loadAgentConfig } from '../../config';
 import { AgentError } from '../../errors';
 import type { GlobalOptions } from '../target';
 
@@ -75,6 +73,8 @@ export function registerAgent(program: Command, globals: () => GlobalOptions): v
     .option('--log-stdout', 'also print log lines to stdout')
     .action(async (flags: AgentFlags) => {
       const g = globals();
+      // Loaded on demand: the other commands do not need the agent's dependencies.
+      const [{ Agent }, { loadAgentConfig }] = await Promise.all([import('../../agent'), import('../../config')]);
       let options: Record<string, unknown> | undefined = keyValues(flags.option, '--option', true);
       if (flags.optionsJson !== undefined) {
         let parsed: unknown;
