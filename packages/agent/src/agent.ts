@@ -23,7 +23,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { AGENT_INFO_FILE, writeJsonAtomic, type AgentInfo } from './agent-info';
 import { join } from 'node:path';
-import { Engine, factsOf, getFact, internalEvent, type HandlerContext, type HandlerSpec, type Json, type RetryOptions, type RunReport } from '@rhizome/engine';
+import { Engine, factsOf, getFact, internalEvent, jsonEqual, type HandlerContext, type HandlerSpec, type Json, type RetryOptions, type RunReport } from '@rhizome/engine';
 import { createNode, createWsTransport, Keyring, LOCAL_PROFILE, type GossipNode, type GossipProfile, type Member } from '@rhizome/gossip';
 import { asEndpointState, relationsModel, RelationManager, type RetransmitOptions } from '@rhizome/relations';
 import { buildHandlers, loadCharm, watchedFiles, type LoadedCharm } from './charm/load';
@@ -281,6 +281,15 @@ export class Agent {
 
     // 7. go
     this.engine_.start().catch((err: unknown) => this.log.warn({ err }, 'start run did not commit'));
+    // Juju's config-changed: the charm config (defaults + options) is the fact
+    // `config`; when it differs from the one committed (first start, or the
+    // operator changed an option), `config.changed` runs with the new config.
+    const charmConfig = this.unitCtx.config as Json;
+    if (!jsonEqual(getFact(this.engine_.knowledge, 'config'), charmConfig)) {
+      this.engine_
+        .submit(internalEvent('config.changed', charmConfig), { apply: (tx) => tx.set('config', charmConfig) })
+        .catch((err: unknown) => this.log.warn({ err }, 'config.changed run did not commit'));
+    }
     await this.joinMesh();
     const files = watchedFiles(this.charm, this.unitCtx);
     if (files.length > 0) {

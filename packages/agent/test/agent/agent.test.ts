@@ -235,4 +235,22 @@ describe('Agent (several in one process)', () => {
     const b = await start(cfg);
     expect(b.facts()['calm']).toBe(true);
   });
+
+  it('records the charm config as the fact `config` and runs config.changed when it changes', async () => {
+    const base = await tmp();
+    const cfg = { unit: 'faulty/0', charmDir: join(CHARMS, 'faulty'), dataDir: base, options: { size: 1 } };
+    let a = await start(cfg);
+    await until('config fact', () => JSON.stringify(a.facts()['config']) === JSON.stringify({ size: 1 }));
+    const runsBefore = a.runs().filter((r) => r.eventLabel === 'config.changed').length;
+    expect(runsBefore).toBe(1);
+    await a.stop();
+    agents.splice(agents.indexOf(a), 1);
+    a = await start(cfg); // same config: no config.changed
+    await a.engine.whenIdle();
+    expect(a.runs().filter((r) => r.eventLabel === 'config.changed')).toHaveLength(0);
+    await a.stop();
+    agents.splice(agents.indexOf(a), 1);
+    a = await start({ ...cfg, options: { size: 2 } });
+    await until('new config', () => JSON.stringify(a.facts()['config']) === JSON.stringify({ size: 2 }));
+  });
 });
