@@ -25,7 +25,8 @@ import { readAgentInfo } from '../packages/agent/src/deploy/deployment';
 
 const BUNDLE = join(import.meta.dirname, '../packages/agent/test/fixtures/bundles/crash.yaml');
 const KILLS = 50;
-const LOOP_BUDGET_MS = 110_000;
+// Normally ~80 s on 2 busy cores; the bound only stops a pathologically slow machine from looping on.
+const LOOP_BUDGET_MS = 170_000;
 let home = '';
 const spawned: number[] = [];
 
@@ -184,5 +185,5 @@ describe('crash test: SIGKILL the receiving agent at random instants during a st
     expect(view.version).toBe(sc.published['feed']!.version);
     expect(view.incarnation).toBe(sc.published['feed']!.incarnation);
     console.log(`crash test: ${kills} receiver kills (${killedDuringStartup} during start-up), ${senderKills} sender kills, ${value} values published, ${applied.length} applied, ${observations.length} observations`);
-  }, 280_000);
+  }, 400_000);
 });
