@@ -31,7 +31,7 @@ export function buildProgram(): Command {
     .option('--token <token>', 'control token for --agent')
     .option('--json', 'machine-readable output')
     .exitOverride()
-    .showHelpAfterError('(run with --help for usage)')
+    .showHelpAfterError('usage: rhizome [options] <command> (rhizome --help lists the commands)')
     .configureOutput({ outputError: (str, write) => write(str) });
   const globals = (): GlobalOptions => program.opts<GlobalOptions>();
   registerAgent(program, globals);
@@ -44,7 +44,7 @@ export function buildProgram(): Command {
     .action(() => {
       process.stdout.write(`rhizome ${agentVersion()} (node ${process.version})\n`);
     });
-  for (const c of program.commands) c.exitOverride().showHelpAfterError('(run with --help for usage)');
+  for (const c of program.commands) c.exitOverride().showHelpAfterError(`usage: rhizome ${c.name()} ${c.usage()} (rhizome ${c.name()} --help for details)`);
   return program;
 }
 

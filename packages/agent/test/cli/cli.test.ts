@@ -52,15 +52,16 @@ describe('rhizome CLI arguments and errors', () => {
   });
 
   it.each([
-    [['bogus'], /unknown command 'bogus'/],
-    [['relate', 'a:b'], /missing required argument 'b'/],
-    [['facts'], /missing required argument 'unit'/],
-    [['status', '--frobnicate'], /unknown option '--frobnicate'/],
-  ])('exits 2 with the usage for bad arguments: %j', async (args, message) => {
+    [['bogus'], /unknown command 'bogus'/, /usage: rhizome \[options\] <command>/],
+    [['relate', 'a:b'], /missing required argument 'b'/, /usage: rhizome relate \[options\] <a> <b>/],
+    [['facts'], /missing required argument 'unit'/, /usage: rhizome facts \[options\] <unit>/],
+    [['status', '--frobnicate'], /unknown option '--frobnicate'/, /usage: rhizome status/],
+    [['resolve', 'x/0', '--skp'], /unknown option '--skp'/, /usage: rhizome resolve \[options\] <unit>/],
+  ])('exits 2 with the usage line for bad arguments: %j', async (args, message, usage) => {
     const r = await rhizome(...args);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
-    expect(r.stderr).toMatch(/--help for usage/);
+    expect(r.stderr).toMatch(usage);
   });
 
   it('exits 1 with a clear message when there is nothing to talk to', async () => {
