@@ -73,6 +73,10 @@ export function renderStatus(report: { deployment?: string; units: UnitRow[] }):
   const errors = report.units.filter((u) => u.status?.engine.error);
   for (const u of errors) {
     const e = u.status!.engine.error!;
+    if (u.status!.engine.state === 'retrying') {
+      out.push(`${u.unit}: handler ${e.handler ?? '(none)'} failed on ${e.event} (attempt ${e.attempts}), retrying: ${e.message}`);
+      continue;
+    }
     out.push(`${u.unit}: error in handler ${e.handler ?? '(none)'} on ${e.event}, ${e.attempts} attempt(s): ${e.message}\n  fix the cause, then 'rhizome resolve ${u.unit}' (or --skip to drop the event)`);
   }
   return out.join('\n');
