@@ -208,6 +208,19 @@ export class DurableState {
   /** The engine's onCommit: appends the run's patches and resolves when they are durable. */
   async commitRun(commit: RunCommit): Promise<void> {
     if (this.failed !== undefined) throw this.failed;
+    try {
+      await this.appendCommit(commit);
+    } catch (err) {
+      // The store refuses further writes now (DurableStore): the agent must stop.
+      if (this.failed === undefined && (err as { code?: string }).code !== 'AGENT_ERR_STORE_RECORD_TOO_LARGE') {
+        this.failed = err;
+        this.onFailure(err);
+      }
+      throw err;
+    }
+  }
+
+  private async appendCommit(commit: RunCommit): Promise<void> {
     this.commits++;
     const done = this.store.append({ t: 'c', p: commit.patches });
     this.lastAppend = done.catch(() => undefined);
