@@ -197,7 +197,7 @@ describe('docs/charm-guide.md walkthroughs, on real agents', () => {
   it('7. a failing handler: status names it, compensation cleaned up, resolve retries', { timeout: 400_000 }, async () => {
     await walk('failure', [
       [/event provision '\{"site":"blog"\}'$/, () => until('sites', 'sites/0', 'blog provisioned', ({ facts }) => facts['sites.blog'] !== undefined)],
-      [/event provision '\{"site":"shop"\}'$/, () => until('sites', 'sites/0', 'the engine in error', ({ status }) => status.engine.error?.handler === 'register-site')],
+      [/event provision '\{"site":"shop"\}'$/, () => until('sites', 'sites/0', 'the engine in error', ({ status }) => status.engine.state === 'error' && status.engine.error?.handler === 'register-site')],
       [
         /status$/,
         async (r) => {
