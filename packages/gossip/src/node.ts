@@ -17,6 +17,20 @@
  * within milliseconds (at most one per quarter interval), so a broadcast
  * crosses the cluster in network hops, not gossip intervals.
  *
+ * Connection cost: over a stream transport (WebSocket), the first frame to a
+ * member costs a handshake (~1 ms of CPU on each side), unlike memberlist's
+ * UDP. When 50 members join at once, uniformly random gossip targets would
+ * open a connection to nearly every member within a second, and the CPU
+ * spent on handshakes is what delays convergence. So, when the transport
+ * can tell (`connected`), a gossip round picks its targets among members it
+ * already has a connection with, plus one uniformly random member (which
+ * may need a new connection) at most once per gossipInterval, or whenever
+ * no connected member is eligible. Dissemination stays epidemic (every
+ * joiner is connected to its seed, and the random slot keeps adding
+ * edges), and in steady state, when probing has connected everyone, the
+ * choice is uniform again. The simulated network has no such cost and keeps
+ * plain uniform targets.
+ *
  * Stream evidence: when the transport reports that a member's host refused
  * or reset the connection, nobody is listening there, so we suspect it at
  * once. Whoever hears such a suspicion pings the suspect once; if its host
@@ -154,6 +168,8 @@ export class GossipNode {
   private gossipTimer: TimerHandle | null = null;
   private eagerTimer: TimerHandle | null = null;
   private lastGossip = -Infinity;
+  /** When a gossip round last picked a target that needed a new connection. */
+  private lastNewGossipLink = -Infinity;
   private reapTimer: TimerHandle | null = null;
   private join_: JoinAttempt | null = null;
   private readonly conflictNotices = new Map<string, number>();
@@ -499,11 +515,28 @@ export class GossipNode {
     const now = this.clock.now();
     const local = this.membership.local;
     const deadTime = this.profile.gossipToTheDeadTime;
-    const targets = sample(this.membership.list, this.profile.gossipNodes, this.random, (m) => {
+    const eligible = (m: MemberState): boolean => {
       if (m === local) return false;
       if (m.status === 'alive' || m.status === 'suspect') return true;
       return now - m.stateChange < deadTime;
-    });
+    };
+    const k = this.profile.gossipNodes;
+    let targets: MemberState[];
+    const transport = this.transport;
+    if (transport.connected === undefined) {
+      targets = sample(this.membership.list, k, this.random, eligible);
+    } else {
+      // See the header: connected members first, plus one random member at most once per gossipInterval.
+      targets = sample(this.membership.list, k, this.random, (m) => eligible(m) && transport.connected!(m.addr));
+      if (targets.length === 0 || now - this.lastNewGossipLink >= this.profile.gossipInterval) {
+        const extra = sample(this.membership.list, 1, this.random, (m) => eligible(m) && !targets.includes(m))[0];
+        if (extra !== undefined) {
+          if (!transport.connected(extra.addr)) this.lastNewGossipLink = now;
+          if (targets.length >= k) targets[k - 1] = extra;
+          else targets.push(extra);
+        }
+      }
+    }
     for (const t of targets) {
       const msgs = this.takeBroadcasts(this.profile.gossipBudget);
       if (msgs.length === 0) break;
@@ -553,6 +586,8 @@ export class GossipNode {
     }
     // Any frame from a suspect proves it runs (slow, not dead).
     if (claimed && claimed.status === 'suspect') this.membership.heardFrom(claimed);
+    // The connection it came on leads back to its sender: the transport may reply over it (one handshake per pair).
+    if (remote !== env.addr && env.addr !== this.address) this.transport.peerAddress?.(remote, env.addr);
     for (const raw of env.msgs) {
       let msg: Message;
       try {

@@ -40,6 +40,20 @@ export interface Transport {
   readonly address: Address;
   setHandler(handler: TransportHandler): void;
   send(to: Address, frame: Uint8Array): void;
+  /**
+   * Optional (stream transports): the frame that just arrived from transport
+   * peer `remote` was decoded and accepted as sent by the node at `addr`.
+   * The transport may then use that connection to send to `addr` (see
+   * ws-transport.ts for the rules).
+   */
+  peerAddress?(remote: string, addr: Address): void;
+  /**
+   * Optional (stream transports): true when a frame to `to` would go over a
+   * connection that is already open or opening, i.e. costs no new handshake.
+   * The node uses it to keep gossip from opening a connection to nearly
+   * every member within a moment of a mass join.
+   */
+  connected?(to: Address): boolean;
   /** Stops listening and closes every connection; idempotent. */
   close(): Promise<void>;
 }

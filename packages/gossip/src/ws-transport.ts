@@ -3,13 +3,30 @@
  *
  * Shape:
  * - One WebSocketServer per node, listening on `host:port` at path
- *   WS_PATH. Inbound connections only ever *receive* frames: we do not know
- *   an inbound peer's listening address, so replies go out on our own
- *   outbound connection to the address named in the envelope.
+ *   WS_PATH. An inbound connection starts receive-only: the transport does
+ *   not know which node address (listening address) dialled it.
  * - An outbound pool keyed by destination address: at most one connection
  *   per destination, so frames to one address keep their order. A
  *   connection idle (no frame either way) for `idleTimeoutMs` is closed
  *   normally (code 1000) and reopened on the next send.
+ * - Inbound routes (connection reuse): once the node above has decoded and
+ *   accepted a frame from an inbound connection, it tells us the sender's
+ *   node address (`peerAddress(remote, addr)`, from the frame's envelope).
+ *   From then on, frames to that address go back over that inbound
+ *   connection when we hold no outbound connection to it, so a pair of
+ *   nodes needs one WebSocket handshake instead of two (each costs ~1 ms of
+ *   CPU on both sides; a mass join of N nodes would otherwise open ~N² of
+ *   them). Why the claimed address can be trusted: with a keyring, frames
+ *   are authenticated (AES-GCM with the shared key), so only a member could
+ *   have sent it; without one, the protocol already trusts envelope claims
+ *   (any frame may say anything about any member, and the node only reports
+ *   addresses that passed its own spoofing check), so a route adds no new
+ *   power. Still, a mapping is never stolen: the first live inbound
+ *   connection to claim an address keeps it until it closes, and each
+ *   connection is bound to at most one address, once. An outbound
+ *   connection, when there is one, is always preferred. When a routed
+ *   inbound connection dies abruptly (1006, RST), it is reported as `reset`
+ *   for its address, exactly like an outbound one.
  * - Every frame is one binary WebSocket message. `maxPayload` is
  *   `maxFrameSize`: an oversized inbound message makes `ws` close that
  *   connection (1009); we count it and carry on. Outbound frames above the
@@ -115,6 +132,8 @@ export interface WsTransportStats {
   refused: number;
   resets: number;
   timeouts: number;
+  /** Inbound connections bound to a sender's node address (used to send back; see the header). */
+  inboundRoutes: number;
   /** Connections closed by our idle timer. */
   idleClosed: number;
   /** Inbound connections closed because a message exceeded maxFrameSize. */
@@ -133,6 +152,14 @@ export interface WsTransportStats {
   /** Open connections right now. */
   openOutbound: number;
   openInbound: number;
+}
+
+interface Inbound {
+  readonly ws: WebSocket;
+  readonly remote: string;
+  lastActive: number;
+  /** The node address this connection was bound to (peerAddress), if any. */
+  addr: Address | undefined;
 }
 
 export interface WsTransport extends Transport {
@@ -200,6 +227,7 @@ function newCounters(): Counters {
     connectsStarted: 0,
     connectsOpened: 0,
     inboundAccepted: 0,
+    inboundRoutes: 0,
     refused: 0,
     resets: 0,
     timeouts: 0,
@@ -251,7 +279,11 @@ class WsTransportImpl implements WsTransport {
   readonly port: number;
   private handler: TransportHandler | undefined;
   private readonly pool = new Map<Address, Outbound>();
-  private readonly inbound = new Map<WebSocket, { lastActive: number }>();
+  private readonly inbound = new Map<WebSocket, Inbound>();
+  /** Inbound connections by transport-level remote (ip:ephemeral port), for peerAddress. */
+  private readonly inboundByRemote = new Map<string, Inbound>();
+  /** Inbound connections bound to a node address: usable to send back (see the header). */
+  private readonly routes = new Map<Address, Inbound>();
   private readonly sweeper: NodeJS.Timeout;
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -289,7 +321,14 @@ class WsTransportImpl implements WsTransport {
       return;
     }
     let c = this.pool.get(to);
-    if (c === undefined) c = this.connect(to);
+    if (c === undefined) {
+      const r = this.routes.get(to);
+      if (r !== undefined && r.ws.readyState === WebSocket.OPEN) {
+        this.writeInbound(r, frame);
+        return;
+      }
+      c = this.connect(to);
+    }
     if (c === undefined) return;
     if (!c.open) {
       if (c.queue.length >= this.o.maxQueuedFrames) {
@@ -300,6 +339,24 @@ class WsTransportImpl implements WsTransport {
       return;
     }
     this.write(c, frame);
+  }
+
+  connected(to: Address): boolean {
+    if (this.pool.has(to)) return true;
+    const r = this.routes.get(to);
+    return r !== undefined && r.ws.readyState === WebSocket.OPEN;
+  }
+
+  peerAddress(remote: string, addr: Address): void {
+    if (this.closed || addr === this.address) return;
+    const i = this.inboundByRemote.get(remote);
+    if (i === undefined || i.addr !== undefined || i.ws.readyState !== WebSocket.OPEN) return;
+    const held = this.routes.get(addr);
+    // Never steal an established mapping: the first live connection to claim an address keeps it.
+    if (held !== undefined && held !== i && held.ws.readyState === WebSocket.OPEN) return;
+    i.addr = addr;
+    this.routes.set(addr, i);
+    this.counters.inboundRoutes++;
   }
 
   close(): Promise<void> {
@@ -336,6 +393,8 @@ class WsTransportImpl implements WsTransport {
       await new Promise<void>((resolve) => this.server.close(() => resolve()));
       this.pool.clear();
       this.inbound.clear();
+      this.inboundByRemote.clear();
+      this.routes.clear();
     })();
     return this.closing;
   }
@@ -450,6 +509,20 @@ class WsTransportImpl implements WsTransport {
     });
   }
 
+  /** A frame back to a peer over its own (inbound) connection. */
+  private writeInbound(i: Inbound, frame: Uint8Array): void {
+    if (i.ws.bufferedAmount + frame.length > this.o.maxBufferedBytes) {
+      this.counters.backpressureDropped++;
+      return;
+    }
+    i.lastActive = performance.now();
+    this.counters.framesSent++;
+    this.counters.bytesSent += frame.length;
+    i.ws.send(frame, { binary: true }, (err) => {
+      if (err && !this.closed) this.log.debug({ to: i.addr, err: err.message }, 'gossip: write on inbound connection failed');
+    });
+  }
+
   /** Drops what is queued for `c`, forgets it, and tells the handler once. */
   private fail(c: Outbound, reason: UnreachableReason, detail: string): void {
     if (c.done) return;
@@ -482,8 +555,10 @@ class WsTransportImpl implements WsTransport {
     }
     this.counters.inboundAccepted++;
     const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`;
-    const state = { lastActive: performance.now() };
+    const state: Inbound = { ws, remote, lastActive: performance.now(), addr: undefined };
     this.inbound.set(ws, state);
+    this.inboundByRemote.set(remote, state);
+    let abrupt = false;
     ws.on('message', (data, isBinary) => {
       state.lastActive = performance.now();
       this.receive(data, isBinary, remote, ws);
@@ -494,7 +569,8 @@ class WsTransportImpl implements WsTransport {
         this.counters.oversizeClosed++;
         this.log.warn({ remote, max: this.o.maxFrameSize }, 'gossip: inbound message above maxFrameSize, connection closed');
       } else if (!err.code?.startsWith('WS_ERR_')) {
-        // ECONNRESET and friends: the peer went away; its node address is unknown here, so nothing to report.
+        // ECONNRESET and friends: the peer went away (reported on close if we know its node address).
+        abrupt = true;
         this.counters.inboundResets++;
         this.log.debug({ remote, err: err.message, code: err.code }, 'gossip: inbound connection reset');
       } else {
@@ -502,8 +578,14 @@ class WsTransportImpl implements WsTransport {
         this.log.warn({ remote, err: err.message, code: err.code }, 'gossip: inbound connection error, closed');
       }
     });
-    ws.on('close', () => {
+    ws.on('close', (code) => {
       this.inbound.delete(ws);
+      if (this.inboundByRemote.get(remote) === state) this.inboundByRemote.delete(remote);
+      const addr = state.addr;
+      if (addr === undefined || this.routes.get(addr) !== state) return;
+      this.routes.delete(addr);
+      // A routed peer that died without a close frame: the same evidence as a reset outbound connection.
+      if ((abrupt || code === 1006) && !this.closed) this.report(addr, 'reset');
     });
   }
 

@@ -255,8 +255,74 @@ describe('ws transport: bad input', () => {
     await peer.exited;
     await waitFor(() => b.stats().openInbound === 0, 'inbound connection gone');
     expect(b.stats().protocolErrorsClosed).toBe(0);
-    // Nothing to report: an inbound peer's node address is unknown to the transport.
+    // Nothing to report: nobody told the transport this inbound peer's node address.
     expect(b.unreachable).toEqual([]);
+  });
+
+  it('replies over an inbound connection once its sender is known (one handshake per pair)', async () => {
+    const a = await transport();
+    const b = await transport();
+    // b's "node" accepts every frame as coming from a's address (as node.ts does after decoding the envelope).
+    b.setHandler({
+      onFrame: (frame, remote) => {
+        b.frames.push({ frame, remote });
+        b.peerAddress!(remote, a.address);
+      },
+      onUnreachable: (to, reason) => b.unreachable.push({ to, reason }),
+    });
+    a.send(b.address, seqFrame(1));
+    await waitFor(() => b.frames.length === 1, 'a reached b');
+    for (let i = 0; i < 5; i++) b.send(a.address, seqFrame(i));
+    await waitFor(() => a.frames.length === 5, 'b answered a');
+    expect(a.frames.map((f) => seqOf(f.frame))).toEqual([0, 1, 2, 3, 4]);
+    expect(b.stats().connectsStarted).toBe(0);
+    expect(b.stats().inboundRoutes).toBe(1);
+    expect(a.stats().inboundAccepted).toBe(0);
+  });
+
+  it('never lets a second connection claiming the same address steal the route', async () => {
+    const a = await transport();
+    const b = await transport();
+    b.setHandler({
+      onFrame: (frame, remote) => {
+        b.frames.push({ frame, remote });
+        b.peerAddress!(remote, a.address);
+      },
+      onUnreachable: (to, reason) => b.unreachable.push({ to, reason }),
+    });
+    a.send(b.address, seqFrame(1));
+    await waitFor(() => b.frames.length === 1, 'a reached b');
+    const impostor = new WebSocket(`ws://${b.address}${WS_PATH}`);
+    const got: unknown[] = [];
+    impostor.on('message', (d) => got.push(d));
+    await new Promise<void>((r) => impostor.once('open', () => r()));
+    impostor.send(seqFrame(9));
+    await waitFor(() => b.frames.length === 2, 'impostor frame arrived');
+    b.send(a.address, seqFrame(7));
+    await waitFor(() => a.frames.length === 1, 'b answered over the first connection');
+    expect(seqOf(a.frames[0]!.frame)).toBe(7);
+    expect(got).toEqual([]);
+    expect(b.stats().inboundRoutes).toBe(1);
+    impostor.terminate();
+  });
+
+  it("reports 'reset' for a routed inbound connection that dies without a close frame", async () => {
+    const b = await transport();
+    const claimed = '127.0.0.1:1';
+    b.setHandler({
+      onFrame: (frame, remote) => {
+        b.frames.push({ frame, remote });
+        b.peerAddress!(remote, claimed);
+      },
+      onUnreachable: (to, reason) => b.unreachable.push({ to, reason }),
+    });
+    const peer = new WebSocket(`ws://${b.address}${WS_PATH}`);
+    await new Promise<void>((r) => peer.once('open', () => r()));
+    peer.send(seqFrame(1));
+    await waitFor(() => b.frames.length === 1, 'peer frame arrived');
+    peer.terminate();
+    await waitFor(() => b.unreachable.length === 1, 'reset reported');
+    expect(b.unreachable[0]).toEqual({ to: claimed, reason: 'reset' });
   });
 
   it('survives a handler that throws', async () => {
