@@ -10,6 +10,10 @@
  *   rss_mb        mean resident set size per agent, after convergence.
  *   idle_cpu_pct  CPU used by all agents together over an idle window, in %
  *                 of one core (from /proc/PID/stat; nobody polls meanwhile).
+ *                 The window starts `settleMs` after convergence, so that it
+ *                 measures the steady state and not the tail of the join
+ *                 (follow-up syncs, probes opening their first connections,
+ *                 a garbage-collecting runtime shrinking its heap).
  *   event_p50_ms  10 user events, each from a different agent; latency is
  *   event_max_ms  send → the last agent delivering it; median and max.
  *   fail_s        SIGKILL one agent; time until every survivor lists it failed.
@@ -102,6 +106,8 @@ export interface RealOptions {
   joinTimeoutMs: number;
   failTimeoutMs: number;
   idleWindowMs: number;
+  /** Wait this long after convergence before rss and the idle window. */
+  settleMs: number;
   log: (msg: string) => void;
 }
 
@@ -151,7 +157,7 @@ export async function measureReal(c: AgentCluster, o: RealOptions): Promise<Real
   }
 
   // Memory and idle CPU, nobody polling.
-  await sleep(2_000);
+  await sleep(o.settleMs);
   const pids = all.map((i) => c.pid(i)).filter((p): p is number => p !== undefined);
   r.rss_mb = pids.reduce((s, p) => s + rssKb(p), 0) / pids.length / 1024;
   const before = pids.map(cpuTicks);

@@ -102,6 +102,16 @@ export interface CodecOptions {
   maxFrameSize: number;
   /** When set, frames are sealed with its primary key and plaintext is refused. */
   keyring?: Keyring | undefined;
+  /**
+   * encodeFrames only: remember the encoding of messages `cacheFrom` and
+   * later (objects) here, and reuse it when the same object is sent again.
+   * A broadcast is sent to several members per round and retransmitted
+   * several times, so a mass join otherwise spends much of its CPU encoding
+   * the same messages. Only for messages that are never mutated after the
+   * first send (the node's queued broadcasts).
+   */
+  cache?: WeakMap<object, Uint8Array> | undefined;
+  cacheFrom?: number | undefined;
 }
 
 /**
@@ -211,6 +221,17 @@ function packChecked(value: unknown, what: string): Uint8Array {
   return bytes;
 }
 
+/** The envelope up to its msgs array, for the last sender seen (one node per process, normally). */
+let lastPrefix: { from: string; addr: string; prefix: Uint8Array } | undefined;
+
+function envelopePrefix(from: string, addr: string): Uint8Array {
+  if (lastPrefix !== undefined && lastPrefix.from === from && lastPrefix.addr === addr) return lastPrefix.prefix;
+  const head = packr.pack({ v: PROTOCOL_VERSION, from, addr, msgs: [] });
+  const prefix = head.slice(0, head.length - 1);
+  lastPrefix = { from, addr, prefix };
+  return prefix;
+}
+
 /**
  * Encodes messages into as few frames as possible, in order, each at most
  * `maxFrameSize` bytes. No messages, no frames.
@@ -235,10 +256,20 @@ export function encodeFrames(
   // The envelope with an empty msgs array ends in 0x90 (fixarray 0): drop it
   // and write the real array header, then the messages' bytes (msgpack is
   // concatenative, so this is exactly pack({ v, from, addr, msgs })).
-  const head = packr.pack({ v: PROTOCOL_VERSION, from: env.from, addr: env.addr, msgs: [] });
-  const prefix = head.subarray(0, head.length - 1);
+  const prefix = envelopePrefix(env.from, env.addr);
   const overhead = FRAME_TAG_SIZE + (opts.keyring ? SEAL_OVERHEAD : 0) + prefix.length;
-  const encoded = env.msgs.map((m, i) => packChecked(m, `message ${i}`));
+  const cache = opts.cache;
+  const cacheFrom = opts.cacheFrom ?? 0;
+  const encoded = env.msgs.map((m, i) => {
+    if (cache === undefined || i < cacheFrom || typeof m !== 'object' || m === null) return packChecked(m, `message ${i}`);
+    let bytes = cache.get(m);
+    if (bytes === undefined) {
+      // A copy: msgpackr's result is a view into a shared 8 KiB chunk, which a long-lived entry would pin.
+      bytes = packChecked(m, `message ${i}`).slice();
+      cache.set(m, bytes);
+    }
+    return bytes;
+  });
 
   const frames: Uint8Array[] = [];
   let start = 0;

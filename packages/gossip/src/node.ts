@@ -173,6 +173,8 @@ export class GossipNode {
   private reapTimer: TimerHandle | null = null;
   private join_: JoinAttempt | null = null;
   private readonly conflictNotices = new Map<string, number>();
+  /** Encodings of queued broadcasts, by message object (see send). */
+  private readonly encoded = new WeakMap<object, Uint8Array>();
 
   constructor(options: GossipNodeOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError('createNode: options object required');
@@ -444,7 +446,11 @@ export class GossipNode {
   // ---------------------------------------------------------------------------
   // Sending
 
-  private send(addr: string, msgs: Message[], piggyback: boolean): void {
+  /**
+   * `msgs` from `broadcastFrom` on are queued broadcasts: never mutated once
+   * queued and sent many times, so their encodings are cached (codec.ts).
+   */
+  private send(addr: string, msgs: unknown[], piggyback: boolean, broadcastFrom = msgs.length): void {
     if (this.state === 'shutdown') return;
     let all: unknown[] = msgs;
     if (piggyback) {
@@ -454,7 +460,10 @@ export class GossipNode {
     if (all.length === 0) return;
     let frames: Uint8Array[];
     try {
-      frames = encodeFrames({ from: this.name, addr: this.address, msgs: all }, { maxFrameSize: this.profile.maxFrameSize, keyring: this.keyring });
+      frames = encodeFrames(
+        { from: this.name, addr: this.address, msgs: all },
+        { maxFrameSize: this.profile.maxFrameSize, keyring: this.keyring, cache: this.encoded, cacheFrom: broadcastFrom },
+      );
     } catch (err) {
       this.counters.dropped.unencodable++;
       this.logger.error({ to: addr, err: String(err) }, 'gossip: could not encode outgoing messages; dropped them');
@@ -540,7 +549,7 @@ export class GossipNode {
     for (const t of targets) {
       const msgs = this.takeBroadcasts(this.profile.gossipBudget);
       if (msgs.length === 0) break;
-      this.send(t.addr, msgs as Message[], false);
+      this.send(t.addr, msgs, false, 0);
     }
   }
 

@@ -12,6 +12,16 @@
  * Buddy system: a ping to a member we already suspect carries the suspect
  * message, so the suspect hears it first and can refute.
  *
+ * Starved of CPU (a mass join on a small machine): a timer that fires late
+ * runs in the event loop's timers phase, before the poll phase that reads
+ * what arrived on the sockets meanwhile, so an ack could be sitting unread
+ * when its deadline fires. Both probe deadlines (ask helpers, suspect)
+ * therefore decide one loop turn later (a 0 ms timer, after that poll
+ * phase): a late ack from a live member is never mistaken for silence, so
+ * a slow *observer* neither suspects the member nor counts missing nacks
+ * against itself. (Under virtual time this only reorders same-instant
+ * events.)
+ *
  * Invariants: at most one probe runs at a time; every ack handler is removed
  * by its own timeout, so pending state is bounded by (1 + indirectChecks)
  * handlers per probe plus one per indirect request we serve.
@@ -106,7 +116,7 @@ export class Prober {
     } else {
       ctx.send(target.addr, [ping], true);
     }
-    ctx.clock.setTimeout(() => {
+    this.deadline(p.probeTimeout, () => {
       if (this.stopped || acked) return;
       // Direct ping timed out: ask others to try (indirect probes), with nacks under Lifeguard.
       const helpers = sample(this.membership.list, p.indirectChecks, ctx.random, (m) => m !== this.membership.local && m !== target && m.status === 'alive');
@@ -116,8 +126,8 @@ export class Prober {
         ctx.send(h.addr, [req]);
       }
       if (nack) expectedNacks = helpers.length;
-    }, p.probeTimeout);
-    ctx.clock.setTimeout(() => {
+    });
+    this.deadline(interval, () => {
       if (this.stopped) return;
       if (acked) {
         if (p.lifeguard) ctx.awareness.applyDelta(-1);
@@ -128,7 +138,14 @@ export class Prober {
       if (this.membership.leaving) return;
       if (target.status !== 'alive' && target.status !== 'suspect') return;
       this.membership.suspectNode({ t: MessageType.Suspect, node: target.name, inc: Math.max(incAtStart, target.inc), from: ctx.name, ev: false });
-    }, interval);
+    });
+  }
+
+  /** Run `fn` after `ms`, then one more event-loop turn, so frames that arrived meanwhile are read first (see the header). */
+  private deadline(ms: number, fn: () => void): void {
+    this.ctx.clock.setTimeout(() => {
+      if (!this.stopped) this.ctx.clock.setTimeout(fn, 0);
+    }, ms);
   }
 
   /**
@@ -190,8 +207,14 @@ export class Prober {
   }
 
   private register(seq: number, timeout: number, onAck: () => void, onNack: () => void): void {
-    const timer = this.ctx.clock.setTimeout(() => this.handlers.delete(seq), timeout);
-    this.handlers.set(seq, { onAck, onNack, timer });
+    // Removed one loop turn after the timeout, like the deadlines: a late ack read in that turn still counts.
+    const h: AckHandler = { onAck, onNack, timer: null as unknown as TimerHandle };
+    h.timer = this.ctx.clock.setTimeout(() => {
+      h.timer = this.ctx.clock.setTimeout(() => {
+        if (this.handlers.get(seq) === h) this.handlers.delete(seq);
+      }, 0);
+    }, timeout);
+    this.handlers.set(seq, h);
   }
 
   private nextSeq(): number {

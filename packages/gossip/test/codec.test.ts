@@ -150,6 +150,27 @@ describe('codec: packing', () => {
   });
 });
 
+describe('codec: encoding cache', () => {
+  it('reuses the encoding of cached messages and produces the same frames', () => {
+    const cache = new WeakMap<object, Uint8Array>();
+    const direct = { t: 1, seq: 7, target: 'b' };
+    const bcast = { t: 5, node: 'c', addr: '127.0.0.1:3', inc: 2, tags: { role: 'web' } };
+    const opts = { maxFrameSize: DEFAULT_MAX_FRAME_SIZE, cache, cacheFrom: 1 };
+    const a = encodeFrames({ from: 'a', addr: '127.0.0.1:1', msgs: [direct, bcast] }, opts);
+    expect(cache.has(bcast)).toBe(true);
+    expect(cache.has(direct)).toBe(false);
+    const b = encodeFrames({ from: 'a', addr: '127.0.0.1:1', msgs: [direct, bcast] }, opts);
+    const plain = encodeFrames({ from: 'a', addr: '127.0.0.1:1', msgs: [direct, bcast] }, { maxFrameSize: DEFAULT_MAX_FRAME_SIZE });
+    expect(b).toEqual(a);
+    expect(a).toEqual(plain);
+    // Another sender in the same process gets its own envelope.
+    const other = decodeFrame(encodeFrames({ from: 'z', addr: '127.0.0.1:9', msgs: [bcast] }, opts)[0]!, { maxFrameSize: DEFAULT_MAX_FRAME_SIZE });
+    expect(other.from).toBe('z');
+    expect(other.addr).toBe('127.0.0.1:9');
+    expect(other.msgs).toEqual([bcast]);
+  });
+});
+
 describe('codec: size limit', () => {
   it('refuses to encode a single message larger than a frame', () => {
     const e = (() => {
