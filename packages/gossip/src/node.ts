@@ -257,7 +257,7 @@ export class GossipNode {
     });
     this.prober.start();
     this.pushPull.start();
-    this.gossipTimer = this.clock.setTimeout(() => this.gossipTick(), this.random() * this.profile.gossipInterval);
+    this.gossipTimer ??= this.clock.setTimeout(() => this.gossipTick(), this.random() * this.profile.gossipInterval);
     this.reapTimer = this.clock.setTimeout(() => this.reapTick(), this.reapInterval());
   }
 
@@ -497,10 +497,21 @@ export class GossipNode {
     this.broadcasts.queue(onDone ? { key, msg, size, onDone } : { key, msg, size });
   }
 
+  /**
+   * The periodic round runs only while something is queued: an idle node
+   * does not wake up every gossipInterval for nothing (at N = 50 that was
+   * 250 wake-ups a second on the host). Queuing a broadcast restarts it
+   * (gossipSoon).
+   */
   private gossipTick(): void {
+    this.gossipTimer = null;
     if (this.state === 'shutdown') return;
-    this.gossipTimer = this.clock.setTimeout(() => this.gossipTick(), this.profile.gossipInterval);
     this.gossipRound();
+    if (this.anythingQueued()) this.gossipTimer = this.clock.setTimeout(() => this.gossipTick(), this.profile.gossipInterval);
+  }
+
+  private anythingQueued(): boolean {
+    return this.broadcasts.length > 0 || this.userEvents.queue.length > 0 || this.queries.queue.length > 0;
   }
 
   /**
@@ -510,7 +521,9 @@ export class GossipNode {
    * retransmit limit, so the total traffic is unchanged; only latency drops.
    */
   private gossipSoon(): void {
-    if (this.eagerTimer !== null || this.state === 'shutdown') return;
+    if (this.state === 'shutdown') return;
+    if (this.gossipTimer === null) this.gossipTimer = this.clock.setTimeout(() => this.gossipTick(), this.profile.gossipInterval);
+    if (this.eagerTimer !== null) return;
     const wait = Math.max(EAGER_GOSSIP_DELAY, this.lastGossip + this.profile.gossipInterval / 4 - this.clock.now());
     this.eagerTimer = this.clock.setTimeout(() => {
       this.eagerTimer = null;
@@ -520,7 +533,7 @@ export class GossipNode {
 
   private gossipRound(): void {
     this.lastGossip = this.clock.now();
-    if (this.broadcasts.length === 0 && this.userEvents.queue.length === 0 && this.queries.queue.length === 0) return;
+    if (!this.anythingQueued()) return;
     const now = this.clock.now();
     const local = this.membership.local;
     const deadTime = this.profile.gossipToTheDeadTime;
