@@ -96,7 +96,7 @@ async function runReal(cluster: AgentCluster, n: number): Promise<RealResult | n
   try {
     return await measureReal(cluster, {
       // Polling costs the agents CPU too; at N = 50 on two cores, poll less often (same for both systems).
-      // At 500 ms, join_s would be rounded up to the next half second; 250 ms is a compromise.
+      // join_s is rounded up to the next poll: 250 ms at N > 20 (500 ms added up to half a second to both systems).
       pollMs: n <= 20 ? 100 : 250,
       joinTimeoutMs: 120_000,
       failTimeoutMs: 60_000,
