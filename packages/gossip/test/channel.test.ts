@@ -1,23 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { UnreachableError } from '../src/errors';
 import type { GossipNode } from '../src/node';
-import { SimCluster } from './helpers/sim-cluster';
+import { SimCluster, simClusters } from './helpers/sim-cluster';
 
-let cluster: SimCluster | null = null;
-afterEach(async () => {
-  await cluster?.shutdown();
-  cluster = null;
-});
-
-async function formed(n: number, seed: number, opts: ConstructorParameters<typeof SimCluster>[0] = {}): Promise<{ c: SimCluster; nodes: GossipNode[] }> {
-  const c = new SimCluster({ seed, latency: [1, 5], ...opts });
-  cluster = c;
-  const nodes = c.addMany(n);
-  await c.joinAll(nodes, nodes[0] as GossipNode, 20_000);
-  const ok = await c.clock.runUntil(() => SimCluster.allAlive(nodes, nodes.map((x) => x.name)), 30_000, 10);
-  expect(ok).toBe(true);
-  return { c, nodes };
-}
+const { formed, track } = simClusters({ joinTimeoutMs: 20_000 });
 
 describe('reliable channel', () => {
   it('delivers in order, exactly once, under loss, duplication and reordering', async () => {

@@ -1,24 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { GossipNode } from '../src/node';
 import type { Member } from '../src/member';
 import { DEFAULT_LAN_PROFILE } from '../src/options';
-import { SimCluster } from './helpers/sim-cluster';
+import { SimCluster, simClusters } from './helpers/sim-cluster';
 
-let cluster: SimCluster | null = null;
-afterEach(async () => {
-  await cluster?.shutdown();
-  cluster = null;
-});
-
-async function formed(n: number, seed: number, opts: ConstructorParameters<typeof SimCluster>[0] = {}): Promise<{ c: SimCluster; nodes: GossipNode[] }> {
-  const c = new SimCluster({ seed, latency: [1, 5], ...opts });
-  cluster = c;
-  const nodes = c.addMany(n);
-  await c.joinAll(nodes, nodes[0] as GossipNode);
-  const ok = await c.clock.runUntil(() => SimCluster.allAlive(nodes, nodes.map((x) => x.name)), 20_000, 10);
-  expect(ok).toBe(true);
-  return { c, nodes };
-}
+const { formed, track } = simClusters({ convergeMs: 20_000 });
 
 function recordFailures(nodes: readonly GossipNode[]): Member[] {
   const failed: Member[] = [];
@@ -43,7 +29,7 @@ describe('failure detection (simulated network, LOCAL profile)', () => {
 
   it.each([5, 20, 50])('with the LAN profile too, a killed node is failed everywhere in under a second (N = %i)', async (n) => {
     const c = new SimCluster({ seed: n, latency: [0.1, 1], profile: DEFAULT_LAN_PROFILE });
-    cluster = c;
+    track(c);
     const nodes = c.addMany(n);
     await c.joinAll(nodes, nodes[0] as GossipNode);
     expect(await c.clock.runUntil(() => SimCluster.allAlive(nodes, nodes.map((x) => x.name)), 60_000, 10)).toBe(true);
@@ -109,7 +95,7 @@ describe('failure detection (simulated network, LOCAL profile)', () => {
     [50, 1],
   ])('LAN profile: members stalled 2.5 s each way are never failed, while a hung one is (N = %i, seed %i)', async (n, seed) => {
     const c = new SimCluster({ seed: 1_000 * seed + n, latency: [1, 5], profile: DEFAULT_LAN_PROFILE });
-    cluster = c;
+    track(c);
     const nodes = c.addMany(n);
     await c.joinAll(nodes, nodes[0] as GossipNode);
     expect(await c.clock.runUntil(() => SimCluster.allAlive(nodes, nodes.map((x) => x.name)), 60_000, 10)).toBe(true);

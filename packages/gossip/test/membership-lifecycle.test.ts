@@ -1,24 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GossipError } from '../src/errors';
 import type { Member } from '../src/member';
 import type { GossipNode } from '../src/node';
-import { SimCluster } from './helpers/sim-cluster';
+import { SimCluster, simClusters } from './helpers/sim-cluster';
 
-let cluster: SimCluster | null = null;
-afterEach(async () => {
-  await cluster?.shutdown();
-  cluster = null;
-});
-
-async function formed(n: number, seed: number, opts: ConstructorParameters<typeof SimCluster>[0] = {}): Promise<{ c: SimCluster; nodes: GossipNode[] }> {
-  const c = new SimCluster({ seed, latency: [1, 5], ...opts });
-  cluster = c;
-  const nodes = c.addMany(n);
-  await c.joinAll(nodes, nodes[0] as GossipNode);
-  const ok = await c.clock.runUntil(() => SimCluster.allAlive(nodes, nodes.map((x) => x.name)), 30_000, 10);
-  expect(ok).toBe(true);
-  return { c, nodes };
-}
+const { formed, track } = simClusters();
 
 describe('graceful leave', () => {
   it('is seen as left by every member and never as failed, even after the node shuts down', async () => {
@@ -190,7 +176,7 @@ describe('partitions and loss', () => {
 
   it('converges with 20% message loss and still detects a killed node', async () => {
     const c = new SimCluster({ seed: 28, latency: [1, 10], loss: 0.2 });
-    cluster = c;
+    track(c);
     const nodes = c.addMany(30);
     await c.joinAll(nodes, nodes[0] as GossipNode, 20_000);
     const ok = await c.clock.runUntil(() => SimCluster.allAlive(nodes, nodes.map((x) => x.name)), 30_000, 10);

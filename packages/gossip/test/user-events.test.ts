@@ -1,25 +1,11 @@
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GossipError } from '../src/errors';
 import type { GossipNode } from '../src/node';
 import type { UserEvent } from '../src/user-events';
-import { SimCluster } from './helpers/sim-cluster';
+import { SimCluster, simClusters } from './helpers/sim-cluster';
 
-let cluster: SimCluster | null = null;
-afterEach(async () => {
-  await cluster?.shutdown();
-  cluster = null;
-});
-
-async function formed(n: number, seed: number, opts: ConstructorParameters<typeof SimCluster>[0] = {}): Promise<{ c: SimCluster; nodes: GossipNode[] }> {
-  const c = new SimCluster({ seed, latency: [1, 5], ...opts });
-  cluster = c;
-  const nodes = c.addMany(n);
-  await c.joinAll(nodes, nodes[0] as GossipNode);
-  const ok = await c.clock.runUntil(() => SimCluster.allAlive(nodes, nodes.map((x) => x.name)), 30_000, 10);
-  expect(ok).toBe(true);
-  return { c, nodes };
-}
+const { formed, track } = simClusters();
 
 function record(nodes: readonly GossipNode[]): Map<string, UserEvent[]> {
   const got = new Map<string, UserEvent[]>();

@@ -1,6 +1,7 @@
 /**
  * Test helper: a cluster of real GossipNodes on a SimNetwork with virtual time.
  */
+import { afterEach, expect } from 'vitest';
 import { createNode, type GossipNode, type GossipNodeOptions } from '../../src/node';
 import { LOCAL_PROFILE, type GossipProfile } from '../../src/options';
 import { SimNetwork, type SimNetworkOptions } from '../../src/sim-network';
@@ -87,4 +88,35 @@ export class SimCluster {
   async shutdown(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.shutdown()));
   }
+}
+
+/**
+ * Per-file fixture for simulated clusters: registers an afterEach that shuts
+ * down the cluster a test built, and returns `formed` (a cluster of n nodes
+ * joined through the first, all seeing each other alive) and `track` (for
+ * tests that build their own cluster).
+ */
+export function simClusters(defaults: { joinTimeoutMs?: number; convergeMs?: number } = {}): {
+  formed(n: number, seed: number, opts?: ConstructorParameters<typeof SimCluster>[0]): Promise<{ c: SimCluster; nodes: GossipNode[] }>;
+  track(c: SimCluster): SimCluster;
+} {
+  let current: SimCluster | null = null;
+  afterEach(async () => {
+    await current?.shutdown();
+    current = null;
+  });
+  const track = (c: SimCluster): SimCluster => {
+    current = c;
+    return c;
+  };
+  const formed = async (n: number, seed: number, opts: ConstructorParameters<typeof SimCluster>[0] = {}) => {
+    const c = track(new SimCluster({ seed, latency: [1, 5], ...opts }));
+    const nodes = c.addMany(n);
+    if (defaults.joinTimeoutMs !== undefined) await c.joinAll(nodes, nodes[0] as GossipNode, defaults.joinTimeoutMs);
+    else await c.joinAll(nodes, nodes[0] as GossipNode);
+    const ok = await c.clock.runUntil(() => SimCluster.allAlive(nodes, nodes.map((x) => x.name)), defaults.convergeMs ?? 30_000, 10);
+    expect(ok).toBe(true);
+    return { c, nodes };
+  };
+  return { formed, track };
 }
