@@ -113,7 +113,7 @@ class RunQueue {
     }
     return dropped;
   }
-  names_(): string[] {
+  handlerNames(): string[] {
     return this.entries.map((e) => e.handler.name);
   }
 }
@@ -166,7 +166,7 @@ class RunExecution {
     // 1. The event's own changes (e.g. remote relation data), inside the transaction.
     if (input.apply) {
       try {
-        input.apply(transactionOf(stage));
+        input.apply(new StageTransaction(stage));
       } catch (thrown) {
         const error = new EngineError('ENGINE_ERR_APPLY_FAILED', `applying ${this.eventLabel} failed: ${describeThrown(thrown)}`, { cause: thrown });
         return this.rollback(error, undefined, 'failed');
@@ -187,7 +187,7 @@ class RunExecution {
       if (entry === undefined) break;
       if (this.executedNames.length >= input.maxHandlerExecutions) {
         queue.add(entry);
-        const cycle = describeCycle(this.executedNames, queue.names_());
+        const cycle = describeCycle(this.executedNames, queue.handlerNames());
         const error = new EngineError(
           'ENGINE_ERR_NONCONVERGENT',
           `run for ${this.eventLabel} did not converge after ${input.maxHandlerExecutions} handler executions; handlers in the cycle: ${cycle}. Each keeps changing a fact another one reads: make one of them stop (e.g. guard it with not(fact(...)) or only write when the value differs).`,
@@ -388,10 +388,6 @@ class StageTransaction implements Transaction {
     this.check();
     return this.stage.relationFact(endpoint, fact, key);
   }
-}
-
-function transactionOf(stage: Stage): Transaction {
-  return new StageTransaction(stage);
 }
 
 class RunContext extends StageTransaction implements HandlerContext {

@@ -3,9 +3,12 @@
  * patches of each commit). What comes back from disk is untrusted: it is
  * checked for shape here, frozen, and only then used as a snapshot.
  */
-import { applyPatches, type Patch } from 'immer';
+import { applyPatches, enablePatches, type Patch } from 'immer';
 import { EngineError } from './errors';
 import { SHARD_COUNT, type KnowledgeBase } from './knowledge-base';
+
+// Commits emit immer-format patches themselves (sharded-commit.ts); only replay needs immer's patch plugin.
+enablePatches();
 
 /** Turns a decoded snapshot back into a knowledge base, or throws ENGINE_ERR_STATE saying what is wrong. */
 export function reviveKnowledgeBase(input: unknown): KnowledgeBase {

@@ -8,7 +8,7 @@
  * or from the stage, where they are frozen copies. A handler can therefore
  * keep a value it read without it changing or being revoked under it.
  */
-import { enablePatches, freeze, produce, type Patch } from 'immer';
+import { freeze, produce, type Patch } from 'immer';
 import { commitSharded, REMOVE } from './sharded-commit';
 import type { OutboxMessage } from './handler';
 import { assertJson, jsonEqual, type Json } from './json';
@@ -17,7 +17,6 @@ import type { RelationFactName, RelationModel } from './relation-model';
 import type { FactReader } from './preconditions';
 import { EngineError } from './errors';
 
-enablePatches();
 
 const ABSENT = Symbol('absent');
 
