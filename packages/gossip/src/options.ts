@@ -160,24 +160,14 @@ export function resolveProfile(base: GossipProfile = DEFAULT_LAN_PROFILE, overri
     'joinTimeout', 'leaveTimeout', 'eventCoalescePeriod', 'reliableRetransmitInterval', 'evidenceSuspicionTimeout',
   ] as const) positive(p, k);
   check(Number.isFinite(p.pushPullInterval) && p.pushPullInterval >= 0, `pushPullInterval must be >= 0 (0 disables), got ${p.pushPullInterval}`);
-  integerAtLeast(p, 'gossipNodes', 1);
-  integerAtLeast(p, 'indirectChecks', 0);
-  integerAtLeast(p, 'suspicionMult', 1);
-  integerAtLeast(p, 'suspicionMaxTimeoutMult', 1);
-  integerAtLeast(p, 'retransmitMult', 1);
-  integerAtLeast(p, 'awarenessMaxMultiplier', 1);
-  integerAtLeast(p, 'maxFrameSize', 1024);
-  integerAtLeast(p, 'gossipBudget', 256);
+  for (const [k, min] of [
+    ['gossipNodes', 1], ['indirectChecks', 0], ['suspicionMult', 1], ['suspicionMaxTimeoutMult', 1],
+    ['retransmitMult', 1], ['awarenessMaxMultiplier', 1], ['maxFrameSize', 1024], ['gossipBudget', 256],
+    ['userEventSizeLimit', 1], ['eventBufferSize', 1], ['querySizeLimit', 1], ['queryResponseSizeLimit', 1],
+    ['queryTimeoutMult', 1], ['queryBufferSize', 1], ['reliableMaxRetransmits', 1], ['reliableWindow', 1],
+  ] as const) integerAtLeast(p, k, min);
   check(Number.isFinite(p.joinFollowUp) && p.joinFollowUp >= 0, `joinFollowUp must be >= 0 (0 disables), got ${p.joinFollowUp}`);
   check(p.gossipBudget <= p.maxFrameSize - 512, `gossipBudget (${p.gossipBudget}) must leave room in maxFrameSize (${p.maxFrameSize}): at most maxFrameSize - 512`);
-  integerAtLeast(p, 'userEventSizeLimit', 1);
-  integerAtLeast(p, 'eventBufferSize', 1);
-  integerAtLeast(p, 'querySizeLimit', 1);
-  integerAtLeast(p, 'queryResponseSizeLimit', 1);
-  integerAtLeast(p, 'queryTimeoutMult', 1);
-  integerAtLeast(p, 'queryBufferSize', 1);
-  integerAtLeast(p, 'reliableMaxRetransmits', 1);
-  integerAtLeast(p, 'reliableWindow', 1);
   check(typeof p.lifeguard === 'boolean', 'lifeguard must be a boolean');
   check(typeof p.streamEvidence === 'boolean', 'streamEvidence must be a boolean');
   check(
