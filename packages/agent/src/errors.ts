@@ -92,6 +92,15 @@ export class StoreCorruptError extends AgentError {
   }
 }
 
+/** What a failed external command left behind, as ExecError records it. */
+export interface ExecErrorDetails {
+  command: string;
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  stderrTail: string;
+  stdoutTail?: string;
+}
+
 /** A child process (command, ansible-playbook, chef-client) failed or timed out. */
 export class ExecError extends AgentError {
   override readonly name: string = 'ExecError';
@@ -109,13 +118,7 @@ export class ExecError extends AgentError {
   constructor(
     code: AgentErrorCode,
     message: string,
-    details: {
-      command: string;
-      exitCode: number | null;
-      signal: NodeJS.Signals | null;
-      stderrTail: string;
-      stdoutTail?: string;
-    },
+    details: ExecErrorDetails,
     options?: { cause?: unknown },
   ) {
     super(code, message, options);
@@ -141,14 +144,7 @@ export class AnsibleError extends ExecError {
 
   constructor(
     message: string,
-    details: {
-      command: string;
-      exitCode: number | null;
-      signal: NodeJS.Signals | null;
-      stderrTail: string;
-      stdoutTail?: string;
-      failedTasks: readonly AnsibleTaskFailure[];
-    },
+    details: ExecErrorDetails & { failedTasks: readonly AnsibleTaskFailure[] },
     options?: { cause?: unknown },
   ) {
     super('AGENT_ERR_ANSIBLE_FAILED', message, details, options);
