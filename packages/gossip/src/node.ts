@@ -4,7 +4,7 @@
  *
  * This file wires the mechanisms together (one file each: state.ts for the
  * membership rules, probe.ts for failure detection, broadcast-queue.ts,
- * push-pull.ts, user-events.ts, queries.ts, channel.ts) and is the boundary
+ * push-pull.ts, join-relay.ts, user-events.ts, queries.ts, channel.ts) and is the boundary
  * for untrusted input: every frame is decoded by codec.ts, its sender
  * checked against the member table, and every message parsed by
  * messages.ts before any mechanism sees it. Whatever is refused is counted
@@ -54,6 +54,7 @@ import { snapshot, type Member, type MemberState } from './member';
 import { MessageType, parseMessage, parseTags, type ConflictMsg, type Message, type Tags } from './messages';
 import { DEFAULT_LAN_PROFILE, resolveProfile, retransmitLimit, type GossipProfile } from './options';
 import { sample, type Random } from './prng';
+import { JoinRelay } from './join-relay';
 import { Prober } from './probe';
 import { PushPull } from './push-pull';
 import { Queries, type QueryHandle, type QueryOptions, type QueryResponder } from './queries';
@@ -161,6 +162,7 @@ export class GossipNode {
   private readonly broadcasts: BroadcastQueue;
   private readonly prober: Prober;
   private readonly pushPull: PushPull;
+  private readonly joinRelay: JoinRelay;
   private readonly userEvents: UserEvents;
   private readonly queries: Queries;
   private readonly channels: ReliableChannels;
@@ -234,7 +236,7 @@ export class GossipNode {
     );
     this.prober = new Prober(this.ctx, this.membership);
     this.pushPull = new PushPull(this.ctx, this.membership, {
-      clocks: () => ({ ev: this.userEvents.clock.time(), qt: this.queries.clock.time() }),
+      clocks: () => this.lamportTimes(),
       recentEvents: () => this.userEvents.recent(RECENT_EVENTS_IN_PUSH_PULL),
       witness: (ev, qt) => {
         this.userEvents.clock.catchUp(ev);
@@ -243,7 +245,9 @@ export class GossipNode {
       eventDigests: () => this.userEvents.digests(),
       markSeen: (digests) => this.userEvents.markSeen(digests),
       joinAnswered: (addr) => this.onJoinAnswer(addr),
+      answeredJoin: (name, addr) => this.joinRelay.answered(name, addr),
     });
+    this.joinRelay = new JoinRelay(this.ctx, this.membership, () => this.lamportTimes());
     this.userEvents = new UserEvents(this.ctx, (ev) => this.emitter.emit('user-event', ev));
     this.queries = new Queries(this.ctx, () => this.membership.local.tags);
     this.channels = new ReliableChannels(this.ctx, {
@@ -348,6 +352,7 @@ export class GossipNode {
     if (this.reapTimer) this.clock.clearTimeout(this.reapTimer);
     this.prober.stop();
     this.pushPull.stop();
+    this.joinRelay.stop();
     this.membership.shutdown();
     this.userEvents.shutdown();
     this.queries.shutdown();
@@ -772,6 +777,11 @@ export class GossipNode {
     else if (event === 'member-leave') this.channels.peerDown(member.name, 'left');
     else if (event === 'member-reap') this.channels.forget(member.name);
     this.emitter.emit(event, member);
+  }
+
+  /** Our user-event and query Lamport times, carried by every push-pull. */
+  private lamportTimes(): { ev: number; qt: number } {
+    return { ev: this.userEvents.clock.time(), qt: this.queries.clock.time() };
   }
 
   private assertRunning(op: string): void {

@@ -52,6 +52,8 @@ export interface GossipProfile {
   readonly maxFrameSize: number;
   /** Bytes of queued broadcasts carried per gossip message or piggybacked on a ping/ack (memberlist: one UDP packet). */
   readonly gossipBudget: number;
+  /** A seed relays members that join through it to its other recent joiners (join-relay.ts), so a mass join converges at once. */
+  readonly joinRelay: boolean;
   /** After a join, sync full state with a random member again after this long (and 4× this), to catch news that raced the join. 0 disables. */
   readonly joinFollowUp: number;
   /** Encoded user event (name + payload) limit, bytes (Serf: 512). */
@@ -98,6 +100,7 @@ export const DEFAULT_LAN_PROFILE: GossipProfile = Object.freeze({
   leaveTimeout: 5_000, // Serf BroadcastTimeout: 5 s
   maxFrameSize: 64 * 1024, // WebSocket has no MTU; 64 KiB bounds memory per frame
   gossipBudget: 8 * 1024, // memberlist fits one 1,400-byte UDP packet; a WebSocket frame can carry ~6× that cheaply
+  joinRelay: true, // our addition: see join-relay.ts
   joinFollowUp: 500, // our addition: mass joins converge without waiting a whole push-pull interval
   userEventSizeLimit: 512, // Serf UserEventSizeLimit: 512 B
   eventBufferSize: 512, // Serf EventBuffer: 512
@@ -170,6 +173,7 @@ export function resolveProfile(base: GossipProfile = DEFAULT_LAN_PROFILE, overri
   check(p.gossipBudget <= p.maxFrameSize - 512, `gossipBudget (${p.gossipBudget}) must leave room in maxFrameSize (${p.maxFrameSize}): at most maxFrameSize - 512`);
   check(typeof p.lifeguard === 'boolean', 'lifeguard must be a boolean');
   check(typeof p.streamEvidence === 'boolean', 'streamEvidence must be a boolean');
+  check(typeof p.joinRelay === 'boolean', 'joinRelay must be a boolean');
   check(
     p.probeTimeout < p.probeInterval,
     `probeTimeout (${p.probeTimeout}) must be shorter than probeInterval (${p.probeInterval}): a probe must finish before the next starts`,

@@ -42,6 +42,8 @@ export interface PushPullHooks {
   markSeen(digests: readonly EventDigest[]): void;
   /** A seed answered our join request. */
   joinAnswered(fromAddr: string): void;
+  /** We answered a join request (we are its seed). */
+  answeredJoin(fromName: string, fromAddr: string): void;
 }
 
 export class PushPull {
@@ -94,6 +96,7 @@ export class PushPull {
     if (msg.reply) {
       // Answer after merging, so any refutation the merge caused is in our answer.
       this.ctx.send(fromAddr, this.encode(msg.join, false, true));
+      if (msg.join) this.hooks.answeredJoin(fromName, fromAddr);
     }
     if (msg.join && msg.ans) {
       this.hooks.joinAnswered(fromAddr);

@@ -1,0 +1,120 @@
+/**
+ * Join relay (our addition): a seed tells its recent joiners about the
+ * members that joined through it after them.
+ *
+ * A join answer carries the seed's state at that moment. When many members
+ * join through one seed at once (a cluster booting, the benchmark's 50),
+ * the early ones miss the later ones and learn of them only through gossip,
+ * hop by hop, or at the next push-pull (Serf's stragglers wait up to a
+ * whole push-pull interval). Yet the seed has seen every one of them and
+ * holds a connection to each. So, during a burst of joins, the seed sends
+ * each joiner the members that joined after it: one small push-pull chunk
+ * (no reply asked) per joiner per flush, flushes at most `flushDelay`
+ * apart, over connections that already exist.
+ *
+ * Bounded: a burst ends `burstQuiet` after its last join request, and
+ * tracks at most MAX_JOINERS joiners and relays at most as many joined
+ * members (later ones still get full answers, and gossip carries the rest).
+ * A burst of J joiners costs the seed at most J²/2 member entries in all,
+ * spread over the burst.
+ */
+import type { TimerHandle } from './clock';
+import type { NodeContext } from './context';
+import { MessageType, PUSH_PULL_CHUNK, type PushPullMsg, type WireMember } from './messages';
+import { toWireStatus } from './member';
+import type { Membership } from './state';
+
+/** Joiners tracked per burst, and joined members relayed per burst. */
+export const MAX_JOINERS = 256;
+
+interface Joiner {
+  readonly name: string;
+  readonly addr: string;
+  /** Entries of `joined` this joiner knows of (its answer, or its last relay). */
+  cursor: number;
+}
+
+export class JoinRelay {
+  private joiners: Joiner[] = [];
+  /** Members that joined through us during this burst, in order. */
+  private joined: string[] = [];
+  private readonly joinedSet = new Set<string>();
+  private flushTimer: TimerHandle | null = null;
+  private endTimer: TimerHandle | null = null;
+
+  constructor(
+    private readonly ctx: NodeContext,
+    private readonly membership: Membership,
+    private readonly clocks: () => { ev: number; qt: number },
+  ) {}
+
+  /** Flushes wait this long so that a burst goes out in few frames. */
+  private get flushDelay(): number {
+    return this.ctx.profile.gossipInterval / 4;
+  }
+
+  /** A burst is over this long after its last join request. */
+  private get burstQuiet(): number {
+    return 4 * this.ctx.profile.gossipInterval;
+  }
+
+  /** We answered `name`'s join request (from `addr`), after merging its state. */
+  answered(name: string, addr: string): void {
+    if (!this.ctx.profile.joinRelay || name === this.ctx.name) return;
+    if (!this.joinedSet.has(name) && this.joined.length < MAX_JOINERS) {
+      this.joined.push(name);
+      this.joinedSet.add(name);
+      if (this.joiners.some((j) => j.cursor < this.joined.length)) this.scheduleFlush();
+    }
+    const known = this.joiners.find((j) => j.name === name);
+    if (known) known.cursor = this.joined.length; // a retried join request: its new answer covers everything
+    else if (this.joiners.length < MAX_JOINERS) this.joiners.push({ name, addr, cursor: this.joined.length });
+    if (this.endTimer) this.ctx.clock.clearTimeout(this.endTimer);
+    this.endTimer = this.ctx.clock.setTimeout(() => this.endBurst(), this.burstQuiet);
+  }
+
+  stop(): void {
+    this.endBurst();
+  }
+
+  private scheduleFlush(): void {
+    this.flushTimer ??= this.ctx.clock.setTimeout(() => {
+      this.flushTimer = null;
+      this.flush();
+    }, this.flushDelay);
+  }
+
+  private flush(): void {
+    if (!this.ctx.running()) return;
+    const { ev, qt } = this.clocks();
+    for (const j of this.joiners) {
+      if (j.cursor >= this.joined.length) continue;
+      const members: WireMember[] = [];
+      for (const name of this.joined.slice(j.cursor)) {
+        const m = this.membership.get(name);
+        // Only news of live members: a departure travels by its own broadcast.
+        if (m && name !== j.name && (m.status === 'alive' || m.status === 'suspect')) {
+          members.push({ n: m.name, a: m.addr, i: m.inc, s: toWireStatus(m.status), g: m.tags });
+        }
+      }
+      j.cursor = this.joined.length;
+      const msgs: PushPullMsg[] = [];
+      for (let i = 0; i < members.length; i += PUSH_PULL_CHUNK) {
+        msgs.push({ t: MessageType.PushPull, join: false, reply: false, ans: false, members: members.slice(i, i + PUSH_PULL_CHUNK), ev, qt, seen: null });
+      }
+      if (msgs.length > 0) this.ctx.send(j.addr, msgs);
+    }
+  }
+
+  private endBurst(): void {
+    if (this.flushTimer) {
+      this.ctx.clock.clearTimeout(this.flushTimer);
+      this.flush();
+    }
+    if (this.endTimer) this.ctx.clock.clearTimeout(this.endTimer);
+    this.flushTimer = this.endTimer = null;
+    this.joiners = [];
+    this.joined = [];
+    this.joinedSet.clear();
+  }
+}
