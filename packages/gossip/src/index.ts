@@ -5,6 +5,8 @@ export type { KeyInput, KeyringErrorCode } from './keyring';
 export { createWsTransport, DEFAULT_WS_TRANSPORT_OPTIONS } from './ws-transport';
 export type { WsTransport, WsTransportOptions, WsTransportStats } from './ws-transport';
 export { createNode, GossipNode } from './node';
+export { warmUp } from './warm-up';
+export type { WarmUpOptions, WarmUpReport } from './warm-up';
 export type { GossipNodeOptions, GossipEvents, NameConflict, SendEventOptions } from './node';
 export { DEFAULT_LAN_PROFILE, LOCAL_PROFILE, resolveProfile, defaultQueryTimeout } from './options';
 export type { GossipProfile } from './options';
