@@ -6,12 +6,13 @@
  *   pnpm bench:gossip -- --n 5,20 --out FILE            sizes and output path
  *   options: --profile lan|local (default lan, the same profile for both systems)
  *            --sim-n 10,100  --no-sim  --no-serf  --no-real
+ *            --no-warm-up   Rhizome agents skip their JIT warm-up at start (cold joins)
  *
  * Writes JSON rows `{ n, metric, rhizome, serf }` (bench/results/gossip.json
  * by default) and prints a table with each figure's ratio to Serf's
  * (rhizome / serf: below 1 is better for times, memory and CPU).
  * Real metrics: join_s, fail_s, leave_s, event_p50_ms, event_max_ms, rss_mb,
- * idle_cpu_pct, plus join_known_s, leave_as_failed and join_stragglers (see gossip/real.ts).
+ * idle_cpu_pct (steady state), plus idle_cpu_early_pct, join_known_s, leave_as_failed, join_stragglers and warm_up_cpu_ms (see gossip/real.ts).
  * Simulation metrics (serf: null), prefixed sim_: see gossip/sim.ts.
  *
  * Not a test: nothing here asserts a speed. Serf is installed with
@@ -43,6 +44,7 @@ function parseArgs(argv: string[]) {
     sim: true,
     serf: true,
     real: true,
+    warmUp: true,
   };
   const list = (v: string | undefined, flag: string): number[] => {
     const xs = (v ?? '').split(',').map((x) => Number(x.trim()));
@@ -62,6 +64,7 @@ function parseArgs(argv: string[]) {
     } else if (a === '--no-sim') o.sim = false;
     else if (a === '--no-serf') o.serf = false;
     else if (a === '--no-real') o.real = false;
+    else if (a === '--no-warm-up') o.warmUp = false;
     else throw new TypeError(`unknown option ${a}; see the header of bench/gossip.bench.ts`);
   }
   return o;
@@ -76,8 +79,10 @@ const REAL_METRICS: (keyof RealResult)[] = [
   'event_max_ms',
   'rss_mb',
   'idle_cpu_pct',
+  'idle_cpu_early_pct',
   'leave_as_failed',
   'join_stragglers',
+  'warm_up_cpu_ms',
 ];
 
 function fmt(v: number | null): string {
@@ -92,7 +97,7 @@ function ratio(r: number | null, s: number | null): string {
   return `${(r / s).toFixed(2)}×`;
 }
 
-async function runReal(cluster: AgentCluster, n: number): Promise<RealResult | null> {
+async function runReal(cluster: AgentCluster, n: number, profile: 'lan' | 'local'): Promise<RealResult | null> {
   try {
     return await measureReal(cluster, {
       // Polling costs the agents CPU too; at N = 50 on two cores, poll less often (same for both systems).
@@ -102,6 +107,8 @@ async function runReal(cluster: AgentCluster, n: number): Promise<RealResult | n
       failTimeoutMs: 60_000,
       idleWindowMs: 5_000,
       settleMs: 10_000,
+      // Every agent has probed every other once: N probe intervals (1 s LAN, 200 ms local), plus a margin.
+      steadyMs: Math.max(15_000, (n + 5) * (profile === 'lan' ? 1_000 : 200)),
       log: (m) => console.log(`  ${m}`),
     });
   } catch (err) {
@@ -125,8 +132,8 @@ async function main(): Promise<void> {
   if (o.real) {
     for (const n of o.n) {
       console.log(`\n== real processes, N = ${n}, profile ${o.profile} ==`);
-      const rz = await runReal(new RhizomeCluster(n, o.profile), n);
-      const sf = o.serf ? await runReal(new SerfCluster(n, o.profile), n) : null;
+      const rz = await runReal(new RhizomeCluster(n, o.profile, o.warmUp), n, o.profile);
+      const sf = o.serf ? await runReal(new SerfCluster(n, o.profile), n, o.profile) : null;
       const table = new Table({ head: [`N=${n}`, 'rhizome', 'serf', 'rhizome/serf'] });
       for (const m of REAL_METRICS) {
         const row: Row = { n, metric: m, rhizome: rz ? (rz[m] as number | null) : null, serf: sf ? (sf[m] as number | null) : null };

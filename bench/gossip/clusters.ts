@@ -6,7 +6,9 @@
  *
  * Rhizome agents run packages/gossip/test/fixtures/gossip-node.ts, bundled
  * once with esbuild into plain JS so no TypeScript loader sits in the
- * process (its memory and CPU are the node's own). Serf agents are the
+ * process (its memory and CPU are the node's own). Each warms its JIT at
+ * start (gossip's warmUp(), before it reports ready; its CPU cost is
+ * reported as warm_up_cpu_ms) unless the bench runs with --no-warm-up. Serf agents are the
  * `serf` binary, driven over its RPC protocol (serf-rpc.ts), which is what
  * its CLI speaks.
  */
@@ -41,6 +43,8 @@ export interface AgentCluster {
   kill(i: number): Promise<void>;
   leave(i: number): Promise<void>;
   pid(i: number): number | undefined;
+  /** Mean CPU ms per agent spent warming up at start (null: the system has no such phase). */
+  warmUpCpuMs(): number | null;
   stop(): Promise<void>;
 }
 
@@ -95,6 +99,7 @@ export class RhizomeCluster implements AgentCluster {
   constructor(
     readonly n: number,
     private readonly profile: 'lan' | 'local',
+    private readonly warmUp = true,
   ) {
     this.names = Array.from({ length: n }, (_, i) => `r${i}`);
   }
@@ -104,7 +109,7 @@ export class RhizomeCluster implements AgentCluster {
     // Start in small batches: 50 Node processes booting at once on 2 cores only measures the scheduler.
     for (let i = 0; i < this.n; i += 8) {
       const batch = await Promise.all(
-        this.names.slice(i, i + 8).map((name) => NodeProc.start({ name, profile: this.profile, entry, retainLines: false }, 60_000)),
+        this.names.slice(i, i + 8).map((name) => NodeProc.start({ name, profile: this.profile, entry, retainLines: false, warmUp: this.warmUp }, 60_000)),
       );
       this.procs.push(...batch);
     }
@@ -143,6 +148,12 @@ export class RhizomeCluster implements AgentCluster {
   pid(i: number): number | undefined {
     const p = this.procs[i];
     return p?.alive ? p.pid : undefined;
+  }
+
+  warmUpCpuMs(): number | null {
+    if (!this.warmUp || this.procs.length === 0) return null;
+    const costs = this.procs.map((p) => Number((p.ready['warmUp'] as { cpuMs?: number } | undefined)?.cpuMs ?? 0));
+    return costs.reduce((a, b) => a + b, 0) / costs.length;
   }
 
   async stop(): Promise<void> {
@@ -251,6 +262,10 @@ export class SerfCluster implements AgentCluster {
   async leave(i: number): Promise<void> {
     // Serf's RPC leave: broadcast the intent, wait for it (broadcast timeout), then the agent shuts down.
     await this.agents[i]!.rpc!.leave().catch(() => {});
+  }
+
+  warmUpCpuMs(): number | null {
+    return null;
   }
 
   pid(i: number): number | undefined {

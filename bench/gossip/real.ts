@@ -8,12 +8,19 @@
  *                 Serf's member list never shows suspicion (a suspect is
  *                 listed alive), so this is the like-for-like figure.
  *   rss_mb        mean resident set size per agent, after convergence.
+ *   warm_up_cpu_ms  CPU per agent spent warming up at start, before the
+ *                 joins (Rhizome's warmUp(); Serf, compiled ahead of time,
+ *                 has none: null).
  *   idle_cpu_pct  CPU used by all agents together over an idle window, in %
- *                 of one core (from /proc/PID/stat; nobody polls meanwhile).
- *                 The window starts `settleMs` after convergence, so that it
- *                 measures the steady state and not the tail of the join
- *                 (follow-up syncs, probes opening their first connections,
- *                 a garbage-collecting runtime shrinking its heap).
+ *                 of one core (from /proc/PID/stat; nobody polls meanwhile),
+ *                 in the steady state: the window starts `steadyMs` after
+ *                 convergence, once every agent has probed every other (a
+ *                 probe round-robin covers N members in N probe intervals).
+ *                 Rhizome's WebSocket transport opens one connection per
+ *                 pair, on the pair's first probe, so until then its agents
+ *                 spend CPU on handshakes that Serf's UDP never makes.
+ *   idle_cpu_early_pct  the same, over a window `settleMs` after convergence
+ *                 (that set-up included).
  *   event_p50_ms  10 user events, each from a different agent; latency is
  *   event_max_ms  send → the last agent delivering it; median and max.
  *   fail_s        SIGKILL one agent; time until every survivor lists it failed.
@@ -32,7 +39,9 @@ export interface RealResult {
   event_max_ms: number | null;
   rss_mb: number | null;
   idle_cpu_pct: number | null;
+  idle_cpu_early_pct: number | null;
   join_known_s: number | null;
+  warm_up_cpu_ms: number | null;
   leave_as_failed: number;
   /** Agents that had not converged when join_s was taken at the timeout (stragglers). */
   join_stragglers: number;
@@ -106,8 +115,10 @@ export interface RealOptions {
   joinTimeoutMs: number;
   failTimeoutMs: number;
   idleWindowMs: number;
-  /** Wait this long after convergence before rss and the idle window. */
+  /** The early idle window starts this long after convergence. */
   settleMs: number;
+  /** The steady-state idle window (and rss) starts this long after convergence. */
+  steadyMs: number;
   log: (msg: string) => void;
 }
 
@@ -122,12 +133,15 @@ export async function measureReal(c: AgentCluster, o: RealOptions): Promise<Real
     event_max_ms: null,
     rss_mb: null,
     idle_cpu_pct: null,
+    idle_cpu_early_pct: null,
     join_known_s: null,
+    warm_up_cpu_ms: null,
     leave_as_failed: 0,
     join_stragglers: 0,
   };
   await c.start();
-  o.log(`${c.system} N=${n}: ${n} agents started`);
+  r.warm_up_cpu_ms = c.warmUpCpuMs();
+  o.log(`${c.system} N=${n}: ${n} agents started${r.warm_up_cpu_ms === null ? '' : ` (warm-up ${r.warm_up_cpu_ms.toFixed(0)} ms CPU each)`}`);
 
   // Join convergence.
   const t0 = performance.now();
@@ -156,17 +170,26 @@ export async function measureReal(c: AgentCluster, o: RealOptions): Promise<Real
     await until(c, all, (m) => m.filter((x) => x.status === 'alive').length === n, performance.now(), 1000, 120_000);
   }
 
-  // Memory and idle CPU, nobody polling.
-  await sleep(o.settleMs);
+  // Idle CPU, nobody polling: early (connection set-up included), then steady, with memory.
   const pids = all.map((i) => c.pid(i)).filter((p): p is number => p !== undefined);
+  const idleCpu = async (): Promise<number> => {
+    const before = pids.map(cpuTicks);
+    const w0 = performance.now();
+    await sleep(o.idleWindowMs);
+    const window = (performance.now() - w0) / 1000;
+    const used = pids.reduce((s, p, k) => s + (cpuTicks(p) - before[k]!), 0) / CLK_TCK;
+    return (100 * used) / window;
+  };
+  const converged = performance.now();
+  await sleep(o.settleMs);
+  r.idle_cpu_early_pct = await idleCpu();
+  await sleep(Math.max(0, o.steadyMs - (performance.now() - converged)));
   r.rss_mb = pids.reduce((s, p) => s + rssKb(p), 0) / pids.length / 1024;
-  const before = pids.map(cpuTicks);
-  const w0 = performance.now();
-  await sleep(o.idleWindowMs);
-  const window = (performance.now() - w0) / 1000;
-  const used = pids.reduce((s, p, k) => s + (cpuTicks(p) - before[k]!), 0) / CLK_TCK;
-  r.idle_cpu_pct = (100 * used) / window;
-  o.log(`${c.system} N=${n}: rss ${r.rss_mb.toFixed(1)} MB/agent, idle cpu ${r.idle_cpu_pct.toFixed(1)} % (all agents)`);
+  r.idle_cpu_pct = await idleCpu();
+  o.log(
+    `${c.system} N=${n}: rss ${r.rss_mb.toFixed(1)} MB/agent, idle cpu ${r.idle_cpu_pct.toFixed(1)} % steady, ` +
+      `${r.idle_cpu_early_pct.toFixed(1)} % early (all agents)`,
+  );
 
   // User events: 10, one at a time, each from a different agent.
   const arrivals = new Map<string, { t0: number; got: Set<number>; last: number }>();
