@@ -3,33 +3,13 @@
  * user events, queries and a reliable channel, over any Transport.
  *
  * This file wires the mechanisms together (one file each: state.ts for the
- * membership rules, probe.ts for failure detection, broadcast-queue.ts,
- * push-pull.ts, join-relay.ts, user-events.ts, queries.ts, channel.ts) and is the boundary
- * for untrusted input: every frame is decoded by codec.ts, its sender
- * checked against the member table, and every message parsed by
- * messages.ts before any mechanism sees it. Whatever is refused is counted
- * in `stats().dropped` and logged once; the node keeps running.
- *
- * Gossip: every gossipInterval, queued broadcasts (membership news first,
- * then user events and queries) go to `gossipNodes` random members (live
- * ones, plus recently failed or left ones so they can learn it and refute);
- * they also ride on every ping and ack. Fresh news triggers an extra round
- * within milliseconds (at most one per quarter interval), so a broadcast
- * crosses the cluster in network hops, not gossip intervals.
- *
- * Connection cost: over a stream transport (WebSocket), the first frame to a
- * member costs a handshake (~1 ms of CPU on each side), unlike memberlist's
- * UDP. When 50 members join at once, uniformly random gossip targets would
- * open a connection to nearly every member within a second, and the CPU
- * spent on handshakes is what delays convergence. So, when the transport
- * can tell (`connected`), a gossip round picks its targets among members it
- * already has a connection with, plus one uniformly random member (which
- * may need a new connection) at most once per gossipInterval, or whenever
- * no connected member is eligible. Dissemination stays epidemic (every
- * joiner is connected to its seed, and the random slot keeps adding
- * edges), and in steady state, when probing has connected everyone, the
- * choice is uniform again. The simulated network has no such cost and keeps
- * plain uniform targets.
+ * membership rules, probe.ts for failure detection, dissemination.ts for
+ * sending and gossip rounds, broadcast-queue.ts, push-pull.ts,
+ * join-attempt.ts, join-relay.ts, user-events.ts, queries.ts, channel.ts)
+ * and is the boundary for untrusted input: every frame is decoded by
+ * codec.ts, its sender checked against the member table, and every message
+ * parsed by messages.ts before any mechanism sees it. Whatever is refused is
+ * counted in `stats().dropped` and logged once; the node keeps running.
  *
  * Stream evidence: when the transport reports that a member's host refused
  * or reset the connection, nobody is listening there, so we suspect it at
@@ -44,7 +24,8 @@ import { BroadcastQueue } from './broadcast-queue';
 import { ReliableChannels } from './channel';
 import type { Clock, TimerHandle } from './clock';
 import { systemClock } from './clock';
-import { decodeFrame, encodeFrames, FrameError, type Envelope } from './codec';
+import { decodeFrame, FrameError, type Envelope } from './codec';
+import { Dissemination } from './dissemination';
 import type { NodeContext } from './context';
 import { TypedEmitter } from './emitter';
 import { GossipError, MessageError, type UnreachableReason } from './errors';
@@ -53,7 +34,8 @@ import { silentLogger, type GossipLogger } from './logger';
 import { snapshot, type Member, type MemberState } from './member';
 import { MessageType, parseMessage, parseTags, type ConflictMsg, type Message, type Tags } from './messages';
 import { DEFAULT_LAN_PROFILE, resolveProfile, retransmitLimit, type GossipProfile } from './options';
-import { sample, type Random } from './prng';
+import type { Random } from './prng';
+import { JoinAttempt } from './join-attempt';
 import { JoinRelay } from './join-relay';
 import { Prober } from './probe';
 import { PushPull } from './push-pull';
@@ -115,9 +97,6 @@ export interface SendEventOptions {
   coalesce?: boolean;
 }
 
-/** Fresh news waits this long (ms) before an eager gossip round, so a burst goes out in one frame. */
-const EAGER_GOSSIP_DELAY = 2;
-
 /** leave() also sends its leave straight to every member when there are at most this many. */
 const DIRECT_LEAVE_LIMIT = 128;
 
@@ -125,15 +104,6 @@ const DIRECT_LEAVE_LIMIT = 128;
 const RECENT_EVENTS_IN_PUSH_PULL = 64;
 
 type NodeState = 'running' | 'left' | 'shutdown';
-
-interface JoinAttempt {
-  seeds: string[];
-  answered: Set<string>;
-  refused: Set<string>;
-  resolve: (n: number) => void;
-  reject: (err: Error) => void;
-  timers: TimerHandle[];
-}
 
 const FRAME_DROP_FIELD = {
   GOSSIP_ERR_FRAME_TOO_LARGE: 'tooLarge',
@@ -166,17 +136,11 @@ export class GossipNode {
   private readonly userEvents: UserEvents;
   private readonly queries: Queries;
   private readonly channels: ReliableChannels;
+  private readonly dissemination: Dissemination;
   private state: NodeState = 'running';
-  private gossipTimer: TimerHandle | null = null;
-  private eagerTimer: TimerHandle | null = null;
-  private lastGossip = -Infinity;
-  /** When a gossip round last picked a target that needed a new connection. */
-  private lastNewGossipLink = -Infinity;
   private reapTimer: TimerHandle | null = null;
-  private join_: JoinAttempt | null = null;
+  private joining: JoinAttempt | null = null;
   private readonly conflictNotices = new Map<string, number>();
-  /** Encodings of queued broadcasts, by message object (see send). */
-  private readonly encoded = new WeakMap<object, Uint8Array>();
 
   constructor(options: GossipNodeOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError('createNode: options object required');
@@ -215,21 +179,35 @@ export class GossipNode {
       logger: this.logger,
       awareness: this.awareness,
       stats: this.counters,
-      send: (addr, msgs, piggyback) => this.send(addr, msgs, piggyback ?? false),
+      send: (addr, msgs, piggyback) => this.dissemination.send(addr, msgs, piggyback ?? false),
       numMembers: () => this.membership.numLive(),
       running: () => this.state !== 'shutdown',
-      gossipSoon: () => this.gossipSoon(),
+      gossipSoon: () => this.dissemination.gossipSoon(),
     };
+    this.dissemination = new Dissemination({
+      name: this.name,
+      address: this.address,
+      profile: this.profile,
+      keyring: this.keyring,
+      transport,
+      clock: this.clock,
+      random: this.random,
+      counters: this.counters,
+      logger: this.logger,
+      membership: () => this.membership,
+      queues: () => [this.broadcasts, this.userEvents.queue, this.queries.queue],
+      running: () => this.state !== 'shutdown',
+    });
     this.broadcasts = new BroadcastQueue(
       () => retransmitLimit(this.profile.retransmitMult, this.membership.numLive()),
       4096,
-      () => this.gossipSoon(),
+      () => this.dissemination.gossipSoon(),
     );
     this.membership = new Membership(
       this.ctx,
       {
         emit: (event, member) => this.onMembershipEvent(event, member),
-        broadcast: (key, msg, onDone) => this.queueBroadcast(key, msg, onDone),
+        broadcast: (key, msg, onDone) => this.dissemination.queueBroadcast(key, msg, onDone),
         conflict: (existing, claimedAddr) => this.onConflict(existing, claimedAddr),
       },
       tags,
@@ -244,7 +222,7 @@ export class GossipNode {
       },
       eventDigests: () => this.userEvents.digests(),
       markSeen: (digests) => this.userEvents.markSeen(digests),
-      joinAnswered: (addr) => this.onJoinAnswer(addr),
+      joinAnswered: (addr) => this.joining?.answeredBy(addr),
       answeredJoin: (name, addr) => this.joinRelay.answered(name, addr),
     });
     this.joinRelay = new JoinRelay(this.ctx, this.membership, () => this.lamportTimes());
@@ -261,7 +239,7 @@ export class GossipNode {
     });
     this.prober.start();
     this.pushPull.start();
-    this.gossipTimer ??= this.clock.setTimeout(() => this.gossipTick(), this.random() * this.profile.gossipInterval);
+    this.dissemination.start();
     this.reapTimer = this.clock.setTimeout(() => this.reapTick(), this.reapInterval());
   }
 
@@ -283,35 +261,16 @@ export class GossipNode {
     }
     const targets = [...new Set(seeds)].filter((s) => s !== this.address);
     // Announce ourselves to whoever we already know, too.
-    this.queueBroadcast(this.name, this.membership.localAlive());
+    this.dissemination.queueBroadcast(this.name, this.membership.localAlive());
     if (targets.length === 0) return Promise.resolve(0);
-    if (this.join_) this.finishJoin(new GossipError('GOSSIP_ERR_JOIN_FAILED', 'join superseded by a newer join() call'));
-    return new Promise<number>((resolve, reject) => {
-      const attempt: JoinAttempt = { seeds: targets, answered: new Set(), refused: new Set(), resolve, reject, timers: [] };
-      this.join_ = attempt;
-      for (const s of targets) this.pushPull.pushPullTo(s, true);
-      // Frames can be lost: ask again until everyone answered or refused, or the timeout.
-      const retry = Math.max(this.profile.probeInterval, this.profile.joinTimeout / 8);
-      const again = (): void => {
-        if (this.join_ !== attempt) return;
-        for (const s of targets) if (!attempt.refused.has(s)) this.pushPull.pushPullTo(s, true);
-        attempt.timers.push(this.clock.setTimeout(again, retry));
-      };
-      attempt.timers.push(this.clock.setTimeout(again, retry));
-      attempt.timers.push(
-        this.clock.setTimeout(() => {
-          if (this.join_ !== attempt) return;
-          if (attempt.answered.size > 0) this.finishJoin(null);
-          else
-            this.finishJoin(
-              new GossipError(
-                'GOSSIP_ERR_JOIN_FAILED',
-                `no seed answered within ${this.profile.joinTimeout} ms (tried ${targets.join(', ')}); check the addresses, that the seeds run, and that keyrings match`,
-              ),
-            );
-        }, this.profile.joinTimeout),
-      );
+    this.joining?.fail(new GossipError('GOSSIP_ERR_JOIN_FAILED', 'join superseded by a newer join() call'));
+    const attempt = new JoinAttempt(targets, this.clock, this.profile, (seed) => this.pushPull.pushPullTo(seed, true), (ok) => {
+      if (this.joining === attempt) this.joining = null;
+      if (ok) this.followUpJoin();
     });
+    this.joining = attempt;
+    attempt.start();
+    return attempt.done;
   }
 
   /**
@@ -330,7 +289,7 @@ export class GossipNode {
       const local = this.membership.local;
       const msg: Message = { t: MessageType.Dead, node: local.name, inc: local.inc, from: local.name };
       for (const m of this.membership.list) {
-        if (m !== local && (m.status === 'alive' || m.status === 'suspect')) this.send(m.addr, [msg], false);
+        if (m !== local && (m.status === 'alive' || m.status === 'suspect')) this.dissemination.send(m.addr, [msg], false);
       }
     }
     let timer: TimerHandle | null = null;
@@ -347,8 +306,7 @@ export class GossipNode {
   async shutdown(): Promise<void> {
     if (this.state === 'shutdown') return;
     this.state = 'shutdown';
-    if (this.gossipTimer) this.clock.clearTimeout(this.gossipTimer);
-    if (this.eagerTimer) this.clock.clearTimeout(this.eagerTimer);
+    this.dissemination.stop();
     if (this.reapTimer) this.clock.clearTimeout(this.reapTimer);
     this.prober.stop();
     this.pushPull.stop();
@@ -358,7 +316,7 @@ export class GossipNode {
     this.queries.shutdown();
     this.channels.shutdown();
     this.broadcasts.reset();
-    if (this.join_) this.finishJoin(this.notRunning('join'));
+    this.joining?.fail(this.notRunning('join'));
     await this.transport.close();
   }
 
@@ -446,129 +404,6 @@ export class GossipNode {
   /** Lifeguard local health score: 0 is healthy; timeouts are scaled by score + 1. */
   healthScore(): number {
     return this.awareness.getHealthScore();
-  }
-
-  // ---------------------------------------------------------------------------
-  // Sending
-
-  /**
-   * `msgs` from `broadcastFrom` on are queued broadcasts: never mutated once
-   * queued and sent many times, so their encodings are cached (codec.ts).
-   */
-  private send(addr: string, msgs: unknown[], piggyback: boolean, broadcastFrom = msgs.length): void {
-    if (this.state === 'shutdown') return;
-    let all: unknown[] = msgs;
-    if (piggyback) {
-      const extra = this.takeBroadcasts(this.profile.gossipBudget);
-      if (extra.length > 0) all = [...msgs, ...extra];
-    }
-    if (all.length === 0) return;
-    let frames: Uint8Array[];
-    try {
-      frames = encodeFrames(
-        { from: this.name, addr: this.address, msgs: all },
-        { maxFrameSize: this.profile.maxFrameSize, keyring: this.keyring, cache: this.encoded, cacheFrom: broadcastFrom },
-      );
-    } catch (err) {
-      this.counters.dropped.unencodable++;
-      this.logger.error({ to: addr, err: String(err) }, 'gossip: could not encode outgoing messages; dropped them');
-      return;
-    }
-    this.counters.messagesOut += all.length;
-    for (const f of frames) {
-      this.counters.framesOut++;
-      this.counters.bytesOut += f.byteLength;
-      this.transport.send(addr, f);
-    }
-  }
-
-  private takeBroadcasts(budget: number): unknown[] {
-    const out = this.broadcasts.take(budget);
-    let left = budget - this.broadcasts.lastTakenBytes;
-    if (left > 64) {
-      out.push(...this.userEvents.queue.take(left));
-      left -= this.userEvents.queue.lastTakenBytes;
-    }
-    if (left > 64) out.push(...this.queries.queue.take(left));
-    return out;
-  }
-
-  private queueBroadcast(key: string, msg: Message, onDone?: () => void): void {
-    if (this.state === 'shutdown') {
-      onDone?.();
-      return;
-    }
-    const size = estimateSize(msg);
-    this.broadcasts.queue(onDone ? { key, msg, size, onDone } : { key, msg, size });
-  }
-
-  /**
-   * The periodic round runs only while something is queued: an idle node
-   * does not wake up every gossipInterval for nothing (at N = 50 that was
-   * 250 wake-ups a second on the host). Queuing a broadcast restarts it
-   * (gossipSoon).
-   */
-  private gossipTick(): void {
-    this.gossipTimer = null;
-    if (this.state === 'shutdown') return;
-    this.gossipRound();
-    if (this.anythingQueued()) this.gossipTimer = this.clock.setTimeout(() => this.gossipTick(), this.profile.gossipInterval);
-  }
-
-  private anythingQueued(): boolean {
-    return this.broadcasts.length > 0 || this.userEvents.queue.length > 0 || this.queries.queue.length > 0;
-  }
-
-  /**
-   * Eager gossip: fresh news goes out within a few milliseconds instead of
-   * waiting up to a whole gossip interval at every hop. Rounds stay at least
-   * gossipInterval / 4 apart, and each broadcast still counts against its
-   * retransmit limit, so the total traffic is unchanged; only latency drops.
-   */
-  private gossipSoon(): void {
-    if (this.state === 'shutdown') return;
-    if (this.gossipTimer === null) this.gossipTimer = this.clock.setTimeout(() => this.gossipTick(), this.profile.gossipInterval);
-    if (this.eagerTimer !== null) return;
-    const wait = Math.max(EAGER_GOSSIP_DELAY, this.lastGossip + this.profile.gossipInterval / 4 - this.clock.now());
-    this.eagerTimer = this.clock.setTimeout(() => {
-      this.eagerTimer = null;
-      if (this.state !== 'shutdown') this.gossipRound();
-    }, wait);
-  }
-
-  private gossipRound(): void {
-    this.lastGossip = this.clock.now();
-    if (!this.anythingQueued()) return;
-    const now = this.clock.now();
-    const local = this.membership.local;
-    const deadTime = this.profile.gossipToTheDeadTime;
-    const eligible = (m: MemberState): boolean => {
-      if (m === local) return false;
-      if (m.status === 'alive' || m.status === 'suspect') return true;
-      return now - m.stateChange < deadTime;
-    };
-    const k = this.profile.gossipNodes;
-    let targets: MemberState[];
-    const transport = this.transport;
-    if (transport.connected === undefined) {
-      targets = sample(this.membership.list, k, this.random, eligible);
-    } else {
-      // See the header: connected members first, plus one random member at most once per gossipInterval.
-      targets = sample(this.membership.list, k, this.random, (m) => eligible(m) && transport.connected!(m.addr));
-      if (targets.length === 0 || now - this.lastNewGossipLink >= this.profile.gossipInterval) {
-        const extra = sample(this.membership.list, 1, this.random, (m) => eligible(m) && !targets.includes(m))[0];
-        if (extra !== undefined) {
-          if (!transport.connected(extra.addr)) this.lastNewGossipLink = now;
-          if (targets.length >= k) targets[k - 1] = extra;
-          else targets.push(extra);
-        }
-      }
-    }
-    for (const t of targets) {
-      const msgs = this.takeBroadcasts(this.profile.gossipBudget);
-      if (msgs.length === 0) break;
-      this.send(t.addr, msgs, false, 0);
-    }
   }
 
   private reapInterval(): number {
@@ -680,11 +515,7 @@ export class GossipNode {
 
   private onUnreachable(to: string, reason: TransportUnreachable): void {
     if (this.state === 'shutdown') return;
-    const j = this.join_;
-    if (j && j.seeds.includes(to) && reason !== 'timeout') {
-      j.refused.add(to);
-      this.checkJoin();
-    }
+    if (reason !== 'timeout') this.joining?.refusedBy(to);
     if (reason === 'timeout' || !this.profile.streamEvidence) return;
     const m = this.membership.byAddress(to);
     if (!m || m === this.membership.local || (m.status !== 'alive' && m.status !== 'suspect')) return;
@@ -693,44 +524,16 @@ export class GossipNode {
   }
 
   // ---------------------------------------------------------------------------
-  // Join bookkeeping and name conflicts
+  // Join follow-up and name conflicts
 
-  private onJoinAnswer(addr: string): void {
-    const j = this.join_;
-    if (!j) return;
-    j.answered.add(addr);
-    this.checkJoin();
-  }
-
-  private checkJoin(): void {
-    const j = this.join_;
-    if (!j) return;
-    if (j.answered.size + j.refused.size < j.seeds.length) return;
-    if (j.answered.size > 0) this.finishJoin(null);
-    else
-      this.finishJoin(
-        new GossipError('GOSSIP_ERR_JOIN_FAILED', `every seed refused the connection (${j.seeds.join(', ')}); are they running at those addresses?`),
-      );
-  }
-
-  private finishJoin(err: Error | null): void {
-    const j = this.join_;
-    if (!j) return;
-    this.join_ = null;
-    for (const t of j.timers) this.clock.clearTimeout(t);
-    if (err) {
-      j.reject(err);
-      return;
-    }
-    j.resolve(j.answered.size);
-    // News that raced our join (others joining at the same moment) is picked up by two early syncs.
+  /** News that raced our join (others joining at the same moment) is picked up by two early syncs. */
+  private followUpJoin(): void {
     const f = this.profile.joinFollowUp;
-    if (f > 0) {
-      for (const delay of [f, 4 * f]) {
-        this.clock.setTimeout(() => {
-          if (this.state === 'running') this.pushPull.syncRandom();
-        }, delay * (0.5 + this.random()));
-      }
+    if (f <= 0) return;
+    for (const delay of [f, 4 * f]) {
+      this.clock.setTimeout(() => {
+        if (this.state === 'running') this.pushPull.syncRandom();
+      }, delay * (0.5 + this.random()));
     }
   }
 
@@ -743,7 +546,7 @@ export class GossipNode {
     this.conflictNotices.set(claimantAddr, now);
     this.emitter.emit('name-conflict', { name, ownerAddress: ownerAddr, claimantAddress: claimantAddr });
     const msg: ConflictMsg = { t: MessageType.Conflict, node: name, addr: ownerAddr };
-    this.send(claimantAddr, [msg], false);
+    this.dissemination.send(claimantAddr, [msg], false);
   }
 
   private onConflict(existing: MemberState, claimedAddr: string): void {
@@ -762,14 +565,12 @@ export class GossipNode {
       `gossip: our name "${this.name}" belongs to a live member at ${msg.addr}; pick a unique name`,
     );
     this.emitter.emit('name-conflict', { name: this.name, ownerAddress: msg.addr, claimantAddress: this.address });
-    if (this.join_) {
-      this.finishJoin(
-        new GossipError(
-          'GOSSIP_ERR_NAME_CONFLICT',
-          `the name "${this.name}" is owned by a live member at ${msg.addr} (reported by ${env.from}); give this node a unique name`,
-        ),
-      );
-    }
+    this.joining?.fail(
+      new GossipError(
+        'GOSSIP_ERR_NAME_CONFLICT',
+        `the name "${this.name}" is owned by a live member at ${msg.addr} (reported by ${env.from}); give this node a unique name`,
+      ),
+    );
   }
 
   private onMembershipEvent(event: MembershipEvent, member: Member): void {
@@ -796,19 +597,4 @@ export class GossipNode {
 /** Create and start a node (it listens at once; call `join` to meet the cluster). */
 export function createNode(options: GossipNodeOptions): GossipNode {
   return new GossipNode(options);
-}
-
-function estimateSize(msg: Message): number {
-  switch (msg.t) {
-    case MessageType.Alive: {
-      let n = 40 + msg.node.length + msg.addr.length;
-      for (const k in msg.tags) n += k.length + (msg.tags[k]?.length ?? 0) + 4;
-      return n;
-    }
-    case MessageType.Suspect:
-    case MessageType.Dead:
-      return 32 + msg.node.length + msg.from.length;
-    default:
-      return 64;
-  }
 }
