@@ -85,6 +85,7 @@ import {
   type RemoteBagUpdate,
 } from './apply';
 import { checkRelation } from './compat';
+import { departedEvent } from './departing';
 import { RelationError } from './errors';
 import type { InterfaceRegistry } from './interface';
 import { emptyLinkRecord, MemoryLinkStore, type LinkRecord, type LinkStore } from './link-store';
@@ -379,17 +380,17 @@ export class RelationManager {
     });
   }
 
-  /** A remote unit left or was declared failed by the mesh: runs `departed`. */
+  /** A remote unit left or was declared failed by the mesh: runs `departed`, whose handlers can read its last bag (`departing()`). */
   unitDeparted(relationId: string, unit: string): Promise<RunReport | undefined> {
     this.assertRunning();
     return this.serial(async () => {
       const ref = this.requireRelation(relationId);
       if (!ref.relation.units[unit]) return undefined;
       this.pauseTimer(linkId(relationId, unit));
-      return this.engine.submit(
-        { kind: 'relation', endpoint: ref.endpoint, name: 'departed', unit, payload: { relationId, remoteService: ref.relation.remoteService } },
-        { apply: (tx) => void stageUnitDeparted(tx, ref.endpoint, relationId, unit) },
-      );
+      // The event carries the unit's last bag, from the committed view the apply step removes (departing.ts).
+      return this.engine.submit(departedEvent(ref.state, ref.endpoint, relationId, unit), {
+        apply: (tx) => void stageUnitDeparted(tx, ref.endpoint, relationId, unit),
+      });
     });
   }
 

@@ -12,12 +12,15 @@
  *
  * Remote data reaches a charm only through the schema of the remote side:
  * `data()` and `all()` return only bags that satisfy it, and `errors()`
- * lists those that do not, with the offending keys.
+ * lists those that do not, with the offending keys. The same holds for
+ * `departing()`, the last bag of the unit whose `departed` event started
+ * the run (departing.ts).
  */
 import type { z } from 'zod';
 import { assertJson, jsonEqual, type Json, type JsonObject, type Transaction } from '@rhizome/engine';
 import { RelationError } from './errors';
-import type { BagSchema, InterfaceDefinition, InterfaceSide } from './interface';
+import { departingOf } from './departing';
+import { validateBag, type BagSchema, type InterfaceDefinition, type InterfaceSide } from './interface';
 import { asEndpointState, compareUnits, joinedUnits, leaderOf, newEndpointState, type EndpointState } from './state';
 
 /** What a charm may publish: the side's input type, every key optional. */
@@ -37,6 +40,17 @@ export interface RemoteBag<T> {
   readonly data: T;
 }
 
+/**
+ * The last bag of the unit departing in this run, checked like `all()`
+ * entries: `data` only when the bag satisfies the interface. Incomplete
+ * bags (required keys missing) and invalid ones (keys the interface
+ * refuses, as `errors()` reports them) come with `data: undefined`.
+ */
+export type DepartingBag<T> =
+  | { readonly unit: string; readonly relationId: string; readonly status: 'ok'; readonly data: T }
+  | { readonly unit: string; readonly relationId: string; readonly status: 'incomplete'; readonly data: undefined; readonly missingKeys: readonly string[] }
+  | { readonly unit: string; readonly relationId: string; readonly status: 'invalid'; readonly data: undefined; readonly error: RelationDataError };
+
 export interface RelationHandle<Local extends BagSchema, Remote extends BagSchema, App extends BagSchema> {
   readonly endpoint: string;
   /** Relation ids established on this endpoint. */
@@ -49,6 +63,12 @@ export interface RelationHandle<Local extends BagSchema, Remote extends BagSchem
   all(): RemoteBag<z.output<Remote>>[];
   /** Remote bags that violate the interface (never visible through data()/all()). */
   errors(): RelationDataError[];
+  /**
+   * In a run started by this endpoint's `departed` event: the departing
+   * unit and the last bag it published (it is no longer in units()/all()),
+   * e.g. to drop its address from a config. Undefined in any other run.
+   */
+  departing(): DepartingBag<z.output<Remote>> | undefined;
   /** This unit's published bag as staged in the run. */
   local(): PublishData<Local>;
   /** Merges keys into this unit's bag (validated against this side's schema). Publishing identical data is not a change. */
@@ -196,6 +216,18 @@ function handleFor<L extends BagSchema, R extends BagSchema, A extends BagSchema
       return joinedUnits(s)
         .filter((u) => u.view.status === 'invalid')
         .map((u) => ({ relationId: u.relationId, unit: u.unit, keys: u.view.invalidKeys, problems: u.view.problems }));
+    },
+    departing: () => {
+      const d = departingOf(tx, endpoint);
+      if (!d) return undefined;
+      read(); // The same side check as every other read.
+      const { unit, relationId } = d;
+      // validateBag first: it never throws (a charm's refinement might), and it names the keys at fault.
+      const v = validateBag(side.remote, d.last.bag);
+      const data = v.status === 'ok' ? parseRemote(d.last.bag) : undefined;
+      if (data !== undefined) return { unit, relationId, status: 'ok', data };
+      if (v.status === 'incomplete') return { unit, relationId, status: 'incomplete', data: undefined, missingKeys: v.missingKeys };
+      return { unit, relationId, status: 'invalid', data: undefined, error: { relationId, unit, keys: v.invalidKeys, problems: v.problems } };
     },
     local: () => (read()?.local.bag ?? {}) as PublishData<L>,
     publish: (data) => {

@@ -37,6 +37,7 @@ import {
   previewRemoteBag,
   type RemoteSchemas,
 } from './apply';
+import { departedEvent } from './departing';
 import { RelationError } from './errors';
 import type { BagSchema, InterfaceSide } from './interface';
 import { relationsModel } from './model';
@@ -189,7 +190,8 @@ function toEngineEvent(
     case 'joined':
       return { event: { kind: 'relation', endpoint: e.endpoint, name: 'joined', unit: e.unit, payload }, apply: (tx) => void stageUnitJoined(tx, e.endpoint, relationId, e.unit, schemas) };
     case 'departed':
-      return { event: { kind: 'relation', endpoint: e.endpoint, name: 'departed', unit: e.unit, payload }, apply: (tx) => void stageUnitDeparted(tx, e.endpoint, relationId, e.unit) };
+      // The same event the relation manager submits: it carries the unit's last bag (departing.ts).
+      return { event: departedEvent(state, e.endpoint, relationId, e.unit), apply: (tx) => void stageUnitDeparted(tx, e.endpoint, relationId, e.unit) };
     case 'broken':
       return { event: { kind: 'relation', endpoint: e.endpoint, name: 'broken', payload }, apply: (tx) => void stageRelationBroken(tx, e.endpoint, relationId) };
     case 'changed': {
