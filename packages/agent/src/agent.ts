@@ -232,8 +232,11 @@ export class Agent {
     let keyring: Keyring | undefined;
     if (c.keyringFile !== undefined) keyring = await readKeyring(c.keyringFile);
     if (this.options.gossipWarmUp ?? true) {
-      const w = await warmUp({ encrypted: keyring !== undefined });
-      this.log.debug({ ms: Math.round(w.ms), cpuMs: Math.round(w.cpuMs) }, 'gossip warmed up');
+      // Only an optimization: an agent that cannot warm up (no loopback?) starts cold.
+      await warmUp({ encrypted: keyring !== undefined }).then(
+        (w) => this.log.debug({ ms: Math.round(w.ms), cpuMs: Math.round(w.cpuMs) }, 'gossip warmed up'),
+        (err: unknown) => this.log.warn({ err }, 'gossip warm-up failed; starting cold'),
+      );
     }
     const transport = await createWsTransport({ host: c.bindHost, port: c.bindPort });
     this.node_ = createNode({
