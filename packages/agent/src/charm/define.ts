@@ -57,6 +57,36 @@ export interface CharmDefinition {
   readonly watch?: (unit: UnitContext) => readonly string[];
   /** Called when the agent stops (SIGTERM): stop in-process workloads (servers), release resources. */
   readonly stop?: (unit: UnitContext) => void | Promise<void>;
+  /**
+   * The workload daemons this charm starts outside the agent's process group
+   * (they detach, e.g. nginx, so they survive a SIGKILLed agent), each known
+   * by the pid file the daemon itself writes. `rhizome` evaluates this when
+   * it starts the unit and keeps the answer in the unit's data directory
+   * (`workloads.json`); `rhizome destroy` (and `rhizome stop` of a unit)
+   * then terminates whichever of them still runs once the agent is gone,
+   * even when the agent was killed: SIGTERM, then SIGKILL (of the daemon's
+   * process group when it leads one) after a bounded wait. A pid is
+   * signalled only while it is provably the workload: its command line
+   * contains every `cmdline` string and it started no later than its pid
+   * file was written (a reused pid started afterwards). Must be a pure
+   * function of the unit (paths only, no side effects).
+   */
+  readonly workloads?: (unit: UnitContext) => readonly WorkloadPidFile[];
+}
+
+/** One workload daemon a charm starts, known by its pid file (see `CharmDefinition.workloads`). */
+export interface WorkloadPidFile {
+  /** What to call it in messages, e.g. `nginx`; unique within the charm. */
+  readonly name: string;
+  /** The pid file the daemon writes (absolute, or relative to the unit's dir). */
+  readonly pidFile: string;
+  /**
+   * Strings the daemon's `/proc/PID/cmdline` (arguments joined by spaces)
+   * must all contain, e.g. `['nginx', unit.dir]`: a pid that does not match
+   * is someone else's and is left alone. At least one; include the unit's
+   * dir when the daemon is given it, so two units' daemons are never confused.
+   */
+  readonly cmdline: readonly string[];
 }
 
 /** Identity function that types a charm definition. */

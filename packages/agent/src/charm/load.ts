@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { Engine, type HandlerSpec } from '@rhizome/engine';
 import { dfsSlave, http, InterfaceRegistry, parseCharmMetadata, type CharmMetadata, type InterfaceDefinition } from '@rhizome/relations';
 import { AgentError } from '../errors';
-import type { CharmDefinition, UnitContext } from './define';
+import type { CharmDefinition, UnitContext, WorkloadPidFile } from './define';
 
 export const CHARM_FILE = 'charm.ts';
 
@@ -56,6 +56,7 @@ export async function loadCharm(charmDir: string): Promise<LoadedCharm> {
   }
   if (def.watch !== undefined && typeof def.watch !== 'function') throw fail(file, '`watch` must be a function (unit) => string[]');
   if (def.stop !== undefined && typeof def.stop !== 'function') throw fail(file, '`stop` must be a function (unit) => void');
+  if (def.workloads !== undefined && typeof def.workloads !== 'function') throw fail(file, '`workloads` must be a function (unit) => [{ name, pidFile, cmdline }]');
   let metadata: CharmMetadata;
   try {
     metadata = parseCharmMetadata(def.metadata);
@@ -108,4 +109,34 @@ export function watchedFiles(charm: LoadedCharm, unit: UnitContext): string[] {
     throw fail(charm.file, 'watch(unit) must return an array of file paths');
   }
   return files.map((f) => resolve(unit.dir, f));
+}
+
+/**
+ * The workload daemons a charm declares for a unit (`workloads(unit)`),
+ * checked, with pid files resolved against the unit's dir. A declaration
+ * that cannot be trusted to identify its daemon (no cmdline strings, a
+ * duplicate name) is a charm load error naming the file.
+ */
+export function declaredWorkloads(charm: LoadedCharm, unit: UnitContext): WorkloadPidFile[] {
+  if (!charm.definition.workloads) return [];
+  let declared: readonly WorkloadPidFile[];
+  try {
+    declared = charm.definition.workloads(unit);
+  } catch (err) {
+    throw fail(charm.file, `workloads(unit) threw: ${err instanceof Error ? err.message : String(err)}`, err);
+  }
+  if (!Array.isArray(declared)) throw fail(charm.file, 'workloads(unit) must return an array of { name, pidFile, cmdline }');
+  const names = new Set<string>();
+  return declared.map((w: Partial<WorkloadPidFile>, i) => {
+    const what = `workloads(unit)[${i}]`;
+    if (typeof w?.name !== 'string' || w.name === '') throw fail(charm.file, `${what}.name must be a non-empty string (what to call the daemon in messages)`);
+    if (names.has(w.name)) throw fail(charm.file, `${what}: the name "${w.name}" is declared twice; give each workload its own name`);
+    names.add(w.name);
+    if (typeof w.pidFile !== 'string' || w.pidFile === '') throw fail(charm.file, `${what} ("${w.name}").pidFile must be the path of the pid file the daemon writes`);
+    const cmdline: unknown = w.cmdline;
+    if (!Array.isArray(cmdline) || cmdline.length === 0 || !cmdline.every((c) => typeof c === 'string' && c !== '')) {
+      throw fail(charm.file, `${what} ("${w.name}").cmdline must list at least one non-empty string its /proc/PID/cmdline contains (e.g. the program name and the unit's dir), so that a reused pid is never signalled`);
+    }
+    return { name: w.name, pidFile: resolve(unit.dir, w.pidFile), cmdline: [...(cmdline as string[])] };
+  });
 }

@@ -9,6 +9,12 @@
  * serves its control API and gossips) names the new process's pid. A unit
  * whose process exits before that failed to start: the error carries the
  * tail of its output (e.g. the charm load error naming the file).
+ *
+ * Before a unit starts, the workload daemons its charm declares are
+ * recorded in its data dir (workloads.ts); once its agent is gone (stopped,
+ * destroyed, or killed earlier), `destroy` and `stop` end whichever of them
+ * still run, so no workload outlives its unit. `kill` leaves them: it is a
+ * crash, and the restarted unit takes its daemons over.
  */
 import { spawn } from 'node:child_process';
 import { mkdir, open, readFile, rm, unlink } from 'node:fs/promises';
@@ -18,6 +24,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AGENT_INFO_FILE } from '../agent-info';
 import { AgentError } from '../errors';
 import { waitForConvergence, type ConvergenceCheck } from './converge';
+import { recordWorkloads, stopUnitWorkloads, type StopWorkloadsOptions, type WorkloadReport } from './workloads';
 import {
   clientFor,
   compareUnitNames,
@@ -73,6 +80,8 @@ async function tail(file: string, bytes = 2000): Promise<string> {
 export async function spawnUnit(d: Deployment, u: DeployedUnit, seeds: readonly string[], opts: { logLevel?: string; noFsync?: boolean } = {}): Promise<DeployedUnit> {
   await mkdir(u.dataDir, { recursive: true });
   await unlink(join(u.dataDir, AGENT_INFO_FILE)).catch(() => undefined);
+  // Before the agent can start any daemon: destroy must find them even if this agent is killed.
+  await recordWorkloads(u);
   const outFile = join(u.dataDir, 'agent.out');
   const out = await open(outFile, 'a');
   const args = [
@@ -154,7 +163,10 @@ export async function deploy(bundlePath: string, options: DeployOptions): Promis
     throw new AgentError('AGENT_ERR_DEPLOY', `deployment "${bundle.name}" is already running (${liveUnits(existing).map((u) => u.unit).join(', ')}); run 'rhizome destroy ${bundle.name}' first`);
   }
   if (existing) {
-    // Nothing of it runs (crashed, or killed): a fresh deploy must not resurrect its old state.
+    // Nothing of it runs (crashed, or killed): a fresh deploy must not resurrect its old state,
+    // nor find its ports taken by the daemons its killed units left behind.
+    const left = await stopWorkloadsOf(Object.values(existing.units));
+    for (const r of left) if (r.outcome !== 'not-running') options.onPhase?.(`${r.unit}: ${r.detail}`);
     options.onPhase?.(`removing the stopped deployment ${bundle.name} left in ${dir}`);
     await rm(dir, { recursive: true, force: true });
   }
@@ -257,8 +269,26 @@ export async function killUnit(home: string, unit: string, opts: { deployment?: 
   return u;
 }
 
-/** SIGTERMs every unit (graceful: each leaves the mesh), waits, SIGKILLs stragglers, and removes the deployment's directory unless `keep`. */
-export async function destroy(home: string, opts: { deployment?: string; keep?: boolean; timeoutMs?: number } = {}): Promise<Deployment> {
+/** What `destroy` and `stop` did to the workloads units left behind (every declared one, `not-running` included). */
+export interface WorkloadsStopped {
+  readonly workloads: WorkloadReport[];
+}
+
+export interface DestroyOptions {
+  readonly deployment?: string;
+  readonly keep?: boolean;
+  /** How long agents have to exit after SIGTERM (default 20 s). */
+  readonly timeoutMs?: number;
+  /** Bounds on stopping the workloads agents left behind. */
+  readonly workloads?: StopWorkloadsOptions;
+}
+
+/**
+ * SIGTERMs every unit (graceful: each leaves the mesh), waits, SIGKILLs
+ * stragglers, stops the workload daemons any unit left behind (a killed
+ * agent's too), and removes the deployment's directory unless `keep`.
+ */
+export async function destroy(home: string, opts: DestroyOptions = {}): Promise<Deployment & WorkloadsStopped> {
   const d = await readDeployment(home, opts.deployment);
   const running = Object.values(d.units).filter((u) => isAlive(u.pid));
   for (const u of running) signalGroup(u.pid, 'SIGTERM');
@@ -272,22 +302,33 @@ export async function destroy(home: string, opts: { deployment?: string; keep?: 
       u.state = 'stopped';
     }),
   );
+  const workloads = await stopWorkloadsOf(Object.values(d.units), opts.workloads);
   if (opts.keep) await writeDeployment(d);
   else await rm(deploymentDir(d.home, d.name), { recursive: true, force: true });
-  return d;
+  return { ...d, workloads };
 }
 
-/** Stops one unit gracefully (SIGTERM). */
-export async function stopUnit(home: string, unit: string, opts: { deployment?: string } = {}): Promise<DeployedUnit> {
+/** Stops one unit gracefully (SIGTERM), then any workload daemon it left running. */
+export async function stopUnit(home: string, unit: string, opts: { deployment?: string; workloads?: StopWorkloadsOptions } = {}): Promise<DeployedUnit & WorkloadsStopped> {
   const d = await readDeployment(home, opts.deployment);
   const u = unitOf(d, unit);
   if (isAlive(u.pid)) {
     signalGroup(u.pid, 'SIGTERM');
-    if (!(await waitExit(u.pid, 20_000))) signalGroup(u.pid, 'SIGKILL');
+    if (!(await waitExit(u.pid, 20_000))) {
+      signalGroup(u.pid, 'SIGKILL');
+      await waitExit(u.pid, 5_000);
+    }
   }
   u.state = 'stopped';
+  const workloads = isAlive(u.pid) ? [] : await stopUnitWorkloads(u, opts.workloads);
   await writeDeployment(d);
-  return u;
+  return { ...u, workloads };
+}
+
+/** The workloads of units whose agents are gone, stopped (units with a live agent are skipped: it owns them). */
+async function stopWorkloadsOf(units: readonly DeployedUnit[], opts?: StopWorkloadsOptions): Promise<WorkloadReport[]> {
+  const gone = units.filter((u) => !isAlive(u.pid));
+  return (await Promise.all(gone.map((u) => stopUnitWorkloads(u, opts)))).flat();
 }
 
 export function signalGroup(pid: number, signal: NodeJS.Signals): void {

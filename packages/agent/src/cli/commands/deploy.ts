@@ -3,12 +3,15 @@
  * `add-unit SERVICE`, `kill UNIT` (SIGKILL: a crash, for demos and tests),
  * `start UNIT` (restart from its data directory), `stop UNIT`, `destroy`,
  * `wait` (until converged). Progress while waiting for convergence.
+ * `destroy` and `stop` print each workload daemon a unit left behind that
+ * they stopped, or left alone (its pid is no longer the workload's).
  */
 import type { Command } from 'commander';
 import { AgentError } from '../../errors';
 import { addUnit, deploy, destroy, killUnit, startUnit, stopUnit } from '../../deploy/deploy';
 import { waitForConvergence, type ConvergenceCheck } from '../../deploy/converge';
 import { readDeployment, rhizomeHome } from '../../deploy/deployment';
+import { describeWorkloadReports, type WorkloadReport } from '../../deploy/workloads';
 import { formatMs, printJson, Progress } from '../output';
 import type { GlobalOptions } from '../target';
 
@@ -33,6 +36,11 @@ async function waitConverged(g: GlobalOptions, timeoutMs: number): Promise<numbe
     progress.done();
     throw err;
   }
+}
+
+/** One line per workload stopped or left alone (a workload that was not running says nothing). */
+function printWorkloads(reports: readonly WorkloadReport[]): void {
+  for (const line of describeWorkloadReports(reports)) process.stdout.write(`${line}\n`);
 }
 
 function timeout(v: string): number {
@@ -114,7 +122,7 @@ export function registerDeploy(program: Command, globals: () => GlobalOptions): 
   program
     .command('kill')
     .argument('<unit>', 'unit to SIGKILL')
-    .description('SIGKILL a unit (a crash, for demos and tests)')
+    .description('SIGKILL a unit (a crash, for demos and tests): its workload daemons keep running until it is started, stopped or destroyed')
     .action(async (unit: string) => {
       const g = globals();
       const u = await killUnit(rhizomeHome(g.home), unit, g.deployment ? { deployment: g.deployment } : {});
@@ -125,12 +133,13 @@ export function registerDeploy(program: Command, globals: () => GlobalOptions): 
   program
     .command('stop')
     .argument('<unit>', 'unit to stop gracefully')
-    .description('SIGTERM a unit: it leaves the mesh and exits')
+    .description('SIGTERM a unit: it leaves the mesh and exits; then any workload daemon it left running is stopped')
     .action(async (unit: string) => {
       const g = globals();
       const u = await stopUnit(rhizomeHome(g.home), unit, g.deployment ? { deployment: g.deployment } : {});
-      if (g.json) printJson(u);
-      else process.stdout.write(`stopped ${unit}\n`);
+      if (g.json) return printJson(u);
+      printWorkloads(u.workloads);
+      process.stdout.write(`stopped ${unit}\n`);
     });
 
   program
@@ -164,12 +173,13 @@ export function registerDeploy(program: Command, globals: () => GlobalOptions): 
     .command('destroy')
     .argument('[name]', 'deployment (default: the last one)')
     .option('--keep', 'keep the data directories')
-    .description('stop every unit of a deployment (SIGTERM, then SIGKILL) and remove its directory')
+    .description('stop every unit of a deployment (SIGTERM, then SIGKILL) and the workload daemons units left behind, and remove its directory')
     .action(async (name: string | undefined, f: { keep?: boolean }) => {
       const g = globals();
       const dep = name ?? g.deployment;
       const d = await destroy(rhizomeHome(g.home), { ...(dep ? { deployment: dep } : {}), ...(f.keep ? { keep: true } : {}) });
-      if (g.json) printJson({ destroyed: d.name });
-      else process.stdout.write(`destroyed ${d.name}\n`);
+      if (g.json) return printJson({ destroyed: d.name, workloads: d.workloads });
+      printWorkloads(d.workloads);
+      process.stdout.write(`destroyed ${d.name}\n`);
     });
 }

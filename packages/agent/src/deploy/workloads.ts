@@ -1,0 +1,168 @@
+/**
+ * A unit's workload daemons never outlive it. A charm declares the daemons
+ * it starts by their pid files (`CharmDefinition.workloads`); when the CLI
+ * starts a unit it writes that declaration to the unit's data directory
+ * (`workloads.json`), so that later, with the agent dead (SIGKILLed, or
+ * crashed), `destroy` and `stop` can still find and end them without
+ * loading the charm:
+ *
+ *   for each declared pid file whose pid is provably that workload
+ *   (process-identity.ts): SIGTERM; after `termTimeoutMs`, SIGKILL (its
+ *   process group when it leads one, so a daemon's workers go too); give up
+ *   after `killTimeoutMs` more.
+ *
+ * Every outcome is reported (the CLI prints it): stopped, not running, or
+ * left alone because the pid is no longer the workload's.
+ */
+import { readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { UnitContext, WorkloadPidFile } from '../charm/define';
+import { writeJsonAtomic } from '../agent-info';
+import { checkOwnership, readProcess, stillRunning, type ProcessInfo } from './process-identity';
+
+/** The file (in a unit's data dir) listing its workload daemons. */
+export const WORKLOADS_FILE = 'workloads.json';
+
+export interface WorkloadManifest {
+  readonly unit: string;
+  readonly workloads: readonly WorkloadPidFile[];
+}
+
+/** Where a unit lives: what `recordWorkloads` needs to evaluate its charm's declaration. */
+export interface UnitPlacement {
+  readonly unit: string;
+  readonly service: string;
+  readonly charmDir: string;
+  readonly dataDir: string;
+  readonly options: UnitContext['config'];
+}
+
+const quietLog: UnitContext['log'] = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined };
+
+/**
+ * Evaluates the unit's charm's `workloads(unit)` (with the UnitContext the
+ * agent will build) and writes `workloads.json`; removes it when the charm
+ * declares none. Throws AGENT_ERR_CHARM_LOAD for a charm or declaration
+ * that does not load.
+ */
+export async function recordWorkloads(u: UnitPlacement): Promise<readonly WorkloadPidFile[]> {
+  const { loadCharm, declaredWorkloads } = await import('../charm/load');
+  const charm = await loadCharm(u.charmDir);
+  const config = Object.freeze({ ...(charm.definition.config ?? {}), ...u.options });
+  const unit: UnitContext = Object.freeze({ unit: u.unit, service: u.service, dir: join(u.dataDir, 'unit'), address: '127.0.0.1', config, log: quietLog });
+  const workloads = declaredWorkloads(charm, unit);
+  const file = join(u.dataDir, WORKLOADS_FILE);
+  if (workloads.length === 0) await rm(file, { force: true });
+  else await writeJsonAtomic(file, { unit: u.unit, workloads } satisfies WorkloadManifest);
+  return workloads;
+}
+
+export interface WorkloadReport {
+  readonly unit: string;
+  readonly name: string;
+  readonly pidFile: string;
+  /** The pid its pid file named, when it named one. */
+  readonly pid?: number;
+  /**
+   * terminated: ended by SIGTERM; killed: needed SIGKILL; not-running: no
+   * pid file, or its pid is not running; left-alone: the pid is someone
+   * else's now; survived: still running after SIGKILL; unreadable: the
+   * unit's workloads.json is damaged.
+   */
+  readonly outcome: 'terminated' | 'killed' | 'not-running' | 'left-alone' | 'survived' | 'unreadable';
+  /** One sentence for people. */
+  readonly detail: string;
+}
+
+export interface StopWorkloadsOptions {
+  /** How long a workload has to exit after SIGTERM (default 10 s). */
+  readonly termTimeoutMs?: number;
+  /** How long after SIGKILL before giving up (default 5 s). */
+  readonly killTimeoutMs?: number;
+}
+
+export const DEFAULT_STOP_WORKLOADS_OPTIONS = Object.freeze({ termTimeoutMs: 10_000, killTimeoutMs: 5_000 });
+
+/** The unit's recorded workloads; undefined when it has none. Throws on a damaged file. */
+export async function readWorkloadManifest(dataDir: string): Promise<WorkloadManifest | undefined> {
+  const file = join(dataDir, WORKLOADS_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  const m = JSON.parse(text) as WorkloadManifest;
+  const valid =
+    typeof m?.unit === 'string' &&
+    Array.isArray(m.workloads) &&
+    m.workloads.every((w) => typeof w?.name === 'string' && typeof w.pidFile === 'string' && Array.isArray(w.cmdline) && w.cmdline.length > 0 && w.cmdline.every((c: unknown) => typeof c === 'string' && c !== ''));
+  if (!valid) throw new Error('expected { unit, workloads: [{ name, pidFile, cmdline: [..] }] }');
+  return m;
+}
+
+/** Stops every recorded workload of a unit whose agent is gone (see the file header). */
+export async function stopUnitWorkloads(u: { readonly unit: string; readonly dataDir: string }, opts: StopWorkloadsOptions = {}): Promise<WorkloadReport[]> {
+  let manifest: WorkloadManifest | undefined;
+  try {
+    manifest = await readWorkloadManifest(u.dataDir);
+  } catch (err) {
+    const file = join(u.dataDir, WORKLOADS_FILE);
+    return [{ unit: u.unit, name: WORKLOADS_FILE, pidFile: file, outcome: 'unreadable', detail: `${file} is damaged (${(err as Error).message}): its workloads, if any still run, must be stopped by hand` }];
+  }
+  if (!manifest) return [];
+  return Promise.all(manifest.workloads.map((w) => stopWorkload(u.unit, w, opts)));
+}
+
+/** Stops one workload if its pid file names a process that is provably it. */
+export async function stopWorkload(unit: string, w: WorkloadPidFile, opts: StopWorkloadsOptions = {}): Promise<WorkloadReport> {
+  const termTimeoutMs = opts.termTimeoutMs ?? DEFAULT_STOP_WORKLOADS_OPTIONS.termTimeoutMs;
+  const killTimeoutMs = opts.killTimeoutMs ?? DEFAULT_STOP_WORKLOADS_OPTIONS.killTimeoutMs;
+  const base = { unit, name: w.name, pidFile: w.pidFile };
+  let text: string;
+  let writtenAtMs: number;
+  try {
+    [text, writtenAtMs] = await Promise.all([readFile(w.pidFile, 'utf8'), stat(w.pidFile).then((s) => s.mtimeMs)]);
+  } catch {
+    return { ...base, outcome: 'not-running', detail: `${w.name} is not running (no pid file ${w.pidFile})` };
+  }
+  const pid = Number(text.trim());
+  if (!Number.isInteger(pid) || pid <= 0) return { ...base, outcome: 'not-running', detail: `${w.name} is not running (${w.pidFile} holds no pid)` };
+  const proc = await readProcess(pid);
+  if (!proc) return { ...base, pid, outcome: 'not-running', detail: `${w.name} is not running (pid ${pid} of ${w.pidFile} has exited)` };
+  const owner = checkOwnership(proc, { cmdline: w.cmdline, pidFileWrittenAtMs: writtenAtMs });
+  if (!owner.owned) return { ...base, pid, outcome: 'left-alone', detail: `left pid ${pid} alone: ${owner.reason}; it is not ${unit}'s ${w.name}` };
+
+  signal(proc.pid, 'SIGTERM');
+  if (await exited(proc, termTimeoutMs)) return { ...base, pid, outcome: 'terminated', detail: `stopped ${w.name} (pid ${pid}) with SIGTERM` };
+  // Still the same process (same start time) after the wait: no pid reuse can have happened in between.
+  const group = proc.pgrp === proc.pid;
+  if (group) signal(-proc.pid, 'SIGKILL');
+  else signal(proc.pid, 'SIGKILL');
+  const how = `SIGKILL${group ? ' to its process group' : ''}, ${Math.round(termTimeoutMs / 1000)} s after SIGTERM`;
+  if (await exited(proc, killTimeoutMs)) return { ...base, pid, outcome: 'killed', detail: `stopped ${w.name} (pid ${pid}) with ${how}` };
+  return { ...base, pid, outcome: 'survived', detail: `${w.name} (pid ${pid}) still runs after ${how}` };
+}
+
+/** Human lines for the reports worth showing (every outcome but not-running). */
+export function describeWorkloadReports(reports: readonly WorkloadReport[]): string[] {
+  return reports.filter((r) => r.outcome !== 'not-running').map((r) => `${r.unit}: ${r.detail}`);
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // exited meanwhile
+  }
+}
+
+async function exited(proc: ProcessInfo, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (!(await stillRunning(proc))) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
