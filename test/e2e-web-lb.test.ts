@@ -5,13 +5,17 @@
  * re-converges, nginx no longer sends to it; a new web unit is picked up;
  * the killed unit, restarted from its data dir, serves on its old port and
  * is back in the upstream; an nginx that dies is started again by the lb
- * (it watches the pid file); destroying the deployment stops the lb's nginx.
+ * (it watches the pid file); an lb agent SIGKILLed leaves its nginx
+ * serving (a daemon in its own session), and `rhizome destroy` stops that
+ * nginx all the same (the charm declares it as a workload): the master is
+ * gone and the port is free.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addUnit, deploy, destroy, killUnit, startUnit } from '@rhizome/agent';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { addUnit, deploy, destroy, killUnit, runCli, startUnit } from '@rhizome/agent';
 import { converge, freePort, ROOT, unitDir, unitStatus, until, writeBundle } from './e2e-support';
 
 const NAME = 'web-lb';
@@ -54,6 +58,36 @@ async function reached(n: number): Promise<string[]> {
   }
   return [...seen].sort();
 }
+/** Whether a process runs (a zombie does not: /proc says Z until its parent reaps it). */
+async function runs(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  return stat !== '' && !/^\d+ \(.*\) [ZX] /.test(stat);
+}
+
+/** `rhizome ARGS` in this process; what it printed on stdout. */
+async function rhizome(...args: string[]): Promise<{ code: number; stdout: string }> {
+  let stdout = '';
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stdout += String(chunk);
+    return true;
+  });
+  try {
+    return { code: await runCli(['--home', home, ...args]), stdout };
+  } finally {
+    out.mockRestore();
+  }
+}
+
+async function portIsFree(p: number): Promise<boolean> {
+  const s = createServer();
+  const free = await new Promise<boolean>((resolve) => {
+    s.once('error', () => resolve(false));
+    s.listen(p, '127.0.0.1', () => resolve(true));
+  });
+  if (free) await new Promise<void>((r) => s.close(() => r()));
+  return free;
+}
+
 const reachesExactly = (want: string[]) =>
   until(`nginx to reach exactly ${want.join(', ')}`, async () => ((await reached(4 * want.length)).join(',') === want.join(',') ? true : undefined), 90_000, 500);
 
@@ -96,15 +130,21 @@ describe('the web-lb bundle on real agents', () => {
     }, 90_000);
     await reachesExactly(['web/0', 'web/1', 'web/2', 'web/3']);
 
-    await destroy(home, { deployment: NAME, keep: true });
-    await until('nginx to exit', async () => {
-      try {
-        process.kill(restarted, 0);
-        return undefined;
-      } catch {
-        return true;
-      }
-    }, 30_000);
+    // The lb agent is SIGKILLed: nginx, a daemon in its own session, keeps serving.
+    await killUnit(home, 'lb/0', { deployment: NAME });
+    expect(await runs(restarted)).toBe(true);
+    expect((await reached(4)).length).toBeGreaterThan(0);
+    expect(JSON.parse(await readFile(join(lbDir, '..', 'workloads.json'), 'utf8'))).toEqual({
+      unit: 'lb/0',
+      workloads: [{ name: 'nginx', pidFile: join(lbDir, 'nginx.pid'), cmdline: ['nginx: master process', `-p ${lbDir} `] }],
+    });
+
+    // destroy stops it anyway (the lb declares it as a workload) and says so.
+    const destroyed = await rhizome('destroy', NAME, '--keep');
+    expect(destroyed.code).toBe(0);
+    expect(destroyed.stdout).toBe(`lb/0: stopped nginx (pid ${restarted}) with SIGTERM\ndestroyed ${NAME}\n`);
+    expect(await runs(restarted)).toBe(false);
+    expect(await portIsFree(port)).toBe(true);
     await expect(fetch(`http://127.0.0.1:${port}/`)).rejects.toThrow();
   });
 });

@@ -7,12 +7,26 @@ import { execFile } from 'node:child_process';
 import { access, constants, readFile } from 'node:fs/promises';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { CharmDefinition } from '@rhizome/agent';
+
+/** A charm's workload declaration (the agent's WorkloadPidFile). */
+type Workload = ReturnType<NonNullable<CharmDefinition['workloads']>>[number];
 
 /** The playbook the charm runs. */
 export const PLAYBOOK = fileURLToPath(new URL('../playbook/site.yml', import.meta.url));
 
 export function nginxFiles(dir: string) {
   return { conf: join(dir, 'nginx.conf'), pid: join(dir, 'nginx.pid'), errorLog: join(dir, 'error.log') };
+}
+
+/**
+ * The unit's nginx master as a workload of the charm (`workloads`): its pid
+ * file, and what its command line holds. nginx retitles the master
+ * `nginx: master process <its arguments>`, and the playbook starts it with
+ * `-p <unit dir>`: a pid without both is not this unit's nginx.
+ */
+export function nginxWorkload(dir: string): Workload {
+  return { name: 'nginx', pidFile: nginxFiles(dir).pid, cmdline: ['nginx: master process', `-p ${dir} `] };
 }
 
 /** The pid of the unit's nginx master, if its pid file names a live process. */

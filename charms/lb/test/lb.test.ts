@@ -155,6 +155,12 @@ describe('lb for real: ansible-playbook renders nginx.conf and drives nginx in f
     expect(conf).toContain(`listen 127.0.0.1:${lbPort};`);
     const pid = await nginxPid(lbDir);
     expect(pid).toBe(out.facts['lb.nginx-pid']);
+    // The charm's workload declaration names this master: `rhizome destroy` finds it by it after a SIGKILLed agent.
+    const [declared, ...others] = lb.workloads!(unit);
+    expect(others).toEqual([]);
+    expect(declared!.pidFile).toBe(join(lbDir, 'nginx.pid'));
+    const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replace(/\0/g, ' ');
+    for (const s of declared!.cmdline) expect(cmdline).toContain(s);
     expect(await reached(lbPort, 12)).toEqual(new Set(['web/0\n', 'web/1\n', 'web/2\n'].map((s) => s.trim())));
 
     // web/1 dies: the mesh reports it departed; the lb re-renders and reloads.
