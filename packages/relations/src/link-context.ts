@@ -1,0 +1,23 @@
+/**
+ * What the two halves of a unit's links, the sender (link-sender.ts) and the
+ * receiver (link-receiver.ts), get from the relation manager that wires them
+ * (manager.ts). Both share one link store: a link's record holds the
+ * sender's outbox and the receiver's inbox (link-store.ts).
+ */
+import type { Engine } from '@rhizome/engine';
+import type { LinkStore } from './link-store';
+import type { LinkTransport } from './transport';
+
+export interface LinkContext {
+  /** This unit, e.g. `hdfs-datanode/0`. */
+  readonly unit: string;
+  readonly engine: Engine;
+  readonly store: LinkStore;
+  readonly transport: LinkTransport;
+  /** True once the manager was stopped: from then on nothing is sent, stored or scheduled. */
+  isStopped(): boolean;
+  /** Whether messages to `unit` go on the wire now: not stopped, and the mesh has not reported the unit unreachable. */
+  canSend(unit: string): boolean;
+  /** Reports messages refused at the boundary and unexpected internal errors. */
+  onError(error: unknown): void;
+}

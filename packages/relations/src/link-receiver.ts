@@ -1,0 +1,209 @@
+/**
+ * The receiving half of a unit's links: buffering, in-order delivery,
+ * dedupe, applying a message as an engine run, acks, pulls. The decisions
+ * (admit a message, which buffered one is next, whether a sync calls for a
+ * pull) are pure functions in link-protocol.ts; this class executes them
+ * against the link store, the engine and the transport.
+ *
+ * Data messages are buffered per link (LinkRecord.inbox) and applied
+ * strictly in sequence order, one engine run each. The run's apply step
+ * writes the new view of the remote bag AND the link's last applied
+ * sequence number (`kb.relations['@links']`) in the same transaction, and
+ * skips itself if that number already covers the message. The ack leaves
+ * only after the submit promise resolves, i.e. after the commit is durable.
+ * Hence, whatever crashes or duplicates occur:
+ *   - a message is applied at most once (the applied number is committed
+ *     with it, and checked inside the transaction);
+ *   - it is applied at least once (no ack before commit; the sender keeps
+ *     it and retransmits until acked);
+ *   - in order (only seq = applied + 1 is ever applied; a gap waits).
+ * Duplicates (seq <= applied) are dropped and re-acked, so a lost ack costs
+ * one retransmission. A failing handler means no commit, so no ack: the
+ * message waits, the engine retries and then waits for `resolve()`.
+ */
+import { EngineError, internalEvent, type EngineEvent, type Json, type Transaction } from '@rhizome/engine';
+import { covered, linkPosition, previewRemoteBag, remoteSchemas, stageLinkApplied, stageRemoteBag, type RemoteBagUpdate } from './apply';
+import { RelationError } from './errors';
+import type { InterfaceRegistry } from './interface';
+import type { LinkContext } from './link-context';
+import { admit, nextInOrder, shouldPull } from './link-protocol';
+import { emptyLinkRecord } from './link-store';
+import type { AckMessage, DataMessage, PullMessage, SyncMessage } from './messages';
+import { findRelation, type RelationRef } from './relation-lookup';
+import { LINKS_KEY, linkId, type LinkReceiveState } from './state';
+
+/** Internal event of a run that only records a link message as applied (its bag was not newer). No charm should need it. */
+export const LINK_SYNC_EVENT = 'relation.link-sync';
+
+export interface AppliedInfo {
+  readonly relationId: string;
+  readonly from: string;
+  readonly seq: number;
+  readonly version: number;
+  /** Keys the message changed ([] when its bag was not newer). */
+  readonly keys: readonly string[];
+  /** True when the operator skipped the run: the message was consumed without effect. */
+  readonly skipped: boolean;
+}
+
+export interface LinkReceiverOptions {
+  readonly interfaces: InterfaceRegistry;
+  /** Messages buffered per link before further ones are dropped (RelationManagerOptions.maxInbox). */
+  readonly maxInbox: number;
+  readonly onApplied: ((info: AppliedInfo) => void) | undefined;
+  /** Runs `op` after every submission made before it (the manager's one serial chain). */
+  readonly serial: <T>(op: () => Promise<T>) => Promise<T>;
+  /**
+   * Runs `joined` for a unit whose data arrived before the mesh announced
+   * it (it evidently joined), unless it departed. Called inside the serial
+   * chain.
+   */
+  readonly joinFromData: (relationId: string, unit: string) => Promise<unknown>;
+}
+
+export class LinkReceiver {
+  private readonly draining = new Set<string>();
+  private readonly drainAgain = new Set<string>();
+
+  constructor(
+    private readonly ctx: LinkContext,
+    private readonly options: LinkReceiverOptions,
+  ) {}
+
+  receiveData(m: DataMessage): void {
+    // Unknown relation (not created here yet, or removed): no ack, the sender retries.
+    if (!findRelation(this.ctx.engine.knowledge, m.rel)) return;
+    const id = linkId(m.rel, m.from);
+    const admission = admit(this.ctx.store.get(id) ?? emptyLinkRecord(m.rel, m.from), this.receivePosition(id), m, this.options.maxInbox);
+    switch (admission.kind) {
+      case 'duplicate':
+        if (admission.ack !== undefined) this.sendAck(m.rel, m.from, m.epoch, admission.ack);
+        return;
+      case 'full':
+        return;
+      case 'buffered':
+        if (admission.record) this.ctx.store.put(id, admission.record);
+        this.drain(id);
+        return;
+    }
+  }
+
+  receiveSync(m: SyncMessage): void {
+    const ref = findRelation(this.ctx.engine.knowledge, m.rel);
+    const view = ref?.relation.units[m.from];
+    if (!ref || !view) return;
+    const id = linkId(m.rel, m.from);
+    if (shouldPull(view, ref.state.app?.version ?? 0, this.receivePosition(id), this.ctx.store.get(id)?.inbox ?? [], m)) this.sendPull(ref, m.from);
+  }
+
+  sendPull(ref: RelationRef, unit: string): void {
+    if (!this.ctx.canSend(unit)) return;
+    const relationId = ref.relationId;
+    const view = ref.relation.units[unit];
+    const pos = this.receivePosition(linkId(relationId, unit));
+    const msg: PullMessage = {
+      v: 1,
+      type: 'pull',
+      rel: relationId,
+      from: this.ctx.unit,
+      to: unit,
+      epoch: pos.epoch,
+      expect: pos.applied + 1,
+      viewInc: view?.incarnation ?? 0,
+      version: view?.version ?? 0,
+    };
+    this.ctx.transport.send(unit, msg);
+  }
+
+  /** Applies a link's buffered messages, in order, one serial run each, until none is next (empty, or a gap). */
+  drain(id: string): void {
+    if (this.ctx.isStopped()) return;
+    if (this.draining.has(id)) {
+      this.drainAgain.add(id);
+      return;
+    }
+    this.draining.add(id);
+    this.options.serial(() => this.applyNext(id)).then(
+      (progressed) => {
+        this.draining.delete(id);
+        if (this.drainAgain.delete(id) || progressed) this.drain(id);
+      },
+      (error: unknown) => {
+        this.draining.delete(id);
+        this.drainAgain.delete(id);
+        if (!isStopError(error)) this.ctx.onError(error);
+      },
+    );
+  }
+
+  private sendAck(relationId: string, to: string, epoch: number, seq: number): void {
+    if (!this.ctx.canSend(to) || seq < 1) return;
+    const msg: AckMessage = { v: 1, type: 'ack', rel: relationId, from: this.ctx.unit, to, epoch, seq };
+    this.ctx.transport.send(to, msg);
+  }
+
+  private receivePosition(id: string): LinkReceiveState {
+    return linkPosition(this.ctx.engine.knowledge.relations[LINKS_KEY], id);
+  }
+
+  /** Applies the next in-order buffered message of a link as one run; false when there is none (empty, or a gap). */
+  private async applyNext(id: string): Promise<boolean> {
+    const { engine, store } = this.ctx;
+    const rec = store.get(id);
+    if (!rec || rec.inbox.length === 0) return false;
+    const { inbox, next: m } = nextInOrder(rec.inbox, this.receivePosition(id));
+    if (inbox.length !== rec.inbox.length) store.put(id, { ...rec, inbox });
+    if (!m) return false;
+    let ref = findRelation(engine.knowledge, m.rel);
+    if (!ref) return false;
+    if (!ref.relation.units[m.from]) {
+      // Data from a unit the mesh has not announced yet: it evidently joined.
+      // From a unit that departed: hold it (unacked) until it joins again.
+      if (ref.relation.departed.includes(m.from)) return false;
+      await this.options.joinFromData(m.rel, m.from);
+      if (this.ctx.isStopped()) return false;
+      ref = findRelation(engine.knowledge, m.rel);
+      if (!ref?.relation.units[m.from]) return false;
+    }
+    const update: RemoteBagUpdate = { endpoint: ref.endpoint, relationId: m.rel, unit: m.from, bag: m.bag, incarnation: m.inc, version: m.version, ...(m.app ? { app: m.app } : {}) };
+    const keys = previewRemoteBag(ref.state as unknown as Json, update);
+    const schemas = remoteSchemas(this.options.interfaces.get(ref.state.interface), ref.state.role);
+    const apply = (tx: Transaction): void => {
+      // Exactly once: the applied number is committed with the bag, and checked here, inside the transaction.
+      if (covered(linkPosition(tx.relationState(LINKS_KEY), id), m.epoch, m.seq)) return;
+      stageRemoteBag(tx, update, schemas);
+      stageLinkApplied(tx, id, m.epoch, m.seq);
+    };
+    const event: EngineEvent =
+      keys.length > 0
+        ? { kind: 'relation', endpoint: ref.endpoint, name: 'changed', unit: m.from, keys, payload: { relationId: m.rel, seq: m.seq, version: m.version } }
+        : internalEvent(LINK_SYNC_EVENT, { relationId: m.rel, unit: m.from, seq: m.seq });
+    let skipped = false;
+    try {
+      await engine.submit(event, { apply });
+    } catch (error) {
+      if (!(error instanceof EngineError && error.code === 'ENGINE_ERR_SKIPPED')) throw error;
+      // The operator skipped the run: consume the message without its effect (a later message carries a newer bag anyway).
+      skipped = true;
+      await engine.submit(internalEvent(LINK_SYNC_EVENT, { relationId: m.rel, unit: m.from, seq: m.seq, skipped: true }), {
+        apply: (tx) => stageLinkApplied(tx, id, m.epoch, m.seq),
+      });
+    }
+    if (this.ctx.isStopped()) return false;
+    const after = store.get(id);
+    const done: LinkReceiveState = { epoch: m.epoch, applied: m.seq };
+    if (after) store.put(id, { ...after, inbox: after.inbox.filter((x) => !covered(done, x.epoch, x.seq)) });
+    this.sendAck(m.rel, m.from, m.epoch, m.seq);
+    try {
+      this.options.onApplied?.({ relationId: m.rel, from: m.from, seq: m.seq, version: m.version, keys: skipped ? [] : keys, skipped });
+    } catch (error) {
+      this.ctx.onError(error);
+    }
+    return true;
+  }
+}
+
+/** A submission that failed only because the manager or the engine stopped: nothing to report. */
+function isStopError(error: unknown): boolean {
+  return (error instanceof RelationError && error.code === 'REL_ERR_STOPPED') || (error instanceof EngineError && error.code === 'ENGINE_ERR_STOPPED');
+}
