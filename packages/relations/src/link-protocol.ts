@@ -3,8 +3,9 @@
  * committed relation state and a message: what to queue, what to resend,
  * what an ack releases, what to do with an incoming data message, which
  * buffered message is next, whether a sync offer calls for a pull. The
- * relation manager (manager.ts) executes them: it stores records, sends
- * messages, submits runs and keeps timers. Keeping the decisions here makes
+ * link's two sides execute them (link-sender.ts, link-receiver.ts, wired by
+ * manager.ts): they store records, send messages, submit runs and keep
+ * timers. Keeping the decisions here makes
  * the invariants below checkable without a network or an engine.
  *
  * Invariants (per link, one direction):
