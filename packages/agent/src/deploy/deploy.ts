@@ -33,6 +33,7 @@ import {
   liveUnits,
   readAgentInfo,
   readDeployment,
+  recordPid,
   unitDirName,
   unitOf,
   writeDeployment,
@@ -114,7 +115,7 @@ export async function spawnUnit(d: Deployment, u: DeployedUnit, seeds: readonly 
   for (;;) {
     const info = await readAgentInfo(u.dataDir);
     if (info && info.pid === pid) {
-      u.pid = pid;
+      await recordPid(u, pid);
       u.controlUrl = info.controlUrl;
       u.gossipAddress = info.gossipAddress;
       u.state = 'running';

@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import type { Json } from '@rhizome/engine';
 import { AGENT_INFO_FILE, writeJsonAtomic, type AgentInfo } from '../agent-info';
 import { AgentError } from '../errors';
+import { readProcess, START_TIME_SLACK_MS } from './process-identity';
 import { readToken } from '../control/token';
 import { ControlClient } from '../control/client';
 
@@ -25,8 +26,15 @@ export interface DeployedUnit {
   readonly charmDir: string;
   readonly dataDir: string;
   readonly options: Readonly<Record<string, Json>>;
-  /** Last known process (0 when never started). */
+  /** Last known process (0 when never started, or when that process is gone and its pid reused). */
   pid: number;
+  /**
+   * When `pid` started (clock ticks after boot, /proc/PID/stat), read when it
+   * was recorded: the kernel hands a dead agent's pid to the next process,
+   * and only pid + start time identify our agent (records written before
+   * this field existed lack it).
+   */
+  pidStartTicks?: number | undefined;
   controlUrl: string;
   gossipAddress: string;
   /** 'running' until killed/stopped by the CLI. */
@@ -108,14 +116,38 @@ export async function readDeployment(home: string, name?: string): Promise<Deplo
 export async function refreshUnits(d: Deployment): Promise<void> {
   await Promise.all(
     Object.values(d.units).map(async (u) => {
+      if (u.pid > 0 && u.pidStartTicks !== undefined && (await readProcess(u.pid))?.startTicks !== u.pidStartTicks) {
+        u.pid = 0; // our agent died and its pid belongs to another process now: never signal it
+      }
       const info = await readAgentInfo(u.dataDir);
-      if (!info || info.pid === u.pid || !isAlive(info.pid)) return;
-      u.pid = info.pid;
+      if (!info || info.pid === u.pid || !(await wroteAgentInfo(u.dataDir, info.pid))) return;
+      await recordPid(u, info.pid);
       u.controlUrl = info.controlUrl;
       u.gossipAddress = info.gossipAddress;
       u.state = 'running';
     }),
   );
+}
+
+/**
+ * Whether the live process `pid` is the agent that wrote the agent.json
+ * naming it: it started before the file was written (a reused pid starts
+ * after; see process-identity.ts).
+ */
+async function wroteAgentInfo(dataDir: string, pid: number): Promise<boolean> {
+  const proc = await readProcess(pid);
+  if (!proc) return false;
+  try {
+    return proc.startedAtMs <= (await stat(join(dataDir, AGENT_INFO_FILE))).mtimeMs + START_TIME_SLACK_MS;
+  } catch {
+    return false;
+  }
+}
+
+/** Sets `u.pid` with the start time that identifies that process (see DeployedUnit.pidStartTicks). */
+export async function recordPid(u: DeployedUnit, pid: number): Promise<void> {
+  u.pid = pid;
+  u.pidStartTicks = (await readProcess(pid))?.startTicks;
 }
 
 /** The unit, or AGENT_ERR_UNKNOWN_UNIT listing the units there are. */
