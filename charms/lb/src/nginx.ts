@@ -7,10 +7,8 @@ import { execFile } from 'node:child_process';
 import { access, constants, readFile } from 'node:fs/promises';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CharmDefinition } from '@rhizome/agent';
+import type { WorkloadPidFile } from '@rhizome/agent';
 
-/** A charm's workload declaration (the agent's WorkloadPidFile). */
-type Workload = ReturnType<NonNullable<CharmDefinition['workloads']>>[number];
 
 /** The playbook the charm runs. */
 export const PLAYBOOK = fileURLToPath(new URL('../playbook/site.yml', import.meta.url));
@@ -25,7 +23,7 @@ export function nginxFiles(dir: string) {
  * `nginx: master process <its arguments>`, and the playbook starts it with
  * `-p <unit dir>`: a pid without both is not this unit's nginx.
  */
-export function nginxWorkload(dir: string): Workload {
+export function nginxWorkload(dir: string): WorkloadPidFile {
   return { name: 'nginx', pidFile: nginxFiles(dir).pid, cmdline: ['nginx: master process', `-p ${dir} `] };
 }
 

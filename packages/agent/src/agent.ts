@@ -26,7 +26,8 @@ import { join } from 'node:path';
 import { Engine, factsOf, getFact, internalEvent, jsonEqual, type HandlerContext, type HandlerSpec, type Json, type RetryOptions, type RunReport } from '@rhizome/engine';
 import { createNode, createWsTransport, Keyring, LOCAL_PROFILE, warmUp, type GossipNode, type GossipProfile, type Member } from '@rhizome/gossip';
 import { asEndpointState, relationsModel, RelationManager, type RetransmitOptions } from '@rhizome/relations';
-import { buildHandlers, loadCharm, watchedFiles, type LoadedCharm } from './charm/load';
+import { buildHandlers, declaredWorkloads, loadCharm, watchedFiles, type LoadedCharm } from './charm/load';
+import { writeWorkloadManifest } from './deploy/workloads';
 import type { CharmLogger, UnitContext } from './charm/define';
 import { parseAgentConfig, type AgentConfig } from './config';
 import { buildControlRoutes } from './control/routes';
@@ -201,6 +202,8 @@ export class Agent {
     const config: Record<string, Json> = { ...(this.charm.definition.config ?? {}), ...c.options };
     this.unitCtx = Object.freeze({ unit: c.unit, service: c.service, dir: this.unitDir, address: c.bindHost, config: Object.freeze(config), log: this.charmLogger() });
     const handlers = buildHandlers(this.charm, this.unitCtx).map((h) => this.wrapHandler(h));
+    // Also when started without the CLI (a supervisor): `rhizome destroy` finds the daemons to stop there.
+    await writeWorkloadManifest(c.dataDir, c.unit, declaredWorkloads(this.charm, this.unitCtx));
 
     // 3. engine
     this.engine_ = new Engine({

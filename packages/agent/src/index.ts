@@ -25,7 +25,7 @@ export type { LogStreamQuery } from './control/log-route';
 export { connectToAgent, readControlEndpoint, writeControlEndpoint, parseControlEndpoint, ENDPOINT_FILE } from './control/endpoint';
 export type { ControlEndpoint } from './control/endpoint';
 export { defineCharm } from './charm/define';
-export type { CharmDefinition, UnitContext, CharmLogger } from './charm/define';
+export type { CharmDefinition, UnitContext, CharmLogger, WorkloadPidFile } from './charm/define';
 export { Agent, AGENT_INFO_FILE, DEFAULT_AGENT_GOSSIP_TUNING } from './agent';
 export type { AgentOptions, AgentInfo, AgentStatus, LocalConvergence } from './agent';
 export { parseAgentConfig, loadAgentConfig, DEFAULT_AGENT_CONFIG } from './config';

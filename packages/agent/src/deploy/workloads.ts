@@ -51,10 +51,15 @@ export async function recordWorkloads(u: UnitPlacement): Promise<readonly Worklo
   const config = Object.freeze({ ...(charm.definition.config ?? {}), ...u.options });
   const unit: UnitContext = Object.freeze({ unit: u.unit, service: u.service, dir: join(u.dataDir, 'unit'), address: '127.0.0.1', config, log: quietLog });
   const workloads = declaredWorkloads(charm, unit);
-  const file = join(u.dataDir, WORKLOADS_FILE);
-  if (workloads.length === 0) await rm(file, { force: true });
-  else await writeJsonAtomic(file, { unit: u.unit, workloads } satisfies WorkloadManifest);
+  await writeWorkloadManifest(u.dataDir, u.unit, workloads);
   return workloads;
+}
+
+/** Writes `workloads.json` in `dataDir` (removes it when there are none). The agent also calls it at start. */
+export async function writeWorkloadManifest(dataDir: string, unit: string, workloads: readonly WorkloadPidFile[]): Promise<void> {
+  const file = join(dataDir, WORKLOADS_FILE);
+  if (workloads.length === 0) await rm(file, { force: true });
+  else await writeJsonAtomic(file, { unit, workloads } satisfies WorkloadManifest);
 }
 
 export interface WorkloadReport {
