@@ -26,7 +26,7 @@ export interface DeployedUnit {
   readonly charmDir: string;
   readonly dataDir: string;
   readonly options: Readonly<Record<string, Json>>;
-  /** Last known process (0 when never started, or when that process is gone and its pid reused). */
+  /** Last known process (0 when never started, or when that process died and its pid now belongs to another). */
   pid: number;
   /**
    * When `pid` started (clock ticks after boot, /proc/PID/stat), read when it
@@ -116,8 +116,10 @@ export async function readDeployment(home: string, name?: string): Promise<Deplo
 export async function refreshUnits(d: Deployment): Promise<void> {
   await Promise.all(
     Object.values(d.units).map(async (u) => {
-      if (u.pid > 0 && u.pidStartTicks !== undefined && (await readProcess(u.pid))?.startTicks !== u.pidStartTicks) {
-        u.pid = 0; // our agent died and its pid belongs to another process now: never signal it
+      if (u.pid > 0 && u.pidStartTicks !== undefined) {
+        const holder = await readProcess(u.pid);
+        // Our agent died and its pid belongs to another process now: never signal it. (A pid nobody holds stays: it is simply dead.)
+        if (holder && holder.startTicks !== u.pidStartTicks) u.pid = 0;
       }
       const info = await readAgentInfo(u.dataDir);
       if (!info || info.pid === u.pid || !(await wroteAgentInfo(u.dataDir, info.pid))) return;
