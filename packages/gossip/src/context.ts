@@ -20,8 +20,12 @@ export interface NodeContext {
   readonly logger: GossipLogger;
   readonly awareness: Awareness;
   readonly stats: NodeStats;
-  /** Send messages to an address now; with `piggyback`, queued broadcasts ride along. */
-  send(addr: string, msgs: Message[], piggyback?: boolean): void;
+  /**
+   * Send messages to an address now; with `piggyback`, queued broadcasts ride
+   * along. Messages from index `sharedFrom` on are immutable objects sent to
+   * several members: their encodings are cached (codec.ts).
+   */
+  send(addr: string, msgs: Message[], piggyback?: boolean, sharedFrom?: number): void;
   /** Estimated cluster size (members not failed or left, self included). */
   numMembers(): number;
   /** Whether the node is still running (not shut down). */

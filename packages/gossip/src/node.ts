@@ -179,7 +179,7 @@ export class GossipNode {
       logger: this.logger,
       awareness: this.awareness,
       stats: this.counters,
-      send: (addr, msgs, piggyback) => this.dissemination.send(addr, msgs, piggyback ?? false),
+      send: (addr, msgs, piggyback, sharedFrom) => this.dissemination.send(addr, msgs, piggyback ?? false, sharedFrom),
       numMembers: () => this.membership.numLive(),
       running: () => this.state !== 'shutdown',
       gossipSoon: () => this.dissemination.gossipSoon(),

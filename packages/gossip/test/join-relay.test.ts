@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { GossipNode } from '../src/node';
-import type { GossipProfile } from '../src/options';
+import { DEFAULT_LAN_PROFILE, type GossipProfile } from '../src/options';
 import { SimCluster, simClusters } from './helpers/sim-cluster';
 
 const { track } = simClusters();
@@ -80,4 +80,14 @@ describe('join relay (simulated network)', () => {
     // would be ~40 × 40 / 2 = 800 frames.
     expect(seedFrames).toBeLessThan(300);
   });
+
+  it('carries a burst of 400 joiners (several shared chunks per joiner) in one flush', async () => {
+    const c = track(new SimCluster({ seed: 3, latency: [1, 5], profile: DEFAULT_LAN_PROFILE }));
+    const nodes = c.addMany(401);
+    const [first, ...rest] = nodes as [GossipNode, ...GossipNode[]];
+    for (const node of rest) node.join([first.address]).catch(() => {});
+    const names = nodes.map((x) => x.name);
+    // LAN profile: one flush is 50 ms after the first join; gossip alone needs several 200 ms rounds here.
+    expect(await c.clock.runUntil(() => SimCluster.allAlive(nodes, names), 300, 10)).toBe(true);
+  }, 60_000);
 });
