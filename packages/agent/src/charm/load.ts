@@ -96,15 +96,20 @@ export function buildHandlers(charm: LoadedCharm, unit: UnitContext): readonly H
   return handlers;
 }
 
+/** Evaluates one of the charm's per-unit declarations; a throw becomes a charm load error naming it. */
+function declaration<T>(charm: LoadedCharm, what: string, evaluate: () => T): T {
+  try {
+    return evaluate();
+  } catch (err) {
+    throw fail(charm.file, `${what} threw: ${err instanceof Error ? err.message : String(err)}`, err);
+  }
+}
+
 /** The files a charm asks to watch, resolved against the unit's dir. */
 export function watchedFiles(charm: LoadedCharm, unit: UnitContext): string[] {
-  if (!charm.definition.watch) return [];
-  let files: readonly string[];
-  try {
-    files = charm.definition.watch(unit);
-  } catch (err) {
-    throw fail(charm.file, `watch(unit) threw: ${err instanceof Error ? err.message : String(err)}`, err);
-  }
+  const watch = charm.definition.watch;
+  if (!watch) return [];
+  const files = declaration(charm, 'watch(unit)', () => watch(unit));
   if (!Array.isArray(files) || !files.every((f) => typeof f === 'string' && f !== '')) {
     throw fail(charm.file, 'watch(unit) must return an array of file paths');
   }
@@ -118,13 +123,9 @@ export function watchedFiles(charm: LoadedCharm, unit: UnitContext): string[] {
  * duplicate name) is a charm load error naming the file.
  */
 export function declaredWorkloads(charm: LoadedCharm, unit: UnitContext): WorkloadPidFile[] {
-  if (!charm.definition.workloads) return [];
-  let declared: readonly WorkloadPidFile[];
-  try {
-    declared = charm.definition.workloads(unit);
-  } catch (err) {
-    throw fail(charm.file, `workloads(unit) threw: ${err instanceof Error ? err.message : String(err)}`, err);
-  }
+  const workloads = charm.definition.workloads;
+  if (!workloads) return [];
+  const declared = declaration(charm, 'workloads(unit)', () => workloads(unit));
   if (!Array.isArray(declared)) throw fail(charm.file, 'workloads(unit) must return an array of { name, pidFile, cmdline }');
   const names = new Set<string>();
   return declared.map((w: Partial<WorkloadPidFile>, i) => {
