@@ -41,7 +41,8 @@ interface Joiner {
 }
 
 export class JoinRelay {
-  private joiners: Joiner[] = [];
+  /** By name, in the order they joined. */
+  private readonly joiners = new Map<string, Joiner>();
   /** Members that joined through us during this burst, in order. */
   private joined: string[] = [];
   private readonly joinedSet = new Set<string>();
@@ -70,11 +71,12 @@ export class JoinRelay {
     if (!this.joinedSet.has(name) && this.joined.length < MAX_JOINERS) {
       this.joined.push(name);
       this.joinedSet.add(name);
-      if (this.joiners.some((j) => j.cursor < this.joined.length)) this.scheduleFlush();
+      // Every joiner tracked so far is now behind by one (a retried request is caught up just below).
+      if (this.joiners.size > 0) this.scheduleFlush();
     }
-    const known = this.joiners.find((j) => j.name === name);
+    const known = this.joiners.get(name);
     if (known) known.cursor = this.joined.length; // a retried join request: its new answer covers everything
-    else if (this.joiners.length < MAX_JOINERS) this.joiners.push({ name, addr, cursor: this.joined.length });
+    else if (this.joiners.size < MAX_JOINERS) this.joiners.set(name, { name, addr, cursor: this.joined.length });
     if (this.endTimer) this.ctx.clock.clearTimeout(this.endTimer);
     this.endTimer = this.ctx.clock.setTimeout(() => this.endBurst(), this.burstQuiet);
   }
@@ -105,8 +107,13 @@ export class JoinRelay {
     };
     // Aligned chunks are the same for every joiner whose cursor precedes them: built (and encoded) once per flush.
     const shared = new Map<number, PushPullMsg | undefined>();
-    for (const j of this.joiners) {
+    for (const j of this.joiners.values()) {
       if (j.cursor >= total) continue;
+      const self = this.membership.get(j.name);
+      if (!self || self.addr !== j.addr || (self.status !== 'alive' && self.status !== 'suspect')) {
+        j.cursor = total; // it left, failed or moved since: nothing to tell it there
+        continue;
+      }
       const msgs: PushPullMsg[] = [];
       let i = j.cursor;
       const aligned = Math.min(total, Math.ceil(i / PUSH_PULL_CHUNK) * PUSH_PULL_CHUNK);
@@ -131,7 +138,7 @@ export class JoinRelay {
     }
     if (this.endTimer) this.ctx.clock.clearTimeout(this.endTimer);
     this.flushTimer = this.endTimer = null;
-    this.joiners = [];
+    this.joiners.clear();
     this.joined = [];
     this.joinedSet.clear();
   }
