@@ -22,7 +22,7 @@
 import { covered } from './apply';
 import type { LinkRecord } from './link-store';
 import type { DataMessage, PullMessage, SyncMessage } from './messages';
-import { compareVersions, type EndpointState, type LinkReceiveState, type UnitView } from './state';
+import { compareVersions, effectiveLocal, type EndpointState, type LinkReceiveState, type UnitView } from './state';
 
 export interface QueueInput {
   readonly relationId: string;
@@ -35,15 +35,17 @@ export interface QueueInput {
 }
 
 /**
- * Sender: the data message carrying the committed bag (and, for peers, the
- * app bag held), with the record after queueing it; undefined when the link
- * already queued these versions.
+ * Sender: the data message carrying the relation's committed effective bag
+ * (endpoint-wide bag under the relation's overlay, state.ts) and, for
+ * peers, the app bag held, with the record after queueing it; undefined
+ * when the link already queued these versions.
  */
 export function queueData(rec: LinkRecord, state: EndpointState, q: QueueInput): { record: LinkRecord; message: DataMessage } | undefined {
   // Peers relay the application bag they hold, whoever wrote it, so every peer converges to the newest one
   // even if its writer (a former leader) is gone.
   const app = state.role === 'peers' ? state.app : undefined;
-  const newerBag = state.local.version > rec.queuedVersion;
+  const local = effectiveLocal(state, q.relationId) ?? state.local;
+  const newerBag = local.version > rec.queuedVersion;
   const newerApp = app !== undefined && app.version > rec.queuedAppVersion;
   if (!newerBag && !newerApp && !q.force) return undefined;
   const seq = rec.nextSeq;
@@ -59,14 +61,14 @@ export function queueData(rec: LinkRecord, state: EndpointState, q: QueueInput):
     seq,
     base: kept[0]?.seq ?? seq,
     inc: state.incarnation,
-    version: state.local.version,
-    bag: state.local.bag,
+    version: local.version,
+    bag: local.bag,
     ...(app ? { app: { bag: app.bag, version: app.version, writer: app.writer, inc: app.inc } } : {}),
   };
   const record: LinkRecord = {
     ...rec,
     nextSeq: seq + 1,
-    queuedVersion: Math.max(rec.queuedVersion, state.local.version),
+    queuedVersion: Math.max(rec.queuedVersion, local.version),
     queuedAppVersion: app ? app.version : rec.queuedAppVersion,
     outbox: [...kept, message],
   };
@@ -100,7 +102,8 @@ export function acknowledge(rec: LinkRecord, ack: { readonly epoch: number; read
 export function answerPull(rec: LinkRecord, state: EndpointState, pull: PullMessage): 'retransmit' | 'send-current' | 'nothing' {
   if (rec.outbox.length > 0) return 'retransmit';
   if (pull.epoch !== rec.epoch) return 'send-current';
-  if (compareVersions(state.incarnation, state.local.version, pull.viewInc, pull.version) > 0) return 'send-current';
+  const version = (effectiveLocal(state, pull.rel) ?? state.local).version;
+  if (compareVersions(state.incarnation, version, pull.viewInc, pull.version) > 0) return 'send-current';
   if (state.role === 'peers' && state.app !== undefined) return 'send-current';
   return 'nothing';
 }

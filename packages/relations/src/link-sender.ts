@@ -7,6 +7,10 @@
  *
  * A handler publishes by writing this unit's bag and bumping its version in
  * relation state (relation.ts); that write is part of the run's commit.
+ * What a link carries is its relation's effective bag (the endpoint-wide
+ * bag under the relation's own keys, at the version it last changed:
+ * state.ts), so a per-relation publish, or an endpoint-wide one that a
+ * relation overrides, queues nothing on the relations it leaves unchanged.
  * After every commit the sender compares, per link, the committed bag
  * version with the version it last queued (`LinkRecord.queuedVersion`) and,
  * if newer, appends one data message carrying the whole bag with the link's
@@ -25,7 +29,7 @@ import { acknowledge, answerPull, queueData, retransmission } from './link-proto
 import { emptyLinkRecord, type LinkRecord } from './link-store';
 import type { AckMessage, PullMessage, SyncMessage } from './messages';
 import { findRelation, forEachJoined, type RelationRef } from './relation-lookup';
-import { asEndpointState, LINKS_KEY, linkId, type EndpointState } from './state';
+import { asEndpointState, effectiveLocal, LINKS_KEY, linkId, type EndpointState } from './state';
 
 export interface RetransmitOptions {
   readonly baseMs: number;
@@ -159,7 +163,7 @@ export class LinkSender {
       to: unit,
       epoch: rec.epoch,
       inc: ref.state.incarnation,
-      version: ref.state.local.version,
+      version: (effectiveLocal(ref.state, ref.relationId) ?? ref.state.local).version,
       appVersion: app?.version ?? 0,
       lastSeq: rec.nextSeq - 1,
     };

@@ -3,12 +3,19 @@
  *
  *   const nn = relation(ctx, 'namenode', dfsSlave.requirer);
  *   for (const { unit, data } of nn.all()) ...   // typed, validated remote bags
- *   nn.publish({ address: '10.0.0.7' });          // typed, validated local bag
+ *   nn.publish({ address: '10.0.0.7' });          // typed, validated local bag, on every relation
+ *   nn.publish({ port: 8021 }, { relationId: 'rel-2' }); // on rel-2 only, over the endpoint-wide bag
  *
  * Everything goes through the run's transaction: reads see the staged
  * state, `publish` stages a new version of this unit's bag, and the
  * relation manager turns the committed version into link messages after
  * the run commits. A run that fails publishes nothing.
+ *
+ * Per relation (Juju's `relation-set -r`): `publish(data, { relationId })`
+ * and `unpublish(...keys, { relationId })` write a relation's overlay; a
+ * remote unit on that relation receives the endpoint-wide bag overlaid with
+ * it (state.ts, local-bag.ts). Without `relationId` both write the
+ * endpoint-wide bag, as they always did.
  *
  * Remote data reaches a charm only through the schema of the remote side:
  * `data()` and `all()` return only bags that satisfy it, and `errors()`
@@ -21,10 +28,16 @@ import { assertJson, jsonEqual, type Json, type JsonObject, type Transaction } f
 import { RelationError } from './errors';
 import { departingOf } from './departing';
 import { validateBag, type BagSchema, type InterfaceDefinition, type InterfaceSide } from './interface';
-import { asEndpointState, compareUnits, joinedUnits, leaderOf, newEndpointState, type EndpointState } from './state';
+import { withLocalChange, type LocalChange } from './local-bag';
+import { asEndpointState, compareUnits, effectiveLocal, joinedUnits, leaderOf, newEndpointState, type EndpointState } from './state';
 
 /** What a charm may publish: the side's input type, every key optional. */
 export type PublishData<S extends BagSchema> = { [K in keyof z.input<S>]?: z.input<S>[K] };
+
+/** Names the one relation a read or write of this unit's data is about (Juju's `-r`); left out = endpoint-wide. */
+export interface RelationScope {
+  readonly relationId: string;
+}
 
 export interface RelationDataError {
   readonly relationId: string;
@@ -69,12 +82,26 @@ export interface RelationHandle<Local extends BagSchema, Remote extends BagSchem
    * e.g. to drop its address from a config. Undefined in any other run.
    */
   departing(): DepartingBag<z.output<Remote>> | undefined;
-  /** This unit's published bag as staged in the run. */
-  local(): PublishData<Local>;
-  /** Merges keys into this unit's bag (validated against this side's schema). Publishing identical data is not a change. */
-  publish(data: PublishData<Local>): void;
-  /** Removes keys from this unit's bag. */
-  unpublish(...keys: Array<keyof z.input<Local> & string>): void;
+  /**
+   * This unit's bag as staged in the run: endpoint-wide, or with
+   * `{ relationId }` what that relation's remote units receive (the
+   * endpoint-wide bag overlaid with the relation's own keys).
+   */
+  local(scope?: RelationScope): PublishData<Local>;
+  /**
+   * Merges keys into this unit's endpoint-wide bag, or with `{ relationId }`
+   * into that relation's own keys, which override the endpoint-wide ones on
+   * that relation only. Validated against this side's schema (per relation:
+   * the resulting effective bag). Publishing identical data is not a change.
+   * An unknown relation id: REL_ERR_UNKNOWN_RELATION.
+   */
+  publish(data: PublishData<Local>, scope?: RelationScope): void;
+  /**
+   * Removes keys from this unit's endpoint-wide bag, or, with a trailing
+   * `{ relationId }`, from that relation's own keys, so the relation falls
+   * back to the endpoint-wide values: `unpublish('port', { relationId: 'rel-2' })`.
+   */
+  unpublish(...keys: Array<keyof z.input<Local> & string> | [...Array<keyof z.input<Local> & string>, RelationScope]): void;
   /** Peers: the leader among the live members (this unit and joined peers). */
   leader(): string;
   isLeader(): boolean;
@@ -152,16 +179,14 @@ function handleFor<L extends BagSchema, R extends BagSchema, A extends BagSchema
     const r = side.remote.safeParse(bag);
     return r.success ? (r.data as z.output<R>) : undefined;
   };
-  const write = (recipe: (d: any) => void): void => {
+  const write = (recipe: (d: any) => Json | void): void => {
     tx.updateRelationState(endpoint, (draft: any) => {
       if (draft === undefined) {
         // Publishing before any relation exists: keep the bag; the relation manager fills in the unit and incarnation when it creates one.
         const fresh: any = newEndpointState({ interface: side.interface, interfaceVersion: side.version, role: side.role, unit: '', incarnation: 0 });
-        recipe(fresh);
-        return fresh as Json;
+        return (recipe(fresh) ?? fresh) as Json;
       }
-      recipe(draft);
-      return undefined;
+      return recipe(draft);
     });
   };
   const checkKeys = (schema: BagSchema, data: object, what: string): void => {
@@ -171,20 +196,49 @@ function handleFor<L extends BagSchema, R extends BagSchema, A extends BagSchema
       throw new RelationError('REL_ERR_BAD_DATA', `${what} on "${endpoint}" (${side.interface} ${side.role}): unknown keys ${unknown.join(', ')}; the interface allows ${allowed.length > 0 ? allowed.join(', ') : 'no keys on this side'}`);
     }
   };
-  const merged = (current: JsonObject, data: object, schema: BagSchema, what: string): JsonObject => {
-    checkKeys(schema, data, what);
+  const mergeKeys = (current: JsonObject, data: object): Record<string, Json> => {
     const next: Record<string, Json> = { ...current };
     for (const [k, v] of Object.entries(data)) {
       if (v === undefined) delete next[k];
       else next[k] = v as Json;
     }
-    assertJson(next, `${what} on ${endpoint}`);
-    const r = schema.partial().safeParse(next);
+    return next;
+  };
+  const checkBag = (bag: JsonObject, schema: BagSchema, what: string): void => {
+    assertJson(bag, `${what} on ${endpoint}`);
+    const r = schema.partial().safeParse(bag);
     if (!r.success) {
       const problems = r.error.issues.map((i) => `${i.path.map(String).join('.') || '(bag)'}: ${i.message}`);
       throw new RelationError('REL_ERR_BAD_DATA', `${what} on "${endpoint}" does not satisfy interface ${side.interface}@${side.version} (${side.role}): ${problems.join('; ')}`);
     }
+  };
+  const merged = (current: JsonObject, data: object, schema: BagSchema, what: string): JsonObject => {
+    checkKeys(schema, data, what);
+    const next = mergeKeys(current, data);
+    checkBag(next, schema, what);
     return next;
+  };
+  /** The endpoint state, which must hold `relationId`; else REL_ERR_UNKNOWN_RELATION listing the endpoint's relations. */
+  const stateWith = (relationId: unknown, what: string): EndpointState => {
+    const s = read();
+    if (typeof relationId === 'string' && s?.relations[relationId]) return s;
+    const ids = Object.keys(s?.relations ?? {}).sort();
+    throw new RelationError(
+      'REL_ERR_UNKNOWN_RELATION',
+      `${what} on "${endpoint}" names relation ${JSON.stringify(relationId)}, which this endpoint does not have; its relations are [${ids.join(', ')}] (relationIds(), or the relationId of an all() entry)`,
+    );
+  };
+  /** Stages a change of this unit's data, checking every relation bag it changes against the interface. */
+  const stageLocal = (s: EndpointState, change: LocalChange, what: string): void => {
+    const next = withLocalChange(s, change);
+    if (!next) return;
+    for (const id of next.changed) checkBag(effectiveLocal(next.state, id)!.bag, side.local, `${what} (relation ${id})`);
+    write(() => next.state as unknown as Json);
+  };
+  const splitScope = (args: unknown[]): { keys: string[]; scope: RelationScope | undefined } => {
+    const last = args[args.length - 1];
+    if (last !== null && typeof last === 'object') return { keys: args.slice(0, -1) as string[], scope: last as RelationScope };
+    return { keys: args as string[], scope: undefined };
   };
   const handle: RelationHandle<L, R, A> = {
     endpoint,
@@ -229,25 +283,41 @@ function handleFor<L extends BagSchema, R extends BagSchema, A extends BagSchema
       if (v.status === 'incomplete') return { unit, relationId, status: 'incomplete', data: undefined, missingKeys: v.missingKeys };
       return { unit, relationId, status: 'invalid', data: undefined, error: { relationId, unit, keys: v.invalidKeys, problems: v.problems } };
     },
-    local: () => (read()?.local.bag ?? {}) as PublishData<L>,
-    publish: (data) => {
-      if (cannotWrite !== undefined) throw new RelationError('REL_ERR_WRONG_SIDE', cannotWrite);
-      const current = read()?.local;
-      const next = merged(current?.bag ?? {}, data, side.local, 'publish');
-      if (current && jsonEqual(current.bag, next)) return;
-      write((d) => {
-        d.local = { bag: next, version: d.local.version + 1 };
-      });
+    local: (scope) => {
+      if (scope === undefined) return (read()?.local.bag ?? {}) as PublishData<L>;
+      return effectiveLocal(stateWith(scope.relationId, 'local()'), scope.relationId)!.bag as PublishData<L>;
     },
-    unpublish: (...keys) => {
+    publish: (data, scope) => {
+      if (scope !== undefined) {
+        // Per relation: needs the relation, hence an established endpoint (whose side read() checked).
+        const s = stateWith(scope.relationId, 'publish');
+        checkKeys(side.local, data, 'publish');
+        return stageLocal(s, { overlay: { relationId: scope.relationId, keys: mergeKeys(s.relations[scope.relationId]!.overlay ?? {}, data) } }, 'publish');
+      }
       if (cannotWrite !== undefined) throw new RelationError('REL_ERR_WRONG_SIDE', cannotWrite);
-      const current = read()?.local;
-      if (!current || !keys.some((k) => current.bag[k] !== undefined)) return;
-      const next: Record<string, Json> = { ...current.bag };
+      const s = read();
+      const next = merged(s?.local.bag ?? {}, data, side.local, 'publish');
+      if (!s) {
+        // No state yet (no relation): keep the bag for when one is created.
+        write((d) => void (d.local = { bag: next, version: d.local.version + 1 }));
+        return;
+      }
+      stageLocal(s, { wide: next }, 'publish');
+    },
+    unpublish: (...args) => {
+      const { keys, scope } = splitScope(args);
+      if (scope !== undefined) {
+        const s = stateWith(scope.relationId, 'unpublish');
+        const overlay: Record<string, Json> = { ...(s.relations[scope.relationId]!.overlay ?? {}) };
+        for (const k of keys) delete overlay[k];
+        return stageLocal(s, { overlay: { relationId: scope.relationId, keys: overlay } }, 'unpublish');
+      }
+      if (cannotWrite !== undefined) throw new RelationError('REL_ERR_WRONG_SIDE', cannotWrite);
+      const s = read();
+      if (!s || !keys.some((k) => s.local.bag[k] !== undefined)) return;
+      const next: Record<string, Json> = { ...s.local.bag };
       for (const k of keys) delete next[k];
-      write((d) => {
-        d.local = { bag: next, version: d.local.version + 1 };
-      });
+      stageLocal(s, { wide: next }, 'unpublish');
     },
     leader: () => {
       const s = read();

@@ -10,7 +10,21 @@
  *     relations: {
  *       'rel-1': { remoteService: 'hdfs-namenode', remoteEndpoint: 'datanode',
  *                  units: { 'hdfs-namenode/0': { bag, incarnation, version, status, missingKeys, invalidKeys, problems } },
- *                  departed: [] } } }
+ *                  departed: [],
+ *                  overlay: { port: 8021 }, localVersion: 3 } } }   // optional: this relation's own keys
+ *
+ * Per-relation data (Juju's `relation-set -r`). What a remote unit on
+ * relation R receives is R's *effective* bag: `local.bag` overlaid with
+ * `relations[R].overlay`. `local.version` is the endpoint's one version
+ * counter: every committed change of this unit's data on the endpoint,
+ * endpoint-wide or per relation, bumps it. `relations[R].localVersion` is
+ * the counter value at which R's effective bag last changed, so each
+ * relation's bag versions are a strictly increasing subsequence of the
+ * counter (receivers need nothing new), and a change that leaves R's
+ * effective bag alone (a key R overrides, another relation's overlay) is
+ * never sent on R. A relation without `localVersion` (no per-relation write
+ * since it was created, or state written before this existed) tracks the
+ * endpoint-wide bag: its version is `local.version` (see effectiveLocal).
  *
  *   kb.relations['@links'] = { 'rel-1|hdfs-namenode/0': { epoch: 1763800000000, applied: 17 } }
  *
@@ -77,6 +91,10 @@ export interface RelationRecord {
   readonly units: Readonly<Record<string, UnitView>>;
   /** Remote units that departed since the relation was established. */
   readonly departed: readonly string[];
+  /** This unit's keys for this relation only, over the endpoint-wide bag (`relation-set -r`). */
+  readonly overlay?: JsonObject;
+  /** The endpoint's version counter when this relation's effective bag last changed; absent = `local.version`. */
+  readonly localVersion?: number;
 }
 
 export interface EndpointState {
@@ -88,7 +106,7 @@ export interface EndpointState {
   readonly unit: string;
   /** When this state was created (ms); orders this unit's bag versions across a loss of its knowledge base. 0 until a relation is created. */
   readonly incarnation: number;
-  /** This unit's own bag, published on every relation of the endpoint. */
+  /** This unit's endpoint-wide bag (published on every relation, under each relation's overlay); `version` counts every change on the endpoint. */
   readonly local: VersionedBag;
   /** Peers only: the application-level bag (written by the leader). */
   readonly app?: AppBag;
@@ -110,6 +128,18 @@ export function linkId(relationId: string, remoteUnit: string): string {
 }
 
 export const EMPTY_BAG: VersionedBag = Object.freeze({ bag: Object.freeze({}), version: 0 });
+
+/**
+ * What remote units on `relationId` receive from this unit: the
+ * endpoint-wide bag overlaid with the relation's own keys, at the version
+ * it last changed. Undefined if the endpoint has no such relation.
+ */
+export function effectiveLocal(state: EndpointState, relationId: string): VersionedBag | undefined {
+  const rel = state.relations[relationId];
+  if (!rel) return undefined;
+  const bag = rel.overlay && Object.keys(rel.overlay).length > 0 ? { ...state.local.bag, ...rel.overlay } : state.local.bag;
+  return { bag, version: rel.localVersion ?? state.local.version };
+}
 
 /** Reads an endpoint's state, or undefined if it is not relation state this package wrote. */
 export function asEndpointState(state: Json | undefined): EndpointState | undefined {

@@ -7,7 +7,7 @@
 import type { Json } from '@rhizome/engine';
 import type { BagStatus } from './interface';
 import type { EndpointRole } from './metadata';
-import { asEndpointState, compareUnits, leaderOf, LINKS_KEY } from './state';
+import { asEndpointState, compareUnits, effectiveLocal, leaderOf, LINKS_KEY } from './state';
 
 export interface UnitStatus {
   readonly unit: string;
@@ -27,7 +27,7 @@ export interface RelationStatus {
   readonly remoteEndpoint: string;
   readonly units: readonly UnitStatus[];
   readonly departed: readonly string[];
-  /** This unit's own bag version on the endpoint. */
+  /** The version of this unit's bag on this relation (endpoint-wide bag under the relation's own keys). */
   readonly published: number;
   /** Peers only. */
   readonly leader?: string;
@@ -66,7 +66,7 @@ export function relationStatus(relations: Readonly<Record<string, Json>>): Relat
         remoteEndpoint: rel.remoteEndpoint,
         units,
         departed: rel.departed,
-        published: s.local.version,
+        published: effectiveLocal(s, relationId)?.version ?? s.local.version,
         ...(s.role === 'peers' && s.unit !== '' ? { leader: leaderOf(s) } : {}),
         errors,
       });

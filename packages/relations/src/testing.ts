@@ -41,7 +41,7 @@ import { departedEvent } from './departing';
 import { RelationError } from './errors';
 import type { BagSchema, InterfaceSide } from './interface';
 import { relationsModel } from './model';
-import { asEndpointState, type AppBag, type EndpointState } from './state';
+import { asEndpointState, effectiveLocal, type AppBag, type EndpointState } from './state';
 
 export interface RelationFixture {
   readonly remoteService: string;
@@ -50,6 +50,8 @@ export interface RelationFixture {
   readonly units?: Readonly<Record<string, JsonObject>>;
   /** Remote units that departed earlier. */
   readonly departed?: readonly string[];
+  /** What this unit has already published on this relation only, over the endpoint's `local` (`relation-set -r`). */
+  readonly local?: JsonObject;
 }
 
 export interface EndpointFixture {
@@ -84,8 +86,12 @@ export interface RelationScenarioInput {
 export interface RelationScenarioOutput extends ScenarioOutput {
   /** The relation state of an endpoint after the run. */
   state(endpoint: string): EndpointState | undefined;
-  /** This unit's bag on an endpoint after the run (what peers will receive). */
-  published(endpoint: string): JsonObject;
+  /**
+   * This unit's endpoint-wide bag after the run; with a relation id, what
+   * that relation's remote units will receive (the endpoint-wide bag under
+   * the relation's own keys).
+   */
+  published(endpoint: string, relationId?: string): JsonObject;
   /** Peers: the application bag after the run. */
   appBag(endpoint: string): JsonObject | undefined;
 }
@@ -123,9 +129,12 @@ export function endpointStateFromFixture(endpoint: string, unit: string, fixture
     state = { format: 1, interface: fixture.side.interface, interfaceVersion: fixture.side.version, role: fixture.side.role, unit, incarnation: FIXTURE_INCARNATION, local: { bag: {}, version: 0 }, relations: {} };
   }
   const s = asEndpointState(state) as EndpointState;
+  // Per-relation keys, all at the fixture's version 1 (a relation without `localVersion` follows `local.version`).
+  const overlays = Object.entries(relations).filter(([, rel]) => rel.local && Object.keys(rel.local).length > 0);
   const withLocal: EndpointState = {
     ...s,
-    local: fixture.local ? { bag: fixture.local, version: 1 } : s.local,
+    local: fixture.local || overlays.length > 0 ? { bag: fixture.local ?? {}, version: 1 } : s.local,
+    relations: Object.fromEntries(Object.entries(s.relations).map(([id, rel]) => [id, relations[id]?.local && Object.keys(relations[id].local).length > 0 ? { ...rel, overlay: relations[id].local } : rel])),
     ...(fixture.app ? { app: { bag: fixture.app.bag, version: 1, writer: fixture.app.writer, inc: FIXTURE_INCARNATION } } : {}),
   };
   return withLocal;
@@ -153,7 +162,13 @@ export async function runRelationScenario(input: RelationScenarioInput): Promise
   return {
     ...out,
     state,
-    published: (endpoint) => state(endpoint)?.local.bag ?? {},
+    published: (endpoint, relationId) => {
+      const s = state(endpoint);
+      if (relationId === undefined) return s?.local.bag ?? {};
+      const local = s && effectiveLocal(s, relationId);
+      if (!local) throw new RelationError('REL_ERR_UNKNOWN_RELATION', `endpoint "${endpoint}" has no relation "${relationId}" after the run; it has [${Object.keys(s?.relations ?? {}).sort().join(', ')}]`);
+      return local.bag;
+    },
     appBag: (endpoint) => state(endpoint)?.app?.bag,
   };
 }

@@ -27,7 +27,7 @@ import { parseCharmMetadata, type CharmMetadata } from '../src/metadata';
 import { relationsModel } from '../src/model';
 import { relation } from '../src/relation';
 import { SimLinkNetwork, seededRandom } from '../src/sim-transport';
-import { asEndpointState, type EndpointState } from '../src/state';
+import { asEndpointState, effectiveLocal, type EndpointState } from '../src/state';
 
 export const counter = defineInterface({
   name: 'counter',
@@ -60,6 +60,21 @@ export function testHandlers(meta: CharmMetadata, hooks: { failChanged?: () => b
         run(ctx) {
           const p = ctx.event?.payload as { value: number; owner: string };
           relation(ctx, endpoint, sideOf(meta, endpoint)).publish(p);
+        },
+      }),
+      defineHandler({
+        // Per-relation writes (`relation-set -r`); `fail` throws after writing, so the run must publish nothing.
+        name: `scoped-${endpoint}`,
+        when: event(`scoped.${endpoint}`),
+        run(ctx) {
+          const p = ctx.event?.payload as { relationId: string; publish?: { value?: number; owner?: string }; unpublish?: Array<'value' | 'owner'>; fail?: boolean; skipUnknown?: boolean };
+          const rel = relation(ctx, endpoint, sideOf(meta, endpoint));
+          // `skipUnknown`: a relation not (re-)created yet, e.g. right after a restart that lost the state, is left alone
+          // (a failing run would hold the engine's inbox); without it an unknown id fails the run, as in production.
+          if (p.skipUnknown && !rel.relationIds().includes(p.relationId)) return;
+          if (p.publish) rel.publish(p.publish, { relationId: p.relationId });
+          if (p.unpublish) rel.unpublish(...p.unpublish, { relationId: p.relationId });
+          if (p.fail) throw new Error('handler failed after publishing (injected)');
         },
       }),
       defineHandler({
@@ -216,6 +231,11 @@ export class SimUnit {
   publish(endpoint: string, value: number): Promise<unknown> {
     return this.engine.submit({ kind: 'internal', name: `publish.${endpoint}`, payload: { value, owner: this.unit } });
   }
+
+  /** Runs the `scoped-<endpoint>` handler: per-relation publish/unpublish on `relationId` (and a failure after, if `fail`). */
+  scoped(endpoint: string, payload: { relationId: string; publish?: { value?: number; owner?: string }; unpublish?: Array<'value' | 'owner'>; fail?: boolean; skipUnknown?: boolean }) {
+    return this.engine.submit({ kind: 'internal', name: `scoped.${endpoint}`, payload });
+  }
 }
 
 export class SimCluster {
@@ -307,7 +327,7 @@ export class SimCluster {
   }
 }
 
-/** Every unit's view of every joined remote unit's bag equals that unit's committed bag. Returns the mismatches. */
+/** Every unit's view of every joined remote unit's bag equals what that unit committed for the relation (its effective bag). Returns the mismatches. */
 export function viewMismatches(cluster: SimCluster): string[] {
   const out: string[] = [];
   for (const u of cluster.units.values()) {
@@ -319,8 +339,9 @@ export function viewMismatches(cluster: SimCluster): string[] {
           const r = cluster.units.get(remote);
           const rs = r?.state(rel.remoteEndpoint);
           if (!rs) continue;
-          if (view.version !== rs.local.version || JSON.stringify(view.bag) !== JSON.stringify(rs.local.bag)) {
-            out.push(`${u.unit} sees ${remote} on ${endpoint}/${relId} at v${view.version} ${JSON.stringify(view.bag)}, committed is v${rs.local.version} ${JSON.stringify(rs.local.bag)}`);
+          const committed = effectiveLocal(rs, relId) ?? rs.local;
+          if (view.version !== committed.version || JSON.stringify(view.bag) !== JSON.stringify(committed.bag)) {
+            out.push(`${u.unit} sees ${remote} on ${endpoint}/${relId} at v${view.version} ${JSON.stringify(view.bag)}, committed is v${committed.version} ${JSON.stringify(committed.bag)}`);
           }
         }
       }

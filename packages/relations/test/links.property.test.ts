@@ -7,7 +7,8 @@
  *     the manager's applied log across incarnations, and on the durable log
  *     a `changed` handler keeps in the knowledge base);
  *   - after the network heals, every unit's view of every remote bag equals
- *     that unit's committed bag, and every outbox drains.
+ *     that unit's committed bag for the relation (endpoint-wide keys under
+ *     per-relation ones), and every outbox drains.
  */
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -15,6 +16,8 @@ import { LOG, SimCluster, dstMeta, srcMeta, viewMismatches, type SimUnit } from 
 
 type Op =
   | { readonly t: 'publish'; readonly unit: number; readonly endpoint: number }
+  /** A per-relation publish (or unpublish: back to the endpoint-wide value) on one of the unit's relations. */
+  | { readonly t: 'scoped'; readonly unit: number; readonly relation: number; readonly unpublish: boolean }
   | { readonly t: 'tick'; readonly ms: number }
   | { readonly t: 'app' }
   | { readonly t: 'partition'; readonly mask: number }
@@ -26,6 +29,7 @@ type Op =
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ t: fc.constant('publish' as const), unit: fc.nat(3), endpoint: fc.nat(1) }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('scoped' as const), unit: fc.nat(3), relation: fc.nat(1), unpublish: fc.boolean() }) },
   { weight: 4, arbitrary: fc.record({ t: fc.constant('tick' as const), ms: fc.integer({ min: 5, max: 400 }) }) },
   // Every src unit is asked to write the peers' app bag; only the leader does.
   { weight: 1, arbitrary: fc.record({ t: fc.constant('app' as const) }) },
@@ -92,6 +96,15 @@ export async function scenario(seed: number, faults: { loss: number; duplicate: 
         if (u.crashed) break;
         const endpoints = Object.keys(u.metadata.endpoints);
         void u.publish(endpoints[op.endpoint % endpoints.length]!, ++value).catch(() => undefined);
+        await c.settle();
+        break;
+      }
+      case 'scoped': {
+        const u = c.get(UNITS[op.unit]!);
+        if (u.crashed) break;
+        // src units: rel-1 on `out`, peers-1 on `mates`; dst units only have rel-1 on `in`.
+        const [endpoint, relationId] = u.unit.startsWith('src/') ? (op.relation === 0 ? ['out', 'rel-1'] : ['mates', 'peers-1']) : ['in', 'rel-1'];
+        void u.scoped(endpoint, { relationId, skipUnknown: true, ...(op.unpublish ? { unpublish: ['value' as const] } : { publish: { value: ++value } }) }).catch(() => undefined);
         await c.settle();
         break;
       }
