@@ -12,6 +12,7 @@
  */
 import type { Json, JsonObject, Transaction } from '@rhizome/engine';
 import { validateBag, type BagSchema, type InterfaceDefinition } from './interface';
+import { incompatibleMessage, interfaceCompatibility, type InterfaceCompatibility } from './interface-version';
 import type { EndpointRole } from './metadata';
 import {
   asEndpointState,
@@ -25,6 +26,7 @@ import {
   type EndpointState,
   type LinkReceiveState,
   type LinksState,
+  type UnitView,
 } from './state';
 
 export interface RelationInit {
@@ -51,10 +53,12 @@ export interface RemoteSchemas {
   readonly remote: BagSchema;
   /** Peers: the schema of the application bag. */
   readonly app: BagSchema;
+  /** The interface this unit speaks (its registered definition): remote versions are checked against it. */
+  readonly iface: { readonly name: string; readonly version: string };
 }
 
 export function remoteSchemas(iface: InterfaceDefinition, role: EndpointRole): RemoteSchemas {
-  return { remote: iface.schemaFor(remoteRole(role)), app: iface.schemas.app };
+  return { remote: iface.schemaFor(remoteRole(role)), app: iface.schemas.app, iface: { name: iface.name, version: iface.version } };
 }
 
 function endpointState(tx: Transaction, endpoint: string): EndpointState | undefined {
@@ -100,22 +104,43 @@ export interface RemoteBagUpdate {
   readonly incarnation: number;
   readonly version: number;
   readonly app?: AppBag;
+  /** The sender's interface version (undefined: an older agent, treated as compatible). */
+  readonly ifaceVersion?: string;
 }
 
-function isNewer(u: RemoteBagUpdate, view: { readonly incarnation: number; readonly version: number }): boolean {
-  return compareVersions(u.incarnation, u.version, view.incarnation, view.version) > 0;
+/**
+ * Whether an update replaces a view (undefined: it does not), with the
+ * verdict on the sender's interface version: compatible, the view takes its
+ * bag; incompatible, the view is emptied and marked so (its bag is not data
+ * this unit can read). Bags only move
+ * forward; an update at the view's own version replaces it only when it
+ * changes the verdict on the sender's interface version (the sender's
+ * charm was upgraded or downgraded without publishing anything new).
+ */
+function viewReplacement(view: UnitView, u: RemoteBagUpdate, localVersion: string | undefined): { compat: InterfaceCompatibility } | undefined {
+  const order = compareVersions(u.incarnation, u.version, view.incarnation, view.version);
+  if (order < 0) return undefined;
+  const compat: InterfaceCompatibility = localVersion === undefined ? { compatible: true } : interfaceCompatibility(u.ifaceVersion, localVersion);
+  if (order > 0) return { compat };
+  const wasIncompatible = view.status === 'incompatible';
+  if (!wasIncompatible && compat.compatible) return undefined;
+  if (wasIncompatible && !compat.compatible && view.ifaceVersion === compat.remote) return undefined;
+  return { compat };
 }
 
 /**
  * The keys an update would change in the current view, without staging it:
  * [] when the update is stale or identical (bags only move forward).
- * App-bag keys are reported as `app.<key>`.
+ * App-bag keys are reported as `app.<key>`. `iface` is the interface this
+ * unit speaks (RemoteSchemas.iface); without it the sender counts as compatible.
  */
-export function previewRemoteBag(state: Json | undefined, u: RemoteBagUpdate): string[] {
+export function previewRemoteBag(state: Json | undefined, u: RemoteBagUpdate, iface?: RemoteSchemas['iface']): string[] {
   const s = asEndpointState(state);
   const view = s?.relations[u.relationId]?.units[u.unit];
   if (!s || !view) return [];
-  const keys = isNewer(u, view) ? changedKeys(view.bag, u.bag) : [];
+  const replacement = viewReplacement(view, u, iface?.version);
+  if (replacement && !replacement.compat.compatible) return changedKeys(view.bag, {});
+  const keys = replacement ? changedKeys(view.bag, u.bag) : [];
   if (u.app && s.role === 'peers' && appIsNewer(u.app, s.app)) {
     for (const k of changedKeys(s.app?.bag ?? {}, u.app.bag)) keys.push(`app.${k}`);
   }
@@ -129,22 +154,33 @@ function appIsNewer(candidate: AppBag, current: AppBag | undefined): boolean {
 /**
  * Replaces a remote unit's view with a newer bag, validated against the
  * remote side's schema (an invalid bag is stored with its status, so it is
- * reported, and the relation is not `available`). Returns the changed keys.
+ * reported, and the relation is not `available`). From a sender whose
+ * interface major differs from ours the bag is not applied: the view is
+ * emptied and marked `incompatible` (reported the same way), and a peers
+ * app bag it carries is ignored. Returns the changed keys.
  */
 export function stageRemoteBag(tx: Transaction, u: RemoteBagUpdate, schemas: RemoteSchemas): string[] {
   const s = endpointState(tx, u.endpoint);
   const view = s?.relations[u.relationId]?.units[u.unit];
   if (!s || !view) return [];
-  const keys = previewRemoteBag(s as unknown as Json, u);
-  const newerBag = isNewer(u, view);
-  const newerApp = u.app !== undefined && s.role === 'peers' && appIsNewer(u.app, s.app) && schemas.app.partial().safeParse(u.app.bag).success;
-  if (!newerBag && !newerApp) return [];
-  const next = newerBag ? unitView(u.bag, u.incarnation, u.version, validateBag(schemas.remote, u.bag)) : undefined;
+  const keys = previewRemoteBag(s as unknown as Json, u, schemas.iface);
+  const replacement = viewReplacement(view, u, schemas.iface.version);
+  const compatible = replacement?.compat.compatible ?? true;
+  const newerApp = compatible && u.app !== undefined && s.role === 'peers' && appIsNewer(u.app, s.app) && schemas.app.partial().safeParse(u.app.bag).success;
+  if (!replacement && !newerApp) return [];
+  const next = replacement === undefined ? undefined : remoteView(u, schemas, replacement.compat);
   tx.updateRelationState(u.endpoint, (d: any) => {
     if (next) d.relations[u.relationId].units[u.unit] = next;
     if (newerApp && u.app) d.app = { bag: u.app.bag, version: u.app.version, writer: u.app.writer, inc: u.app.inc };
   });
   return newerApp ? keys : keys.filter((k) => !k.startsWith('app.'));
+}
+
+function remoteView(u: RemoteBagUpdate, schemas: RemoteSchemas, compat: InterfaceCompatibility): UnitView {
+  const remoteVersion = u.ifaceVersion !== undefined ? { ifaceVersion: u.ifaceVersion } : {};
+  if (compat.compatible) return { ...unitView(u.bag, u.incarnation, u.version, validateBag(schemas.remote, u.bag)), ...remoteVersion };
+  const problem = incompatibleMessage(u.unit, schemas.iface.name, compat.remote, compat.local);
+  return { ...unitView({}, u.incarnation, u.version, { status: 'incompatible', missingKeys: [], invalidKeys: [], problems: [problem] }), ifaceVersion: compat.remote };
 }
 
 /** Removes a remote unit's view and records it as departed. Returns false if it was not joined. */

@@ -5,6 +5,8 @@ export type { CharmMetadata, EndpointSpec, EndpointRole } from './metadata';
 export { defineInterface, validateBag, InterfaceRegistry } from './interface';
 export type { InterfaceDefinition, InterfaceInput, InterfaceSide, BagSchema, BagStatus, BagValidation } from './interface';
 export { checkRelation } from './compat';
+export { interfaceCompatibility } from './interface-version';
+export type { InterfaceCompatibility } from './interface-version';
 export type { ServiceEndpoint, CheckedRelation } from './compat';
 export { relationsModel } from './model';
 export { relation } from './relation';

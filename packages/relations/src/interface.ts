@@ -111,7 +111,8 @@ export function defineInterface<P extends BagSchema, R extends BagSchema, Peer e
   });
 }
 
-export type BagStatus = 'ok' | 'incomplete' | 'invalid';
+/** `incompatible`: the remote unit speaks another major version of the interface; its bag is not applied (interface-version.ts). */
+export type BagStatus = 'ok' | 'incomplete' | 'invalid' | 'incompatible';
 
 export interface BagValidation {
   readonly status: BagStatus;

@@ -32,6 +32,8 @@ export interface QueueInput {
   /** Queue the current bag even if that version was queued already (a pull asked for it). */
   readonly force: boolean;
   readonly maxOutbox: number;
+  /** The interface version this unit speaks now (the registered definition's), stamped on the message. */
+  readonly ifaceVersion: string;
 }
 
 /**
@@ -47,7 +49,9 @@ export function queueData(rec: LinkRecord, state: EndpointState, q: QueueInput):
   const local = effectiveLocal(state, q.relationId) ?? state.local;
   const newerBag = local.version > rec.queuedVersion;
   const newerApp = app !== undefined && app.version > rec.queuedAppVersion;
-  if (!newerBag && !newerApp && !q.force) return undefined;
+  // A record from before versions were sent counts as the current version: no extra message on upgrade of the agent.
+  const otherIface = (rec.queuedIfaceVersion ?? q.ifaceVersion) !== q.ifaceVersion;
+  if (!newerBag && !newerApp && !otherIface && !q.force) return undefined;
   const seq = rec.nextSeq;
   // Keep room for this message; older ones beyond the bound are superseded by it.
   const kept = q.maxOutbox > 1 ? rec.outbox.slice(-(q.maxOutbox - 1)) : [];
@@ -64,12 +68,14 @@ export function queueData(rec: LinkRecord, state: EndpointState, q: QueueInput):
     version: local.version,
     bag: local.bag,
     ...(app ? { app: { bag: app.bag, version: app.version, writer: app.writer, inc: app.inc } } : {}),
+    ifaceVersion: q.ifaceVersion,
   };
   const record: LinkRecord = {
     ...rec,
     nextSeq: seq + 1,
     queuedVersion: Math.max(rec.queuedVersion, local.version),
     queuedAppVersion: app ? app.version : rec.queuedAppVersion,
+    queuedIfaceVersion: q.ifaceVersion,
     outbox: [...kept, message],
   };
   return { record, message };

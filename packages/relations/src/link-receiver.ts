@@ -165,9 +165,19 @@ export class LinkReceiver {
       ref = findRelation(engine.knowledge, m.rel);
       if (!ref?.relation.units[m.from]) return false;
     }
-    const update: RemoteBagUpdate = { endpoint: ref.endpoint, relationId: m.rel, unit: m.from, bag: m.bag, incarnation: m.inc, version: m.version, ...(m.app ? { app: m.app } : {}) };
-    const keys = previewRemoteBag(ref.state as unknown as Json, update);
+    const update: RemoteBagUpdate = {
+      endpoint: ref.endpoint,
+      relationId: m.rel,
+      unit: m.from,
+      bag: m.bag,
+      incarnation: m.inc,
+      version: m.version,
+      ...(m.app ? { app: m.app } : {}),
+      ...(m.ifaceVersion !== undefined ? { ifaceVersion: m.ifaceVersion } : {}),
+    };
     const schemas = remoteSchemas(this.options.interfaces.get(ref.state.interface), ref.state.role);
+    // An incompatible sender's message is applied (as an incompatible view) and acked like any other: no retransmit storm.
+    const keys = previewRemoteBag(ref.state as unknown as Json, update, schemas.iface);
     const apply = (tx: Transaction): void => {
       // Exactly once: the applied number is committed with the bag, and checked here, inside the transaction.
       if (covered(linkPosition(tx.relationState(LINKS_KEY), id), m.epoch, m.seq)) return;

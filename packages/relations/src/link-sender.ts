@@ -60,6 +60,8 @@ export interface LinkSenderOptions {
   readonly maxOutbox: number;
   /** Stamps a new link record's epoch (RelationManagerOptions.incarnation). */
   readonly incarnation: () => number;
+  /** The version of interface `name` this unit speaks (its registered definition), stamped on data messages. */
+  readonly ifaceVersion: (name: string) => string;
 }
 
 interface LinkTimer {
@@ -208,7 +210,7 @@ export class LinkSender {
   private queueIfNewer(state: EndpointState, relationId: string, unit: string, force: boolean): void {
     const id = linkId(relationId, unit);
     const rec = this.sendRecord(id, relationId, unit, state.incarnation);
-    const queued = queueData(rec, state, { relationId, from: this.ctx.unit, to: unit, force, maxOutbox: this.options.maxOutbox });
+    const queued = queueData(rec, state, { relationId, from: this.ctx.unit, to: unit, force, maxOutbox: this.options.maxOutbox, ifaceVersion: this.options.ifaceVersion(state.interface) });
     if (!queued) return;
     // Durable first, then on the wire.
     this.ctx.store.put(id, queued.record);

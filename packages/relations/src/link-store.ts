@@ -36,6 +36,12 @@ export interface LinkRecord {
   readonly queuedVersion: number;
   /** App bag version last turned into a message (peers, leader only). */
   readonly queuedAppVersion: number;
+  /**
+   * Interface version of the last data message queued; a different one (the
+   * charm was upgraded) queues the current bag again so the receiver re-checks
+   * compatibility. Absent in records written before versions were sent.
+   */
+  readonly queuedIfaceVersion?: string;
   /** Sent but not acknowledged, ascending seq. */
   readonly outbox: readonly DataMessage[];
   /** Received but not applied yet (ahead of a gap, or waiting for a run), ascending seq. */

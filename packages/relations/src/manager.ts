@@ -167,7 +167,13 @@ export class RelationManager {
       canSend: (unit) => !this.stopped && !this.unreachable.has(unit),
       onError: (error) => this.onError(error),
     };
-    this.sender = new LinkSender(ctx, { clock: options.clock ?? systemClock, retransmit: Object.freeze(r), maxOutbox, incarnation: this.incarnation });
+    this.sender = new LinkSender(ctx, {
+      clock: options.clock ?? systemClock,
+      retransmit: Object.freeze(r),
+      maxOutbox,
+      incarnation: this.incarnation,
+      ifaceVersion: (name) => this.interfaces.get(name).version,
+    });
     this.receiver = new LinkReceiver(ctx, {
       interfaces: this.interfaces,
       maxInbox,

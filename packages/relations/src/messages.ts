@@ -8,6 +8,7 @@
  *                              message `seq` of link epoch `epoch`; `base`
  *                              is the lowest seq the sender still holds
  *                              unacknowledged
+ *                              and its interface version `ifaceVersion`
  *   ack   receiver -> sender   every seq <= `seq` of `epoch` is applied and
  *                              committed
  *   sync  sender -> receiver   "my bag is at (`inc`, `version`), my last seq
@@ -51,6 +52,12 @@ export interface DataMessage {
   readonly version: number;
   readonly bag: JsonObject;
   readonly app?: AppBag;
+  /**
+   * The sender's interface version (semver, e.g. "1.0.0"), compared by the
+   * receiver (interface-version.ts). Optional: messages from older agents,
+   * and ones kept in link stores written before, have none.
+   */
+  readonly ifaceVersion?: string;
 }
 
 export interface AckMessage {
@@ -106,6 +113,7 @@ const messageSchema = z.discriminatedUnion('type', [
     version: seq,
     bag,
     app: z.object({ bag, version: seq, writer: name, inc: seq }).optional(),
+    ifaceVersion: z.string().regex(/^\d+\.\d+\.\d+$/, 'a semantic version like "1.0.0"').optional(),
   }),
   z.object({ ...head, type: z.literal('ack'), epoch: seq, seq }),
   z.object({ ...head, type: z.literal('sync'), epoch: seq, inc: seq, version: seq, appVersion: seq, lastSeq: seq }),

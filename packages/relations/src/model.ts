@@ -34,7 +34,7 @@ export const relationsModel: RelationModel = {
           if (v !== undefined) return v;
         }
         for (const { view } of joinedUnits(state)) {
-          if (view.status === 'invalid') continue;
+          if (view.status === 'invalid' || view.status === 'incompatible') continue;
           const v = view.bag[key];
           if (v !== undefined) return v;
         }

@@ -45,6 +45,8 @@ export interface RelationDataError {
   /** Keys present with values the interface refuses. */
   readonly keys: readonly string[];
   readonly problems: readonly string[];
+  /** Set when the unit speaks another major version of the interface (its bag is not applied; `keys` is empty). */
+  readonly incompatible?: { readonly remote: string; readonly local: string };
 }
 
 export interface RemoteBag<T> {
@@ -74,7 +76,7 @@ export interface RelationHandle<Local extends BagSchema, Remote extends BagSchem
   data(unit: string): z.output<Remote> | undefined;
   /** Every remote bag that satisfies the interface, in unit order. */
   all(): RemoteBag<z.output<Remote>>[];
-  /** Remote bags that violate the interface (never visible through data()/all()). */
+  /** Remote bags that violate the interface, or units speaking another major version of it (never visible through data()/all()). */
   errors(): RelationDataError[];
   /**
    * In a run started by this endpoint's `departed` event: the departing
@@ -268,8 +270,14 @@ function handleFor<L extends BagSchema, R extends BagSchema, A extends BagSchema
       const s = read();
       if (!s) return [];
       return joinedUnits(s)
-        .filter((u) => u.view.status === 'invalid')
-        .map((u) => ({ relationId: u.relationId, unit: u.unit, keys: u.view.invalidKeys, problems: u.view.problems }));
+        .filter((u) => u.view.status === 'invalid' || u.view.status === 'incompatible')
+        .map((u) => ({
+          relationId: u.relationId,
+          unit: u.unit,
+          keys: u.view.invalidKeys,
+          problems: u.view.problems,
+          ...(u.view.status === 'incompatible' ? { incompatible: { remote: u.view.ifaceVersion ?? '?', local: side.version } } : {}),
+        }));
     },
     departing: () => {
       const d = departingOf(tx, endpoint);

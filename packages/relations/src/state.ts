@@ -9,7 +9,7 @@
  *     app:   { bag: {...}, version: 2, writer: 'x/0', inc },  // peers only: the leader's bag
  *     relations: {
  *       'rel-1': { remoteService: 'hdfs-namenode', remoteEndpoint: 'datanode',
- *                  units: { 'hdfs-namenode/0': { bag, incarnation, version, status, missingKeys, invalidKeys, problems } },
+ *                  units: { 'hdfs-namenode/0': { bag, incarnation, version, status, missingKeys, invalidKeys, problems, ifaceVersion } },
  *                  departed: [],
  *                  overlay: { port: 8021 }, localVersion: 3 } } }   // optional: this relation's own keys
  *
@@ -82,6 +82,8 @@ export interface UnitView extends VersionedBag {
   readonly missingKeys: readonly string[];
   readonly invalidKeys: readonly string[];
   readonly problems: readonly string[];
+  /** The interface version the remote unit last sent (absent: none sent, an older agent). `status` is `incompatible` when its major differs from ours. */
+  readonly ifaceVersion?: string;
 }
 
 export interface RelationRecord {

@@ -16,6 +16,8 @@ export interface UnitStatus {
   readonly missingKeys: readonly string[];
   readonly invalidKeys: readonly string[];
   readonly problems: readonly string[];
+  /** The interface version the remote unit last sent, if it sent one. */
+  readonly ifaceVersion?: string;
 }
 
 export interface RelationStatus {
@@ -31,7 +33,7 @@ export interface RelationStatus {
   readonly published: number;
   /** Peers only. */
   readonly leader?: string;
-  /** One line per remote unit whose data violates the interface. */
+  /** One line per remote unit whose data violates the interface, or that speaks another major version of it. */
   readonly errors: readonly string[];
 }
 
@@ -52,11 +54,23 @@ export function relationStatus(relations: Readonly<Record<string, Json>>): Relat
         .sort(compareUnits)
         .map((unit) => {
           const v = rel.units[unit]!;
-          return { unit, status: v.status, version: v.version, missingKeys: v.missingKeys, invalidKeys: v.invalidKeys, problems: v.problems };
+          return {
+            unit,
+            status: v.status,
+            version: v.version,
+            missingKeys: v.missingKeys,
+            invalidKeys: v.invalidKeys,
+            problems: v.problems,
+            ...(v.ifaceVersion !== undefined ? { ifaceVersion: v.ifaceVersion } : {}),
+          };
         });
       const errors = units
-        .filter((u) => u.status === 'invalid')
-        .map((u) => `${endpoint} (${relationId}): ${u.unit} published data that violates ${s.interface}@${s.interfaceVersion}: ${u.problems.join('; ') || `bad keys ${u.invalidKeys.join(', ')}`}`);
+        .filter((u) => u.status === 'invalid' || u.status === 'incompatible')
+        .map((u) =>
+          u.status === 'incompatible'
+            ? `${endpoint} (${relationId}): ${u.problems.join('; ')}`
+            : `${endpoint} (${relationId}): ${u.unit} published data that violates ${s.interface}@${s.interfaceVersion}: ${u.problems.join('; ') || `bad keys ${u.invalidKeys.join(', ')}`}`,
+        );
       out.push({
         endpoint,
         interface: s.interface,

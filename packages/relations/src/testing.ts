@@ -174,7 +174,7 @@ export async function runRelationScenario(input: RelationScenarioInput): Promise
 }
 
 function schemasOf(side: InterfaceSide<BagSchema, BagSchema, BagSchema>): RemoteSchemas {
-  return { remote: side.remote, app: side.app };
+  return { remote: side.remote, app: side.app, iface: { name: side.interface, version: side.version } };
 }
 
 function isRelationScenarioEvent(e: ScenarioRelationEvent | EngineEvent): e is ScenarioRelationEvent {

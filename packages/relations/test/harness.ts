@@ -133,13 +133,17 @@ export class SimUnit {
   private generation = 0;
   crashed = false;
   restarts = 0;
+  /** The interfaces this unit's charm speaks; replace it and restart() to simulate a charm upgrade. */
+  interfaces: InterfaceRegistry;
 
   constructor(
     readonly cluster: SimCluster,
     readonly unit: string,
     readonly metadata: CharmMetadata,
     readonly handlers: HandlerSpec[],
+    interfaces?: InterfaceRegistry,
   ) {
+    this.interfaces = interfaces ?? cluster.interfaces;
     this.boot();
   }
 
@@ -164,7 +168,7 @@ export class SimUnit {
     this.manager = new RelationManager({
       unit: this.unit,
       metadata: this.metadata,
-      interfaces: this.cluster.interfaces,
+      interfaces: this.interfaces,
       engine: this.engine,
       transport: this.cluster.net.attach(this.unit),
       store: this.store,
@@ -266,8 +270,8 @@ export class SimCluster {
     return this.lastStamp;
   }
 
-  add(unit: string, metadata: CharmMetadata, handlers = testHandlers(metadata)): SimUnit {
-    const u = new SimUnit(this, unit, metadata, handlers);
+  add(unit: string, metadata: CharmMetadata, handlers = testHandlers(metadata), interfaces?: InterfaceRegistry): SimUnit {
+    const u = new SimUnit(this, unit, metadata, handlers, interfaces);
     this.units.set(unit, u);
     return u;
   }

@@ -92,7 +92,7 @@ describe('admit (receiver)', () => {
 
 describe('sender decisions', () => {
   it('queues only newer versions unless forced, and bounds the outbox keeping the newest', () => {
-    const q = { relationId: 'r', from: 'a/0', to: 'b/0', force: false, maxOutbox: 2 };
+    const q = { relationId: 'r', from: 'a/0', to: 'b/0', force: false, maxOutbox: 2, ifaceVersion: '1.0.0' };
     expect(queueData(record({ queuedVersion: 3 }), state(3), q)).toBeUndefined();
     const forced = queueData(record({ queuedVersion: 3, nextSeq: 4 }), state(3), { ...q, force: true });
     expect(forced?.message).toMatchObject({ seq: 4, base: 4, version: 3, epoch: E, inc: 7 });
@@ -100,6 +100,18 @@ describe('sender decisions', () => {
     expect(r.record.outbox.map((m) => m.seq)).toEqual([2, 3]);
     expect(r.message.base).toBe(2);
     expect(r.record).toMatchObject({ nextSeq: 4, queuedVersion: 5 });
+  });
+
+  it('stamps the interface version, and re-queues the current bag when that version changed (charm upgrade)', () => {
+    const q = { relationId: 'r', from: 'a/0', to: 'b/0', force: false, maxOutbox: 2, ifaceVersion: '2.0.0' };
+    const first = queueData(record({ nextSeq: 1 }), state(3), q)!;
+    expect(first.message.ifaceVersion).toBe('2.0.0');
+    expect(first.record.queuedIfaceVersion).toBe('2.0.0');
+    expect(queueData(first.record, state(3), q)).toBeUndefined();
+    const upgraded = queueData(first.record, state(3), { ...q, ifaceVersion: '1.1.0' });
+    expect(upgraded?.message).toMatchObject({ version: 3, ifaceVersion: '1.1.0' });
+    // A record stored before versions were sent (no queuedIfaceVersion) does not re-queue.
+    expect(queueData(record({ queuedVersion: 3 }), state(3), q)).toBeUndefined();
   });
 
   it('retransmits the head of the outbox with base recomputed', () => {
