@@ -495,15 +495,8 @@ class WsTransportImpl implements WsTransport {
   }
 
   private write(c: Outbound, frame: Uint8Array): void {
-    if (c.ws.bufferedAmount + frame.length > this.o.maxBufferedBytes) {
-      this.counters.backpressureDropped++;
-      return;
-    }
-    c.lastActive = performance.now();
-    this.counters.framesSent++;
-    this.counters.bytesSent += frame.length;
-    c.ws.send(frame, { binary: true }, (err) => {
-      if (err && !c.done && !c.closingOnPurpose && !this.closed) {
+    this.sendOn(c, frame, (err) => {
+      if (!c.done && !c.closingOnPurpose) {
         // The close handler decides what to report; here we only make sure it counts as abrupt.
         this.log.debug({ to: c.to, err: err.message }, 'gossip: write failed');
       }
@@ -512,15 +505,20 @@ class WsTransportImpl implements WsTransport {
 
   /** A frame back to a peer over its own (inbound) connection. */
   private writeInbound(i: Inbound, frame: Uint8Array): void {
-    if (i.ws.bufferedAmount + frame.length > this.o.maxBufferedBytes) {
+    this.sendOn(i, frame, (err) => this.log.debug({ to: i.addr, err: err.message }, 'gossip: write on inbound connection failed'));
+  }
+
+  /** Sends a frame on a connection unless the peer has stopped reading (then it is dropped and counted). */
+  private sendOn(conn: { readonly ws: WebSocket; lastActive: number }, frame: Uint8Array, onError: (err: Error) => void): void {
+    if (conn.ws.bufferedAmount + frame.length > this.o.maxBufferedBytes) {
       this.counters.backpressureDropped++;
       return;
     }
-    i.lastActive = performance.now();
+    conn.lastActive = performance.now();
     this.counters.framesSent++;
     this.counters.bytesSent += frame.length;
-    i.ws.send(frame, { binary: true }, (err) => {
-      if (err && !this.closed) this.log.debug({ to: i.addr, err: err.message }, 'gossip: write on inbound connection failed');
+    conn.ws.send(frame, { binary: true }, (err) => {
+      if (err && !this.closed) onError(err);
     });
   }
 
