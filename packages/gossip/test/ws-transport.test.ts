@@ -259,17 +259,21 @@ describe('ws transport: bad input', () => {
     expect(b.unreachable).toEqual([]);
   });
 
+  /** `t`'s "node" takes every frame as coming from `addr` (as node.ts does after decoding the envelope). */
+  function acceptAllFrom(t: Awaited<ReturnType<typeof transport>>, addr: string): void {
+    t.setHandler({
+      onFrame: (frame, remote) => {
+        t.frames.push({ frame, remote });
+        t.peerAddress!(remote, addr);
+      },
+      onUnreachable: (to, reason) => t.unreachable.push({ to, reason }),
+    });
+  }
+
   it('replies over an inbound connection once its sender is known (one handshake per pair)', async () => {
     const a = await transport();
     const b = await transport();
-    // b's "node" accepts every frame as coming from a's address (as node.ts does after decoding the envelope).
-    b.setHandler({
-      onFrame: (frame, remote) => {
-        b.frames.push({ frame, remote });
-        b.peerAddress!(remote, a.address);
-      },
-      onUnreachable: (to, reason) => b.unreachable.push({ to, reason }),
-    });
+    acceptAllFrom(b, a.address);
     a.send(b.address, seqFrame(1));
     await waitFor(() => b.frames.length === 1, 'a reached b');
     for (let i = 0; i < 5; i++) b.send(a.address, seqFrame(i));
@@ -283,13 +287,7 @@ describe('ws transport: bad input', () => {
   it('never lets a second connection claiming the same address steal the route', async () => {
     const a = await transport();
     const b = await transport();
-    b.setHandler({
-      onFrame: (frame, remote) => {
-        b.frames.push({ frame, remote });
-        b.peerAddress!(remote, a.address);
-      },
-      onUnreachable: (to, reason) => b.unreachable.push({ to, reason }),
-    });
+    acceptAllFrom(b, a.address);
     a.send(b.address, seqFrame(1));
     await waitFor(() => b.frames.length === 1, 'a reached b');
     const impostor = new WebSocket(`ws://${b.address}${WS_PATH}`);

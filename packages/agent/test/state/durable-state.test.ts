@@ -44,6 +44,16 @@ async function commitValues(state: DurableState, values: number[]): Promise<Reco
 
 const logFile = async (dir: string): Promise<string> => join(dir, (await readdir(dir)).find((f) => f.endsWith('.rlog'))!);
 
+/** A closed state whose log holds four committed records (no snapshot), and that log's bytes. */
+async function fourRecordLog(): Promise<{ dir: string; log: string; bytes: Buffer }> {
+  const dir = await tmp();
+  const s1 = await DurableState.open({ dir, fsync: false, snapshotEvery: 1000 });
+  await commitValues(s1, [1, 2, 3, 4]);
+  await s1.close();
+  const log = await logFile(dir);
+  return { dir, log, bytes: await readFile(log) };
+}
+
 describe('DurableState', () => {
   it('recovers the knowledge base, link store and declarations (through snapshots) exactly', async () => {
     const dir = await tmp();
@@ -86,12 +96,7 @@ describe('DurableState', () => {
   });
 
   it('refuses a corrupt record in the middle of the log with the file and offset, and changes nothing on disk', async () => {
-    const dir = await tmp();
-    const s1 = await DurableState.open({ dir, fsync: false, snapshotEvery: 1000 });
-    await commitValues(s1, [1, 2, 3, 4]);
-    await s1.close();
-    const log = await logFile(dir);
-    const bytes = await readFile(log);
+    const { dir, log, bytes } = await fourRecordLog();
     const damaged = Buffer.from(bytes);
     // a payload byte of the first record (its header intact): a checksum mismatch no crash can cause
     const at = FRAME_HEADER_BYTES + 2;
@@ -109,12 +114,7 @@ describe('DurableState', () => {
   });
 
   it('tells a damaged length header in the middle from a torn tail: refuses instead of cutting acknowledged records', async () => {
-    const dir = await tmp();
-    const s1 = await DurableState.open({ dir, fsync: false, snapshotEvery: 1000 });
-    await commitValues(s1, [1, 2, 3, 4]);
-    await s1.close();
-    const log = await logFile(dir);
-    const bytes = await readFile(log);
+    const { dir, log, bytes } = await fourRecordLog();
     const damaged = Buffer.from(bytes);
     damaged.writeUInt32LE(bytes.length, 0); // the first record now claims to run past the end of the file
     await writeFile(log, damaged);
