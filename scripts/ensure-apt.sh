@@ -53,7 +53,7 @@ quietly() {
 # Refresh the package lists once, if they are missing or older than a day.
 lists=/var/lib/apt/lists
 if [ -z "$(find "$lists" -maxdepth 1 -name '*Packages*' -mtime -1 -print -quit 2>/dev/null)" ]; then
-  quietly $SUDO apt-get update -qq
+  quietly $SUDO apt-get -o DPkg::Lock::Timeout=900 update -qq
 fi
 
 # Packages such as nginx start a system service on install. We only want the
@@ -70,4 +70,4 @@ if [ ! -e "$policy" ]; then
 fi
 
 echo "ensure-apt: installing ${missing[*]}" >&2
-quietly $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+quietly $SUDO apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${missing[@]}"
