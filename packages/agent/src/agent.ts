@@ -211,6 +211,7 @@ export class Agent {
       relationModel: relationsModel,
       initial: this.state.recoveredKb,
       onCommit: (commit) => this.state.commitRun(commit),
+      onError: (err) => this.log.error({ err }, 'engine listener failed'),
       runIdPrefix: c.unit,
       ...(this.options.retry ? { retry: this.options.retry } : {}),
     });

@@ -14,7 +14,7 @@
  * at once: retrying a cycle only repeats it.
  */
 import { systemClock, type Clock } from './clock';
-import { EngineError } from './errors';
+import { EngineError, describeThrown } from './errors';
 import { describeEvent, internalEvent, parseEvent, START_EVENT, type EngineEvent } from './events';
 import type { HandlerSpec, Transaction } from './handler';
 import { HandlerTable } from './handler-table';
@@ -55,6 +55,12 @@ export interface EngineOptions {
    * outbox. If it throws, the commit is abandoned and the engine goes to error.
    */
   readonly onCommit?: (commit: RunCommit) => void | Promise<void>;
+  /**
+   * Errors thrown (or rejected) by `afterCommit` and `onReport` listeners.
+   * The engine carries on: a listener's bug must not wedge the inbox. Without
+   * it, such errors are emitted as process warnings.
+   */
+  readonly onError?: (error: EngineError) => void;
 }
 
 export const DEFAULT_RETRY_OPTIONS: RetryOptions = Object.freeze({
@@ -128,6 +134,8 @@ export class Engine {
   private runCounter = 0;
   private readonly reports: RunReport[] = [];
   private readonly listeners = new Set<(report: RunReport) => void>();
+  private readonly commitListeners = new Set<(commit: RunCommit) => void | Promise<void>>();
+  private readonly onError: EngineOptions['onError'];
   private lastError: EngineErrorStatus | undefined;
   private retryTimer: ReturnType<Clock['setTimeout']> | undefined;
   private nextAttemptAt: number | undefined;
@@ -147,6 +155,7 @@ export class Engine {
     this.historySize = options.historySize ?? DEFAULT_ENGINE_OPTIONS.historySize;
     this.runIdPrefix = options.runIdPrefix ?? DEFAULT_ENGINE_OPTIONS.runIdPrefix;
     this.onCommit = options.onCommit;
+    this.onError = options.onError;
     this.kb = options.initial ?? EMPTY_KNOWLEDGE_BASE;
   }
 
@@ -176,9 +185,22 @@ export class Engine {
     return [...this.reports];
   }
 
+  /** Every run report (failed attempts included), for logs and tools. Not for data that must reach peers: use afterCommit. */
   onReport(listener: (report: RunReport) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Called once for each committed run, in commit order, after the commit is
+   * durable (the `onCommit` option resolved) and `knowledge` shows it, and
+   * before the submitter's promise settles. This is where work that must
+   * follow a commit belongs (e.g. queueing outgoing relation data). A listener
+   * that throws or rejects is reported to `onError`; the engine carries on.
+   */
+  afterCommit(listener: (commit: RunCommit) => void | Promise<void>): () => void {
+    this.commitListeners.add(listener);
+    return () => this.commitListeners.delete(listener);
   }
 
   /**
@@ -306,8 +328,12 @@ export class Engine {
       }
       this.kb = result.commit.kb;
       this.inbox.shift();
+      // A retry that commits makes the earlier failure history (kept in the
+      // reports), not state: status must not keep claiming an error.
+      this.lastError = undefined;
       if (this.inbox.length === 0 && this.state === 'running') this.state = 'idle';
       this.record(result.commit.report);
+      this.notifyCommitted(result.commit);
       item.resolve(result.commit.report);
       return;
     }
@@ -354,10 +380,37 @@ export class Engine {
     for (const l of this.listeners) {
       try {
         l(report);
-      } catch {
-        // A listener's bug must not break the engine; listeners log their own errors.
+      } catch (thrown) {
+        // A listener's bug must not break the engine, nor go unseen.
+        this.listenerFailed('onReport', report.runId, thrown);
       }
     }
+  }
+
+  private notifyCommitted(commit: RunCommit): void {
+    for (const l of this.commitListeners) {
+      try {
+        const r = l(commit);
+        if (r !== undefined && typeof (r as Promise<void>).then === 'function') {
+          (r as Promise<void>).then(undefined, (thrown: unknown) => this.listenerFailed('afterCommit', commit.runId, thrown));
+        }
+      } catch (thrown) {
+        this.listenerFailed('afterCommit', commit.runId, thrown);
+      }
+    }
+  }
+
+  private listenerFailed(kind: 'onReport' | 'afterCommit', runId: string, thrown: unknown): void {
+    const error = new EngineError('ENGINE_ERR_LISTENER', `an ${kind} listener failed after run ${runId}: ${describeThrown(thrown)}`, { cause: thrown });
+    if (this.onError) {
+      try {
+        this.onError(error);
+        return;
+      } catch {
+        // Fall through to the process warning: the error must not vanish.
+      }
+    }
+    process.emitWarning(error.message, { code: error.code });
   }
 }
 

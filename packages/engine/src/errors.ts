@@ -28,7 +28,9 @@ export type EngineErrorCode =
   /** A run was skipped by the operator (`skip`). */
   | 'ENGINE_ERR_SKIPPED'
   /** A context used after its handler returned (e.g. a stray async callback). */
-  | 'ENGINE_ERR_CONTEXT_CLOSED';
+  | 'ENGINE_ERR_CONTEXT_CLOSED'
+  /** An `afterCommit` or `onReport` listener threw or rejected (the engine carried on). */
+  | 'ENGINE_ERR_LISTENER';
 
 export class EngineError extends Error {
   override readonly name = 'EngineError';

@@ -194,7 +194,9 @@ export class RelationManager {
     this.started = true;
     this.unsubscribe.push(this.transport.onMessage((from, message) => this.receive(from, message)));
     if (this.transport.onReachability) this.unsubscribe.push(this.transport.onReachability((unit, reachable) => this.setReachable(unit, reachable)));
-    this.unsubscribe.push(this.engine.onReport((report) => this.sender.afterRun(report)));
+    // After the commit, not on the report hook: reports are for logs, and a
+    // listener error here reaches the engine's onError instead of vanishing.
+    this.unsubscribe.push(this.engine.afterCommit((commit) => this.sender.afterRun(commit.report)));
     this.sender.reconcile();
     for (const id of this.store.keys()) {
       const rec = this.store.get(id);
