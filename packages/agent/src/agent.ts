@@ -228,6 +228,8 @@ export class Agent {
         if (typeof code !== 'string') return undefined;
         if (code === 'ENGINE_ERR_STATE') return 409;
         if (code.startsWith('REL_ERR_')) return 400;
+        // The operator's payload is beyond the wire's limits (the message names the limit).
+        if (code === 'GOSSIP_ERR_EVENT_TOO_LARGE' || code === 'GOSSIP_ERR_QUERY_TOO_LARGE' || code === 'GOSSIP_ERR_PAYLOAD_TOO_DEEP') return 400;
         return undefined;
       },
     });

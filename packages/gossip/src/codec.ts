@@ -54,6 +54,27 @@ export const MAX_NODE_NAME_LENGTH = 128;
 export const MAX_ADDRESS_LENGTH = 256;
 /** Deepest nesting of arrays/maps accepted in a frame (envelope included). */
 export const MAX_DEPTH = 32;
+/**
+ * Deepest nesting of arrays/maps inside a user event or query payload (a
+ * scalar is 0, `[1]` is 1). The payload's value sits at depth 4 of its frame
+ * (envelope, msgs array, message, payload) and every value down to the
+ * innermost scalar must stay within MAX_DEPTH, so senders check this before
+ * queueing anything: a deeper payload would be accepted locally and then make
+ * every frame carrying it unencodable.
+ */
+export const MAX_PAYLOAD_DEPTH = MAX_DEPTH - 4;
+
+/** Whether `value` nests deeper than `limit` arrays/maps (iterative, stops early: safe on hostile input). */
+export function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!;
+    if (typeof v !== 'object' || v === null || v instanceof Uint8Array) continue;
+    if (d + 1 > limit) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, d + 1]);
+  }
+  return false;
+}
 
 /** First byte of every frame. */
 export const FRAME_TAG_PLAINTEXT = 0x00;

@@ -17,6 +17,8 @@ export type GossipErrorCode =
   | 'GOSSIP_ERR_EVENT_TOO_LARGE'
   /** A query or query response exceeds its size limit. */
   | 'GOSSIP_ERR_QUERY_TOO_LARGE'
+  /** A user event or query payload nests deeper than MAX_PAYLOAD_DEPTH (its frame would be refused). */
+  | 'GOSSIP_ERR_PAYLOAD_TOO_DEEP'
   /** The reliable channel could not deliver: the member failed, left, or never acked. */
   | 'GOSSIP_ERR_UNREACHABLE'
   /** A reliable send named a member this node does not know. */

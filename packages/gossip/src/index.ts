@@ -1,4 +1,4 @@
-export { PROTOCOL_VERSION, DEFAULT_MAX_FRAME_SIZE, FrameError, encodeFrames, decodeFrame } from './codec';
+export { PROTOCOL_VERSION, DEFAULT_MAX_FRAME_SIZE, MAX_PAYLOAD_DEPTH, nestsDeeperThan, FrameError, encodeFrames, decodeFrame } from './codec';
 export type { Envelope, FrameErrorCode, CodecOptions } from './codec';
 export { Keyring, KeyringError } from './keyring';
 export type { KeyInput, KeyringErrorCode } from './keyring';

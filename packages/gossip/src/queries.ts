@@ -13,6 +13,7 @@
  * The requester is a member too: it handles its own query locally.
  */
 import { BroadcastQueue } from './broadcast-queue';
+import { MAX_PAYLOAD_DEPTH, nestsDeeperThan } from './codec';
 import type { TimerHandle } from './clock';
 import type { NodeContext } from './context';
 import { GossipError } from './errors';
@@ -174,6 +175,12 @@ export class Queries {
   query(name: string, payload: unknown, opts: QueryOptions): QueryHandle {
     if (typeof name !== 'string' || name.length === 0 || name.length > 128) {
       throw new TypeError('query: name must be a string of 1..128 characters');
+    }
+    if (nestsDeeperThan(payload, MAX_PAYLOAD_DEPTH)) {
+      throw new GossipError(
+        'GOSSIP_ERR_PAYLOAD_TOO_DEEP',
+        `query "${name}" payload nests deeper than ${MAX_PAYLOAD_DEPTH} levels of arrays/objects (MAX_PAYLOAD_DEPTH); flatten it`,
+      );
     }
     if (opts.filterNodes && opts.filterNodes.length > MAX_FILTER_NODES) {
       throw new TypeError(`query: filterNodes may name at most ${MAX_FILTER_NODES} members`);

@@ -18,6 +18,7 @@
  * delivered, for "latest config wins" style notifications.
  */
 import { BroadcastQueue } from './broadcast-queue';
+import { MAX_PAYLOAD_DEPTH, nestsDeeperThan } from './codec';
 import type { TimerHandle } from './clock';
 import type { NodeContext } from './context';
 import { GossipError } from './errors';
@@ -57,6 +58,12 @@ export class UserEvents {
   send(name: string, payload: unknown, coalesce: boolean): UserEvent {
     if (typeof name !== 'string' || name.length === 0 || name.length > 128) {
       throw new TypeError('sendEvent: name must be a string of 1..128 characters');
+    }
+    if (nestsDeeperThan(payload, MAX_PAYLOAD_DEPTH)) {
+      throw new GossipError(
+        'GOSSIP_ERR_PAYLOAD_TOO_DEEP',
+        `user event "${name}" payload nests deeper than ${MAX_PAYLOAD_DEPTH} levels of arrays/objects (MAX_PAYLOAD_DEPTH); flatten it`,
+      );
     }
     const msg: UserEventMsg = { t: MessageType.UserEvent, lt: this.clock.time(), name, payload: payload ?? null, cc: coalesce };
     const bytes = encodedBytes(msg);

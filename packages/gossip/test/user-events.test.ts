@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { MAX_PAYLOAD_DEPTH } from '../src/codec';
 import { GossipError } from '../src/errors';
 import type { GossipNode } from '../src/node';
 import type { UserEvent } from '../src/user-events';
@@ -70,6 +71,29 @@ describe('user events', () => {
     expect(err).toBeInstanceOf(GossipError);
     expect((err as GossipError).code).toBe('GOSSIP_ERR_EVENT_TOO_LARGE');
     expect(() => n.sendEvent('small', 'x'.repeat(100))).not.toThrow();
+  });
+
+  it('refuses a payload nested deeper than MAX_PAYLOAD_DEPTH up front; the deepest allowed one is delivered', async () => {
+    const { c, nodes } = await formed(3, 35);
+    const got = record(nodes);
+    const nest = (n: number): unknown => {
+      let v: unknown = 1;
+      for (let i = 0; i < n; i++) v = [v];
+      return v;
+    };
+    const n = nodes[0] as GossipNode;
+    for (const depth of [MAX_PAYLOAD_DEPTH + 1, 100, 5_000]) {
+      let err: unknown;
+      try {
+        n.sendEvent('deep', nest(depth));
+      } catch (e) {
+        err = e;
+      }
+      expect((err as GossipError).code).toBe('GOSSIP_ERR_PAYLOAD_TOO_DEEP');
+      expect(() => n.query('deep', nest(depth))).toThrow(/MAX_PAYLOAD_DEPTH/);
+    }
+    n.sendEvent('deepest', nest(MAX_PAYLOAD_DEPTH));
+    expect(await c.clock.runUntil(() => [...got.values()].every((l) => l.some((e) => e.name === 'deepest')), 5_000, 10)).toBe(true);
   });
 
   it('coalesced events deliver only the newest per name', async () => {

@@ -12,6 +12,8 @@
  *   POST /resolve     { skip?: boolean }
  *   POST /event       { name, payload? }  a gossip user event; every agent raises `user.<name>`
  *   POST /query       { name, payload?, timeoutMs? }
+ *                     (payloads within the wire's limits: MAX_PAYLOAD_DEPTH, the
+ *                     profile's userEventSizeLimit / querySizeLimit; else 400)
  *   POST /relate      { a: 'svc:ep', b: 'svc:ep' }
  *   POST /unrelate    { a, b }
  *   GET  /logs        NDJSON stream (replay + follow; see log-route.ts)
@@ -19,6 +21,7 @@
  */
 import { z } from 'zod';
 import type { Json } from '@rhizome/engine';
+import { MAX_PAYLOAD_DEPTH, nestsDeeperThan } from '@rhizome/gossip';
 import type { Agent } from '../agent';
 import { formatIssues } from '../config';
 import { AgentError } from '../errors';
@@ -33,6 +36,21 @@ const resolveBody = z.strictObject({ skip: z.boolean().optional() }).optional();
 const eventBody = z.strictObject({ name: z.string().min(1), payload: jsonValue.optional() });
 const queryBody = z.strictObject({ name: z.string().min(1), payload: jsonValue.optional(), timeoutMs: z.number().int().min(10).max(60_000).optional() });
 const relateBody = z.strictObject({ a: z.string(), b: z.string() });
+
+/**
+ * Event and query payloads travel in gossip frames: refuse here, with the
+ * limit named, what the wire would refuse later (the size limit is checked
+ * by the node itself, before anything is queued: GOSSIP_ERR_*_TOO_LARGE -> 400).
+ */
+function checkPayload(body: unknown): void {
+  const payload = (body as { payload?: unknown } | null)?.payload;
+  if (nestsDeeperThan(payload, MAX_PAYLOAD_DEPTH)) {
+    throw new AgentError(
+      'AGENT_ERR_BAD_REQUEST',
+      `payload nests deeper than ${MAX_PAYLOAD_DEPTH} levels of arrays/objects (the gossip wire's limit); flatten it`,
+    );
+  }
+}
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown, example: string): T {
   const r = schema.safeParse(body);
@@ -54,10 +72,12 @@ export function buildControlRoutes(agent: Agent): ControlRoutes {
       return agent.resolve(body?.skip === true);
     },
     'POST /event': (req) => {
+      checkPayload(req.body);
       const body = parseBody(eventBody, req.body, '{ "name": "deploy", "payload": {...} }');
       return agent.sendEvent(body.name, body.payload);
     },
     'POST /query': (req) => {
+      checkPayload(req.body);
       const body = parseBody(queryBody, req.body, '{ "name": "ping", "timeoutMs": 2000 }');
       return agent.query(body.name, body.payload, body.timeoutMs);
     },

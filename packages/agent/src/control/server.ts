@@ -4,9 +4,12 @@
  *
  * Every request is handled by one ladder of guard clauses:
  *   1. no `Authorization: Bearer <token>`, or a wrong one -> 401 (compared in
- *      constant time, checked before anything else so the routes stay hidden);
+ *      constant time, checked before anything else so the routes stay hidden;
+ *      the body is never read and the connection is closed);
+ *   (a path with malformed percent-encoding -> 400)
  *   2. no route for the path -> 404; a route for another method -> 405;
- *   3. a body over `maxBodyBytes` -> 413; a body that is not JSON -> 400;
+ *   3. a body over `maxBodyBytes` -> 413; a body that is not JSON, or nests
+ *      deeper than `maxBodyDepth` -> 400;
  *   4. the route's handler runs: its value is the 200 JSON answer (204 when it
  *      returns undefined); a thrown error becomes `{ error: { code, message } }`
  *      with the error's HTTP status (`ControlError.status`, else a status by
@@ -55,6 +58,8 @@ export interface ControlServerOptions {
   token: string;
   routes: ControlRoutes;
   maxBodyBytes?: number;
+  /** Deepest nesting of arrays/objects accepted in a JSON body (checked before any route sees it). */
+  maxBodyDepth?: number;
   /** HTTP status for errors of other packages (return undefined for the default). */
   errorStatus?: (err: unknown) => number | undefined;
 }
@@ -66,6 +71,8 @@ export const DEFAULT_CONTROL_SERVER_OPTIONS = Object.freeze({
   port: 0,
   /** Control requests are small (relate, event payloads); 1 MiB is generous. */
   maxBodyBytes: 1024 * 1024,
+  /** Far above any real request; low enough that no schema or encoder recurses into trouble. */
+  maxBodyDepth: 64,
 });
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -159,6 +166,38 @@ function toControlError(err: unknown, errorStatus?: (err: unknown) => number | u
   return new ControlError('AGENT_ERR_INTERNAL', custom ?? 500, `internal error: ${message}`, { cause: err });
 }
 
+/**
+ * Answers without reading the (rest of the) request body: the response says
+ * `connection: close`, reading stops, and once the answer is flushed the
+ * socket is half-closed, then destroyed after a short grace so the client can
+ * read the answer. A 200 MB upload costs the server a few socket buffers.
+ */
+function refuseBody(req: IncomingMessage, res: ServerResponse): void {
+  if (!res.headersSent) res.setHeader('connection', 'close');
+  req.removeAllListeners('data');
+  req.pause();
+  const socket = req.socket;
+  res.once('finish', () => {
+    socket.end();
+    setTimeout(() => socket.destroy(), REFUSE_GRACE_MS).unref();
+  });
+}
+
+/** How long a refused client has to read its answer before the socket is destroyed. */
+const REFUSE_GRACE_MS = 1_000;
+
+/** Whether `value` nests deeper than `limit` arrays/objects (iterative: a hostile body cannot blow the stack). */
+export function jsonDepthExceeds(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (d + 1 > limit) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, d + 1]);
+  }
+  return false;
+}
+
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const tooLarge = (): ControlError =>
@@ -173,8 +212,6 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        req.removeAllListeners('data');
-        req.resume();
         reject(tooLarge());
         return;
       }
@@ -189,6 +226,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 export async function createControlServer(opts: ControlServerOptions): Promise<ControlServer> {
   const host = opts.host ?? DEFAULT_CONTROL_SERVER_OPTIONS.host;
   const maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_CONTROL_SERVER_OPTIONS.maxBodyBytes;
+  const maxBodyDepth = opts.maxBodyDepth ?? DEFAULT_CONTROL_SERVER_OPTIONS.maxBodyDepth;
   if (!LOOPBACK.has(host)) {
     throw new AgentError(
       'AGENT_ERR_BAD_OPTIONS',
@@ -207,7 +245,8 @@ export async function createControlServer(opts: ControlServerOptions): Promise<C
     // 1. Authentication, before anything else.
     const auth = req.headers.authorization ?? '';
     if (!tokensEqual(auth, expected)) {
-      req.resume();
+      // Never read a stranger's body: answer, then close the connection.
+      refuseBody(req, res);
       sendError(
         res,
         new ControlError(
@@ -224,7 +263,14 @@ export async function createControlServer(opts: ControlServerOptions): Promise<C
 
     // 2. Routing.
     const url = new URL(req.url ?? '/', 'http://control');
-    const segments = url.pathname.split('/').filter((s) => s !== '').map(decodeURIComponent);
+    let segments: string[];
+    try {
+      segments = url.pathname.split('/').filter((s) => s !== '').map(decodeURIComponent);
+    } catch {
+      refuseBody(req, res);
+      sendError(res, new ControlError('AGENT_ERR_BAD_REQUEST', 400, `malformed percent-encoding in path ${url.pathname.slice(0, 200)}`));
+      return;
+    }
     const candidates = routes
       .map((r) => ({ r, params: match(r, segments) }))
       .filter((c): c is { r: CompiledRoute; params: Record<string, string> } => c.params !== undefined);
@@ -253,6 +299,10 @@ export async function createControlServer(opts: ControlServerOptions): Promise<C
         body = JSON.parse(raw.toString('utf8'));
       } catch (err) {
         throw new ControlError('AGENT_ERR_BAD_REQUEST', 400, `request body is not valid JSON: ${(err as Error).message}`);
+      }
+      // Before any handler (or a recursive schema) walks it.
+      if (jsonDepthExceeds(body, maxBodyDepth)) {
+        throw new ControlError('AGENT_ERR_BAD_REQUEST', 400, `request body nests deeper than ${maxBodyDepth} levels of arrays/objects`);
       }
     }
 
@@ -317,7 +367,7 @@ export async function createControlServer(opts: ControlServerOptions): Promise<C
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
       const ce = toControlError(err, opts.errorStatus);
-      if (ce.status === 413) res.setHeader('connection', 'close');
+      if (ce.status === 413) refuseBody(req, res);
       if (res.headersSent) res.destroy();
       else sendError(res, ce);
     });

@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { Keyring } from '@rhizome/gossip';
+import { Keyring, MAX_PAYLOAD_DEPTH } from '@rhizome/gossip';
 import { Agent, ControlClient, loadAgentConfig, readToken } from '../../src/index';
 import type { AgentStatus } from '../../src/index';
 
@@ -122,6 +122,38 @@ describe('Agent (several in one process)', () => {
     expect(res.status).toBe(401);
     const wrong = await fetch(`${a.controlUrl}/facts`, { headers: { authorization: 'Bearer nope' } });
     expect(wrong.status).toBe(401);
+  });
+
+  it('refuses event and query payloads beyond the wire limits with 400 naming the limit', async () => {
+    const base = await tmp();
+    const a = await start({ unit: 'faulty/0', charmDir: join(CHARMS, 'faulty'), dataDir: base });
+    const client = new ControlClient({ url: a.controlUrl, token: await readToken(base) });
+    const nest = (n: number): unknown => {
+      let v: unknown = 'x';
+      for (let i = 0; i < n; i++) v = { v };
+      return v;
+    };
+    for (const depth of [MAX_PAYLOAD_DEPTH + 1, 100]) {
+      for (const route of ['/event', '/query']) {
+        const err = await client.json('POST', route, { name: 'deep', payload: nest(depth) }).catch((e: unknown) => e);
+        expect(err).toMatchObject({ status: 400 });
+        expect(String((err as Error).message)).toMatch(new RegExp(`deeper than (${MAX_PAYLOAD_DEPTH}|64)`));
+      }
+    }
+    // 5,000 deep used to overflow the stack (500): built as text, since the client's own JSON.stringify may not cope.
+    const token = await readToken(base);
+    const deepText = `{"name":"deep","payload":${'{"v":'.repeat(5_000)}"x"${'}'.repeat(5_000)}}`;
+    const deepRes = await fetch(`${a.controlUrl}/event`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: deepText });
+    expect(deepRes.status).toBe(400);
+    const big = await client.json('POST', '/event', { name: 'big', payload: 'x'.repeat(20_000) }).catch((e: unknown) => e);
+    expect(big).toMatchObject({ status: 400 });
+    expect(String((big as Error).message)).toMatch(/userEventSizeLimit/);
+    const bigQ = await client.json('POST', '/query', { name: 'big', payload: 'x'.repeat(20_000) }).catch((e: unknown) => e);
+    expect(bigQ).toMatchObject({ status: 400 });
+    expect(String((bigQ as Error).message)).toMatch(/querySizeLimit/);
+    // The deepest allowed payload is accepted, and the agent still works.
+    await client.json('POST', '/event', { name: 'calm', payload: nest(MAX_PAYLOAD_DEPTH) });
+    await until('calm applied', () => a.facts()['calm'] === true);
   });
 
   it('raises file.changed with the path when a watched file changes', async () => {

@@ -79,6 +79,21 @@ describe('rhizome CLI arguments and errors', () => {
     expect(t.stderr).toMatch(/--agent URL needs --token/);
   });
 
+  it('refuses an event or query payload that is not JSON (unless --raw) or too deep, before contacting any agent', async () => {
+    for (const cmd of ['event', 'query']) {
+      const bad = await rhizome(cmd, 'deploy', '{bad json');
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(/payload is not valid JSON .*pass --raw to send the text as a string/);
+      const deep = await rhizome(cmd, 'deploy', '['.repeat(100) + ']'.repeat(100));
+      expect(deep.code).toBe(1);
+      expect(deep.stderr).toMatch(/payload nests deeper than 28 levels/);
+      // --raw takes any text: the command gets as far as looking for an agent.
+      const raw = await rhizome(cmd, 'deploy', '{bad json', '--raw');
+      expect(raw.code).toBe(1);
+      expect(raw.stderr).toMatch(/no deployment found/);
+    }
+  });
+
   it('refuses a bad bundle with exit 1 and the path of the bad field', async () => {
     const r = await rhizome('deploy', join(import.meta.dirname, '../fixtures/bundles/bad-endpoint.yaml'));
     expect(r.code).toBe(1);

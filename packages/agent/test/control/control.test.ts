@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { mkdtemp, rm, stat, writeFile, chmod, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -172,6 +173,57 @@ describe('control server', () => {
     expect(JSON.parse(big.body).error.code).toBe('AGENT_ERR_BODY_TOO_LARGE');
     const empty = await raw(url, { method: 'POST', path: '/resolve', headers: auth });
     expect(empty.status).toBe(204);
+  });
+
+  it('answers 400 (not 500) for a malformed percent-encoded path', async () => {
+    const { url } = await startServer();
+    const r = await raw(url, { path: '/%ZZ', headers: auth });
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.body).error.code).toBe('AGENT_ERR_BAD_REQUEST');
+    const r2 = await raw(url, { path: '/facts/%E0%A4%A', headers: auth });
+    expect(r2.status).toBe(400);
+  });
+
+  it('rejects bodies nested deeper than maxBodyDepth (400) without overflowing the stack', async () => {
+    const server = await createControlServer({ token: TOKEN, routes: { 'POST /event': (req: ControlRequest) => ({ received: req.body }) } });
+    servers.push(server);
+    const deep = (n: number): string => '['.repeat(n) + ']'.repeat(n);
+    const ok = await raw(server.url, { method: 'POST', path: '/event', headers: auth, body: deep(64) });
+    expect(ok.status).toBe(200);
+    for (const n of [65, 5000, 100_000]) {
+      const r = await raw(server.url, { method: 'POST', path: '/event', headers: auth, body: deep(n) });
+      expect(r.status).toBe(400);
+      expect(JSON.parse(r.body).error.message).toMatch(/deeper than 64/);
+    }
+  });
+
+  it('answers a huge POST without a token at once with 401 and closes without reading it', async () => {
+    const { url, port } = await startServer();
+    const total = 200 * 1024 * 1024;
+    const sock = connect(port, '127.0.0.1');
+    let answer = '';
+    let written = 0;
+    const closed = new Promise<void>((resolve) => sock.once('close', () => resolve()));
+    sock.on('data', (d: Buffer) => (answer += d.toString()));
+    sock.on('error', () => undefined); // EPIPE/ECONNRESET once the server hangs up: expected
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    sock.write(`POST /event HTTP/1.1\r\nHost: ${new URL(url).host}\r\nContent-Type: application/json\r\nContent-Length: ${total}\r\n\r\n`);
+    const chunk = Buffer.alloc(64 * 1024, 0x20);
+    const started = Date.now();
+    // Write as fast as the server takes it, bounded by the size and by 20 s.
+    while (!sock.destroyed && written < total && Date.now() - started < 20_000) {
+      if (!sock.write(chunk)) {
+        await Promise.race([new Promise((r) => sock.once('drain', r)), closed, new Promise((r) => setTimeout(r, 200))]);
+      }
+      written += chunk.length;
+      if (answer.includes('\r\n\r\n') && written > 32 * 1024 * 1024) break;
+    }
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 10_000))]);
+    sock.destroy();
+    expect(answer).toMatch(/^HTTP\/1\.1 401/);
+    expect(answer.toLowerCase()).toContain('connection: close');
+    // The server stopped taking bytes long before 200 MB (socket buffers are a few MB).
+    expect(written).toBeLessThan(32 * 1024 * 1024);
   });
 
   it('turns thrown errors into status + { error: { code, message } }', async () => {

@@ -6,6 +6,7 @@
  */
 import type { Command } from 'commander';
 import type { Json } from '@rhizome/engine';
+import { MAX_PAYLOAD_DEPTH, nestsDeeperThan } from '@rhizome/gossip';
 import type { LogRecord } from '../../log/log-tail';
 import { AgentError } from '../../errors';
 import { clientFor, liveUnits } from '../../deploy/deployment';
@@ -13,13 +14,28 @@ import { relate } from '../../deploy/deploy';
 import { printJson, table } from '../output';
 import { anyClient, resolveTarget, unitClient, type GlobalOptions } from '../target';
 
-function parsePayload(text: string | undefined): Json | undefined {
+/**
+ * A payload argument: JSON unless `--raw` (then the text as a string). Text
+ * that is not JSON is refused rather than silently sent as a string, and the
+ * wire's depth limit is applied here, before anything is sent (the agent
+ * checks the size against its profile's limits and answers 400 naming them).
+ */
+function parsePayload(text: string | undefined, raw: boolean | undefined): Json | undefined {
   if (text === undefined) return undefined;
+  if (raw === true) return text;
+  let value: Json;
   try {
-    return JSON.parse(text) as Json;
-  } catch {
-    return text;
+    value = JSON.parse(text) as Json;
+  } catch (err) {
+    throw new AgentError(
+      'AGENT_ERR_BAD_OPTIONS',
+      `payload is not valid JSON (${(err as Error).message}); quote strings as JSON ('"text"') or pass --raw to send the text as a string`,
+    );
   }
+  if (nestsDeeperThan(value, MAX_PAYLOAD_DEPTH)) {
+    throw new AgentError('AGENT_ERR_BAD_OPTIONS', `payload nests deeper than ${MAX_PAYLOAD_DEPTH} levels of arrays/objects (the gossip wire's limit); flatten it`);
+  }
+  return value;
 }
 
 const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
@@ -58,12 +74,14 @@ export function registerOperate(program: Command, globals: () => GlobalOptions):
   program
     .command('event')
     .argument('<name>', 'event name')
-    .argument('[payload]', 'payload (JSON, or a string)')
+    .argument('[payload]', 'payload (JSON; with --raw, any text sent as a string)')
+    .option('--raw', 'send the payload text as a JSON string')
     .description('send a user event to every member; each agent raises user.NAME')
-    .action(async (name: string, payload?: string) => {
+    .action(async (name: string, payload: string | undefined, opts: { raw?: boolean }) => {
       const g = globals();
+      const value = parsePayload(payload, opts.raw);
       const client = await anyClient(g);
-      const r = await client.json('POST', '/event', { name, ...(payload !== undefined ? { payload: parsePayload(payload) } : {}) });
+      const r = await client.json('POST', '/event', { name, ...(value !== undefined ? { payload: value } : {}) });
       if (g.json) printJson(r);
       else process.stdout.write(`event ${name} sent\n`);
     });
@@ -71,15 +89,17 @@ export function registerOperate(program: Command, globals: () => GlobalOptions):
   program
     .command('query')
     .argument('<name>', 'query name')
-    .argument('[payload]', 'payload (JSON, or a string)')
+    .argument('[payload]', 'payload (JSON; with --raw, any text sent as a string)')
+    .option('--raw', 'send the payload text as a JSON string')
     .option('--timeout <ms>', 'how long to collect responses', '2000')
     .description('ask every member; prints acks and responses')
-    .action(async (name: string, payload: string | undefined, opts: { timeout: string }) => {
+    .action(async (name: string, payload: string | undefined, opts: { timeout: string; raw?: boolean }) => {
       const g = globals();
       const timeoutMs = Number(opts.timeout);
       if (!Number.isInteger(timeoutMs) || timeoutMs < 10) throw new AgentError('AGENT_ERR_BAD_OPTIONS', '--timeout must be milliseconds (>= 10)');
+      const value = parsePayload(payload, opts.raw);
       const client = await anyClient(g);
-      const r = await client.json<{ acks: string[]; responses: { from: string; payload: unknown }[] }>('POST', '/query', { name, timeoutMs, ...(payload !== undefined ? { payload: parsePayload(payload) } : {}) });
+      const r = await client.json<{ acks: string[]; responses: { from: string; payload: unknown }[] }>('POST', '/query', { name, timeoutMs, ...(value !== undefined ? { payload: value } : {}) });
       if (g.json) return printJson(r);
       process.stdout.write(`${r.acks.length} ack(s), ${r.responses.length} response(s)\n`);
       if (r.responses.length > 0) process.stdout.write(`${table(['From', 'Response'], r.responses.map((x) => [x.from, JSON.stringify(x.payload)]))}\n`);
