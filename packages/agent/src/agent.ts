@@ -103,6 +103,8 @@ export interface LocalConvergence {
   readonly relations: readonly { id: string; remoteService: string; established: boolean; units: readonly string[] }[];
   /** Relations declared (relate, not unrelated) as this unit's directory knows them. */
   readonly declarations: readonly { id: string; services: readonly [string, string] }[];
+  /** Set while the engine is in `error` (retries exhausted; it waits for `resolve`): waiting any longer cannot help. */
+  readonly error?: { readonly handler?: string; readonly code: string; readonly message: string; readonly event: string; readonly attempts: number };
 }
 
 export class Agent {
@@ -470,7 +472,8 @@ export class Agent {
       .map((m) => m.name)
       .sort();
     const declarations = this.directory_.active().map((d) => ({ id: d.id, services: [d.a.service, d.b.service] as const }));
-    return { unit: this.unit, ok: reasons.length === 0, reasons, members, published, views, relations, declarations };
+    const error = es.state === 'error' && es.error ? { error: { ...(es.error.handler !== undefined ? { handler: es.error.handler } : {}), code: es.error.code, message: es.error.message, event: es.error.event, attempts: es.error.attempts } } : {};
+    return { unit: this.unit, ok: reasons.length === 0, reasons, members, published, views, relations, declarations, ...error };
   }
 
   /** Services seen in the mesh, by name, with their alive units. */

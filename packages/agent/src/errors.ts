@@ -49,6 +49,7 @@ export const AGENT_ERROR_CODES = [
   'AGENT_ERR_BAD_BUNDLE',
   'AGENT_ERR_DEPLOY',
   'AGENT_ERR_STOPPED',
+  'AGENT_ERR_UNIT_ERROR',
 ] as const;
 
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

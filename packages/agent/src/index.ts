@@ -43,6 +43,6 @@ export { deploy, addUnit, startUnit, stopUnit, killUnit, destroy, relate, spawnU
 export type { DeployOptions, DeployResult } from './deploy/deploy';
 export { readDeployment, rhizomeHome, liveUnits, unitOf, clientFor, isAlive, DEPLOYMENT_FILE } from './deploy/deployment';
 export type { Deployment, DeployedUnit } from './deploy/deployment';
-export { checkConvergence, waitForConvergence, DEFAULT_WAIT_OPTIONS } from './deploy/converge';
-export type { ConvergenceCheck, WaitOptions } from './deploy/converge';
+export { checkConvergence, waitForConvergence, describeUnitError, DEFAULT_WAIT_OPTIONS } from './deploy/converge';
+export type { ConvergenceCheck, UnitInError, WaitOptions } from './deploy/converge';
 export { main as runCli, buildProgram } from './cli/main';

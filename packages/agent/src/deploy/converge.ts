@@ -23,12 +23,35 @@ export interface ConvergenceCheck {
   /** Why not, one line per problem (bounded). */
   readonly reasons: readonly string[];
   readonly live: readonly string[];
+  /** Units whose engine is in `error` (retries exhausted): only `resolve` moves them on. */
+  readonly errors: readonly UnitInError[];
+}
+
+export interface UnitInError {
+  readonly unit: string;
+  readonly handler?: string;
+  readonly code: string;
+  readonly message: string;
+  readonly event: string;
+  readonly attempts: number;
+}
+
+/** The unit's error line and how to get it going again (what deploy/wait/start/add-unit print). */
+export function describeUnitError(e: UnitInError): string {
+  // The engine's message usually names the handler and event already.
+  const detail = e.handler !== undefined && !e.message.includes(`"${e.handler}"`) ? `handler "${e.handler}" failed on ${e.event}: ${e.message}` : e.message;
+  return (
+    `${e.unit} is in error after ${e.attempts} attempt(s): ${detail}\n` +
+    `  see 'rhizome logs ${e.unit} --level warn'; fix the cause, then 'rhizome resolve ${e.unit}' to retry ` +
+    `(or 'rhizome resolve ${e.unit} --skip' to drop the event)`
+  );
 }
 
 export async function checkConvergence(d: Deployment): Promise<ConvergenceCheck> {
   const live = liveUnits(d);
   const liveNames = live.map((u) => u.unit).sort();
   const reasons: string[] = [];
+  const errors: UnitInError[] = [];
   const reports = new Map<string, LocalConvergence>();
   await Promise.all(
     live.map(async (u) => {
@@ -50,6 +73,7 @@ export async function checkConvergence(d: Deployment): Promise<ConvergenceCheck>
   }
   for (const r of reports.values()) for (const decl of r.declarations ?? []) declared.set(decl.id, decl.services);
   for (const [unit, r] of reports) {
+    if (r.error) errors.push({ unit, ...r.error });
     for (const reason of r.reasons) reasons.push(`${unit}: ${reason}`);
     const known = new Set((r.declarations ?? []).map((x) => x.id));
     const service = unit.split('/')[0]!;
@@ -79,7 +103,8 @@ export async function checkConvergence(d: Deployment): Promise<ConvergenceCheck>
     }
   }
   if (live.length === 0) reasons.push('no live unit');
-  return { converged: reasons.length === 0, reasons: reasons.slice(0, 50), live: liveNames };
+  errors.sort((a, b) => (a.unit < b.unit ? -1 : a.unit > b.unit ? 1 : 0));
+  return { converged: reasons.length === 0, reasons: reasons.slice(0, 50), live: liveNames, errors };
 }
 
 export interface WaitOptions {
@@ -89,6 +114,12 @@ export interface WaitOptions {
   readonly onProgress?: (check: ConvergenceCheck, elapsedMs: number) => void;
   /** Re-read the deployment before each poll (units may be added or killed meanwhile). */
   readonly reload?: () => Promise<Deployment>;
+  /**
+   * Keep waiting while a unit is in `error` (default false: stop at once
+   * with AGENT_ERR_UNIT_ERROR, its error line and how to resolve it, since
+   * only `resolve` moves such a unit on).
+   */
+  readonly waitThroughErrors?: boolean;
 }
 
 export const DEFAULT_WAIT_OPTIONS = Object.freeze({
@@ -97,7 +128,10 @@ export const DEFAULT_WAIT_OPTIONS = Object.freeze({
   intervalMs: 250,
 });
 
-/** Polls until the deployment converged on two consecutive polls; resolves with the elapsed ms, rejects on timeout. */
+/**
+ * Polls until the deployment converged on two consecutive polls; resolves
+ * with the elapsed ms, rejects on timeout, or as soon as a unit is in error.
+ */
 export async function waitForConvergence(d: Deployment, options: WaitOptions = {}): Promise<number> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_WAIT_OPTIONS.timeoutMs;
   const intervalMs = options.intervalMs ?? DEFAULT_WAIT_OPTIONS.intervalMs;
@@ -109,6 +143,9 @@ export async function waitForConvergence(d: Deployment, options: WaitOptions = {
     if (options.reload) dep = await options.reload();
     last = await checkConvergence(dep);
     options.onProgress?.(last, Date.now() - start);
+    if (last.errors.length > 0 && options.waitThroughErrors !== true) {
+      throw new AgentError('AGENT_ERR_UNIT_ERROR', last.errors.map(describeUnitError).join('\n'));
+    }
     streak = last.converged ? streak + 1 : 0;
     if (streak >= 2) return Date.now() - start;
     if (Date.now() - start > timeoutMs) {
