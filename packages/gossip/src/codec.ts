@@ -4,8 +4,16 @@
  *
  * Frame layout (everything a Transport carries):
  *
- *   plaintext:  0x00 | msgpack(envelope)
- *   encrypted:  0x01 | keyId(4) | nonce(12) | AES-256-GCM(msgpack(envelope)) | authTag(16)
+ *   plaintext:  [label header] 0x00 | msgpack(envelope)
+ *   encrypted:  [label header] 0x01 | keyId(4) | nonce(12) | AES-256-GCM(msgpack(envelope)) | authTag(16)
+ *   label header (only when the cluster has a label): 0x02 | length(1) | label (UTF-8, 1..255 bytes)
+ *
+ * The cluster label is memberlist's `Label`: it keeps two clusters on one
+ * network apart (a frame from the other cluster is refused before any other
+ * work, even before decryption), and with a keyring it is authenticated
+ * too (header and tag are the AES-GCM additional data), so it cannot be
+ * stripped or swapped on the way. A node without a label refuses labelled
+ * frames, and a labelled node refuses unlabelled ones.
  *
  * The envelope is the msgpack map `{ v, from, addr, msgs }`: protocol
  * version, sender node name, sender address, and an array of messages.
@@ -16,6 +24,8 @@
  *
  * Untrusted input, in this order, so that nothing unchecked gets further:
  *   1. size: frames above `maxFrameSize` are rejected before any work;
+ *   1b. label: the label header must name this node's cluster (or be absent
+ *      when the node has none);
  *   2. tag and keyring: with a keyring only authenticated frames are
  *      accepted (plaintext is refused); without one, encrypted frames are
  *      refused with their own code;
@@ -79,6 +89,10 @@ export function nestsDeeperThan(value: unknown, limit: number): boolean {
 /** First byte of every frame. */
 export const FRAME_TAG_PLAINTEXT = 0x00;
 export const FRAME_TAG_ENCRYPTED = 0x01;
+/** First byte of a labelled frame: the label header precedes the tag. */
+export const FRAME_TAG_LABEL = 0x02;
+/** Longest cluster label, in UTF-8 bytes (memberlist: 255). */
+export const MAX_LABEL_BYTES = 255;
 
 export interface Envelope {
   v: number;
@@ -102,6 +116,8 @@ export type FrameErrorCode =
   | 'GOSSIP_ERR_PLAINTEXT_REFUSED'
   /** Encrypted frame received while no keyring is configured. */
   | 'GOSSIP_ERR_NO_KEYRING'
+  /** Frame from another cluster: its label differs from ours, or one side has none. */
+  | 'GOSSIP_ERR_LABEL'
   /** (encode) A single message does not fit in a frame of maxFrameSize. */
   | 'GOSSIP_ERR_MESSAGE_TOO_LARGE'
   /** (encode) A message or envelope field holds something that is not plain data. */
@@ -123,6 +139,12 @@ export interface CodecOptions {
   maxFrameSize: number;
   /** When set, frames are sealed with its primary key and plaintext is refused. */
   keyring?: Keyring | undefined;
+  /**
+   * Cluster label ('' or absent: none). Frames carry it; decodeFrame refuses
+   * frames with another label, or with none when we have one (and the
+   * reverse). Check it once with `checkLabel`.
+   */
+  label?: string | undefined;
   /**
    * encodeFrames only: remember the encoding of messages `cacheFrom` and
    * later (objects) here, and reuse it when the same object is sent again.
@@ -158,6 +180,41 @@ function checkMaxFrameSize(maxFrameSize: number): void {
   if (!Number.isInteger(maxFrameSize) || maxFrameSize < 64) {
     throw new TypeError(`maxFrameSize must be an integer >= 64 bytes, got ${String(maxFrameSize)}`);
   }
+}
+
+/**
+ * Validates a cluster label; returns it. Throws TypeError saying what to
+ * change (a string of at most MAX_LABEL_BYTES UTF-8 bytes; '' means none).
+ */
+export function checkLabel(label: unknown): string {
+  if (typeof label !== 'string') throw new TypeError(`cluster label must be a string, got ${typeof label}`);
+  const bytes = Buffer.byteLength(label, 'utf8');
+  if (bytes > MAX_LABEL_BYTES) {
+    throw new TypeError(`cluster label is ${bytes} bytes of UTF-8; at most ${MAX_LABEL_BYTES} are allowed`);
+  }
+  return label;
+}
+
+/** The label header for a label, cached for the last label seen (one cluster per process, normally). */
+const NO_LABEL = new Uint8Array(0);
+let lastLabel: { label: string; header: Uint8Array } = { label: '', header: NO_LABEL };
+
+function labelHeader(label: string | undefined): Uint8Array {
+  if (label === undefined || label === '') return NO_LABEL;
+  if (lastLabel.label === label) return lastLabel.header;
+  const text = Buffer.from(checkLabel(label), 'utf8');
+  const header = new Uint8Array(2 + text.length);
+  header[0] = FRAME_TAG_LABEL;
+  header[1] = text.length;
+  header.set(text, 2);
+  lastLabel = { label, header };
+  return header;
+}
+
+/** A peer-supplied label, safe to put in a log line. */
+function quoteLabel(bytes: Uint8Array): string {
+  const text = Buffer.from(bytes).toString('utf8');
+  return JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}…` : text);
 }
 
 function arrayHeaderSize(n: number): number {
@@ -278,7 +335,8 @@ export function encodeFrames(
   // and write the real array header, then the messages' bytes (msgpack is
   // concatenative, so this is exactly pack({ v, from, addr, msgs })).
   const prefix = envelopePrefix(env.from, env.addr);
-  const overhead = FRAME_TAG_SIZE + (opts.keyring ? SEAL_OVERHEAD : 0) + prefix.length;
+  const header = labelHeader(opts.label);
+  const overhead = header.length + FRAME_TAG_SIZE + (opts.keyring ? SEAL_OVERHEAD : 0) + prefix.length;
   const cache = opts.cache;
   const cacheFrom = opts.cacheFrom ?? 0;
   const encoded = env.msgs.map((m, i) => {
@@ -320,11 +378,19 @@ export function encodeFrames(
       at += encoded[i]!.length;
     }
     if (opts.keyring) {
-      const tag = plain.subarray(0, FRAME_TAG_SIZE);
-      const sealed = opts.keyring.seal(plain.subarray(FRAME_TAG_SIZE), tag);
-      const frame = new Uint8Array(FRAME_TAG_SIZE + sealed.length);
-      frame[0] = FRAME_TAG_ENCRYPTED;
-      frame.set(sealed, FRAME_TAG_SIZE);
+      // Label header and tag are authenticated: a frame cannot be moved to another cluster's label.
+      const aad = new Uint8Array(header.length + FRAME_TAG_SIZE);
+      aad.set(header, 0);
+      aad[header.length] = FRAME_TAG_ENCRYPTED;
+      const sealed = opts.keyring.seal(plain.subarray(FRAME_TAG_SIZE), aad);
+      const frame = new Uint8Array(aad.length + sealed.length);
+      frame.set(aad, 0);
+      frame.set(sealed, aad.length);
+      frames.push(frame);
+    } else if (header.length > 0) {
+      const frame = new Uint8Array(header.length + plain.length);
+      frame.set(header, 0);
+      frame.set(plain, header.length);
       frames.push(frame);
     } else {
       frames.push(plain);
@@ -348,10 +414,11 @@ export function decodeFrame(frame: Uint8Array, opts: CodecOptions): Envelope {
       `frame of ${frame.length} bytes exceeds maxFrameSize ${opts.maxFrameSize}`,
     );
   }
-  if (frame.length < FRAME_TAG_SIZE + 1) {
+  const at = checkFrameLabel(frame, opts.label);
+  if (frame.length < at + FRAME_TAG_SIZE + 1) {
     throw new FrameError('GOSSIP_ERR_MALFORMED_FRAME', `frame of ${frame.length} bytes is too short`);
   }
-  const tag = frame[0];
+  const tag = frame[at];
   let body: Uint8Array;
   if (tag === FRAME_TAG_PLAINTEXT) {
     if (opts.keyring) {
@@ -360,7 +427,7 @@ export function decodeFrame(frame: Uint8Array, opts: CodecOptions): Envelope {
         'plaintext frame refused: this node requires encryption; give the sender the cluster keyring',
       );
     }
-    body = frame.subarray(FRAME_TAG_SIZE);
+    body = frame.subarray(at + FRAME_TAG_SIZE);
   } else if (tag === FRAME_TAG_ENCRYPTED) {
     if (!opts.keyring) {
       throw new FrameError(
@@ -368,7 +435,7 @@ export function decodeFrame(frame: Uint8Array, opts: CodecOptions): Envelope {
         'encrypted frame refused: this node has no keyring; configure the cluster keyring to talk to encrypted nodes',
       );
     }
-    const opened = opts.keyring.open(frame.subarray(FRAME_TAG_SIZE), frame.subarray(0, FRAME_TAG_SIZE));
+    const opened = opts.keyring.open(frame.subarray(at + FRAME_TAG_SIZE), frame.subarray(0, at + FRAME_TAG_SIZE));
     if (opened === undefined) {
       throw new FrameError(
         'GOSSIP_ERR_DECRYPT',
@@ -392,6 +459,43 @@ export function decodeFrame(frame: Uint8Array, opts: CodecOptions): Envelope {
     });
   }
   return parseEnvelope(value);
+}
+
+/**
+ * Checks the label header against ours before anything else; returns where
+ * the tag byte is.
+ */
+function checkFrameLabel(frame: Uint8Array, label: string | undefined): number {
+  const ours = label ?? '';
+  if (frame[0] !== FRAME_TAG_LABEL) {
+    if (ours === '') return 0;
+    throw new FrameError(
+      'GOSSIP_ERR_LABEL',
+      `frame carries no cluster label; this node is in cluster ${JSON.stringify(ours)}: give the sender the same label (or it belongs to another cluster)`,
+    );
+  }
+  if (frame.length < 2) throw new FrameError('GOSSIP_ERR_MALFORMED_FRAME', 'frame is too short for its label header');
+  const len = frame[1]!;
+  if (len === 0 || frame.length < 2 + len) {
+    throw new FrameError('GOSSIP_ERR_MALFORMED_FRAME', 'frame label header is empty or longer than the frame');
+  }
+  const theirs = frame.subarray(2, 2 + len);
+  const header = labelHeader(ours);
+  if (ours === '') {
+    throw new FrameError(
+      'GOSSIP_ERR_LABEL',
+      `frame carries cluster label ${quoteLabel(theirs)}; this node has none: give it the same label (or the sender belongs to another cluster)`,
+    );
+  }
+  let same = len === header.length - 2;
+  for (let i = 0; same && i < len; i++) same = theirs[i] === header[2 + i];
+  if (!same) {
+    throw new FrameError(
+      'GOSSIP_ERR_LABEL',
+      `frame from cluster ${quoteLabel(theirs)} refused: this node is in cluster ${JSON.stringify(ours)}`,
+    );
+  }
+  return 2 + len;
 }
 
 /** Validates a decoded envelope field by field. */

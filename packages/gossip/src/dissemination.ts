@@ -47,6 +47,8 @@ export interface DisseminationDeps {
   readonly address: string;
   readonly profile: GossipProfile;
   readonly keyring: Keyring | undefined;
+  /** Cluster label ('' = none), written into every frame. */
+  readonly label: string;
   readonly transport: Transport;
   readonly clock: Clock;
   readonly random: Random;
@@ -99,7 +101,7 @@ export class Dissemination {
     try {
       frames = encodeFrames(
         { from: this.d.name, addr: this.d.address, msgs: all },
-        { maxFrameSize: this.d.profile.maxFrameSize, keyring: this.d.keyring, cache: this.encoded, cacheFrom: broadcastFrom },
+        { maxFrameSize: this.d.profile.maxFrameSize, keyring: this.d.keyring, label: this.d.label, cache: this.encoded, cacheFrom: broadcastFrom },
       );
     } catch (err) {
       this.d.counters.dropped.unencodable++;

@@ -24,7 +24,11 @@ export type GossipErrorCode =
   /** A reliable send named a member this node does not know. */
   | 'GOSSIP_ERR_UNKNOWN_MEMBER'
   /** A reliable payload does not fit in one frame. */
-  | 'GOSSIP_ERR_MESSAGE_TOO_LARGE';
+  | 'GOSSIP_ERR_MESSAGE_TOO_LARGE'
+  /** A key operation on a node without a keyring (gossip is not encrypted). */
+  | 'GOSSIP_ERR_NO_KEYRING'
+  /** A query name under the reserved prefix `_gossip:` (the node's own queries). */
+  | 'GOSSIP_ERR_RESERVED_NAME';
 
 export class GossipError extends Error {
   override readonly name = 'GossipError';

@@ -24,7 +24,7 @@ import { BroadcastQueue } from './broadcast-queue';
 import { ReliableChannels } from './channel';
 import type { Clock, TimerHandle } from './clock';
 import { systemClock } from './clock';
-import { decodeFrame, FrameError, type Envelope } from './codec';
+import { checkLabel, decodeFrame, FrameError, type Envelope } from './codec';
 import { Dissemination } from './dissemination';
 import type { NodeContext } from './context';
 import { TypedEmitter } from './emitter';
@@ -44,6 +44,11 @@ import { Membership, type MembershipEvent } from './state';
 import { newStats, type NodeStats } from './stats';
 import type { Transport, UnreachableReason as TransportUnreachable } from './transport';
 import { UserEvents, type UserEvent } from './user-events';
+import { KeyManager, RESERVED_QUERY_PREFIX, type KeyringChange } from './key-manager';
+import { describeRefusals, RefusalReporter, type RefusalCode, type RefusalSummary } from './internal/refusals';
+
+/** Default for GossipNodeOptions.refusalReportInterval. */
+export const DEFAULT_REFUSAL_REPORT_INTERVAL = 10_000;
 
 export interface GossipNodeOptions {
   /** Unique in the cluster, 1..128 characters. */
@@ -57,6 +62,19 @@ export interface GossipNodeOptions {
   seeds?: readonly string[];
   /** Encrypt every frame and refuse plaintext. */
   keyring?: Keyring;
+  /**
+   * Cluster label (memberlist's Label): carried in every frame and checked
+   * before anything else, so two clusters on one network never merge. At
+   * most 255 UTF-8 bytes; '' (default) means none. Every member of a
+   * cluster must have the same label.
+   */
+  label?: string;
+  /**
+   * Refused frames (wrong key or label, plaintext/encrypted mismatch,
+   * malformed, ...) are summarised per peer host at most once per this many
+   * ms: event `frames-refused` and one warn line. Default 10 s.
+   */
+  refusalReportInterval?: number;
   /** pino-compatible; silent by default. */
   logger?: GossipLogger;
   /** Base timing profile: DEFAULT_LAN_PROFILE (default) or LOCAL_PROFILE. */
@@ -90,6 +108,14 @@ export interface GossipEvents {
   reliable: { readonly from: string; readonly payload: unknown };
   /** The reliable channel gave up on a member (pending sends were rejected). */
   unreachable: { readonly member: string; readonly reason: UnreachableReason };
+  /**
+   * Frames refused from one peer host, summarised (at most one per peer per
+   * refusalReportInterval; also logged as one warn line). A keyring or label
+   * mismatch shows up here on both sides.
+   */
+  'frames-refused': RefusalSummary;
+  /** This member's keyring changed through a cluster key operation (`node.keys`): persist `keys`. */
+  'keyring-change': KeyringChange;
 }
 
 export interface SendEventOptions {
@@ -112,6 +138,7 @@ const FRAME_DROP_FIELD = {
   GOSSIP_ERR_DECRYPT: 'decrypt',
   GOSSIP_ERR_PLAINTEXT_REFUSED: 'plaintextRefused',
   GOSSIP_ERR_NO_KEYRING: 'plaintextRefused',
+  GOSSIP_ERR_LABEL: 'label',
 } as const;
 
 export class GossipNode {
@@ -122,6 +149,9 @@ export class GossipNode {
   private readonly clock: Clock;
   private readonly random: Random;
   private readonly keyring: Keyring | undefined;
+  /** Cluster label ('' = none). */
+  readonly label: string;
+  private readonly refusals: RefusalReporter;
   private readonly logger: GossipLogger;
   private readonly seeds: readonly string[];
   private readonly counters: NodeStats = newStats();
@@ -137,6 +167,12 @@ export class GossipNode {
   private readonly queries: Queries;
   private readonly channels: ReliableChannels;
   private readonly dissemination: Dissemination;
+  /**
+   * Cluster-wide key operations with `serf keys` semantics (key-manager.ts):
+   * `keys.list()`, `keys.install(k)`, `keys.use(k)`, `keys.remove(k)`, each
+   * answered by every live member. Needs a keyring.
+   */
+  readonly keys: KeyManager;
   private state: NodeState = 'running';
   private reapTimer: TimerHandle | null = null;
   private joining: JoinAttempt | null = null;
@@ -164,12 +200,25 @@ export class GossipNode {
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
     this.keyring = options.keyring;
+    try {
+      this.label = checkLabel(options.label ?? '');
+    } catch (err) {
+      throw new TypeError(`createNode: ${(err as Error).message}`);
+    }
+    const refusalInterval = options.refusalReportInterval ?? DEFAULT_REFUSAL_REPORT_INTERVAL;
+    if (!(refusalInterval > 0) || !Number.isFinite(refusalInterval)) {
+      throw new TypeError(`createNode: refusalReportInterval must be a positive number of ms, got ${String(refusalInterval)}`);
+    }
     this.logger = options.logger ?? silentLogger;
     this.seeds = [...(options.seeds ?? [])];
     this.awareness = new Awareness(this.profile.awarenessMaxMultiplier);
     this.emitter = new TypedEmitter<GossipEvents>((event, err) =>
       this.logger.error({ event, err: String(err) }, 'gossip: an event listener threw; the node carries on'),
     );
+    this.refusals = new RefusalReporter(this.clock, refusalInterval, (summary) => {
+      this.logger.warn({ code: 'GOSSIP_ERR_FRAMES_REFUSED', peer: summary.peer, total: summary.total }, describeRefusals(summary));
+      this.emitter.emit('frames-refused', summary);
+    });
     this.ctx = {
       name: this.name,
       address: this.address,
@@ -189,6 +238,7 @@ export class GossipNode {
       address: this.address,
       profile: this.profile,
       keyring: this.keyring,
+      label: this.label,
       transport,
       clock: this.clock,
       random: this.random,
@@ -232,6 +282,17 @@ export class GossipNode {
       lookup: (n) => this.membership.get(n),
       deliver: (from, payload) => this.emitter.emit('reliable', { from, payload }),
       unreachable: (member, reason) => this.emitter.emit('unreachable', { member, reason }),
+    });
+    this.keys = new KeyManager({
+      keyring: this.keyring,
+      name: this.name,
+      liveMembers: () => this.membership.list.filter((m) => m.status === 'alive' || m.status === 'suspect').map((m) => m.name),
+      query: (name, payload, opts) => this.queries.query(name, payload, opts),
+      respond: (name, fn) => this.queries.respond(name, fn),
+      changed: (change) => {
+        this.logger.info({ operation: change.operation, keys: change.keys.length }, `gossip: keyring changed (${change.operation})`);
+        this.emitter.emit('keyring-change', change);
+      },
     });
     transport.setHandler({
       onFrame: (frame, remote) => this.onFrame(frame, remote),
@@ -315,6 +376,7 @@ export class GossipNode {
     this.userEvents.shutdown();
     this.queries.shutdown();
     this.channels.shutdown();
+    this.refusals.stop();
     this.broadcasts.reset();
     this.joining?.fail(this.notRunning('join'));
     await this.transport.close();
@@ -374,11 +436,13 @@ export class GossipNode {
   /** Ask matching members; acks and responses arrive on the handle until its timeout. */
   query(name: string, payload?: unknown, options: QueryOptions = {}): QueryHandle {
     this.assertRunning('query');
+    assertNotReserved('query', name);
     return this.queries.query(name, payload, options);
   }
 
   /** Answer queries called `name` ('*' for any without its own responder); returns unregister. */
   onQuery(name: string, responder: QueryResponder): () => void {
+    assertNotReserved('onQuery', name);
     return this.queries.respond(name, responder);
   }
 
@@ -427,21 +491,22 @@ export class GossipNode {
     this.counters.bytesIn += frame.byteLength;
     let env: Envelope;
     try {
-      env = decodeFrame(frame, { maxFrameSize: this.profile.maxFrameSize, keyring: this.keyring });
+      env = decodeFrame(frame, { maxFrameSize: this.profile.maxFrameSize, keyring: this.keyring, label: this.label });
     } catch (err) {
       const code = err instanceof FrameError ? err.code : 'GOSSIP_ERR_MALFORMED_FRAME';
       const field = (FRAME_DROP_FIELD as Record<string, keyof NodeStats['dropped']>)[code] ?? 'malformed';
       this.counters.dropped[field]++;
-      this.logger.warn({ code, remote, bytes: frame.byteLength }, `gossip: dropped frame: ${(err as Error).message}`);
+      this.refusals.refused(remote, code as RefusalCode, (err as Error).message);
       return;
     }
     // A frame whose sender claims a name owned by a different live member (or ours) is refused.
     const claimed = this.membership.get(env.from);
     if (claimed && claimed.addr !== env.addr && (claimed === this.membership.local || claimed.status === 'alive' || claimed.status === 'suspect')) {
       this.counters.dropped.spoofed++;
-      this.logger.warn(
-        { code: 'GOSSIP_ERR_SPOOFED_SENDER', remote, from: env.from, claimedAddr: env.addr, ownerAddr: claimed.addr },
-        `gossip: dropped frame from ${env.addr} claiming the name "${env.from}", owned by the live member at ${claimed.addr}`,
+      this.refusals.refused(
+        remote,
+        'GOSSIP_ERR_SPOOFED_SENDER',
+        `frame from ${env.addr} claims the name ${JSON.stringify(env.from)}, owned by the live member at ${claimed.addr}`,
       );
       this.noticeConflict(env.from, claimed.addr, env.addr);
       return;
@@ -455,9 +520,10 @@ export class GossipNode {
       try {
         msg = parseMessage(raw);
       } catch (err) {
-        if (err instanceof MessageError && err.code === 'GOSSIP_ERR_UNKNOWN_TYPE') this.counters.dropped.unknownType++;
+        const unknown = err instanceof MessageError && err.code === 'GOSSIP_ERR_UNKNOWN_TYPE';
+        if (unknown) this.counters.dropped.unknownType++;
         else this.counters.dropped.malformed++;
-        this.logger.warn({ code: err instanceof MessageError ? err.code : 'GOSSIP_ERR_MALFORMED_MESSAGE', remote, from: env.from }, `gossip: dropped message: ${(err as Error).message}`);
+        this.refusals.refused(remote, unknown ? 'GOSSIP_ERR_UNKNOWN_TYPE' : 'GOSSIP_ERR_MALFORMED_MESSAGE', `message from ${JSON.stringify(env.from)}: ${(err as Error).message}`);
         continue;
       }
       this.counters.messagesIn++;
@@ -591,6 +657,12 @@ export class GossipNode {
 
   private notRunning(op: string): GossipError {
     return new GossipError('GOSSIP_ERR_NOT_RUNNING', `${op}: this node was shut down; create a new node`);
+  }
+}
+
+function assertNotReserved(op: string, name: string): void {
+  if (typeof name === 'string' && name.startsWith(RESERVED_QUERY_PREFIX)) {
+    throw new GossipError('GOSSIP_ERR_RESERVED_NAME', `${op}: query names starting with "${RESERVED_QUERY_PREFIX}" are the node's own; pick another name`);
   }
 }
 

@@ -115,7 +115,9 @@ export const DEFAULT_LAN_PROFILE: GossipProfile = Object.freeze({
 });
 
 /**
- * Loopback: round trips are tens of microseconds, so every timer can be much
+ * Loopback (our `local`; memberlist's DefaultLocalConfig is slower: probe
+ * 1 s with a 200 ms timeout, gossip 100 ms, 1 indirect check, retransmit
+ * multiplier 2). Round trips are tens of microseconds, so every timer can be much
  * shorter than on a LAN without false positives, and a crashed process is
  * declared failed cluster-wide in about a second (stream evidence plus the
  * shorter suspicion minimum: 3 × max(1, log10 N) × 200 ms, e.g. 0.6 s at
@@ -138,6 +140,48 @@ export const LOCAL_PROFILE: GossipProfile = Object.freeze({
   reliableRetransmitInterval: 100,
   reliableMaxRetransmits: 50, // ~5 s without any ack
 });
+
+/**
+ * hashicorp/memberlist DefaultWANConfig: the LAN values with longer timers,
+ * for members that talk across the internet (round trips of tens to
+ * hundreds of ms, occasional loss).
+ */
+export const DEFAULT_WAN_PROFILE: GossipProfile = Object.freeze({
+  ...DEFAULT_LAN_PROFILE,
+  gossipInterval: 500, // memberlist WAN: 500 ms (less often, to one more member)
+  gossipNodes: 4, // memberlist WAN: 4
+  gossipToTheDeadTime: 60_000, // memberlist WAN: 60 s
+  probeInterval: 5_000, // memberlist WAN: 5 s
+  probeTimeout: 3_000, // memberlist WAN: 3 s
+  suspicionMult: 6, // memberlist WAN: 6
+  pushPullInterval: 60_000, // memberlist WAN: 60 s
+  joinTimeout: 30_000, // memberlist WAN TCPTimeout: 30 s
+  evidenceSuspicionTimeout: 3_000, // one probe timeout for a wrong report to be refuted
+  eventCoalescePeriod: 500, // one gossip interval
+  joinFollowUp: 2_000, // a few WAN round trips after the join
+  reliableRetransmitInterval: 3_000, // one probe timeout
+  reliableMaxRetransmits: 20, // ~60 s without any ack
+});
+
+/** The profiles by the names the agent's `--profile` takes. */
+export type ProfileName = 'local' | 'lan' | 'wan';
+
+/**
+ * `local` is LOCAL_PROFILE (loopback; faster than memberlist's
+ * DefaultLocalConfig, see above), `lan` memberlist's DefaultLANConfig,
+ * `wan` its DefaultWANConfig.
+ */
+export const PROFILES: Readonly<Record<ProfileName, GossipProfile>> = Object.freeze({
+  local: LOCAL_PROFILE,
+  lan: DEFAULT_LAN_PROFILE,
+  wan: DEFAULT_WAN_PROFILE,
+});
+
+/** The profile called `name`; a TypeError listing the names for anything else. */
+export function profileByName(name: string): GossipProfile {
+  if (Object.prototype.hasOwnProperty.call(PROFILES, name)) return PROFILES[name as ProfileName];
+  throw new TypeError(`gossip options: unknown profile ${JSON.stringify(name)}; use one of ${Object.keys(PROFILES).join(', ')}`);
+}
 
 function check(ok: boolean, message: string): void {
   if (!ok) throw new TypeError(`gossip options: ${message}`);

@@ -17,6 +17,10 @@ export interface DropCounters {
   decrypt: number;
   /** Plaintext frame while we have a keyring, or encrypted while we have none. */
   plaintextRefused: number;
+  /** Frame with another cluster's label (or none when we have one, or one when we have none). */
+  label: number;
+  /** Message whose incarnation or Lamport time jumps implausibly far ahead (bounds.ts). */
+  implausible: number;
   /** Messages we could not encode (too large for a frame); a local bug or oversized payload. */
   unencodable: number;
 }
@@ -39,6 +43,6 @@ export function newStats(): NodeStats {
     bytesOut: 0,
     messagesIn: 0,
     messagesOut: 0,
-    dropped: { tooLarge: 0, malformed: 0, version: 0, unknownType: 0, spoofed: 0, decrypt: 0, plaintextRefused: 0, unencodable: 0 },
+    dropped: { tooLarge: 0, malformed: 0, version: 0, unknownType: 0, spoofed: 0, decrypt: 0, plaintextRefused: 0, label: 0, implausible: 0, unencodable: 0 },
   };
 }

@@ -12,7 +12,7 @@ afterEach(async () => {
 });
 
 describe('untrusted input at the node boundary', () => {
-  it('drops each kind of bad frame with its counter and one log line, and keeps working', async () => {
+  it('drops each kind of bad frame with its counter, logs one summary per peer per interval, and keeps working', async () => {
     const c = new SimCluster({ seed: 61, latency: 1 });
     cluster = c;
     const lines: string[] = [];
@@ -44,11 +44,15 @@ describe('untrusted input at the node boundary', () => {
     expect(d.version).toBe(1);
     expect(d.tooLarge).toBe(1);
     expect(d.spoofed).toBe(1);
-    expect(lines.filter((l) => l.startsWith('gossip: dropped'))).toHaveLength(7);
+    // The first refusal is logged at once; the other six wait for the end of the interval, as one line.
+    expect(lines.filter((l) => l.startsWith('gossip: refused'))).toEqual([expect.stringMatching(/^gossip: refused 1 frame\(s\) from sim:\/\/attacker: 1× GOSSIP_ERR_/)]);
     // The spoofed leave was not believed; the valid ping in the mixed frame was answered.
     expect(target.member('peer')?.status).toBe('alive');
     expect(c.net.sentBy(target.address).frames).toBeGreaterThan(0);
     await c.clock.advance(10_000);
+    const summaries = lines.filter((l) => l.startsWith('gossip: refused'));
+    expect(summaries).toHaveLength(2);
+    expect(summaries[1]).toMatch(/^gossip: refused 6 frame\(s\) from sim:\/\/attacker: .*GOSSIP_ERR_SPOOFED_SENDER/);
     expect(target.member('peer')?.status).toBe('alive');
     expect((peer as GossipNode).member('target')?.status).toBe('alive');
   });
