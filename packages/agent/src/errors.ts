@@ -50,6 +50,10 @@ export const AGENT_ERROR_CODES = [
   'AGENT_ERR_DEPLOY',
   'AGENT_ERR_STOPPED',
   'AGENT_ERR_UNIT_ERROR',
+  'AGENT_ERR_LOCK_TIMEOUT',
+  'AGENT_ERR_SSH',
+  'AGENT_ERR_NO_NODE',
+  'AGENT_ERR_UNKNOWN_MACHINE',
 ] as const;
 
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

@@ -39,7 +39,7 @@ export type { RelationView, EndpointRef } from './mesh/relation-directory';
 export { buildControlRoutes } from './control/routes';
 export { parseBundle, readBundle, checkBundle } from './deploy/bundle';
 export type { Bundle, BundleService } from './deploy/bundle';
-export { deploy, addUnit, startUnit, stopUnit, killUnit, destroy, relate, spawnUnit } from './deploy/deploy';
+export { deploy, addUnit, startUnit, stopUnit, killUnit, removeUnit, destroy, relate, spawnUnit } from './deploy/deploy';
 export type { DeployOptions, DeployResult } from './deploy/deploy';
 export { readDeployment, rhizomeHome, liveUnits, unitOf, clientFor, isAlive, DEPLOYMENT_FILE } from './deploy/deployment';
 export type { Deployment, DeployedUnit } from './deploy/deployment';

@@ -19,6 +19,7 @@ import {
   changedKeys,
   compareAppBags,
   LINKS_KEY,
+  linkId,
   newEndpointState,
   unitView,
   compareVersions,
@@ -192,6 +193,33 @@ export function stageUnitDeparted(tx: Transaction, endpoint: string, relationId:
     delete r.units[unit];
     if (!r.departed.includes(unit)) r.departed.push(unit);
   });
+  return true;
+}
+
+/**
+ * Forgets a departed remote unit for good (the operator removed it): drops it
+ * from the relation's departed list and drops the link's receive position.
+ * Returns false if there was nothing to forget. A unit still joined is left
+ * alone: it must depart first, so its departed handlers run.
+ */
+export function stageUnitReaped(tx: Transaction, endpoint: string, relationId: string, unit: string): boolean {
+  const rel = endpointState(tx, endpoint)?.relations[relationId];
+  if (!rel || rel.units[unit]) return false;
+  const id = linkId(relationId, unit);
+  const links = tx.relationState(LINKS_KEY) as LinksState | undefined;
+  const hasPosition = links !== undefined && links !== null && typeof links === 'object' && id in links;
+  if (!rel.departed.includes(unit) && !hasPosition) return false;
+  if (rel.departed.includes(unit)) {
+    tx.updateRelationState(endpoint, (d: any) => {
+      const r = d.relations[relationId];
+      r.departed = r.departed.filter((u: string) => u !== unit);
+    });
+  }
+  if (hasPosition) {
+    tx.updateRelationState(LINKS_KEY, (d: any) => {
+      delete d[id];
+    });
+  }
   return true;
 }
 

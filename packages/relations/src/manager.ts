@@ -35,7 +35,7 @@
  * event announces are exactly those its apply step changes.
  */
 import { internalEvent, systemClock, type Clock, type Engine, type RunReport } from '@rhizome/engine';
-import { linkPosition, remoteSchemas, stageRelationBroken, stageRelationCreated, stageUnitDeparted, stageUnitJoined } from './apply';
+import { linkPosition, remoteSchemas, stageRelationBroken, stageRelationCreated, stageUnitDeparted, stageUnitJoined, stageUnitReaped } from './apply';
 import { checkRelation } from './compat';
 import { departedEvent } from './departing';
 import { RelationError } from './errors';
@@ -55,6 +55,8 @@ export { DEFAULT_RETRANSMIT_OPTIONS, type RetransmitOptions } from './link-sende
 
 /** Internal event of the run that creates a relation (payload: { endpoint, relationId, remoteService }). */
 export const RELATION_CREATED_EVENT = 'relation.created';
+/** Internal event of the run that forgets a unit removed for good (`forgetUnit`). */
+export const UNIT_REAPED_EVENT = 'relation.unit-reaped';
 
 export interface RelationManagerOptions {
   /** This unit, e.g. `hdfs-datanode/0`; the service is the part before "/". */
@@ -304,6 +306,32 @@ export class RelationManager {
       return this.engine.submit(departedEvent(ref.state, ref.endpoint, relationId, unit), {
         apply: (tx) => void stageUnitDeparted(tx, ref.endpoint, relationId, unit),
       });
+    });
+  }
+
+  /**
+   * A departed remote unit is gone for good (the operator removed it): forget
+   * its link (outbox, inbox, receive position) and its departed entry, so
+   * neither grows with every unit a deployment ever had. Runs no handler
+   * beyond those that read the departed list. A unit still joined is left
+   * alone (it departs first); returns whether anything was forgotten.
+   */
+  forgetUnit(relationId: string, unit: string): Promise<boolean> {
+    this.assertRunning();
+    return this.serial(async () => {
+      const ref = this.findRelation(relationId);
+      if (!ref || ref.relation.units[unit]) return false;
+      const id = linkId(relationId, unit);
+      const hadLink = this.store.get(id) !== undefined;
+      const pos = linkPosition(this.engine.knowledge.relations[LINKS_KEY], id);
+      const known = ref.relation.departed.includes(unit) || pos.epoch !== 0 || pos.applied !== 0;
+      if (known) {
+        await this.engine.submit(internalEvent(UNIT_REAPED_EVENT, { relationId, unit }), { apply: (tx) => void stageUnitReaped(tx, ref.endpoint, relationId, unit) });
+      }
+      if (this.stopped) return known || hadLink;
+      this.sender.forget(id);
+      this.store.delete(id);
+      return known || hadLink;
     });
   }
 

@@ -10,6 +10,7 @@
  *   GET  /runs        run history (reports)
  *   GET  /converged   the local half of convergence (see Agent.converged)
  *   POST /resolve     { skip?: boolean }
+ *   POST /gone        { unit }            that unit was removed for good: every agent forgets its links
  *   POST /event       { name, payload? }  a gossip user event; every agent raises `user.<name>`
  *   POST /query       { name, payload?, timeoutMs? }
  *                     (payloads within the wire's limits: MAX_PAYLOAD_DEPTH, the
@@ -33,6 +34,7 @@ const jsonValue: z.ZodType<Json> = z.lazy(() =>
 );
 
 const resolveBody = z.strictObject({ skip: z.boolean().optional() }).optional();
+const goneBody = z.strictObject({ unit: z.string().min(1).max(80) });
 const eventBody = z.strictObject({ name: z.string().min(1), payload: jsonValue.optional() });
 const queryBody = z.strictObject({ name: z.string().min(1), payload: jsonValue.optional(), timeoutMs: z.number().int().min(10).max(60_000).optional() });
 const relateBody = z.strictObject({ a: z.string(), b: z.string() });
@@ -84,6 +86,10 @@ export function buildControlRoutes(agent: Agent): ControlRoutes {
     'POST /relate': (req) => {
       const body = parseBody(relateBody, req.body, '{ "a": "datanode:namenode", "b": "namenode:datanode" }');
       return agent.directory.relate(body.a, body.b);
+    },
+    'POST /gone': (req) => {
+      const body = parseBody(goneBody, req.body, '{ "unit": "datanode/3" }');
+      return agent.directory.announceGone(body.unit);
     },
     'POST /unrelate': (req) => {
       const body = parseBody(relateBody, req.body, '{ "a": "datanode:namenode", "b": "namenode:datanode" }');

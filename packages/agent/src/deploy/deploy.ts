@@ -31,11 +31,15 @@ import {
   deploymentDir,
   isAlive,
   liveUnits,
+  allocateUnitNumber,
   readAgentInfo,
   readDeployment,
   recordPid,
+  resolveDeploymentName,
   unitDirName,
   unitOf,
+  updateDeployment,
+  withUnitLock,
   writeDeployment,
   type DeployedUnit,
   type Deployment,
@@ -175,7 +179,7 @@ export async function deploy(bundlePath: string, options: DeployOptions): Promis
   const d: Deployment = { name: bundle.name, bundleFile: bundle.file, home: options.home, createdAt: Date.now(), units: {}, relations: bundle.relations.map(([a, b]) => [a, b] as const) };
   for (const s of Object.values(bundle.services)) {
     for (let i = 0; i < s.units; i++) {
-      const u = newUnit(d, s.name, i, s.charmDir, s.options);
+      const u = newUnit(d, s.name, allocateUnitNumber(d, s.name), s.charmDir, s.options);
       d.units[u.unit] = u;
     }
   }
@@ -187,11 +191,15 @@ export async function deploy(bundlePath: string, options: DeployOptions): Promis
     const [first, ...rest] = units;
     if (first) {
       await spawnUnit(d, first, [], spawnOpts);
-      await writeDeployment(d);
       await Promise.all(rest.map((u) => spawnUnit(d, u, [first.gossipAddress], spawnOpts)));
     }
   } finally {
-    await writeDeployment(d);
+    await updateDeployment(d.home, d.name, (fresh) => {
+      for (const u of units) {
+        const r = fresh.units[u.unit];
+        if (r) Object.assign(r, { pid: u.pid, pidStartTicks: u.pidStartTicks, controlUrl: u.controlUrl, gossipAddress: u.gossipAddress, state: u.state });
+      }
+    });
   }
   if (d.relations.length > 0) {
     options.onPhase?.(`relating ${d.relations.map(([a, b]) => `${a} ${b}`).join(', ')}`);
@@ -225,49 +233,75 @@ export async function relate(d: Deployment, a: string, b: string, timeoutMs = 30
   }
 }
 
-/** Starts one more unit of a service in a deployment. */
+/** Copies what a start, kill or stop learned about `u` into the record (under its lock); a unit removed meanwhile stays removed. */
+async function recordUnit(home: string, name: string, u: DeployedUnit): Promise<void> {
+  await updateDeployment(home, name, (d) => {
+    const r = d.units[u.unit];
+    if (!r) return;
+    r.pid = u.pid;
+    r.pidStartTicks = u.pidStartTicks;
+    r.controlUrl = u.controlUrl;
+    r.gossipAddress = u.gossipAddress;
+    r.state = u.state;
+  });
+}
+
+/**
+ * Starts one more unit of a service in a deployment. Its number is taken
+ * under the record lock (two concurrent add-units get two numbers), then the
+ * agent starts under the unit's lock without holding up other commands.
+ */
 export async function addUnit(home: string, service: string, opts: { deployment?: string; logLevel?: string; noFsync?: boolean } = {}): Promise<DeployedUnit> {
-  const d = await readDeployment(home, opts.deployment);
-  const existing = Object.values(d.units).filter((u) => u.service === service);
-  const template = existing[0];
-  if (!template) {
-    const services = [...new Set(Object.values(d.units).map((u) => u.service))].sort();
-    throw new AgentError('AGENT_ERR_UNKNOWN_UNIT', `deployment "${d.name}" has no service "${service}"; its services are ${services.join(', ')}`);
-  }
-  const index = Math.max(...existing.map((u) => Number(u.unit.split('/')[1]))) + 1;
-  const u = newUnit(d, service, index, template.charmDir, template.options);
-  d.units[u.unit] = u;
-  try {
-    await spawnUnit(d, u, seedsOf(d, u.unit), opts);
-  } finally {
-    await writeDeployment(d);
-  }
-  return u;
+  const name = await resolveDeploymentName(home, opts.deployment);
+  const u = await updateDeployment(home, name, (d) => {
+    const template = Object.values(d.units).find((x) => x.service === service);
+    if (!template) {
+      const services = [...new Set(Object.values(d.units).map((x) => x.service))].sort();
+      throw new AgentError('AGENT_ERR_UNKNOWN_UNIT', `deployment "${d.name}" has no service "${service}"; its services are ${services.join(', ')}`);
+    }
+    const created = newUnit(d, service, allocateUnitNumber(d, service), template.charmDir, template.options);
+    d.units[created.unit] = created;
+    return created;
+  });
+  return withUnitLock(home, name, u.unit, async () => {
+    const d = await readDeployment(home, name);
+    try {
+      await spawnUnit(d, u, seedsOf(d, u.unit), opts);
+    } finally {
+      await recordUnit(home, name, u);
+    }
+    return u;
+  });
 }
 
 /** Restarts a stopped or killed unit from its data directory. */
 export async function startUnit(home: string, unit: string, opts: { deployment?: string; logLevel?: string; noFsync?: boolean } = {}): Promise<DeployedUnit> {
-  const d = await readDeployment(home, opts.deployment);
-  const u = unitOf(d, unit);
-  if (u.state === 'running' && isAlive(u.pid)) throw new AgentError('AGENT_ERR_DEPLOY', `unit ${unit} is already running (pid ${u.pid})`);
-  try {
-    await spawnUnit(d, u, seedsOf(d, u.unit), opts);
-  } finally {
-    await writeDeployment(d);
-  }
-  return u;
+  const name = await resolveDeploymentName(home, opts.deployment);
+  return withUnitLock(home, name, unit, async () => {
+    const d = await readDeployment(home, name);
+    const u = unitOf(d, unit);
+    if (u.state === 'running' && isAlive(u.pid)) throw new AgentError('AGENT_ERR_DEPLOY', `unit ${unit} is already running (pid ${u.pid})`);
+    try {
+      await spawnUnit(d, u, seedsOf(d, u.unit), opts);
+    } finally {
+      await recordUnit(home, name, u);
+    }
+    return u;
+  });
 }
 
 /** SIGKILLs a unit's process (for demos and tests: a crash). */
 export async function killUnit(home: string, unit: string, opts: { deployment?: string } = {}): Promise<DeployedUnit> {
-  const d = await readDeployment(home, opts.deployment);
-  const u = unitOf(d, unit);
-  if (!isAlive(u.pid)) throw new AgentError('AGENT_ERR_NOT_RUNNING', `unit ${unit} is not running`);
-  signalGroup(u.pid, 'SIGKILL');
-  await waitExit(u.pid, 10_000);
-  u.state = 'killed';
-  await writeDeployment(d);
-  return u;
+  const name = await resolveDeploymentName(home, opts.deployment);
+  return withUnitLock(home, name, unit, async () => {
+    const u = unitOf(await readDeployment(home, name), unit);
+    if (!isAlive(u.pid)) throw new AgentError('AGENT_ERR_NOT_RUNNING', `unit ${unit} is not running`);
+    signalGroup(u.pid, 'SIGKILL');
+    await waitExit(u.pid, 10_000);
+    u.state = 'killed';
+    await recordUnit(home, name, u);
+    return u;
+  });
 }
 
 /** What `destroy` and `stop` did to the workloads units left behind (every declared one, `not-running` included). */
@@ -311,8 +345,55 @@ export async function destroy(home: string, opts: DestroyOptions = {}): Promise<
 
 /** Stops one unit gracefully (SIGTERM), then any workload daemon it left running. */
 export async function stopUnit(home: string, unit: string, opts: { deployment?: string; workloads?: StopWorkloadsOptions } = {}): Promise<DeployedUnit & WorkloadsStopped> {
-  const d = await readDeployment(home, opts.deployment);
-  const u = unitOf(d, unit);
+  const name = await resolveDeploymentName(home, opts.deployment);
+  return withUnitLock(home, name, unit, async () => {
+    const u = unitOf(await readDeployment(home, name), unit);
+    const workloads = await stopAgentAndWorkloads(u, opts.workloads);
+    u.state = 'stopped';
+    await recordUnit(home, name, u);
+    return { ...u, workloads };
+  });
+}
+
+/**
+ * Removes a unit for good (Juju's remove-unit): its agent is stopped
+ * gracefully (it leaves the mesh, so related units run departed, and broken
+ * where it was their last unit), its workloads stop, its record and data
+ * directory go, and every live unit is told it is gone for good so that
+ * peers garbage-collect its links and departed entries. Its number is never
+ * handed out again.
+ */
+export async function removeUnit(home: string, unit: string, opts: { deployment?: string; workloads?: StopWorkloadsOptions } = {}): Promise<DeployedUnit & WorkloadsStopped> {
+  const name = await resolveDeploymentName(home, opts.deployment);
+  return withUnitLock(home, name, unit, async () => {
+    const u = unitOf(await readDeployment(home, name), unit);
+    const workloads = await stopAgentAndWorkloads(u, opts.workloads);
+    if (isAlive(u.pid)) throw new AgentError('AGENT_ERR_DEPLOY', `the agent of ${unit} (pid ${u.pid}) did not exit; nothing was removed, try again`);
+    await rm(u.dataDir, { recursive: true, force: true });
+    const d = await updateDeployment(home, name, (fresh) => {
+      delete fresh.units[unit];
+      return fresh;
+    });
+    await announceGone(d, unit);
+    u.state = 'stopped';
+    return { ...u, workloads };
+  });
+}
+
+/** Tells the mesh (through any live unit) that `unit` is gone for good; a deployment with no live unit has nobody to tell. */
+async function announceGone(d: Deployment, unit: string): Promise<void> {
+  for (const live of liveUnits(d)) {
+    try {
+      await (await clientFor(live, 10_000)).json('POST', '/gone', { unit });
+      return;
+    } catch {
+      // try the next live unit
+    }
+  }
+}
+
+/** SIGTERMs a unit's agent (it leaves the mesh), SIGKILLs it after 20 s, then stops the workloads it left. */
+async function stopAgentAndWorkloads(u: DeployedUnit, opts?: StopWorkloadsOptions): Promise<WorkloadReport[]> {
   if (isAlive(u.pid)) {
     signalGroup(u.pid, 'SIGTERM');
     if (!(await waitExit(u.pid, 20_000))) {
@@ -320,10 +401,7 @@ export async function stopUnit(home: string, unit: string, opts: { deployment?: 
       await waitExit(u.pid, 5_000);
     }
   }
-  u.state = 'stopped';
-  const workloads = isAlive(u.pid) ? [] : await stopUnitWorkloads(u, opts.workloads);
-  await writeDeployment(d);
-  return { ...u, workloads };
+  return isAlive(u.pid) ? [] : stopUnitWorkloads(u, opts);
 }
 
 /** The workloads of units whose agents are gone, stopped (units with a live agent are skipped: it owns them). */

@@ -17,6 +17,7 @@ import { AgentError } from '../errors';
 import { readProcess, START_TIME_SLACK_MS } from './process-identity';
 import { readToken } from '../control/token';
 import { ControlClient } from '../control/client';
+import { DEFAULT_LOCK_WAIT, RECORD_LOCK_FILE, unitLockFile, withLockFile } from './record-lock';
 
 export const DEPLOYMENT_FILE = 'deployment.json';
 
@@ -48,6 +49,12 @@ export interface Deployment {
   readonly createdAt: number;
   units: Record<string, DeployedUnit>;
   relations: (readonly [string, string])[];
+  /**
+   * Per service, the next unit number to hand out. Numbers are never reused
+   * (Juju's rule): peers may still hold links or departed entries of a
+   * removed unit, which a new unit under its name would inherit.
+   */
+  nextUnit?: Record<string, number>;
 }
 
 export function rhizomeHome(explicit?: string): string {
@@ -67,7 +74,8 @@ export async function writeDeployment(d: Deployment): Promise<void> {
   await writeJsonAtomic(join(deploymentDir(d.home, d.name), DEPLOYMENT_FILE), d);
 }
 
-export async function readDeployment(home: string, name?: string): Promise<Deployment> {
+/** The deployment `name`, else the most recently written one in `home`. */
+export async function resolveDeploymentName(home: string, name?: string): Promise<string> {
   let chosen = name;
   if (chosen === undefined) {
     let entries: string[] = [];
@@ -90,6 +98,11 @@ export async function readDeployment(home: string, name?: string): Promise<Deplo
     }
     chosen = best.name;
   }
+  return chosen;
+}
+
+export async function readDeployment(home: string, name?: string): Promise<Deployment> {
+  const chosen = await resolveDeploymentName(home, name);
   const file = join(deploymentDir(home, chosen), DEPLOYMENT_FILE);
   let text: string;
   try {
@@ -106,6 +119,36 @@ export async function readDeployment(home: string, name?: string): Promise<Deplo
   }
   await refreshUnits(d);
   return d;
+}
+
+/**
+ * Reads the deployment, lets `change` modify it, and writes it back, all
+ * under the deployment's record lock: concurrent CLI commands never lose
+ * each other's updates (see record-lock.ts). Keep `change` short: no agent
+ * start or stop inside.
+ */
+export async function updateDeployment<T>(home: string, name: string, change: (d: Deployment) => T | Promise<T>): Promise<T> {
+  return withLockFile(deploymentDir(home, name), RECORD_LOCK_FILE, `the record of deployment "${name}"`, DEFAULT_LOCK_WAIT.recordMs, async () => {
+    const d = await readDeployment(home, name);
+    const result = await change(d);
+    await writeDeployment(d);
+    return result;
+  });
+}
+
+/** Runs one operation on a unit (start, kill, stop, remove) while no other command operates on it. */
+export async function withUnitLock<T>(home: string, name: string, unit: string, fn: () => Promise<T>): Promise<T> {
+  return withLockFile(deploymentDir(home, name), unitLockFile(unit), `unit ${unit}`, DEFAULT_LOCK_WAIT.unitMs, fn);
+}
+
+/** Takes the next unit number of `service` (never one used before in this deployment). */
+export function allocateUnitNumber(d: Deployment, service: string): number {
+  const used = Object.values(d.units)
+    .filter((u) => u.service === service)
+    .map((u) => Number(u.unit.split('/')[1]) + 1);
+  const n = Math.max(d.nextUnit?.[service] ?? 0, 0, ...used);
+  d.nextUnit = { ...(d.nextUnit ?? {}), [service]: n + 1 };
+  return n;
 }
 
 /**

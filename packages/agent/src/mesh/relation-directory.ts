@@ -24,7 +24,11 @@
  *   - a joined unit whose member failed or left, or that is no longer known
  *     to the mesh at all (reaped) -> unitDeparted: a mesh failure is a
  *     `departed` on every relation with that unit;
- *   - tombstone -> removeRelation (`broken`).
+ *   - tombstone -> removeRelation (`broken`);
+ *   - a unit removed for good (the `rz.gone` event sent by `remove-unit`)
+ *     -> once it has departed, forgetUnit: its links and departed entries
+ *     are garbage-collected, and it is never joined again even if a stale
+ *     member entry of it lingers in the mesh.
  * Peer relations are implicit: every peers endpoint of the charm relates the
  * units of its service among themselves.
  * Reconciliation is level-triggered: it compares the wanted state (declarations
@@ -45,6 +49,11 @@ export { parseEndpointRef, relationIdOf, type EndpointRef };
 
 /** Gossip user event carrying one declaration. */
 export const DECLARATION_EVENT = 'rz.rel';
+/** Gossip user event naming a unit removed for good (`rhizome remove-unit`): payload `{ unit }`. */
+export const UNIT_GONE_EVENT = 'rz.gone';
+/** Units remembered as gone (bounded: the oldest are dropped; by then their entries were forgotten). */
+const MAX_GONE = 1_024;
+const UNIT_RE = /^[a-z][a-z0-9-]{0,62}\/\d{1,6}$/;
 /** Gossip query answered with every declaration known. */
 export const DECLARATIONS_QUERY = 'rz.rels';
 
@@ -115,6 +124,8 @@ export class RelationDirectory {
   private lastStamp = 0;
   /** Problems (e.g. an incompatible relation) already logged, to log each once. */
   private readonly reported = new Set<string>();
+  /** Units removed for good, in arrival order (see UNIT_GONE_EVENT). */
+  private readonly gone = new Set<string>();
   /** Last problem per relation id, for status. */
   readonly problems = new Map<string, string>();
 
@@ -129,6 +140,7 @@ export class RelationDirectory {
     this.offs.push(
       node.on('user-event', (e: UserEvent) => {
         if (e.name === DECLARATION_EVENT) void this.learn([e.payload]);
+        if (e.name === UNIT_GONE_EVENT) this.unitGone(e.payload);
       }),
       node.onQuery(DECLARATIONS_QUERY, () => this.o.state.declarations()),
     );
@@ -192,6 +204,15 @@ export class RelationDirectory {
     return this.declare(existing.a, existing.b, true);
   }
 
+  /** Tells the whole mesh (this agent included) that `unit` was removed for good (see UNIT_GONE_EVENT). */
+  announceGone(unit: string): { unit: string } {
+    if (!UNIT_RE.test(unit)) throw new AgentError('AGENT_ERR_BAD_REQUEST', `"${unit}" is not a unit name (service/N)`);
+    if (unit === this.o.unit) throw new AgentError('AGENT_ERR_BAD_REQUEST', `${unit} cannot announce its own removal; ask another unit`);
+    this.unitGone({ unit });
+    this.o.node.sendEvent(UNIT_GONE_EVENT, { unit });
+    return { unit };
+  }
+
   /** Active declarations (tombstones left out), plus implicit peer relations of this charm. */
   active(): Declaration[] {
     return this.o.state.declarations().filter((d) => !d.removed);
@@ -227,6 +248,19 @@ export class RelationDirectory {
   }
 
   // ---- internals -----------------------------------------------------------
+
+  private unitGone(payload: unknown): void {
+    const unit = (payload as { unit?: unknown } | null)?.unit;
+    if (typeof unit !== 'string' || !UNIT_RE.test(unit) || unit === this.o.unit) {
+      this.o.log.warn({ payload }, `ignored a malformed ${UNIT_GONE_EVENT} event from the mesh`);
+      return;
+    }
+    this.gone.delete(unit);
+    this.gone.add(unit);
+    if (this.gone.size > MAX_GONE) this.gone.delete(this.gone.values().next().value!);
+    this.o.log.info({ member: unit }, `mesh: ${unit} was removed for good`);
+    this.schedule();
+  }
 
   private metadataOf(service: string): CharmMetadata {
     if (service === this.o.service) return this.o.metadata;
@@ -338,7 +372,7 @@ export class RelationDirectory {
         this.problems.delete(w.id);
         // Joined: every live member of the remote service (other than this unit).
         for (const m of members) {
-          if (m.name === this.o.unit || serviceOf(m) !== w.remoteService || !live(m)) continue;
+          if (m.name === this.o.unit || serviceOf(m) !== w.remoteService || !live(m) || this.gone.has(m.name)) continue;
           const current = asEndpointState(engine.knowledge.relations[w.endpoint])?.relations[w.id];
           if (current && !current.units[m.name]) await manager.unitJoined(w.id, m.name);
         }
@@ -346,9 +380,11 @@ export class RelationDirectory {
         const current = asEndpointState(engine.knowledge.relations[w.endpoint])?.relations[w.id];
         for (const unit of Object.keys(current?.units ?? {})) {
           const m = byName.get(unit);
-          const gone = m ? m.status === 'failed' || m.status === 'left' : graceOver;
+          const gone = m ? m.status === 'failed' || m.status === 'left' || this.gone.has(unit) : graceOver;
           if (gone) await manager.unitDeparted(w.id, unit);
         }
+        // Reaped: units removed for good, once departed, leave no link or departed entry behind.
+        for (const unit of this.gone) await manager.forgetUnit(w.id, unit);
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         this.problems.set(w.id, message);

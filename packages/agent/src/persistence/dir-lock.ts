@@ -66,10 +66,13 @@ export interface DirLock {
   release(): Promise<void>;
 }
 
-/** Takes the lock of `dir`, or throws `AGENT_ERR_STORE_LOCKED` if a live process holds it. */
-export async function acquireDirLock(dir: string): Promise<DirLock> {
-  const path = join(dir, LOCK_FILE);
-  const tmp = join(dir, `${LOCK_FILE}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+/**
+ * Takes the lock of `dir`, or throws `AGENT_ERR_STORE_LOCKED` if a live process holds it.
+ * `file` names the lock file (default `LOCK`): a folder may hold several independent locks.
+ */
+export async function acquireDirLock(dir: string, file: string = LOCK_FILE): Promise<DirLock> {
+  const path = join(dir, file);
+  const tmp = join(dir, `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const me: Owner = { pid: process.pid, start: processStartTime(process.pid) };
   await writeFile(tmp, `${me.pid}${me.start === undefined ? '' : ` ${me.start}`}\n`, { mode: 0o644 });
   try {

@@ -8,7 +8,7 @@
  */
 import type { Command } from 'commander';
 import { AgentError } from '../../errors';
-import { addUnit, deploy, destroy, killUnit, startUnit, stopUnit } from '../../deploy/deploy';
+import { addUnit, deploy, destroy, killUnit, removeUnit, startUnit, stopUnit } from '../../deploy/deploy';
 import { waitForConvergence, type ConvergenceCheck } from '../../deploy/converge';
 import { readDeployment, rhizomeHome } from '../../deploy/deployment';
 import { describeWorkloadReports, type WorkloadReport } from '../../deploy/workloads';
@@ -140,6 +140,18 @@ export function registerDeploy(program: Command, globals: () => GlobalOptions): 
       if (g.json) return printJson(u);
       printWorkloads(u.workloads);
       process.stdout.write(`stopped ${unit}\n`);
+    });
+
+  program
+    .command('remove-unit')
+    .argument('<unit>', 'unit to remove for good')
+    .description('stop a unit gracefully (related units see it depart), stop its workloads, delete its record and directory; peers forget it')
+    .action(async (unit: string) => {
+      const g = globals();
+      const u = await removeUnit(rhizomeHome(g.home), unit, g.deployment ? { deployment: g.deployment } : {});
+      if (g.json) return printJson(u);
+      printWorkloads(u.workloads);
+      process.stdout.write(`removed ${unit}\n`);
     });
 
   program
