@@ -203,7 +203,7 @@ describe('docs/charm-guide.md walkthroughs, on real agents', () => {
         async (r) => {
           // The first status (in error) or the last (after resolve).
           if (r.stdout.includes('is full')) {
-            expect(r.stdout).toMatch(/sites\/0\s*│\s*error/);
+            expect(r.stdout).toMatch(/sites\/0\*? +error +error /);
             expect(r.stdout).toContain('1 site: blog');
             expect(r.stdout).toContain('is full (1 of max-sites 1)');
             expect(r.stdout).toContain("rhizome resolve sites/0");

@@ -84,7 +84,13 @@ export interface AgentStatus {
   readonly gossipAddress: string;
   readonly engine: { state: string; queued: number; runs: number; error?: { handler?: string; code: string; message: string; event: string; attempts: number } };
   readonly workload: { state: string; message: string } | undefined;
-  readonly relations: readonly (RelationView & { links: readonly { remoteUnit: string; unacked: number; buffered: number; applied: number }[]; problem?: string })[];
+  readonly relations: readonly (RelationView & {
+    links: readonly { remoteUnit: string; unacked: number; buffered: number; applied: number }[];
+    problem?: string;
+    /** This unit's side of the relation (from its charm's metadata), for `status`'s relation table. */
+    role?: string;
+    interface?: string;
+  })[];
   readonly members: { alive: number; total: number };
   readonly uptimeMs: number;
 }
@@ -398,8 +404,10 @@ export class Agent {
       workload: this.workload(),
       relations: this.directory_.views().map((v) => {
         const problem = this.directory_.problems.get(v.id);
+        const ep = this.charm.metadata.endpoints[v.endpoint];
         return {
           ...v,
+          ...(ep ? { role: ep.role, interface: ep.interface } : {}),
           links: links.filter((l) => l.relationId === v.id).map((l) => ({ remoteUnit: l.remoteUnit, unacked: l.unacked, buffered: l.buffered, applied: l.applied })),
           ...(problem !== undefined ? { problem } : {}),
         };

@@ -9,6 +9,7 @@ import { registerAgent } from './commands/agent';
 import { registerDeploy } from './commands/deploy';
 import { registerInspect } from './commands/inspect';
 import { registerOperate } from './commands/operate';
+import { registerStatus } from './commands/status';
 import type { GlobalOptions } from './target';
 
 export function agentVersion(): string {
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (str, write) => write(str) });
   const globals = (): GlobalOptions => program.opts<GlobalOptions>();
   registerAgent(program, globals);
+  registerStatus(program, globals);
   registerInspect(program, globals);
   registerOperate(program, globals);
   registerDeploy(program, globals);
@@ -46,6 +48,11 @@ export function buildProgram(): Command {
     });
   for (const c of program.commands) c.exitOverride().showHelpAfterError(`usage: rhizome ${c.name()} ${c.usage()} (rhizome ${c.name()} --help for details)`);
   return program;
+}
+
+/** `--json` or `--format json` anywhere on the command line. */
+function wantsJson(argv: readonly string[]): boolean {
+  return argv.some((a, i) => a === '--json' || a === '--format=json' || (a === '--format' && argv[i + 1] === 'json'));
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -60,6 +67,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     const e = err as { message?: string; code?: string; remoteCode?: string };
     process.stderr.write(`error: ${e.message ?? String(err)}\n`);
+    // Scripts asked for JSON: they get the error as JSON too, on stdout.
+    if (wantsJson(argv)) process.stdout.write(`${JSON.stringify({ error: { code: e.remoteCode ?? e.code ?? 'AGENT_ERR_INTERNAL', message: e.message ?? String(err) } })}\n`);
     return 1;
   }
 }

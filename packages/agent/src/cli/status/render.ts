@@ -1,0 +1,141 @@
+/**
+ * `rhizome status`, the drawing half: pure functions from a `StatusSummary`
+ * to text, one per `--format`:
+ *   - `table`  sections like `juju status` (header, services, units,
+ *              relations, errors, a legend), coloured when asked;
+ *   - `plain`  the same rows without borders, colour or legend, columns
+ *              aligned, headers on `#` lines: for grep and awk;
+ *   - `json`, `yaml`  the summary itself (each unit keeps its full agent status).
+ * Colour comes from picocolors (`createColors(enabled)`); whether to enable
+ * it (a TTY, NO_COLOR) is the caller's decision, so these stay pure.
+ */
+import Table from 'cli-table3';
+import { createColors } from 'picocolors';
+import { stringify } from 'yaml';
+import type { StatusSummary } from './model';
+
+export const STATUS_FORMATS = ['table', 'plain', 'json', 'yaml'] as const;
+export type StatusFormat = (typeof STATUS_FORMATS)[number];
+
+export interface RenderOptions {
+  readonly format: StatusFormat;
+  /** ANSI colours (table format only). */
+  readonly color?: boolean;
+  /** Shown in the header (the caller's clock: rendering stays pure). */
+  readonly now?: Date;
+}
+
+type Colors = ReturnType<typeof createColors>;
+
+/** The colour of a state word, as Juju paints them. */
+function paint(c: Colors, state: string): string {
+  switch (state) {
+    case 'active':
+    case 'idle':
+    case 'joined':
+      return c.green(state);
+    case 'error':
+    case 'down':
+    case 'unreachable':
+    case 'incompatible':
+    case 'blocked':
+      return c.red(state);
+    case 'waiting':
+    case 'maintenance':
+    case 'running':
+    case 'retrying':
+    case 'pending':
+      return c.yellow(state);
+    default:
+      return state;
+  }
+}
+
+function box(head: string[], rows: string[][], c: Colors): string {
+  // Borderless, as juju status draws it: sections stay short on a terminal.
+  const none = { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: ' ' };
+  const t = new Table({
+    head: head.map((h) => c.bold(h)),
+    chars: none,
+    style: { head: [], border: [], compact: true, 'padding-left': 0, 'padding-right': 1 },
+    wordWrap: false,
+  });
+  for (const r of rows) t.push(r);
+  return t
+    .toString()
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .join('\n');
+}
+
+/** Aligned columns without borders; the header as a `#` line. */
+function columns(head: string[], rows: string[][]): string {
+  const all = [head.map((h, i) => (i === 0 ? `# ${h}` : h)), ...rows.map((r) => r.map((x) => (x === '' ? '-' : x)))];
+  const widths = head.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  return all.map((r) => r.map((x, i) => (i === r.length - 1 ? x : x.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
+}
+
+const LEGEND =
+  'Legend: * leader (the lowest-numbered live unit); Scale = units up/units; Agent = engine state (idle, running, retrying, error) or down; ' +
+  "Workload = what the charm reports, 'error' while its engine is in error; Ports = gossip, control; Machine 'local' = this host's loopback.";
+
+function sections(s: StatusSummary, c: Colors, now: Date | undefined, draw: (head: string[], rows: string[][]) => string, plain: boolean): string[] {
+  const out: string[] = [];
+  const members = s.members ? `${s.members.alive}/${s.members.total}` : '?';
+  const time = now ? now.toISOString().slice(11, 19) + 'Z' : '';
+  out.push(draw(['Deployment', 'Members', ...(time ? ['Time'] : [])], [[s.deployment ?? '(one agent)', members, ...(time ? [time] : [])]]));
+  out.push(draw(['Service', 'Charm', 'Status', 'Scale', 'Message'], s.services.map((x) => [x.name, x.charm, paint(c, x.status), `${x.up}/${x.scale}`, x.message])));
+  out.push(
+    draw(
+      ['Unit', 'Agent', 'Workload', 'Address', 'Ports', 'Machine', 'Message'],
+      s.units.map((u) => [
+        plain ? u.unit + (u.leader ? '*' : '') : u.unit + (u.leader ? c.bold('*') : ''),
+        paint(c, u.agent),
+        paint(c, u.workload),
+        u.address,
+        u.ports.join(','),
+        u.machine,
+        u.message,
+      ]),
+    ),
+  );
+  if (s.relations.length > 0) {
+    out.push(draw(['Provider', 'Requirer', 'Interface', 'Type', 'State', 'Message'], s.relations.map((r) => [r.provider, r.requirer, r.interface, r.kind, paint(c, r.state), r.message])));
+  }
+  return out;
+}
+
+function errorLines(s: StatusSummary, c: Colors): string[] {
+  return s.errors.map((e) =>
+    e.state === 'retrying'
+      ? `${e.unit}: handler ${e.handler} failed on ${e.event} (attempt ${e.attempts}), retrying: ${e.message}`
+      : `${c.red(`${e.unit}: error`)} in handler ${e.handler} on ${e.event}, ${e.attempts} attempt(s): ${e.message}\n` +
+        `  fix the cause, then 'rhizome resolve ${e.unit}' (or --skip to drop the event)`,
+  );
+}
+
+/** Renders a status summary in one of the formats (pure). */
+export function renderStatus(s: StatusSummary, opts: RenderOptions): string {
+  switch (opts.format) {
+    case 'json':
+      return JSON.stringify(s, null, 2);
+    case 'yaml':
+      return stringify(s, { lineWidth: 0, aliasDuplicateObjects: false }).trimEnd();
+    case 'plain': {
+      const c = createColors(false);
+      return [...sections(s, c, opts.now, columns, true), ...errorLines(s, c)].join('\n\n');
+    }
+    case 'table': {
+      const c = createColors(opts.color === true);
+      const errs = errorLines(s, c);
+      return [...sections(s, c, opts.now, (h, r) => box(h, r, c), false), ...(errs.length > 0 ? [errs.join('\n')] : []), c.dim(LEGEND)].join('\n\n');
+    }
+  }
+}
+
+/** Whether to colour `stream`: a TTY, and NO_COLOR unset or empty (https://no-color.org); FORCE_COLOR forces it. */
+export function wantsColor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env['NO_COLOR'] !== undefined && env['NO_COLOR'] !== '') return false;
+  if (env['FORCE_COLOR'] !== undefined && env['FORCE_COLOR'] !== '0') return true;
+  return stream.isTTY === true;
+}

@@ -1,0 +1,176 @@
+/**
+ * `rhizome status`: the pure summary and renderers over hand-made cluster
+ * states (error column, leader, down units, selectors, formats, colour), then
+ * the command against a real deployment (agents as processes): selectors,
+ * `--state error`, plain rows for awk, JSON errors, `--watch`, a killed unit.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import type { AgentStatus } from '../../src/agent';
+import { selectStatus, summarizeStatus, type ClusterStatus, type StatusSummary } from '../../src/cli/status/model';
+import { renderStatus, wantsColor } from '../../src/cli/status/render';
+import { okIn, rhizomeIn, until } from './harness';
+
+const BUNDLE = join(import.meta.dirname, '../fixtures/bundles/cluster.yaml');
+const ANSI = /\x1b\[/;
+
+function agentStatus(unit: string, over: Partial<AgentStatus> = {}): AgentStatus {
+  const service = unit.split('/')[0]!;
+  return {
+    unit,
+    service,
+    charm: `${service}-charm`,
+    pid: 1,
+    controlUrl: 'http://127.0.0.1:27101',
+    gossipAddress: '127.0.0.1:27100',
+    engine: { state: 'idle', queued: 0, runs: 3 },
+    workload: { state: 'active', message: 'ready' },
+    relations: [],
+    members: { alive: 3, total: 4 },
+    uptimeMs: 1000,
+    ...over,
+  };
+}
+
+const cluster: ClusterStatus = {
+  deployment: 'shop',
+  units: [
+    { unit: 'web/1', service: 'web', up: true, status: agentStatus('web/1', { engine: { state: 'error', queued: 0, runs: 4, error: { handler: 'render', code: 'X', message: 'boom', event: 'config.changed', attempts: 3 } } }) },
+    { unit: 'web/0', service: 'web', up: false, error: 'down' },
+    { unit: 'web/2', service: 'web', up: true, status: agentStatus('web/2') },
+    {
+      unit: 'lb/0',
+      service: 'lb',
+      up: true,
+      machine: 'ssh:ops@10.0.0.7',
+      status: agentStatus('lb/0', {
+        gossipAddress: '10.0.0.7:7946',
+        workload: { state: 'blocked', message: 'no backends' },
+        relations: [
+          { id: 'r1', endpoint: 'backends', remoteService: 'web', remoteEndpoint: 'website', peer: false, established: true, units: [], departed: [], links: [], role: 'requires', interface: 'http' },
+        ],
+      }),
+    },
+  ],
+};
+
+describe('status summary and rendering (pure)', () => {
+  const s = summarizeStatus(cluster);
+
+  it('reads error in the workload column while the engine is in error, marks the leader, keeps down units', () => {
+    const web1 = s.units.find((u) => u.unit === 'web/1')!;
+    expect(web1).toMatchObject({ agent: 'error', workload: 'error', message: 'hook failed: render on config.changed (last: ready)', leader: true });
+    expect(s.units.find((u) => u.unit === 'web/0')).toMatchObject({ up: false, agent: 'down', leader: false });
+    expect(s.units.map((u) => u.unit)).toEqual(['lb/0', 'web/0', 'web/1', 'web/2']);
+    expect(s.services.find((x) => x.name === 'web')).toMatchObject({ status: 'error', up: 2, scale: 3, charm: 'web-charm' });
+    expect(s.services.find((x) => x.name === 'lb')).toMatchObject({ status: 'blocked', message: 'no backends' });
+    expect(s.units.find((u) => u.unit === 'lb/0')).toMatchObject({ address: '10.0.0.7', ports: [7946, 27101], machine: 'ssh:ops@10.0.0.7' });
+    expect(s.relations).toEqual([{ id: 'r1', provider: 'web:website', requirer: 'lb:backends', interface: 'http', kind: 'regular', state: 'joined', message: '' }]);
+    expect(s.errors).toEqual([{ unit: 'web/1', state: 'error', handler: 'render', event: 'config.changed', attempts: 3, message: 'boom' }]);
+  });
+
+  it('selects by service, unit and state', () => {
+    const byService = selectStatus(s, { patterns: ['lb'] });
+    expect(byService.units.map((u) => u.unit)).toEqual(['lb/0']);
+    expect(byService.relations).toHaveLength(1);
+    expect(byService.errors).toEqual([]);
+    expect(selectStatus(s, { patterns: ['web/2'] }).units.map((u) => u.unit)).toEqual(['web/2']);
+    const errors = selectStatus(s, { states: ['error'] });
+    expect(errors.units.map((u) => u.unit)).toEqual(['web/1']);
+    expect(errors.services.map((x) => x.name)).toEqual(['web']);
+    expect(selectStatus(s, { states: ['down', 'blocked'] }).units.map((u) => u.unit)).toEqual(['lb/0', 'web/0']);
+  });
+
+  it('table: sections, legend, the resolve hint; colour only when asked', () => {
+    const plainTable = renderStatus(s, { format: 'table', now: new Date(0) });
+    expect(plainTable).not.toMatch(ANSI);
+    expect(plainTable).toMatch(/^Deployment +Members +Time\nshop +3\/4 +00:00:00Z/);
+    expect(plainTable).toMatch(/web\/1\* +error +error +127\.0\.0\.1 +27100,27101 +local +hook failed: render on config\.changed/);
+    expect(plainTable).toMatch(/web:website +lb:backends +http +regular +joined/);
+    expect(plainTable).toMatch(/web\/1: error in handler render on config\.changed, 3 attempt\(s\): boom\n {2}fix the cause, then 'rhizome resolve web\/1'/);
+    expect(plainTable).toMatch(/Legend: \* leader/);
+    expect(renderStatus(s, { format: 'table', color: true })).toMatch(ANSI);
+    expect(wantsColor({ isTTY: true }, {})).toBe(true);
+    expect(wantsColor({ isTTY: true }, { NO_COLOR: '1' })).toBe(false);
+    expect(wantsColor({ isTTY: false }, {})).toBe(false);
+    expect(wantsColor({ isTTY: false }, { FORCE_COLOR: '1' })).toBe(true);
+  });
+
+  it('plain: no borders or colour, # headers, one row per line for awk; json and yaml give the summary back', () => {
+    const plain = renderStatus(s, { format: 'plain', color: true });
+    expect(plain).not.toMatch(ANSI);
+    expect(plain).not.toMatch(/[│┌─]/);
+    const unitRows = plain.split('\n').filter((l) => /^[\w-]+\/\d+\*?\s/.test(l));
+    expect(unitRows.map((l) => l.split(/\s+/).slice(0, 3))).toEqual([
+      ['lb/0*', 'idle', 'blocked'],
+      ['web/0', 'down', 'unknown'],
+      ['web/1*', 'error', 'error'],
+      ['web/2', 'idle', 'active'],
+    ]);
+    expect(plain).toMatch(/^# Unit +Agent +Workload/m);
+    expect(JSON.parse(renderStatus(s, { format: 'json' }))).toEqual(JSON.parse(JSON.stringify(s)));
+    expect(parse(renderStatus(s, { format: 'yaml' })) as StatusSummary).toEqual(JSON.parse(JSON.stringify(s)));
+  });
+});
+
+describe('rhizome status against real agents', () => {
+  let home = '';
+  const rhizome = (...args: string[]) => rhizomeIn(home, ...args);
+  const ok = (...args: string[]) => okIn(home, ...args);
+
+  beforeAll(async () => {
+    home = await mkdtemp(join(tmpdir(), 'rz-ops-status-'));
+    await ok('deploy', BUNDLE, '--timeout', '90', '--no-fsync');
+  }, 120_000);
+  afterAll(async () => {
+    await rhizome('destroy').catch(() => undefined);
+    await rm(home, { recursive: true, force: true });
+  }, 60_000);
+
+  it('shows every section, narrows by selector and state, prints errors as JSON for scripts', async () => {
+    const all = await ok('status');
+    expect(all).toMatch(/^Deployment +Members +Time\ncluster +4\/4 /);
+    expect(all).toMatch(/^receiver +counter-receiver +\w+ +2\/2 /m);
+    expect(all).toMatch(/^receiver\/0\* +idle +\w+ +127\.0\.0\.1 +\d+,\d+ +local /m);
+    expect(all).toMatch(/^receiver\/1 +idle /m);
+    expect(all).toMatch(/^sender:feed +receiver:feed +counter +regular +joined/m);
+
+    const one = await ok('status', 'receiver/1', '--format', 'plain');
+    expect(one.split('\n').filter((l) => /^[\w-]+\/\d+\*?\s/.test(l)).map((l) => l.split(/\s+/)[0])).toEqual(['receiver/1']);
+
+    const json = JSON.parse(await ok('status', 'sender', '--json')) as StatusSummary;
+    expect(json.units.map((u) => u.unit)).toEqual(['sender/0']);
+    expect(json.units[0]!.status?.relations.length).toBeGreaterThan(0);
+
+    const unknown = await rhizome('status', 'nosuch', '--format', 'json');
+    expect(unknown.code).toBe(1);
+    expect(JSON.parse(unknown.stdout)).toEqual({ error: { code: 'AGENT_ERR_UNKNOWN_UNIT', message: expect.stringMatching(/no service or unit "nosuch".*known: faulty, receiver, sender/) } });
+    const badFormat = await rhizome('status', '--format', 'xml');
+    expect(badFormat.code).toBe(1);
+    expect(badFormat.stderr).toMatch(/--format must be one of table, plain, json, yaml/);
+
+    // a handler in error: `error` in the workload column, the unit alone under --state error
+    await ok('event', 'explode');
+    const errored = await until('faulty/0 in error', async () => {
+      const out = await ok('status', '--state', 'error', '--format', 'plain');
+      return /^faulty\/0\* +error +error /m.test(out) ? out : undefined;
+    });
+    expect(errored.split('\n').filter((l) => /^[\w-]+\/\d+\*?\s/.test(l))).toHaveLength(1);
+    expect(errored).toMatch(/faulty\/0: error in handler explode on user\.explode/);
+    await ok('resolve', 'faulty/0', '--skip');
+
+    // --watch: bounded by --count; a frame per change when not on a TTY
+    const watched = await ok('status', 'faulty', '--watch', '0.2', '--count', '2');
+    expect(watched.match(/^Deployment/gm)?.length ?? 0).toBeGreaterThanOrEqual(1);
+    expect((await rhizome('status', '--watch', '0')).stderr).toMatch(/--watch takes seconds/);
+
+    // a killed unit reads down, and its service counts it out
+    await ok('kill', 'receiver/1');
+    const down = await ok('status', 'receiver', '--format', 'plain');
+    expect(down).toMatch(/^receiver\/1 +down /m);
+    expect(down).toMatch(/^receiver +counter-receiver +down +1\/2 /m);
+  }, 90_000);
+});
