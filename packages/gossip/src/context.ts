@@ -32,4 +32,9 @@ export interface NodeContext {
   running(): boolean;
   /** Fresh broadcasts are queued: run a gossip round soon rather than at the next interval. */
   gossipSoon(): void;
+  /**
+   * A message carried an incarnation or Lamport time beyond bounds.ts: it
+   * was refused; count it and report it with the frame's sender.
+   */
+  implausible(what: string): void;
 }

@@ -20,6 +20,7 @@
  * produces refusals, answers its probes late at worst, and refutes.
  */
 import { Awareness } from './awareness';
+import { plausibleLamport } from './bounds';
 import { BroadcastQueue } from './broadcast-queue';
 import { ReliableChannels } from './channel';
 import type { Clock, TimerHandle } from './clock';
@@ -177,6 +178,8 @@ export class GossipNode {
   private reapTimer: TimerHandle | null = null;
   private joining: JoinAttempt | null = null;
   private readonly conflictNotices = new Map<string, number>();
+  /** The transport address of the frame being handled (for refusal reports), or null. */
+  private receivingFrom: string | null = null;
 
   constructor(options: GossipNodeOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError('createNode: options object required');
@@ -232,6 +235,10 @@ export class GossipNode {
       numMembers: () => this.membership.numLive(),
       running: () => this.state !== 'shutdown',
       gossipSoon: () => this.dissemination.gossipSoon(),
+      implausible: (what) => {
+        this.counters.dropped.implausible++;
+        this.refusals.refused(this.receivingFrom ?? this.address, 'GOSSIP_ERR_IMPLAUSIBLE', `${what}: too far ahead of what this node knows (refused, not adopted)`);
+      },
     };
     this.dissemination = new Dissemination({
       name: this.name,
@@ -266,12 +273,14 @@ export class GossipNode {
     this.pushPull = new PushPull(this.ctx, this.membership, {
       clocks: () => this.lamportTimes(),
       recentEvents: () => this.userEvents.recent(RECENT_EVENTS_IN_PUSH_PULL),
+      plausibleClocks: (ev, qt, joinAnswer) =>
+        plausibleLamport(ev, this.userEvents.clock.time(), joinAnswer) && plausibleLamport(qt, this.queries.clock.time(), joinAnswer),
       witness: (ev, qt) => {
         this.userEvents.clock.catchUp(ev);
         this.queries.clock.catchUp(qt);
       },
       eventDigests: () => this.userEvents.digests(),
-      markSeen: (digests) => this.userEvents.markSeen(digests),
+      markSeen: (digests, upTo) => this.userEvents.markSeen(digests, upTo),
       joinAnswered: (addr) => this.joining?.answeredBy(addr),
       answeredJoin: (name, addr) => this.joinRelay.answered(name, addr),
     });
@@ -527,7 +536,12 @@ export class GossipNode {
         continue;
       }
       this.counters.messagesIn++;
-      this.dispatch(msg, env);
+      this.receivingFrom = remote;
+      try {
+        this.dispatch(msg, env);
+      } finally {
+        this.receivingFrom = null;
+      }
       if (!this.running) return; // a handler may have shut us down
     }
   }

@@ -36,10 +36,12 @@ export interface PushPullHooks {
   recentEvents(): Message[];
   /** A peer's clocks arrived. */
   witness(ev: number, qt: number): void;
+  /** Whether a peer's clocks may be adopted (bounds.ts); `joinAnswer` for the answer to our join. */
+  plausibleClocks(ev: number, qt: number, joinAnswer: boolean): boolean;
   /** Digests of the user events we have seen (sent in join answers). */
   eventDigests(): EventDigest[];
   /** The seed's seen events, from its join answer: never deliver these. */
-  markSeen(digests: readonly EventDigest[]): void;
+  markSeen(digests: readonly EventDigest[], upTo: number): void;
   /** A seed answered our join request. */
   joinAnswered(fromAddr: string): void;
   /** We answered a join request (we are its seed). */
@@ -89,9 +91,14 @@ export class PushPull {
   }
 
   handle(msg: PushPullMsg, fromName: string, fromAddr: string): void {
+    // Clocks implausibly far ahead (bounds.ts): no member sends them; refuse the whole exchange.
+    if (!this.hooks.plausibleClocks(msg.ev, msg.qt, msg.join && msg.ans)) {
+      this.ctx.implausible(`push-pull from ${fromName} with Lamport clocks ${msg.ev}/${msg.qt}`);
+      return;
+    }
     this.hooks.witness(msg.ev, msg.qt);
     // An answer to our join: the seed's event history is not ours to replay.
-    if (msg.join && msg.ans && msg.seen) this.hooks.markSeen(msg.seen);
+    if (msg.join && msg.ans && msg.seen) this.hooks.markSeen(msg.seen, msg.ev);
     this.membership.mergeRemoteState(msg.members, fromName);
     if (msg.reply) {
       // Answer after merging, so any refutation the merge caused is in our answer.

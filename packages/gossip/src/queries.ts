@@ -12,6 +12,7 @@
  *
  * The requester is a member too: it handles its own query locally.
  */
+import { plausibleLamport } from './bounds';
 import { BroadcastQueue } from './broadcast-queue';
 import { MAX_PAYLOAD_DEPTH, nestsDeeperThan } from './codec';
 import type { TimerHandle } from './clock';
@@ -229,6 +230,11 @@ export class Queries {
   }
 
   handle(msg: QueryMsg, size?: number): boolean {
+    // Refuse implausibly new times (bounds.ts): adopting one could push our clock beyond encoding.
+    if (!plausibleLamport(msg.lt, this.clock.time())) {
+      this.ctx.implausible(`query ${JSON.stringify(msg.name.slice(0, 64))} at Lamport time ${msg.lt}`);
+      return false;
+    }
     this.clock.witness(msg.lt);
     const cur = this.clock.time();
     const n = this.ring.length;

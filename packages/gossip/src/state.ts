@@ -29,6 +29,7 @@
  * - Tombstones (failed/left) are kept for reapTimeout/tombstoneTimeout, then
  *   removed with member-reap; memory stays bounded by the live membership.
  */
+import { plausibleIncarnation } from './bounds';
 import type { NodeContext } from './context';
 import type { AliveMsg, DeadMsg, HeardMsg, Message, SuspectMsg, Tags, WireMember } from './messages';
 import { MessageType, WireStatus } from './messages';
@@ -124,6 +125,8 @@ export class Membership {
     // While leaving, echoes of our old alive news must not resurrect us.
     if (this.leaving && a.node === self) return;
     let state = this.byName.get(a.node);
+    // Ignore implausible incarnation numbers (bounds.ts): believing one could put a member beyond refutation.
+    if (!plausibleIncarnation(a.inc, state?.inc)) return this.ctx.implausible(`alive for ${a.node} at incarnation ${a.inc}`);
     let isNew = false;
     let updatesAddr = false;
     if (!state) {
@@ -168,8 +171,9 @@ export class Membership {
   suspectNode(s: SuspectMsg): void {
     const state = this.byName.get(s.node);
     if (!state) return;
-    // Ignore old incarnation numbers.
+    // Ignore old incarnation numbers, and implausibly new ones (bounds.ts).
     if (s.inc < state.inc) return;
+    if (!plausibleIncarnation(s.inc, state.inc)) return this.ctx.implausible(`suspect for ${s.node} at incarnation ${s.inc}`);
     // An independent confirmation of a running suspicion shortens it; re-gossip it if it was new.
     const timer = this.suspicions.get(s.node);
     if (timer) {
@@ -233,8 +237,9 @@ export class Membership {
       onDone?.();
       return;
     }
-    // Ignore old incarnation numbers.
-    if (d.inc < state.inc) {
+    // Ignore old incarnation numbers, and implausibly new ones (bounds.ts).
+    if (d.inc < state.inc || !plausibleIncarnation(d.inc, state.inc)) {
+      if (d.inc >= state.inc) this.ctx.implausible(`dead for ${d.node} at incarnation ${d.inc}`);
       onDone?.();
       return;
     }
@@ -338,6 +343,7 @@ export class Membership {
   heardWitness(h: HeardMsg): void {
     const state = this.byName.get(h.node);
     if (!state || state.status !== 'suspect' || h.inc < state.inc || !this.ctx.profile.lifeguard) return;
+    if (!plausibleIncarnation(h.inc, state.inc)) return this.ctx.implausible(`heard for ${h.node} at incarnation ${h.inc}`);
     if (this.noteHeard(h.node)) this.hooks.broadcast(`${h.node}\u0000heard`, h);
   }
 

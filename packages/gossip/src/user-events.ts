@@ -17,6 +17,7 @@
  * `eventCoalescePeriod` and only the newest (highest Lamport time) is
  * delivered, for "latest config wins" style notifications.
  */
+import { plausibleLamport } from './bounds';
 import { BroadcastQueue } from './broadcast-queue';
 import { MAX_PAYLOAD_DEPTH, nestsDeeperThan } from './codec';
 import type { TimerHandle } from './clock';
@@ -98,6 +99,11 @@ export class UserEvents {
 
   /** Handle an event from the wire (or our own); returns whether it was new. */
   handle(msg: UserEventMsg, size?: number): boolean {
+    // Refuse implausibly new times (bounds.ts): adopting one could push our clock beyond encoding.
+    if (!plausibleLamport(msg.lt, this.clock.time())) {
+      this.ctx.implausible(`user event ${JSON.stringify(msg.name.slice(0, 64))} at Lamport time ${msg.lt}`);
+      return false;
+    }
     this.clock.witness(msg.lt);
     // Ignore if it is older than the dedupe ring can remember.
     const cur = this.clock.time();
@@ -121,8 +127,9 @@ export class UserEvents {
   }
 
   /** Mark events as already seen without delivering them (the seed's history, at join). */
-  markSeen(digests: readonly EventDigest[]): void {
-    for (const [lt, name, hash] of digests) this.remember(lt, name, hash, null);
+  markSeen(digests: readonly EventDigest[], upTo: number): void {
+    // Only times the seed's own clock covers: a digest from the future would occupy a ring slot and hide real events.
+    for (const [lt, name, hash] of digests) if (lt <= upTo) this.remember(lt, name, hash, null);
   }
 
   /** Record (lt, name, hash) in the ring; false if it was there already. */
