@@ -8,9 +8,10 @@
  *   1. lock the data directory and recover the state (snapshot + log);
  *   2. load the charm (`<charmDir>/charm.ts`) and build its handlers;
  *   3. the engine, on the recovered knowledge base, committing durably;
- *   4. the control API (its URL goes into the gossip tags);
- *   5. the gossip node (WebSocket, loopback profile; name = unit; tags carry
- *      the service, the charm's endpoints and the control URL) and the join;
+ *   4. the control API (loopback only; never advertised);
+ *   5. the gossip node (WebSocket on the bind address, advertising the
+ *      unit's address; the config's timing profile; name = unit; tags carry
+ *      the service and the charm's endpoints) and the join;
  *   6. the relation manager (links over the mesh, durable link store) and the
  *      relation directory (declarations, joined/departed from membership);
  *   7. `engine.start()`, then file watches (`file.changed` with `{ path }`).
@@ -20,11 +21,11 @@
  * graceful leave, the transport and control API closed, the state flushed
  * and unlocked.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { AGENT_INFO_FILE, writeJsonAtomic, type AgentInfo } from './agent-info';
 import { join } from 'node:path';
 import { Engine, factsOf, getFact, internalEvent, jsonEqual, type HandlerContext, type HandlerSpec, type Json, type RetryOptions, type RunReport } from '@rhizome/engine';
-import { createNode, createWsTransport, Keyring, LOCAL_PROFILE, warmUp, type GossipNode, type GossipProfile, type Member } from '@rhizome/gossip';
+import { createNode, createWsTransport, warmUp, type Keyring, type GossipNode, type GossipProfile, type Member } from '@rhizome/gossip';
 import { asEndpointState, relationsModel, RelationManager, type RetransmitOptions } from '@rhizome/relations';
 import { buildHandlers, declaredWorkloads, loadCharm, watchedFiles, type LoadedCharm } from './charm/load';
 import { writeWorkloadManifest } from './deploy/workloads';
@@ -35,6 +36,9 @@ import { createControlServer, type ControlServer } from './control/server';
 import { writeControlEndpoint } from './control/endpoint';
 import { loadOrCreateToken } from './control/token';
 import { AgentError, toAgentError } from './errors';
+import { planNetwork, type NetworkPlan } from './internal/network-plan';
+import { readKeyringFile } from './keys/keyring-file';
+import { gossipProfile } from './internal/profiles';
 import { LogTail } from './log/log-tail';
 import { createLogger, runLogger, type Logger } from './log/logger';
 import { MeshLinkTransport } from './mesh/link-transport';
@@ -49,7 +53,7 @@ export type { AgentInfo } from './agent-info';
 export interface AgentOptions {
   /** fsync the state (default true; false only in tests that do not crash). */
   readonly fsync?: boolean;
-  /** Gossip timing overrides on top of LOCAL_PROFILE. */
+  /** Gossip timing overrides on top of the config's profile (local, lan or wan). */
   readonly gossip?: Partial<GossipProfile>;
   /**
    * Warm the gossip code paths up at start, before joining (default true):
@@ -82,6 +86,10 @@ export interface AgentStatus {
   readonly pid: number;
   readonly controlUrl: string;
   readonly gossipAddress: string;
+  /** The unit's advertised address (`unit.address`). */
+  readonly address: string;
+  /** Gossip encryption: `insecure` is true when the agent runs unencrypted off loopback (`--insecure`). */
+  readonly security: { readonly encrypted: boolean; readonly insecure: boolean; readonly label?: string; readonly profile: string };
   readonly engine: { state: string; queued: number; runs: number; error?: { handler?: string; code: string; message: string; event: string; attempts: number } };
   readonly workload: { state: string; message: string } | undefined;
   readonly relations: readonly (RelationView & {
@@ -127,6 +135,8 @@ export class Agent {
   private directory_!: RelationDirectory;
   private transport!: MeshLinkTransport;
   private control!: ControlServer;
+  private net!: NetworkPlan;
+  private encrypted = false;
   private watcher: FileWatcher | undefined;
   private currentRunLog: Logger | undefined;
   private readonly startedAt = Date.now();
@@ -191,6 +201,12 @@ export class Agent {
 
   private async boot(): Promise<void> {
     const c = this.config;
+    // 0. where this unit is on the network (refuses to start exposed without a keyring)
+    this.net = await planNetwork(c);
+    if (this.net.note) this.log.info({ advertise: this.net.advertiseHost }, this.net.note);
+    if (this.net.insecure) {
+      this.log.warn({ bind: c.bindHost }, `INSECURE: gossip is unencrypted on ${c.bindHost} (--insecure): anyone who reaches this port can join the mesh and change relation data`);
+    }
     // 1. state
     this.state = await DurableState.open({
       dir: join(c.dataDir, 'state'),
@@ -208,7 +224,7 @@ export class Agent {
     // 2. charm
     this.charm = await loadCharm(c.charmDir);
     const config: Record<string, Json> = { ...(this.charm.definition.config ?? {}), ...c.options };
-    this.unitCtx = Object.freeze({ unit: c.unit, service: c.service, dir: this.unitDir, address: c.bindHost, config: Object.freeze(config), log: this.charmLogger() });
+    this.unitCtx = Object.freeze({ unit: c.unit, service: c.service, dir: this.unitDir, address: this.net.advertiseHost, config: Object.freeze(config), log: this.charmLogger() });
     const handlers = buildHandlers(this.charm, this.unitCtx).map((h) => this.wrapHandler(h));
     // Also when started without the CLI (a supervisor): `rhizome destroy` finds the daemons to stop there.
     await writeWorkloadManifest(c.dataDir, c.unit, declaredWorkloads(this.charm, this.unitCtx));
@@ -244,7 +260,7 @@ export class Agent {
 
     // 5. gossip
     let keyring: Keyring | undefined;
-    if (c.keyringFile !== undefined) keyring = await readKeyring(c.keyringFile);
+    if (c.keyringFile !== undefined) keyring = await readKeyringFile(c.keyringFile);
     if (this.options.gossipWarmUp ?? true) {
       // Only an optimization: an agent that cannot warm up (no loopback?) starts cold.
       await warmUp({ encrypted: keyring !== undefined }).then(
@@ -252,13 +268,18 @@ export class Agent {
         (err: unknown) => this.log.warn({ err }, 'gossip warm-up failed; starting cold'),
       );
     }
-    const transport = await createWsTransport({ host: c.bindHost, port: c.bindPort });
+    this.encrypted = keyring !== undefined;
+    const transport = await createWsTransport({
+      host: this.net.bindHost,
+      port: this.net.bindPort,
+      ...(this.net.advertiseAddress !== undefined ? { advertiseAddress: this.net.advertiseAddress } : {}),
+    });
     this.node_ = createNode({
       name: c.unit,
       transport,
-      profile: LOCAL_PROFILE,
+      profile: gossipProfile(this.net.profile),
       tuning: { ...DEFAULT_AGENT_GOSSIP_TUNING, ...this.options.gossip },
-      tags: agentTags(c.service, this.charm.metadata, this.control.url, c.tags),
+      tags: agentTags(c.service, this.charm.metadata, c.tags),
       seeds: c.seeds,
       ...(keyring ? { keyring } : {}),
       logger: this.log.child({ component: 'gossip' }),
@@ -400,6 +421,8 @@ export class Agent {
       pid: process.pid,
       controlUrl: this.control.url,
       gossipAddress: this.node_.address,
+      address: this.net.advertiseHost,
+      security: { encrypted: this.encrypted, insecure: this.net.insecure, profile: this.net.profile, ...(this.config.label !== undefined ? { label: this.config.label } : {}) },
       engine: { state: es.state, queued: es.queued, runs: es.runs, ...(es.error ? { error: es.error } : {}) },
       workload: this.workload(),
       relations: this.directory_.views().map((v) => {
@@ -579,19 +602,3 @@ function isAgentConfig(v: unknown): v is AgentConfig {
   return v !== null && typeof v === 'object' && typeof (v as AgentConfig).service === 'string' && typeof (v as AgentConfig).snapshotEvery === 'number';
 }
 
-
-async function readKeyring(file: string): Promise<Keyring> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new AgentError('AGENT_ERR_BAD_CONFIG', `cannot read keyring file ${file}: ${(err as Error).message}`, { cause: err });
-  }
-  const keys = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
-  if (keys.length === 0) throw new AgentError('AGENT_ERR_BAD_CONFIG', `keyring file ${file} holds no key; put one base64 key (32 bytes) per line`);
-  try {
-    return new Keyring(keys[0]!, ...keys.slice(1));
-  } catch (err) {
-    throw new AgentError('AGENT_ERR_BAD_CONFIG', `keyring file ${file}: ${(err as Error).message}`, { cause: err });
-  }
-}

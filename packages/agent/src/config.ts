@@ -13,6 +13,8 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { Json } from '@rhizome/engine';
 import { AgentError } from './errors';
+import { parseHostPort, type HostPort } from './internal/address';
+import { defaultProfileFor, PROFILE_NAMES, type ProfileName } from './internal/profiles';
 import type { LogLevel } from './log/logger';
 
 export interface AgentConfig {
@@ -26,14 +28,22 @@ export interface AgentConfig {
   readonly dataDir: string;
   /** Extra gossip tags (the agent adds its own: service, endpoints, control URL). */
   readonly tags: Readonly<Record<string, string>>;
-  /** Gossip bind address. */
+  /** Gossip bind host (`bind` / `--bind HOST[:PORT]`; a wildcard listens on every interface). */
   readonly bindHost: string;
   /** Gossip port; 0 picks a free one. */
   readonly bindPort: number;
+  /** What other agents dial (`advertise` / `--advertise HOST[:PORT]`); absent: derived from the bind (see internal/address.ts). */
+  readonly advertise?: HostPort;
+  /** Gossip timings (`local`, `lan`, `wan`); default `local` on a loopback bind, `lan` otherwise. */
+  readonly profile: ProfileName;
   /** Gossip addresses (`host:port`) to join. */
   readonly seeds: readonly string[];
   /** File of base64 keys, one per line (first = primary); encrypts gossip. */
   readonly keyringFile?: string;
+  /** Run unencrypted on a non-loopback address (refused otherwise); warned about at start and in status. */
+  readonly insecure: boolean;
+  /** Cluster label: agents with different labels never merge (memberlist's Label). */
+  readonly label?: string;
   readonly logLevel: LogLevel;
   /** Control API port; 0 picks a free one. */
   readonly controlPort: number;
@@ -58,7 +68,9 @@ export const DEFAULT_AGENT_CONFIG = Object.freeze({
 });
 
 const UNIT_RE = /^[a-z][a-z0-9-]{0,62}\/\d{1,6}$/;
-const ADDRESS_RE = /^[^\s:/]+:\d{1,5}$/;
+const ADDRESS_RE = /^(\[[0-9A-Fa-f:.]+\]|[^\s:/[\]]+):\d{1,5}$/;
+/** memberlist allows 255 bytes; a label is a name, not a payload. */
+export const LABEL_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 const jsonValue: z.ZodType<Json> = z.lazy(() =>
   z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(jsonValue), z.record(z.string(), jsonValue)]),
@@ -69,10 +81,15 @@ const configSchema = z.strictObject({
   charmDir: z.string().min(1, 'name the charm folder (the one holding charm.ts)'),
   dataDir: z.string().min(1, 'name a data directory'),
   tags: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'a tag name is lowercase letters, digits, "_" and "-"'), z.string().max(256)).optional(),
+  bind: z.string().min(1).optional(),
+  advertise: z.string().min(1).optional(),
+  profile: z.enum(PROFILE_NAMES).optional(),
   bindHost: z.string().min(1).optional(),
   bindPort: z.number().int().min(0).max(65535).optional(),
-  seeds: z.array(z.string().regex(ADDRESS_RE, 'a seed is host:port, e.g. 127.0.0.1:7946')).optional(),
+  seeds: z.array(z.string().regex(ADDRESS_RE, 'a seed is host:port, e.g. 10.0.0.5:7946 or [fd00::5]:7946')).optional(),
   keyringFile: z.string().min(1).optional(),
+  insecure: z.boolean().optional(),
+  label: z.string().regex(LABEL_RE, 'a label is 1-64 letters, digits, ".", "_" or "-" (e.g. rhizome-hadoop)').optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   controlPort: z.number().int().min(0).max(65535).optional(),
   options: z.record(z.string(), jsonValue).optional(),
@@ -94,16 +111,26 @@ export function parseAgentConfig(input: unknown, baseDir = process.cwd()): Agent
     throw new AgentError('AGENT_ERR_BAD_CONFIG', `invalid agent configuration: ${formatIssues(parsed.error.issues)}`);
   }
   const c = parsed.data;
+  if (c.bind !== undefined && (c.bindHost !== undefined || c.bindPort !== undefined)) {
+    throw new AgentError('AGENT_ERR_BAD_CONFIG', 'invalid agent configuration: give either bind (HOST[:PORT]) or its aliases bindHost/bindPort, not both');
+  }
+  const bind = c.bind !== undefined ? parseHostPort(c.bind, 'bind') : undefined;
+  const bindHost = bind?.host ?? c.bindHost ?? DEFAULT_AGENT_CONFIG.bindHost;
+  const advertise = c.advertise !== undefined ? parseHostPort(c.advertise, 'advertise') : undefined;
   return Object.freeze({
     unit: c.unit,
     service: c.unit.split('/')[0]!,
     charmDir: resolve(baseDir, c.charmDir),
     dataDir: resolve(baseDir, c.dataDir),
     tags: Object.freeze({ ...(c.tags ?? {}) }),
-    bindHost: c.bindHost ?? DEFAULT_AGENT_CONFIG.bindHost,
-    bindPort: c.bindPort ?? DEFAULT_AGENT_CONFIG.bindPort,
+    bindHost,
+    bindPort: bind?.port ?? c.bindPort ?? DEFAULT_AGENT_CONFIG.bindPort,
+    ...(advertise !== undefined ? { advertise } : {}),
+    profile: c.profile ?? defaultProfileFor(bindHost),
     seeds: Object.freeze([...(c.seeds ?? [])]),
     ...(c.keyringFile !== undefined ? { keyringFile: resolve(baseDir, c.keyringFile) } : {}),
+    insecure: c.insecure ?? false,
+    ...(c.label !== undefined ? { label: c.label } : {}),
     logLevel: c.logLevel ?? DEFAULT_AGENT_CONFIG.logLevel,
     controlPort: c.controlPort ?? DEFAULT_AGENT_CONFIG.controlPort,
     options: Object.freeze({ ...(c.options ?? {}) }),
@@ -137,6 +164,12 @@ export async function loadAgentConfig(file: string | undefined, overrides: Recor
     baseDir = dirname(path);
   }
   const merged: Record<string, unknown> = { ...fromFile };
+  // A bind given one way on the command line replaces the file's, given either way.
+  if (overrides['bind'] !== undefined || overrides['bindHost'] !== undefined || overrides['bindPort'] !== undefined) {
+    delete merged['bind'];
+    delete merged['bindHost'];
+    delete merged['bindPort'];
+  }
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) merged[k] = v;
   // Paths given as flags are relative to the cwd, paths in the file to the file.
   for (const k of ['charmDir', 'dataDir', 'keyringFile'] as const) {

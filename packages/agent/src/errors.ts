@@ -54,6 +54,10 @@ export const AGENT_ERROR_CODES = [
   'AGENT_ERR_SSH',
   'AGENT_ERR_NO_NODE',
   'AGENT_ERR_UNKNOWN_MACHINE',
+  // across machines
+  'AGENT_ERR_INSECURE',
+  'AGENT_ERR_KEYS',
+  'AGENT_ERR_REMOTE',
 ] as const;
 
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { registerAgent } from './commands/agent';
 import { registerDeploy } from './commands/deploy';
 import { registerInspect } from './commands/inspect';
+import { registerKeys } from './commands/keys';
 import { registerOperate } from './commands/operate';
 import { registerStatus } from './commands/status';
 import type { GlobalOptions } from './target';
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerInspect(program, globals);
   registerOperate(program, globals);
   registerDeploy(program, globals);
+  registerKeys(program, globals);
   program
     .command('version')
     .description('print the version')

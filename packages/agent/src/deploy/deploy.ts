@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AGENT_INFO_FILE } from '../agent-info';
 import { AgentError } from '../errors';
+import { ensureKeyringFile, KEYRING_FILE } from '../keys/keyring-file';
 import { waitForConvergence, type ConvergenceCheck } from './converge';
 import { recordWorkloads, stopUnitWorkloads, type StopWorkloadsOptions, type WorkloadReport } from './workloads';
 import {
@@ -81,12 +82,25 @@ async function tail(file: string, bytes = 2000): Promise<string> {
   }
 }
 
+/** The deployment's keyring: `<deployment dir>/keyring` (0600), shared by its agents. */
+export function deploymentKeyringFile(d: Pick<Deployment, 'home' | 'name'>): string {
+  return join(deploymentDir(d.home, d.name), KEYRING_FILE);
+}
+
+/** The deployment's cluster label: agents of two deployments never merge. */
+export function deploymentLabel(d: Pick<Deployment, 'name'>): string {
+  return `rhizome-${d.name}`;
+}
+
 /** Starts one unit's agent process and waits until it serves. */
 export async function spawnUnit(d: Deployment, u: DeployedUnit, seeds: readonly string[], opts: { logLevel?: string; noFsync?: boolean } = {}): Promise<DeployedUnit> {
   await mkdir(u.dataDir, { recursive: true });
   await unlink(join(u.dataDir, AGENT_INFO_FILE)).catch(() => undefined);
   // Before the agent can start any daemon: destroy must find them even if this agent is killed.
   await recordWorkloads(u);
+  // Secure by default: every deployment has a keyring (made once, 0600) and a label.
+  const keyringFile = deploymentKeyringFile(d);
+  await ensureKeyringFile(keyringFile);
   const outFile = join(u.dataDir, 'agent.out');
   const out = await open(outFile, 'a');
   const args = [
@@ -102,6 +116,10 @@ export async function spawnUnit(d: Deployment, u: DeployedUnit, seeds: readonly 
     u.dataDir,
     '--options-json',
     JSON.stringify(u.options),
+    '--keyring',
+    keyringFile,
+    '--label',
+    deploymentLabel(d),
     ...(opts.logLevel ? ['--log-level', opts.logLevel] : []),
     ...(opts.noFsync ? ['--no-fsync'] : []),
     ...seeds.flatMap((s) => ['--seed', s]),
@@ -176,6 +194,7 @@ export async function deploy(bundlePath: string, options: DeployOptions): Promis
     await rm(dir, { recursive: true, force: true });
   }
   await mkdir(dir, { recursive: true });
+  await ensureKeyringFile(join(dir, KEYRING_FILE));
   const d: Deployment = { name: bundle.name, bundleFile: bundle.file, home: options.home, createdAt: Date.now(), units: {}, relations: bundle.relations.map(([a, b]) => [a, b] as const) };
   for (const s of Object.values(bundle.services)) {
     for (let i = 0; i < s.units; i++) {

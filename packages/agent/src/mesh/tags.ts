@@ -1,9 +1,11 @@
 /**
  * What an agent tells the mesh about itself, in its gossip tags (at most 512
  * characters in all, memberlist's limit): its service, its charm's endpoints
- * in a compact form, and its control API URL.
+ * in a compact form. Never its control API: that stays on loopback, and
+ * other hosts reach a unit through their own agent, over the mesh
+ * (mesh/remote-control.ts).
  *
- *   { svc: 'namenode', eps: 'datanode:P:dfs-slave,cluster:X:hdfs-peers', ctl: 'http://127.0.0.1:4011' }
+ *   { svc: 'namenode', eps: 'datanode:P:dfs-slave,cluster:X:hdfs-peers' }
  *
  * Roles: P = provides, R = requires, X = peers. From the tags of any member
  * of a service, another agent rebuilds that service's metadata, enough to
@@ -15,7 +17,6 @@ import { AgentError } from '../errors';
 
 export const TAG_SERVICE = 'svc';
 export const TAG_ENDPOINTS = 'eps';
-export const TAG_CONTROL = 'ctl';
 export const TAG_CHARM = 'charm';
 
 const ROLE_CODE: Record<EndpointRole, string> = { provides: 'P', requires: 'R', peers: 'X' };
@@ -28,8 +29,8 @@ export function encodeEndpoints(metadata: CharmMetadata): string {
 }
 
 /** The agent's tags: the operator's extra tags, then ours (ours win). */
-export function agentTags(service: string, metadata: CharmMetadata, controlUrl: string, extra: Readonly<Record<string, string>>): Record<string, string> {
-  const tags = { ...extra, [TAG_SERVICE]: service, [TAG_CHARM]: metadata.name, [TAG_ENDPOINTS]: encodeEndpoints(metadata), [TAG_CONTROL]: controlUrl };
+export function agentTags(service: string, metadata: CharmMetadata, extra: Readonly<Record<string, string>>): Record<string, string> {
+  const tags = { ...extra, [TAG_SERVICE]: service, [TAG_CHARM]: metadata.name, [TAG_ENDPOINTS]: encodeEndpoints(metadata) };
   const size = Object.entries(tags).reduce((n, [k, v]) => n + k.length + v.length, 0);
   if (size > 512) {
     throw new AgentError('AGENT_ERR_BAD_CONFIG', `the gossip tags of this unit take ${size} characters (limit 512): use fewer or shorter extra tags, or shorter endpoint names`);

@@ -47,12 +47,14 @@ describe('declarations merge last-writer-wins', () => {
 describe('endpoint tags', () => {
   it('round-trips a charm\'s endpoints through gossip tags', () => {
     const meta = parseCharmMetadata({ name: 'hadoop-namenode', provides: { datanode: { interface: 'dfs-slave' } }, requires: { web: { interface: 'http' } }, peers: { ring: { interface: 'nn-peers' } } });
-    const tags = agentTags('namenode', meta, 'http://127.0.0.1:1234', { zone: 'a' });
-    expect(tags).toMatchObject({ svc: 'namenode', zone: 'a', ctl: 'http://127.0.0.1:1234' });
+    const tags = agentTags('namenode', meta, { zone: 'a' });
+    expect(tags).toMatchObject({ svc: 'namenode', zone: 'a' });
+    // The control API stays on loopback: its URL is never gossiped.
+    expect(Object.values(tags).join(' ')).not.toMatch(/http:|127\.0\.0\.1/);
     const member: Member = { name: 'namenode/0', address: '127.0.0.1:1', status: 'alive', tags, incarnation: 1 };
     const back = metadataFromTags(member)!;
     expect(back.endpoints).toEqual(meta.endpoints);
     expect(metadataFromTags({ ...member, tags: { svc: 'x', eps: 'broken' } })).toBeUndefined();
-    expect(() => agentTags('namenode', meta, 'http://127.0.0.1:1234', { big: 'x'.repeat(500) })).toThrow(/limit 512/);
+    expect(() => agentTags('namenode', meta, { big: 'x'.repeat(500) })).toThrow(/limit 512/);
   });
 });

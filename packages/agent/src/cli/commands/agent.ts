@@ -13,6 +13,11 @@ interface AgentFlags {
   unit?: string;
   charm?: string;
   tag?: string[];
+  bind?: string;
+  advertise?: string;
+  profile?: string;
+  insecure?: boolean;
+  label?: string;
   bindHost?: string;
   bindPort?: string;
   seed?: string[];
@@ -61,10 +66,15 @@ export function registerAgent(program: Command, globals: () => GlobalOptions): v
     .option('--unit <name>', 'unit name, e.g. web/0')
     .option('--charm <dir>', 'charm folder (holding charm.ts)')
     .option('--tag <key=value>', 'extra gossip tag (repeatable)', collect)
-    .option('--bind-host <host>', 'gossip bind address (default 127.0.0.1)')
-    .option('--bind-port <port>', 'gossip port (0 = pick)')
+    .option('--bind <host[:port]>', 'gossip listen address (default 127.0.0.1, port picked; 0.0.0.0 = every interface)')
+    .option('--advertise <host[:port]>', 'address other agents dial (default: the bind address; for a wildcard bind, the first non-loopback address)')
+    .option('--profile <name>', 'gossip timings: local, lan or wan (default local on loopback, lan otherwise)')
+    .option('--bind-host <host>', 'alias: the host part of --bind')
+    .option('--bind-port <port>', 'alias: the port part of --bind (0 = pick)')
     .option('--seed <host:port>', 'gossip address to join (repeatable)', collect)
-    .option('--keyring <file>', 'file of base64 gossip keys, one per line')
+    .option('--keyring <file>', "file of base64 gossip keys, one per line, first = primary ('rhizome keygen' makes one)")
+    .option('--insecure', 'run unencrypted on a non-loopback address (refused without this flag)')
+    .option('--label <label>', 'cluster label: agents with different labels never merge')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
     .option('--control-port <port>', 'control API port (0 = pick)')
     .option('--option <key=value>', 'charm config option, value parsed as JSON when it is (repeatable)', collect)
@@ -90,10 +100,15 @@ export function registerAgent(program: Command, globals: () => GlobalOptions): v
         charmDir: flags.charm,
         dataDir: g.dataDir,
         tags: keyValues(flags.tag, '--tag', false),
+        bind: flags.bind,
+        advertise: flags.advertise,
+        profile: flags.profile,
         bindHost: flags.bindHost,
         bindPort: port(flags.bindPort, '--bind-port'),
         seeds: flags.seed,
         keyringFile: flags.keyring,
+        insecure: flags.insecure,
+        label: flags.label,
         logLevel: flags.logLevel,
         controlPort: port(flags.controlPort, '--control-port'),
         options,
