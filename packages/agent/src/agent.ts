@@ -86,10 +86,10 @@ export interface AgentStatus {
   readonly pid: number;
   readonly controlUrl: string;
   readonly gossipAddress: string;
-  /** The unit's advertised address (`unit.address`). */
-  readonly address: string;
+  /** The unit's advertised address (`unit.address`); optional: agents before it did not report it. */
+  readonly address?: string;
   /** Gossip encryption: `insecure` is true when the agent runs unencrypted off loopback (`--insecure`). */
-  readonly security: { readonly encrypted: boolean; readonly insecure: boolean; readonly label?: string; readonly profile: string };
+  readonly security?: { readonly encrypted: boolean; readonly insecure: boolean; readonly label?: string; readonly profile: string };
   readonly engine: { state: string; queued: number; runs: number; error?: { handler?: string; code: string; message: string; event: string; attempts: number } };
   readonly workload: { state: string; message: string } | undefined;
   readonly relations: readonly (RelationView & {
