@@ -11,8 +11,9 @@ PNPM="npx --yes pnpm@10.34.8"
 # Real automation the tests drive: ansible-playbook (executors, the lb charm)
 # and nginx (the lb charm runs its own nginx master per unit, on a high port;
 # the system nginx service is never used). iproute2 and iptables: the
-# multi-host tests run hosts as network namespaces (test/hosts/).
-scripts/ensure-apt.sh ansible-core nginx iproute2 iptables
+# multi-host tests run hosts as network namespaces (test/hosts/). zookeeper
+# and a JRE: the zookeeper charm runs real servers (test/e2e-zookeeper).
+scripts/ensure-apt.sh ansible-core nginx iproute2 iptables zookeeper default-jre-headless
 
 $PNPM install --frozen-lockfile --reporter=append-only
 $PNPM typecheck
