@@ -1,6 +1,8 @@
 /**
  * hadoop-datanode: an HDFS datanode. Requires `namenode` (dfs-slave): it
- * publishes its address and hostname for the namenode's `workers` file and
+ * publishes its address and hostname for the namenode's `workers` file (the
+ * option `hostname`, else its advertised address: names that resolve on the
+ * other machines; see datanodeHostname) and
  * renders core-site.xml (fs.defaultFS from the namenode's data) and
  * hdfs-site.xml in its unit directory. Without a namenode it is
  * `blocked: waiting for namenode`.
@@ -14,5 +16,7 @@ export default defineCharm({
     description: 'HDFS datanode: renders its Hadoop config from the related namenode',
     requires: { namenode: { interface: 'dfs-slave', limit: 1 } },
   },
+  // '' = the unit's advertised address (or its label on loopback).
+  config: { hostname: '' },
   handlers: datanodeHandlers,
 });

@@ -25,8 +25,25 @@ export const NAMENODE_ENDPOINT = 'namenode';
 /** What `status` says while no namenode is available. */
 export const WAITING_FOR_NAMENODE = 'waiting for namenode';
 
+/**
+ * The name this datanode goes by in the namenode's `workers` and its own
+ * `dfs.datanode.hostname`: it must resolve on the other machines, so it is
+ * the charm option `hostname` when set (a DNS name), else the unit's
+ * advertised address. On loopback every unit shares 127.0.0.1, so a local
+ * deployment keeps the unit label (`datanode-0`) to tell them apart.
+ */
+export function datanodeHostname(unit: Pick<UnitContext, 'unit' | 'address' | 'config'>): string {
+  const configured = unit.config['hostname'];
+  if (typeof configured === 'string' && configured !== '') return configured;
+  return isLoopbackAddress(unit.address) ? unitLabel(unit.unit) : unit.address;
+}
+
+function isLoopbackAddress(address: string): boolean {
+  return address === 'localhost' || address === '::1' || address.startsWith('127.');
+}
+
 export function datanodeHandlers(unit: UnitContext): HandlerSpec[] {
-  const hostname = unitLabel(unit.unit);
+  const hostname = datanodeHostname(unit);
   return [
     {
       name: 'install',

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseHadoopXml, testUnit } from '@rhizome-charms/kit';
 import { dfsSlave, runRelationScenario, type EndpointFixture, type RelationScenarioOutput, type ScenarioRelationEvent } from '@rhizome/relations';
 import charm from '../charm';
-import { WAITING_FOR_NAMENODE } from '../src/handlers';
+import { datanodeHostname, WAITING_FOR_NAMENODE } from '../src/handlers';
 
 const side = { side: dfsSlave.requirer } satisfies EndpointFixture;
 const NN = { namenodes: ['10.0.0.1'], port: 8020, 'webhdfs-port': 50070, clustername: 'demo' };
@@ -37,6 +37,12 @@ async function chain(events: ScenarioRelationEvent[], withRelation = true): Prom
 const exists = (f: string) => stat(join(dir, f)).then(() => true, () => false);
 
 describe('hadoop-datanode', () => {
+  it('goes by a name other machines resolve: the hostname option, else its advertised address (its label only on loopback)', () => {
+    expect(datanodeHostname({ unit: 'datanode/3', address: '10.0.0.13', config: {} })).toBe('10.0.0.13');
+    expect(datanodeHostname({ unit: 'datanode/3', address: '10.0.0.13', config: { hostname: 'dn3.example' } })).toBe('dn3.example');
+    expect(datanodeHostname({ unit: 'datanode/3', address: '127.0.0.1', config: { hostname: '' } })).toBe('datanode-3');
+  });
+
   it('is blocked waiting for a namenode when it has none, and renders nothing', async () => {
     const out = await chain([], false);
     expect(out.facts['workload.status']).toEqual({ state: 'blocked', message: WAITING_FOR_NAMENODE });
@@ -46,7 +52,7 @@ describe('hadoop-datanode', () => {
 
   it('publishes its address and hostname when a namenode joins, and stays blocked until it publishes', async () => {
     const out = await chain([{ endpoint: 'namenode', name: 'joined', unit: 'namenode/0' }]);
-    expect(out.published('namenode')).toEqual({ address: '10.0.0.13', hostname: 'datanode-3' });
+    expect(out.published('namenode')).toEqual({ address: '10.0.0.13', hostname: '10.0.0.13' });
     expect(out.facts['workload.status']).toEqual({ state: 'blocked', message: WAITING_FOR_NAMENODE });
   });
 
@@ -54,9 +60,9 @@ describe('hadoop-datanode', () => {
     const out = await chain([{ endpoint: 'namenode', name: 'joined', unit: 'namenode/0' }, { endpoint: 'namenode', name: 'changed', unit: 'namenode/0', data: NN }]);
     expect(parseHadoopXml(await readFile(join(dir, 'core-site.xml'), 'utf8'))).toEqual({ 'fs.defaultFS': 'hdfs://10.0.0.1:8020' });
     const hdfs = parseHadoopXml(await readFile(join(dir, 'hdfs-site.xml'), 'utf8'));
-    expect(hdfs).toMatchObject({ 'dfs.datanode.data.dir': `file://${join(dir, 'data')}`, 'dfs.datanode.hostname': 'datanode-3', 'dfs.namenode.http-address': '10.0.0.1:50070' });
+    expect(hdfs).toMatchObject({ 'dfs.datanode.data.dir': `file://${join(dir, 'data')}`, 'dfs.datanode.hostname': '10.0.0.13', 'dfs.namenode.http-address': '10.0.0.1:50070' });
     expect(out.facts['hdfs.namenode']).toBe('hdfs://10.0.0.1:8020');
-    expect(out.facts['workload.status']).toEqual({ state: 'active', message: 'datanode datanode-3 of hdfs://10.0.0.1:8020 (demo)' });
+    expect(out.facts['workload.status']).toEqual({ state: 'active', message: 'datanode 10.0.0.13 of hdfs://10.0.0.1:8020 (demo)' });
   });
 
   it('follows the namenode when it moves, and blocks again when it departs', async () => {

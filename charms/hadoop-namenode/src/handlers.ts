@@ -24,9 +24,14 @@ import { FILES, defaultFS, renderCoreSite, renderHdfsSite, renderWorkers } from 
 /** The endpoint datanodes relate to. */
 export const DATANODE_ENDPOINT = 'datanode';
 
-/** The live datanodes as the namenode lists them: their published hostname (or unit label), sorted. */
+/**
+ * The live datanodes as the namenode lists them, sorted: the hostname each
+ * published (a name or address that resolves on the namenode's machine), else
+ * its address; the unit label only if it published neither (never from our
+ * datanode charm).
+ */
 export function liveDatanodes(tx: Transaction): string[] {
-  return naturalSort(relation(tx, DATANODE_ENDPOINT, dfsSlave.provider).all().map(({ unit, data }) => data.hostname ?? unitLabel(unit)));
+  return naturalSort(relation(tx, DATANODE_ENDPOINT, dfsSlave.provider).all().map(({ unit, data }) => data.hostname ?? (data.address || unitLabel(unit))));
 }
 
 export function namenodeHandlers(unit: UnitContext): HandlerSpec[] {

@@ -37,7 +37,8 @@ import { writeControlEndpoint } from './control/endpoint';
 import { loadOrCreateToken } from './control/token';
 import { AgentError, toAgentError } from './errors';
 import { planNetwork, type NetworkPlan } from './internal/network-plan';
-import { readKeyringFile } from './keys/keyring-file';
+import { readKeyringFile, writeKeyringFile } from './keys/keyring-file';
+import { RemoteControl } from './mesh/remote-control';
 import { gossipProfile } from './internal/profiles';
 import { LogTail } from './log/log-tail';
 import { createLogger, runLogger, type Logger } from './log/logger';
@@ -136,6 +137,9 @@ export class Agent {
   private transport!: MeshLinkTransport;
   private control!: ControlServer;
   private net!: NetworkPlan;
+  private remote_!: RemoteControl;
+  /** Keyring file writes, one after another (key operations may arrive back to back). */
+  private keyringWrites: Promise<void> = Promise.resolve();
   private encrypted = false;
   private watcher: FileWatcher | undefined;
   private currentRunLog: Logger | undefined;
@@ -191,6 +195,10 @@ export class Agent {
   }
   get controlUrl(): string {
     return this.control.url;
+  }
+  /** Other units' agents, over the mesh (status, facts, runs, logs, resolve). */
+  get remote(): RemoteControl {
+    return this.remote_;
   }
   get gossipAddress(): string {
     return this.node_.address;
@@ -282,8 +290,40 @@ export class Agent {
       tags: agentTags(c.service, this.charm.metadata, c.tags),
       seeds: c.seeds,
       ...(keyring ? { keyring } : {}),
+      ...(c.label !== undefined ? { label: c.label } : {}),
       logger: this.log.child({ component: 'gossip' }),
     });
+    // `rhizome keys` changed this member's keyring: persist it, so a restart keeps the keys the cluster uses.
+    const keyringFile = c.keyringFile;
+    if (keyringFile !== undefined) {
+      this.offs.push(
+        this.node_.on('keyring-change', (change) => {
+          this.keyringWrites = this.keyringWrites
+            .then(() => writeKeyringFile(keyringFile, change.keys))
+            .then(
+              () => this.log.info({ operation: change.operation, keys: change.keys.length, file: keyringFile }, `keyring ${change.operation}: ${keyringFile} rewritten`),
+              (err: unknown) => this.log.error({ err, file: keyringFile }, `keyring ${change.operation} applied in memory but ${keyringFile} could not be written; a restart would lose it`),
+            );
+        }),
+      );
+    }
+    this.remote_ = new RemoteControl(
+      this.node_,
+      {
+        unit: c.unit,
+        status: () => this.status(),
+        info: () => this.info(),
+        facts: () => this.facts(),
+        runs: () => this.runs(),
+        logs: ({ since, ...filter }) => {
+          const records = this.logTail.recent(filter);
+          return since === undefined ? records : records.filter((r) => r.time >= since);
+        },
+        resolve: (skip) => this.resolve(skip),
+      },
+      c.label,
+    );
+    this.offs.push(() => this.remote_.close());
 
     // 6. relations
     this.transport = new MeshLinkTransport(this.node_, () => this.state.barrier());

@@ -2,13 +2,20 @@
  * Which agent(s) a CLI command talks to, in order of precedence:
  *   --agent URL --token T     one agent, explicitly;
  *   --data-dir DIR            the agent serving from DIR (control.json + token);
+ *   $RHIZOME_DATA_DIR         the same, from the environment;
  *   the deployment            `--deployment NAME` or the last one written in
- *                             the home (`--home`, $RHIZOME_HOME, ./.rhizome).
+ *                             the home (`--home`, $RHIZOME_HOME, ./.rhizome);
+ *   the local agent           with no deployment recorded here, a live agent
+ *                             whose data directory is under the home
+ *                             (local-agent.ts).
+ * A single agent answers for every unit of its mesh: a unit that is not its
+ * own is reached through it, over the mesh (`ControlClient.forUnit`).
  */
 import { ControlClient } from '../control/client';
 import { connectToAgent } from '../control/endpoint';
 import { AgentError } from '../errors';
 import { clientFor, liveUnits, readDeployment, rhizomeHome, unitOf, type Deployment } from '../deploy/deployment';
+import { DATA_DIR_ENV, findLocalAgent } from './local-agent';
 
 export interface GlobalOptions {
   home?: string;
@@ -27,7 +34,24 @@ export async function resolveTarget(g: GlobalOptions): Promise<Target> {
     return { kind: 'single', client: new ControlClient({ url: g.agent, token: g.token, timeoutMs: 10_000 }) };
   }
   if (g.dataDir !== undefined) return { kind: 'single', client: await connectToAgent(g.dataDir, { timeoutMs: 10_000 }) };
-  return { kind: 'deployment', deployment: await readDeployment(rhizomeHome(g.home), g.deployment) };
+  const fromEnv = process.env[DATA_DIR_ENV];
+  if (fromEnv !== undefined && fromEnv !== '' && g.deployment === undefined) return { kind: 'single', client: await connectToAgent(fromEnv, { timeoutMs: 10_000 }) };
+  const home = rhizomeHome(g.home);
+  try {
+    return { kind: 'deployment', deployment: await readDeployment(home, g.deployment) };
+  } catch (err) {
+    // No deployment recorded on this host: the local agent sees the whole mesh.
+    if (g.deployment !== undefined || (err as { code?: unknown }).code !== 'AGENT_ERR_NOT_RUNNING') throw err;
+    const dataDir = await findLocalAgent(home);
+    if (dataDir === undefined) {
+      throw new AgentError(
+        'AGENT_ERR_NOT_RUNNING',
+        `no deployment found in ${home} (nor a running agent under it); run 'rhizome deploy BUNDLE' first, or point at this host's agent with --data-dir DIR (or $${DATA_DIR_ENV})`,
+        { cause: err },
+      );
+    }
+    return { kind: 'single', client: await connectToAgent(dataDir, { timeoutMs: 10_000 }) };
+  }
 }
 
 /** Some live agent: the single one, or any live unit of the deployment. */
@@ -39,13 +63,20 @@ export async function anyClient(g: GlobalOptions): Promise<ControlClient> {
   return clientFor(live[0]!, 10_000);
 }
 
-/** The agent of a named unit. With --agent/--data-dir, checks that it is that unit. */
+/**
+ * The agent of a named unit: directly when it is the agent addressed (or a
+ * unit of the local deployment), else through a local agent, over the mesh.
+ */
 export async function unitClient(g: GlobalOptions, unit: string): Promise<ControlClient> {
   const t = await resolveTarget(g);
   if (t.kind === 'single') {
     const info = await t.client.get<{ unit: string }>('/info');
-    if (info.unit !== unit) throw new AgentError('AGENT_ERR_UNKNOWN_UNIT', `the agent addressed is ${info.unit}, not ${unit}`);
-    return t.client;
+    return info.unit === unit ? t.client : t.client.forUnit(unit);
+  }
+  if (t.deployment.units[unit] === undefined) {
+    // Not recorded here (placed on another host): any live local unit reaches it over the mesh.
+    const live = liveUnits(t.deployment);
+    if (live.length > 0) return (await clientFor(live[0]!, 10_000)).forUnit(unit);
   }
   const u = unitOf(t.deployment, unit);
   if (!liveUnits(t.deployment).some((x) => x.unit === unit)) {

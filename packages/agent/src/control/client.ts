@@ -19,6 +19,11 @@ export interface ControlClientOptions {
   token: string;
   /** Per request (not per stream). */
   timeoutMs?: number;
+  /**
+   * Prepended to every path: `/units/<unit>` makes this client address
+   * another unit through this agent, over the mesh (see `forUnit`).
+   */
+  pathPrefix?: string;
 }
 
 export const DEFAULT_CONTROL_CLIENT_OPTIONS = Object.freeze({
@@ -34,6 +39,7 @@ export class ControlClient {
   private readonly base: URL;
   private readonly token: string;
   private readonly timeoutMs: number;
+  private readonly pathPrefix: string;
 
   constructor(opts: ControlClientOptions) {
     let base: URL;
@@ -49,6 +55,12 @@ export class ControlClient {
     this.base = base;
     this.token = opts.token;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_CONTROL_CLIENT_OPTIONS.timeoutMs;
+    this.pathPrefix = opts.pathPrefix ?? '';
+  }
+
+  /** A client for `unit` through this agent: its requests are forwarded over the mesh (`/units/:unit/...`). */
+  forUnit(unit: string): ControlClient {
+    return new ControlClient({ url: this.url, token: this.token, timeoutMs: this.timeoutMs, pathPrefix: `/units/${encodeURIComponent(unit)}` });
   }
 
   get<T = unknown>(path: string, query?: Record<string, string>): Promise<T> {
@@ -115,7 +127,7 @@ export class ControlClient {
     timeoutMs: number | undefined,
     signal?: AbortSignal,
   ): Promise<IncomingMessage> {
-    const url = new URL(path, this.base);
+    const url = new URL(this.pathPrefix + path, this.base);
     for (const [k, v] of Object.entries(query ?? {})) url.searchParams.set(k, v);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise<IncomingMessage>((resolve, reject) => {

@@ -19,6 +19,8 @@
  *   POST /unrelate    { a, b }
  *   GET  /logs        NDJSON stream (replay + follow; see log-route.ts)
  *   GET  /info        the agent's identity and addresses
+ *   and, over the mesh (mesh-routes.ts): GET /cluster/status, GET /units/:unit/{status,info,facts,runs,logs},
+ *   POST /units/:unit/resolve, POST /keys
  */
 import { z } from 'zod';
 import type { Json } from '@rhizome/engine';
@@ -27,6 +29,7 @@ import type { Agent } from '../agent';
 import { formatIssues } from '../config';
 import { AgentError } from '../errors';
 import { logStreamRoute } from './log-route';
+import { meshControlRoutes } from './mesh-routes';
 import type { ControlRoutes } from './server';
 
 const jsonValue: z.ZodType<Json> = z.lazy(() =>
@@ -96,5 +99,7 @@ export function buildControlRoutes(agent: Agent): ControlRoutes {
       return agent.directory.unrelate(body.a, body.b);
     },
     'GET /logs': logStreamRoute(agent.logTail),
+    // Past this agent, over the mesh: /cluster/status, /units/:unit/..., /keys (mesh-routes.ts).
+    ...meshControlRoutes(agent),
   };
 }

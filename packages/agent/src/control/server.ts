@@ -89,6 +89,10 @@ const STATUS_BY_CODE: Partial<Record<AgentErrorCode, number>> = {
   AGENT_ERR_UNKNOWN_UNIT: 404,
   AGENT_ERR_RELATE: 400,
   AGENT_ERR_STOPPED: 503,
+  // a unit reached over the mesh: stopped, or not answering
+  AGENT_ERR_NOT_RUNNING: 503,
+  AGENT_ERR_REMOTE: 504,
+  AGENT_ERR_KEYS: 400,
 };
 
 export interface ControlServer {

@@ -98,7 +98,7 @@ export function registerAgent(program: Command, globals: () => GlobalOptions): v
       const config = await loadAgentConfig(flags.config, {
         unit: flags.unit,
         charmDir: flags.charm,
-        dataDir: g.dataDir,
+        dataDir: g.dataDir ?? (process.env['RHIZOME_DATA_DIR'] || undefined),
         tags: keyValues(flags.tag, '--tag', false),
         bind: flags.bind,
         advertise: flags.advertise,

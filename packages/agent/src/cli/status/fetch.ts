@@ -1,7 +1,8 @@
 /**
  * `rhizome status`, the fetching half: asks each unit's agent for its status
- * (through the deployment record), or the one agent addressed with
- * `--agent`/`--data-dir`, and returns a `ClusterStatus` for the renderers.
+ * (through the deployment record), or asks the one agent addressed with
+ * `--agent`/`--data-dir` (or the local agent) for every unit of its mesh
+ * (`GET /cluster/status`), and returns a `ClusterStatus` for the renderers.
  * Units that do not answer are reported, not dropped.
  */
 import type { AgentStatus } from '../../agent';
@@ -18,8 +19,12 @@ function machineOf(u: DeployedUnit): string | undefined {
 export async function fetchClusterStatus(g: GlobalOptions, timeoutMs = 5_000): Promise<ClusterStatus> {
   const t = await resolveTarget(g);
   if (t.kind === 'single') {
-    const s = await t.client.get<AgentStatus>('/status');
-    return { units: [{ unit: s.unit, service: s.service, up: true, status: s }] };
+    // One agent answers for its whole mesh (every host), over the encrypted mesh.
+    const view = await t.client.get<{ label?: string; units: { unit: string; service: string; up: boolean; status?: AgentStatus; error?: string }[] }>('/cluster/status', { timeoutMs: String(timeoutMs) });
+    return {
+      ...(view.label !== undefined ? { deployment: view.label.replace(/^rhizome-/, '') } : {}),
+      units: view.units.map((u) => ({ unit: u.unit, service: u.service, up: u.up, ...(u.status !== undefined ? { status: u.status } : {}), ...(u.error !== undefined ? { error: u.error } : {}) })),
+    };
   }
   const d = t.deployment;
   const units = await Promise.all(
