@@ -49,7 +49,8 @@ const profile = DEFAULT_LAN_PROFILE;
 export const SLOW_MS = 2_500;
 
 function build(n: number, seed: number, tuning: Partial<GossipProfile> = {}): Sim {
-  const net = new SimNetwork({ seed, latency: [1, 5] });
+  // Trusted: messages travel as shared objects, never encoded (the codec is measured by the real-process section).
+  const net = new SimNetwork({ seed, latency: [1, 5], trusted: true });
   const sim: Sim = { net, nodes: [], known: new Array<number>(n).fill(0), failedNames: new Set(), failedEvents: 0 };
   for (let i = 0; i < n; i++) {
     const node = createNode({

@@ -33,6 +33,23 @@ export interface TransportHandler {
   onFrame(frame: Uint8Array, remote: string): void;
   /** Frames to `to` could not be delivered, and why. */
   onUnreachable(to: Address, reason: UnreachableReason): void;
+  /**
+   * Optional, trusted in-process transports only (SimNetwork with
+   * `trusted: true`): an envelope handed over as objects, never encoded.
+   * The node skips decoding and message parsing for it.
+   */
+  onEnvelope?(env: DirectEnvelope, remote: string): void;
+}
+
+/**
+ * An envelope of messages passed between nodes in one process without
+ * encoding (simulation at scale). Messages are never mutated once sent, so
+ * every receiver may share them (and the member records they carry).
+ */
+export interface DirectEnvelope {
+  readonly from: string;
+  readonly addr: string;
+  readonly msgs: readonly unknown[];
 }
 
 export interface Transport {
@@ -40,6 +57,12 @@ export interface Transport {
   readonly address: Address;
   setHandler(handler: TransportHandler): void;
   send(to: Address, frame: Uint8Array): void;
+  /**
+   * Optional: present only on trusted in-process transports (simulation).
+   * Sends messages as objects, without encoding; the node uses it instead
+   * of `send` when present.
+   */
+  sendEnvelope?(to: Address, env: DirectEnvelope): void;
   /**
    * Optional (stream transports): the frame that just arrived from transport
    * peer `remote` was decoded and accepted as sent by the node at `addr`.
