@@ -521,6 +521,8 @@ export class Agent {
     if (es.state !== 'idle' || es.queued > 0) reasons.push(`engine ${es.state} with ${es.queued} queued`);
     if (es.error) reasons.push(`handler ${es.error.handler ?? '?'} failed: ${es.error.message}`);
     for (const l of this.manager.linkStatus()) {
+      // A departed unit's link waits for it to come back; if it never does, it is forgotten when reaped or removed.
+      if (l.departed) continue;
       if (l.unacked > 0) reasons.push(`link to ${l.remoteUnit} has ${l.unacked} unacked`);
       if (l.buffered > 0) reasons.push(`link from ${l.remoteUnit} has ${l.buffered} buffered`);
     }

@@ -23,7 +23,9 @@ export type { RelationManagerOptions, RetransmitOptions, AddRelationSpec, Applie
 export type { LinkTransport } from './transport';
 export { MemoryLinkStore, emptyLinkRecord } from './link-store';
 export type { LinkStore, LinkRecord } from './link-store';
-export { parseLinkMessage, LINK_PROTOCOL_VERSION, MAX_LINK_MESSAGE_BYTES } from './messages';
+export { parseLinkMessage, LINK_PROTOCOL_VERSION, MAX_LINK_MESSAGE_BYTES, MAX_LINK_COUNTER, MAX_LINK_STAMP } from './messages';
+export { DEFAULT_PLAUSIBILITY } from './link-protocol';
+export type { PlausibilityBounds } from './link-protocol';
 export type { LinkMessage, DataMessage, AckMessage, SyncMessage, PullMessage } from './messages';
 export { SimLinkNetwork, DEFAULT_SIM_LINK_FAULTS, seededRandom } from './sim-transport';
 export type { SimLinkFaults, SimLinkNetworkOptions, SimLinkStats } from './sim-transport';

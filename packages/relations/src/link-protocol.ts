@@ -156,6 +156,42 @@ export function nextInOrder(inbox: readonly DataMessage[], pos: LinkReceiveState
   return { inbox: current, next: m !== undefined && m.seq === floor + 1 ? m : undefined };
 }
 
+export interface PlausibilityBounds {
+  /** The receiver's wall clock (ms), against which stamps (epochs, incarnations) are checked. */
+  readonly now: number;
+  /** How far ahead of `now` a stamp may be (clock skew between hosts). */
+  readonly maxStampAheadMs: number;
+  /** How far past what the receiver holds a counter may jump within one epoch or incarnation. */
+  readonly maxCounterJump: number;
+}
+
+export const DEFAULT_PLAUSIBILITY = Object.freeze({
+  // Hosts' clocks differ by far less under NTP; a day ahead is a broken clock or a forged frame.
+  maxStampAheadMs: 24 * 3_600_000,
+  // Four billion commits or messages the receiver never saw: not a real gap.
+  maxCounterJump: 2 ** 32,
+});
+
+/**
+ * Receiver: why a data message jumps implausibly far ahead (undefined: it
+ * does not). A stamp beyond the receiver's clock plus skew, or a counter far
+ * past the receiver's position in the same epoch (or view in the same
+ * incarnation), is refused rather than adopted: views and positions only
+ * move forward, so once adopted it would make every genuine later message
+ * look stale.
+ */
+export function implausible(m: DataMessage, pos: LinkReceiveState, view: UnitView | undefined, appVersion: number, b: PlausibilityBounds): string | undefined {
+  const limit = b.now + b.maxStampAheadMs;
+  for (const [what, value] of [['link epoch', m.epoch], ['incarnation', m.inc], ['app bag incarnation', m.app?.inc ?? 0]] as const) {
+    if (value > limit) return `${what} ${value} is ${value - b.now} ms ahead of this host's clock (at most ${b.maxStampAheadMs} ms allowed); check the sender's clock (NTP)`;
+  }
+  if (m.epoch === pos.epoch && m.seq - pos.applied > b.maxCounterJump) return `seq ${m.seq} jumps ${m.seq - pos.applied} past the last applied (${pos.applied}) in epoch ${m.epoch}`;
+  if (m.epoch === pos.epoch && m.base - pos.applied > b.maxCounterJump) return `base ${m.base} jumps ${m.base - pos.applied} past the last applied (${pos.applied}) in epoch ${m.epoch}`;
+  if (view && m.inc === view.incarnation && m.version - view.version > b.maxCounterJump) return `bag version ${m.version} jumps ${m.version - view.version} past the view's (${view.version})`;
+  if (m.app && m.app.version - appVersion > b.maxCounterJump) return `app bag version ${m.app.version} jumps ${m.app.version - appVersion} past the one held (${appVersion})`;
+  return undefined;
+}
+
 /**
  * Receiver: whether a sync offer shows that this unit's view of the sender's
  * bag (or of the peers' app bag) is older, with nothing newer already

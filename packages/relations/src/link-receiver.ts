@@ -26,11 +26,11 @@ import { covered, linkPosition, previewRemoteBag, remoteSchemas, stageLinkApplie
 import { RelationError } from './errors';
 import type { InterfaceRegistry } from './interface';
 import type { LinkContext } from './link-context';
-import { admit, nextInOrder, shouldPull } from './link-protocol';
+import { admit, implausible, nextInOrder, shouldPull, type PlausibilityBounds } from './link-protocol';
 import { emptyLinkRecord } from './link-store';
 import type { AckMessage, DataMessage, PullMessage, SyncMessage } from './messages';
 import { findRelation, type RelationRef } from './relation-lookup';
-import { LINKS_KEY, linkId, type LinkReceiveState } from './state';
+import { compareVersions, LINKS_KEY, linkId, type LinkReceiveState } from './state';
 
 /** Internal event of a run that only records a link message as applied (its bag was not newer). No charm should need it. */
 export const LINK_SYNC_EVENT = 'relation.link-sync';
@@ -59,6 +59,9 @@ export interface LinkReceiverOptions {
    * chain.
    */
   readonly joinFromData: (relationId: string, unit: string) => Promise<unknown>;
+  /** The wall clock stamps are checked against (RelationManagerOptions.now). */
+  readonly now: () => number;
+  readonly plausibility: Omit<PlausibilityBounds, 'now'>;
 }
 
 export class LinkReceiver {
@@ -74,11 +77,23 @@ export class LinkReceiver {
     // Unknown relation (not created here yet, or removed): no ack, the sender retries.
     if (!findRelation(this.ctx.engine.knowledge, m.rel)) return;
     const id = linkId(m.rel, m.from);
+    const ref = findRelation(this.ctx.engine.knowledge, m.rel);
+    const why = implausible(m, this.receivePosition(id), ref?.relation.units[m.from], ref?.state.app?.version ?? 0, { now: this.options.now(), ...this.options.plausibility });
+    if (why !== undefined) {
+      // No ack: a genuine sender retransmits, and its later messages are judged afresh.
+      this.ctx.onError(new RelationError('REL_ERR_IMPLAUSIBLE', `data message ${m.epoch}/${m.seq} from ${m.from} on ${m.rel} refused: ${why}`));
+      return;
+    }
     const admission = admit(this.ctx.store.get(id) ?? emptyLinkRecord(m.rel, m.from), this.receivePosition(id), m, this.options.maxInbox);
     switch (admission.kind) {
-      case 'duplicate':
+      case 'duplicate': {
         if (admission.ack !== undefined) this.sendAck(m.rel, m.from, m.epoch, admission.ack);
+        // Applied before, yet newer than the view: the view was dropped since (the unit departed and joined
+        // again). Re-sync by state: the pull's answer is the current bag under a new sequence number.
+        const view = ref?.relation.units[m.from];
+        if (ref && view && compareVersions(m.inc, m.version, view.incarnation, view.version) > 0) this.sendPull(ref, m.from);
         return;
+      }
       case 'full':
         return;
       case 'buffered':
@@ -134,6 +149,11 @@ export class LinkReceiver {
         if (!isStopError(error)) this.ctx.onError(error);
       },
     );
+  }
+
+  /** Drops a link's drain bookkeeping, for a link whose record is being deleted. */
+  forget(id: string): void {
+    this.drainAgain.delete(id);
   }
 
   private sendAck(relationId: string, to: string, epoch: number, seq: number): void {

@@ -186,7 +186,17 @@ export class LinkSender {
     const ref = findRelation(this.ctx.engine.knowledge, m.rel);
     if (!ref?.relation.units[m.from]) return;
     const id = linkId(m.rel, m.from);
-    const rec = this.sendRecord(id, m.rel, m.from, ref.state.incarnation);
+    let rec = this.sendRecord(id, m.rel, m.from, ref.state.incarnation);
+    // A pull says what the receiver applied (everything before `expect`): an ack that cannot be lost with the data
+    // messages' acks. Without it, a receiver that dropped its view (departed, then joined again) would be answered
+    // with retransmissions it takes for duplicates, and never get the bag again.
+    const acked = acknowledge(rec, { epoch: m.epoch, seq: m.expect - 1 });
+    if (acked) {
+      this.ctx.store.put(id, acked);
+      rec = acked;
+      this.resetBackoff(id);
+      if (acked.outbox.length === 0) this.pause(id);
+    }
     switch (answerPull(rec, ref.state, m)) {
       case 'retransmit':
         return this.retransmitNow(id);

@@ -41,6 +41,7 @@ import { departedEvent } from './departing';
 import { RelationError } from './errors';
 import type { InterfaceRegistry } from './interface';
 import type { LinkContext } from './link-context';
+import { DEFAULT_PLAUSIBILITY, type PlausibilityBounds } from './link-protocol';
 import { LinkReceiver, type AppliedInfo } from './link-receiver';
 import { DEFAULT_RETRANSMIT_OPTIONS, LinkSender, type RetransmitOptions } from './link-sender';
 import { MemoryLinkStore, type LinkStore } from './link-store';
@@ -85,6 +86,14 @@ export interface RelationManagerOptions {
    * before, even across a loss of its stores. Default: wall-clock milliseconds.
    */
   readonly incarnation?: () => number;
+  /**
+   * The wall clock (ms) that incoming stamps (link epochs, incarnations) are
+   * checked against: one more than `plausibility.maxStampAheadMs` ahead is
+   * refused. Default: `Date.now`.
+   */
+  readonly now?: () => number;
+  /** Bounds on how far ahead incoming stamps and counters may jump (DEFAULT_PLAUSIBILITY). */
+  readonly plausibility?: Partial<Omit<PlausibilityBounds, 'now'>>;
   /** Called after a link message was applied and committed. */
   readonly onApplied?: (info: AppliedInfo) => void;
   /** Called for messages refused at the boundary and for unexpected internal errors. */
@@ -109,6 +118,12 @@ export interface LinkStatus {
   readonly unacked: number;
   readonly buffered: number;
   readonly applied: number;
+  /**
+   * The remote unit departed this relation (and has not joined again). What
+   * the link holds for it waits for a rejoin: it does not count against
+   * convergence, and `forgetUnit` drops it once the unit is gone for good.
+   */
+  readonly departed: boolean;
 }
 
 export const DEFAULT_RELATION_MANAGER_OPTIONS = Object.freeze({
@@ -182,6 +197,8 @@ export class RelationManager {
       onApplied: options.onApplied,
       serial: (op) => this.serial(op),
       joinFromData: (relationId, unit) => this.submitJoined(relationId, unit, false),
+      now: options.now ?? Date.now,
+      plausibility: { ...DEFAULT_PLAUSIBILITY, ...options.plausibility },
     });
   }
 
@@ -330,6 +347,7 @@ export class RelationManager {
       }
       if (this.stopped) return known || hadLink;
       this.sender.forget(id);
+      this.receiver.forget(id);
       this.store.delete(id);
       return known || hadLink;
     });
@@ -374,12 +392,16 @@ export class RelationManager {
 
   /** Per-link counters, for status and tests. */
   linkStatus(): LinkStatus[] {
-    const links = this.engine.knowledge.relations[LINKS_KEY];
+    const kb = this.engine.knowledge;
+    const links = kb.relations[LINKS_KEY];
     return this.store.keys().map((id) => {
       const rec = this.store.get(id)!;
-      return { linkId: id, relationId: rec.relationId, remoteUnit: rec.remoteUnit, nextSeq: rec.nextSeq, unacked: rec.outbox.length, buffered: rec.inbox.length, applied: linkPosition(links, id).applied };
+      const relation = findRelation(kb, rec.relationId)?.relation;
+      const departed = relation !== undefined && !relation.units[rec.remoteUnit] && relation.departed.includes(rec.remoteUnit);
+      return { linkId: id, relationId: rec.relationId, remoteUnit: rec.remoteUnit, nextSeq: rec.nextSeq, unacked: rec.outbox.length, buffered: rec.inbox.length, applied: linkPosition(links, id).applied, departed };
     });
   }
+
 
   /** The endpoint spec of this charm, for callers that want to check before relating. */
   endpoint(name: string) {
@@ -403,6 +425,9 @@ export class RelationManager {
       this.onError(new RelationError('REL_ERR_BAD_MESSAGE', `message from ${from} claims to be from ${m.from} to ${m.to}; this is ${this.unit}`));
       return;
     }
+    // A message from a unit proves it is there: a "reachable" notice may have been lost (the mesh emits none
+    // when a suspicion is refuted), and a unit kept unreachable would get no acks, pulls or data again.
+    if (this.unreachable.has(from)) this.setReachable(from, true);
     try {
       switch (m.type) {
         case 'data':

@@ -97,7 +97,20 @@ export interface PullMessage {
 
 export type LinkMessage = DataMessage | AckMessage | SyncMessage | PullMessage;
 
-const seq = z.number().int().nonnegative();
+/**
+ * Bounds on wire integers. A counter (seq, base, version, ...) grows by one
+ * per commit or message: 2^48 is out of reach (a million per second for
+ * nine years) and leaves room to count on exactly. A stamp (epoch, inc) is
+ * a wall-clock time in ms: a safe integer. Values that are in range but
+ * jump implausibly far ahead of what the receiver knows are refused by the
+ * receiver (link-protocol.ts `implausible`): once adopted, such a value
+ * would leave every later genuine one looking stale.
+ */
+export const MAX_LINK_COUNTER = 2 ** 48;
+export const MAX_LINK_STAMP = Number.MAX_SAFE_INTEGER;
+
+const seq = z.number().int().nonnegative().max(MAX_LINK_COUNTER);
+const stamp = z.number().int().nonnegative().max(MAX_LINK_STAMP);
 const name = z.string().min(1).max(256);
 const bag = z.record(z.string(), z.unknown());
 const head = { v: z.literal(LINK_PROTOCOL_VERSION), rel: name, from: name, to: name };
@@ -106,18 +119,18 @@ const messageSchema = z.discriminatedUnion('type', [
   z.object({
     ...head,
     type: z.literal('data'),
-    epoch: seq,
+    epoch: stamp,
     seq: seq.min(1),
     base: seq.min(1),
-    inc: seq,
+    inc: stamp,
     version: seq,
     bag,
-    app: z.object({ bag, version: seq, writer: name, inc: seq }).optional(),
+    app: z.object({ bag, version: seq, writer: name, inc: stamp }).optional(),
     ifaceVersion: z.string().regex(/^\d+\.\d+\.\d+$/, 'a semantic version like "1.0.0"').optional(),
   }),
-  z.object({ ...head, type: z.literal('ack'), epoch: seq, seq }),
-  z.object({ ...head, type: z.literal('sync'), epoch: seq, inc: seq, version: seq, appVersion: seq, lastSeq: seq }),
-  z.object({ ...head, type: z.literal('pull'), epoch: seq, expect: seq.min(1), viewInc: seq, version: seq }),
+  z.object({ ...head, type: z.literal('ack'), epoch: stamp, seq }),
+  z.object({ ...head, type: z.literal('sync'), epoch: stamp, inc: stamp, version: seq, appVersion: seq, lastSeq: seq }),
+  z.object({ ...head, type: z.literal('pull'), epoch: stamp, expect: seq.min(1), viewInc: stamp, version: seq }),
 ]);
 
 /** Checks a message from the network; throws REL_ERR_BAD_MESSAGE saying what is wrong. */

@@ -25,6 +25,8 @@ type Op =
   | { readonly t: 'crash'; readonly unit: number; readonly after: number }
   | { readonly t: 'restart'; readonly unit: number }
   | { readonly t: 'wipe-links'; readonly unit: number }
+  /** A false failure: `unit` runs departed for one of its remote units, then (after `ms`) joined again. */
+  | { readonly t: 'flap'; readonly unit: number; readonly remote: number; readonly ms: number }
   | { readonly t: 'wipe-all'; readonly unit: number };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -38,6 +40,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   // `after`: virtual ms to run first, in 1 ms steps, so crashes land anywhere, including between a run and its durable commit.
   { weight: 2, arbitrary: fc.record({ t: fc.constant('crash' as const), unit: fc.nat(3), after: fc.integer({ min: 0, max: 30 }) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('restart' as const), unit: fc.nat(3) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('flap' as const), unit: fc.nat(3), remote: fc.nat(2), ms: fc.integer({ min: 0, max: 600 }) }) },
 );
 
 /** Restarts that lose storage: the link store only, or everything (knowledge base too). */
@@ -135,6 +138,28 @@ export async function scenario(seed: number, faults: { loss: number; duplicate: 
       case 'restart': {
         const u = c.get(UNITS[op.unit]!);
         if (u.crashed) u.restart();
+        await c.settle();
+        break;
+      }
+      case 'flap': {
+        const u = c.get(UNITS[op.unit]!);
+        if (u.crashed) break;
+        // src units: rel-1 with dst/0, dst/1 and peers-1 with the other src; dst units: rel-1 with src/0, src/1.
+        const links = u.unit.startsWith('src/')
+          ? [['rel-1', 'dst/0'], ['rel-1', 'dst/1'], ['peers-1', u.unit === 'src/0' ? 'src/1' : 'src/0']]
+          : [['rel-1', 'src/0'], ['rel-1', 'src/1']];
+        const [rel, remote] = links[op.remote % links.length]! as [string, string];
+        const m = u.manager;
+        // (Not awaited, as the other ops: a run can wait on a crashed engine. The manager's serial chain keeps the order.)
+        void Promise.resolve()
+          .then(() => m.unitDeparted(rel, remote))
+          .catch(() => undefined);
+        await c.tick(op.ms);
+        // A restart in between re-announces the membership itself.
+        if (!u.crashed && u.manager === m)
+          void Promise.resolve()
+            .then(() => m.unitJoined(rel, remote))
+            .catch(() => undefined);
         await c.settle();
         break;
       }

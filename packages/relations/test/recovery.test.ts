@@ -136,6 +136,37 @@ describe('a misbehaving peer', () => {
   });
 });
 
+describe('bounded wire integers', () => {
+  it('an epoch, incarnation or counter jumping implausibly far ahead is refused, not adopted: genuine messages still apply', async () => {
+    const { c, s0, d0 } = await pair(16);
+    await s0.publish('out', 1);
+    expect(await c.until(() => drained(c), 5_000)).toBe(true);
+    const inc = s0.state('out')!.incarnation;
+    const pos = d0.manager.linkStatus()[0]!;
+    const epoch = s0.store.get('rel-1|dst/0')!.epoch;
+    const rogue = c.net.attach('src/0');
+    const msg = (over: Record<string, number>) => ({ v: 1 as const, type: 'data' as const, rel: 'rel-1', from: 'src/0', to: 'dst/0', epoch, inc, seq: pos.applied + 1, base: pos.applied + 1, version: 9, bag: { value: 666, owner: 'src/0' }, ...over });
+    const farFuture = Date.now() + 2 * 24 * 3_600_000;
+    rogue.send('dst/0', msg({ epoch: farFuture }));
+    rogue.send('dst/0', msg({ inc: farFuture }));
+    rogue.send('dst/0', msg({ version: 2 ** 40 }));
+    rogue.send('dst/0', msg({ seq: 2 ** 40, base: 2 ** 40 }));
+    await c.tick(100);
+    expect(c.errors.filter((e) => /refused: .*(ahead of this host's clock|jumps)/.test(e)), JSON.stringify(c.errors)).toHaveLength(4);
+    expect(d0.state('in')!.relations['rel-1']!.units['src/0']!).toMatchObject({ version: 1, bag: { value: 1 } });
+    expect(d0.manager.linkStatus()[0]!.applied).toBe(pos.applied);
+    // Beyond what the wire can count on exactly: refused at the boundary.
+    expect(() => parseLinkMessage(msg({ version: 2 ** 53 }))).toThrow(/REL_ERR_BAD_MESSAGE|version/);
+    expect(() => parseLinkMessage({ v: 1, type: 'ack', rel: 'r', from: 'a/0', to: 'b/0', epoch: 2 ** 60, seq: 1 })).toThrow(/epoch/);
+    // The genuine sender goes on as if nothing happened (restarted: the rogue took its place on the network).
+    s0.restart();
+    await c.settle();
+    await s0.publish('out', 2);
+    expect(await c.until(() => drained(c), 5_000)).toBe(true);
+    expect(d0.state('in')!.relations['rel-1']!.units['src/0']!).toMatchObject({ version: 2, bag: { value: 2 } });
+  });
+});
+
 describe('parseLinkMessage', () => {
   it('accepts each message type and refuses oversized bags', () => {
     for (const m of [

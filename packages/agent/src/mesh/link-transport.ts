@@ -8,9 +8,12 @@
  * fsynced) and only then hands the message to the mesh; barriers resolve in
  * append order, so messages also leave in the order they were sent.
  *
- * Reachability: the mesh's suspect/failed/left make a unit unreachable (the
- * manager pauses retransmission to it); alive again (join, update) makes it
- * reachable and the manager re-syncs the link at once.
+ * Reachability: the mesh's failed/left make a unit unreachable (the manager
+ * pauses retransmission to it); alive again (join, update) makes it
+ * reachable and the manager re-syncs the link at once. A suspect stays
+ * reachable, as memberlist keeps sending to suspects: a refuted suspicion
+ * emits no event, so treating it as down would pause the link for good
+ * (no acks, no pulls: issue 13, item 2).
  *
  * The channel may still lose a message (the member fails mid-way): links
  * retransmit until acked, so a rejected `sendReliable` is only counted.
@@ -69,7 +72,6 @@ export class MeshLinkTransport implements LinkTransport {
       if (m.status === 'alive') handler(m.name, true);
     };
     const offs = [
-      this.node.on('member-suspect', down),
       this.node.on('member-failed', down),
       this.node.on('member-leave', down),
       this.node.on('member-join', up),
