@@ -41,6 +41,7 @@ import { readKeyringFile, writeKeyringFile } from './keys/keyring-file';
 import { RemoteControl } from './mesh/remote-control';
 import { gossipProfile } from './internal/profiles';
 import { LogTail } from './log/log-tail';
+import { withStepLog } from './executors/step-log';
 import { createLogger, runLogger, type Logger } from './log/logger';
 import { MeshLinkTransport } from './mesh/link-transport';
 import { RelationDirectory, type RelationView } from './mesh/relation-directory';
@@ -103,6 +104,12 @@ export interface AgentStatus {
   readonly members: { alive: number; total: number };
   readonly uptimeMs: number;
 }
+
+/** What `POST /query/stream` sends, one per line. */
+export type QueryStreamEvent =
+  | { type: 'ack'; from: string; ms: number }
+  | { type: 'response'; from: string; payload: Json; ms: number }
+  | { type: 'done'; acks: number; responses: number; members: number; ms: number; complete: boolean };
 
 export interface LocalConvergence {
   readonly unit: string;
@@ -499,12 +506,57 @@ export class Agent {
   }
 
   /** Serf's user event: to every member (this one included); each raises `user.<name>`. */
-  sendEvent(name: string, payload: Json | undefined): { name: string; ltime: number } {
+  sendEvent(name: string, payload: Json | undefined): { name: string; ltime: number; queuedTo: number } {
     if (typeof name !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$/.test(name) || name.startsWith('rz.')) {
       throw new AgentError('AGENT_ERR_BAD_REQUEST', `event name ${JSON.stringify(name)} must be letters, digits, ".", "_", "-" (not starting with "rz.")`);
     }
     const e = this.node_.sendEvent(name, payload ?? null);
-    return { name: e.name, ltime: e.ltime };
+    // Serf reports the members an event was queued for: the live ones now (this one included); gossip carries it on.
+    return { name: e.name, ltime: e.ltime, queuedTo: this.liveMemberNames().length };
+  }
+
+  private liveMemberNames(): string[] {
+    return this.node_
+      .members()
+      .filter((m) => m.status === 'alive' || m.status === 'suspect')
+      .map((m) => m.name);
+  }
+
+  /**
+   * A query whose acks and responses are yielded as they arrive, then a
+   * `done` with totals. It ends at the timeout, or as soon as every member
+   * alive when it started has responded (no waiting out the timeout for
+   * answers that are all in).
+   */
+  queryStream(name: string, payload: Json | undefined, timeoutMs: number | undefined): AsyncGenerator<QueryStreamEvent> {
+    // Checked before the stream starts, so a bad name is a 400, not a stream cut short.
+    if (typeof name !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$/.test(name) || name.startsWith('rz.')) {
+      throw new AgentError('AGENT_ERR_BAD_REQUEST', `query name ${JSON.stringify(name)} must be letters, digits, ".", "_", "-" (not starting with "rz.")`);
+    }
+    return this.queryEvents(name, payload, timeoutMs);
+  }
+
+  private async *queryEvents(name: string, payload: Json | undefined, timeoutMs: number | undefined): AsyncGenerator<QueryStreamEvent> {
+    const started = Date.now();
+    const expected = new Set(this.liveMemberNames());
+    const handle = this.node_.query(name, payload ?? null, { requestAck: true, ...(timeoutMs !== undefined ? { timeout: timeoutMs } : {}) });
+    const responded = new Set<string>();
+    let acks = 0;
+    try {
+      for await (const e of handle) {
+        if (e.type === 'ack') {
+          acks++;
+          yield { type: 'ack', from: e.from, ms: Date.now() - started };
+          continue;
+        }
+        responded.add(e.from);
+        yield { type: 'response', from: e.from, payload: e.payload as Json, ms: Date.now() - started };
+        if ([...expected].every((m) => responded.has(m))) handle.close();
+      }
+    } finally {
+      handle.close();
+    }
+    yield { type: 'done', acks, responses: responded.size, members: expected.size, ms: Date.now() - started, complete: [...expected].every((m) => responded.has(m)) };
   }
 
   async query(name: string, payload: Json | undefined, timeoutMs: number | undefined): Promise<{ acks: readonly string[]; responses: readonly { from: string; payload: unknown }[] }> {
@@ -580,7 +632,8 @@ export class Agent {
       this.currentRunLog = log;
       log.debug('handler started');
       try {
-        await h.run(ctx);
+        // Executors the handler calls log their steps (command, exit, output tail) on this run.
+        await withStepLog(log, () => h.run(ctx));
         log.debug('handler finished');
       } catch (err) {
         log.warn({ err }, 'handler failed');

@@ -9,6 +9,7 @@ import { registerAgent } from './commands/agent';
 import { registerDeploy } from './commands/deploy';
 import { registerInspect } from './commands/inspect';
 import { registerKeys } from './commands/keys';
+import { registerLogs } from './commands/logs';
 import { registerOperate } from './commands/operate';
 import { registerStatus } from './commands/status';
 import type { GlobalOptions } from './target';
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerStatus(program, globals);
   registerInspect(program, globals);
   registerOperate(program, globals);
+  registerLogs(program, globals);
   registerDeploy(program, globals);
   registerKeys(program, globals);
   program

@@ -88,8 +88,8 @@ export class ControlClient {
    * the stream. Breaking out of the loop (or aborting `signal`) closes the
    * connection, which ends the stream on the agent's side.
    */
-  async *stream<T = unknown>(path: string, opts: { query?: Record<string, string>; signal?: AbortSignal } = {}): AsyncGenerator<T> {
-    const res = await this.send('GET', path, undefined, opts.query, undefined, opts.signal);
+  async *stream<T = unknown>(path: string, opts: { query?: Record<string, string>; signal?: AbortSignal; method?: 'GET' | 'POST'; body?: unknown } = {}): AsyncGenerator<T> {
+    const res = await this.send(opts.method ?? 'GET', path, opts.body, opts.query, undefined, opts.signal);
     const onAbort = (): void => {
       res.destroy();
     };

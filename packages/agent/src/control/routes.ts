@@ -13,6 +13,7 @@
  *   POST /gone        { unit }            that unit was removed for good: every agent forgets its links
  *   POST /event       { name, payload? }  a gossip user event; every agent raises `user.<name>`
  *   POST /query       { name, payload?, timeoutMs? }
+ *   POST /query/stream  the same; NDJSON: each ack and response as it arrives, then { type: 'done', totals }
  *                     (payloads within the wire's limits: MAX_PAYLOAD_DEPTH, the
  *                     profile's userEventSizeLimit / querySizeLimit; else 400)
  *   POST /relate      { a: 'svc:ep', b: 'svc:ep' }
@@ -85,6 +86,14 @@ export function buildControlRoutes(agent: Agent): ControlRoutes {
       checkPayload(req.body);
       const body = parseBody(queryBody, req.body, '{ "name": "ping", "timeoutMs": 2000 }');
       return agent.query(body.name, body.payload, body.timeoutMs);
+    },
+    'POST /query/stream': {
+      kind: 'stream',
+      handler: (req) => {
+        checkPayload(req.body);
+        const body = parseBody(queryBody, req.body, '{ "name": "ping", "timeoutMs": 2000 }');
+        return agent.queryStream(body.name, body.payload, body.timeoutMs);
+      },
     },
     'POST /relate': (req) => {
       const body = parseBody(relateBody, req.body, '{ "a": "datanode:namenode", "b": "namenode:datanode" }');

@@ -22,6 +22,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentError, ExecError } from '../errors';
+import { logStep } from './step-log';
 
 export interface RunCommandOptions {
   /** Program to run: a name looked up on PATH, or a path. Never run through a shell. */
@@ -233,8 +234,11 @@ function spawnAndWait(
       if (child.pid !== undefined && timedOut) killGroup(child.pid, 'SIGKILL');
       const durationMs = performance.now() - started;
       const err = stderr.toString();
+      // The step's story goes to the calling run's log (see step-log.ts).
+      const step = { kind: /ansible-playbook$/.test(command) ? ('ansible' as const) : ('exec' as const), command, args, exitCode: code, signal, durationMs, stdout: stdout.toString(), stderr: err };
       const details = { command, exitCode: code, signal, stderrTail: tail(err), stdoutTail: tail(stdout.toString()) };
       if (timedOut) {
+        logStep({ ...step, error: `timed out after ${timeoutMs} ms` });
         reject(
           new ExecError(
             'AGENT_ERR_EXEC_TIMEOUT',
@@ -247,11 +251,13 @@ function spawnAndWait(
       }
       if (code !== 0) {
         const how = code === null ? `was killed by ${signal ?? 'a signal'}` : `exited with code ${code}`;
+        logStep({ ...step, error: how });
         reject(
           new ExecError('AGENT_ERR_EXEC_FAILED', `'${command}' ${how}: ${lastLine(err) || '(no stderr)'}`, details),
         );
         return;
       }
+      logStep(step);
       resolve({
         command,
         args,

@@ -1,20 +1,14 @@
 /**
  * `rhizome status`: the pure summary and renderers over hand-made cluster
- * states (error column, leader, down units, selectors, formats, colour), then
- * the command against a real deployment (agents as processes): selectors,
- * `--state error`, plain rows for awk, JSON errors, `--watch`, a killed unit.
+ * states (error column, leader, down units, selectors, formats, colour). The
+ * command against real agents is in operator-cli.test.ts.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { AgentStatus } from '../../src/agent';
 import { selectStatus, summarizeStatus, type ClusterStatus, type StatusSummary } from '../../src/cli/status/model';
 import { renderStatus, wantsColor } from '../../src/cli/status/render';
-import { okIn, rhizomeIn, until } from './harness';
 
-const BUNDLE = join(import.meta.dirname, '../fixtures/bundles/cluster.yaml');
 const ANSI = /\x1b\[/;
 
 function agentStatus(unit: string, over: Partial<AgentStatus> = {}): AgentStatus {
@@ -114,63 +108,4 @@ describe('status summary and rendering (pure)', () => {
     expect(JSON.parse(renderStatus(s, { format: 'json' }))).toEqual(JSON.parse(JSON.stringify(s)));
     expect(parse(renderStatus(s, { format: 'yaml' })) as StatusSummary).toEqual(JSON.parse(JSON.stringify(s)));
   });
-});
-
-describe('rhizome status against real agents', () => {
-  let home = '';
-  const rhizome = (...args: string[]) => rhizomeIn(home, ...args);
-  const ok = (...args: string[]) => okIn(home, ...args);
-
-  beforeAll(async () => {
-    home = await mkdtemp(join(tmpdir(), 'rz-ops-status-'));
-    await ok('deploy', BUNDLE, '--timeout', '90', '--no-fsync');
-  }, 120_000);
-  afterAll(async () => {
-    await rhizome('destroy').catch(() => undefined);
-    await rm(home, { recursive: true, force: true });
-  }, 60_000);
-
-  it('shows every section, narrows by selector and state, prints errors as JSON for scripts', async () => {
-    const all = await ok('status');
-    expect(all).toMatch(/^Deployment +Members +Time\ncluster +4\/4 /);
-    expect(all).toMatch(/^receiver +counter-receiver +\w+ +2\/2 /m);
-    expect(all).toMatch(/^receiver\/0\* +idle +\w+ +127\.0\.0\.1 +\d+,\d+ +local /m);
-    expect(all).toMatch(/^receiver\/1 +idle /m);
-    expect(all).toMatch(/^sender:feed +receiver:feed +counter +regular +joined/m);
-
-    const one = await ok('status', 'receiver/1', '--format', 'plain');
-    expect(one.split('\n').filter((l) => /^[\w-]+\/\d+\*?\s/.test(l)).map((l) => l.split(/\s+/)[0])).toEqual(['receiver/1']);
-
-    const json = JSON.parse(await ok('status', 'sender', '--json')) as StatusSummary;
-    expect(json.units.map((u) => u.unit)).toEqual(['sender/0']);
-    expect(json.units[0]!.status?.relations.length).toBeGreaterThan(0);
-
-    const unknown = await rhizome('status', 'nosuch', '--format', 'json');
-    expect(unknown.code).toBe(1);
-    expect(JSON.parse(unknown.stdout)).toEqual({ error: { code: 'AGENT_ERR_UNKNOWN_UNIT', message: expect.stringMatching(/no service or unit "nosuch".*known: faulty, receiver, sender/) } });
-    const badFormat = await rhizome('status', '--format', 'xml');
-    expect(badFormat.code).toBe(1);
-    expect(badFormat.stderr).toMatch(/--format must be one of table, plain, json, yaml/);
-
-    // a handler in error: `error` in the workload column, the unit alone under --state error
-    await ok('event', 'explode');
-    const errored = await until('faulty/0 in error', async () => {
-      const out = await ok('status', '--state', 'error', '--format', 'plain');
-      return /^faulty\/0\* +error +error /m.test(out) ? out : undefined;
-    });
-    expect(errored.split('\n').filter((l) => /^[\w-]+\/\d+\*?\s/.test(l))).toHaveLength(1);
-    expect(errored).toMatch(/faulty\/0: error in handler explode on user\.explode/);
-    await ok('resolve', 'faulty/0', '--skip');
-
-    // --watch: bounded by --count; a frame per change when not on a TTY
-    const watched = await ok('status', 'faulty', '--watch', '0.2', '--count', '2');
-    expect(watched.match(/^Deployment/gm)?.length ?? 0).toBeGreaterThanOrEqual(1);
-    expect((await rhizome('status', '--watch', '0')).stderr).toMatch(/--watch takes seconds/);
-
-    // a killed unit reads down, and its service counts it out
-    await ok('kill', 'receiver/1');
-    const down = await ok('status', 'receiver', '--format', 'plain');
-    expect(down).toMatch(/^receiver\/1 +down /m);
-    expect(down).toMatch(/^receiver +counter-receiver +down +1\/2 /m);
-  }, 90_000);
 });

@@ -1,17 +1,16 @@
 /**
  * Commands that change something or talk to the mesh: `relate`, `unrelate`,
  * `event NAME [payload]` (a gossip user event: every agent raises
- * `user.NAME`), `query NAME [payload]`, `resolve UNIT [--skip]`, and
- * `logs [UNIT] [--follow]`.
+ * `user.NAME`), `query NAME [payload]`, `resolve UNIT [--skip]` (`logs` has its own file, commands/logs.ts).
  */
 import type { Command } from 'commander';
 import type { Json } from '@rhizome/engine';
 import { MAX_PAYLOAD_DEPTH, nestsDeeperThan } from '@rhizome/gossip';
-import type { LogRecord } from '../../log/log-tail';
 import { AgentError } from '../../errors';
-import { clientFor, liveUnits } from '../../deploy/deployment';
 import { relate } from '../../deploy/deploy';
-import { printJson, table } from '../output';
+import type { QueryStreamEvent } from '../../agent';
+import { formatDuration } from '../logs/format';
+import { printJson } from '../output';
 import { anyClient, resolveTarget, unitClient, type GlobalOptions } from '../target';
 
 /**
@@ -36,15 +35,6 @@ function parsePayload(text: string | undefined, raw: boolean | undefined): Json 
     throw new AgentError('AGENT_ERR_BAD_OPTIONS', `payload nests deeper than ${MAX_PAYLOAD_DEPTH} levels of arrays/objects (the gossip wire's limit); flatten it`);
   }
   return value;
-}
-
-const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
-
-function formatLog(r: LogRecord): string {
-  const time = new Date(r.time).toISOString().slice(11, 23);
-  const { level, time: _t, msg, unit, runId, pid: _p, ...rest } = r;
-  const extra = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
-  return `${time} ${(LEVEL_NAMES[level] ?? String(level)).padEnd(5)} ${unit ?? ''}${runId ? ` [${runId}]` : ''} ${msg ?? ''}${extra}`;
 }
 
 export function registerOperate(program: Command, globals: () => GlobalOptions): void {
@@ -81,9 +71,9 @@ export function registerOperate(program: Command, globals: () => GlobalOptions):
       const g = globals();
       const value = parsePayload(payload, opts.raw);
       const client = await anyClient(g);
-      const r = await client.json('POST', '/event', { name, ...(value !== undefined ? { payload: value } : {}) });
+      const r = await client.json<{ name: string; ltime: number; queuedTo?: number }>('POST', '/event', { name, ...(value !== undefined ? { payload: value } : {}) });
       if (g.json) printJson(r);
-      else process.stdout.write(`event ${name} sent\n`);
+      else process.stdout.write(`event ${name} (ltime ${r.ltime}) queued to ${r.queuedTo ?? '?'} member(s); gossip carries it to the rest\n`);
     });
 
   program
@@ -99,10 +89,23 @@ export function registerOperate(program: Command, globals: () => GlobalOptions):
       if (!Number.isInteger(timeoutMs) || timeoutMs < 10) throw new AgentError('AGENT_ERR_BAD_OPTIONS', '--timeout must be milliseconds (>= 10)');
       const value = parsePayload(payload, opts.raw);
       const client = await anyClient(g);
-      const r = await client.json<{ acks: string[]; responses: { from: string; payload: unknown }[] }>('POST', '/query', { name, timeoutMs, ...(value !== undefined ? { payload: value } : {}) });
-      if (g.json) return printJson(r);
-      process.stdout.write(`${r.acks.length} ack(s), ${r.responses.length} response(s)\n`);
-      if (r.responses.length > 0) process.stdout.write(`${table(['From', 'Response'], r.responses.map((x) => [x.from, JSON.stringify(x.payload)]))}\n`);
+      // Serf's way: each ack and response printed as it arrives, then the totals.
+      const acks: string[] = [];
+      const responses: { from: string; payload: unknown }[] = [];
+      let done: Extract<QueryStreamEvent, { type: 'done' }> | undefined;
+      const body = { name, timeoutMs, ...(value !== undefined ? { payload: value } : {}) };
+      for await (const e of client.stream<QueryStreamEvent>('/query/stream', { method: 'POST', body })) {
+        if (e.type === 'ack') {
+          acks.push(e.from);
+          if (!g.json) process.stdout.write(`ack from ${e.from} (${formatDuration(e.ms)})\n`);
+        } else if (e.type === 'response') {
+          responses.push({ from: e.from, payload: e.payload });
+          if (!g.json) process.stdout.write(`response from ${e.from} (${formatDuration(e.ms)}): ${JSON.stringify(e.payload)}\n`);
+        } else done = e;
+      }
+      if (g.json) return printJson({ acks, responses, ...(done ? { members: done.members, durationMs: done.ms, complete: done.complete } : {}) });
+      const how = done === undefined ? 'the stream ended early' : done.complete ? `every member answered in ${formatDuration(done.ms)}` : `timed out after ${formatDuration(done.ms)}`;
+      process.stdout.write(`total: ${acks.length} ack(s), ${responses.length} response(s) of ${done?.members ?? '?'} member(s); ${how}\n`);
     });
 
   program
@@ -116,35 +119,5 @@ export function registerOperate(program: Command, globals: () => GlobalOptions):
       const r = await client.json<{ state: string }>('POST', '/resolve', { skip: opts.skip === true });
       if (g.json) printJson(r);
       else process.stdout.write(`${unit}: ${opts.skip ? 'skipped' : 'retrying'} (engine ${r.state})\n`);
-    });
-
-  program
-    .command('logs')
-    .argument('[unit]', 'unit (default: every live unit)')
-    .option('-f, --follow', 'keep streaming new lines')
-    .option('--run <id>', 'only the lines of one run')
-    .option('--level <level>', 'minimum level (info, warn...)')
-    .option('-n, --lines <n>', 'recent lines to show first', '50')
-    .description("a unit's log lines (replay, then --follow)")
-    .action(async (unit: string | undefined, opts: { follow?: boolean; run?: string; level?: string; lines: string }) => {
-      const g = globals();
-      const query: Record<string, string> = { replay: opts.lines, follow: opts.follow ? 'true' : 'false' };
-      if (opts.run) query['run'] = opts.run;
-      if (opts.level) query['level'] = opts.level;
-      const t = await resolveTarget(g);
-      const clients = unit !== undefined ? [await unitClient(g, unit)] : t.kind === 'single' ? [t.client] : await Promise.all(liveUnits(t.deployment).map((u) => clientFor(u, 10_000)));
-      const abort = new AbortController();
-      process.once('SIGINT', () => abort.abort());
-      await Promise.all(
-        clients.map(async (c) => {
-          try {
-            for await (const r of c.stream<LogRecord>('/logs', { query, signal: abort.signal })) {
-              process.stdout.write(g.json ? `${JSON.stringify(r)}\n` : `${formatLog(r)}\n`);
-            }
-          } catch (err) {
-            if (!abort.signal.aborted) throw err;
-          }
-        }),
-      );
     });
 }

@@ -1,0 +1,135 @@
+/**
+ * The operator's commands against a real deployment (agents as processes on
+ * 127.0.0.1, the cluster fixture bundle), each with its error paths:
+ * `status` (selectors, --state, plain rows, JSON errors, --watch, a killed
+ * unit), `logs` (merged by time, include/exclude, level, an exec step's
+ * output under its run, --follow as a real process), `event` (members it was
+ * queued to) and `query` (answers as they arrive, totals, ends once all answered).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StatusSummary } from '../../src/cli/status/model';
+import type { LogRecord } from '../../src/log/log-tail';
+import { okIn, rhizomeIn, until } from './harness';
+
+const BUNDLE = join(import.meta.dirname, '../fixtures/bundles/cluster.yaml');
+const MAIN = join(import.meta.dirname, '../../src/cli/main.ts');
+const UNIT_ROW = /^[\w-]+\/\d+\*?\s/;
+
+let home = '';
+const rhizome = (...args: string[]) => rhizomeIn(home, ...args);
+const ok = (...args: string[]) => okIn(home, ...args);
+
+beforeAll(async () => {
+  home = await mkdtemp(join(tmpdir(), 'rz-ops-cli-'));
+  await ok('deploy', BUNDLE, '--timeout', '90', '--no-fsync');
+}, 120_000);
+afterAll(async () => {
+  await rhizome('destroy').catch(() => undefined);
+  await rm(home, { recursive: true, force: true });
+}, 60_000);
+
+describe('operator commands against real agents', () => {
+  it('event reports the members it was queued to; query streams answers and ends once every member answered', async () => {
+    const ev = await ok('event', 'count', '{"value":1}');
+    expect(ev).toMatch(/^event count \(ltime \d+\) queued to 4 member\(s\)/);
+    const started = Date.now();
+    const q = await ok('query', 'ping', '--timeout', '20000');
+    expect(Date.now() - started).toBeLessThan(10_000); // not the 20 s timeout
+    const lines = q.trimEnd().split('\n');
+    expect(lines.filter((l) => l.startsWith('ack from '))).toHaveLength(4);
+    expect(lines.filter((l) => /^response from [\w-]+\/\d \(\d+(\.\d+)? m?s\): \{"unit"/.test(l))).toHaveLength(4);
+    expect(lines.at(-1)).toMatch(/^total: 4 ack\(s\), 4 response\(s\) of 4 member\(s\); every member answered in /);
+    const json = JSON.parse(await ok('query', 'ping', '--json')) as { responses: { from: string }[]; members: number; complete: boolean };
+    expect(json.responses.map((r) => r.from).sort()).toEqual(['faulty/0', 'receiver/0', 'receiver/1', 'sender/0']);
+    expect(json).toMatchObject({ members: 4, complete: true });
+    const bad = await rhizome('query', 'rz.secret');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/query name "rz\.secret" must be/);
+  }, 60_000);
+
+  it('logs: merged by time across units, include/exclude, level, exec output under its run', async () => {
+    await ok('event', 'shell');
+    const runId = await until('the shell step in faulty/0 log', async () => {
+      const lines = (await ok('logs', '--include', 'faulty', '--json', '--replay')).trim().split('\n').map((l) => JSON.parse(l) as LogRecord);
+      return lines.find((r) => r.step === 'exec' && r.stdout === 'hello from the step\n')?.runId;
+    });
+    const story = await ok('logs', '--run', runId, '-i', 'faulty/0');
+    expect(story).toMatch(/exec sh: exit 0 .*exitCode=0 duration=\d+(\.\d)? ms\n {4}\| hello from the step\n {4}! careful/);
+    expect(story).toMatch(/run committed: user\.shell/);
+
+    const merged = (await ok('logs', '-n', '20', '--json')).trim().split('\n').map((l) => JSON.parse(l) as LogRecord);
+    expect(merged.length).toBe(20);
+    expect(new Set(merged.map((r) => r.unit)).size).toBeGreaterThanOrEqual(3);
+    expect(merged.map((r) => r.time)).toEqual([...merged.map((r) => r.time)].sort((a, b) => a - b));
+    const text = await ok('logs', '-n', '30', '-x', 'receiver', '-x', 'faulty/0');
+    const unitsShown = new Set(text.split('\n').filter((l) => /^\d\d:/.test(l)).map((l) => l.split(/\s+/)[2]));
+    expect([...unitsShown]).toEqual(['sender/0']);
+    const warn = (await ok('logs', '--level', 'warn', '--replay', '--json')).trim();
+    for (const l of warn === '' ? [] : warn.split('\n')) expect((JSON.parse(l) as LogRecord).level).toBeGreaterThanOrEqual(40);
+    const unknown = await rhizome('logs', '--include', 'nosuch');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/no service or unit "nosuch".*its units are faulty\/0, receiver\/0/);
+
+    // --follow, as a real process: a new event's lines arrive, SIGINT ends it cleanly
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--home', home, 'logs', '-f', '-n', '0', '-i', 'sender'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    try {
+      await until('the follower started', async () => (await ok('event', 'count', '{"value":7}')) && /user\.count/.test(out), 30_000, 1_000);
+      expect(out).toMatch(/sender\/0 \[sender\/0-\d+\] run committed: user\.count/);
+      expect(new Set(out.split('\n').filter((l) => /^\d\d:/.test(l)).map((l) => l.split(/\s+/)[2]))).toEqual(new Set(['sender/0']));
+    } finally {
+      child.kill('SIGINT');
+    }
+    expect(await exited).toBe(0);
+  }, 90_000);
+
+  it('status: sections, selectors, --state, plain rows, JSON errors, --watch, a killed unit', async () => {
+    const all = await ok('status');
+    expect(all).toMatch(/^Deployment +Members +Time\ncluster +4\/4 /);
+    expect(all).toMatch(/^receiver +counter-receiver +\w+ +2\/2 /m);
+    expect(all).toMatch(/^receiver\/0\* +idle +\w+ +127\.0\.0\.1 +\d+,\d+ +local /m);
+    expect(all).toMatch(/^receiver\/1 +idle /m);
+    expect(all).toMatch(/^sender:feed +receiver:feed +counter +regular +joined/m);
+
+    const one = await ok('status', 'receiver/1', '--format', 'plain');
+    expect(one.split('\n').filter((l) => UNIT_ROW.test(l)).map((l) => l.split(/\s+/)[0])).toEqual(['receiver/1']);
+
+    const json = JSON.parse(await ok('status', 'sender', '--json')) as StatusSummary;
+    expect(json.units.map((u) => u.unit)).toEqual(['sender/0']);
+    expect(json.units[0]!.status?.relations.length).toBeGreaterThan(0);
+
+    const unknown = await rhizome('status', 'nosuch', '--format', 'json');
+    expect(unknown.code).toBe(1);
+    expect(JSON.parse(unknown.stdout)).toEqual({ error: { code: 'AGENT_ERR_UNKNOWN_UNIT', message: expect.stringMatching(/no service or unit "nosuch".*known: faulty, receiver, sender/) } });
+    const badFormat = await rhizome('status', '--format', 'xml');
+    expect(badFormat.code).toBe(1);
+    expect(badFormat.stderr).toMatch(/--format must be one of table, plain, json, yaml/);
+
+    // a handler in error: `error` in the workload column, the unit alone under --state error
+    await ok('event', 'explode');
+    const errored = await until('faulty/0 in error', async () => {
+      const out = await ok('status', '--state', 'error', '--format', 'plain');
+      return /^faulty\/0\* +error +error /m.test(out) ? out : undefined;
+    });
+    expect(errored.split('\n').filter((l) => UNIT_ROW.test(l))).toHaveLength(1);
+    expect(errored).toMatch(/faulty\/0: error in handler explode on user\.explode/);
+    await ok('resolve', 'faulty/0', '--skip');
+
+    // --watch: bounded by --count; a frame per change when not on a TTY
+    const watched = await ok('status', 'faulty', '--watch', '0.2', '--count', '2');
+    expect(watched.match(/^Deployment/gm)?.length ?? 0).toBeGreaterThanOrEqual(1);
+    expect((await rhizome('status', '--watch', '0')).stderr).toMatch(/--watch takes seconds/);
+
+    // a killed unit reads down, and its service counts it out
+    await ok('kill', 'receiver/1');
+    const down = await ok('status', 'receiver', '--format', 'plain');
+    expect(down).toMatch(/^receiver\/1 +down /m);
+    expect(down).toMatch(/^receiver +counter-receiver +down +1\/2 /m);
+  }, 90_000);
+});
