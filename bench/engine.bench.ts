@@ -18,6 +18,11 @@ interface EngineBenchResult {
   runsPerSecond: number;
   rollbackMs: number;
   commitOn100kFactsMs: number;
+  /** Run time (ms, CPU) of one run changing K facts, by K. */
+  kFactsOneRunMs: Record<string, number>;
+  /** Run time (ms, CPU) of one run with K handlers queued at once, by K. */
+  kHandlersQueuedMs: Record<string, number>;
+  keysOn100kMs: { all: number; prefix: number };
   node: string;
   date: string;
 }
@@ -110,23 +115,117 @@ async function bigKb(): Promise<{ rollbackMs: number; commitMs: number }> {
   return { rollbackMs: median(samples.slice(5)), commitMs: median(commits.slice(2)) };
 }
 
+/** One run whose single handler changes K facts (staging, retest and commit of a wide run). */
+async function kFactsOneRun(k: number): Promise<number> {
+  const engine = new Engine({
+    historySize: 1,
+    handlers: [{ name: 'wide', when: event('go'), run: (ctx) => { const base = ctx.get<number>('round') ?? 0; ctx.set('round', base + 1); for (let i = 0; i < k; i++) ctx.set(`wide.${i}`, base + i); } }],
+  });
+  const go = { kind: 'internal' as const, name: 'go' };
+  const samples: number[] = [];
+  for (let i = 0; i < 12; i++) {
+    const t0 = process.cpuUsage();
+    await engine.submit(go);
+    const d = process.cpuUsage(t0);
+    samples.push((d.user + d.system) / 1e3);
+  }
+  return median(samples.slice(2));
+}
+
+/** One event that queues K handlers at once (the run queue's cost). */
+async function kHandlersQueued(k: number): Promise<number> {
+  const handlers: HandlerSpec[] = [];
+  // Each writes a fact, so every step is followed by a retest.
+  let round = 0;
+  for (let i = 0; i < k; i++) handlers.push({ name: `q${i}`, when: event('go'), priority: i % 7, run: (ctx) => ctx.set(`q.${i}`, round) });
+  handlers.push({ name: 'round', when: event('go'), priority: 100, run: () => void round++ });
+  const engine = new Engine({ handlers, historySize: 1, maxHandlerExecutions: Math.max(1000, k + 1) });
+  const go = { kind: 'internal' as const, name: 'go' };
+  const samples: number[] = [];
+  for (let i = 0; i < 12; i++) {
+    const t0 = process.cpuUsage();
+    const r = await engine.submit(go);
+    const d = process.cpuUsage(t0);
+    if (r.steps.length !== k + 1) throw new Error(`expected ${k} steps, got ${r.steps.length}`);
+    samples.push((d.user + d.system) / 1e3);
+  }
+  return median(samples.slice(2));
+}
+
+/** ctx.keys() (all keys, and under a prefix) on a 100k-fact knowledge base, per call, in a run that also changes one fact. */
+async function keysOn100k(): Promise<{ allMs: number; prefixMs: number }> {
+  const facts: Record<string, number> = {};
+  for (let i = 0; i < 100_000; i++) facts[`fact.${i % 100}.${i}`] = i;
+  let mode: 'all' | 'prefix' = 'all';
+  let seen = 0;
+  const engine = new Engine({
+    initial: createKnowledgeBase({ facts }),
+    historySize: 1,
+    handlers: [{ name: 'list', when: event('go'), run: (ctx) => { ctx.set('tick', (ctx.get<number>('tick') ?? 0) + 1); seen = (mode === 'all' ? ctx.keys() : ctx.keys('fact.42')).length; } }],
+  });
+  const go = { kind: 'internal' as const, name: 'go' };
+  const measure = async (): Promise<number> => {
+    const samples: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const t0 = process.cpuUsage();
+      await engine.submit(go);
+      const d = process.cpuUsage(t0);
+      samples.push((d.user + d.system) / 1e3);
+    }
+    return median(samples.slice(2));
+  };
+  const allMs = await measure();
+  const all = seen;
+  mode = 'prefix';
+  const prefixMs = await measure();
+  const some = seen;
+  if (all !== 100_001) throw new Error(`keys() returned ${all} keys`);
+  if (some !== 1000) throw new Error(`keys('fact.42') returned ${some} keys`);
+  return { allMs, prefixMs };
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }
 
 export async function runEngineBench(out = 'bench/results/engine.json'): Promise<EngineBenchResult> {
+  const only = process.env['ENGINE_BENCH_ONLY']; // e.g. "wide" for the K-sized cases alone
   const overheadUs: Record<string, number> = {};
-  for (const n of [10, 100, 1000, 10_000]) overheadUs[String(n)] = await overhead(n);
-  const runsPerSecond = await throughput();
-  const { rollbackMs, commitMs } = await bigKb();
-  const result: EngineBenchResult = { overheadUs, runsPerSecond, rollbackMs, commitOn100kFactsMs: commitMs, node: process.version, date: new Date().toISOString() };
+  let runsPerSecond = NaN;
+  let rollbackMs = NaN;
+  let commitMs = NaN;
+  if (only !== 'wide') {
+    for (const n of [10, 100, 1000, 10_000]) overheadUs[String(n)] = await overhead(n);
+    runsPerSecond = await throughput();
+    ({ rollbackMs, commitMs } = await bigKb());
+  }
+  const kFactsOneRunMs: Record<string, number> = {};
+  for (const k of [1000, 10_000]) kFactsOneRunMs[String(k)] = await kFactsOneRun(k);
+  const kHandlersQueuedMs: Record<string, number> = {};
+  for (const k of [1000, 10_000]) kHandlersQueuedMs[String(k)] = await kHandlersQueued(k);
+  const keys = await keysOn100k();
+  const result: EngineBenchResult = {
+    overheadUs,
+    runsPerSecond,
+    rollbackMs,
+    commitOn100kFactsMs: commitMs,
+    kFactsOneRunMs,
+    kHandlersQueuedMs,
+    keysOn100kMs: { all: keys.allMs, prefix: keys.prefixMs },
+    node: process.version,
+    date: new Date().toISOString(),
+  };
 
   const table = new Table({ head: ['metric', 'value', 'target'] });
   for (const [n, us] of Object.entries(overheadUs)) table.push([`overhead per run, ${n} handlers`, `${us.toFixed(1)} µs`, n === '10000' ? '< 50 µs' : 'flat']);
   table.push(['throughput, 100-handler charm, 100k events', `${Math.round(runsPerSecond).toLocaleString('en')} runs/s`, '≥ 50,000 runs/s']);
   table.push(['failed run + rollback, 100 changes, 100k-fact knowledge base', `${rollbackMs.toFixed(3)} ms`, '']);
   table.push(['commit of 100 changes, 100k-fact knowledge base', `${commitMs.toFixed(3)} ms`, '']);
+  for (const [k, ms] of Object.entries(kFactsOneRunMs)) table.push([`one run changing ${k} facts`, `${ms.toFixed(2)} ms`, 'O(K)']);
+  for (const [k, ms] of Object.entries(kHandlersQueuedMs)) table.push([`one run with ${k} handlers queued at once`, `${ms.toFixed(2)} ms`, 'O(K log K)']);
+  table.push(['ctx.keys(), 100k facts (per run)', `${keys.allMs.toFixed(2)} ms`, '']);
+  table.push(["ctx.keys('fact.42') → 1,000 of 100k facts (per run)", `${keys.prefixMs.toFixed(2)} ms`, 'O(log N + matches)']);
   console.log(table.toString());
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
