@@ -18,6 +18,7 @@ import { EngineError, describeThrown } from './errors';
 import { describeEvent, internalEvent, parseEvent, START_EVENT, type EngineEvent } from './events';
 import type { HandlerSpec, Transaction } from './handler';
 import { HandlerTable } from './handler-table';
+import { ReadIndex } from './internal/read-index';
 import { EMPTY_KNOWLEDGE_BASE, type KnowledgeBase } from './knowledge-base';
 import { inMemoryRelationModel, type RelationModel } from './relation-model';
 import type { RunReport } from './report';
@@ -43,16 +44,24 @@ export interface EngineOptions {
   /** The committed knowledge base to start from (e.g. recovered from disk). */
   readonly initial?: KnowledgeBase;
   readonly retry?: Partial<RetryOptions>;
-  /** Handler executions one run may perform before it is declared non-convergent. */
+  /**
+   * Executions of any ONE handler in one run before the run is declared
+   * non-convergent (a handler that keeps seeing new values, e.g. a counter).
+   * A cycle on values already seen is detected without waiting for it; the
+   * number of different handlers a run executes is not limited.
+   */
   readonly maxHandlerExecutions?: number;
+  /** Default deadline (ms) of a handler's promise; a handler spec may override it with `deadlineMs`. */
+  readonly handlerDeadlineMs?: number;
   /** Reports kept for `history()`. */
   readonly historySize?: number;
   /** Prefix of run ids, e.g. the unit name. */
   readonly runIdPrefix?: string;
   /**
    * Called with every commit before it takes effect; the engine waits for it.
-   * The agent appends the patches to its log and fsyncs here, then sends the
-   * outbox. If it throws, the commit is abandoned and the engine goes to error.
+   * The agent appends the patches to its log and fsyncs here. If it throws,
+   * the commit is abandoned and the engine goes to error. Work that follows a
+   * commit (sending data to peers) belongs in `afterCommit` listeners.
    */
   readonly onCommit?: (commit: RunCommit) => void | Promise<void>;
   /**
@@ -75,10 +84,14 @@ export const DEFAULT_RETRY_OPTIONS: RetryOptions = Object.freeze({
 });
 
 export const DEFAULT_ENGINE_OPTIONS = Object.freeze({
-  // charms.reactive silently gives up after 100 passes; we allow more
-  // executions (large charms legitimately run hundreds of handlers for one
-  // event) and say which handlers looped when the bound is hit.
+  // Per handler, not per run: a run may legitimately execute thousands of
+  // different handlers. One handler re-running 1,000 times on ever-new
+  // values is a loop (cycles on values already seen stop at once).
   maxHandlerExecutions: 1000,
+  // Long enough for a playbook that downloads and installs a service; short
+  // enough that a hung handler does not freeze the agent (inbox, relation
+  // applies, acks) for good. Override per handler with `deadlineMs`.
+  handlerDeadlineMs: 10 * 60_000,
   historySize: 100,
   runIdPrefix: 'run',
 });
@@ -124,6 +137,8 @@ export class Engine {
   private readonly random: () => number;
   private readonly retry: RetryOptions;
   private readonly maxHandlerExecutions: number;
+  private readonly handlerDeadlineMs: number;
+  private readonly reads: ReadIndex;
   private readonly historySize: number;
   private readonly runIdPrefix: string;
   private readonly onCommit: EngineOptions['onCommit'];
@@ -152,11 +167,16 @@ export class Engine {
     if (!Number.isInteger(this.maxHandlerExecutions) || this.maxHandlerExecutions < 1) {
       throw new EngineError('ENGINE_ERR_OPTIONS', `maxHandlerExecutions must be a positive integer, got ${String(options.maxHandlerExecutions)}`);
     }
+    this.handlerDeadlineMs = options.handlerDeadlineMs ?? DEFAULT_ENGINE_OPTIONS.handlerDeadlineMs;
+    if (!(typeof this.handlerDeadlineMs === 'number' && this.handlerDeadlineMs > 0)) {
+      throw new EngineError('ENGINE_ERR_OPTIONS', `handlerDeadlineMs must be a positive number of milliseconds (Infinity for none), got ${String(options.handlerDeadlineMs)}`);
+    }
     this.historySize = options.historySize ?? DEFAULT_ENGINE_OPTIONS.historySize;
     this.runIdPrefix = options.runIdPrefix ?? DEFAULT_ENGINE_OPTIONS.runIdPrefix;
     this.onCommit = options.onCommit;
     this.onError = options.onError;
     this.kb = options.initial ?? EMPTY_KNOWLEDGE_BASE;
+    this.reads = ReadIndex.fromKnowledge(this.kb, this.handlerNames);
   }
 
   /** The last committed knowledge base (immutable). */
@@ -306,6 +326,7 @@ export class Engine {
     const result = await executeRun({
       kb: this.kb,
       table: this.table,
+      reads: this.reads,
       event: item.event,
       apply: item.apply,
       relationModel: this.relationModel,
@@ -313,6 +334,7 @@ export class Engine {
       runId,
       attempt: item.attempts,
       maxHandlerExecutions: this.maxHandlerExecutions,
+      handlerDeadlineMs: this.handlerDeadlineMs,
       fullScan: item.fullScan,
     });
 
@@ -327,6 +349,7 @@ export class Engine {
         return;
       }
       this.kb = result.commit.kb;
+      this.reads.refresh(this.kb, executedOk(result.commit.report));
       this.inbox.shift();
       // A retry that commits makes the earlier failure history (kept in the
       // reports), not state: status must not keep claiming an error.
@@ -412,6 +435,13 @@ export class Engine {
     }
     process.emitWarning(error.message, { code: error.code });
   }
+}
+
+/** Handlers that completed in a run (once each): their read bookkeeping changed. */
+function executedOk(report: RunReport): Set<string> {
+  const names = new Set<string>();
+  for (const s of report.steps) if (s.outcome === 'ok') names.add(s.handler);
+  return names;
 }
 
 function resolveRetry(input: Partial<RetryOptions> | undefined): RetryOptions {

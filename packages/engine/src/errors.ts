@@ -15,7 +15,11 @@ export type EngineErrorCode =
   | 'ENGINE_ERR_BAD_EVENT'
   /** A handler threw (or rejected) during a run. */
   | 'ENGINE_ERR_HANDLER_FAILED'
-  /** A run kept queueing handlers past the execution bound. */
+  /** A handler's promise did not settle within its deadline. */
+  | 'ENGINE_ERR_HANDLER_TIMEOUT'
+  /** A run failed outside any handler (a precondition's value test or the relation model threw). */
+  | 'ENGINE_ERR_RUN_FAILED'
+  /** A run cycled: a handler executed again on values it had already seen, or one handler passed the execution bound. */
   | 'ENGINE_ERR_NONCONVERGENT'
   /** The event's apply step (e.g. incoming relation data) threw. */
   | 'ENGINE_ERR_APPLY_FAILED'

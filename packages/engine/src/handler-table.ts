@@ -23,6 +23,7 @@ export class HandlerTable {
   readonly handlers: readonly CompiledHandler[];
   private readonly byEvent = new Map<string, CompiledHandler[]>();
   private readonly byToken = new Map<string, CompiledHandler[]>();
+  private readonly named = new Map<string, CompiledHandler>();
   /** Handlers queued by facts alone (no event precondition, not atStartup-only). */
   readonly factOnly: readonly CompiledHandler[];
 
@@ -30,12 +31,17 @@ export class HandlerTable {
     this.handlers = compileHandlers(specs);
     const factOnly: CompiledHandler[] = [];
     for (const h of this.handlers) {
+      this.named.set(h.name, h);
       const key = h.atStartup ? `i:${START_EVENT}` : h.pre.event ? preconditionEventKey(h.pre.event) : undefined;
       if (key !== undefined) push(this.byEvent, key, h);
       else factOnly.push(h);
       for (const token of h.pre.tokens) push(this.byToken, token, h);
     }
     this.factOnly = factOnly;
+  }
+
+  byName(name: string): CompiledHandler | undefined {
+    return this.named.get(name);
   }
 
   /** Handlers whose event precondition may match this event (payload tests still apply). */

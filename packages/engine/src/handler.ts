@@ -11,15 +11,6 @@ import type { KnowledgeBase } from './knowledge-base';
 import { compilePrecondition, type CompiledPrecondition, type PreconditionInput } from './preconditions';
 import type { RelationFactName } from './relation-model';
 
-/** A message staged for a peer; it leaves only after the run commits durably. */
-export interface OutboxMessage {
-  /** Destination: a unit name, or whatever address the agent's dispatcher understands. */
-  readonly to: string;
-  /** What the receiver dispatches on (e.g. `relation.data`). */
-  readonly topic: string;
-  readonly payload: Json;
-}
-
 export type WorkloadState = 'active' | 'blocked' | 'waiting' | 'maintenance' | 'error';
 
 /** The staged read/write surface of a run, shared by handlers and by an event's apply step. */
@@ -34,8 +25,6 @@ export interface Transaction {
   clear(key: string): void;
   /** Keys of the facts set, optionally under a dotted prefix. */
   keys(prefix?: string): string[];
-  /** Stages a message to a peer. */
-  send(to: string, topic: string, payload: Json): void;
   /** The staged relation state of an endpoint (owned by packages/relations). */
   relationState(endpoint: string): Json | undefined;
   /**
@@ -63,6 +52,11 @@ export interface HandlerContext extends Transaction {
   setStatus(state: WorkloadState, message: string): void;
   /** Adds a line to this handler's entry in the run report. */
   note(message: string): void;
+  /**
+   * Aborted when the handler passes its deadline (the run is then rolled
+   * back). Pass it to child processes and fetches so they stop too.
+   */
+  readonly signal: AbortSignal;
 }
 
 /** What a compensating step sees: the failed run's facts before it started, and why it failed. */
@@ -87,6 +81,12 @@ export interface HandlerSpec {
   /** Higher runs first among handlers queued together; ties keep declaration order. Default 0. */
   readonly priority?: number;
   readonly run: (ctx: HandlerContext) => void | Promise<void>;
+  /**
+   * How long the handler's promise may take (ms) before the run is rolled
+   * back, compensated and retried like any failure (ENGINE_ERR_HANDLER_TIMEOUT).
+   * Defaults to the engine's `handlerDeadlineMs`; `Infinity` means none.
+   */
+  readonly deadlineMs?: number;
   /** Undoes the handler's external effects when a later handler in the same run fails (saga). */
   readonly compensate?: (ctx: CompensateContext) => void | Promise<void>;
 }
@@ -135,6 +135,9 @@ export function compileHandlers(specs: readonly HandlerSpec[]): CompiledHandler[
     }
     if (spec.compensate !== undefined && typeof spec.compensate !== 'function') {
       throw new EngineError('ENGINE_ERR_BAD_HANDLER', `handler ${label}: compensate must be a function`);
+    }
+    if (spec.deadlineMs !== undefined && !(typeof spec.deadlineMs === 'number' && spec.deadlineMs > 0)) {
+      throw new EngineError('ENGINE_ERR_BAD_HANDLER', `handler ${label}: deadlineMs must be a positive number of milliseconds (Infinity for none), got ${String(spec.deadlineMs)}`);
     }
     if (spec.priority !== undefined && !Number.isFinite(spec.priority)) {
       throw new EngineError('ENGINE_ERR_BAD_HANDLER', `handler ${label}: priority must be a finite number`);

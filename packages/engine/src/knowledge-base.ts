@@ -145,6 +145,16 @@ export function relationToken(endpoint: string): string {
   return `@rel/${endpoint}`;
 }
 
+/**
+ * The dependency token of `keys(prefix)`: bumped when a fact under the prefix
+ * is added or removed (not when a value changes), for prefixes some handler
+ * has read. `keys()` and `keys('')` share the token of every key.
+ */
+export function keysToken(prefix: string | undefined): string {
+  const p = prefix === undefined ? '' : prefix.endsWith('.') ? prefix.slice(0, -1) : prefix;
+  return `@keys/${p}`;
+}
+
 /** Builds a knowledge base from plain facts (and relation state), validating every key and value. */
 export function createKnowledgeBase(init: { facts?: Record<string, unknown>; relations?: Record<string, unknown> } = {}): KnowledgeBase {
   const facts: Array<[string, Json]> = [];

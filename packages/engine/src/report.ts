@@ -5,18 +5,16 @@
  */
 import type { EngineErrorCode } from './errors';
 import type { EngineEvent } from './events';
-import type { OutboxMessage } from './handler';
 
 export interface StepReport {
   readonly handler: string;
   /** The event that queued it, or `facts` for a fact-only handler that became due. */
   readonly queuedBy: string;
-  /** Preconditions that held when it was queued. */
+  /** Preconditions that held when it was queued, and the reads that changed since it last ran (`x changed`, `relation db changed`). */
   readonly because: readonly string[];
   readonly durationMs: number;
   readonly factsChanged: readonly string[];
   readonly relationsChanged: readonly string[];
-  readonly messages: number;
   readonly raised: readonly string[];
   readonly notes: readonly string[];
   readonly outcome: 'ok' | 'failed';
@@ -45,8 +43,6 @@ export interface RunReport {
   /** Facts whose committed value changed (empty unless committed). */
   readonly factsChanged: readonly string[];
   readonly relationsChanged: readonly string[];
-  /** Messages that were staged (they leave only if committed). */
-  readonly messages: readonly OutboxMessage[];
   readonly outcome: RunOutcome;
   readonly error?: { readonly code: EngineErrorCode; readonly handler?: string; readonly message: string };
   readonly compensated: readonly CompensationReport[];

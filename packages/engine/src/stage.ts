@@ -10,9 +10,9 @@
  */
 import { freeze, produce, type Patch } from 'immer';
 import { commitSharded, REMOVE } from './sharded-commit';
-import type { OutboxMessage } from './handler';
+import { carrySortedKeys, keysUnder, sortedKeys } from './internal/sorted-keys';
 import { assertJson, jsonEqual, type Json } from './json';
-import { assertFactKey, relationToken, shardEntries, shardGet, type HandlerBookkeeping, type KnowledgeBase } from './knowledge-base';
+import { assertFactKey, keysToken, relationToken, shardGet, type HandlerBookkeeping, type KnowledgeBase } from './knowledge-base';
 import type { RelationFactName, RelationModel } from './relation-model';
 import type { FactReader } from './preconditions';
 import { EngineError } from './errors';
@@ -34,13 +34,14 @@ export class Stage implements FactReader {
   private readonly versions = new Map<string, number>();
   private readonly bookkeeping = new Map<string, HandlerBookkeeping>();
   private clock: number;
-  readonly outbox: OutboxMessage[] = [];
   /** Tokens changed since the last `takeChanged()`. */
   private changed = new Set<string>();
 
   constructor(
     readonly base: KnowledgeBase,
     private readonly model: RelationModel,
+    /** Whether some handler reads a token (only then are `keys(prefix)` tokens bumped). */
+    private readonly isRead: (token: string) => boolean = () => true,
   ) {
     this.clock = base.clock;
   }
@@ -50,6 +51,13 @@ export class Stage implements FactReader {
     if (staged === ABSENT) return undefined;
     if (staged !== undefined) return staged;
     return shardGet(this.base.facts, key);
+  }
+
+  /** The current value behind a dependency token (a fact, an endpoint's relation state, or a key listing). */
+  tokenValue(token: string): unknown {
+    if (token.startsWith('@rel/')) return this.relationState(token.slice(5));
+    if (token.startsWith('@keys/')) return this.keys(token.slice(6));
+    return this.fact(token);
   }
 
   relationState(endpoint: string): Json | undefined {
@@ -63,9 +71,11 @@ export class Stage implements FactReader {
   set(key: string, value: Json): void {
     assertFactKey(key);
     assertJson(value, `value of fact ${key}`);
-    if (jsonEqual(this.fact(key), value)) return;
+    const before = this.fact(key);
+    if (jsonEqual(before, value)) return;
     this.facts.set(key, freeze(structuredCloneJson(value), true));
     this.bump(key);
+    if (before === undefined) this.bumpKeys(key);
   }
 
   clear(key: string): void {
@@ -73,19 +83,26 @@ export class Stage implements FactReader {
     if (this.fact(key) === undefined) return;
     this.facts.set(key, ABSENT);
     this.bump(key);
+    this.bumpKeys(key);
   }
 
   keys(prefix?: string): string[] {
-    const out = new Set<string>();
-    for (const [k] of shardEntries(this.base.facts)) out.add(k);
+    const p = prefix === undefined ? '' : prefix.endsWith('.') ? prefix.slice(0, -1) : prefix;
+    const base = keysUnder(sortedKeys(this.base.facts), p);
+    if (this.facts.size === 0) return base;
+    // Merge the staged additions and removals under the prefix (usually few).
+    let added: string[] | undefined;
+    let removed: Set<string> | undefined;
     for (const [k, v] of this.facts) {
-      if (v === ABSENT) out.delete(k);
-      else out.add(k);
+      if (p !== '' && k !== p && !k.startsWith(`${p}.`)) continue;
+      const inBase = shardGet(this.base.facts, k) !== undefined;
+      if (v === ABSENT) {
+        if (inBase) (removed ??= new Set()).add(k);
+      } else if (!inBase) (added ??= []).push(k);
     }
-    const all = [...out].sort();
-    if (prefix === undefined || prefix === '') return all;
-    const p = prefix.endsWith('.') ? prefix : `${prefix}.`;
-    return all.filter((k) => k === prefix || k.startsWith(p));
+    if (added === undefined && removed === undefined) return base;
+    const kept = removed === undefined ? base : base.filter((k) => !removed.has(k));
+    return added === undefined ? kept : [...kept, ...added].sort();
   }
 
   updateRelationState(endpoint: string, recipe: (draft: any) => Json | void): void {
@@ -104,11 +121,6 @@ export class Stage implements FactReader {
     if (next !== undefined) assertJson(next, `relation state of ${endpoint}`);
     this.relations.set(endpoint, next === undefined ? undefined : freeze(next, true));
     this.bump(relationToken(endpoint));
-  }
-
-  send(message: OutboxMessage): void {
-    assertJson(message.payload, `payload of message to ${message.to}`);
-    this.outbox.push(Object.freeze({ ...message, payload: freeze(structuredCloneJson(message.payload), true) }));
   }
 
   /** Current version of a dependency token (0 if it never changed). */
@@ -168,6 +180,7 @@ export class Stage implements FactReader {
     }
     // immer lists inverse patches in the order that undoes the forward ones.
     inversePatches.reverse();
+    this.carryKeys(kb);
     return { kb: Object.freeze(kb), patches, inversePatches };
   }
 
@@ -189,6 +202,30 @@ export class Stage implements FactReader {
       }
     }
     return Object.freeze(next);
+  }
+
+  /** Moves the sorted-key cache to the new facts record (if anything listed keys before). */
+  private carryKeys(kb: KnowledgeBase): void {
+    const added: string[] = [];
+    const removed: string[] = [];
+    for (const [k, v] of this.facts) {
+      const inBase = shardGet(this.base.facts, k) !== undefined;
+      if (v === ABSENT) {
+        if (inBase) removed.push(k);
+      } else if (!inBase) added.push(k);
+    }
+    carrySortedKeys(this.base.facts, kb.facts, added, removed);
+  }
+
+  /** A key was added or removed: bump the listing tokens of its prefixes that some handler reads. */
+  private bumpKeys(key: string): void {
+    let t = keysToken('');
+    if (this.isRead(t)) this.bump(t);
+    for (let i = key.indexOf('.'); ; i = key.indexOf('.', i + 1)) {
+      t = keysToken(i === -1 ? key : key.slice(0, i));
+      if (this.isRead(t)) this.bump(t);
+      if (i === -1) break;
+    }
   }
 
   private bump(token: string): void {

@@ -1,7 +1,7 @@
 /**
  * State-transition testing for charm authors, in the style of the `ops`
  * framework's Scenario: give a knowledge-base state and an event, get back
- * the new state, the report and the messages that would be sent. No I/O, no
+ * the new state and the report. No I/O, no
  * timers, no retries: one run, exactly as the engine would execute it.
  *
  * @example
@@ -16,13 +16,15 @@
 import { ManualClock } from './clock';
 import type { EngineError } from './errors';
 import { internalEvent, parseEvent, START_EVENT, type EngineEvent } from './events';
-import type { HandlerSpec, OutboxMessage, Transaction } from './handler';
+import type { HandlerSpec, Transaction } from './handler';
+import { ReadIndex } from './internal/read-index';
 import { HandlerTable } from './handler-table';
 import type { Json } from './json';
 import { createKnowledgeBase, factsOf, type KnowledgeBase } from './knowledge-base';
 import { inMemoryRelationModel, type RelationModel } from './relation-model';
 import type { RunReport } from './report';
 import { executeRun } from './run';
+import { DEFAULT_ENGINE_OPTIONS } from './engine';
 
 export interface ScenarioInput {
   readonly handlers: readonly HandlerSpec[];
@@ -43,8 +45,6 @@ export interface ScenarioOutput {
   readonly kb: KnowledgeBase;
   readonly facts: Readonly<Record<string, Json>>;
   readonly report: RunReport;
-  /** Messages the run would send (empty if it failed). */
-  readonly outbox: readonly OutboxMessage[];
   readonly committed: boolean;
   readonly error?: EngineError;
 }
@@ -52,20 +52,23 @@ export interface ScenarioOutput {
 export async function runScenario(input: ScenarioInput): Promise<ScenarioOutput> {
   const kb = input.kb ?? createKnowledgeBase({ facts: input.facts ?? {}, relations: input.relations ?? {} });
   const event = input.event ? parseEvent(input.event) : internalEvent(START_EVENT);
+  const table = new HandlerTable(input.handlers);
   const result = await executeRun({
     kb,
-    table: new HandlerTable(input.handlers),
+    table,
+    reads: ReadIndex.fromKnowledge(kb, table.handlers.map((h) => h.name)),
     event,
     apply: input.apply,
     relationModel: input.relationModel ?? inMemoryRelationModel,
     clock: new ManualClock(),
     runId: 'scenario',
     attempt: 1,
-    maxHandlerExecutions: input.maxHandlerExecutions ?? 1000,
+    maxHandlerExecutions: input.maxHandlerExecutions ?? DEFAULT_ENGINE_OPTIONS.maxHandlerExecutions,
+    handlerDeadlineMs: Infinity, // no timers in scenarios (the clock is manual)
     fullScan: event.kind === 'internal' && event.name === START_EVENT,
   });
   if (result.ok) {
-    return { kb: result.commit.kb, facts: factsOf(result.commit.kb), report: result.commit.report, outbox: result.commit.outbox, committed: true };
+    return { kb: result.commit.kb, facts: factsOf(result.commit.kb), report: result.commit.report, committed: true };
   }
-  return { kb, facts: factsOf(kb), report: result.report, outbox: [], committed: false, error: result.error };
+  return { kb, facts: factsOf(kb), report: result.report, committed: false, error: result.error };
 }

@@ -186,7 +186,7 @@ describe('transactions', () => {
   it('a failing handler rolls back every change and message, and compensates completed handlers in reverse', async () => {
     const undone: string[] = [];
     const handlers: HandlerSpec[] = [
-      { name: 'step1', when: event('go'), run: (ctx) => { ctx.set('a', 1); ctx.send('peer/0', 't', { x: 1 }); }, compensate: (c) => void undone.push(`${c.handler}<-${c.failure.handler}`) },
+      { name: 'step1', when: event('go'), run: (ctx) => { ctx.set('a', 1); ctx.updateRelationState('peer', () => ({ units: {} })); }, compensate: (c) => void undone.push(`${c.handler}<-${c.failure.handler}`) },
       { name: 'step2', when: event('go'), run: (ctx) => ctx.set('b', 2), compensate: (c) => void undone.push(c.handler) },
       { name: 'no-undo', when: event('go'), run: () => {} },
       { name: 'boom', when: event('go'), run: () => { throw new Error('disk full'); } },
@@ -195,7 +195,7 @@ describe('transactions', () => {
     const out = await runScenario({ handlers, facts: { keep: true }, event: go });
     expect(out.committed).toBe(false);
     expect(out.facts).toEqual({ keep: true });
-    expect(out.outbox).toEqual([]);
+    expect(out.kb.relations).toEqual({});
     expect(undone).toEqual(['step2', 'step1<-boom']);
     expect(out.report.error).toMatchObject({ code: 'ENGINE_ERR_HANDLER_FAILED', handler: 'boom' });
     expect(out.report.error!.message).toContain('disk full');
@@ -251,15 +251,16 @@ describe('transactions', () => {
     expect(out.facts).toEqual({});
   });
 
-  it('commits facts, relation state and messages together, with patches that replay', async () => {
+  it('commits facts and relation state together', async () => {
     const out = await runScenario({
-      handlers: [{ name: 'h', when: event('go'), run: (ctx) => { ctx.set('x', 1); ctx.clear('gone'); ctx.send('u/1', 'topic', [1]); } }],
+      handlers: [{ name: 'h', when: event('go'), run: (ctx) => { ctx.set('x', 1); ctx.clear('gone'); ctx.updateRelationState('db', () => ({ units: { 'db/0': { port: 5432 } } })); } }],
       facts: { gone: true },
       event: go,
     });
     expect(out.committed).toBe(true);
     expect(out.facts).toEqual({ x: 1 });
-    expect(out.outbox).toEqual([{ to: 'u/1', topic: 'topic', payload: [1] }]);
+    expect(out.kb.relations).toEqual({ db: { units: { 'db/0': { port: 5432 } } } });
+    expect(out.report.relationsChanged).toEqual(['db']);
     expect(out.report.factsChanged).toEqual(['gone', 'x']);
   });
 });

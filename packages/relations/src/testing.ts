@@ -240,7 +240,6 @@ function scratchTransaction(endpoint: string, get: () => Json | undefined, set: 
     set: unsupported('set'),
     clear: unsupported('clear'),
     keys: unsupported('keys'),
-    send: unsupported('send'),
     relationFact: (ep, f, key) => relationsModel.evaluate(read(ep), key === undefined ? { endpoint: ep, fact: f } : { endpoint: ep, fact: f, key }),
     relationState: read,
     updateRelationState: (ep, recipe) => {
