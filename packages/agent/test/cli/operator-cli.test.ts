@@ -132,4 +132,29 @@ describe('operator commands against real agents', () => {
     expect(down).toMatch(/^receiver\/1 +down /m);
     expect(down).toMatch(/^receiver +counter-receiver +down +1\/2 /m);
   }, 90_000);
+
+  it('add-unit -n and scale: grow at once, shrink down units first then the highest, refuse bad counts', async () => {
+    // receiver/1 was killed above: receiver has 0 (up) and 1 (down)
+    const added = await ok('add-unit', 'receiver', '-n', '2', '--timeout', '90');
+    expect(added).toMatch(/^receiver\/2, receiver\/3 added/);
+    const scaled = await ok('scale', 'receiver', '2', '--timeout', '90');
+    expect(scaled).toMatch(/^scaled receiver from 4 to 2 unit\(s\): removed receiver\/1, receiver\/3/);
+    const st = JSON.parse(await ok('status', 'receiver', '--json')) as StatusSummary;
+    expect(st.units.map((u) => [u.unit, u.up])).toEqual([['receiver/0', true], ['receiver/2', true]]);
+    const sender = JSON.parse(await ok('status', 'sender', '--json')) as StatusSummary;
+    const feed = sender.units[0]!.status!.relations.find((r) => r.remoteService === 'receiver')!;
+    expect(feed.units.map((u) => u.unit)).toEqual(['receiver/0', 'receiver/2']);
+    expect(await ok('scale', 'receiver', '2')).toMatch(/receiver already has 2 unit\(s\)/);
+
+    for (const [args, message] of [
+      [['scale', 'nosuch', '2'], /has no service "nosuch"; its services are faulty, receiver, sender/],
+      [['scale', 'receiver', '0'], /N must be a whole number from 1 to 64 \(got "0"\)/],
+      [['scale', 'receiver', '1000'], /N must be a whole number from 1 to 64/],
+      [['add-unit', 'receiver', '-n', 'two'], /-n must be a whole number from 1 to 64/],
+    ] as const) {
+      const r = await rhizome(...args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr).toMatch(message);
+    }
+  }, 120_000);
 });

@@ -14,6 +14,7 @@ import { readDeployment, rhizomeHome } from '../../deploy/deployment';
 import { describeWorkloadReports, type WorkloadReport } from '../../deploy/workloads';
 import { formatMs, printJson, Progress } from '../output';
 import type { GlobalOptions } from '../target';
+import { addUnits, parseUnitCount, registerScale } from './scale';
 
 function progressLine(check: ConvergenceCheck, elapsedMs: number): string {
   if (check.converged) return `converging... ${formatMs(elapsedMs)}: all ${check.live.length} unit(s) agree, confirming`;
@@ -109,15 +110,18 @@ export function registerDeploy(program: Command, globals: () => GlobalOptions): 
     .option('--timeout <seconds>', 'convergence timeout', '120')
     .option('--log-level <level>', "the agent's log level")
     .option('--no-fsync', 'skip fsync (tests only)')
-    .description('start one more unit of a service')
-    .action(async (service: string, f: SpawnFlags) => {
+    .option('-n, --num-units <n>', 'how many units to add', '1')
+    .description('start more units of a service (one by default)')
+    .action(async (service: string, f: SpawnFlags & { numUnits: string }) => {
       const g = globals();
-      const u = await addUnit(rhizomeHome(g.home), service, spawnOpts(f, g));
-      process.stderr.write(`started ${u.unit} (pid ${u.pid})\n`);
+      const n = parseUnitCount(f.numUnits, '-n', 1);
+      const units = await addUnits(rhizomeHome(g.home), service, n, spawnOpts(f, g));
+      for (const u of units) process.stderr.write(`started ${u.unit} (pid ${u.pid})\n`);
       if (f.wait !== false) await waitConverged(g, timeout(f.timeout));
-      if (g.json) printJson(u);
-      else process.stdout.write(`${u.unit} added\n`);
+      if (g.json) printJson(n === 1 ? units[0] : units);
+      else process.stdout.write(`${units.map((u) => u.unit).join(', ')} added\n`);
     });
+  registerScale(program, globals, waitConverged);
 
   program
     .command('kill')
