@@ -21,7 +21,6 @@
  * graceful leave, the transport and control API closed, the state flushed
  * and unlocked.
  */
-import { mkdir } from 'node:fs/promises';
 import { AGENT_INFO_FILE, writeJsonAtomic, type AgentInfo } from './agent-info';
 import { join } from 'node:path';
 import { Engine, factsOf, getFact, internalEvent, jsonEqual, type HandlerContext, type HandlerSpec, type Json, type RetryOptions, type RunReport } from '@rhizome/engine';
@@ -43,6 +42,9 @@ import { gossipProfile } from './internal/profiles';
 import { LogTail } from './log/log-tail';
 import { withStepLog } from './executors/step-log';
 import { createLogger, runLogger, type Logger } from './log/logger';
+import { openLogFile, type LogFile, type LogFileOptions } from './log/log-file';
+import { ensurePrivateDir, tightenFile } from './internal/private-fs';
+import { summarizingLogger, type SummarizingLogger } from './internal/log-summary';
 import { MeshLinkTransport } from './mesh/link-transport';
 import { RelationDirectory, type RelationView } from './mesh/relation-directory';
 import { agentTags, serviceOf } from './mesh/tags';
@@ -71,6 +73,10 @@ export interface AgentOptions {
   readonly watchDebounceMs?: number;
   /** How long `stop()` waits for the current run before abandoning it (default 30 s). */
   readonly stopTimeoutMs?: number;
+  /** agent.log rotation (default 10 MiB per file, 3 files). */
+  readonly logFile?: LogFileOptions;
+  /** How often repeated gossip warnings (rejected frames...) are summarised, one line per peer and kind (default 10 s). */
+  readonly logSummaryIntervalMs?: number;
 }
 
 export const DEFAULT_AGENT_GOSSIP_TUNING: Partial<GossipProfile> = Object.freeze({
@@ -134,6 +140,8 @@ export class Agent {
   readonly unitDir: string;
   readonly logTail = new LogTail();
   readonly log: Logger;
+  private readonly logFile: LogFile;
+  private gossipLog: SummarizingLogger | undefined;
   private charm!: LoadedCharm;
   private unitCtx!: UnitContext;
   private state!: DurableState;
@@ -163,18 +171,23 @@ export class Agent {
   /** Why the agent stopped by itself, if it did. */
   failure: unknown;
 
-  private constructor(config: AgentConfig, options: AgentOptions) {
+  private constructor(config: AgentConfig, options: AgentOptions, logFile: LogFile) {
     this.config = config;
     this.options = options;
     this.unitDir = join(config.dataDir, 'unit');
-    this.log = createLogger({ unit: config.unit, level: config.logLevel, destination: join(config.dataDir, 'agent.log'), tail: this.logTail });
+    this.logFile = logFile;
+    this.log = createLogger({ unit: config.unit, level: config.logLevel, destination: logFile.stream, tail: this.logTail });
   }
 
   /** Starts an agent; see the file header for the steps. */
   static async start(config: AgentConfig | unknown, options: AgentOptions = {}): Promise<Agent> {
     const c = isAgentConfig(config) ? config : parseAgentConfig(config);
-    await mkdir(join(c.dataDir, 'unit'), { recursive: true });
-    const agent = new Agent(c, options);
+    // Only the agent's user may read what a unit keeps (0700 / 0600), also in a data dir made earlier.
+    await ensurePrivateDir(c.dataDir);
+    await ensurePrivateDir(join(c.dataDir, 'unit'));
+    for (const f of ['agent.out', 'agent.yaml']) await tightenFile(join(c.dataDir, f));
+    const logFile = await openLogFile(join(c.dataDir, 'agent.log'), options.logFile);
+    const agent = new Agent(c, options, logFile);
     try {
       await agent.boot();
     } catch (err) {
@@ -284,10 +297,15 @@ export class Agent {
       );
     }
     this.encrypted = keyring !== undefined;
+    // Whatever a stranger can provoke per frame is logged at a bounded rate.
+    this.gossipLog = summarizingLogger(this.log.child({ component: 'gossip' }), {
+      ...(this.options.logSummaryIntervalMs !== undefined ? { intervalMs: this.options.logSummaryIntervalMs } : {}),
+    });
     const transport = await createWsTransport({
       host: this.net.bindHost,
       port: this.net.bindPort,
       ...(this.net.advertiseAddress !== undefined ? { advertiseAddress: this.net.advertiseAddress } : {}),
+      logger: this.gossipLog,
     });
     this.node_ = createNode({
       name: c.unit,
@@ -298,7 +316,7 @@ export class Agent {
       seeds: c.seeds,
       ...(keyring ? { keyring } : {}),
       ...(c.label !== undefined ? { label: c.label } : {}),
-      logger: this.log.child({ component: 'gossip' }),
+      logger: this.gossipLog,
     });
     // `rhizome keys` changed this member's keyring: persist it, so a restart keeps the keys the cluster uses.
     const keyringFile = c.keyringFile;
@@ -687,8 +705,10 @@ export class Agent {
     await step('gossip shutdown', () => this.node_?.shutdown());
     await step('control API', () => this.control?.close());
     await step('state', () => this.state?.close());
+    this.gossipLog?.close();
     this.log.info('agent stopped');
     this.log.flush?.();
+    this.logFile.close();
     this.markDone();
   }
 }

@@ -17,13 +17,14 @@
  * crash, and the restarted unit takes its daemons over.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, open, readFile, rm, unlink } from 'node:fs/promises';
+import { open, readFile, rm, unlink } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AGENT_INFO_FILE } from '../agent-info';
 import { AgentError } from '../errors';
 import { ensureKeyringFile, KEYRING_FILE } from '../keys/keyring-file';
+import { ensurePrivateDir, PRIVATE_FILE_MODE, tightenFile } from '../internal/private-fs';
 import { waitForConvergence, type ConvergenceCheck } from './converge';
 import { recordWorkloads, stopUnitWorkloads, type StopWorkloadsOptions, type WorkloadReport } from './workloads';
 import {
@@ -94,7 +95,7 @@ export function deploymentLabel(d: Pick<Deployment, 'name'>): string {
 
 /** Starts one unit's agent process and waits until it serves. */
 export async function spawnUnit(d: Deployment, u: DeployedUnit, seeds: readonly string[], opts: { logLevel?: string; noFsync?: boolean } = {}): Promise<DeployedUnit> {
-  await mkdir(u.dataDir, { recursive: true });
+  await ensurePrivateDir(u.dataDir);
   await unlink(join(u.dataDir, AGENT_INFO_FILE)).catch(() => undefined);
   // Before the agent can start any daemon: destroy must find them even if this agent is killed.
   await recordWorkloads(u);
@@ -102,7 +103,8 @@ export async function spawnUnit(d: Deployment, u: DeployedUnit, seeds: readonly 
   const keyringFile = deploymentKeyringFile(d);
   await ensureKeyringFile(keyringFile);
   const outFile = join(u.dataDir, 'agent.out');
-  const out = await open(outFile, 'a');
+  const out = await open(outFile, 'a', PRIVATE_FILE_MODE);
+  await tightenFile(outFile);
   const args = [
     '--import',
     tsxLoader(),
@@ -193,7 +195,7 @@ export async function deploy(bundlePath: string, options: DeployOptions): Promis
     options.onPhase?.(`removing the stopped deployment ${bundle.name} left in ${dir}`);
     await rm(dir, { recursive: true, force: true });
   }
-  await mkdir(dir, { recursive: true });
+  await ensurePrivateDir(dir);
   await ensureKeyringFile(join(dir, KEYRING_FILE));
   const d: Deployment = { name: bundle.name, bundleFile: bundle.file, home: options.home, createdAt: Date.now(), units: {}, relations: bundle.relations.map(([a, b]) => [a, b] as const) };
   for (const s of Object.values(bundle.services)) {

@@ -74,7 +74,7 @@ export async function acquireDirLock(dir: string, file: string = LOCK_FILE): Pro
   const path = join(dir, file);
   const tmp = join(dir, `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const me: Owner = { pid: process.pid, start: processStartTime(process.pid) };
-  await writeFile(tmp, `${me.pid}${me.start === undefined ? '' : ` ${me.start}`}\n`, { mode: 0o644 });
+  await writeFile(tmp, `${me.pid}${me.start === undefined ? '' : ` ${me.start}`}\n`, { mode: 0o600 });
   try {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {

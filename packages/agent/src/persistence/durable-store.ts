@@ -46,7 +46,8 @@
  *   fails with `StoreCorruptError` (file and byte offset) and no file is
  *   changed, so the operator can decide.
  */
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../internal/private-fs';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { AgentError, StoreCorruptError } from '../errors';
@@ -172,7 +173,9 @@ export class DurableStore<S, R> {
     }
     const dir = resolve(opts.dir);
     const fsync = opts.fsync ?? DEFAULT_DURABLE_STORE_OPTIONS.fsync;
-    const created = await mkdir(dir, { recursive: true });
+    // Facts and relation data (passwords): only the agent's user may read them.
+    const created = await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+    await chmod(dir, PRIVATE_DIR_MODE);
     if (created !== undefined && fsync) {
       // New directories exist durably only once their parents' entries are synced.
       for (let d = dir; d !== dirname(created); d = dirname(d)) await fsyncDir(dirname(d));
@@ -193,6 +196,8 @@ export class DurableStore<S, R> {
     opts: DurableStoreOptions<S, R>,
   ): Promise<OpenedStore<S, R>> {
     const names = await readdir(dir);
+    // Files an older version (or a permissive umask) left readable by others.
+    for (const name of names) await chmod(join(dir, name), PRIVATE_FILE_MODE).catch(() => undefined);
     const snapshots: number[] = [];
     const logs: number[] = [];
     const tmps: string[] = [];
@@ -237,7 +242,7 @@ export class DurableStore<S, R> {
     }
 
     // Repairs: cut the torn tail, drop leftovers of unfinished or superseded snapshots.
-    const log = await open(logPath, 'a');
+    const log = await open(logPath, 'a', PRIVATE_FILE_MODE);
     try {
       if (scan.tornBytes > 0) {
         await log.truncate(scan.goodBytes);
@@ -371,7 +376,7 @@ export class DurableStore<S, R> {
       const finalPath = join(this.dir, snapshotFileName(to));
       const tmpPath = `${finalPath}.tmp`;
       try {
-        const tmp = await open(tmpPath, 'w');
+        const tmp = await open(tmpPath, 'w', PRIVATE_FILE_MODE);
         try {
           await writeAll(tmp, frame);
           if (this.fsync) await tmp.sync();
@@ -381,7 +386,7 @@ export class DurableStore<S, R> {
         await rename(tmpPath, finalPath);
         if (this.fsync) await fsyncDir(this.dir);
         // Commit point passed: generation `to` is the truth from here on.
-        const next = await open(join(this.dir, logFileName(to)), 'a');
+        const next = await open(join(this.dir, logFileName(to)), 'a', PRIVATE_FILE_MODE);
         const old = this.log;
         this.log = next;
         this.generation = to;
