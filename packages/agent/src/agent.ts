@@ -75,7 +75,7 @@ export interface AgentOptions {
   readonly stopTimeoutMs?: number;
   /** agent.log rotation (default 10 MiB per file, 3 files). */
   readonly logFile?: LogFileOptions;
-  /** How often repeated gossip warnings (rejected frames...) are summarised, one line per peer and kind (default 10 s). */
+  /** How often refused frames and other repeated gossip warnings are summarised, one line per peer and kind (default 10 s). */
   readonly logSummaryIntervalMs?: number;
 }
 
@@ -306,6 +306,8 @@ export class Agent {
       port: this.net.bindPort,
       ...(this.net.advertiseAddress !== undefined ? { advertiseAddress: this.net.advertiseAddress } : {}),
       logger: this.gossipLog,
+      // Refused frames: one summary line per peer per interval (the node counts them).
+      ...(this.options.logSummaryIntervalMs !== undefined ? { refusalReportInterval: this.options.logSummaryIntervalMs } : {}),
     });
     this.node_ = createNode({
       name: c.unit,
@@ -317,6 +319,8 @@ export class Agent {
       ...(keyring ? { keyring } : {}),
       ...(c.label !== undefined ? { label: c.label } : {}),
       logger: this.gossipLog,
+      // Refused frames: one summary line per peer per interval (the node counts them).
+      ...(this.options.logSummaryIntervalMs !== undefined ? { refusalReportInterval: this.options.logSummaryIntervalMs } : {}),
     });
     // `rhizome keys` changed this member's keyring: persist it, so a restart keeps the keys the cluster uses.
     const keyringFile = c.keyringFile;

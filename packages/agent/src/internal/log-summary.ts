@@ -1,8 +1,11 @@
 /**
- * Bounded logging of lines a stranger can provoke at will (a rejected
- * gossip frame, a malformed message, a refused connection): each would
+ * Bounded logging of lines a stranger can provoke at will (a malformed
+ * message, an oversized or text frame, a refused connection): each would
  * otherwise cost one log line, so anyone who can reach the gossip port
- * could write megabytes per second into agent.log.
+ * could write megabytes per second into agent.log. (Refused frames are
+ * already counted and summarised per peer by the gossip node itself,
+ * `GOSSIP_ERR_FRAMES_REFUSED`; this bounds everything else, and those
+ * summaries too should a node report them too often.)
  *
  * Lines are grouped by (level, peer host, kind); the kind is the line's
  * `code` field or, without one, its message up to the first detail. In each
@@ -44,8 +47,8 @@ export interface SummarizingLogger extends GossipLogger {
 
 /** The host part of an address-like field ("127.0.0.1:4000", "ws://[::1]:80/x" -> "127.0.0.1", "::1"). */
 function peerOf(obj: object): string {
-  const o = obj as { remote?: unknown; from?: unknown; to?: unknown };
-  const raw = [o.remote, o.to, o.from].find((v): v is string => typeof v === 'string');
+  const o = obj as { peer?: unknown; remote?: unknown; from?: unknown; to?: unknown };
+  const raw = [o.peer, o.remote, o.to, o.from].find((v): v is string => typeof v === 'string');
   if (raw === undefined) return '-';
   const bare = raw.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '');
   const v6 = /^\[([^\]]+)\]/.exec(bare);

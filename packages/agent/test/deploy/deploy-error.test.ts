@@ -3,7 +3,7 @@
  * with that unit's error line and how to resolve it, instead of waiting out
  * their whole timeout (issue 13 item 4).
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -40,6 +40,15 @@ describe('waiting for convergence with a unit in error', () => {
     expect(msg).not.toMatch(/ok\/0/);
     // Process start-up plus three quick attempts; far below the 120 s timeout.
     expect(ms).toBeLessThan(45_000);
+
+    // What deploy made is private to the user (item 13): the deployment dir, each data dir, agent.out.
+    const d0 = await readDeployment(home, 'failing');
+    const mode = async (p: string): Promise<number> => (await stat(p)).mode & 0o777;
+    expect(await mode(join(home, 'failing'))).toBe(0o700);
+    for (const u of Object.values(d0.units)) {
+      expect(await mode(u.dataDir)).toBe(0o700);
+      expect(await mode(join(u.dataDir, 'agent.out'))).toBe(0o600);
+    }
 
     // `wait` says the same at once; it waits through the error only when told to.
     const d = await readDeployment(home, 'failing');
