@@ -12,8 +12,9 @@ PNPM="npx --yes pnpm@10.34.8"
 # and nginx (the lb charm runs its own nginx master per unit, on a high port;
 # the system nginx service is never used). iproute2 and iptables: the
 # multi-host tests run hosts as network namespaces (test/hosts/). zookeeper
-# and a JRE: the zookeeper charm runs real servers (test/e2e-zookeeper).
-scripts/ensure-apt.sh ansible-core nginx iproute2 iptables zookeeper default-jre-headless
+# and a JRE, postgresql: the zookeeper and postgresql charms run real servers
+# (test/e2e-zookeeper, test/e2e-postgresql), never the system services.
+scripts/ensure-apt.sh ansible-core nginx iproute2 iptables zookeeper default-jre-headless postgresql
 
 $PNPM install --frozen-lockfile --reporter=append-only
 $PNPM typecheck

@@ -324,6 +324,7 @@ export async function reconfigAdd(cfg: ZookeeperConfig, host: string, port: numb
       clearTimeout(timer);
       resolve(out);
     });
+    child.stdin.on('error', () => undefined); // the CLI may exit before reading everything
     child.stdin.write(script);
   });
   const committed = output.indexOf('Committed new configuration:');

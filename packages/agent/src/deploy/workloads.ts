@@ -132,7 +132,8 @@ export async function stopWorkload(unit: string, w: WorkloadPidFile, opts: StopW
   } catch {
     return { ...base, outcome: 'not-running', detail: `${w.name} is not running (no pid file ${w.pidFile})` };
   }
-  const pid = Number(text.trim());
+  // The first line: some daemons (PostgreSQL's postmaster.pid) write more after the pid.
+  const pid = Number(text.trim().split("\n")[0]);
   if (!Number.isInteger(pid) || pid <= 0) return { ...base, outcome: 'not-running', detail: `${w.name} is not running (${w.pidFile} holds no pid)` };
   const proc = await readProcess(pid);
   if (!proc) return { ...base, pid, outcome: 'not-running', detail: `${w.name} is not running (pid ${pid} of ${w.pidFile} has exited)` };
