@@ -9,13 +9,11 @@
  * postgres process.
  */
 import { execFile } from 'node:child_process';
-import { access, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addUnit, deploy, destroy, killUnit, startUnit } from '@rhizome/agent';
-import { parsePostgresqlConfig } from '../charms/postgresql/src/config';
-import { pgPaths } from '../charms/postgresql/src/server';
 import { converge, ROOT, unitDir, unitStatus, until, writeBundle } from './e2e-support';
 
 const NAME = 'postgresql';
@@ -56,10 +54,15 @@ async function ourPostmasters(): Promise<number[]> {
   }
   return out;
 }
-const cfg = parsePostgresqlConfig({ port: PORT });
-const clusters = (): string[] => [0, 1, 2, 3].map((n) => pgPaths(unitDir(home, NAME, `postgresql/${n}`), cfg).root);
-const postmasterPid = async (unit: string): Promise<number> =>
-  Number((await readFile(pgPaths(unitDir(home, NAME, unit), cfg).pid, 'utf8')).split('\n')[0]);
+/** Each unit's cluster: the charm links it from the unit's dir as `pg` (remembered, since destroy removes the link). */
+const known = new Set<string>();
+async function clusterOf(unit: string): Promise<string | undefined> {
+  const root = await realpath(join(unitDir(home, NAME, unit), 'pg')).catch(() => undefined);
+  if (root !== undefined) known.add(root);
+  return root;
+}
+const clusters = (): string[] => [...known];
+const postmasterPid = async (unit: string): Promise<number> => Number((await readFile(join((await clusterOf(unit))!, 'data', 'postmaster.pid'), 'utf8')).split('\n')[0]);
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'rhizome-e2e-pg-'));
@@ -85,37 +88,41 @@ describe.skipIf(!pgInstalled)('the postgresql bundle on real agents and real ser
 
     // The client got the primary's address and the generated credentials over the relation.
     const conn = JSON.parse(await readFile(join(unitDir(home, NAME, 'client/0'), 'connection.json'), 'utf8')) as Connection;
-    expect(conn).toMatchObject({ host: '127.0.0.1', port: PORT, database: 'app', user: 'app' });
+    // Leader election decides the primary (usually postgresql/0; two units starting at once may settle on another).
+    expect(conn).toMatchObject({ host: '127.0.0.1', database: 'app', user: 'app' });
+    const primary = conn.port - PORT;
+    expect([0, 1, 2]).toContain(primary);
+    const [r1, r2] = [0, 1, 2].filter((n) => n !== primary) as [number, number];
     expect(conn.password.length).toBeGreaterThanOrEqual(24);
-    expect((await unitStatus(home, NAME, 'client/0')).workload?.message).toMatch(/^connected to app on 127\.0\.0\.1:16432 as app/);
-    expect(await psql({ ...conn, password: 'wrong-password-123456' }, PORT, 'SELECT 1')).toMatch(/password authentication failed/);
+    expect((await unitStatus(home, NAME, 'client/0')).workload?.message).toMatch(new RegExp(`^connected to app on 127\\.0\\.0\\.1:${conn.port} as app`));
+    expect(await psql({ ...conn, password: 'wrong-password-123456' }, conn.port, 'SELECT 1')).toMatch(/password authentication failed/);
 
-    expect(await psql(conn, PORT, 'CREATE TABLE notes (v text); INSERT INTO notes VALUES (\'row-1\');')).not.toMatch(/ERROR/);
+    expect(await psql(conn, conn.port, 'CREATE TABLE notes (v text); INSERT INTO notes VALUES (\'row-1\');')).not.toMatch(/ERROR/);
     const readOn = (port: number, want: string) => until(`${want} on port ${port}`, async () => ((await psql(conn, port, 'SELECT string_agg(v, \',\' ORDER BY v) FROM notes')) === want ? true : undefined), 30_000);
-    await readOn(PORT + 1, 'row-1');
-    await readOn(PORT + 2, 'row-1');
+    await readOn(PORT + r1, 'row-1');
+    await readOn(PORT + r2, 'row-1');
     // Replicas are read-only.
-    expect(await psql(conn, PORT + 1, "INSERT INTO notes VALUES ('nope')")).toMatch(/read-only transaction/);
-    await until('status to show 2 streaming replicas', async () => ((await unitStatus(home, NAME, 'postgresql/0')).workload?.message?.includes('2 replica(s) streaming') ? true : undefined));
+    expect(await psql(conn, PORT + r1, "INSERT INTO notes VALUES ('nope')")).toMatch(/read-only transaction/);
+    await until('status to show 2 streaming replicas', async () => ((await unitStatus(home, NAME, `postgresql/${primary}`)).workload?.message?.includes('2 replica(s) streaming') ? true : undefined));
 
     // A replica's unit dies, agent and server: the primary keeps serving.
-    const replicaPid = await postmasterPid('postgresql/2');
-    await killUnit(home, 'postgresql/2', { deployment: NAME });
+    const replicaPid = await postmasterPid(`postgresql/${r2}`);
+    await killUnit(home, `postgresql/${r2}`, { deployment: NAME });
     process.kill(replicaPid, 'SIGKILL');
-    expect(await psql(conn, PORT, "INSERT INTO notes VALUES ('row-2')")).not.toMatch(/ERROR/);
-    await readOn(PORT + 1, 'row-1,row-2');
+    expect(await psql(conn, conn.port, "INSERT INTO notes VALUES ('row-2')")).not.toMatch(/ERROR/);
+    await readOn(PORT + r1, 'row-1,row-2');
     // Started again, it catches up.
-    await startUnit(home, 'postgresql/2', { deployment: NAME, noFsync: true });
+    await startUnit(home, `postgresql/${r2}`, { deployment: NAME, noFsync: true });
     await converge(home, NAME, 120_000);
-    await readOn(PORT + 2, 'row-1,row-2');
+    await readOn(PORT + r2, 'row-1,row-2');
 
     // A new unit is a new replica: a base backup, then it streams.
     await addUnit(home, 'postgresql', { deployment: NAME, noFsync: true });
     await converge(home, NAME, 120_000);
     await readOn(PORT + 3, 'row-1,row-2');
-    expect(await psql(conn, PORT, "INSERT INTO notes VALUES ('row-3')")).not.toMatch(/ERROR/);
+    expect(await psql(conn, conn.port, "INSERT INTO notes VALUES ('row-3')")).not.toMatch(/ERROR/);
     await readOn(PORT + 3, 'row-1,row-2,row-3');
-    expect((await unitStatus(home, NAME, 'postgresql/3')).workload?.message).toMatch(/^replica of postgresql\/0 .* streaming, replay lag \d+ bytes$/);
+    expect((await unitStatus(home, NAME, 'postgresql/3')).workload?.message).toMatch(new RegExp(`^replica of postgresql/${primary} .* streaming, replay lag \\d+ bytes$`));
 
     // The password never reached a log.
     for (const unit of ['postgresql/0', 'postgresql/1', 'postgresql/2', 'postgresql/3', 'client/0']) {
@@ -126,6 +133,7 @@ describe.skipIf(!pgInstalled)('the postgresql bundle on real agents and real ser
       }
     }
 
+    for (const n of [0, 1, 2, 3]) expect(await clusterOf(`postgresql/${n}`)).toBeDefined();
     expect((await ourPostmasters()).length).toBe(4);
     await destroy(home, { deployment: NAME, keep: true });
     expect(await ourPostmasters()).toEqual([]);

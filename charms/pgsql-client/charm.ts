@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { defineCharm } from '@rhizome/agent';
-import { all, fact, not, relationFact } from '@rhizome/engine';
+import { all, fact, not, relationEvent, relationFact, type HandlerContext } from '@rhizome/engine';
 import { relation } from '@rhizome/relations';
 import { writeFileAtomic } from '@rhizome-charms/kit';
 import { pgsql } from '@rhizome-charms/postgresql/interfaces';
@@ -31,24 +31,25 @@ function query(conn: { host: string; port: number; database: string; user: strin
 export default defineCharm({
   metadata: { name: 'pgsql-client', description: 'PostgreSQL client over the pgsql interface', requires: { db: { interface: 'pgsql' } } },
   interfaces: [pgsql],
-  handlers: (unit) => [
-    {
-      name: 'connect',
-      when: relationFact('db', 'available'),
-      async run(ctx) {
-        const [db] = relation(ctx, 'db', pgsql.requirer).all();
-        if (!db) return;
-        const version = await query(db.data, 'SHOW server_version;');
-        await writeFileAtomic(join(unit.dir, 'connection.json'), `${JSON.stringify(db.data)}\n`, 0o600);
-        ctx.set('db.connected', `${db.data.host}:${db.data.port}`);
-        ctx.setStatus('active', `connected to ${db.data.database} on ${db.data.host}:${db.data.port} as ${db.data.user} (PostgreSQL ${version})`);
+  handlers: (unit) => {
+    const connect = async (ctx: HandlerContext): Promise<void> => {
+      const [db] = relation(ctx, 'db', pgsql.requirer).all();
+      if (!db) return;
+      const version = await query(db.data, 'SHOW server_version;');
+      await writeFileAtomic(join(unit.dir, 'connection.json'), `${JSON.stringify(db.data)}\n`, 0o600);
+      ctx.set('db.connected', `${db.data.host}:${db.data.port}`);
+      ctx.setStatus('active', `connected to ${db.data.database} on ${db.data.host}:${db.data.port} as ${db.data.user} (PostgreSQL ${version})`);
+    };
+    return [
+      { name: 'connect', when: relationFact('db', 'available'), run: connect },
+      // New credentials or a new primary address arrive as a change of the primary's bag.
+      { name: 'reconnect', when: all(relationEvent('db', 'changed'), relationFact('db', 'available')), run: connect },
+      {
+        name: 'wait-for-db',
+        atStartup: true,
+        when: all(not(relationFact('db', 'available')), not(fact('db.connected'))),
+        run: (ctx) => ctx.setStatus('blocked', 'waiting for a postgresql primary (relate db)'),
       },
-    },
-    {
-      name: 'wait-for-db',
-      atStartup: true,
-      when: all(not(relationFact('db', 'available')), not(fact('db.connected'))),
-      run: (ctx) => ctx.setStatus('blocked', 'waiting for a postgresql primary (relate db)'),
-    },
-  ],
+    ];
+  },
 });
