@@ -143,8 +143,17 @@ export class ExecError extends AgentError {
 export interface AnsibleTaskFailure {
   task: string;
   host: string;
+  /** Ansible's message, followed by the task's stderr (or stdout) when it has some: the line that says why. Bounded. */
   msg: string;
+  /** The command's exit code, for command/shell-like tasks. */
+  rc?: number;
+  /** The task's stderr and stdout, tails of at most ANSIBLE_OUTPUT_TAIL characters each. */
+  stderr?: string;
+  stdout?: string;
 }
+
+/** How much of a failed task's stderr/stdout an error keeps (the tail: where the reason usually is). */
+export const ANSIBLE_OUTPUT_TAIL = 2000;
 
 /** `ansible-playbook` ran and reported failed or unreachable tasks. */
 export class AnsibleError extends ExecError {

@@ -25,7 +25,7 @@
 import { access, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { AgentError, AnsibleError, ExecError } from '../errors';
+import { AgentError, ANSIBLE_OUTPUT_TAIL, AnsibleError, ExecError } from '../errors';
 import type { AnsibleTaskFailure } from '../errors';
 import { CALLBACK_NAME, CALLBACK_SOURCE, RESULT_ENV } from './ansible-callback';
 import { DEFAULT_RUN_COMMAND_OPTIONS, runCommand, tail } from './run-command';
@@ -141,17 +141,48 @@ export function parseAnsibleReport(value: unknown): AnsibleReport {
   return { tasks, stats: hostStats, customStats, globalCustomStats: isObject(global) ? global : {} };
 }
 
-function messageOf(result: Record<string, unknown>): string {
-  const msg = result['msg'] ?? result['stderr'] ?? result['reason'];
-  if (typeof msg === 'string' && msg !== '') return msg;
-  return msg === undefined ? 'no message' : JSON.stringify(msg);
+/** The last `max` characters of a task's output field, trimmed; undefined when empty. */
+function outputTail(v: unknown, max = ANSIBLE_OUTPUT_TAIL): string | undefined {
+  if (typeof v !== 'string') return undefined;
+  const t = v.trim();
+  if (t === '') return undefined;
+  return t.length > max ? `...${t.slice(-max)}` : t;
+}
+
+/**
+ * What a failed task says, with the evidence: `msg` alone is often just
+ * "non-zero return code", while the reason (nginx's "bind() to
+ * 127.0.0.1:18480 failed (98: Address already in use)") is in the task's
+ * stderr, or its stdout. For a loop, the first failed item speaks.
+ */
+function failureOf(task: string, host: string, result: Record<string, unknown>): AnsibleTaskFailure {
+  const items = Array.isArray(result['results']) ? result['results'].filter(isObject) : [];
+  const item = items.find((r) => r['failed'] === true) ?? result;
+  const raw = item['msg'] ?? result['msg'] ?? result['reason'];
+  const base = typeof raw === 'string' && raw !== '' ? raw : raw === undefined ? '' : JSON.stringify(raw);
+  const stderr = outputTail(item['stderr']);
+  const stdout = outputTail(item['stdout']);
+  const rc = typeof item['rc'] === 'number' ? item['rc'] : undefined;
+  const evidence = stderr ?? stdout;
+  const parts = [base.slice(0, ANSIBLE_OUTPUT_TAIL)];
+  if (rc !== undefined && !base.includes(`${rc}`)) parts.push(`(rc ${rc})`);
+  if (evidence !== undefined && !base.includes(evidence)) parts.push(`${stderr !== undefined ? 'stderr' : 'stdout'}: ${evidence}`);
+  const msg = parts.filter((p) => p !== '').join(' ') || 'no message';
+  return {
+    task,
+    host,
+    msg,
+    ...(rc !== undefined ? { rc } : {}),
+    ...(stderr !== undefined ? { stderr } : {}),
+    ...(stdout !== undefined ? { stdout } : {}),
+  };
 }
 
 /** The failed (not ignored) and unreachable task results of a report. */
 export function failedTasksOf(report: AnsibleReport): AnsibleTaskFailure[] {
   return report.tasks
     .filter(({ result }) => (result['failed'] === true && result['rhizome_ignored'] !== true) || result['unreachable'] === true)
-    .map(({ name, host, result }) => ({ task: name, host, msg: messageOf(result) }));
+    .map(({ name, host, result }) => failureOf(name, host, result));
 }
 
 /** Lines such as "ERROR! the playbook: x could not be found" from stderr. */

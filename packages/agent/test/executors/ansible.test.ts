@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AnsibleError, ExecError } from '../../src/errors';
+import { ANSIBLE_OUTPUT_TAIL, AnsibleError, ExecError } from '../../src/errors';
 import { parseAnsibleReport, runAnsiblePlaybook } from '../../src/executors/ansible';
 import { which } from '../../src/executors/which';
 
@@ -163,4 +164,49 @@ describe('parseAnsibleReport', () => {
       globalCustomStats: {},
     });
   });
+
+  it("carries a failed task's stderr into the error: the lb playbook's nginx on a port already in use", async () => {
+    // A real nginx (the lb charm's real playbook) refused by a port someone else holds.
+    const holder = createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const port = (holder.address() as AddressInfo).port;
+    const unitDir = await mkdtemp(join(dir, 'lb-'));
+    try {
+      const err = await runAnsiblePlaybook({
+        playbook: join(repoRoot, 'charms/lb/playbook/site.yml'),
+        extraVars: { unit_name: 'lb/0', unit_dir: unitDir, listen_host: '127.0.0.1', listen_port: port, backends: [] },
+        timeoutMs: 60_000,
+      }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AnsibleError);
+      const message = (err as AnsibleError).message;
+      // Not just "non-zero return code": the reason, as nginx printed it.
+      expect(message).toMatch(new RegExp(`bind\\(\\) to 127\\.0\\.0\\.1:${port} failed \\(98: Address already in use\\)`));
+      expect(message).toMatch(/rc 1/);
+      const [task] = (err as AnsibleError).failedTasks;
+      expect(task?.task).toBe("check the configuration, then start this unit's nginx or reload it");
+      expect(task?.stderr).toMatch(/Address already in use/);
+    } finally {
+      await new Promise<void>((r) => holder.close(() => r()));
+    }
+  }, 90_000);
+
+  it("caps a failed task's output in the error (the tail is kept)", async () => {
+    const pb = await playbook(
+      'noisy.yml',
+      `
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: fail loudly
+      ansible.builtin.shell: "head -c 300000 /dev/zero | tr '\\\\0' x >&2; echo; echo 'the real reason' >&2; exit 3"
+`,
+    );
+    const err = await runAnsiblePlaybook({ playbook: pb, timeoutMs: 60_000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AnsibleError);
+    const message = (err as AnsibleError).message;
+    expect(message).toMatch(/rc 3/);
+    expect(message).toMatch(/the real reason$/);
+    expect(message.length).toBeLessThan(2 * ANSIBLE_OUTPUT_TAIL + 500);
+  }, 60_000);
 });
+
