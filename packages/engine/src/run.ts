@@ -430,9 +430,22 @@ function describeCycle(executed: readonly string[], queued: readonly string[]): 
 }
 
 function freezeStep(s: MutableStep): StepReport {
-  const { dropped, ...rest } = s;
-  const notes = dropped.length > 0 ? [...s.notes, `dropped from the queue (precondition no longer holds): ${dropped.join(', ')}`] : s.notes;
-  return Object.freeze({ ...rest, factsChanged: uniqueSorted(s.factsChanged), relationsChanged: uniqueSorted(s.relationsChanged), notes });
+  const notes = s.dropped.length > 0 ? [...s.notes, `dropped from the queue (precondition no longer holds): ${s.dropped.join(', ')}`] : s.notes;
+  // Spelled out rather than `{ ...rest }`: object rest/spread was the largest
+  // cost of a 10,000-step run in profiles.
+  const step: StepReport = {
+    handler: s.handler,
+    queuedBy: s.queuedBy,
+    because: s.because,
+    durationMs: s.durationMs,
+    factsChanged: uniqueSorted(s.factsChanged),
+    relationsChanged: uniqueSorted(s.relationsChanged),
+    raised: s.raised,
+    notes,
+    outcome: s.outcome,
+    ...(s.error !== undefined ? { error: s.error } : {}),
+  };
+  return Object.freeze(step);
 }
 
 // Most steps change zero or one thing: skip the Set and the sort for them (runs of 10,000 steps showed this in profiles).
