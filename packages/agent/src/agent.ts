@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import { Engine, factsOf, getFact, internalEvent, jsonEqual, type HandlerContext, type HandlerSpec, type Json, type RetryOptions, type RunReport } from '@rhizome/engine';
 import { createNode, createWsTransport, warmUp, type Keyring, type GossipNode, type GossipProfile, type Member } from '@rhizome/gossip';
 import { asEndpointState, relationsModel, RelationManager, type RetransmitOptions } from '@rhizome/relations';
+import { describeConfig, planConfigChange, type ConfigOption } from './charm/config-options';
 import { buildHandlers, declaredWorkloads, loadCharm, watchedFiles, type LoadedCharm } from './charm/load';
 import { writeWorkloadManifest } from './deploy/workloads';
 import type { CharmLogger, UnitContext } from './charm/define';
@@ -144,6 +145,8 @@ export class Agent {
   private gossipLog: SummarizingLogger | undefined;
   private charm!: LoadedCharm;
   private unitCtx!: UnitContext;
+  /** The charm's handlers built for the current config, by name (the engine calls them through wrapHandler). */
+  private readonly liveHandlers = new Map<string, HandlerSpec>();
   private state!: DurableState;
   private engine_!: Engine;
   private node_!: GossipNode;
@@ -251,9 +254,13 @@ export class Agent {
 
     // 2. charm
     this.charm = await loadCharm(c.charmDir);
-    const config: Record<string, Json> = { ...(this.charm.definition.config ?? {}), ...c.options };
+    // Options an operator changed at run time (`rhizome config`) are kept in the state and win over the file's.
+    const overrides = getFact(this.state.recoveredKb, CONFIG_OVERRIDES_FACT);
+    const config: Record<string, Json> = { ...(this.charm.definition.config ?? {}), ...c.options, ...(isJsonObject(overrides) ? overrides : {}) };
     this.unitCtx = Object.freeze({ unit: c.unit, service: c.service, dir: this.unitDir, address: this.net.advertiseHost, config: Object.freeze(config), log: this.charmLogger() });
-    const handlers = buildHandlers(this.charm, this.unitCtx).map((h) => this.wrapHandler(h));
+    const built = buildHandlers(this.charm, this.unitCtx);
+    for (const h of built) this.liveHandlers.set(h.name, h);
+    const handlers = built.map((h) => this.wrapHandler(h));
     // Also when started without the CLI (a supervisor): `rhizome destroy` finds the daemons to stop there.
     await writeWorkloadManifest(c.dataDir, c.unit, declaredWorkloads(this.charm, this.unitCtx));
 
@@ -349,6 +356,8 @@ export class Agent {
           return since === undefined ? records : records.filter((r) => r.time >= since);
         },
         resolve: (skip) => this.resolve(skip),
+        config: () => this.configOptions(),
+        configure: (set, dryRun) => this.reconfigure(set, dryRun),
       },
       c.label,
     );
@@ -509,6 +518,43 @@ export class Agent {
     };
   }
 
+  // ---- runtime config (`rhizome config`) ---------------------------------------
+
+  /** The charm's options with defaults and current values. */
+  configOptions(): { unit: string; service: string; charm: string; options: ConfigOption[] } {
+    return { unit: this.unit, service: this.service, charm: this.charm.metadata.name, options: describeConfig(this.charm.definition, this.unitCtx.config) };
+  }
+
+  /**
+   * Changes options (key → text, read by each default's type; see
+   * charm/config-options.ts). Checked in full first: a bad key or value
+   * changes nothing. Then the handlers are rebuilt for the new config and
+   * one `config.changed` run commits the new `config` fact (and the
+   * overrides, so a restart keeps them). `dryRun` only checks.
+   */
+  reconfigure(set: Readonly<Record<string, string>>, dryRun: boolean): { unit: string; changed: string[]; config: Record<string, Json> } {
+    const plan = planConfigChange(this.charm.definition, this.unitCtx.config, set);
+    if (dryRun || plan.changed.length === 0) return { unit: this.unit, changed: plan.changed, config: plan.config };
+    const ctx: UnitContext = Object.freeze({ ...this.unitCtx, config: Object.freeze({ ...plan.config }) });
+    const rebuilt = buildHandlers(this.charm, ctx);
+    this.unitCtx = ctx;
+    for (const h of rebuilt) this.liveHandlers.set(h.name, h);
+    const prior = getFact(this.engine_.knowledge, CONFIG_OVERRIDES_FACT);
+    const overrides: Record<string, Json> = { ...(isJsonObject(prior) ? prior : {}) };
+    for (const k of plan.changed) overrides[k] = plan.config[k]!;
+    const config = plan.config as Json;
+    this.log.info({ changed: plan.changed }, `config changed: ${plan.changed.join(', ')}`);
+    this.engine_
+      .submit(internalEvent('config.changed', config), {
+        apply: (tx) => {
+          tx.set('config', config);
+          tx.set(CONFIG_OVERRIDES_FACT, overrides);
+        },
+      })
+      .catch((err: unknown) => this.log.warn({ err }, 'config.changed run did not commit'));
+    return { unit: this.unit, changed: plan.changed, config: plan.config };
+  }
+
   members(): Member[] {
     return this.node_.members();
   }
@@ -655,7 +701,9 @@ export class Agent {
       log.debug('handler started');
       try {
         // Executors the handler calls log their steps (command, exit, output tail) on this run.
-        await withStepLog(log, () => h.run(ctx));
+        // The live build of this handler: after `rhizome config` it closes over the new config.
+        const impl = this.liveHandlers.get(h.name) ?? h;
+        await withStepLog(log, () => impl.run(ctx));
         log.debug('handler finished');
       } catch (err) {
         log.warn({ err }, 'handler failed');
@@ -715,6 +763,13 @@ export class Agent {
     this.logFile.close();
     this.markDone();
   }
+}
+
+/** The fact keeping the options an operator set at run time (they survive restarts). */
+const CONFIG_OVERRIDES_FACT = 'config.overrides';
+
+function isJsonObject(v: unknown): v is Record<string, Json> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 function isAgentConfig(v: unknown): v is AgentConfig {

@@ -58,6 +58,9 @@ export const AGENT_ERROR_CODES = [
   'AGENT_ERR_INSECURE',
   'AGENT_ERR_KEYS',
   'AGENT_ERR_REMOTE',
+  // Runtime charm config and actions (`rhizome config`, `rhizome run`).
+  'AGENT_ERR_CONFIG',
+  'AGENT_ERR_ACTION',
 ] as const;
 
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

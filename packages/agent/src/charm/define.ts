@@ -47,6 +47,15 @@ export interface CharmDefinition {
   /** Config defaults. */
   readonly config?: Readonly<Record<string, Json>>;
   /**
+   * Checks the whole config (defaults + options) whenever an operator changes
+   * it (`rhizome config SERVICE key=value`): a zod object schema, e.g.
+   * `z.object({ port: z.number().int().min(1).max(65535) })`. A change that
+   * fails it is refused before any unit takes it.
+   */
+  readonly configSchema?: ConfigSchema;
+  /** One line per option, shown by `rhizome config SERVICE`. */
+  readonly configDescriptions?: Readonly<Record<string, string>>;
+  /**
    * Interfaces this charm uses beyond the built-in ones (`dfs-slave`, `http`):
    * the results of `defineInterface()`. Every endpoint's interface must be known.
    */
@@ -87,6 +96,11 @@ export interface WorkloadPidFile {
    * dir when the daemon is given it, so two units' daemons are never confused.
    */
   readonly cmdline: readonly string[];
+}
+
+/** What `configSchema` must be: a zod schema (or anything with zod's `safeParse`). */
+export interface ConfigSchema {
+  safeParse(value: unknown): { success: true } | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
 }
 
 /** Identity function that types a charm definition. */

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerAgent } from './commands/agent';
+import { registerConfig } from './commands/config';
 import { registerDeploy } from './commands/deploy';
 import { registerInspect } from './commands/inspect';
 import { registerKeys } from './commands/keys';
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerInspect(program, globals);
   registerOperate(program, globals);
   registerLogs(program, globals);
+  registerConfig(program, globals);
   registerDeploy(program, globals);
   registerKeys(program, globals);
   program

@@ -7,6 +7,7 @@
  *   GET  /cluster/status?timeoutMs=N   every agent's status: { label?, units: [{ unit, service, up, status?, error?, address }], tookMs }
  *   GET  /units/:unit/status | info | facts | runs
  *   POST /units/:unit/resolve          { skip?: boolean }
+ *   GET  /units/:unit/config, POST /units/:unit/config { set, dryRun? }   `rhizome config` on any unit
  *   GET  /units/:unit/logs             NDJSON, as GET /logs (run, level, replay, follow); a remote follow polls
  *   POST /keys                         { operation: list|install|use|remove, key? }: serf keys semantics
  */
@@ -23,6 +24,7 @@ const keysBody = z.discriminatedUnion('operation', [
   z.strictObject({ operation: z.enum(['install', 'use', 'remove']), key: z.string().min(1).max(100) }),
 ]);
 const resolveBody = z.strictObject({ skip: z.boolean().optional() }).optional();
+const configBody = z.strictObject({ set: z.record(z.string().min(1).max(128), z.string().max(1024)), dryRun: z.boolean().optional() });
 
 /** How often a remote `logs --follow` asks for new lines. */
 const REMOTE_FOLLOW_INTERVAL_MS = 1_000;
@@ -90,6 +92,12 @@ export function meshControlRoutes(agent: Agent): ControlRoutes {
       return agent.remote.call(unitParam(req), 'resolve', { skip: r.data?.skip === true });
     },
     'GET /units/:unit/logs': remoteLogs(agent),
+    'GET /units/:unit/config': (req) => agent.remote.call(unitParam(req), 'config', {}, timeoutOf(req)),
+    'POST /units/:unit/config': (req) => {
+      const r = configBody.safeParse(req.body);
+      if (!r.success) throw new AgentError('AGENT_ERR_BAD_REQUEST', `bad request body: ${formatIssues(r.error.issues)}; expected { "set": { "port": "8080" }, "dryRun": false }`);
+      return agent.remote.call(unitParam(req), 'configure', { set: r.data.set, dryRun: r.data.dryRun === true });
+    },
     'POST /keys': async (req) => {
       const r = keysBody.safeParse(req.body);
       if (!r.success) throw new AgentError('AGENT_ERR_BAD_REQUEST', `bad request body: ${formatIssues(r.error.issues)}; expected { "operation": "install", "key": "<base64>" }`);

@@ -13,6 +13,8 @@
  *   POST /gone        { unit }            that unit was removed for good: every agent forgets its links
  *   POST /event       { name, payload? }  a gossip user event; every agent raises `user.<name>`
  *   POST /query       { name, payload?, timeoutMs? }
+ *   GET  /config      the charm's options: { options: [{ key, default, value, type, description }] }
+ *   POST /config      { set: { key: text }, dryRun? }  checked in full, then one config.changed run
  *   POST /query/stream  the same; NDJSON: each ack and response as it arrives, then { type: 'done', totals }
  *                     (payloads within the wire's limits: MAX_PAYLOAD_DEPTH, the
  *                     profile's userEventSizeLimit / querySizeLimit; else 400)
@@ -41,6 +43,7 @@ const resolveBody = z.strictObject({ skip: z.boolean().optional() }).optional();
 const goneBody = z.strictObject({ unit: z.string().min(1).max(80) });
 const eventBody = z.strictObject({ name: z.string().min(1), payload: jsonValue.optional() });
 const queryBody = z.strictObject({ name: z.string().min(1), payload: jsonValue.optional(), timeoutMs: z.number().int().min(10).max(60_000).optional() });
+const configBody = z.strictObject({ set: z.record(z.string().min(1).max(128), z.string().max(64 * 1024)), dryRun: z.boolean().optional() });
 const relateBody = z.strictObject({ a: z.string(), b: z.string() });
 
 /**
@@ -86,6 +89,11 @@ export function buildControlRoutes(agent: Agent): ControlRoutes {
       checkPayload(req.body);
       const body = parseBody(queryBody, req.body, '{ "name": "ping", "timeoutMs": 2000 }');
       return agent.query(body.name, body.payload, body.timeoutMs);
+    },
+    'GET /config': () => agent.configOptions(),
+    'POST /config': (req) => {
+      const body = parseBody(configBody, req.body, '{ "set": { "port": "8080" }, "dryRun": false }');
+      return agent.reconfigure(body.set, body.dryRun === true);
     },
     'POST /query/stream': {
       kind: 'stream',

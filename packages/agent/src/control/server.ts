@@ -88,6 +88,8 @@ const STATUS_BY_CODE: Partial<Record<AgentErrorCode, number>> = {
   AGENT_ERR_BAD_CONFIG: 400,
   AGENT_ERR_UNKNOWN_UNIT: 404,
   AGENT_ERR_RELATE: 400,
+  AGENT_ERR_CONFIG: 400,
+  AGENT_ERR_ACTION: 400,
   AGENT_ERR_STOPPED: 503,
   // a unit reached over the mesh: stopped, or not answering
   AGENT_ERR_NOT_RUNNING: 503,

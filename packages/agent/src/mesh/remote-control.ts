@@ -30,8 +30,8 @@ import { serviceOf } from './tags';
 
 export const REMOTE_CONTROL_QUERY = 'rz.ctl';
 
-export type RemoteOp = 'status' | 'info' | 'facts' | 'runs' | 'logs' | 'resolve';
-const OPS: readonly RemoteOp[] = ['status', 'info', 'facts', 'runs', 'logs', 'resolve'];
+export type RemoteOp = 'status' | 'info' | 'facts' | 'runs' | 'logs' | 'resolve' | 'config' | 'configure';
+const OPS: readonly RemoteOp[] = ['status', 'info', 'facts', 'runs', 'logs', 'resolve', 'config', 'configure'];
 
 /** What the local agent provides to answer for itself. */
 export interface LocalControl {
@@ -42,6 +42,9 @@ export interface LocalControl {
   runs(): readonly RunReport[];
   logs(filter: LogFilter & { limit?: number; since?: number }): LogRecord[];
   resolve(skip: boolean): unknown;
+  /** `rhizome config`: the charm's options, and a change (key → text). */
+  config(): unknown;
+  configure(set: Record<string, string>, dryRun: boolean): unknown;
 }
 
 export interface RemoteLogsArgs {
@@ -55,7 +58,7 @@ export interface RemoteLogsArgs {
 interface Request {
   op: RemoteOp;
   unit: string;
-  args?: { skip?: boolean } & RemoteLogsArgs;
+  args?: { skip?: boolean; set?: Record<string, string>; dryRun?: boolean } & RemoteLogsArgs;
 }
 
 type Answer = { ok: true; value: unknown; dropped?: number } | { ok: false; code: string; message: string };
@@ -184,6 +187,10 @@ export class RemoteControl {
         }
         case 'resolve':
           return fit(this.local.resolve(req.args?.skip === true));
+        case 'config':
+          return fit(this.local.config());
+        case 'configure':
+          return fit(this.local.configure(req.args?.set ?? {}, req.args?.dryRun === true));
       }
     } catch (err) {
       const e = err as { code?: unknown; message?: unknown };
@@ -203,6 +210,14 @@ function parseRequest(payload: unknown): Request | undefined {
     if (typeof a !== 'object') return undefined;
     const r = a as Record<string, unknown>;
     if (typeof r['skip'] === 'boolean') args.skip = r['skip'];
+    if (typeof r['dryRun'] === 'boolean') args.dryRun = r['dryRun'];
+    const set = r['set'];
+    if (set !== undefined) {
+      if (set === null || typeof set !== 'object' || Array.isArray(set)) return undefined;
+      const entries = Object.entries(set as Record<string, unknown>);
+      if (entries.length > 64 || entries.some(([k, v]) => k.length > 128 || typeof v !== 'string')) return undefined;
+      args.set = Object.fromEntries(entries) as Record<string, string>;
+    }
     if (typeof r['runId'] === 'string' && r['runId'].length <= 200) args.runId = r['runId'];
     for (const k of ['minLevel', 'limit', 'since'] as const) {
       const v = r[k];

@@ -157,4 +157,43 @@ describe('operator commands against real agents', () => {
       expect(r.stderr).toMatch(message);
     }
   }, 120_000);
+
+  it('config: shows options, changes every unit once through a rebuilt charm, refuses bad keys and values, survives a restart', async () => {
+    const facts = async (): Promise<Record<string, unknown>> => JSON.parse(await ok('facts', 'faulty/0', '--json')) as Record<string, unknown>;
+    const shown = await ok('config', 'faulty');
+    expect(shown).toMatch(/greeting +│ string +│ hello +│ hello +│ what on-config records/);
+    expect(shown).toMatch(/retries +│ number +│ 3 +│ 3 /);
+    const before = await facts();
+    expect(before['greeting']).toBe('hello x3');
+    const changes = before['config.changes'] as number;
+
+    const out = await ok('config', 'faulty', 'greeting=hi', 'retries=5', '--timeout', '60');
+    expect(out).toMatch(/^faulty: greeting=hi retries=5 on faulty\/0 \(converged in /);
+    const after = await facts();
+    expect(after['greeting']).toBe('hi x5'); // the handler saw the new config through unit.config
+    expect(after['config.changes']).toBe(changes + 1); // config.changed ran once
+    expect(await ok('config', 'faulty')).toMatch(/greeting +│ string +│ hello +│ hi \* /);
+    expect(await ok('config', 'faulty', 'greeting=hi')).toMatch(/nothing to change/);
+
+    for (const [args, message] of [
+      [['config', 'faulty', 'nope=1'], /unknown option "nope"; this charm's options are greeting, retries/],
+      [['config', 'faulty', 'retries=99'], /invalid config: retries: .*10/],
+      [['config', 'faulty', 'retries=many'], /option "retries" takes a number/],
+      [['config', 'faulty', 'greeting='], /invalid config: greeting: /],
+      [['config', 'faulty', 'greeting'], /"greeting" is not option=value/],
+      [['config', 'nosuch', 'a=1'], /no service "nosuch"; the services are faulty, receiver, sender/],
+    ] as const) {
+      const r = await rhizome(...args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr).toMatch(message);
+    }
+    expect(await facts()).toMatchObject({ greeting: 'hi x5', 'config.changes': changes + 1 }); // nothing was applied
+
+    // the change survives a crash and restart, and does not run config.changed again
+    await ok('kill', 'faulty/0');
+    await ok('start', 'faulty/0', '--timeout', '90');
+    await until('faulty/0 idle after restart', async () => JSON.parse(await ok('status', 'faulty', '--json')).units[0].agent === 'idle');
+    expect(await facts()).toMatchObject({ greeting: 'hi x5', 'config.changes': changes + 1 });
+    expect(await ok('config', 'faulty')).toMatch(/retries +│ number +│ 3 +│ 5 \* /);
+  }, 120_000);
 });
