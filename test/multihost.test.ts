@@ -1,0 +1,279 @@
+/**
+ * Rhizome across machines: five hosts (network namespaces on one bridge,
+ * test/hosts/), one real agent process per host for four of them, every
+ * agent bound to 0.0.0.0 and advertising its host's address, the keyring on.
+ * The fifth host is an outsider on the same network without the key.
+ *
+ *   h1 10.231.1.1  namenode/0        h3 10.231.1.3  datanode/1
+ *   h2 10.231.1.2  datanode/0        h4 10.231.1.4  datanode/2
+ *   h5 10.231.1.5  the outsider
+ *
+ * The CLI always runs inside h1 and talks only to h1's agent (over its
+ * loopback control API); everything about other hosts comes over the mesh.
+ * Tests run in order and share the cluster; each waits for conditions,
+ * bounded, never for fixed sleeps.
+ */
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Keyring } from '@rhizome/gossip';
+import { CLI_MAIN, tsxLoader } from '../packages/agent/src/deploy/deploy';
+import { ROOT, until } from './e2e-support';
+import { createHosts, netnsUnavailableReason, type Host, type HostNetwork, type HostProcess } from './hosts/index';
+
+const reason = await netnsUnavailableReason();
+if (reason) console.warn(`skipping the multi-host tests: ${reason}`);
+
+const PORT = 23400;
+const ADDR = ['10.231.1.1', '10.231.1.2', '10.231.1.3', '10.231.1.4', '10.231.1.5'];
+const UNITS = ['namenode/0', 'datanode/0', 'datanode/1', 'datanode/2'];
+const LABEL = 'rhizome-mh';
+const WORKERS = `${ADDR[1]}\n${ADDR[2]}\n${ADDR[3]}\n`;
+const FS = `hdfs://${ADDR[0]}:8020`;
+
+interface Cli {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring on${reason ? ` (skipped: ${reason})` : ''}`, () => {
+  let net: HostNetwork;
+  let tmp = '';
+  const agents = new Map<string, HostProcess>();
+  const host = (i: number): Host => net.hosts[i - 1]!;
+  const dataDir = (i: number): string => join(tmp, `h${i}`, UNITS[i - 1]!.replace('/', '-'));
+  const unitFile = (i: number, f: string): Promise<string> => readFile(join(dataDir(i), 'unit', f), 'utf8').catch(() => '');
+  const keyringFile = (i: number): string => join(tmp, `h${i}`, 'keyring');
+
+  /** `rhizome ...` inside host i (default h1), against that host's agent. */
+  async function cli(args: string[], i = 1, env: Record<string, string> = {}): Promise<Cli> {
+    const r = await host(i).exec('env', [...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, '--import', tsxLoader(), CLI_MAIN, ...args], { timeoutMs: 60_000 });
+    return { code: r.code, stdout: r.stdout, stderr: r.stderr };
+  }
+  const cliAt = (args: string[], i = 1): Promise<Cli> => cli(['--data-dir', dataDir(i), ...args], i);
+  async function json<T>(args: string[], i = 1): Promise<T> {
+    const r = await cliAt(args, i);
+    if (r.code !== 0) throw new Error(`rhizome ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
+    return JSON.parse(r.stdout) as T;
+  }
+  const membersSeenBy = async (i: number): Promise<{ name: string; status: string; address: string }[]> => json(['--json', 'members'], i);
+  const aliveSeenBy = async (i: number): Promise<string[]> => (await membersSeenBy(i)).filter((m) => m.status === 'alive').map((m) => m.name).sort();
+
+  async function startAgent(i: number, extra: Record<string, unknown> = {}): Promise<void> {
+    const unit = UNITS[i - 1]!;
+    const charm = unit.startsWith('namenode') ? 'hadoop-namenode' : 'hadoop-datanode';
+    const file = join(tmp, `h${i}`, 'agent.json'); // JSON is YAML: the agent reads either
+    await writeFile(
+      file,
+      JSON.stringify({
+        unit,
+        charmDir: join(ROOT, 'charms', charm),
+        dataDir: dataDir(i),
+        bind: `0.0.0.0:${PORT}`,
+        advertise: ADDR[i - 1],
+        keyringFile: keyringFile(i),
+        label: LABEL,
+        seeds: i === 1 ? [] : [`${ADDR[0]}:${PORT}`],
+        ...(charm === 'hadoop-namenode' ? { options: { clustername: 'mh' } } : {}),
+        ...extra,
+      }),
+      { mode: 0o600 },
+    );
+    await rm(join(dataDir(i), 'control.json'), { force: true });
+    agents.set(unit, host(i).spawn(process.execPath, ['--import', tsxLoader(), CLI_MAIN, 'agent', '--config', file, '--no-fsync']));
+  }
+
+  async function converged(what: string, timeoutMs = 60_000): Promise<void> {
+    await until(
+      what,
+      async () => {
+        if ((await unitFile(1, 'workers')) !== WORKERS) return undefined;
+        for (const i of [2, 3, 4]) if (!(await unitFile(i, 'core-site.xml')).includes(`<value>${FS}</value>`)) return undefined;
+        return true;
+      },
+      timeoutMs,
+      200,
+    );
+  }
+
+  beforeAll(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'rhizome-mh-'));
+    net = await createHosts({ prefix: 'mh-m', addresses: ADDR });
+    const key = Keyring.generateKey();
+    for (let i = 1; i <= 4; i++) {
+      await mkdir(join(tmp, `h${i}`), { recursive: true });
+      await writeFile(keyringFile(i), `${key}\n`, { mode: 0o600 });
+    }
+    await Promise.all([1, 2, 3, 4].map((i) => startAgent(i)));
+    await until('every agent serving', async () => {
+      for (let i = 1; i <= 4; i++) {
+        if (!(await readFile(join(dataDir(i), 'control.json'), 'utf8').catch(() => ''))) {
+          const p = agents.get(UNITS[i - 1]!)!;
+          if (p.child.exitCode !== null) throw new Error(`agent ${UNITS[i - 1]} exited: ${p.output().slice(-2000)}`);
+          return undefined;
+        }
+      }
+      return true;
+    }, 60_000, 200);
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const p of agents.values()) await p.stop('SIGTERM', 5_000).catch(() => undefined);
+    await net?.cleanup();
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  }, 60_000);
+
+  it('the Hadoop example converges across hosts with the hosts\' real addresses', async () => {
+    const started = Date.now();
+    await until('relate accepted', async () => ((await cliAt(['relate', 'datanode:namenode', 'namenode:datanode'])).code === 0 ? true : undefined), 30_000, 300);
+    await converged('workers and core-site.xml with real addresses');
+    console.log(`multi-host: Hadoop converged ${Date.now() - started} ms after relate`);
+    expect(await unitFile(1, 'workers')).toBe(WORKERS);
+    const hdfs = await unitFile(3, 'hdfs-site.xml');
+    expect(hdfs).toContain(`<value>${ADDR[2]}</value>`); // dfs.datanode.hostname
+    expect(await unitFile(1, 'core-site.xml')).toContain(`<value>${FS}</value>`);
+    // Gossip advertises the hosts' addresses, never the wildcard.
+    const members = await membersSeenBy(1);
+    expect(members.map((m) => m.address).sort()).toEqual(ADDR.slice(0, 4).map((a) => `${a}:${PORT}`));
+  });
+
+  it('status on host 1 lists all 4 units with their workload status; with no deployment the local agent is found', async () => {
+    const s = await json<{ units: { unit: string; workload: string; message: string; address: string }[] }>(['status', '--format', 'json']);
+    expect(s.units.map((u) => u.unit).sort()).toEqual([...UNITS].sort());
+    for (const u of s.units) expect(u.workload, `${u.unit}: ${u.message}`).toBe('active');
+    expect(s.units.find((u) => u.unit === 'datanode/2')?.message).toContain(ADDR[3]);
+    // No --data-dir, no deployment.json on this host: the agent under the home answers for the cluster.
+    const bare = await cli(['status', '--format', 'json'], 1, { RHIZOME_HOME: join(tmp, 'h1') });
+    expect(bare.code, bare.stderr).toBe(0);
+    expect((JSON.parse(bare.stdout) as { units: unknown[] }).units).toHaveLength(4);
+  });
+
+  it('facts, runs and resolve of a unit on host 3 work from host 1, over the mesh', async () => {
+    const facts = await json<Record<string, unknown>>(['--json', 'facts', 'datanode/1']);
+    expect(facts['hdfs.namenode']).toBe(FS);
+    const runs = await json<{ eventLabel: string }[]>(['--json', 'runs', 'datanode/1']);
+    expect(runs.length).toBeGreaterThan(0);
+    // datanode/1 is not in error: its own engine refuses, and the refusal comes back from host 3.
+    const resolve = await cliAt(['resolve', 'datanode/1']);
+    expect(resolve.code).toBe(1);
+    expect(resolve.stderr).toMatch(/datanode\/1: /);
+    // An unknown unit is named as such, not a timeout.
+    const unknown = await cliAt(['facts', 'datanode/9']);
+    expect(unknown.stderr).toMatch(/not in the mesh/);
+  });
+
+  it('a host whose link goes down is departed, and comes back', async () => {
+    await net.linkDown(host(4));
+    try {
+      const t0 = Date.now();
+      await until('datanode/2 departed from workers', async () => ((await unitFile(1, 'workers')) === `${ADDR[1]}\n${ADDR[2]}\n` ? true : undefined), 45_000, 200);
+      console.log(`multi-host: link down -> departed in ${Date.now() - t0} ms`);
+      const s = await json<{ units: { unit: string; up: boolean }[] }>(['status', '--format', 'json']);
+      expect(s.units.find((u) => u.unit === 'datanode/2')?.up).toBe(false);
+    } finally {
+      await net.linkUp(host(4));
+    }
+    const t1 = Date.now();
+    await converged('datanode/2 back in workers');
+    console.log(`multi-host: link up -> back in ${Date.now() - t1} ms`);
+  }, 150_000);
+
+  it('a 2/2 partition (iptables DROP) heals and converges', async () => {
+    const p0 = Date.now();
+    await net.partition([host(1), host(2)], [host(3), host(4)]);
+    try {
+      await until('each side sees the other failed', async () => {
+        const a = await aliveSeenBy(1);
+        const b = await aliveSeenBy(3);
+        return a.join() === 'datanode/0,namenode/0' && b.join() === 'datanode/1,datanode/2' ? true : undefined;
+      }, 45_000, 300);
+      console.log(`multi-host: partition -> each side alone in ${Date.now() - p0} ms`);
+      await until('namenode workers: its own side only', async () => ((await unitFile(1, 'workers')) === `${ADDR[1]}\n` ? true : undefined), 30_000, 200);
+    } finally {
+      await net.heal();
+    }
+    const t0 = Date.now();
+    await until('one cluster again', async () => ((await aliveSeenBy(3)).length === 4 && (await aliveSeenBy(1)).length === 4 ? true : undefined), 60_000, 300);
+    await converged('workers after the partition healed');
+    console.log(`multi-host: partition healed and converged in ${Date.now() - t0} ms`);
+  }, 150_000);
+
+  it('an outsider without the key cannot join, nor inject a member, an event, a relation declaration or relation data', async () => {
+    await converged('converged before the outsider');
+    const outsider = host(5);
+    const env = { OUTSIDER_TARGET: `${ADDR[0]}:${PORT}`, OUTSIDER_BIND: ADDR[4]!, OUTSIDER_PORT: '23450', OUTSIDER_ROUNDS: '5' };
+    const script = join(ROOT, 'test/hosts/fixtures/outsider.ts');
+    const attack = async (extra: Record<string, string>): Promise<void> => {
+      const r = await outsider.exec('env', [...Object.entries({ ...env, ...extra }).map(([k, v]) => `${k}=${v}`), process.execPath, '--import', tsxLoader(), script], { timeoutMs: 30_000 });
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toMatchObject({ sent: expect.any(Number) });
+    };
+    // Plaintext, a wrong key, and the right key with a wrong label.
+    await attack({});
+    await attack({ OUTSIDER_KEY: Keyring.generateKey(), OUTSIDER_LABEL: LABEL });
+    await attack({ OUTSIDER_KEY: (await readFile(keyringFile(1), 'utf8')).trim(), OUTSIDER_LABEL: 'rhizome-other' });
+    // And a real agent without the key tries to join as a datanode.
+    const dir = join(tmp, 'h5', 'datanode-9');
+    await mkdir(dir, { recursive: true });
+    const intruder = outsider.spawn(process.execPath, [
+      '--import', tsxLoader(), CLI_MAIN, 'agent', '--unit', 'datanode/9', '--charm', join(ROOT, 'charms/hadoop-datanode'), '--data-dir', dir,
+      '--bind', `0.0.0.0:${PORT}`, '--advertise', ADDR[4]!, '--insecure', '--seed', `${ADDR[0]}:${PORT}`, '--no-fsync',
+    ]);
+    try {
+      // Its join is refused: it keeps retrying and logs so.
+      await until('the intruder tried and failed to join', async () => (/join failed/.test(await readFile(join(dir, 'agent.log'), 'utf8').catch(() => '')) ? true : undefined), 30_000, 300);
+      // Each attempt had no effect:
+      const members = await membersSeenBy(1);
+      expect(members.map((m) => m.name).sort()).toEqual([...UNITS].sort()); // no evil/0, no datanode/9
+      expect(members.every((m) => m.status === 'alive')).toBe(true);
+      const runs = await json<{ eventLabel: string }[]>(['--json', 'runs', 'namenode/0']);
+      expect(runs.map((r) => r.eventLabel).join(' ')).not.toMatch(/pwn/); // no user event ran
+      expect(await unitFile(1, 'workers')).toBe(WORKERS); // the relation was not removed (a tombstone would empty it)
+      for (const i of [2, 3, 4]) expect(await unitFile(i, 'core-site.xml')).not.toContain('evil.example'); // no injected data
+      // The namenode logged the refused frames with the outsider's address.
+      const log = await readFile(join(dataDir(1), 'agent.log'), 'utf8');
+      expect(log).toMatch(/10\.231\.1\.5/);
+    } finally {
+      await intruder.stop('SIGTERM', 5_000);
+    }
+  });
+
+  it('key rotation on the live cluster loses no member, and every agent persists the new keyring', async () => {
+    await converged('converged before the rotation');
+    const oldKey = (await readFile(keyringFile(1), 'utf8')).trim();
+    const newKey = Keyring.generateKey();
+    const install = await cliAt(['keys', 'install', newKey]);
+    expect(install.code, install.stderr + install.stdout).toBe(0);
+    expect(install.stdout).toMatch(/4\/4 member\(s\) acknowledged/);
+    expect((await cliAt(['keys', 'use', newKey])).code).toBe(0);
+    const remove = await cliAt(['keys', 'remove', oldKey]);
+    expect(remove.code, remove.stderr + remove.stdout).toBe(0);
+    const list = await json<{ keys: Record<string, number>; members: number }>(['--json', 'keys', 'list']);
+    expect(list.keys).toEqual({ [newKey]: 4 });
+    for (let i = 1; i <= 4; i++) expect((await readFile(keyringFile(i), 'utf8')).trim()).toBe(newKey);
+    // Still one cluster, still converged, a while after the old key is gone.
+    await until('all alive after rotation', async () => ((await aliveSeenBy(4)).length === 4 ? true : undefined), 10_000, 300);
+    expect(await aliveSeenBy(1)).toEqual([...UNITS].sort());
+    await converged('converged after rotation', 20_000);
+  });
+
+  it('an agent with the key but another label never merges with the cluster', async () => {
+    const dir = join(tmp, 'h5', 'datanode-8');
+    await mkdir(dir, { recursive: true });
+    const other = join(tmp, 'h5', 'keyring');
+    await writeFile(other, await readFile(keyringFile(1), 'utf8'), { mode: 0o600 });
+    const stranger = host(5).spawn(process.execPath, [
+      '--import', tsxLoader(), CLI_MAIN, 'agent', '--unit', 'datanode/8', '--charm', join(ROOT, 'charms/hadoop-datanode'), '--data-dir', dir,
+      '--bind', `0.0.0.0:${PORT + 1}`, '--advertise', ADDR[4]!, '--keyring', other, '--label', 'rhizome-other', '--seed', `${ADDR[0]}:${PORT}`, '--no-fsync',
+    ]);
+    try {
+      await until('the stranger tried to join', async () => (/join failed/.test(await readFile(join(dir, 'agent.log'), 'utf8').catch(() => '')) ? true : undefined), 30_000, 300);
+      expect((await membersSeenBy(1)).map((m) => m.name).sort()).toEqual([...UNITS].sort());
+      expect(await unitFile(1, 'workers')).toBe(WORKERS);
+    } finally {
+      await stranger.stop('SIGTERM', 5_000);
+    }
+  });
+});
