@@ -13,8 +13,9 @@ PNPM="npx --yes pnpm@10.34.8"
 # the system nginx service is never used). iproute2 and iptables: the
 # multi-host tests run hosts as network namespaces (test/hosts/). zookeeper
 # and a JRE, postgresql: the zookeeper and postgresql charms run real servers
-# (test/e2e-zookeeper, test/e2e-postgresql), never the system services.
-scripts/ensure-apt.sh ansible-core nginx iproute2 iptables zookeeper default-jre-headless postgresql
+# (test/e2e-zookeeper, test/e2e-postgresql), never the system services;
+# openssh: test/ssh-deploy starts its own sshd per network namespace.
+scripts/ensure-apt.sh ansible-core nginx iproute2 iptables zookeeper default-jre-headless postgresql openssh-server openssh-client
 
 $PNPM install --frozen-lockfile --reporter=append-only
 $PNPM typecheck

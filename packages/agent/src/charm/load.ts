@@ -16,6 +16,8 @@ import { AgentError } from '../errors';
 import type { CharmDefinition, UnitContext, WorkloadPidFile } from './define';
 
 export const CHARM_FILE = 'charm.ts';
+/** A charm bundled into one module, as copied to machines. */
+export const BUNDLED_CHARM_FILE = 'charm.mjs';
 
 export interface LoadedCharm {
   /** Absolute path of the charm module. */
@@ -35,11 +37,16 @@ function fail(file: string, message: string, cause?: unknown): AgentError {
 
 /** Imports and checks a charm module; does not build its handlers (see `buildHandlers`). */
 export async function loadCharm(charmDir: string): Promise<LoadedCharm> {
-  const file = resolve(charmDir, CHARM_FILE);
+  let file = resolve(charmDir, CHARM_FILE);
   try {
     await access(file);
   } catch (err) {
-    throw fail(file, `no ${CHARM_FILE} in ${resolve(charmDir)}; a charm is a folder whose ${CHARM_FILE} default-exports defineCharm({...})`, err);
+    // A charm copied to a machine is bundled (deploy/release.ts): charm.mjs, no TypeScript.
+    const bundled = resolve(charmDir, BUNDLED_CHARM_FILE);
+    if (!(await access(bundled).then(() => true, () => false))) {
+      throw fail(file, `no ${CHARM_FILE} in ${resolve(charmDir)}; a charm is a folder whose ${CHARM_FILE} default-exports defineCharm({...})`, err);
+    }
+    file = bundled;
   }
   let mod: { default?: unknown };
   try {

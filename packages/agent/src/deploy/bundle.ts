@@ -9,6 +9,11 @@
  *       options: { clustername: demo }        # charm config
  *   relations:
  *     - [datanode:namenode, namenode:datanode]
+ *   machines:                        # optional (Juju's shape): where units run
+ *     "0": local                     # this machine
+ *     "1": { ssh: root@10.0.0.5, dir: /var/lib/rhizome }   # over OpenSSH
+ *   # ...and per service: `to: [1, 1, 2]` places unit i on machine to[i]
+ *   # (`units` defaults to the length of `to`).
  *
  * `parseBundle` checks the shape (zod; every error names the bad field's
  * path), `checkBundle` then loads each charm (a missing charm folder or
@@ -24,9 +29,18 @@ import { checkRelation, type CharmMetadata } from '@rhizome/relations';
 import { loadCharm } from '../charm/load';
 import { formatIssues } from '../config';
 import { AgentError } from '../errors';
+import { parseSshTarget } from './ssh';
+
+/** Where units run: this machine, or one reached over SSH. */
+export type BundleMachine = { readonly id: string; readonly local: true } | { readonly id: string; readonly local?: false; readonly ssh: string; readonly dir: string };
+
+/** Where units live on a machine when the bundle does not say. */
+export const DEFAULT_MACHINE_DIR = '/var/lib/rhizome';
 
 export interface BundleService {
   readonly name: string;
+  /** Machine id of each unit, in unit order (absent: every unit on this machine). */
+  readonly to?: readonly string[];
   /** Absolute path of the charm folder. */
   readonly charmDir: string;
   readonly units: number;
@@ -40,9 +54,11 @@ export interface Bundle {
   readonly services: Readonly<Record<string, BundleService>>;
   /** Pairs of `service:endpoint`. */
   readonly relations: readonly (readonly [string, string])[];
+  readonly machines: Readonly<Record<string, BundleMachine>>;
 }
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
+const MACHINE_ID = /^\d{1,6}$/;
 const ENDPOINT_REF = /^[a-z][a-z0-9-]{0,62}:[a-z][a-z0-9_-]{0,62}$/;
 const jsonValue: z.ZodType<Json> = z.lazy(() =>
   z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(jsonValue), z.record(z.string(), jsonValue)]),
@@ -55,11 +71,24 @@ const bundleSchema = z.strictObject({
       z.string().regex(NAME, 'a service name is lowercase letters, digits and dashes'),
       z.strictObject({
         charm: z.string().min(1, 'name the charm folder, relative to the bundle file'),
-        units: z.number().int().min(1, 'a service needs at least one unit (its tags tell the mesh its endpoints)').max(100).default(1),
+        units: z.number().int().min(1, 'a service needs at least one unit (its tags tell the mesh its endpoints)').max(100).optional(),
+        to: z.array(z.union([z.string(), z.number().int().min(0)]).transform(String)).min(1, 'to: lists a machine per unit, e.g. [0, 1]').max(100).optional(),
         options: z.record(z.string(), jsonValue).default({}),
       }),
     )
     .refine((s) => Object.keys(s).length > 0, 'a bundle needs at least one service'),
+  machines: z
+    .record(
+      z.string().regex(MACHINE_ID, 'a machine id is a number, e.g. "0"'),
+      z.union([
+        z.literal('local'),
+        z.strictObject({
+          ssh: z.string().min(1, 'ssh: user@host[:port]'),
+          dir: z.string().regex(/^\/[^\0]*$/, 'dir is an absolute path on the machine, e.g. /var/lib/rhizome').optional(),
+        }),
+      ]),
+    )
+    .default({}),
   relations: z
     .array(z.tuple([z.string().regex(ENDPOINT_REF, 'an endpoint is SERVICE:ENDPOINT'), z.string().regex(ENDPOINT_REF, 'an endpoint is SERVICE:ENDPOINT')]))
     .default([]),
@@ -80,8 +109,29 @@ export function parseBundle(text: string, file = '<inline>'): Bundle {
   const b = parsed.data;
   const base = file === '<inline>' ? process.cwd() : dirname(file);
   const services: Record<string, BundleService> = {};
+  const machines: Record<string, BundleMachine> = {};
+  for (const [id, m] of Object.entries(b.machines)) {
+    if (m === 'local') machines[id] = Object.freeze({ id, local: true });
+    else {
+      try {
+        parseSshTarget(m.ssh.replace(/^ssh:/, ''));
+      } catch (err) {
+        throw new AgentError('AGENT_ERR_BAD_BUNDLE', `${file}: machines.${id}.ssh: ${(err as Error).message}`, { cause: err });
+      }
+      machines[id] = Object.freeze({ id, ssh: m.ssh.replace(/^ssh:/, ''), dir: m.dir ?? DEFAULT_MACHINE_DIR });
+    }
+  }
   for (const [name, s] of Object.entries(b.services)) {
-    services[name] = Object.freeze({ name, charmDir: resolve(base, s.charm), units: s.units, options: Object.freeze({ ...s.options }) });
+    const units = s.units ?? s.to?.length ?? 1;
+    if (s.to !== undefined) {
+      if (s.to.length !== units) {
+        throw new AgentError('AGENT_ERR_BAD_BUNDLE', `${file}: services.${name}.to: names ${s.to.length} machine(s) for ${units} unit(s); give one machine per unit (or leave out units)`);
+      }
+      for (const [i, id] of s.to.entries()) {
+        if (!machines[id]) throw new AgentError('AGENT_ERR_BAD_BUNDLE', `${file}: services.${name}.to.${i}: machine "${id}" is not in machines (${Object.keys(machines).join(', ') || 'none declared'})`);
+      }
+    }
+    services[name] = Object.freeze({ name, charmDir: resolve(base, s.charm), units, ...(s.to ? { to: Object.freeze([...s.to]) } : {}), options: Object.freeze({ ...s.options }) });
   }
   for (const [i, [x, y]] of b.relations.entries()) {
     for (const [j, ref] of [x, y].entries()) {
@@ -91,7 +141,7 @@ export function parseBundle(text: string, file = '<inline>'): Bundle {
       }
     }
   }
-  return Object.freeze({ file, name: b.name, services: Object.freeze(services), relations: Object.freeze(b.relations.map(([x, y]) => Object.freeze([x, y] as const))) });
+  return Object.freeze({ file, name: b.name, services: Object.freeze(services), machines: Object.freeze(machines), relations: Object.freeze(b.relations.map(([x, y]) => Object.freeze([x, y] as const))) });
 }
 
 /** Reads and parses a bundle file. */

@@ -26,6 +26,7 @@ import { AgentError } from '../errors';
 import { ensureKeyringFile, KEYRING_FILE } from '../keys/keyring-file';
 import { ensurePrivateDir, PRIVATE_FILE_MODE, tightenFile } from '../internal/private-fs';
 import { waitForConvergence, type ConvergenceCheck } from './converge';
+import { checkMachine, cleanMachine, killRemoteUnit, remoteDataDir, removeRemoteDir, startRemoteUnit, stopRemoteUnit } from './remote';
 import { recordWorkloads, stopUnitWorkloads, type StopWorkloadsOptions, type WorkloadReport } from './workloads';
 import {
   clientFor,
@@ -34,6 +35,8 @@ import {
   isAlive,
   liveUnits,
   allocateUnitNumber,
+  unitAlive,
+  type MachineRecord,
   readAgentInfo,
   readDeployment,
   recordPid,
@@ -160,9 +163,29 @@ export async function spawnUnit(d: Deployment, u: DeployedUnit, seeds: readonly 
   }
 }
 
-function newUnit(d: Deployment, service: string, index: number, charmDir: string, options: DeployedUnit['options']): DeployedUnit {
+function newUnit(d: Deployment, service: string, index: number, charmDir: string, options: DeployedUnit['options'], machine?: string): DeployedUnit {
   const unit = `${service}/${index}`;
-  return { unit, service, charmDir, dataDir: join(deploymentDir(d.home, d.name), unitDirName(unit)), options, pid: 0, controlUrl: '', gossipAddress: '', state: 'stopped' };
+  const m = machine !== undefined ? machineOf(d, machine) : undefined;
+  const placed = m ? { machine: m.id, ...(m.ssh !== undefined ? { ssh: m.ssh } : {}) } : {};
+  const dataDir = m?.ssh !== undefined ? remoteDataDir(m, d.name, unitDirName(unit)) : join(deploymentDir(d.home, d.name), unitDirName(unit));
+  return { unit, service, charmDir, dataDir, options, pid: 0, controlUrl: '', gossipAddress: '', state: 'stopped', ...placed };
+}
+
+/** The machine `id` of the deployment, or AGENT_ERR_UNKNOWN_MACHINE listing those there are. */
+export function machineOf(d: Deployment, id: string): MachineRecord {
+  const m = d.machines?.[id];
+  if (!m) {
+    throw new AgentError('AGENT_ERR_UNKNOWN_MACHINE', `deployment "${d.name}" has no machine ${id}; its machines are ${Object.keys(d.machines ?? {}).join(', ') || '(none: rhizome add-machine ssh:user@host adds one)'}`);
+  }
+  return m;
+}
+
+/** Starts a unit where it is placed: on this machine, or on its machine over SSH under a supervisor. */
+async function startAnywhere(d: Deployment, u: DeployedUnit, seeds: readonly string[], opts: { logLevel?: string; noFsync?: boolean }): Promise<DeployedUnit> {
+  if (u.ssh === undefined) return spawnUnit(d, u, seeds, opts);
+  const keyringFile = deploymentKeyringFile(d);
+  await ensureKeyringFile(keyringFile);
+  return startRemoteUnit(d, u, machineOf(d, u.machine!), seeds, { keyringFile, label: deploymentLabel(d), ...opts });
 }
 
 function seedsOf(d: Deployment, except: string): string[] {
@@ -177,6 +200,13 @@ export async function deploy(bundlePath: string, options: DeployOptions): Promis
   const { readBundle, checkBundle } = await import('./bundle');
   const bundle = await readBundle(bundlePath);
   await checkBundle(bundle);
+  // Every machine the bundle uses must be able to run agents before anything is written anywhere.
+  const usedMachines = new Set(Object.values(bundle.services).flatMap((s) => s.to ?? []));
+  const remote = Object.values(bundle.machines).filter((m) => usedMachines.has(m.id) && m.local !== true);
+  if (remote.length > 0) {
+    options.onPhase?.(`checking ${remote.length} machine(s) over SSH`);
+    await Promise.all(remote.map((m) => checkMachine({ id: m.id, ssh: 'ssh' in m ? m.ssh : undefined, dir: 'dir' in m ? m.dir : undefined })));
+  }
   const dir = deploymentDir(options.home, bundle.name);
   let existing: Deployment | undefined;
   try {
@@ -198,9 +228,12 @@ export async function deploy(bundlePath: string, options: DeployOptions): Promis
   await ensurePrivateDir(dir);
   await ensureKeyringFile(join(dir, KEYRING_FILE));
   const d: Deployment = { name: bundle.name, bundleFile: bundle.file, home: options.home, createdAt: Date.now(), units: {}, relations: bundle.relations.map(([a, b]) => [a, b] as const) };
+  if (Object.keys(bundle.machines).length > 0) {
+    d.machines = Object.fromEntries(Object.values(bundle.machines).map((m) => [m.id, 'ssh' in m ? { id: m.id, ssh: m.ssh, dir: m.dir } : { id: m.id }]));
+  }
   for (const s of Object.values(bundle.services)) {
     for (let i = 0; i < s.units; i++) {
-      const u = newUnit(d, s.name, allocateUnitNumber(d, s.name), s.charmDir, s.options);
+      const u = newUnit(d, s.name, allocateUnitNumber(d, s.name), s.charmDir, s.options, s.to?.[i]);
       d.units[u.unit] = u;
     }
   }
@@ -211,14 +244,14 @@ export async function deploy(bundlePath: string, options: DeployOptions): Promis
   try {
     const [first, ...rest] = units;
     if (first) {
-      await spawnUnit(d, first, [], spawnOpts);
-      await Promise.all(rest.map((u) => spawnUnit(d, u, [first.gossipAddress], spawnOpts)));
+      await startAnywhere(d, first, [], spawnOpts);
+      await Promise.all(rest.map((u) => startAnywhere(d, u, [first.gossipAddress], spawnOpts)));
     }
   } finally {
     await updateDeployment(d.home, d.name, (fresh) => {
       for (const u of units) {
         const r = fresh.units[u.unit];
-        if (r) Object.assign(r, { pid: u.pid, pidStartTicks: u.pidStartTicks, controlUrl: u.controlUrl, gossipAddress: u.gossipAddress, state: u.state });
+        if (r) Object.assign(r, unitProgress(u));
       }
     });
   }
@@ -254,16 +287,16 @@ export async function relate(d: Deployment, a: string, b: string, timeoutMs = 30
   }
 }
 
+/** The fields a start, kill or stop changes. */
+function unitProgress(u: DeployedUnit): Partial<DeployedUnit> {
+  return { pid: u.pid, pidStartTicks: u.pidStartTicks, controlUrl: u.controlUrl, gossipAddress: u.gossipAddress, state: u.state, supervisor: u.supervisor, supervisorPid: u.supervisorPid };
+}
+
 /** Copies what a start, kill or stop learned about `u` into the record (under its lock); a unit removed meanwhile stays removed. */
 async function recordUnit(home: string, name: string, u: DeployedUnit): Promise<void> {
   await updateDeployment(home, name, (d) => {
     const r = d.units[u.unit];
-    if (!r) return;
-    r.pid = u.pid;
-    r.pidStartTicks = u.pidStartTicks;
-    r.controlUrl = u.controlUrl;
-    r.gossipAddress = u.gossipAddress;
-    r.state = u.state;
+    if (r) Object.assign(r, unitProgress(u));
   });
 }
 
@@ -272,7 +305,7 @@ async function recordUnit(home: string, name: string, u: DeployedUnit): Promise<
  * under the record lock (two concurrent add-units get two numbers), then the
  * agent starts under the unit's lock without holding up other commands.
  */
-export async function addUnit(home: string, service: string, opts: { deployment?: string; logLevel?: string; noFsync?: boolean } = {}): Promise<DeployedUnit> {
+export async function addUnit(home: string, service: string, opts: { deployment?: string; logLevel?: string; noFsync?: boolean; to?: string } = {}): Promise<DeployedUnit> {
   const name = await resolveDeploymentName(home, opts.deployment);
   const u = await updateDeployment(home, name, (d) => {
     const template = Object.values(d.units).find((x) => x.service === service);
@@ -280,14 +313,17 @@ export async function addUnit(home: string, service: string, opts: { deployment?
       const services = [...new Set(Object.values(d.units).map((x) => x.service))].sort();
       throw new AgentError('AGENT_ERR_UNKNOWN_UNIT', `deployment "${d.name}" has no service "${service}"; its services are ${services.join(', ')}`);
     }
-    const created = newUnit(d, service, allocateUnitNumber(d, service), template.charmDir, template.options);
+    // Placed with --to, else beside the service's first unit.
+    const machine = opts.to ?? template.machine;
+    if (machine !== undefined) machineOf(d, machine);
+    const created = newUnit(d, service, allocateUnitNumber(d, service), template.charmDir, template.options, machine);
     d.units[created.unit] = created;
     return created;
   });
   return withUnitLock(home, name, u.unit, async () => {
     const d = await readDeployment(home, name);
     try {
-      await spawnUnit(d, u, seedsOf(d, u.unit), opts);
+      await startAnywhere(d, u, seedsOf(d, u.unit), opts);
     } finally {
       await recordUnit(home, name, u);
     }
@@ -301,9 +337,9 @@ export async function startUnit(home: string, unit: string, opts: { deployment?:
   return withUnitLock(home, name, unit, async () => {
     const d = await readDeployment(home, name);
     const u = unitOf(d, unit);
-    if (u.state === 'running' && isAlive(u.pid)) throw new AgentError('AGENT_ERR_DEPLOY', `unit ${unit} is already running (pid ${u.pid})`);
+    if (u.state === 'running' && unitAlive(u)) throw new AgentError('AGENT_ERR_DEPLOY', `unit ${unit} is already running (pid ${u.pid})`);
     try {
-      await spawnUnit(d, u, seedsOf(d, u.unit), opts);
+      await startAnywhere(d, u, seedsOf(d, u.unit), opts);
     } finally {
       await recordUnit(home, name, u);
     }
@@ -316,7 +352,12 @@ export async function killUnit(home: string, unit: string, opts: { deployment?: 
   const name = await resolveDeploymentName(home, opts.deployment);
   return withUnitLock(home, name, unit, async () => {
     const u = unitOf(await readDeployment(home, name), unit);
-    if (!isAlive(u.pid)) throw new AgentError('AGENT_ERR_NOT_RUNNING', `unit ${unit} is not running`);
+    if (!unitAlive(u)) throw new AgentError('AGENT_ERR_NOT_RUNNING', `unit ${unit} is not running`);
+    if (u.ssh !== undefined) {
+      // Its supervisor starts it again: the record keeps saying running.
+      await killRemoteUnit(u);
+      return u;
+    }
     signalGroup(u.pid, 'SIGKILL');
     await waitExit(u.pid, 10_000);
     u.state = 'killed';
@@ -346,7 +387,14 @@ export interface DestroyOptions {
  */
 export async function destroy(home: string, opts: DestroyOptions = {}): Promise<Deployment & WorkloadsStopped> {
   const d = await readDeployment(home, opts.deployment);
-  const running = Object.values(d.units).filter((u) => isAlive(u.pid));
+  // Remote units: stop each supervisor (and agent) on its machine, then clean the machine.
+  const remoteUnits = Object.values(d.units).filter((u) => u.ssh !== undefined);
+  await Promise.all(remoteUnits.map((u) => stopRemoteUnit(d, u)));
+  if (!opts.keep) {
+    // Every machine of the deployment, including those whose last unit was removed earlier.
+    await Promise.all(Object.values(d.machines ?? {}).filter((m) => m.ssh !== undefined).map((m) => cleanMachine(m, d.name)));
+  }
+  const running = Object.values(d.units).filter((u) => u.ssh === undefined && isAlive(u.pid));
   for (const u of running) signalGroup(u.pid, 'SIGTERM');
   const timeoutMs = opts.timeoutMs ?? 20_000;
   await Promise.all(
@@ -368,8 +416,9 @@ export async function destroy(home: string, opts: DestroyOptions = {}): Promise<
 export async function stopUnit(home: string, unit: string, opts: { deployment?: string; workloads?: StopWorkloadsOptions } = {}): Promise<DeployedUnit & WorkloadsStopped> {
   const name = await resolveDeploymentName(home, opts.deployment);
   return withUnitLock(home, name, unit, async () => {
-    const u = unitOf(await readDeployment(home, name), unit);
-    const workloads = await stopAgentAndWorkloads(u, opts.workloads);
+    const current = await readDeployment(home, name);
+    const u = unitOf(current, unit);
+    const workloads = await stopAgentAndWorkloads(u, opts.workloads, current);
     u.state = 'stopped';
     await recordUnit(home, name, u);
     return { ...u, workloads };
@@ -387,10 +436,14 @@ export async function stopUnit(home: string, unit: string, opts: { deployment?: 
 export async function removeUnit(home: string, unit: string, opts: { deployment?: string; workloads?: StopWorkloadsOptions } = {}): Promise<DeployedUnit & WorkloadsStopped> {
   const name = await resolveDeploymentName(home, opts.deployment);
   return withUnitLock(home, name, unit, async () => {
-    const u = unitOf(await readDeployment(home, name), unit);
-    const workloads = await stopAgentAndWorkloads(u, opts.workloads);
-    if (isAlive(u.pid)) throw new AgentError('AGENT_ERR_DEPLOY', `the agent of ${unit} (pid ${u.pid}) did not exit; nothing was removed, try again`);
-    await rm(u.dataDir, { recursive: true, force: true });
+    const current = await readDeployment(home, name);
+    const u = unitOf(current, unit);
+    const workloads = await stopAgentAndWorkloads(u, opts.workloads, current);
+    if (u.ssh !== undefined) await removeRemoteDir(u);
+    else {
+      if (isAlive(u.pid)) throw new AgentError('AGENT_ERR_DEPLOY', `the agent of ${unit} (pid ${u.pid}) did not exit; nothing was removed, try again`);
+      await rm(u.dataDir, { recursive: true, force: true });
+    }
     const d = await updateDeployment(home, name, (fresh) => {
       delete fresh.units[unit];
       return fresh;
@@ -414,7 +467,12 @@ async function announceGone(d: Deployment, unit: string): Promise<void> {
 }
 
 /** SIGTERMs a unit's agent (it leaves the mesh), SIGKILLs it after 20 s, then stops the workloads it left. */
-async function stopAgentAndWorkloads(u: DeployedUnit, opts?: StopWorkloadsOptions): Promise<WorkloadReport[]> {
+async function stopAgentAndWorkloads(u: DeployedUnit, opts?: StopWorkloadsOptions, d?: Pick<Deployment, 'name'>): Promise<WorkloadReport[]> {
+  if (u.ssh !== undefined) {
+    // The supervisor is stopped first, or it would start the agent again. (Workload daemons of remote units are not tracked yet.)
+    await stopRemoteUnit(d ?? { name: '' }, u);
+    return [];
+  }
   if (isAlive(u.pid)) {
     signalGroup(u.pid, 'SIGTERM');
     if (!(await waitExit(u.pid, 20_000))) {
@@ -427,7 +485,7 @@ async function stopAgentAndWorkloads(u: DeployedUnit, opts?: StopWorkloadsOption
 
 /** The workloads of units whose agents are gone, stopped (units with a live agent are skipped: it owns them). */
 async function stopWorkloadsOf(units: readonly DeployedUnit[], opts?: StopWorkloadsOptions): Promise<WorkloadReport[]> {
-  const gone = units.filter((u) => !isAlive(u.pid));
+  const gone = units.filter((u) => u.ssh === undefined && !isAlive(u.pid));
   return (await Promise.all(gone.map((u) => stopUnitWorkloads(u, opts)))).flat();
 }
 

@@ -40,6 +40,25 @@ export interface DeployedUnit {
   gossipAddress: string;
   /** 'running' until killed/stopped by the CLI. */
   state: 'running' | 'killed' | 'stopped';
+  /** Machine id (bundle `to:`); absent for units started on this machine without placement. */
+  machine?: string | undefined;
+  /** The machine's SSH destination when it is not this machine: `pid`, `dataDir` and `controlUrl` are then the machine's. */
+  ssh?: string | undefined;
+  /** What restarts the agent when it dies: `rhizome-supervisor` (ours) or `systemd`; absent: nothing (a local unit). */
+  supervisor?: 'rhizome-supervisor' | 'systemd' | undefined;
+  /** A remote unit's supervisor pid (on its machine). */
+  supervisorPid?: number | undefined;
+  /** A remote unit's agent was alive when the record was last read (checked over SSH by readDeployment). */
+  alive?: boolean | undefined;
+}
+
+/** A machine of the deployment (bundle `machines:`, `rhizome add-machine`). */
+export interface MachineRecord {
+  readonly id: string;
+  /** `user@host[:port]`; absent: this machine. */
+  readonly ssh?: string | undefined;
+  /** Where the deployment's units and the cached release live on the machine. */
+  readonly dir?: string | undefined;
 }
 
 export interface Deployment {
@@ -55,6 +74,8 @@ export interface Deployment {
    * removed unit, which a new unit under its name would inherit.
    */
   nextUnit?: Record<string, number>;
+  /** Machines by id (absent: every unit runs on this machine). */
+  machines?: Record<string, MachineRecord>;
 }
 
 export function rhizomeHome(explicit?: string): string {
@@ -157,8 +178,14 @@ export function allocateUnitNumber(d: Deployment, service: string): number {
  * test) is found at its new pid and addresses.
  */
 export async function refreshUnits(d: Deployment): Promise<void> {
+  const remote = Object.values(d.units).filter((u) => u.ssh !== undefined);
+  if (remote.length > 0) {
+    const { refreshRemoteUnits } = await import('./remote');
+    await refreshRemoteUnits(remote);
+  }
   await Promise.all(
     Object.values(d.units).map(async (u) => {
+      if (u.ssh !== undefined) return;
       if (u.pid > 0 && u.pidStartTicks !== undefined) {
         const holder = await readProcess(u.pid);
         // Our agent died and its pid belongs to another process now: never signal it. (A pid nobody holds stays: it is simply dead.)
@@ -214,10 +241,15 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** Whether a unit's agent is alive: its local process, or what its machine said when the record was read. */
+export function unitAlive(u: DeployedUnit): boolean {
+  return u.ssh !== undefined ? u.alive === true : isAlive(u.pid);
+}
+
 /** Units whose process is alive (and that the CLI did not kill or stop). */
 export function liveUnits(d: Deployment): DeployedUnit[] {
   return Object.values(d.units)
-    .filter((u) => u.state === 'running' && isAlive(u.pid))
+    .filter((u) => u.state === 'running' && unitAlive(u))
     .sort((a, b) => compareUnitNames(a.unit, b.unit));
 }
 
@@ -236,8 +268,12 @@ export async function readAgentInfo(dataDir: string): Promise<AgentInfo | undefi
   }
 }
 
-/** A control client for a deployed unit (token from its data dir). */
+/** A control client for a deployed unit (token from its data dir; a remote unit's through an SSH port forward). */
 export async function clientFor(u: DeployedUnit, timeoutMs = 5_000): Promise<ControlClient> {
+  if (u.ssh !== undefined) {
+    const { remoteClient } = await import('./remote');
+    return remoteClient(u, timeoutMs);
+  }
   const token = await readToken(u.dataDir);
   return new ControlClient({ url: u.controlUrl, token, timeoutMs });
 }

@@ -6,14 +6,14 @@
  * Units that do not answer are reported, not dropped.
  */
 import type { AgentStatus } from '../../agent';
-import { clientFor, isAlive, type DeployedUnit } from '../../deploy/deployment';
+import { clientFor, unitAlive, type DeployedUnit } from '../../deploy/deployment';
 import { resolveTarget, type GlobalOptions } from '../target';
 import type { ClusterStatus, UnitReport } from './model';
 
-/** A placement the deployment may record (`ssh:user@host`); absent for local units. */
+/** Where a placed unit runs and what supervises it, e.g. `1 root@10.0.0.5 (rhizome-supervisor)`; absent for unplaced local units. */
 function machineOf(u: DeployedUnit): string | undefined {
-  const m = (u as DeployedUnit & { machine?: unknown }).machine;
-  return typeof m === 'string' && m !== '' ? m : undefined;
+  if (u.machine === undefined) return undefined;
+  return `${u.machine} ${u.ssh ?? 'local'}${u.supervisor ? ` (${u.supervisor})` : ''}`;
 }
 
 export async function fetchClusterStatus(g: GlobalOptions, timeoutMs = 5_000): Promise<ClusterStatus> {
@@ -31,7 +31,7 @@ export async function fetchClusterStatus(g: GlobalOptions, timeoutMs = 5_000): P
     Object.values(d.units).map(async (u): Promise<UnitReport> => {
       const machine = machineOf(u);
       const base = { unit: u.unit, service: u.service, ...(machine ? { machine } : {}) };
-      if (u.state !== 'running' || !isAlive(u.pid)) return { ...base, up: false, error: u.state === 'running' ? 'down' : u.state };
+      if (u.state !== 'running' || !unitAlive(u)) return { ...base, up: false, error: u.state === 'running' ? 'down' : u.state };
       try {
         const client = await clientFor(u, timeoutMs);
         return { ...base, up: true, status: await client.get<AgentStatus>('/status') };

@@ -1,0 +1,87 @@
+/**
+ * What is copied to a machine: the agent (the CLI, bundled into one ES
+ * module with its dependencies: the machine needs Node.js and nothing
+ * else), the supervisor, and each charm (bundled the same way into
+ * `charm.mjs`, so it loads without TypeScript tooling on the machine).
+ *
+ * Every artifact is named by the SHA-256 of its bytes
+ * (`<machine dir>/cache/<hash>/<name>`): a redeploy copies only what
+ * changed, and two deployments on one machine share what they have in
+ * common. Artifacts are built with esbuild (the same bundler the benches
+ * use); optional native speed-ups (msgpackr-extract, bufferutil,
+ * utf-8-validate) stay external: their JavaScript fallbacks load instead.
+ */
+import { createHash } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AgentError } from '../errors';
+
+export interface Artifact {
+  /** File name on the machine: agent.mjs, supervisor.mjs, charm.mjs. */
+  readonly name: string;
+  /** First 24 hex digits of the SHA-256 of `bytes`. */
+  readonly hash: string;
+  readonly bytes: Buffer;
+}
+
+const SRC = dirname(dirname(fileURLToPath(import.meta.url)));
+const EXTERNAL = ['msgpackr-extract', 'bufferutil', 'utf-8-validate'];
+// Bundled CommonJS dependencies (pino, ws) call require(): give the ES module one.
+const BANNER = "import { createRequire as __rzCreateRequire } from 'node:module'; const require = __rzCreateRequire(import.meta.url);";
+
+const built = new Map<string, Promise<Artifact>>();
+
+async function bundle(key: string, name: string, entry: { file: string } | { contents: string; resolveDir: string }): Promise<Artifact> {
+  let promise = built.get(key);
+  if (!promise) {
+    promise = (async () => {
+      let esbuild: typeof import('esbuild');
+      try {
+        esbuild = await import('esbuild');
+      } catch (err) {
+        throw new AgentError('AGENT_ERR_DEPLOY', `deploying to machines bundles the agent with esbuild, which is not installed here (${(err as Error).message}); run 'pnpm install'`, { cause: err });
+      }
+      const result = await esbuild.build({
+        ...('file' in entry ? { entryPoints: [entry.file] } : { stdin: { contents: entry.contents, resolveDir: entry.resolveDir, loader: 'ts' as const, sourcefile: `${name}.entry.ts` } }),
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        target: 'node20',
+        write: false,
+        external: EXTERNAL,
+        banner: { js: BANNER },
+        logLevel: 'silent',
+        legalComments: 'none',
+      });
+      const bytes = Buffer.from(result.outputFiles[0]!.contents);
+      return { name, hash: createHash('sha256').update(bytes).digest('hex').slice(0, 24), bytes };
+    })();
+    built.set(key, promise);
+    promise.catch(() => built.delete(key));
+  }
+  return promise;
+}
+
+/** The agent and CLI as one module: `node agent.mjs agent --config FILE`. */
+export function agentArtifact(): Promise<Artifact> {
+  const main = join(SRC, 'cli', 'main.ts');
+  return bundle('agent', 'agent.mjs', {
+    contents: `import { main } from ${JSON.stringify(main)};\nmain(process.argv.slice(2)).then((code) => { process.exitCode = code; });\n`,
+    resolveDir: SRC,
+  });
+}
+
+/** The supervisor (supervisor-main.ts). */
+export function supervisorArtifact(): Promise<Artifact> {
+  return bundle('supervisor', 'supervisor.mjs', { file: join(SRC, 'deploy', 'supervisor-main.ts') });
+}
+
+/** A charm folder's charm.ts as one module, `charm.mjs`. */
+export async function charmArtifact(charmDir: string): Promise<Artifact> {
+  try {
+    return await bundle(`charm:${charmDir}`, 'charm.mjs', { file: join(charmDir, 'charm.ts') });
+  } catch (err) {
+    if (err instanceof AgentError) throw err;
+    throw new AgentError('AGENT_ERR_CHARM_LOAD', `cannot bundle the charm in ${charmDir} for a machine: ${(err as Error).message}`, { cause: err });
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * Reaching machines with the system's OpenSSH client (`ssh`), never a
+ * transport of our own: the operator's keys, agent, known_hosts and
+ * ~/.ssh/config apply as they would to any ssh command.
+ *
+ * Every call to one machine shares one connection (OpenSSH connection
+ * multiplexing: ControlMaster=auto with a ControlPath per destination and
+ * ControlPersist), so a deploy that runs dozens of commands pays for one
+ * handshake. Files travel over the same connection (`cat > tmp && mv`, so
+ * a half-copied file is never seen under its real name). A unit's control
+ * API, which listens on the host's loopback only, is reached through a
+ * local port forward added to that connection (`ssh -O forward`).
+ *
+ * `RHIZOME_SSH_CONFIG` names an ssh_config file to use instead of the
+ * user's (`ssh -F`): tests use it for their own keys and known hosts.
+ * BatchMode is always on: a command never stops to ask for a password or
+ * to confirm an unknown host key; it fails with ssh's message instead.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AgentError } from '../errors';
+
+/** A parsed `user@host[:port]`. */
+export interface SshTarget {
+  readonly user?: string;
+  readonly host: string;
+  readonly port?: number;
+}
+
+const TARGET_RE = /^(?:([a-z_][a-z0-9_.-]{0,31})@)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})(?::(\d{1,5}))?$/;
+
+/** Parses `user@host[:port]` (IPv6 in brackets); a clear error otherwise. */
+export function parseSshTarget(text: string): SshTarget {
+  const m = TARGET_RE.exec(text);
+  const port = m?.[3] === undefined ? undefined : Number(m[3]);
+  if (!m || (port !== undefined && (port < 1 || port > 65535))) {
+    throw new AgentError('AGENT_ERR_BAD_OPTIONS', `"${text}" is not an SSH destination; write user@host or user@host:port (e.g. ubuntu@10.0.0.5:22)`);
+  }
+  return { ...(m[1] ? { user: m[1] } : {}), host: m[2]!.replace(/^\[|\]$/g, ''), ...(port !== undefined ? { port } : {}) };
+}
+
+export function formatSshTarget(t: SshTarget): string {
+  const host = t.host.includes(':') ? `[${t.host}]` : t.host;
+  return `${t.user ? `${t.user}@` : ''}${host}${t.port !== undefined ? `:${t.port}` : ''}`;
+}
+
+export const DEFAULT_SSH_OPTIONS = Object.freeze({
+  // Long enough to span one CLI command and the next few; short enough that no master lingers for long.
+  controlPersistSeconds: 60,
+  connectTimeoutSeconds: 10,
+  // A command over ssh (copy, start, stop) that takes longer than this is stuck.
+  commandTimeoutMs: 120_000,
+});
+
+export interface SshResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Single-quotes a string for a POSIX shell. */
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+function controlDir(): string {
+  // Short and private: a unix socket path must stay under ~100 bytes.
+  const dir = join(tmpdir(), `rz-ssh-${process.getuid?.() ?? 'u'}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
+/** One machine reached over OpenSSH. */
+export class SshHost {
+  readonly target: SshTarget;
+  /** How messages name this machine, e.g. `machine 2 (root@10.0.0.5)`. */
+  readonly label: string;
+  private readonly forwards = new Map<number, number>();
+
+  constructor(target: SshTarget, label?: string) {
+    this.target = target;
+    this.label = label ?? formatSshTarget(target);
+  }
+
+  private master: Promise<void> | undefined;
+
+  private baseArgs(master: 'no' | 'yes' = 'no'): string[] {
+    const config = process.env['RHIZOME_SSH_CONFIG'];
+    return [
+      ...(config ? ['-F', config] : []),
+      '-o', 'BatchMode=yes',
+      '-o', `ConnectTimeout=${DEFAULT_SSH_OPTIONS.connectTimeoutSeconds}`,
+      // Commands never become the master: a backgrounded master would keep their output pipes open.
+      '-o', `ControlMaster=${master}`,
+      '-o', `ControlPath=${join(controlDir(), '%C')}`,
+      '-o', `ControlPersist=${DEFAULT_SSH_OPTIONS.controlPersistSeconds}`,
+      ...(this.target.port !== undefined ? ['-p', String(this.target.port)] : []),
+      ...(this.target.user ? ['-l', this.target.user] : []),
+    ];
+  }
+
+  /**
+   * Starts the shared connection unless one runs (another rhizome command's
+   * counts): `ssh -M -N -f` with no pipes, so it can outlive this process.
+   * If it cannot start, commands still work, each with its own connection.
+   */
+  private ensureMaster(): Promise<void> {
+    this.master ??= (async () => {
+      if ((await spawnSsh([...this.baseArgs(), '-O', 'check', '--', this.target.host])).code === 0) return;
+      await spawnSsh([...this.baseArgs('yes'), '-N', '-f', '--', this.target.host]);
+    })();
+    return this.master;
+  }
+
+  /** Runs a shell command on the machine; resolves with its exit code and output (never rejects on a non-zero exit). */
+  async run(command: string, opts: { input?: string | Buffer; timeoutMs?: number } = {}): Promise<SshResult> {
+    await this.ensureMaster();
+    return new Promise((resolve, reject) => {
+      const child = spawn('ssh', [...this.baseArgs(), '--', this.target.host, command], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on('data', (b: Buffer) => out.push(b));
+      child.stderr.on('data', (b: Buffer) => {
+        // Bounded: a runaway remote command cannot fill our memory.
+        if (err.reduce((n, x) => n + x.length, 0) < 64 * 1024) err.push(b);
+      });
+      const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? DEFAULT_SSH_OPTIONS.commandTimeoutMs);
+      child.on('error', (e) => {
+        clearTimeout(timer);
+        reject(new AgentError('AGENT_ERR_SSH', `cannot run ssh for ${this.label}: ${e.message}; is OpenSSH's client installed?`, { cause: e }));
+      });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        resolve({ code: code ?? (signal ? 255 : 1), stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+      });
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(opts.input ?? '');
+    });
+  }
+
+  /** Runs a command that must succeed; an error names the machine, the step and ssh's or the command's message. */
+  async check(command: string, what: string, opts: { input?: string | Buffer; timeoutMs?: number } = {}): Promise<string> {
+    const r = await this.run(command, opts);
+    if (r.code !== 0) {
+      const detail = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-5).join(' | ');
+      const hint = r.code === 255 ? ' (ssh could not connect: check the address, the key and known_hosts, e.g. with `ssh ' + formatSshTarget(this.target) + ' true`)' : '';
+      throw new AgentError('AGENT_ERR_SSH', `${this.label}: ${what} failed (exit ${r.code}): ${detail || 'no output'}${hint}`);
+    }
+    return r.stdout;
+  }
+
+  /** Writes `content` to `path` on the machine atomically (temp file + rename), with `mode`. */
+  async writeFile(path: string, content: string | Buffer, mode = 0o600): Promise<void> {
+    const tmp = `${path}.${process.pid}.tmp`;
+    const dir = path.slice(0, path.lastIndexOf('/')) || '/';
+    await this.check(`umask 077 && mkdir -p ${shellQuote(dir)} && cat > ${shellQuote(tmp)} && chmod ${mode.toString(8)} ${shellQuote(tmp)} && mv -f ${shellQuote(tmp)} ${shellQuote(path)}`, `writing ${path}`, { input: content });
+  }
+
+  /** A local port forwarded to `remotePort` on the machine's loopback, over the shared connection. */
+  async forward(remotePort: number): Promise<number> {
+    const known = this.forwards.get(remotePort);
+    if (known !== undefined && (await this.masterAlive())) return known;
+    this.master = undefined;
+    await this.check('true', 'connecting');
+    const local = await freeLocalPort();
+    const r = await spawnSsh([...this.baseArgs(), '-O', 'forward', '-L', `127.0.0.1:${local}:127.0.0.1:${remotePort}`, '--', this.target.host]);
+    if (r.code !== 0) throw new AgentError('AGENT_ERR_SSH', `${this.label}: could not forward a local port to its port ${remotePort}: ${r.stderr.trim()}`);
+    this.forwards.set(remotePort, local);
+    return local;
+  }
+
+  private async masterAlive(): Promise<boolean> {
+    return (await spawnSsh([...this.baseArgs(), '-O', 'check', '--', this.target.host])).code === 0;
+  }
+
+  /** Ends the shared connection (and its forwards). */
+  async close(): Promise<void> {
+    this.forwards.clear();
+    this.master = undefined;
+    await spawnSsh([...this.baseArgs(), '-O', 'exit', '--', this.target.host]);
+  }
+}
+
+function spawnSsh(args: string[]): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('ssh', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('error', (e) => resolve({ code: 127, stderr: e.message }));
+    child.on('close', (code) => resolve({ code: code ?? 1, stderr }));
+  });
+}
+
+async function freeLocalPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as { port: number };
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}

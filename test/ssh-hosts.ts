@@ -1,0 +1,176 @@
+/**
+ * Machines for SSH deployment tests: each one a network namespace on a
+ * bridge, running a real OpenSSH server (Debian's openssh-server) on the
+ * namespace's address, with a host key generated here, an authorized key
+ * generated here and its own sshd_config. The system's sshd is never
+ * touched. All namespaces share this filesystem, which is fine: agents are
+ * still only ever reached over SSH, and each machine gets its own dir.
+ *
+ * Names carry the `ssh-` prefix and a random tag (parallel runs never
+ * collide); addresses are in 10.232.0.0/16. `cleanup()` ends every process
+ * left in the namespaces (only processes this harness started live there:
+ * its sshd and what was started through it), deletes the namespaces and the
+ * bridge, and is safe to call twice.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export interface SshMachine {
+  readonly ns: string;
+  readonly address: string;
+  /** `root@ADDRESS`, as a bundle's `ssh:` names it. */
+  readonly ssh: string;
+  /** The machine's unit root (bundle `dir:`). */
+  readonly dir: string;
+  readonly sshd: ChildProcess;
+}
+
+export interface SshHosts {
+  readonly machines: readonly SshMachine[];
+  /** An ssh_config for these machines (key, known hosts): set RHIZOME_SSH_CONFIG to it. */
+  readonly sshConfig: string;
+  /** Pids of every process in a machine's namespace. */
+  pidsIn(m: SshMachine): Promise<number[]>;
+  cleanup(): Promise<void>;
+}
+
+/** Why SSH host tests cannot run here, or undefined when they can. */
+export async function sshHostsUnavailable(): Promise<string | undefined> {
+  if (process.getuid?.() !== 0) return 'needs root (network namespaces)';
+  for (const bin of ['/usr/sbin/sshd', '/usr/bin/ssh', '/usr/bin/ssh-keygen']) {
+    try {
+      await run(bin, ['-V']).catch((e: { code?: string }) => {
+        if (e.code === 'ENOENT') throw e;
+      });
+    } catch {
+      return `${bin} is missing (scripts/ensure-apt.sh openssh-server openssh-client)`;
+    }
+  }
+  const probe = `ssh-p${Math.random().toString(16).slice(2, 8)}`;
+  try {
+    await run('ip', ['netns', 'add', probe]);
+    await run('ip', ['netns', 'del', probe]);
+  } catch (err) {
+    return `cannot create network namespaces (${(err as Error).message.split('\n')[0]})`;
+  }
+  return undefined;
+}
+
+async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Starts `count` machines under `root`. Machines listed in `withoutNode`
+ * have a PATH without Node.js in their SSH sessions (sshd's SetEnv).
+ */
+export async function startSshHosts(root: string, count: number, opts: { withoutNode?: readonly number[] } = {}): Promise<SshHosts> {
+  const tag = Math.random().toString(16).slice(2, 6);
+  const subnet = `10.232.${1 + Math.floor(Math.random() * 250)}`;
+  const bridge = `ssh-${tag}-br`;
+  const machines: SshMachine[] = [];
+  const namespaces: string[] = [];
+  let bridgeMade = false;
+  const cleanup = async () => {
+    for (const m of machines) m.sshd.kill('SIGKILL');
+    for (const ns of namespaces) {
+      const pids = await nsPids(ns);
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+      await run('ip', ['netns', 'del', ns]).catch(() => undefined);
+    }
+    namespaces.length = 0;
+    if (bridgeMade) await run('ip', ['link', 'del', bridge]).catch(() => undefined);
+    bridgeMade = false;
+  };
+  try {
+    await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
+    await mkdir(root, { recursive: true });
+    const clientKey = join(root, 'client_key');
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'rhizome-test', '-f', clientKey]);
+    await writeFile(join(root, 'authorized_keys'), await readFile(`${clientKey}.pub`), { mode: 0o600 });
+    await run('ip', ['link', 'add', bridge, 'type', 'bridge']);
+    bridgeMade = true;
+    await run('ip', ['addr', 'add', `${subnet}.1/24`, 'dev', bridge]);
+    await run('ip', ['link', 'set', bridge, 'up']);
+    const knownHosts: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const ns = `ssh-${tag}-${i}`;
+      const veth = `ssh-${tag}-v${i}`;
+      const address = `${subnet}.${10 + i}`;
+      await run('ip', ['netns', 'add', ns]);
+      namespaces.push(ns);
+      await run('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+      await run('ip', ['link', 'set', veth, 'master', bridge, 'up']);
+      await run('ip', ['-n', ns, 'addr', 'add', `${address}/24`, 'dev', 'eth0']);
+      await run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+      await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+      const hdir = join(root, `m${i}`);
+      await mkdir(hdir, { recursive: true });
+      const hostKey = join(hdir, 'host_key');
+      await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
+      const pub = (await readFile(`${hostKey}.pub`, 'utf8')).trim().split(' ').slice(0, 2).join(' ');
+      knownHosts.push(`${address} ${pub}`);
+      const config = [
+        `ListenAddress ${address}`,
+        'Port 22',
+        `HostKey ${hostKey}`,
+        `AuthorizedKeysFile ${join(root, 'authorized_keys')}`,
+        `PidFile ${join(hdir, 'sshd.pid')}`,
+        'PermitRootLogin prohibit-password',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'UsePAM no',
+        'StrictModes no',
+        'LogLevel ERROR',
+        'MaxSessions 50',
+        'MaxStartups 50:30:100',
+        ...(opts.withoutNode?.includes(i) ? ['SetEnv PATH=/nonexistent'] : []),
+      ].join('\n');
+      await writeFile(join(hdir, 'sshd_config'), `${config}\n`);
+      const sshd = spawn('ip', ['netns', 'exec', ns, '/usr/sbin/sshd', '-D', '-e', '-f', join(hdir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      sshd.stderr!.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-2000)));
+      machines.push({ ns, address, ssh: `root@${address}`, dir: join(hdir, 'units'), sshd });
+      sshd.on('exit', (code) => {
+        if (code !== null && code !== 0) process.stderr.write(`sshd of ${ns} exited ${code}: ${stderr}\n`);
+      });
+    }
+    const knownHostsFile = join(root, 'known_hosts');
+    await writeFile(knownHostsFile, `${knownHosts.join('\n')}\n`);
+    const sshConfig = join(root, 'ssh_config');
+    await writeFile(
+      sshConfig,
+      [`Host ${subnet}.*`, '  User root', `  IdentityFile ${clientKey}`, '  IdentitiesOnly yes', `  UserKnownHostsFile ${knownHostsFile}`, '  StrictHostKeyChecking yes', '  LogLevel ERROR', ''].join('\n'),
+    );
+    for (const m of machines) {
+      await waitFor(`sshd on ${m.address}`, async () => (await run('ssh', ['-F', sshConfig, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=2', m.ssh, 'true'])).stdout !== undefined, 15_000);
+    }
+    return { machines, sshConfig, pidsIn: (m) => nsPids(m.ns), cleanup };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+async function nsPids(ns: string): Promise<number[]> {
+  try {
+    const { stdout } = await run('ip', ['netns', 'pids', ns]);
+    return stdout.split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
