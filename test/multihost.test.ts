@@ -58,7 +58,18 @@ describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring 
     if (r.code !== 0) throw new Error(`rhizome ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
     return JSON.parse(r.stdout) as T;
   }
-  const membersSeenBy = async (i: number): Promise<{ name: string; status: string; address: string }[]> => json(['--json', 'members'], i);
+  /**
+   * GET a control route of host i's agent from inside host i (its API is on
+   * that host's loopback only). Plain node, no CLI start-up: for the polls;
+   * the CLI itself is exercised where the test is about the CLI.
+   */
+  async function api<T>(i: number, path: string): Promise<T> {
+    const script = `const fs=require('fs'),p=require('path'),d=process.argv[1];const {url}=JSON.parse(fs.readFileSync(p.join(d,'control.json'),'utf8'));const t=fs.readFileSync(p.join(d,'control.token'),'utf8').trim();fetch(url+process.argv[2],{headers:{authorization:'Bearer '+t},signal:AbortSignal.timeout(10000)}).then(async r=>{process.stdout.write(await r.text());process.exit(r.ok?0:1)},e=>{console.error(String(e));process.exit(1)})`;
+    const r = await host(i).exec(process.execPath, ['-e', script, dataDir(i), path], { timeoutMs: 15_000 });
+    if (r.code !== 0) throw new Error(`GET ${path} on h${i}: ${r.stderr.trim() || r.stdout.trim()}`);
+    return JSON.parse(r.stdout) as T;
+  }
+  const membersSeenBy = (i: number): Promise<{ name: string; status: string; address: string }[]> => api(i, '/members');
   const aliveSeenBy = async (i: number): Promise<string[]> => (await membersSeenBy(i)).filter((m) => m.status === 'alive').map((m) => m.name).sort();
 
   async function startAgent(i: number, extra: Record<string, unknown> = {}): Promise<void> {
@@ -151,16 +162,19 @@ describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring 
   });
 
   it('facts, runs and resolve of a unit on host 3 work from host 1, over the mesh', async () => {
-    const facts = await json<Record<string, unknown>>(['--json', 'facts', 'datanode/1']);
+    const [facts, runs, resolve, unknown] = await Promise.all([
+      json<Record<string, unknown>>(['--json', 'facts', 'datanode/1']),
+      json<{ eventLabel: string }[]>(['--json', 'runs', 'datanode/1']),
+      cliAt(['resolve', 'datanode/1']),
+      cliAt(['facts', 'datanode/9']),
+    ]);
     expect(facts['hdfs.namenode']).toBe(FS);
-    const runs = await json<{ eventLabel: string }[]>(['--json', 'runs', 'datanode/1']);
+    expect(facts['config']).toMatchObject({ hostname: '' }); // datanode/1's own charm config, from host 3
     expect(runs.length).toBeGreaterThan(0);
     // datanode/1 is not in error: its own engine refuses, and the refusal comes back from host 3.
-    const resolve = await cliAt(['resolve', 'datanode/1']);
     expect(resolve.code).toBe(1);
     expect(resolve.stderr).toMatch(/datanode\/1: /);
     // An unknown unit is named as such, not a timeout.
-    const unknown = await cliAt(['facts', 'datanode/9']);
     expect(unknown.stderr).toMatch(/not in the mesh/);
   });
 
@@ -170,8 +184,8 @@ describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring 
       const t0 = Date.now();
       await until('datanode/2 departed from workers', async () => ((await unitFile(1, 'workers')) === `${ADDR[1]}\n${ADDR[2]}\n` ? true : undefined), 45_000, 200);
       console.log(`multi-host: link down -> departed in ${Date.now() - t0} ms`);
-      const s = await json<{ units: { unit: string; up: boolean }[] }>(['status', '--format', 'json']);
-      expect(s.units.find((u) => u.unit === 'datanode/2')?.up).toBe(false);
+      const s = await api<{ units: { unit: string; up: boolean; error?: string }[] }>(1, '/cluster/status?timeoutMs=2000');
+      expect(s.units.find((u) => u.unit === 'datanode/2')).toMatchObject({ up: false });
     } finally {
       await net.linkUp(host(4));
     }
@@ -228,7 +242,7 @@ describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring 
       const members = await membersSeenBy(1);
       expect(members.map((m) => m.name).sort()).toEqual([...UNITS].sort()); // no evil/0, no datanode/9
       expect(members.every((m) => m.status === 'alive')).toBe(true);
-      const runs = await json<{ eventLabel: string }[]>(['--json', 'runs', 'namenode/0']);
+      const runs = await api<{ eventLabel: string }[]>(1, '/runs');
       expect(runs.map((r) => r.eventLabel).join(' ')).not.toMatch(/pwn/); // no user event ran
       expect(await unitFile(1, 'workers')).toBe(WORKERS); // the relation was not removed (a tombstone would empty it)
       for (const i of [2, 3, 4]) expect(await unitFile(i, 'core-site.xml')).not.toContain('evil.example'); // no injected data

@@ -26,7 +26,12 @@ export interface UnitContext {
   readonly service: string;
   /** The unit's working directory: the workload's files go here (created before the charm loads). */
   readonly dir: string;
-  /** The address the unit's workload is reachable at (127.0.0.1 in local deployments). */
+  /**
+   * The unit's address: its agent's advertised address (`--advertise`, or
+   * the first non-loopback address for a wildcard bind), the same one other
+   * agents dial. 127.0.0.1 in local deployments. Publish this (not a unit
+   * label) where other machines must reach the workload.
+   */
   readonly address: string;
   /** Charm config: the charm's defaults merged with the deployment's options. */
   readonly config: Readonly<Record<string, Json>>;

@@ -106,12 +106,18 @@ function sections(s: StatusSummary, c: Colors, now: Date | undefined, draw: (hea
 }
 
 function errorLines(s: StatusSummary, c: Colors): string[] {
-  return s.errors.map((e) =>
+  // Agents started with --insecure off loopback (the JSON formats carry status.security).
+  const insecure = s.units.filter((u) => u.status?.security?.insecure === true).map((u) => u.unit);
+  const warnings =
+    insecure.length === 0
+      ? []
+      : [`${c.yellow('insecure')}: ${insecure.join(', ')} gossip unencrypted (--insecure): anyone who reaches their gossip port can join the mesh; give every agent a keyring ('rhizome keygen') and restart them`];
+  return [...warnings, ...s.errors.map((e) =>
     e.state === 'retrying'
       ? `${e.unit}: handler ${e.handler} failed on ${e.event} (attempt ${e.attempts}), retrying: ${e.message}`
       : `${c.red(`${e.unit}: error`)} in handler ${e.handler} on ${e.event}, ${e.attempts} attempt(s): ${e.message}\n` +
         `  fix the cause, then 'rhizome resolve ${e.unit}' (or --skip to drop the event)`,
-  );
+  )];
 }
 
 /** Renders a status summary in one of the formats (pure). */
