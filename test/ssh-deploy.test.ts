@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addUnit, clientFor, deploy, destroy, killUnit, readDeployment, removeUnit, unitOf, type AgentStatus } from '@rhizome/agent';
+import { addMachine, listMachines, removeMachine } from '../packages/agent/src/deploy/machines';
 import { closeSshConnections } from '../packages/agent/src/deploy/remote';
 import { converge, ROOT, until } from './e2e-support';
 import { sshHostsUnavailable, startSshHosts, type SshHosts } from './ssh-hosts';
@@ -134,6 +135,11 @@ describe.skipIf(unavailable !== undefined)('deploying over SSH to machines', () 
     await until('three workers again', async () => ((await workers()).length === 3 ? true : undefined), 30_000);
     expect(await workers()).toEqual(sorted([m1!.address, m2!.address, m3!.address]));
     expect(await datanodeAddresses()).toEqual(['datanode/0', 'datanode/2', 'datanode/3']);
+
+    // Machines: listed with their units; one without Node.js is refused by name; one in use is kept.
+    expect(listMachines(await readDeployment(home, NAME)).map((m) => [m.id, m.units.join(' ')])).toEqual([['0', 'namenode/0'], ['1', 'datanode/0'], ['2', 'datanode/3'], ['3', 'datanode/2']]);
+    await expect(addMachine(home, `ssh:${hosts.machines[4]!.ssh}`, { deployment: NAME, dir: hosts.machines[4]!.dir })).rejects.toThrow(/has no Node.js/);
+    await expect(removeMachine(home, '2', { deployment: NAME })).rejects.toThrow(/still runs datanode\/3/);
 
     // destroy: nothing left running on any machine (by pid), nothing left in their dirs.
     d = await readDeployment(home, NAME);

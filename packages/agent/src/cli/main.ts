@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { registerAgent } from './commands/agent';
 import { registerConfig } from './commands/config';
 import { registerDeploy } from './commands/deploy';
+import { registerMachines } from './commands/machines';
 import { registerInspect } from './commands/inspect';
 import { registerKeys } from './commands/keys';
 import { registerLogs } from './commands/logs';
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   registerLogs(program, globals);
   registerConfig(program, globals);
   registerDeploy(program, globals);
+  registerMachines(program, globals);
   registerKeys(program, globals);
   program
     .command('version')

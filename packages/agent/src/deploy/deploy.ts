@@ -26,7 +26,7 @@ import { AgentError } from '../errors';
 import { ensureKeyringFile, KEYRING_FILE } from '../keys/keyring-file';
 import { ensurePrivateDir, PRIVATE_FILE_MODE, tightenFile } from '../internal/private-fs';
 import { waitForConvergence, type ConvergenceCheck } from './converge';
-import { checkMachine, cleanMachine, killRemoteUnit, remoteDataDir, removeRemoteDir, startRemoteUnit, stopRemoteUnit } from './remote';
+import { checkMachine, cleanMachine, killRemoteUnit, prepareMachine, remoteDataDir, removeRemoteDir, startRemoteUnit, stopRemoteUnit } from './remote';
 import { recordWorkloads, stopUnitWorkloads, type StopWorkloadsOptions, type WorkloadReport } from './workloads';
 import {
   clientFor,
@@ -239,6 +239,14 @@ export async function deploy(bundlePath: string, options: DeployOptions): Promis
   }
   await writeDeployment(d);
   const units = Object.values(d.units).sort((a, b) => compareUnitNames(a.unit, b.unit));
+  const placedRemotely = units.filter((u) => u.ssh !== undefined);
+  if (placedRemotely.length > 0) {
+    // Every machine at once: release, charms and keyring copied before the first agent starts.
+    options.onPhase?.(`copying the release to ${new Set(placedRemotely.map((u) => u.machine)).size} machine(s)`);
+    const byMachine = new Map<string, Set<string>>();
+    for (const u of placedRemotely) byMachine.set(u.machine!, (byMachine.get(u.machine!) ?? new Set()).add(u.charmDir));
+    await Promise.all([...byMachine].map(([id, charms]) => prepareMachine(machineOf(d, id), d.name, [...charms], deploymentKeyringFile(d))));
+  }
   options.onPhase?.(`starting ${units.length} unit(s) of deployment ${d.name}`);
   const spawnOpts = { ...(options.logLevel ? { logLevel: options.logLevel } : {}), ...(options.noFsync ? { noFsync: true } : {}) };
   try {

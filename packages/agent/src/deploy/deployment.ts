@@ -76,6 +76,8 @@ export interface Deployment {
   nextUnit?: Record<string, number>;
   /** Machines by id (absent: every unit runs on this machine). */
   machines?: Record<string, MachineRecord>;
+  /** The last machine id handed out (ids are never reused). */
+  nextMachine?: number;
 }
 
 export function rhizomeHome(explicit?: string): string {

@@ -118,6 +118,32 @@ export function remoteDataDir(m: MachineRecord, deployment: string, unitDir: str
   return `${m.dir}/${deployment}/${unitDir}`;
 }
 
+const checked = new Map<string, Promise<MachineCheck>>();
+const prepared = new Map<string, Promise<void>>();
+
+/**
+ * Gets a machine ready for units of `charmDirs` (once per process and
+ * content): checked, release and charms copied where missing, the
+ * deployment's keyring in place (0600).
+ */
+export function prepareMachine(m: MachineRecord, deployment: string, charmDirs: readonly string[], keyringFile: string): Promise<void> {
+  const key = `${m.ssh}|${m.dir}|${deployment}|${[...charmDirs].sort().join('|')}`;
+  let p = prepared.get(key);
+  if (!p) {
+    p = (async () => {
+      const ck = `${m.ssh}|${m.dir}`;
+      if (!checked.has(ck)) checked.set(ck, checkMachine(m));
+      await checked.get(ck)!;
+      const artifacts = await Promise.all([agentArtifact(), supervisorArtifact(), ...charmDirs.map((c) => charmArtifact(c))]);
+      await installArtifacts(m, artifacts);
+      await hostOf(m).writeFile(`${m.dir}/${deployment}/keyring`, await readFile(keyringFile), 0o600);
+    })();
+    prepared.set(key, p);
+    p.catch(() => prepared.delete(key));
+  }
+  return p;
+}
+
 export interface RemoteStartOptions {
   readonly logLevel?: string;
   readonly noFsync?: boolean;
@@ -138,12 +164,10 @@ function systemdUnitName(d: Pick<Deployment, 'name'>, u: DeployedUnit): string {
  */
 export async function startRemoteUnit(d: Deployment, u: DeployedUnit, m: MachineRecord, seeds: readonly string[], opts: RemoteStartOptions): Promise<DeployedUnit> {
   const host = hostOf(m);
-  const check = await checkMachine(m);
+  await prepareMachine(m, d.name, [u.charmDir], opts.keyringFile);
+  const check = await checked.get(`${m.ssh}|${m.dir}`)!;
   const [agent, supervisor, charm] = await Promise.all([agentArtifact(), supervisorArtifact(), charmArtifact(u.charmDir)]);
-  await installArtifacts(m, [agent, supervisor, charm]);
-  const depDir = `${m.dir}/${d.name}`;
-  const keyringPath = `${depDir}/keyring`;
-  await host.writeFile(keyringPath, await readFile(opts.keyringFile), 0o600);
+  const keyringPath = `${m.dir}/${d.name}/keyring`;
   const configFile = `${u.dataDir}/agent.yaml`;
   const config = {
     unit: u.unit,
@@ -158,15 +182,15 @@ export async function startRemoteUnit(d: Deployment, u: DeployedUnit, m: Machine
     options: u.options,
     ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
   };
-  await host.writeFile(configFile, toYaml(config), 0o600);
   const agentCmd = ['node', cachePath(m, agent), 'agent', '--config', configFile, ...(opts.noFsync ? ['--no-fsync'] : [])].map(shellQuote).join(' ');
   const D = shellQuote(u.dataDir);
   const launch =
     check.supervisor === 'systemd'
       ? `systemctl stop ${shellQuote(systemdUnitName(d, u))} >/dev/null 2>&1; systemctl reset-failed ${shellQuote(systemdUnitName(d, u))} >/dev/null 2>&1; systemd-run --quiet --collect --unit=${shellQuote(systemdUnitName(d, u))} --property=Restart=always --property=RestartSec=1 --working-directory=${D} sh -c ${shellQuote(`exec ${agentCmd} >> ${D}/agent.out 2>&1`)} || exit 5`
       : `setsid nohup node ${shellQuote(cachePath(m, supervisor))} ${D} -- ${agentCmd} >> ${D}/supervisor.out 2>&1 < /dev/null &`;
-  // Start, then wait (bounded) on the machine itself: one round trip, not one per poll.
-  const script = `cd ${D} || exit 6
+  // Config, start, then wait (bounded) on the machine itself: one round trip, not one per step or poll.
+  const script = `umask 077 && mkdir -p ${D} && chmod 700 ${D} && cd ${D} || exit 6
+printf '%s' ${shellQuote(toYaml(config))} > agent.yaml.tmp && mv -f agent.yaml.tmp agent.yaml || exit 7
 rm -f agent.json supervisor.json
 ${launch}
 i=0
@@ -176,7 +200,6 @@ while [ $i -lt ${START_WAIT_TENTHS} ]; do
   sleep 0.1; i=$((i+1))
 done
 echo RZ_TIMEOUT; tail -c 2000 agent.out; exit 4`;
-  await host.check(`mkdir -p ${D} && chmod 700 ${D}`, `creating ${u.dataDir}`);
   const r = await host.run(script, { timeoutMs: 120_000 });
   if (r.code !== 0 || !r.stdout.includes('RZ_AGENT')) {
     const why = r.stdout.includes('RZ_EXITED') ? 'exited before it started' : r.stdout.includes('RZ_TIMEOUT') ? `did not start within ${START_WAIT_TENTHS / 10} s` : `could not be started (exit ${r.code})`;

@@ -111,11 +111,12 @@ export function registerDeploy(program: Command, globals: () => GlobalOptions): 
     .option('--log-level <level>', "the agent's log level")
     .option('--no-fsync', 'skip fsync (tests only)')
     .option('-n, --num-units <n>', 'how many units to add', '1')
+    .option('--to <machine>', "machine id to place the units on (default: the service's first unit's machine)")
     .description('start more units of a service (one by default)')
-    .action(async (service: string, f: SpawnFlags & { numUnits: string }) => {
+    .action(async (service: string, f: SpawnFlags & { numUnits: string; to?: string }) => {
       const g = globals();
       const n = parseUnitCount(f.numUnits, '-n', 1);
-      const units = await addUnits(rhizomeHome(g.home), service, n, spawnOpts(f, g));
+      const units = await addUnits(rhizomeHome(g.home), service, n, { ...spawnOpts(f, g), ...(f.to !== undefined ? { to: f.to } : {}) });
       for (const u of units) process.stderr.write(`started ${u.unit} (pid ${u.pid})\n`);
       if (f.wait !== false) await waitConverged(g, timeout(f.timeout));
       if (g.json) printJson(n === 1 ? units[0] : units);

@@ -20,6 +20,8 @@ export interface SpawnOptions {
   deployment?: string;
   logLevel?: string;
   noFsync?: boolean;
+  /** Machine id to place new units on (`add-unit --to N`). */
+  to?: string;
 }
 
 /** Parses a unit count for `scale`/`add-unit -n`. */

@@ -1,0 +1,46 @@
+/**
+ * Machines of a deployment (Juju's manual provider): `add-machine
+ * ssh:user@host[:port] [--dir DIR]`, `machines`, `remove-machine N`.
+ * Units go onto a machine with `add-unit SERVICE --to N` or a bundle's `to:`.
+ */
+import type { Command } from 'commander';
+import { readDeployment, rhizomeHome } from '../../deploy/deployment';
+import { addMachine, listMachines, removeMachine } from '../../deploy/machines';
+import { printJson, table } from '../output';
+import type { GlobalOptions } from '../target';
+
+export function registerMachines(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command('add-machine')
+    .argument('<spec>', 'ssh:user@host[:port] (or local)')
+    .option('--dir <dir>', 'where units live on the machine (absolute)', '/var/lib/rhizome')
+    .description('check a machine over SSH (reachable, Node.js >= 20) and add it to the deployment')
+    .action(async (spec: string, f: { dir: string }) => {
+      const g = globals();
+      const m = await addMachine(rhizomeHome(g.home), spec, { dir: f.dir, ...(g.deployment ? { deployment: g.deployment } : {}) });
+      if (g.json) return printJson(m);
+      process.stdout.write(`machine ${m.id} added${m.check ? ` (${m.ssh}, node ${m.check.nodeVersion}, supervisor ${m.check.supervisor})` : ' (local)'}\n`);
+    });
+
+  program
+    .command('machines')
+    .description("the deployment's machines and the units on each")
+    .action(async () => {
+      const g = globals();
+      const list = listMachines(await readDeployment(rhizomeHome(g.home), g.deployment));
+      if (g.json) return printJson(list);
+      if (list.length === 0) return void process.stdout.write("no machines: every unit runs here ('rhizome add-machine ssh:user@host' adds one)\n");
+      process.stdout.write(`${table(['Machine', 'SSH', 'Dir', 'Units'], list.map((m) => [m.id, m.ssh ?? 'local', m.dir ?? '', m.units.join(' ')]))}\n`);
+    });
+
+  program
+    .command('remove-machine')
+    .argument('<id>', 'machine id')
+    .description("forget a machine no unit uses (its directory for this deployment is removed)")
+    .action(async (id: string) => {
+      const g = globals();
+      const m = await removeMachine(rhizomeHome(g.home), id, g.deployment ? { deployment: g.deployment } : {});
+      if (g.json) return printJson(m);
+      process.stdout.write(`machine ${m.id} removed\n`);
+    });
+}
