@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import { Engine, factsOf, getFact, internalEvent, jsonEqual, type HandlerContext, type HandlerSpec, type Json, type RetryOptions, type RunReport } from '@rhizome/engine';
 import { createNode, createWsTransport, warmUp, type Keyring, type GossipNode, type GossipProfile, type Member } from '@rhizome/gossip';
 import { asEndpointState, relationsModel, RelationManager, type RetransmitOptions } from '@rhizome/relations';
+import { actionEvent, actionHandlers, describeActions, readActionParams } from './charm/actions';
 import { describeConfig, planConfigChange, type ConfigOption } from './charm/config-options';
 import { buildHandlers, declaredWorkloads, loadCharm, watchedFiles, type LoadedCharm } from './charm/load';
 import { writeWorkloadManifest } from './deploy/workloads';
@@ -147,6 +148,8 @@ export class Agent {
   private unitCtx!: UnitContext;
   /** The charm's handlers built for the current config, by name (the engine calls them through wrapHandler). */
   private readonly liveHandlers = new Map<string, HandlerSpec>();
+  /** Action results by run id, from the action's handler until runAction picks them up. */
+  private readonly actionResults = new Map<string, Json>();
   private state!: DurableState;
   private engine_!: Engine;
   private node_!: GossipNode;
@@ -260,7 +263,7 @@ export class Agent {
     this.unitCtx = Object.freeze({ unit: c.unit, service: c.service, dir: this.unitDir, address: this.net.advertiseHost, config: Object.freeze(config), log: this.charmLogger() });
     const built = buildHandlers(this.charm, this.unitCtx);
     for (const h of built) this.liveHandlers.set(h.name, h);
-    const handlers = built.map((h) => this.wrapHandler(h));
+    const handlers = [...built, ...actionHandlers(this.charm.definition, () => this.unitCtx, this.actionResults)].map((h) => this.wrapHandler(h));
     // Also when started without the CLI (a supervisor): `rhizome destroy` finds the daemons to stop there.
     await writeWorkloadManifest(c.dataDir, c.unit, declaredWorkloads(this.charm, this.unitCtx));
 
@@ -358,6 +361,8 @@ export class Agent {
         resolve: (skip) => this.resolve(skip),
         config: () => this.configOptions(),
         configure: (set, dryRun) => this.reconfigure(set, dryRun),
+        actions: () => this.actions(),
+        action: (name, params) => this.runAction(name, params),
       },
       c.label,
     );
@@ -553,6 +558,33 @@ export class Agent {
       })
       .catch((err: unknown) => this.log.warn({ err }, 'config.changed run did not commit'));
     return { unit: this.unit, changed: plan.changed, config: plan.config };
+  }
+
+  // ---- actions (`rhizome run`) -------------------------------------------------
+
+  actions(): { unit: string; charm: string; actions: { name: string; description: string }[] } {
+    return { unit: this.unit, charm: this.charm.metadata.name, actions: describeActions(this.charm.definition) };
+  }
+
+  /**
+   * Runs an action as one fail-fast run (see charm/actions.ts). Bad
+   * parameters throw before anything runs; a failing action answers
+   * `{ ok: false, error }` after its run rolled back.
+   */
+  async runAction(name: string, set: Readonly<Record<string, string>>): Promise<{ unit: string; action: string; ok: boolean; runId?: string; result?: Json; error?: string; durationMs: number }> {
+    const params = readActionParams(this.charm.definition, name, set);
+    const started = performance.now();
+    try {
+      const report = await this.engine_.submit(internalEvent(actionEvent(name), params), { failFast: true });
+      const result = this.actionResults.get(report.runId) ?? null;
+      this.actionResults.delete(report.runId);
+      return { unit: this.unit, action: name, ok: true, runId: report.runId, result, durationMs: performance.now() - started };
+    } catch (err) {
+      return { unit: this.unit, action: name, ok: false, error: err instanceof Error ? err.message : String(err), durationMs: performance.now() - started };
+    } finally {
+      // Results of runs that failed after their action returned are never read: keep the map bounded.
+      while (this.actionResults.size > 64) this.actionResults.delete(this.actionResults.keys().next().value!);
+    }
   }
 
   members(): Member[] {

@@ -119,12 +119,20 @@ export interface EngineStatus {
 export interface SubmitOptions {
   /** Staged at the start of the run, inside its transaction (e.g. write the remote data bag). */
   readonly apply?: (tx: Transaction) => void;
+  /**
+   * A failed run is rolled back and rejects the submitter at once
+   * (ENGINE_ERR_RUN_FAILED with the handler's error as cause): no retry, no
+   * `error` state. For operator actions, whose failure is an answer to the
+   * operator, not a fault of the unit.
+   */
+  readonly failFast?: boolean;
 }
 
 interface InboxItem {
   readonly event: EngineEvent;
   readonly apply: ((tx: Transaction) => void) | undefined;
   readonly fullScan: boolean;
+  readonly failFast: boolean;
   readonly resolve: (report: RunReport) => void;
   readonly reject: (error: unknown) => void;
   attempts: number;
@@ -229,12 +237,12 @@ export class Engine {
    * charm may have new handlers).
    */
   start(): Promise<RunReport> {
-    return this.enqueue(internalEvent(START_EVENT), undefined, true);
+    return this.enqueue(internalEvent(START_EVENT), undefined, true, false);
   }
 
   /** Queues an event; settles when its run commits (or is skipped / the engine stops). */
   submit(event: EngineEvent, options: SubmitOptions = {}): Promise<RunReport> {
-    return this.enqueue(parseEvent(event), options.apply, false);
+    return this.enqueue(parseEvent(event), options.apply, false, options.failFast === true);
   }
 
   /** In `error` or `retrying`: retry the failed event now. */
@@ -281,12 +289,12 @@ export class Engine {
     this.notifyIdle();
   }
 
-  private enqueue(event: EngineEvent, apply: InboxItem['apply'], fullScan: boolean): Promise<RunReport> {
+  private enqueue(event: EngineEvent, apply: InboxItem['apply'], fullScan: boolean, failFast: boolean): Promise<RunReport> {
     if (this.state === 'stopped') {
       return Promise.reject(new EngineError('ENGINE_ERR_STOPPED', `engine is stopped; ${describeEvent(event)} was not queued`));
     }
     return new Promise<RunReport>((resolve, reject) => {
-      this.inbox.push({ event, apply, fullScan, resolve, reject, attempts: 0 });
+      this.inbox.push({ event, apply, fullScan, failFast, resolve, reject, attempts: 0 });
       void this.pump();
     });
   }
@@ -369,6 +377,12 @@ export class Engine {
       event: result.report.eventLabel,
       attempts: item.attempts,
     };
+    if (item.failFast) {
+      // Rolled back (nothing staged survives); the submitter gets the failure, the unit carries on.
+      this.inbox.shift();
+      item.reject(new EngineError('ENGINE_ERR_RUN_FAILED', result.error.message, { cause: result.error }));
+      return;
+    }
     if (result.error.code === 'ENGINE_ERR_NONCONVERGENT' || item.attempts >= this.retry.limit) {
       this.enterError(failure);
       return;

@@ -15,7 +15,7 @@
  *   ],
  * });
  */
-import type { HandlerSpec, Json } from '@rhizome/engine';
+import type { HandlerContext, HandlerSpec, Json } from '@rhizome/engine';
 import type { InterfaceDefinition } from '@rhizome/relations';
 
 /** Who and where a unit is; given to a charm's factories. */
@@ -65,6 +65,24 @@ export interface CharmDefinition {
    * the results of `defineInterface()`. Every endpoint's interface must be known.
    */
   readonly interfaces?: readonly InterfaceDefinition<any, any, any, any>[];
+  /**
+   * Operator actions, as Juju charms declare them: `rhizome run UNIT|SERVICE
+   * NAME key=value ...` checks the parameters against `params`, then runs
+   * `run` on each target as one transaction (a run like any other, in `runs`
+   * and the logs). What `run` returns is the action's result; if it throws,
+   * the run rolls back and the operator gets the error (the unit is not put
+   * in error and nothing is retried).
+   *
+   * @example
+   * actions: {
+   *   backup: {
+   *     description: 'copy the data to a file',
+   *     params: z.object({ to: z.string().min(1) }),
+   *     run: async (ctx, params, unit) => ({ path: await backupTo(unit.dir, params.to as string) }),
+   *   },
+   * },
+   */
+  readonly actions?: Readonly<Record<string, CharmAction>>;
   /** Builds the unit's handlers. */
   readonly handlers: (unit: UnitContext) => readonly HandlerSpec[];
   /** Files (absolute, or relative to the unit's dir) whose changes raise `file.changed` events with `{ path }`. */
@@ -106,6 +124,19 @@ export interface WorkloadPidFile {
 /** What `configSchema` must be: a zod schema (or anything with zod's `safeParse`). */
 export interface ConfigSchema {
   safeParse(value: unknown): { success: true } | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
+}
+
+/** A zod schema for an action's parameters (anything with zod's `safeParse`; its output is what `run` gets). */
+export interface ParamsSchema {
+  safeParse(value: unknown): { success: true; data: unknown } | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
+}
+
+/** One operator action (see `CharmDefinition.actions`). */
+export interface CharmAction {
+  readonly description?: string;
+  /** The parameters, checked before the action runs; without it, any parameters are passed through. */
+  readonly params?: ParamsSchema;
+  readonly run: (ctx: HandlerContext, params: Readonly<Record<string, Json>>, unit: UnitContext) => Json | void | Promise<Json | void>;
 }
 
 /** Identity function that types a charm definition. */

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { registerActions } from './commands/actions';
 import { registerAgent } from './commands/agent';
 import { registerConfig } from './commands/config';
 import { registerDeploy } from './commands/deploy';
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   registerOperate(program, globals);
   registerLogs(program, globals);
   registerConfig(program, globals);
+  registerActions(program, globals);
   registerDeploy(program, globals);
   registerMachines(program, globals);
   registerKeys(program, globals);

@@ -7,6 +7,7 @@
  *   GET  /cluster/status?timeoutMs=N   every agent's status: { label?, units: [{ unit, service, up, status?, error?, address }], tookMs }
  *   GET  /units/:unit/status | info | facts | runs
  *   POST /units/:unit/resolve          { skip?: boolean }
+ *   GET  /units/:unit/actions, POST /units/:unit/actions/:name { params? }   `rhizome run` on any unit
  *   GET  /units/:unit/config, POST /units/:unit/config { set, dryRun? }   `rhizome config` on any unit
  *   GET  /units/:unit/logs             NDJSON, as GET /logs (run, level, replay, follow); a remote follow polls
  *   POST /keys                         { operation: list|install|use|remove, key? }: serf keys semantics
@@ -24,6 +25,7 @@ const keysBody = z.discriminatedUnion('operation', [
   z.strictObject({ operation: z.enum(['install', 'use', 'remove']), key: z.string().min(1).max(100) }),
 ]);
 const resolveBody = z.strictObject({ skip: z.boolean().optional() }).optional();
+const actionBody = z.strictObject({ params: z.record(z.string().min(1).max(128), z.string().max(1024)).optional() });
 const configBody = z.strictObject({ set: z.record(z.string().min(1).max(128), z.string().max(1024)), dryRun: z.boolean().optional() });
 
 /** How often a remote `logs --follow` asks for new lines. */
@@ -92,6 +94,13 @@ export function meshControlRoutes(agent: Agent): ControlRoutes {
       return agent.remote.call(unitParam(req), 'resolve', { skip: r.data?.skip === true });
     },
     'GET /units/:unit/logs': remoteLogs(agent),
+    'GET /units/:unit/actions': (req) => agent.remote.call(unitParam(req), 'actions', {}, timeoutOf(req)),
+    'POST /units/:unit/actions/:name': (req) => {
+      const r = actionBody.safeParse(req.body ?? {});
+      if (!r.success) throw new AgentError('AGENT_ERR_BAD_REQUEST', `bad request body: ${formatIssues(r.error.issues)}; expected { "params": { "to": "/tmp/x" } }`);
+      // An action may take a while: up to a minute over the mesh.
+      return agent.remote.call(unitParam(req), 'action', { name: req.params['name'] ?? '', set: r.data.params ?? {} }, 60_000);
+    },
     'GET /units/:unit/config': (req) => agent.remote.call(unitParam(req), 'config', {}, timeoutOf(req)),
     'POST /units/:unit/config': (req) => {
       const r = configBody.safeParse(req.body);

@@ -13,6 +13,7 @@
  *   POST /gone        { unit }            that unit was removed for good: every agent forgets its links
  *   POST /event       { name, payload? }  a gossip user event; every agent raises `user.<name>`
  *   POST /query       { name, payload?, timeoutMs? }
+ *   GET  /actions     the charm's actions; POST /actions/:name { params?: { key: text } } runs one (waits; { ok, result | error })
  *   GET  /config      the charm's options: { options: [{ key, default, value, type, description }] }
  *   POST /config      { set: { key: text }, dryRun? }  checked in full, then one config.changed run
  *   POST /query/stream  the same; NDJSON: each ack and response as it arrives, then { type: 'done', totals }
@@ -44,6 +45,7 @@ const goneBody = z.strictObject({ unit: z.string().min(1).max(80) });
 const eventBody = z.strictObject({ name: z.string().min(1), payload: jsonValue.optional() });
 const queryBody = z.strictObject({ name: z.string().min(1), payload: jsonValue.optional(), timeoutMs: z.number().int().min(10).max(60_000).optional() });
 const configBody = z.strictObject({ set: z.record(z.string().min(1).max(128), z.string().max(64 * 1024)), dryRun: z.boolean().optional() });
+const actionBody = z.strictObject({ params: z.record(z.string().min(1).max(128), z.string().max(64 * 1024)).optional() });
 const relateBody = z.strictObject({ a: z.string(), b: z.string() });
 
 /**
@@ -89,6 +91,11 @@ export function buildControlRoutes(agent: Agent): ControlRoutes {
       checkPayload(req.body);
       const body = parseBody(queryBody, req.body, '{ "name": "ping", "timeoutMs": 2000 }');
       return agent.query(body.name, body.payload, body.timeoutMs);
+    },
+    'GET /actions': () => agent.actions(),
+    'POST /actions/:name': (req) => {
+      const body = parseBody(actionBody, req.body ?? {}, '{ "params": { "to": "/tmp/backup" } }');
+      return agent.runAction(req.params['name'] ?? '', body.params ?? {});
     },
     'GET /config': () => agent.configOptions(),
     'POST /config': (req) => {

@@ -30,8 +30,8 @@ import { serviceOf } from './tags';
 
 export const REMOTE_CONTROL_QUERY = 'rz.ctl';
 
-export type RemoteOp = 'status' | 'info' | 'facts' | 'runs' | 'logs' | 'resolve' | 'config' | 'configure';
-const OPS: readonly RemoteOp[] = ['status', 'info', 'facts', 'runs', 'logs', 'resolve', 'config', 'configure'];
+export type RemoteOp = 'status' | 'info' | 'facts' | 'runs' | 'logs' | 'resolve' | 'config' | 'configure' | 'actions' | 'action';
+const OPS: readonly RemoteOp[] = ['status', 'info', 'facts', 'runs', 'logs', 'resolve', 'config', 'configure', 'actions', 'action'];
 
 /** What the local agent provides to answer for itself. */
 export interface LocalControl {
@@ -45,6 +45,9 @@ export interface LocalControl {
   /** `rhizome config`: the charm's options, and a change (key → text). */
   config(): unknown;
   configure(set: Record<string, string>, dryRun: boolean): unknown;
+  /** `rhizome run`: the charm's actions, and running one. */
+  actions(): unknown;
+  action(name: string, params: Record<string, string>): Promise<unknown>;
 }
 
 export interface RemoteLogsArgs {
@@ -58,7 +61,7 @@ export interface RemoteLogsArgs {
 interface Request {
   op: RemoteOp;
   unit: string;
-  args?: { skip?: boolean; set?: Record<string, string>; dryRun?: boolean } & RemoteLogsArgs;
+  args?: { skip?: boolean; set?: Record<string, string>; dryRun?: boolean; name?: string } & RemoteLogsArgs;
 }
 
 type Answer = { ok: true; value: unknown; dropped?: number } | { ok: false; code: string; message: string };
@@ -104,7 +107,7 @@ export class RemoteControl {
 
   /** Runs `op` on `unit`'s agent, wherever it is in the mesh. */
   async call(unit: string, op: RemoteOp, args: Request['args'] = {}, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<unknown> {
-    if (unit === this.local.unit) return unwrap(this.answer({ op, unit, args }), unit);
+    if (unit === this.local.unit) return unwrap(await this.answer({ op, unit, args }), unit);
     const member = this.node.members().find((m) => m.name === unit);
     if (member === undefined) {
       const known = this.agents().map((m) => m.name).sort();
@@ -161,7 +164,7 @@ export class RemoteControl {
   }
 
   /** Answers a request for this unit (untrusted payload: checked field by field). */
-  private answer(payload: unknown): Answer | undefined {
+  private answer(payload: unknown): Answer | undefined | Promise<Answer> {
     const req = parseRequest(payload);
     if (req === undefined) return { ok: false, code: 'AGENT_ERR_BAD_REQUEST', message: 'malformed remote control request' };
     if (req.unit !== '*' && req.unit !== this.local.unit) return undefined;
@@ -191,12 +194,20 @@ export class RemoteControl {
           return fit(this.local.config());
         case 'configure':
           return fit(this.local.configure(req.args?.set ?? {}, req.args?.dryRun === true));
+        case 'actions':
+          return fit(this.local.actions());
+        case 'action':
+          return this.local.action(req.args?.name ?? '', req.args?.set ?? {}).then(fit, (err: unknown) => failed(err));
       }
     } catch (err) {
-      const e = err as { code?: unknown; message?: unknown };
-      return { ok: false, code: typeof e.code === 'string' ? e.code : 'AGENT_ERR_INTERNAL', message: String(e.message ?? err) };
+      return failed(err);
     }
   }
+}
+
+function failed(err: unknown): Answer {
+  const e = err as { code?: unknown; message?: unknown };
+  return { ok: false, code: typeof e.code === 'string' ? e.code : 'AGENT_ERR_INTERNAL', message: String(e.message ?? err) };
 }
 
 function parseRequest(payload: unknown): Request | undefined {
@@ -211,6 +222,7 @@ function parseRequest(payload: unknown): Request | undefined {
     const r = a as Record<string, unknown>;
     if (typeof r['skip'] === 'boolean') args.skip = r['skip'];
     if (typeof r['dryRun'] === 'boolean') args.dryRun = r['dryRun'];
+    if (typeof r['name'] === 'string' && /^[a-z][a-z0-9-]{0,63}$/.test(r['name'])) args.name = r['name'];
     const set = r['set'];
     if (set !== undefined) {
       if (set === null || typeof set !== 'object' || Array.isArray(set)) return undefined;

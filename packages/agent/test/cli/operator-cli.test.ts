@@ -196,4 +196,44 @@ describe('operator commands against real agents', () => {
     expect(await facts()).toMatchObject({ greeting: 'hi x5', 'config.changes': changes + 1 });
     expect(await ok('config', 'faulty')).toMatch(/retries +│ number +│ 3 +│ 5 \* /);
   }, 120_000);
+
+  it('actions: run on a unit or a service, results and errors per unit, params checked, failures roll back without error state', async () => {
+    expect(await ok('actions', 'faulty')).toMatch(/greet +│ greets someone/);
+    const one = await ok('run', 'faulty/0', 'greet', 'name=ada', 'times=2');
+    expect(one).toMatch(/^faulty\/0: greet completed in \d+(\.\d+)? m?s \(run (faulty\/0-\d+)\)\n {2}greeting: (\w+) ada, \3 ada/);
+    const runId = /\(run (faulty\/0-\d+)\)/.exec(one)![1]!;
+    const facts = JSON.parse(await ok('facts', 'faulty/0', '--json')) as Record<string, unknown>;
+    expect(facts['last.greeted']).toBe('ada');
+    // in the unit's runs and logs like any run
+    const runs = JSON.parse(await ok('runs', 'faulty/0', '--json')) as { runId: string; eventLabel: string; outcome: string }[];
+    expect(runs.find((r) => r.runId === runId)).toMatchObject({ eventLabel: 'action.greet', outcome: 'committed' });
+    expect(await ok('logs', '--run', runId, '-i', 'faulty/0')).toMatch(/run committed: action\.greet/);
+
+    // a service: every live unit answers
+    const svc = await rhizome('run', 'receiver', 'nope', '--json');
+    expect(svc.code).toBe(1);
+    const [answers, error] = svc.stdout.trim().split(/\n(?=\{"error")/);
+    const json = JSON.parse(answers!) as { unit: string; ok: boolean; error?: string }[];
+    const live = (JSON.parse(await ok('status', 'receiver', '--json')) as StatusSummary).units.filter((u) => u.up).map((u) => u.unit);
+    expect(json.map((a) => [a.unit, a.ok])).toEqual(live.map((u) => [u, false]));
+    expect(JSON.parse(error!)).toMatchObject({ error: { code: 'AGENT_ERR_ACTION' } });
+    expect(json[0]!.error).toMatch(/no action "nope"; this charm's actions are \(none\)/);
+
+    // params failing the schema: refused, nothing runs
+    const bad = await rhizome('run', 'faulty/0', 'greet', 'times=9');
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/faulty\/0: greet failed: invalid parameters for action "greet": name: .*; times: .*5/);
+    const malformed = await rhizome('run', 'faulty/0', 'greet', 'ada');
+    expect(malformed.code).toBe(1);
+    expect(malformed.stderr).toMatch(/"ada" is not parameter=value/);
+
+    // a failing action: the run rolls back, the unit stays idle (no retries, no error state)
+    const failed = await rhizome('run', 'faulty', 'half-fail');
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toMatch(/faulty\/0: half-fail failed: .*the second half failed/);
+    const after = JSON.parse(await ok('facts', 'faulty/0', '--json')) as Record<string, unknown>;
+    expect(after['half.done']).toBeUndefined();
+    const st = JSON.parse(await ok('status', 'faulty', '--json')) as StatusSummary;
+    expect(st.units[0]).toMatchObject({ agent: 'idle' });
+  }, 60_000);
 });
