@@ -1,9 +1,16 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 // One runner for the whole workspace. Multi-process tests spawn real agents,
 // so the pool is forks and timeouts are generous; speed targets live in
 // `pnpm bench`, never here.
 export default defineConfig({
+  // Tests run the TypeScript sources: the packages' exports point at the
+  // compiled dist/ (what Node and an npm install use), so map them back here.
+  // Processes the tests spawn run the compiled code (`pnpm build` first).
+  resolve: {
+    alias: [{ find: /^@rhizome\/(engine|gossip|relations|agent)$/, replacement: fileURLToPath(new URL('./packages/$1/src/index.ts', import.meta.url)) }],
+  },
   test: {
     include: [
       'packages/*/test/**/*.test.ts',

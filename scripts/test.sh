@@ -2,7 +2,8 @@
 # The full test suite, from a clean clone on a fresh machine:
 # installs what it needs (Debian packages the tests drive for real, pnpm
 # through npx, the workspace's locked dependencies), then typechecks and runs
-# every test. `.ci/run` runs exactly this.
+# every test (after `pnpm build`: spawned agents run the compiled code).
+# `.ci/run` runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,4 +20,6 @@ scripts/ensure-apt.sh ansible-core nginx iproute2 iptables zookeeper default-jre
 
 $PNPM install --frozen-lockfile --reporter=append-only
 $PNPM typecheck
+# Agents and the CLI run compiled JavaScript: processes the tests spawn need dist/.
+$PNPM build
 $PNPM test

@@ -1,14 +1,11 @@
 #!/usr/bin/env node
-// The `rhizome` command: runs the TypeScript CLI under tsx.
-import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+// The `rhizome` command: the compiled CLI (`pnpm build` writes dist/), in this process.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
-const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-const child = spawn(process.execPath, ['--import', tsx, main, ...process.argv.slice(2)], { stdio: 'inherit' });
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
-child.on('exit', (code, signal) => {
-  if (signal) process.kill(process.pid, signal);
-  else process.exit(code ?? 1);
-});
+const entry = new URL('../dist/bin.js', import.meta.url);
+if (!existsSync(fileURLToPath(entry))) {
+  process.stderr.write(`error: ${fileURLToPath(entry)} does not exist; run 'pnpm build' in the repository first\n`);
+  process.exit(1);
+}
+await import(entry.href);

@@ -61,6 +61,9 @@ export const AGENT_ERROR_CODES = [
   // Runtime charm config and actions (`rhizome config`, `rhizome run`).
   'AGENT_ERR_CONFIG',
   'AGENT_ERR_ACTION',
+  // release: compiled code and charms (append only)
+  'AGENT_ERR_NOT_BUILT',
+  'AGENT_ERR_CHARM_TYPE',
 ] as const;
 
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

@@ -3,7 +3,6 @@
  * 1 a runtime error (agent unreachable, unknown unit, ...) printed as
  * `error: <message>`, 2 bad arguments (with the usage).
  */
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerActions } from './commands/actions';
 import { registerAgent } from './commands/agent';
@@ -16,15 +15,9 @@ import { registerLogs } from './commands/logs';
 import { registerOperate } from './commands/operate';
 import { registerStatus } from './commands/status';
 import type { GlobalOptions } from './target';
+import { agentVersion } from '../runtime';
 
-export function agentVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
+export { agentVersion };
 
 export function buildProgram(): Command {
   const program = new Command('rhizome');
@@ -81,17 +74,4 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (wantsJson(argv)) process.stdout.write(`${JSON.stringify({ error: { code: e.remoteCode ?? e.code ?? 'AGENT_ERR_INTERNAL', message: e.message ?? String(err) } })}\n`);
     return 1;
   }
-}
-
-const invokedDirectly = process.argv[1] !== undefined && /cli[\\/]main\.ts$/.test(process.argv[1]);
-if (invokedDirectly) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      process.stderr.write(`error: ${String(err)}\n`);
-      process.exitCode = 1;
-    },
-  );
 }

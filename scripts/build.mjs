@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+// `pnpm build`, step 2 (step 1 is `tsc -b`, which type-checks and writes the
+// declaration files): compiles every framework package to runnable ESM
+// JavaScript with esbuild, one bundle per package in packages/<name>/dist/.
+//
+// Why esbuild and not tsc's JavaScript: the sources use extensionless
+// relative imports (moduleResolution "bundler"), which Node's ESM loader
+// does not resolve. Every bare import (npm dependencies and the other
+// @rhizome/* packages) stays external, so each framework package is loaded
+// once per process, whoever imports it (the agent, or a compiled charm).
+// Dynamic `import()`s become separate chunks: a CLI command loads only what
+// it uses.
+import { build } from 'esbuild';
+import { rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Package folder -> entry points (relative to the package) and their output names. */
+const PACKAGES = {
+  engine: { index: 'src/index.ts' },
+  gossip: { index: 'src/index.ts' },
+  relations: { index: 'src/index.ts' },
+  agent: { index: 'src/index.ts', bin: 'src/cli/bin.ts' },
+};
+
+const started = Date.now();
+await Promise.all(
+  Object.entries(PACKAGES).map(async ([name, entries]) => {
+    const dir = join(ROOT, 'packages', name);
+    // Only esbuild's outputs: dist/src (tsc's declarations) is tsc's.
+    await rm(join(dir, 'dist', 'chunks'), { recursive: true, force: true });
+    await build({
+      absWorkingDir: dir,
+      entryPoints: Object.fromEntries(Object.entries(entries).map(([out, src]) => [out, join(dir, src)])),
+      outdir: join(dir, 'dist'),
+      chunkNames: 'chunks/[name]-[hash]',
+      bundle: true,
+      splitting: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      packages: 'external',
+      sourcemap: 'linked',
+      logLevel: 'warning',
+    });
+  }),
+);
+process.stdout.write(`built ${Object.keys(PACKAGES).map((p) => `@rhizome/${p}`).join(', ')} in ${Date.now() - started} ms\n`);
