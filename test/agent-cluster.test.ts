@@ -10,10 +10,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientFor, readDeployment, type AgentStatus, type Deployment } from '@rhizome/agent';
+import { clientFor, readDeployment, rhizomeCommand, type AgentStatus, type Deployment } from '@rhizome/agent';
 
 const ROOT = join(import.meta.dirname, '..');
-const MAIN = join(ROOT, 'packages/agent/src/cli/main.ts');
 const BUNDLE = join(ROOT, 'packages/agent/test/fixtures/bundles/cluster.yaml');
 let home = '';
 
@@ -25,7 +24,7 @@ interface Run {
 
 function rhizome(...args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: { ...process.env, RHIZOME_HOME: home } });
+    const child = spawn(process.execPath, rhizomeCommand(args).args, { cwd: ROOT, env: { ...process.env, RHIZOME_HOME: home } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -20,7 +20,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientFor, deploy, destroy, readDeployment, startUnit, waitForConvergence, type AgentInfo, type Deployment, type LocalConvergence } from '@rhizome/agent';
 import type { ControlClient } from '../packages/agent/src/control/client';
-import { CLI_MAIN, tsxLoader } from '../packages/agent/src/deploy/deploy';
+import { AGENT_CONFIG_FILE } from '../packages/agent/src/deploy/deploy';
+import { agentCommand } from '../packages/agent/src/runtime';
 import { readAgentInfo } from '../packages/agent/src/deploy/deployment';
 
 const BUNDLE = join(import.meta.dirname, '../packages/agent/test/fixtures/bundles/crash.yaml');
@@ -41,11 +42,9 @@ function killGroup(pid: number): void {
 async function spawnAgent(d: Deployment, unit: string, extra: string[]): Promise<ChildProcess> {
   const u = d.units[unit]!;
   const out = await open(join(u.dataDir, 'agent.out'), 'a');
-  const child = spawn(
-    process.execPath,
-    ['--import', tsxLoader(), CLI_MAIN, 'agent', '--unit', u.unit, '--charm', u.charmDir, '--data-dir', u.dataDir, '--log-level', 'info', ...extra],
-    { detached: true, stdio: ['ignore', out.fd, out.fd] },
-  );
+  // The agent.yaml deploy wrote for the unit (charm, compiled module, data dir, options).
+  const cmd = agentCommand(join(u.dataDir, AGENT_CONFIG_FILE), ['--log-level', 'info', ...extra]);
+  const child = spawn(cmd.command, [...cmd.args], { detached: true, stdio: ['ignore', out.fd, out.fd] });
   await out.close();
   spawned.push(child.pid!);
   return child;

@@ -256,7 +256,7 @@ export class Agent {
     this.log.info({ generation: rec.generation, recordsReplayed: rec.recordsReplayed, tornBytesDropped: rec.tornBytesDropped }, 'state recovered');
 
     // 2. charm
-    this.charm = await loadCharm(c.charmDir);
+    this.charm = await loadCharm(c.charmDir, c.charmModule);
     // Options an operator changed at run time (`rhizome config`) are kept in the state and win over the file's.
     const overrides = getFact(this.state.recoveredKb, CONFIG_OVERRIDES_FACT);
     const config: Record<string, Json> = { ...(this.charm.definition.config ?? {}), ...c.options, ...(isJsonObject(overrides) ? overrides : {}) };

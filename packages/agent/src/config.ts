@@ -22,8 +22,14 @@ export interface AgentConfig {
   readonly unit: string;
   /** Service name: the part of `unit` before "/". */
   readonly service: string;
-  /** Folder holding the charm's `charm.ts` (absolute). */
+  /** Folder holding the charm's `charm.ts` (absolute): the charm's own files (playbooks...) live there. */
   readonly charmDir: string;
+  /**
+   * The charm compiled to JavaScript (absolute; `deploy` and `rhizome
+   * build-charm` write it, see charm/compile.ts). Without it the agent
+   * compiles `charmDir` itself at start (slower, and not type-checked).
+   */
+  readonly charmModule?: string;
   /** State directory (absolute): snapshot, log, token, control.json, agent.log, the unit's working dir. */
   readonly dataDir: string;
   /** Extra gossip tags (the agent adds its own: service, endpoints, control URL). */
@@ -79,6 +85,7 @@ const jsonValue: z.ZodType<Json> = z.lazy(() =>
 const configSchema = z.strictObject({
   unit: z.string().regex(UNIT_RE, 'a unit name looks like "service/0" (lowercase letters, digits and dashes, a slash, a number)'),
   charmDir: z.string().min(1, 'name the charm folder (the one holding charm.ts)'),
+  charmModule: z.string().min(1, 'name the compiled charm file (rhizome build-charm DIR prints it)').optional(),
   dataDir: z.string().min(1, 'name a data directory'),
   tags: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'a tag name is lowercase letters, digits, "_" and "-"'), z.string().max(256)).optional(),
   bind: z.string().min(1).optional(),
@@ -121,6 +128,7 @@ export function parseAgentConfig(input: unknown, baseDir = process.cwd()): Agent
     unit: c.unit,
     service: c.unit.split('/')[0]!,
     charmDir: resolve(baseDir, c.charmDir),
+    ...(c.charmModule !== undefined ? { charmModule: resolve(baseDir, c.charmModule) } : {}),
     dataDir: resolve(baseDir, c.dataDir),
     tags: Object.freeze({ ...(c.tags ?? {}) }),
     bindHost,
@@ -172,7 +180,7 @@ export async function loadAgentConfig(file: string | undefined, overrides: Recor
   }
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) merged[k] = v;
   // Paths given as flags are relative to the cwd, paths in the file to the file.
-  for (const k of ['charmDir', 'dataDir', 'keyringFile'] as const) {
+  for (const k of ['charmDir', 'charmModule', 'dataDir', 'keyringFile'] as const) {
     if (typeof overrides[k] === 'string') merged[k] = resolve(overrides[k]);
   }
   return parseAgentConfig(merged, baseDir);

@@ -1,6 +1,8 @@
 /**
- * Loading a charm: `import()` of `<charmDir>/charm.ts` (the agent runs under
- * tsx, so TypeScript loads as is), then every check that can fail before the
+ * Loading a charm: `import()` of its compiled module (`charmModule`, written
+ * by deploy or `rhizome build-charm`; see compile.ts), or, without one, of
+ * `<charmDir>/charm.ts` itself where the process can load TypeScript (tests,
+ * tsx) and else of a fresh compile of it. Then every check that can fail before the
  * agent touches the mesh: the default export is a charm definition, its
  * metadata parses, its interfaces are known, and its handlers compile (a
  * handler without preconditions is refused by the engine). Any failure is an
@@ -35,8 +37,39 @@ function fail(file: string, message: string, cause?: unknown): AgentError {
   return new AgentError('AGENT_ERR_CHARM_LOAD', `cannot load charm ${file}: ${message}`, cause === undefined ? undefined : { cause });
 }
 
-/** Imports and checks a charm module; does not build its handlers (see `buildHandlers`). */
-export async function loadCharm(charmDir: string): Promise<LoadedCharm> {
+/** Imports the charm: its compiled module when given, else charm.ts as is when TypeScript loads here, else compiled now. */
+async function importCharm(file: string, charmDir: string, charmModule: string | undefined): Promise<{ default?: unknown }> {
+  const load = async (path: string): Promise<{ default?: unknown }> => {
+    try {
+      return (await import(pathToFileURL(path).href)) as { default?: unknown };
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ERR_UNKNOWN_FILE_EXTENSION' && path === file && charmModule === undefined) throw err;
+      throw fail(path, `the module failed to load: ${err instanceof Error ? err.message : String(err)}`, err);
+    }
+  };
+  if (charmModule !== undefined) {
+    try {
+      await access(charmModule);
+    } catch (err) {
+      throw fail(file, `its compiled module ${charmModule} is missing; run 'rhizome build-charm ${resolve(charmDir)}' (deploy and add-unit do it)`, err);
+    }
+    return load(charmModule);
+  }
+  try {
+    return await load(file);
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw err;
+  }
+  // Plain Node: compile it (esbuild, cached; not type-checked: deploy and build-charm do that).
+  const { buildCharm } = await import('./compile');
+  return load((await buildCharm(charmDir, { typecheck: false })).module);
+}
+
+/**
+ * Imports and checks a charm; does not build its handlers (see
+ * `buildHandlers`). `charmModule` is the compiled charm (see compile.ts).
+ */
+export async function loadCharm(charmDir: string, charmModule?: string): Promise<LoadedCharm> {
   let file = resolve(charmDir, CHARM_FILE);
   try {
     await access(file);
@@ -48,12 +81,7 @@ export async function loadCharm(charmDir: string): Promise<LoadedCharm> {
     }
     file = bundled;
   }
-  let mod: { default?: unknown };
-  try {
-    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
-  } catch (err) {
-    throw fail(file, `the module failed to load: ${err instanceof Error ? err.message : String(err)}`, err);
-  }
+  const mod = await importCharm(file, charmDir, charmModule);
   const def = mod.default as Partial<CharmDefinition> | undefined;
   if (def === null || typeof def !== 'object') {
     throw fail(file, 'its default export is not a charm; write `export default defineCharm({ metadata, handlers })`');

@@ -156,12 +156,16 @@ export async function readBundle(path: string): Promise<Bundle> {
   return parseBundle(text, file);
 }
 
-/** Loads every charm of the bundle and checks its relations; returns each service's metadata. */
-export async function checkBundle(bundle: Bundle): Promise<Record<string, CharmMetadata>> {
+/**
+ * Loads every charm of the bundle and checks its relations; returns each
+ * service's metadata. `modules` maps a service to its compiled charm (see
+ * charm/compile.ts); a service without one loads as `loadCharm` does.
+ */
+export async function checkBundle(bundle: Bundle, modules: Readonly<Record<string, string>> = {}): Promise<Record<string, CharmMetadata>> {
   const metadata: Record<string, CharmMetadata> = {};
   for (const s of Object.values(bundle.services)) {
     try {
-      metadata[s.name] = (await loadCharm(s.charmDir)).metadata;
+      metadata[s.name] = (await loadCharm(s.charmDir, modules[s.name])).metadata;
     } catch (err) {
       throw new AgentError('AGENT_ERR_BAD_BUNDLE', `${bundle.file}: services.${s.name}.charm: ${(err as Error).message}`, { cause: err });
     }

@@ -1,8 +1,15 @@
 /**
  * Local deployments: every unit of a bundle as its own detached agent
- * process on this machine (`node --import tsx .../cli/main.ts agent ...`),
- * each with its own data directory `<home>/<name>/<unit with / as ->/` and
- * OS-chosen ports. The first unit started is the seed of the others; a
+ * process on this machine, running the compiled CLI
+ * (`node <agent package>/dist/bin.js agent --config <data dir>/agent.yaml`,
+ * see runtime.ts), each with its own data directory
+ * `<home>/<name>/<unit with / as ->/` and OS-chosen ports. The unit's whole
+ * configuration (charm options included) is in its `agent.yaml` (mode 0600),
+ * not on the command line, where `ps` would show it to every user.
+ *
+ * Charms are compiled and type-checked before any agent starts
+ * (charm/compile.ts, cached by content hash); a charm that does not compile
+ * or type-check fails the deploy with the compiler's message. The first unit started is the seed of the others; a
  * (re)started unit is given every live unit as seeds.
  *
  * A unit counts as started when its `agent.json` (written once the agent
@@ -17,14 +24,15 @@
  * crash, and the restarted unit takes its daemons over.
  */
 import { spawn } from 'node:child_process';
-import { open, readFile, rm, unlink } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { chmod, open, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { stringify as toYaml } from 'yaml';
 import { AGENT_INFO_FILE } from '../agent-info';
 import { AgentError } from '../errors';
 import { ensureKeyringFile, KEYRING_FILE } from '../keys/keyring-file';
 import { ensurePrivateDir, PRIVATE_FILE_MODE, tightenFile } from '../internal/private-fs';
+import { agentCommand } from '../runtime';
 import { waitForConvergence, type ConvergenceCheck } from './converge';
 import { checkMachine, cleanMachine, killRemoteUnit, prepareMachine, remoteDataDir, removeRemoteDir, startRemoteUnit, stopRemoteUnit } from './remote';
 import { recordWorkloads, stopUnitWorkloads, type StopWorkloadsOptions, type WorkloadReport } from './workloads';
@@ -50,11 +58,8 @@ import {
   type Deployment,
 } from './deployment';
 
-export const CLI_MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
-/** The tsx loader, as a URL usable with `--import` from any cwd. */
-export function tsxLoader(): string {
-  return pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-}
+/** A unit's agent config file, in its data dir (mode 0600: it holds the charm options). */
+export const AGENT_CONFIG_FILE = 'agent.yaml';
 
 export interface DeployOptions {
   readonly home: string;
@@ -68,6 +73,43 @@ export interface DeployOptions {
   readonly noFsync?: boolean;
   /** Wait for convergence (default true). */
   readonly wait?: boolean;
+  /** Where compiled charms are cached (default: charm/compile.ts's `charmCacheDir()`). */
+  readonly charmCache?: string;
+}
+
+/**
+ * Compiles and type-checks a charm folder before any of its units starts
+ * (cached by content hash: an unchanged charm costs one esbuild pass).
+ * Returns the compiled module's path.
+ */
+export async function prepareCharm(charmDir: string, opts: { charmCache?: string | undefined } = {}): Promise<string> {
+  const { buildCharm } = await import('../charm/compile');
+  return (await buildCharm(charmDir, opts.charmCache !== undefined ? { cacheDir: opts.charmCache } : {})).module;
+}
+
+/** Writes `<unit data dir>/agent.yaml` (0600) for a unit and returns its path. */
+export async function writeAgentConfig(
+  u: DeployedUnit,
+  seeds: readonly string[],
+  opts: { logLevel?: string | undefined; keyringFile?: string | undefined; label?: string | undefined } = {},
+): Promise<string> {
+  const file = join(u.dataDir, AGENT_CONFIG_FILE);
+  const config = {
+    unit: u.unit,
+    charmDir: u.charmDir,
+    ...(u.charmModule !== undefined ? { charmModule: u.charmModule } : {}),
+    dataDir: u.dataDir,
+    seeds: [...seeds],
+    ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
+    ...(opts.keyringFile !== undefined ? { keyringFile: opts.keyringFile } : {}),
+    ...(opts.label !== undefined ? { label: opts.label } : {}),
+    options: u.options,
+  };
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, `# written by rhizome deploy for ${u.unit}; rewritten whenever the unit is (re)started\n${toYaml(config)}`, { mode: 0o600 });
+  await chmod(tmp, 0o600);
+  await rename(tmp, file);
+  return file;
 }
 
 export interface DeployResult {
@@ -96,40 +138,33 @@ export function deploymentLabel(d: Pick<Deployment, 'name'>): string {
   return `rhizome-${d.name}`;
 }
 
-/** Starts one unit's agent process and waits until it serves. */
-export async function spawnUnit(d: Deployment, u: DeployedUnit, seeds: readonly string[], opts: { logLevel?: string; noFsync?: boolean } = {}): Promise<DeployedUnit> {
+/**
+ * Starts one unit's agent process and waits until it serves. The unit's
+ * charm is compiled first unless `u.charmModule` names an existing compiled
+ * module (deploy compiles each charm once; add-unit and start clear it, so
+ * they compile and type-check the charm as it is now: cached when unchanged).
+ */
+export async function spawnUnit(
+  d: Deployment,
+  u: DeployedUnit,
+  seeds: readonly string[],
+  opts: { logLevel?: string; noFsync?: boolean; charmCache?: string } = {},
+): Promise<DeployedUnit> {
   await ensurePrivateDir(u.dataDir);
   await unlink(join(u.dataDir, AGENT_INFO_FILE)).catch(() => undefined);
+  if (u.charmModule === undefined || !existsSync(u.charmModule)) u.charmModule = await prepareCharm(u.charmDir, { charmCache: opts.charmCache });
   // Before the agent can start any daemon: destroy must find them even if this agent is killed.
   await recordWorkloads(u);
   // Secure by default: every deployment has a keyring (made once, 0600) and a label.
   const keyringFile = deploymentKeyringFile(d);
   await ensureKeyringFile(keyringFile);
+  const configFile = await writeAgentConfig(u, seeds, { logLevel: opts.logLevel, keyringFile, label: deploymentLabel(d) });
   const outFile = join(u.dataDir, 'agent.out');
   const out = await open(outFile, 'a', PRIVATE_FILE_MODE);
   await tightenFile(outFile);
-  const args = [
-    '--import',
-    tsxLoader(),
-    CLI_MAIN,
-    'agent',
-    '--unit',
-    u.unit,
-    '--charm',
-    u.charmDir,
-    '--data-dir',
-    u.dataDir,
-    '--options-json',
-    JSON.stringify(u.options),
-    '--keyring',
-    keyringFile,
-    '--label',
-    deploymentLabel(d),
-    ...(opts.logLevel ? ['--log-level', opts.logLevel] : []),
-    ...(opts.noFsync ? ['--no-fsync'] : []),
-    ...seeds.flatMap((s) => ['--seed', s]),
-  ];
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out.fd, out.fd], cwd: process.cwd(), env: { ...process.env, RHIZOME_DEPLOYMENT: d.name } });
+  // --data-dir repeats the file's: it makes the unit's process recognizable in ps (and /proc/PID/cmdline).
+  const cmd = agentCommand(configFile, ['--data-dir', u.dataDir, ...(opts.noFsync ? ['--no-fsync'] : [])]);
+  const child = spawn(cmd.command, [...cmd.args], { detached: true, stdio: ['ignore', out.fd, out.fd], cwd: process.cwd(), env: { ...process.env, RHIZOME_DEPLOYMENT: d.name } });
   await out.close();
   let exited: number | string | undefined;
   child.once('exit', (code, signal) => {
@@ -199,7 +234,16 @@ export async function deploy(bundlePath: string, options: DeployOptions): Promis
   // Loaded on demand: bundle checking loads every charm (and zod, relations).
   const { readBundle, checkBundle } = await import('./bundle');
   const bundle = await readBundle(bundlePath);
-  await checkBundle(bundle);
+  // Every charm compiled and type-checked before any agent starts.
+  const modules: Record<string, string> = {};
+  for (const s of Object.values(bundle.services)) {
+    try {
+      modules[s.name] = await prepareCharm(s.charmDir, { charmCache: options.charmCache });
+    } catch (err) {
+      throw new AgentError((err as AgentError).code ?? 'AGENT_ERR_BAD_BUNDLE', `${bundle.file}: services.${s.name}.charm: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  await checkBundle(bundle, modules);
   // Every machine the bundle uses must be able to run agents before anything is written anywhere.
   const usedMachines = new Set(Object.values(bundle.services).flatMap((s) => s.to ?? []));
   const remote = Object.values(bundle.machines).filter((m) => usedMachines.has(m.id) && m.local !== true);
@@ -234,6 +278,7 @@ export async function deploy(bundlePath: string, options: DeployOptions): Promis
   for (const s of Object.values(bundle.services)) {
     for (let i = 0; i < s.units; i++) {
       const u = newUnit(d, s.name, allocateUnitNumber(d, s.name), s.charmDir, s.options, s.to?.[i]);
+      u.charmModule = modules[s.name];
       d.units[u.unit] = u;
     }
   }
@@ -248,7 +293,11 @@ export async function deploy(bundlePath: string, options: DeployOptions): Promis
     await Promise.all([...byMachine].map(([id, charms]) => prepareMachine(machineOf(d, id), d.name, [...charms], deploymentKeyringFile(d))));
   }
   options.onPhase?.(`starting ${units.length} unit(s) of deployment ${d.name}`);
-  const spawnOpts = { ...(options.logLevel ? { logLevel: options.logLevel } : {}), ...(options.noFsync ? { noFsync: true } : {}) };
+  const spawnOpts = {
+    ...(options.logLevel ? { logLevel: options.logLevel } : {}),
+    ...(options.noFsync ? { noFsync: true } : {}),
+    ...(options.charmCache !== undefined ? { charmCache: options.charmCache } : {}),
+  };
   try {
     const [first, ...rest] = units;
     if (first) {
@@ -297,7 +346,7 @@ export async function relate(d: Deployment, a: string, b: string, timeoutMs = 30
 
 /** The fields a start, kill or stop changes. */
 function unitProgress(u: DeployedUnit): Partial<DeployedUnit> {
-  return { pid: u.pid, pidStartTicks: u.pidStartTicks, controlUrl: u.controlUrl, gossipAddress: u.gossipAddress, state: u.state, supervisor: u.supervisor, supervisorPid: u.supervisorPid };
+  return { pid: u.pid, pidStartTicks: u.pidStartTicks, controlUrl: u.controlUrl, gossipAddress: u.gossipAddress, state: u.state, supervisor: u.supervisor, supervisorPid: u.supervisorPid, charmModule: u.charmModule };
 }
 
 /** Copies what a start, kill or stop learned about `u` into the record (under its lock); a unit removed meanwhile stays removed. */
@@ -315,6 +364,9 @@ async function recordUnit(home: string, name: string, u: DeployedUnit): Promise<
  */
 export async function addUnit(home: string, service: string, opts: { deployment?: string; logLevel?: string; noFsync?: boolean; to?: string } = {}): Promise<DeployedUnit> {
   const name = await resolveDeploymentName(home, opts.deployment);
+  // Compiled (and type-checked) before a unit is recorded: a broken charm adds nothing.
+  const known = Object.values((await readDeployment(home, name)).units).find((x) => x.service === service);
+  const charmModule = known ? await prepareCharm(known.charmDir) : undefined;
   const u = await updateDeployment(home, name, (d) => {
     const template = Object.values(d.units).find((x) => x.service === service);
     if (!template) {
@@ -325,6 +377,7 @@ export async function addUnit(home: string, service: string, opts: { deployment?
     const machine = opts.to ?? template.machine;
     if (machine !== undefined) machineOf(d, machine);
     const created = newUnit(d, service, allocateUnitNumber(d, service), template.charmDir, template.options, machine);
+    if (created.charmDir === known?.charmDir) created.charmModule = charmModule;
     d.units[created.unit] = created;
     return created;
   });
@@ -346,6 +399,8 @@ export async function startUnit(home: string, unit: string, opts: { deployment?:
     const d = await readDeployment(home, name);
     const u = unitOf(d, unit);
     if (u.state === 'running' && unitAlive(u)) throw new AgentError('AGENT_ERR_DEPLOY', `unit ${unit} is already running (pid ${u.pid})`);
+    // The charm as it is now (cached when unchanged), type-checked before the agent starts.
+    u.charmModule = await prepareCharm(u.charmDir);
     try {
       await startAnywhere(d, u, seedsOf(d, u.unit), opts);
     } finally {

@@ -25,6 +25,8 @@ export interface DeployedUnit {
   readonly unit: string;
   readonly service: string;
   readonly charmDir: string;
+  /** The compiled charm the agent runs (charm/compile.ts), refreshed whenever the unit is (re)started. */
+  charmModule?: string | undefined;
   readonly dataDir: string;
   readonly options: Readonly<Record<string, Json>>;
   /** Last known process (0 when never started, or when that process died and its pid now belongs to another). */

@@ -33,6 +33,8 @@ export interface UnitPlacement {
   readonly unit: string;
   readonly service: string;
   readonly charmDir: string;
+  /** The compiled charm (charm/compile.ts); without it the charm is loaded as `loadCharm` does. */
+  readonly charmModule?: string | undefined;
   readonly dataDir: string;
   readonly options: UnitContext['config'];
 }
@@ -47,7 +49,7 @@ const quietLog: UnitContext['log'] = { info: () => undefined, warn: () => undefi
  */
 export async function recordWorkloads(u: UnitPlacement): Promise<readonly WorkloadPidFile[]> {
   const { loadCharm, declaredWorkloads } = await import('../charm/load');
-  const charm = await loadCharm(u.charmDir);
+  const charm = await loadCharm(u.charmDir, u.charmModule);
   const config = Object.freeze({ ...(charm.definition.config ?? {}), ...u.options });
   const unit: UnitContext = Object.freeze({ unit: u.unit, service: u.service, dir: join(u.dataDir, 'unit'), address: '127.0.0.1', config, log: quietLog });
   const workloads = declaredWorkloads(charm, unit);

@@ -3,9 +3,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { connectToAgent } from '../../src/index';
+import { connectToAgent, rhizomeCommand } from '../../src/index';
 
-const MAIN = join(import.meta.dirname, '../../src/cli/main.ts');
 const CHARMS = join(import.meta.dirname, '../fixtures/charms');
 const pids: number[] = [];
 const dirs: string[] = [];
@@ -25,7 +24,7 @@ describe('rhizome agent (foreground process)', () => {
   it('serves, then on SIGTERM stops gracefully and exits 0', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'rz-fg-'));
     dirs.push(dir);
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'agent', '--unit', 'faulty/0', '--charm', join(CHARMS, 'faulty'), '--data-dir', dir, '--option', 'size=3'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, rhizomeCommand(['agent', '--unit', 'faulty/0', '--charm', join(CHARMS, 'faulty'), '--data-dir', dir, '--option', 'size=3']).args, { stdio: ['ignore', 'pipe', 'pipe'] });
     pids.push(child.pid!);
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

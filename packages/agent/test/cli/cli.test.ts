@@ -3,9 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { runCli } from '../../src/index';
+import { rhizomeCommand, runCli } from '../../src/index';
 
-const MAIN = join(import.meta.dirname, '../../src/cli/main.ts');
 const BIN = join(import.meta.dirname, '../../bin/rhizome.mjs');
 let home = '';
 
@@ -43,10 +42,10 @@ describe('rhizome CLI arguments and errors', () => {
     const b = spawnSync(process.execPath, [BIN, 'version'], { encoding: 'utf8', timeout: 60_000 });
     expect(b.status).toBe(0);
     expect(b.stdout).toMatch(/^rhizome \d+\.\d+\.\d+/);
-    const bad = spawnSync(process.execPath, ['--import', 'tsx', MAIN, 'bogus'], { encoding: 'utf8', timeout: 60_000 });
+    const bad = spawnSync(process.execPath, rhizomeCommand(['bogus']).args, { encoding: 'utf8', timeout: 60_000 });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/unknown command 'bogus'/);
-    const none = spawnSync(process.execPath, ['--import', 'tsx', MAIN, '--home', home, 'status'], { encoding: 'utf8', timeout: 60_000 });
+    const none = spawnSync(process.execPath, rhizomeCommand(['--home', home, 'status']).args, { encoding: 'utf8', timeout: 60_000 });
     expect(none.status).toBe(1);
     expect(none.stderr).toMatch(/^error: no deployment found in /);
   });

@@ -12,6 +12,7 @@ interface AgentFlags {
   config?: string;
   unit?: string;
   charm?: string;
+  charmModule?: string;
   tag?: string[];
   bind?: string;
   advertise?: string;
@@ -25,7 +26,6 @@ interface AgentFlags {
   logLevel?: string;
   controlPort?: string;
   option?: string[];
-  optionsJson?: string;
   fsync?: boolean;
   logStdout?: boolean;
 }
@@ -65,6 +65,7 @@ export function registerAgent(program: Command, globals: () => GlobalOptions): v
     .option('--config <file>', 'agent config file (YAML or JSON)')
     .option('--unit <name>', 'unit name, e.g. web/0')
     .option('--charm <dir>', 'charm folder (holding charm.ts)')
+    .option('--charm-module <file>', 'the charm compiled by `rhizome build-charm` (default: compile --charm at start)')
     .option('--tag <key=value>', 'extra gossip tag (repeatable)', collect)
     .option('--bind <host[:port]>', 'gossip listen address (default 127.0.0.1, port picked; 0.0.0.0 = every interface)')
     .option('--advertise <host[:port]>', 'address other agents dial (default: the bind address; for a wildcard bind, the first non-loopback address)')
@@ -78,26 +79,17 @@ export function registerAgent(program: Command, globals: () => GlobalOptions): v
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
     .option('--control-port <port>', 'control API port (0 = pick)')
     .option('--option <key=value>', 'charm config option, value parsed as JSON when it is (repeatable)', collect)
-    .option('--options-json <json>', 'charm config options as one JSON object')
     .option('--no-fsync', 'do not fsync the state (tests only: a crash may lose commits)')
     .option('--log-stdout', 'also print log lines to stdout')
     .action(async (flags: AgentFlags) => {
       const g = globals();
       // Loaded on demand: the other commands do not need the agent's dependencies.
       const [{ Agent }, { loadAgentConfig }] = await Promise.all([import('../../agent'), import('../../config')]);
-      let options: Record<string, unknown> | undefined = keyValues(flags.option, '--option', true);
-      if (flags.optionsJson !== undefined) {
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(flags.optionsJson);
-        } catch {
-          throw new AgentError('AGENT_ERR_BAD_CONFIG', '--options-json must be a JSON object');
-        }
-        options = { ...(parsed as Record<string, unknown>), ...options };
-      }
+      const options = keyValues(flags.option, '--option', true);
       const config = await loadAgentConfig(flags.config, {
         unit: flags.unit,
         charmDir: flags.charm,
+        charmModule: flags.charmModule,
         dataDir: g.dataDir ?? (process.env['RHIZOME_DATA_DIR'] || undefined),
         tags: keyValues(flags.tag, '--tag', false),
         bind: flags.bind,
