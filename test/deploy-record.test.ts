@@ -14,7 +14,7 @@ import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientFor, deploy, destroy, readDeployment, unitOf, type AgentStatus } from '@rhizome/agent';
+import { clientFor, deploy, destroy, readDeployment, rhizomeCommand, unitOf, type AgentStatus } from '@rhizome/agent';
 import { converge, ROOT, unitDir, until } from './e2e-support';
 
 const NAME = 'hadoop';
@@ -31,7 +31,7 @@ afterAll(async () => {
 /** Runs the CLI as its own process (real concurrency between commands). */
 function cli(...args: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'packages/agent/src/cli/main.ts'), '--home', home, '--deployment', NAME, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, rhizomeCommand(['--home', home, '--deployment', NAME, ...args]).args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
     child.stderr.on('data', (b: Buffer) => (out += b.toString()));
