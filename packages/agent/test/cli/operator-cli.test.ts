@@ -13,10 +13,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StatusSummary } from '../../src/cli/status/model';
 import type { LogRecord } from '../../src/log/log-tail';
+import { rhizomeCommand } from '../../src/runtime';
 import { okIn, rhizomeIn, until } from './harness';
 
 const BUNDLE = join(import.meta.dirname, '../fixtures/bundles/cluster.yaml');
-const MAIN = join(import.meta.dirname, '../../src/cli/main.ts');
 const UNIT_ROW = /^[\w-]+\/\d+\*?\s/;
 
 let home = '';
@@ -75,7 +75,7 @@ describe('operator commands against real agents', () => {
     expect(unknown.stderr).toMatch(/no service or unit "nosuch".*its units are faulty\/0, receiver\/0/);
 
     // --follow, as a real process: a new event's lines arrive, SIGINT ends it cleanly
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--home', home, 'logs', '-f', '-n', '0', '-i', 'sender'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, rhizomeCommand(['--home', home, 'logs', '-f', '-n', '0', '-i', 'sender']).args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
