@@ -8,10 +8,20 @@
  * deploy, add-unit and build-charm need it.
  */
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { CompilerOptions, Diagnostic, FormatDiagnosticsHost } from 'typescript';
 import { AgentError } from '../errors';
-import { CHARM_SOURCE } from './compile';
+import { CHARM_SOURCE, frameworkModules } from './compile';
+
+/** Framework import names -> their declaration files (next to the compiled module: dist/src/index.d.ts). */
+function frameworkTypes(): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [name, file] of Object.entries(frameworkModules())) {
+    const dts = join(dirname(dirname(file)), 'dist', 'src', 'index.d.ts');
+    if (existsSync(dts)) out[name] = [dts];
+  }
+  return out;
+}
 
 /** At most this much compiler output goes into the error (the first errors are the useful ones). */
 const MAX_MESSAGE_CHARS = 6000;
@@ -47,6 +57,13 @@ export async function typecheckCharm(charmDir: string): Promise<void> {
   }
   // Only the check: no output, no build info, no project references (their outputs may not exist).
   options.noEmit = true;
+  // The framework as the agent will run it: its declaration files (with skipLibCheck, not
+  // re-checked), never its sources (slow, and checked under the charm's settings, not its own).
+  const paths = frameworkTypes();
+  if (Object.keys(paths).length > 0) {
+    options.paths = { ...(options.paths ?? {}), ...paths };
+    options.skipLibCheck = true;
+  }
   for (const k of ['composite', 'declaration', 'declarationMap', 'emitDeclarationOnly', 'incremental', 'tsBuildInfoFile', 'outDir', 'rootDir', 'sourceMap'] as const) delete options[k];
   const program = ts.createProgram({ rootNames: [source], options });
   const diagnostics = ts.getPreEmitDiagnostics(program);
