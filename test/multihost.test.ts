@@ -18,7 +18,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Keyring } from '@rhizome/gossip';
-import { CLI_MAIN, tsxLoader } from '../packages/agent/src/deploy/deploy';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { rhizomeCommand } from '../packages/agent/src/runtime';
+
+/** The attack fixture is a TypeScript test script (not Rhizome code): it runs under tsx. */
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 import { ROOT, until } from './e2e-support';
 import { createHosts, netnsUnavailableReason, type Host, type HostNetwork, type HostProcess } from './hosts/index';
 
@@ -49,7 +54,7 @@ describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring 
 
   /** `rhizome ...` inside host i (default h1), against that host's agent. */
   async function cli(args: string[], i = 1, env: Record<string, string> = {}): Promise<Cli> {
-    const r = await host(i).exec('env', [...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, '--import', tsxLoader(), CLI_MAIN, ...args], { timeoutMs: 60_000 });
+    const r = await host(i).exec('env', [...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, ...rhizomeCommand(args).args], { timeoutMs: 60_000 });
     return { code: r.code, stdout: r.stdout, stderr: r.stderr };
   }
   const cliAt = (args: string[], i = 1): Promise<Cli> => cli(['--data-dir', dataDir(i), ...args], i);
@@ -93,7 +98,7 @@ describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring 
       { mode: 0o600 },
     );
     await rm(join(dataDir(i), 'control.json'), { force: true });
-    agents.set(unit, host(i).spawn(process.execPath, ['--import', tsxLoader(), CLI_MAIN, 'agent', '--config', file, '--no-fsync']));
+    agents.set(unit, host(i).spawn(process.execPath, rhizomeCommand(['agent', '--config', file, '--no-fsync']).args));
   }
 
   async function converged(what: string, timeoutMs = 60_000): Promise<void> {
@@ -220,7 +225,7 @@ describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring 
     const env = { OUTSIDER_TARGET: `${ADDR[0]}:${PORT}`, OUTSIDER_BIND: ADDR[4]!, OUTSIDER_PORT: '23450', OUTSIDER_ROUNDS: '5' };
     const script = join(ROOT, 'test/hosts/fixtures/outsider.ts');
     const attack = async (extra: Record<string, string>): Promise<void> => {
-      const r = await outsider.exec('env', [...Object.entries({ ...env, ...extra }).map(([k, v]) => `${k}=${v}`), process.execPath, '--import', tsxLoader(), script], { timeoutMs: 30_000 });
+      const r = await outsider.exec('env', [...Object.entries({ ...env, ...extra }).map(([k, v]) => `${k}=${v}`), process.execPath, '--import', TSX, script], { timeoutMs: 30_000 });
       expect(r.code, r.stderr).toBe(0);
       expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toMatchObject({ sent: expect.any(Number) });
     };
@@ -232,7 +237,7 @@ describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring 
     const dir = join(tmp, 'h5', 'datanode-9');
     await mkdir(dir, { recursive: true });
     const intruder = outsider.spawn(process.execPath, [
-      '--import', tsxLoader(), CLI_MAIN, 'agent', '--unit', 'datanode/9', '--charm', join(ROOT, 'charms/hadoop-datanode'), '--data-dir', dir,
+      ...rhizomeCommand(['agent']).args, '--unit', 'datanode/9', '--charm', join(ROOT, 'charms/hadoop-datanode'), '--data-dir', dir,
       '--bind', `0.0.0.0:${PORT}`, '--advertise', ADDR[4]!, '--insecure', '--seed', `${ADDR[0]}:${PORT}`, '--no-fsync',
     ]);
     try {
@@ -279,7 +284,7 @@ describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring 
     const other = join(tmp, 'h5', 'keyring');
     await writeFile(other, await readFile(keyringFile(1), 'utf8'), { mode: 0o600 });
     const stranger = host(5).spawn(process.execPath, [
-      '--import', tsxLoader(), CLI_MAIN, 'agent', '--unit', 'datanode/8', '--charm', join(ROOT, 'charms/hadoop-datanode'), '--data-dir', dir,
+      ...rhizomeCommand(['agent']).args, '--unit', 'datanode/8', '--charm', join(ROOT, 'charms/hadoop-datanode'), '--data-dir', dir,
       '--bind', `0.0.0.0:${PORT + 1}`, '--advertise', ADDR[4]!, '--keyring', other, '--label', 'rhizome-other', '--seed', `${ADDR[0]}:${PORT}`, '--no-fsync',
     ]);
     try {
