@@ -23,6 +23,7 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { nestsDeeperThan } from '@rhizome/gossip';
 import { AgentError, ControlError } from '../errors';
 import type { AgentErrorCode } from '../errors';
 import { tokensEqual } from './token';
@@ -192,18 +193,6 @@ function refuseBody(req: IncomingMessage, res: ServerResponse): void {
 /** How long a refused client has to read its answer before the socket is destroyed. */
 const REFUSE_GRACE_MS = 1_000;
 
-/** Whether `value` nests deeper than `limit` arrays/objects (iterative: a hostile body cannot blow the stack). */
-export function jsonDepthExceeds(value: unknown, limit: number): boolean {
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length > 0) {
-    const [v, d] = stack.pop()!;
-    if (typeof v !== 'object' || v === null) continue;
-    if (d + 1 > limit) return true;
-    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, d + 1]);
-  }
-  return false;
-}
-
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const tooLarge = (): ControlError =>
@@ -307,7 +296,7 @@ export async function createControlServer(opts: ControlServerOptions): Promise<C
         throw new ControlError('AGENT_ERR_BAD_REQUEST', 400, `request body is not valid JSON: ${(err as Error).message}`);
       }
       // Before any handler (or a recursive schema) walks it.
-      if (jsonDepthExceeds(body, maxBodyDepth)) {
+      if (nestsDeeperThan(body, maxBodyDepth)) {
         throw new ControlError('AGENT_ERR_BAD_REQUEST', 400, `request body nests deeper than ${maxBodyDepth} levels of arrays/objects`);
       }
     }

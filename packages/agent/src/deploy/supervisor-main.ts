@@ -60,7 +60,7 @@ function served(pid: number): boolean {
 }
 
 function start(): void {
-  const out = openSync(join(dataDir!, 'agent.out'), 'a');
+  const out = openSync(join(dataDir!, 'agent.out'), 'a', 0o600);
   const startedAt = Date.now();
   const c = spawn(command!, args, { stdio: ['ignore', out, out], cwd: dataDir! });
   child = c;
