@@ -7,7 +7,8 @@
  *   add-unit datanode · remove-unit a datanode · SIGKILL the namenode and
  *   start it again
  *
- * with random pauses between them; then the namenode is started if it is
+ * with random pauses between them, up to two at once on different units
+ * (RHIZOME_CHAOS_PARALLEL); then the namenode is started if it is
  * down, and the deployment must converge within a bound, after which the
  * invariants must hold:
  *
@@ -65,6 +66,8 @@ const CHAOS_MS = Number(process.env['RHIZOME_CHAOS_MS'] ?? 30_000);
 const CONVERGE_MS = 90_000;
 const MAX_DATANODES = 7;
 const MAX_ACTIONS = 60;
+/** Operations in flight at once (each on its own unit). */
+const PARALLEL = Number(process.env['RHIZOME_CHAOS_PARALLEL'] ?? 2);
 const NAME = 'chaos';
 const FS = 'hdfs://127.0.0.1:8020';
 
@@ -124,64 +127,105 @@ relations:
     for (let i = 0; i < 4; i++) units.set(`datanode/${i}`, 'running');
     const datanodes = (...states: UnitState[]): string[] => [...units].filter(([u, s]) => u.startsWith('datanode/') && states.includes(s)).map(([u]) => u);
 
+    // Up to PARALLEL operations at once, each on a unit no other one is touching
+    // (a kill while another unit starts, an add-unit during a remove-unit...).
+    const busy = new Set<string>();
+    const inflight = new Set<Promise<void>>();
+    const free = (xs: string[]): string[] => xs.filter((u) => !busy.has(u));
+    const failures: unknown[] = [];
+    const launch = (unit: string | undefined, op: () => Promise<void>): void => {
+      if (unit !== undefined) busy.add(unit);
+      const p: Promise<void> = op().catch((err: unknown) => {
+        failures.push(err);
+        say('operation on', unit, `FAILED: ${(err as Error).message}`);
+      }).finally(() => {
+        if (unit !== undefined) busy.delete(unit);
+        inflight.delete(p);
+      });
+      inflight.add(p);
+    };
     const chaosEnd = Date.now() + CHAOS_MS;
     for (let n = 0; n < MAX_ACTIONS && Date.now() < chaosEnd; n++) {
+      const running = free(datanodes('running'));
+      const down = free(datanodes('killed', 'stopped'));
+      const any = free(datanodes('running', 'killed', 'stopped'));
       const choices: [string, number][] = [
-        ['kill', datanodes('running').length > 0 ? 3 : 0],
-        ['stop', datanodes('running').length > 0 ? 2 : 0],
-        ['start', datanodes('killed', 'stopped').length > 0 ? 3 : 0],
-        ['add', units.size - 1 < MAX_DATANODES ? 2 : 0],
-        ['remove', datanodes('running', 'killed', 'stopped').length > 1 ? 1 : 0],
-        ['namenode-restart', 1],
+        ['kill', running.length > 0 ? 3 : 0],
+        ['stop', running.length > 0 ? 2 : 0],
+        ['start', down.length > 0 ? 3 : 0],
+        ['add', units.size - 1 + busy.size < MAX_DATANODES ? 2 : 0],
+        ['remove', any.length > 0 && datanodes('running', 'killed', 'stopped').length > 1 ? 1 : 0],
+        ['namenode-restart', busy.has('namenode/0') ? 0 : 1],
       ];
       const total = choices.reduce((s, [, w]) => s + w, 0);
       let r = rand() * total;
-      const action = choices.find(([, w]) => (r -= w) < 0)?.[0] ?? 'namenode-restart';
+      const action = choices.find(([, w]) => (r -= w) < 0)?.[0] ?? 'none';
       switch (action) {
         case 'kill': {
-          const u = pick(datanodes('running'));
-          await killUnit(home, u, opts);
-          units.set(u, 'killed');
-          say('kill -9', u, 'killed');
+          const u = pick(running);
+          launch(u, async () => {
+            await killUnit(home, u, opts);
+            units.set(u, 'killed');
+            say('kill -9', u, 'killed');
+          });
           break;
         }
         case 'stop': {
-          const u = pick(datanodes('running'));
-          await stopUnit(home, u, opts);
-          units.set(u, 'stopped');
-          say('stop', u, 'stopped');
+          const u = pick(running);
+          launch(u, async () => {
+            await stopUnit(home, u, opts);
+            units.set(u, 'stopped');
+            say('stop', u, 'stopped');
+          });
           break;
         }
         case 'start': {
-          const u = pick(datanodes('killed', 'stopped'));
-          await startUnit(home, u, opts);
-          units.set(u, 'running');
-          say('start', u, 'running');
+          const u = pick(down);
+          launch(u, async () => {
+            await startUnit(home, u, opts);
+            units.set(u, 'running');
+            say('start', u, 'running');
+          });
           break;
         }
         case 'add': {
-          const u = await addUnit(home, 'datanode', opts);
-          units.set(u.unit, 'running');
-          say('add-unit', u.unit, 'running');
+          launch('add-unit', async () => {
+            const u = await addUnit(home, 'datanode', opts);
+            units.set(u.unit, 'running');
+            say('add-unit', u.unit, 'running');
+          });
           break;
         }
         case 'remove': {
-          const u = pick(datanodes('running', 'killed', 'stopped'));
-          await removeUnit(home, u, { deployment: NAME });
-          units.delete(u);
-          say('remove-unit', u, 'removed');
+          const u = pick(any);
+          launch(u, async () => {
+            await removeUnit(home, u, { deployment: NAME });
+            units.delete(u);
+            say('remove-unit', u, 'removed');
+          });
           break;
         }
-        default: {
-          await killUnit(home, 'namenode/0', opts);
-          say('kill -9', 'namenode/0', 'killed');
-          await new Promise((res) => setTimeout(res, Math.floor(rand() * 2_000)));
-          await startUnit(home, 'namenode/0', opts);
-          say('start', 'namenode/0', 'running');
+        case 'namenode-restart': {
+          const pause = Math.floor(rand() * 2_000);
+          launch('namenode/0', async () => {
+            await killUnit(home, 'namenode/0', opts);
+            say('kill -9', 'namenode/0', 'killed');
+            await new Promise((res) => setTimeout(res, pause));
+            await startUnit(home, 'namenode/0', opts);
+            say('start', 'namenode/0', 'running');
+          });
+          break;
         }
+        default:
       }
-      await new Promise((res) => setTimeout(res, 200 + Math.floor(rand() * 1_800)));
+      // The next operation comes after a pause, or once one finishes if PARALLEL are running.
+      const pause = new Promise((res) => setTimeout(res, 200 + Math.floor(rand() * 1_800)));
+      await pause;
+      if (inflight.size >= PARALLEL) await Promise.race(inflight);
+      if (failures.length > 0) break;
     }
+    await Promise.all(inflight);
+    if (failures.length > 0) throw failures[0];
 
     // Settle: the namenode is always up at the end (the datanodes' states are the schedule's).
     const d = await readDeployment(home, NAME);
