@@ -43,7 +43,6 @@ interface AckHandler {
 export class Prober {
   private seq = 0;
   private readonly handlers = new Map<number, AckHandler>();
-  private order: MemberState[] = [];
   private index = 0;
   private timer: TimerHandle | null = null;
   private stopped = false;
@@ -80,15 +79,21 @@ export class Prober {
     if (target) this.probeNode(target, interval);
   }
 
-  /** Round-robin over a shuffled list; reshuffle at the end of each pass. Skips self, failed and left. */
+  /**
+   * Round-robin over the member list; at the end of each pass the list is
+   * shuffled in place, as memberlist does (no per-node copy: at N = 10,000
+   * copies cost 800 MB across a simulated cluster). Members inserted
+   * meanwhile land at random positions. Skips self, failed and left.
+   */
   private nextTarget(): MemberState | undefined {
-    for (let checked = 0; checked <= this.order.length; checked++) {
-      if (this.index >= this.order.length) {
-        this.order = shuffle([...this.membership.list], this.ctx.random);
+    const order = this.membership.list;
+    for (let checked = 0; checked <= order.length; checked++) {
+      if (this.index >= order.length) {
+        shuffle(order, this.ctx.random);
         this.index = 0;
-        if (this.order.length === 0) return undefined;
+        if (order.length === 0) return undefined;
       }
-      const m = this.order[this.index++] as MemberState;
+      const m = order[this.index++] as MemberState;
       if (m === this.membership.local) continue;
       if (m.status === 'failed' || m.status === 'left') continue;
       if (this.membership.get(m.name) !== m) continue; // reaped since the shuffle

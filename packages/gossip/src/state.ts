@@ -265,6 +265,12 @@ export class Membership {
   /** Merge a peer's full state (push-pull). `from` is the peer's name, used as the accuser. */
   mergeRemoteState(members: readonly WireMember[], from: string): void {
     for (const m of members) {
+      // Most entries of a full state are news we already hold: an alive entry at an incarnation we
+      // have passed, same address, about someone else is ignored by aliveNode anyway (no message built).
+      if (m.s === WireStatus.Alive && m.n !== this.ctx.name) {
+        const cur = this.byName.get(m.n);
+        if (cur !== undefined && m.i <= cur.inc && cur.addr === m.a) continue;
+      }
       switch (m.s) {
         case WireStatus.Alive:
           this.aliveNode({ t: MessageType.Alive, node: m.n, addr: m.a, inc: m.i, tags: m.g }, m.n !== from);
