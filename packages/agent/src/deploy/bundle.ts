@@ -79,7 +79,7 @@ const bundleSchema = z.strictObject({
     .refine((s) => Object.keys(s).length > 0, 'a bundle needs at least one service'),
   machines: z
     .record(
-      z.string().regex(MACHINE_ID, 'a machine id is a number, e.g. "0"'),
+      z.string(),
       z.union([
         z.literal('local'),
         z.strictObject({
@@ -111,6 +111,7 @@ export function parseBundle(text: string, file = '<inline>'): Bundle {
   const services: Record<string, BundleService> = {};
   const machines: Record<string, BundleMachine> = {};
   for (const [id, m] of Object.entries(b.machines)) {
+    if (!MACHINE_ID.test(id)) throw new AgentError('AGENT_ERR_BAD_BUNDLE', `${file}: machines.${id}: a machine id is a number, e.g. "0"`);
     if (m === 'local') machines[id] = Object.freeze({ id, local: true });
     else {
       try {

@@ -50,4 +50,34 @@ describe('bundles', () => {
   it('reports a missing bundle file', async () => {
     await expect(readBundle(join(FIXTURES, 'bundles/missing.yaml'))).rejects.toThrow(/cannot read bundle .*missing\.yaml/);
   });
+
+  describe('machines and placement (Juju shape)', () => {
+    const placed = (machines: string, to: string): string => `
+name: demo
+machines:
+${machines}
+services:
+  sender: { charm: ../charms/counter-sender, to: ${to} }
+`;
+
+    it('places units on machines; units defaults to the length of to; dir defaults', () => {
+      const b = parseBundle(placed('  "0": local\n  "1": { ssh: "ssh:ubuntu@10.0.0.5:2222", dir: /srv/rz }\n  "2": { ssh: root@host-2 }', '[1, 2, 1]'), file);
+      expect(b.services['sender']!.units).toBe(3);
+      expect(b.services['sender']!.to).toEqual(['1', '2', '1']);
+      expect(b.machines).toEqual({ '0': { id: '0', local: true }, '1': { id: '1', ssh: 'ubuntu@10.0.0.5:2222', dir: '/srv/rz' }, '2': { id: '2', ssh: 'root@host-2', dir: '/var/lib/rhizome' } });
+    });
+
+    it.each([
+      ['an unknown machine', '  "0": local', '[0, 3]', /services\.sender\.to\.1: machine "3" is not in machines \(0\)/],
+      ['a bad ssh destination', '  "0": { ssh: "root@bad host" }', '[0]', /machines\.0\.ssh: "root@bad host" is not an SSH destination/],
+      ['a relative dir', '  "0": { ssh: root@h, dir: rel/dir }', '[0]', /machines\.0\.dir: dir is an absolute path/],
+      ['a bad machine id', '  x: local', '[x]', /machines\.x: a machine id is a number/],
+    ])('refuses %s', (_what, machines, to, message) => {
+      expect(() => parseBundle(placed(machines, to), file)).toThrow(message);
+    });
+
+    it('refuses a to: whose length differs from units', () => {
+      expect(() => parseBundle(placed('  "0": local', '[0]').replace('to: [0]', 'to: [0], units: 2'), file)).toThrow(/names 1 machine\(s\) for 2 unit\(s\)/);
+    });
+  });
 });
