@@ -1,8 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defineCharm } from '@rhizome/agent';
-import { all, fact, relationFact } from '@rhizome/engine';
+import { all, relationFact } from '@rhizome/engine';
 import { relation } from '@rhizome/relations';
+import { greeterFacts } from './src/facts';
 import { greeting } from './src/greeting';
 
 export default defineCharm({
@@ -11,6 +12,7 @@ export default defineCharm({
     provides: { listeners: { interface: 'greeting' } },
   },
   interfaces: [greeting],
+  facts: greeterFacts.schemas,
   config: { text: 'Hello' },
   handlers: (unit) => {
     const text = unit.config['text'];
@@ -29,14 +31,14 @@ export default defineCharm({
       },
       {
         name: 'greet-listeners',
-        when: all(fact('greeter.ready'), relationFact('listeners', 'joined')),
+        when: all(greeterFacts.fact('greeter.ready'), relationFact('listeners', 'joined')),
         run(ctx) {
           relation(ctx, 'listeners', greeting.provider).publish({ text, from: unit.unit });
         },
       },
       {
         name: 'count-listeners',
-        when: all(fact('greeter.ready'), relationFact('listeners', 'available')),
+        when: all(greeterFacts.fact('greeter.ready'), relationFact('listeners', 'available')),
         run(ctx) {
           const names = relation(ctx, 'listeners', greeting.provider).all().map((l) => l.data.name);
           ctx.set('greeter.audience', names);

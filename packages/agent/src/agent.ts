@@ -111,6 +111,11 @@ export interface AgentStatus {
   })[];
   readonly members: { alive: number; total: number };
   readonly uptimeMs: number;
+  /**
+   * Charm warnings, e.g. a precondition on a fact no run has ever set once
+   * start-up settled (a misspelled name?). Optional: older agents have none.
+   */
+  readonly warnings?: readonly string[];
 }
 
 /** What `POST /query/stream` sends, one per line. */
@@ -270,6 +275,7 @@ export class Agent {
     // 3. engine
     this.engine_ = new Engine({
       handlers,
+      ...(this.charm.definition.facts !== undefined ? { facts: this.charm.definition.facts } : {}),
       relationModel: relationsModel,
       initial: this.state.recoveredKb,
       onCommit: (commit) => this.state.commitRun(commit),
@@ -520,6 +526,7 @@ export class Agent {
       }),
       members: { alive: members.filter((m) => m.status === 'alive').length, total: members.length },
       uptimeMs: Date.now() - this.startedAt,
+      ...this.charmWarnings(),
     };
   }
 
@@ -585,6 +592,18 @@ export class Agent {
       // Results of runs that failed after their action returned are never read: keep the map bounded.
       while (this.actionResults.size > 64) this.actionResults.delete(this.actionResults.keys().next().value!);
     }
+  }
+
+  /** Preconditions on facts nothing ever set, once start-up settled (undeclared facts only: declared ones are checked at load). */
+  private charmWarnings(): { warnings?: string[] } {
+    if (!this.engine_.startupSettled) return {};
+    const never = this.engine_.neverSetFacts();
+    if (never.length === 0) return {};
+    const byFact = new Map<string, string[]>();
+    for (const n of never) byFact.set(n.fact, [...(byFact.get(n.fact) ?? []), n.handler]);
+    return {
+      warnings: [...byFact].map(([f, hs]) => `handler${hs.length > 1 ? 's' : ''} ${hs.join(', ')} wait${hs.length > 1 ? '' : 's'} on fact '${f}', which no run has ever set (a misspelling? declare the charm's facts to catch it at load)`),
+    };
   }
 
   members(): Member[] {

@@ -17,9 +17,10 @@ import { systemClock, type Clock } from './clock';
 import { EngineError, describeThrown } from './errors';
 import { describeEvent, internalEvent, parseEvent, START_EVENT, type EngineEvent } from './events';
 import type { HandlerSpec, Transaction } from './handler';
+import { checkFactSchemas, type FactSchemas } from './fact-schema';
 import { HandlerTable } from './handler-table';
 import { ReadIndex } from './internal/read-index';
-import { EMPTY_KNOWLEDGE_BASE, type KnowledgeBase } from './knowledge-base';
+import { EMPTY_KNOWLEDGE_BASE, shardGet, type KnowledgeBase } from './knowledge-base';
 import { inMemoryRelationModel, type RelationModel } from './relation-model';
 import type { RunReport } from './report';
 import { executeRun, type RunCommit } from './run';
@@ -37,6 +38,13 @@ export interface RetryOptions {
 
 export interface EngineOptions {
   readonly handlers: readonly HandlerSpec[];
+  /**
+   * The charm's declared facts (key → Standard Schema, e.g. zod). With them,
+   * a precondition on an undeclared fact is refused here, and setting an
+   * undeclared fact or a value its schema refuses fails the handler
+   * (ENGINE_ERR_BAD_FACT). See defineFacts() for the typed helpers.
+   */
+  readonly facts?: FactSchemas;
   readonly relationModel?: RelationModel;
   readonly clock?: Clock;
   /** Random numbers in [0, 1), for jitter; inject a seeded one for determinism. */
@@ -140,6 +148,7 @@ interface InboxItem {
 
 export class Engine {
   private readonly table: HandlerTable;
+  private readonly facts: FactSchemas | undefined;
   private readonly relationModel: RelationModel;
   private readonly clock: Clock;
   private readonly random: () => number;
@@ -163,10 +172,13 @@ export class Engine {
   private retryTimer: ReturnType<Clock['setTimeout']> | undefined;
   private nextAttemptAt: number | undefined;
   private pumping = false;
+  private started = false;
   private idleWaiters: Array<() => void> = [];
 
   constructor(options: EngineOptions) {
-    this.table = new HandlerTable(options.handlers);
+    if (options.facts !== undefined) checkFactSchemas(options.facts);
+    this.facts = options.facts;
+    this.table = new HandlerTable(options.handlers, options.facts);
     this.relationModel = options.relationModel ?? inMemoryRelationModel;
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
@@ -208,6 +220,30 @@ export class Engine {
     };
   }
 
+  /**
+   * Preconditions on facts that no committed run ever set (nor cleared),
+   * for a charm that does not declare its facts: usually a misspelled name
+   * (`kafka.instaled`), which otherwise leaves a unit waiting with no clue.
+   * Only meaningful once start-up has settled (see `startupSettled`).
+   * Empty when the charm declares its facts (misspellings are refused then).
+   * O(handlers): for status, not hot paths.
+   */
+  neverSetFacts(): Array<{ readonly handler: string; readonly fact: string }> {
+    if (this.facts !== undefined) return [];
+    const out: Array<{ handler: string; fact: string }> = [];
+    for (const h of this.table.handlers) {
+      for (const t of h.pre.tokens) {
+        if (!t.startsWith('@') && (shardGet(this.kb.versions, t) ?? 0) === 0) out.push({ handler: h.name, fact: t });
+      }
+    }
+    return out;
+  }
+
+  /** True once the start run has committed and the engine is idle with nothing queued. */
+  get startupSettled(): boolean {
+    return this.started && this.state === 'idle' && this.inbox.length === 0 && !this.pumping;
+  }
+
   /** Reports of the most recent runs, oldest first (failed attempts included). */
   history(): readonly RunReport[] {
     return [...this.reports];
@@ -237,7 +273,9 @@ export class Engine {
    * charm may have new handlers).
    */
   start(): Promise<RunReport> {
-    return this.enqueue(internalEvent(START_EVENT), undefined, true, false);
+    const run = this.enqueue(internalEvent(START_EVENT), undefined, true, false);
+    run.then(() => (this.started = true), () => undefined);
+    return run;
   }
 
   /** Queues an event; settles when its run commits (or is skipped / the engine stops). */
@@ -344,6 +382,7 @@ export class Engine {
       maxHandlerExecutions: this.maxHandlerExecutions,
       handlerDeadlineMs: this.handlerDeadlineMs,
       fullScan: item.fullScan,
+      facts: this.facts,
     });
 
     if (result.ok) {

@@ -9,6 +9,8 @@ export type EngineErrorCode =
   | 'ENGINE_ERR_NOT_JSON'
   /** A handler declaration the engine cannot accept (no name, no preconditions, duplicate name...). */
   | 'ENGINE_ERR_BAD_HANDLER'
+  /** A fact that is not declared in the charm's `facts`, or a value its schema refuses. */
+  | 'ENGINE_ERR_BAD_FACT'
   /** A malformed precondition. */
   | 'ENGINE_ERR_BAD_PRECONDITION'
   /** A malformed event submitted to the engine. */

@@ -8,6 +8,7 @@
  */
 import type { EngineEvent } from './events';
 import { START_EVENT } from './events';
+import { checkDeclared, type FactSchemas } from './fact-schema';
 import { compileHandlers, type CompiledHandler, type HandlerSpec } from './handler';
 import type { EventPrecondition } from './preconditions';
 
@@ -27,8 +28,11 @@ export class HandlerTable {
   /** Handlers queued by facts alone (no event precondition, not atStartup-only). */
   readonly factOnly: readonly CompiledHandler[];
 
-  constructor(specs: readonly HandlerSpec[]) {
+  constructor(specs: readonly HandlerSpec[], facts?: FactSchemas) {
     this.handlers = compileHandlers(specs);
+    if (facts !== undefined) {
+      for (const h of this.handlers) for (const t of h.pre.tokens) if (!t.startsWith('@')) checkDeclared(facts, t, h.name);
+    }
     const factOnly: CompiledHandler[] = [];
     for (const h of this.handlers) {
       this.named.set(h.name, h);

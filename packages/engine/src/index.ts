@@ -11,6 +11,8 @@ export type { KnowledgeBase, HandlerBookkeeping, Sharded } from './knowledge-bas
 export { fact, factEquals, event, relationFact, relationEvent, not, all, any, none, describe as describePrecondition } from './preconditions';
 export type { Precondition, PreconditionInput, ValueTest } from './preconditions';
 export { defineHandler } from './handler';
+export { defineFacts } from './fact-schema';
+export type { FactSchema, FactSchemas, FactValue, DeclaredFacts, TypedHandlerContext, TypedHandlerSpec } from './fact-schema';
 export type { HandlerSpec, HandlerContext, CompensateContext, Transaction, WorkloadState } from './handler';
 export { internalEvent, describeEvent, parseEvent, START_EVENT } from './events';
 export type { EngineEvent, InternalEvent, RelationEvent } from './events';

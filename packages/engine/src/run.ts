@@ -37,6 +37,7 @@ import type { Clock } from './clock';
 import { describeThrown, EngineError } from './errors';
 import { describeEvent, internalEvent, type EngineEvent } from './events';
 import type { CompiledHandler, CompensateContext, HandlerContext, Transaction, WorkloadState } from './handler';
+import type { FactSchemas } from './fact-schema';
 import type { HandlerTable } from './handler-table';
 import { RunQueue, type QueueEntry } from './internal/run-queue';
 import type { ReadIndex } from './internal/read-index';
@@ -68,6 +69,8 @@ export interface RunInput {
   readonly handlerDeadlineMs: number;
   /** Check every fact-only handler for dueness (the start run). */
   readonly fullScan: boolean;
+  /** The charm's declared facts, if any. */
+  readonly facts?: FactSchemas | undefined;
 }
 
 export interface RunCommit extends CommitResult {
@@ -125,7 +128,7 @@ class RunExecution {
 
   constructor(private readonly input: RunInput) {
     this.startedAt = input.clock.now();
-    this.stage = new Stage(input.kb, input.relationModel, (token) => input.reads.hasReaders(token) || this.stagedReaders.has(token));
+    this.stage = new Stage(input.kb, input.relationModel, (token) => input.reads.hasReaders(token) || this.stagedReaders.has(token), input.facts);
     this.eventLabel = describeEvent(input.event);
   }
 

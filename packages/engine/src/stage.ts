@@ -16,6 +16,7 @@ import { assertFactKey, keysToken, relationToken, shardGet, type HandlerBookkeep
 import type { RelationFactName, RelationModel } from './relation-model';
 import type { FactReader } from './preconditions';
 import { EngineError } from './errors';
+import { checkFactValue, type FactSchemas } from './fact-schema';
 
 
 const ABSENT = Symbol('absent');
@@ -42,6 +43,8 @@ export class Stage implements FactReader {
     private readonly model: RelationModel,
     /** Whether some handler reads a token (only then are `keys(prefix)` tokens bumped). */
     private readonly isRead: (token: string) => boolean = () => true,
+    /** The charm's declared facts: set() checks keys and values against them. */
+    private readonly schemas?: FactSchemas,
   ) {
     this.clock = base.clock;
   }
@@ -71,6 +74,7 @@ export class Stage implements FactReader {
   set(key: string, value: Json): void {
     assertFactKey(key);
     assertJson(value, `value of fact ${key}`);
+    checkFactValue(this.schemas, key, value);
     const before = this.fact(key);
     if (jsonEqual(before, value)) return;
     this.facts.set(key, freeze(structuredCloneJson(value), true));

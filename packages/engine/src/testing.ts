@@ -18,6 +18,7 @@ import type { EngineError } from './errors';
 import { internalEvent, parseEvent, START_EVENT, type EngineEvent } from './events';
 import type { HandlerSpec, Transaction } from './handler';
 import { ReadIndex } from './internal/read-index';
+import { checkFactSchemas, type FactSchemas } from './fact-schema';
 import { HandlerTable } from './handler-table';
 import type { Json } from './json';
 import { createKnowledgeBase, factsOf, type KnowledgeBase } from './knowledge-base';
@@ -38,6 +39,8 @@ export interface ScenarioInput {
   readonly apply?: (tx: Transaction) => void;
   readonly relationModel?: RelationModel;
   readonly maxHandlerExecutions?: number;
+  /** The charm's declared facts (the engine's `facts` option). */
+  readonly factSchemas?: FactSchemas;
 }
 
 export interface ScenarioOutput {
@@ -52,7 +55,8 @@ export interface ScenarioOutput {
 export async function runScenario(input: ScenarioInput): Promise<ScenarioOutput> {
   const kb = input.kb ?? createKnowledgeBase({ facts: input.facts ?? {}, relations: input.relations ?? {} });
   const event = input.event ? parseEvent(input.event) : internalEvent(START_EVENT);
-  const table = new HandlerTable(input.handlers);
+  if (input.factSchemas !== undefined) checkFactSchemas(input.factSchemas);
+  const table = new HandlerTable(input.handlers, input.factSchemas);
   const result = await executeRun({
     kb,
     table,
@@ -66,6 +70,7 @@ export async function runScenario(input: ScenarioInput): Promise<ScenarioOutput>
     maxHandlerExecutions: input.maxHandlerExecutions ?? DEFAULT_ENGINE_OPTIONS.maxHandlerExecutions,
     handlerDeadlineMs: Infinity, // no timers in scenarios (the clock is manual)
     fullScan: event.kind === 'internal' && event.name === START_EVENT,
+    facts: input.factSchemas,
   });
   if (result.ok) {
     return { kb: result.commit.kb, facts: factsOf(result.commit.kb), report: result.commit.report, committed: true };

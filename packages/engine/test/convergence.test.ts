@@ -81,7 +81,8 @@ describe('every submit settles', () => {
       initial: (await runScenario({ handlers: [], facts: { x: 1 } })).kb,
     });
     const done = engine.submit(ev('go'));
-    for (let i = 0; i < 5 && engine.status().state !== 'error'; i++) await flush();
+    // Bounded wait for the retry (on the system clock, 0 ms backoff) to fail too.
+    for (const end = Date.now() + 5_000; engine.status().state !== 'error' && Date.now() < end; ) await new Promise((r) => setTimeout(r, 5));
     expect(engine.status()).toMatchObject({ state: 'error', error: { code: 'ENGINE_ERR_RUN_FAILED', attempts: 2 } });
     expect(engine.status().error!.message).toMatch(/bad test/);
     engine.skip();

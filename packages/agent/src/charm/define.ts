@@ -15,7 +15,7 @@
  *   ],
  * });
  */
-import type { HandlerContext, HandlerSpec, Json } from '@rhizome/engine';
+import type { FactSchemas, HandlerContext, HandlerSpec, Json } from '@rhizome/engine';
 import type { InterfaceDefinition } from '@rhizome/relations';
 
 /** Who and where a unit is; given to a charm's factories. */
@@ -85,6 +85,14 @@ export interface CharmDefinition {
   readonly actions?: Readonly<Record<string, CharmAction>>;
   /** Builds the unit's handlers. */
   readonly handlers: (unit: UnitContext) => readonly HandlerSpec[];
+  /**
+   * The charm's facts, each with a schema (zod 4 or any Standard Schema):
+   * `facts: f.schemas` where `const f = defineFacts({ 'kafka.installed': z.boolean() })`.
+   * Misspelled keys are TypeScript errors through `f.fact`/`f.handler`, a
+   * precondition on an undeclared fact is refused when the agent starts, and
+   * values are checked whenever a handler sets them.
+   */
+  readonly facts?: FactSchemas;
   /** Files (absolute, or relative to the unit's dir) whose changes raise `file.changed` events with `{ path }`. */
   readonly watch?: (unit: UnitContext) => readonly string[];
   /** Called when the agent stops (SIGTERM): stop in-process workloads (servers), release resources. */

@@ -109,3 +109,18 @@ describe('status summary and rendering (pure)', () => {
     expect(parse(renderStatus(s, { format: 'yaml' })) as StatusSummary).toEqual(JSON.parse(JSON.stringify(s)));
   });
 });
+
+describe('charm warnings (issue 13 item 7)', () => {
+  it('shows a unit’s charm warnings after the errors, and keeps them through selectors', () => {
+    const warned: ClusterStatus = {
+      units: [{ unit: 'kafka/0', service: 'kafka', up: true, status: agentStatus('kafka/0', { warnings: ["handler configure waits on fact 'kafka.instaled', which no run has ever set (a misspelling? ...)"] }) }],
+    };
+    const s = summarizeStatus(warned);
+    expect(s.warnings).toEqual([{ unit: 'kafka/0', message: "handler configure waits on fact 'kafka.instaled', which no run has ever set (a misspelling? ...)" }]);
+    const plain = renderStatus(s, { format: 'plain', now: 0 } as never);
+    expect(plain).toContain("kafka/0: charm warning: handler configure waits on fact 'kafka.instaled'");
+    expect(selectStatus(s, { patterns: ['kafka'] }).warnings).toHaveLength(1);
+    expect(selectStatus(s, { patterns: ['other'] }).warnings).toEqual([]);
+    expect(summarizeStatus(cluster).warnings).toBeUndefined();
+  });
+});

@@ -96,6 +96,8 @@ export interface StatusSummary {
   readonly units: readonly UnitSummary[];
   readonly relations: readonly RelationSummary[];
   readonly errors: readonly ErrorSummary[];
+  /** Charm warnings by unit (e.g. a precondition on a fact nothing sets). */
+  readonly warnings?: readonly { readonly unit: string; readonly message: string }[];
 }
 
 /** Worst first. */
@@ -187,8 +189,11 @@ export function summarizeStatus(cluster: ClusterStatus): StatusSummary {
     if (!e) continue;
     errors.push({ unit: u.unit, state: u.status!.engine.state, handler: e.handler ?? '(none)', event: e.event, attempts: e.attempts, message: e.message });
   }
+  const warnings: { unit: string; message: string }[] = [];
+  for (const u of units) for (const w of u.status?.warnings ?? []) warnings.push({ unit: u.unit, message: w });
   const first = units.find((u) => u.status);
   return {
+    ...(warnings.length > 0 ? { warnings } : {}),
     ...(cluster.deployment !== undefined ? { deployment: cluster.deployment } : {}),
     ...(first?.status ? { members: first.status.members } : {}),
     services,
@@ -229,5 +234,6 @@ export function selectStatus(s: StatusSummary, sel: StatusSelector): StatusSumma
     units,
     relations: s.relations.filter((r) => keptServices.has(svcOf(r.provider)) || keptServices.has(svcOf(r.requirer))),
     errors: s.errors.filter((e) => keptUnits.has(e.unit)),
+    ...(s.warnings ? { warnings: s.warnings.filter((w) => keptUnits.has(w.unit)) } : {}),
   };
 }

@@ -105,6 +105,7 @@ function sections(s: StatusSummary, c: Colors, now: Date | undefined, draw: (hea
   return out;
 }
 
+/** Security warnings, error lines, then charm warnings (a precondition on a fact nothing sets...). */
 function errorLines(s: StatusSummary, c: Colors): string[] {
   // Agents started with --insecure off loopback (the JSON formats carry status.security).
   const insecure = s.units.filter((u) => u.status?.security?.insecure === true).map((u) => u.unit);
@@ -112,12 +113,17 @@ function errorLines(s: StatusSummary, c: Colors): string[] {
     insecure.length === 0
       ? []
       : [`${c.yellow('insecure')}: ${insecure.join(', ')} gossip unencrypted (--insecure): anyone who reaches their gossip port can join the mesh; give every agent a keyring ('rhizome keygen') and restart them`];
-  return [...warnings, ...s.errors.map((e) =>
+  const charmWarnings = (s.warnings ?? []).map((w) => `${c.yellow(`${w.unit}: charm warning`)}: ${w.message}`);
+  return [...warnings, ...unitErrors(s, c), ...charmWarnings];
+}
+
+function unitErrors(s: StatusSummary, c: Colors): string[] {
+  return s.errors.map((e) =>
     e.state === 'retrying'
       ? `${e.unit}: handler ${e.handler} failed on ${e.event} (attempt ${e.attempts}), retrying: ${e.message}`
       : `${c.red(`${e.unit}: error`)} in handler ${e.handler} on ${e.event}, ${e.attempts} attempt(s): ${e.message}\n` +
         `  fix the cause, then 'rhizome resolve ${e.unit}' (or --skip to drop the event)`,
-  )];
+  );
 }
 
 /** Renders a status summary in one of the formats (pure). */
