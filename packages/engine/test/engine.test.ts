@@ -163,11 +163,16 @@ describe('commit hook (durability)', () => {
   });
 
   it('stop() lets the current run finish and rejects the rest', async () => {
-    const engine = new Engine({ handlers: [{ name: 'h', when: event('go'), run: async (ctx) => { await new Promise((r) => setTimeout(r, 5)); ctx.set('x'); } }] });
+    // A gate, not a timer: on a loaded machine a 5 ms handler could finish before stop().
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const engine = new Engine({ handlers: [{ name: 'h', when: event('go'), run: async (ctx) => { await gate; ctx.set('x'); } }] });
     const a = engine.submit(ev('go'));
     const b = engine.submit(ev('go'));
     await flush();
-    await engine.stop();
+    const stopped = engine.stop();
+    release();
+    await stopped;
     await expect(a).resolves.toMatchObject({ outcome: 'committed' });
     await expect(b).rejects.toMatchObject({ code: 'ENGINE_ERR_STOPPED' });
     await expect(engine.submit(ev('go'))).rejects.toMatchObject({ code: 'ENGINE_ERR_STOPPED' });
