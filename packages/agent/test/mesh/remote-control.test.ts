@@ -68,6 +68,11 @@ describe('remote control over the mesh (loopback)', () => {
     await expect(client.forUnit('nonsense').get('/facts')).rejects.toMatchObject({ status: 400 });
     const resolve = await client.forUnit('svc/2').post('/resolve', {}).catch((e: unknown) => e);
     expect(resolve).toMatchObject({ status: 409, message: expect.stringMatching(/^svc\/2: /) });
+    // Another unit's recent log lines, through a (one-shot; --follow polls the same way).
+    const lines: { unit?: string }[] = [];
+    for await (const r of client.forUnit('svc/1').stream<{ unit?: string }>('/logs', { query: { replay: '5', follow: 'false' } })) lines.push(r);
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.every((r) => r.unit === 'svc/1')).toBe(true);
     // No control URL in the gossip tags.
     expect(JSON.stringify(a.members().map((m) => m.tags))).not.toMatch(/http:/);
 
