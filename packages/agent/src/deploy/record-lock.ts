@@ -30,7 +30,8 @@ export const DEFAULT_LOCK_WAIT = Object.freeze({
 
 /** Runs `fn` holding the lock file `file` in `dir`, waiting (bounded) while a live process holds it. */
 export async function withLockFile<T>(dir: string, file: string, what: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
-  await mkdir(dir, { recursive: true });
+  // Lock files live in the deployment's directory, private to its user (0700) when created here first.
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const deadline = Date.now() + timeoutMs;
   let lock: DirLock | undefined;
   let delay = 5;
