@@ -148,7 +148,7 @@ describe('agents as real processes, through the CLI', () => {
     // bad input: unknown unit, no token
     const unknown = await rhizome('facts', 'nosuch/0');
     expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toMatch(/unknown unit "nosuch\/0".*its units are faulty\/0, receiver\/0/);
+    expect(unknown.stderr).toMatch(/unit nosuch\/0 is not in the mesh .*its units are faulty\/0, receiver\/0/);
     const res = await fetch(`${(await dep()).units['sender/0']!.controlUrl}/facts`);
     expect(res.status).toBe(401);
 
