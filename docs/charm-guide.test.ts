@@ -6,24 +6,23 @@
  *     charms/guide-greeter/test and charms/guide-listener/test) and loaded
  *     here by the agent's real charm loader;
  *   - every `sh` block follows a `<!-- run: NAME -->` marker and is run here,
- *     line by line, against real agents (`pnpm rhizome` is the CLI run with
- *     tsx; `.rhizome/` is a temporary RHIZOME_HOME), with checks of what each
+ *     line by line, against real agents (`pnpm rhizome` is the compiled CLI;
+ *     `.rhizome/` is a temporary RHIZOME_HOME), with checks of what each
  *     command printed or rendered.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildHandlers, clientFor, loadCharm, readDeployment, unitOf, type AgentStatus } from '../packages/agent/src/index';
+import { buildHandlers, clientFor, cliEntry, loadCharm, readDeployment, unitOf, type AgentStatus } from '../packages/agent/src/index';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const GUIDE = readFileSync(join(ROOT, 'docs/charm-guide.md'), 'utf8');
-const CLI = join(ROOT, 'packages/agent/src/cli/main.ts');
-const TSX = pathToFileURL(createRequire(join(ROOT, 'package.json')).resolve('tsx')).href;
+/** The compiled CLI (`pnpm build`), as `pnpm rhizome` runs it. */
+const CLI = cliEntry();
 
 interface Block {
   readonly lang: string;
@@ -99,10 +98,10 @@ let home = '';
 
 /** Runs one line of a guide's shell block, as a reader would in the repository root. */
 function sh(line: string, timeoutMs = 180_000): Promise<Ran> {
-  const prelude = `pnpm() { if [ "$1" = rhizome ]; then shift; node --import "$TSX" "$CLI" "$@"; else echo "the guide only runs 'pnpm rhizome'" >&2; return 2; fi; }`;
+  const prelude = `pnpm() { if [ "$1" = rhizome ]; then shift; node "$CLI" "$@"; else echo "the guide only runs 'pnpm rhizome'" >&2; return 2; fi; }`;
   const command = line.replace(/(^|[\s'"])\.rhizome\//g, `$1${home}/`);
   return new Promise((done, fail) => {
-    const child = spawn('bash', ['-c', `${prelude}\n${command}`], { cwd: ROOT, env: { ...process.env, RHIZOME_HOME: home, TSX, CLI }, stdio: ['ignore', 'pipe', 'pipe'], detached: false });
+    const child = spawn('bash', ['-c', `${prelude}\n${command}`], { cwd: ROOT, env: { ...process.env, RHIZOME_HOME: home, CLI }, stdio: ['ignore', 'pipe', 'pipe'], detached: false });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

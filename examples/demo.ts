@@ -17,15 +17,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { addUnit, deploy, destroy, killUnit, readDeployment, unitOf, waitForConvergence, type ConvergenceCheck } from '@rhizome/agent';
+import { fileURLToPath } from 'node:url';
+import { addUnit, deploy, destroy, killUnit, readDeployment, rhizomeCommand, unitOf, waitForConvergence, type ConvergenceCheck } from '@rhizome/agent';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BUNDLE = join(ROOT, 'examples/hadoop/bundle.yaml');
-const CLI = join(ROOT, 'packages/agent/src/cli/main.ts');
 const NAME = 'hadoop';
 /** Every wait is bounded: a demo that hangs is a failed demo. */
 const CONVERGE_TIMEOUT_MS = 120_000;
@@ -71,8 +69,9 @@ function printWorkers(list: readonly string[]): void {
 }
 
 function status(home: string): void {
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-  const r = spawnSync(process.execPath, ['--import', tsx, CLI, '--home', home, 'status'], { encoding: 'utf8', timeout: 60_000 });
+  // The compiled CLI, as an operator runs it.
+  const cli = rhizomeCommand(['--home', home, 'status']);
+  const r = spawnSync(cli.command, [...cli.args], { encoding: 'utf8', timeout: 60_000 });
   const text = (r.stdout || r.stderr || '').trimEnd();
   console.log(text.split('\n').map((l) => `  ${l}`).join('\n'));
 }

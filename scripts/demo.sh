@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PNPM="npx --yes pnpm@10.34.8"
 $PNPM install --frozen-lockfile --reporter=silent
+# Agents and the CLI run compiled JavaScript.
+$PNPM --silent build
 exec $PNPM --silent demo "$@"
