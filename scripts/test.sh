@@ -23,3 +23,10 @@ $PNPM typecheck
 # Agents and the CLI run compiled JavaScript: processes the tests spawn need dist/.
 $PNPM build
 $PNPM test
+
+# The release installs into an empty prefix and runs from there.
+$PNPM release
+prefix="$(mktemp -d)"
+trap 'rm -rf "$prefix"' EXIT
+npm install -g --prefix "$prefix" --no-audit --no-fund --prefer-offline "dist/rhizome-$(node -p 'require("./package.json").version').tgz"
+(cd "$prefix" && "$prefix/bin/rhizome" version)

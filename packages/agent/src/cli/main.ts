@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerActions } from './commands/actions';
 import { registerAgent } from './commands/agent';
+import { registerCharm } from './commands/charm';
 import { registerConfig } from './commands/config';
 import { registerDeploy } from './commands/deploy';
 import { registerMachines } from './commands/machines';
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerDeploy(program, globals);
   registerMachines(program, globals);
   registerKeys(program, globals);
+  registerCharm(program, globals);
   program
     .command('version')
     .description('print the version')
