@@ -22,7 +22,8 @@ const PACKAGES = {
   engine: { index: 'src/index.ts' },
   gossip: { index: 'src/index.ts' },
   relations: { index: 'src/index.ts' },
-  agent: { index: 'src/index.ts', bin: 'src/cli/bin.ts' },
+  // supervisor: copied to machines by SSH deployments (deploy/release.ts).
+  agent: { index: 'src/index.ts', bin: 'src/cli/bin.ts', supervisor: 'src/deploy/supervisor-main.ts' },
 };
 
 const started = Date.now();

@@ -9,7 +9,9 @@
  *   - remove-unit a datanode: gone from workers, status and the namenode's
  *     links, its directory gone from its machine;
  *   - add-unit datanode --to 2: appears;
- *   - a redeploy copies nothing already on the machines;
+ *   - the release is content-addressed: nothing already there is copied again;
+ *   - machines are listed with their units; add-machine refuses one without
+ *     Node.js; remove-machine refuses one that still runs a unit;
  *   - destroy: no process left in any machine (by pid), directories gone.
  * Skips (with the reason) without root or network namespaces.
  */
@@ -19,7 +21,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addUnit, clientFor, deploy, destroy, killUnit, readDeployment, removeUnit, unitOf, type AgentStatus } from '@rhizome/agent';
 import { addMachine, listMachines, removeMachine } from '../packages/agent/src/deploy/machines';
-import { closeSshConnections } from '../packages/agent/src/deploy/remote';
+import { agentArtifact, charmArtifact, supervisorArtifact } from '../packages/agent/src/deploy/release';
+import { closeSshConnections, installArtifacts } from '../packages/agent/src/deploy/remote';
 import { converge, ROOT, until } from './e2e-support';
 import { sshHostsUnavailable, startSshHosts, type SshHosts } from './ssh-hosts';
 
@@ -135,6 +138,10 @@ describe.skipIf(unavailable !== undefined)('deploying over SSH to machines', () 
     await until('three workers again', async () => ((await workers()).length === 3 ? true : undefined), 30_000);
     expect(await workers()).toEqual(sorted([m1!.address, m2!.address, m3!.address]));
     expect(await datanodeAddresses()).toEqual(['datanode/0', 'datanode/2', 'datanode/3']);
+
+    // Content-addressed: the machines already hold this release, so nothing is copied again.
+    const machine0 = { id: '0', ssh: m0!.ssh, dir: m0!.dir };
+    expect(await installArtifacts(machine0, [await agentArtifact(), await supervisorArtifact(), await charmArtifact(join(ROOT, 'charms/hadoop-namenode'))])).toEqual([]);
 
     // Machines: listed with their units; one without Node.js is refused by name; one in use is kept.
     expect(listMachines(await readDeployment(home, NAME)).map((m) => [m.id, m.units.join(' ')])).toEqual([['0', 'namenode/0'], ['1', 'datanode/0'], ['2', 'datanode/3'], ['3', 'datanode/2']]);

@@ -234,6 +234,14 @@ export async function deploy(bundlePath: string, options: DeployOptions): Promis
   // Loaded on demand: bundle checking loads every charm (and zod, relations).
   const { readBundle, checkBundle } = await import('./bundle');
   const bundle = await readBundle(bundlePath);
+  // Every machine the bundle uses must be able to run agents before anything is written anywhere
+  // (first: it fails in a second, compiling and type-checking charms takes longer).
+  const usedMachines = new Set(Object.values(bundle.services).flatMap((s) => s.to ?? []));
+  const remote = Object.values(bundle.machines).filter((m) => usedMachines.has(m.id) && m.local !== true);
+  if (remote.length > 0) {
+    options.onPhase?.(`checking ${remote.length} machine(s) over SSH`);
+    await Promise.all(remote.map((m) => checkMachine({ id: m.id, ssh: 'ssh' in m ? m.ssh : undefined, dir: 'dir' in m ? m.dir : undefined })));
+  }
   // Every charm compiled and type-checked before any agent starts.
   const modules: Record<string, string> = {};
   for (const s of Object.values(bundle.services)) {
@@ -244,13 +252,6 @@ export async function deploy(bundlePath: string, options: DeployOptions): Promis
     }
   }
   await checkBundle(bundle, modules);
-  // Every machine the bundle uses must be able to run agents before anything is written anywhere.
-  const usedMachines = new Set(Object.values(bundle.services).flatMap((s) => s.to ?? []));
-  const remote = Object.values(bundle.machines).filter((m) => usedMachines.has(m.id) && m.local !== true);
-  if (remote.length > 0) {
-    options.onPhase?.(`checking ${remote.length} machine(s) over SSH`);
-    await Promise.all(remote.map((m) => checkMachine({ id: m.id, ssh: 'ssh' in m ? m.ssh : undefined, dir: 'dir' in m ? m.dir : undefined })));
-  }
   const dir = deploymentDir(options.home, bundle.name);
   let existing: Deployment | undefined;
   try {

@@ -12,9 +12,10 @@
  * utf-8-validate) stay external: their JavaScript fallbacks load instead.
  */
 import { createHash } from 'node:crypto';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { AgentError } from '../errors';
+import { agentPackageRoot } from '../runtime';
 
 export interface Artifact {
   /** File name on the machine: agent.mjs, supervisor.mjs, charm.mjs. */
@@ -24,14 +25,19 @@ export interface Artifact {
   readonly bytes: Buffer;
 }
 
-const SRC = dirname(dirname(fileURLToPath(import.meta.url)));
+/** An entry of this package: its TypeScript source where the sources are here, else its compiled file (pnpm build). */
+function own(source: string, compiled: string): string {
+  const root = agentPackageRoot();
+  const ts = join(root, source);
+  return existsSync(ts) ? ts : join(root, compiled);
+}
 const EXTERNAL = ['msgpackr-extract', 'bufferutil', 'utf-8-validate'];
 // Bundled CommonJS dependencies (pino, ws) call require(): give the ES module one.
 const BANNER = "import { createRequire as __rzCreateRequire } from 'node:module'; const require = __rzCreateRequire(import.meta.url);";
 
 const built = new Map<string, Promise<Artifact>>();
 
-async function bundle(key: string, name: string, entry: { file: string } | { contents: string; resolveDir: string }): Promise<Artifact> {
+async function bundle(key: string, name: string, entry: { file: string }): Promise<Artifact> {
   let promise = built.get(key);
   if (!promise) {
     promise = (async () => {
@@ -42,7 +48,7 @@ async function bundle(key: string, name: string, entry: { file: string } | { con
         throw new AgentError('AGENT_ERR_DEPLOY', `deploying to machines bundles the agent with esbuild, which is not installed here (${(err as Error).message}); run 'pnpm install'`, { cause: err });
       }
       const result = await esbuild.build({
-        ...('file' in entry ? { entryPoints: [entry.file] } : { stdin: { contents: entry.contents, resolveDir: entry.resolveDir, loader: 'ts' as const, sourcefile: `${name}.entry.ts` } }),
+        entryPoints: [entry.file],
         bundle: true,
         platform: 'node',
         format: 'esm',
@@ -67,16 +73,12 @@ async function bundle(key: string, name: string, entry: { file: string } | { con
 
 /** The agent and CLI as one module: `node agent.mjs agent --config FILE`. */
 export function agentArtifact(): Promise<Artifact> {
-  const main = join(SRC, 'cli', 'main.ts');
-  return bundle('agent', 'agent.mjs', {
-    contents: `import { main } from ${JSON.stringify(main)};\nmain(process.argv.slice(2)).then((code) => { process.exitCode = code; });\n`,
-    resolveDir: SRC,
-  });
+  return bundle('agent', 'agent.mjs', { file: own('src/cli/bin.ts', 'dist/bin.js') });
 }
 
 /** The supervisor (supervisor-main.ts). */
 export function supervisorArtifact(): Promise<Artifact> {
-  return bundle('supervisor', 'supervisor.mjs', { file: join(SRC, 'deploy', 'supervisor-main.ts') });
+  return bundle('supervisor', 'supervisor.mjs', { file: own('src/deploy/supervisor-main.ts', 'dist/supervisor.js') });
 }
 
 /** A charm folder's charm.ts as one module, `charm.mjs`. */
