@@ -294,6 +294,19 @@ describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring 
     await converged('converged after rotation', 20_000);
   });
 
+  it('positive control: the same attack frames with the cluster\'s key and label are accepted', async () => {
+    // So the refusals above are the keyring's and the label's doing, not malformed frames.
+    const key = (await readFile(keyringFile(1), 'utf8')).trim();
+    const env = { OUTSIDER_TARGET: `${ADDR[0]}:${PORT}`, OUTSIDER_BIND: ADDR[4]!, OUTSIDER_PORT: '23451', OUTSIDER_ROUNDS: '2', OUTSIDER_ATTACKS: 'member,event', OUTSIDER_KEY: key, OUTSIDER_LABEL: LABEL, OUTSIDER_LT: '200000' };
+    const r = await host(5).exec('env', [...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, join(tmp, 'outsider.mjs')], { timeoutMs: 30_000 });
+    expect(r.code, r.stderr).toBe(0);
+    await until('the injected member and event took effect', async () => {
+      const members = (await membersSeenBy(1)).map((m) => m.name);
+      const runs = (await api<{ eventLabel: string }[]>(1, '/runs')).map((x) => x.eventLabel).join(' ');
+      return members.includes('evil/0') && /pwn/.test(runs) ? true : undefined;
+    }, 20_000, 300);
+  });
+
   it('an agent with the key but another label never merges with the cluster', async () => {
     const dir = join(tmp, 'h5', 'datanode-8');
     await mkdir(dir, { recursive: true });
@@ -305,7 +318,7 @@ describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring 
     ]));
     try {
       await until('the stranger tried to join', async () => (/join failed/.test(await readFile(join(dir, 'agent.log'), 'utf8').catch(() => '')) ? true : undefined), 30_000, 300);
-      expect((await membersSeenBy(1)).map((m) => m.name).sort()).toEqual([...UNITS].sort());
+      expect((await membersSeenBy(1)).map((m) => m.name).filter((n) => n !== 'evil/0').sort()).toEqual([...UNITS].sort());
       expect(await unitFile(1, 'workers')).toBe(WORKERS);
     } finally {
       await stranger.stop('SIGTERM', 5_000);
