@@ -3,13 +3,13 @@
  * published data, so handlers only decide when to write.
  */
 import { join } from 'node:path';
-import { renderHadoopXml } from '@rhizome-charms/kit';
+import { hostPort, renderHadoopXml } from '@rhizome-charms/kit';
 import type { DfsSlaveNamenodeData } from '@rhizome/relations';
 
 export const FILES = Object.freeze({ coreSite: 'core-site.xml', hdfsSite: 'hdfs-site.xml' });
 
 export function defaultFS(nn: DfsSlaveNamenodeData): string {
-  return `hdfs://${nn.namenodes[0]}:${nn.port}`;
+  return `hdfs://${hostPort(nn.namenodes[0]!, nn.port)}`;
 }
 
 export function renderCoreSite(nn: DfsSlaveNamenodeData): string {
@@ -21,8 +21,8 @@ export function renderHdfsSite(dir: string, hostname: string, nn: DfsSlaveNameno
     [
       ['dfs.datanode.data.dir', `file://${join(dir, 'data')}`],
       ['dfs.datanode.hostname', hostname],
-      ['dfs.namenode.rpc-address', `${nn.namenodes[0]}:${nn.port}`],
-      ['dfs.namenode.http-address', `${nn.namenodes[0]}:${nn['webhdfs-port']}`],
+      ['dfs.namenode.rpc-address', hostPort(nn.namenodes[0]!, nn.port)],
+      ['dfs.namenode.http-address', hostPort(nn.namenodes[0]!, nn['webhdfs-port'])],
     ],
     `hdfs-site.xml of cluster ${nn.clustername}, rendered by the hadoop-datanode charm`,
   );

@@ -7,6 +7,8 @@ import { DFS_DEFAULT_PORT, DFS_DEFAULT_WEBHDFS_PORT } from '@rhizome/relations';
 
 export interface NamenodeConfig {
   readonly clustername: string;
+  /** What datanodes and clients reach the namenode at: this option, else the unit's advertised address. */
+  readonly hostname: string;
   readonly port: number;
   readonly webhdfsPort: number;
   readonly replication: number;
@@ -15,6 +17,8 @@ export interface NamenodeConfig {
 export const DEFAULT_NAMENODE_CONFIG = Object.freeze({
   /** Shown in the rendered files and published to datanodes. */
   clustername: 'rhizome',
+  /** A DNS name for the namenode (fs.defaultFS, published to datanodes); '' = the unit's advertised address. */
+  hostname: '',
   /** The namenode's RPC port, the one in fs.defaultFS (Hadoop's default). */
   port: DFS_DEFAULT_PORT,
   /** WebHDFS / web UI port (Hadoop 2's default). */
@@ -48,5 +52,8 @@ export function parseNamenodeConfig(raw: Readonly<Record<string, Json>>): Nameno
   if (typeof replication !== 'number' || !Number.isInteger(replication) || replication < 1) {
     throw new NamenodeConfigError(`hadoop-namenode option "dfs.replication" must be a positive integer, got ${JSON.stringify(replication)}`);
   }
-  return { clustername: c.clustername, port: port(c.port, 'port'), webhdfsPort: port(c['webhdfs-port'], 'webhdfs-port'), replication };
+  if (typeof c.hostname !== 'string' || (c.hostname !== '' && !/^[A-Za-z0-9.:[\]-]{1,253}$/.test(c.hostname))) {
+    throw new NamenodeConfigError(`hadoop-namenode option "hostname" must be a host name or address (or '' for the unit's address), got ${JSON.stringify(c.hostname)}`);
+  }
+  return { clustername: c.clustername, hostname: c.hostname, port: port(c.port, 'port'), webhdfsPort: port(c['webhdfs-port'], 'webhdfs-port'), replication };
 }

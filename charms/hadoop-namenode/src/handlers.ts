@@ -36,6 +36,8 @@ export function liveDatanodes(tx: Transaction): string[] {
 
 export function namenodeHandlers(unit: UnitContext): HandlerSpec[] {
   const cfg = parseNamenodeConfig(unit.config);
+  // Where the namenode is reached from other machines: the hostname option, else the advertised address.
+  const host = cfg.hostname || unit.address;
   const syncWorkers = (ctx: HandlerContext): void => {
     ctx.set('hdfs.workers', liveDatanodes(ctx));
   };
@@ -45,9 +47,9 @@ export function namenodeHandlers(unit: UnitContext): HandlerSpec[] {
       atStartup: true,
       async run(ctx) {
         await mkdir(join(unit.dir, 'name'), { recursive: true });
-        if (await writeFileAtomic(join(unit.dir, FILES.coreSite), renderCoreSite(unit.address, cfg))) ctx.note(`wrote ${FILES.coreSite}`);
+        if (await writeFileAtomic(join(unit.dir, FILES.coreSite), renderCoreSite(host, cfg))) ctx.note(`wrote ${FILES.coreSite}`);
         ctx.set('hdfs.installed');
-        ctx.set('hdfs.fs', defaultFS(unit.address, cfg));
+        ctx.set('hdfs.fs', defaultFS(host, cfg));
         syncWorkers(ctx);
       },
     },
@@ -56,7 +58,7 @@ export function namenodeHandlers(unit: UnitContext): HandlerSpec[] {
       when: all(fact('hdfs.installed'), relationFact(DATANODE_ENDPOINT, 'joined')),
       run(ctx) {
         relation(ctx, DATANODE_ENDPOINT, dfsSlave.provider).publish({
-          namenodes: [unit.address],
+          namenodes: [host],
           port: cfg.port,
           'webhdfs-port': cfg.webhdfsPort,
           clustername: cfg.clustername,
@@ -72,9 +74,9 @@ export function namenodeHandlers(unit: UnitContext): HandlerSpec[] {
       async run(ctx) {
         const workers = ctx.get<string[]>('hdfs.workers') ?? [];
         if (await writeFileAtomic(join(unit.dir, FILES.workers), renderWorkers(workers))) ctx.note(`workers: ${workers.join(', ') || '(none)'}`);
-        await writeFileAtomic(join(unit.dir, FILES.hdfsSite), renderHdfsSite(unit.dir, unit.address, cfg, workers.length));
+        await writeFileAtomic(join(unit.dir, FILES.hdfsSite), renderHdfsSite(unit.dir, host, cfg, workers.length));
         const n = workers.length;
-        ctx.setStatus('active', `namenode ${defaultFS(unit.address, cfg)} (${cfg.clustername}): ${n === 0 ? 'no datanodes yet' : `${n} datanode${n === 1 ? '' : 's'}`}`);
+        ctx.setStatus('active', `namenode ${defaultFS(host, cfg)} (${cfg.clustername}): ${n === 0 ? 'no datanodes yet' : `${n} datanode${n === 1 ? '' : 's'}`}`);
       },
     },
   ];

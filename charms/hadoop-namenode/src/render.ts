@@ -3,13 +3,13 @@
  * handlers only decide *when* to write and tests can compare whole files.
  */
 import { join } from 'node:path';
-import { renderHadoopXml } from '@rhizome-charms/kit';
+import { hostPort, renderHadoopXml } from '@rhizome-charms/kit';
 import type { NamenodeConfig } from './config';
 
 export const FILES = Object.freeze({ coreSite: 'core-site.xml', hdfsSite: 'hdfs-site.xml', workers: 'workers' });
 
 export function defaultFS(address: string, cfg: NamenodeConfig): string {
-  return `hdfs://${address}:${cfg.port}`;
+  return `hdfs://${hostPort(address, cfg.port)}`;
 }
 
 export function renderCoreSite(address: string, cfg: NamenodeConfig): string {
@@ -20,8 +20,8 @@ export function renderHdfsSite(dir: string, address: string, cfg: NamenodeConfig
   return renderHadoopXml(
     [
       ['dfs.namenode.name.dir', `file://${join(dir, 'name')}`],
-      ['dfs.namenode.rpc-address', `${address}:${cfg.port}`],
-      ['dfs.namenode.http-address', `${address}:${cfg.webhdfsPort}`],
+      ['dfs.namenode.rpc-address', hostPort(address, cfg.port)],
+      ['dfs.namenode.http-address', hostPort(address, cfg.webhdfsPort)],
       ['dfs.webhdfs.enabled', true],
       // More replicas than datanodes would leave every block under-replicated.
       ['dfs.replication', Math.max(1, Math.min(cfg.replication, liveDatanodes))],

@@ -56,6 +56,18 @@ describe('hadoop-namenode', () => {
     expect(await workers()).toBe('');
   });
 
+  it('is reached at its hostname option when set (fs.defaultFS, published data), else its advertised address', async () => {
+    const out = await chain(namenode({ clustername: 'demo', hostname: 'nn.example' }), [{ endpoint: 'datanode', name: 'joined', unit: 'datanode/0' }]);
+    expect(out.published('datanode')).toMatchObject({ namenodes: ['nn.example'] });
+    expect(parseHadoopXml(await readFile(join(dir, 'core-site.xml'), 'utf8'))['fs.defaultFS']).toBe('hdfs://nn.example:8020');
+    expect(() => namenode({ clustername: 'demo', hostname: 'bad host' })).toThrow(/hostname/);
+  });
+
+  it('brackets an IPv6 address in fs.defaultFS and the RPC address', async () => {
+    await chain(charm.handlers(testUnit({ unit: 'namenode/0', dir, address: 'fd00::1', ...(charm.config ? { defaults: charm.config } : {}), options: { clustername: 'demo' } })), []);
+    expect(parseHadoopXml(await readFile(join(dir, 'core-site.xml'), 'utf8'))['fs.defaultFS']).toBe('hdfs://[fd00::1]:8020');
+  });
+
   it('keeps workers equal to the live datanodes, sorted: arrivals appear, departures disappear', async () => {
     const handlers = namenode();
     let out = await chain(handlers, [dn(2), dn(0), dn(10), dn(1)]);

@@ -2,5 +2,6 @@ export { writeFileAtomic } from './write-file-atomic';
 export { renderHadoopXml, parseHadoopXml } from './hadoop-xml';
 export type { HadoopProperties } from './hadoop-xml';
 export { naturalSort, unitLabel } from './sort';
+export { hostPort } from './host-port';
 export { testUnit } from './testing';
 export type { TestUnit, TestUnitOptions } from './testing';
