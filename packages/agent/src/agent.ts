@@ -279,6 +279,9 @@ export class Agent {
       relationModel: relationsModel,
       initial: this.state.recoveredKb,
       onCommit: (commit) => this.state.commitRun(commit),
+      // Group commit: the log appends commits in order and fsyncs them in batches, so later runs need not wait
+      // for an earlier run's fsync; acks, link messages and status still wait until a commit is durable.
+      maxCommitsInFlight: 256,
       onError: (err) => this.log.error({ err }, 'engine listener failed'),
       runIdPrefix: c.unit,
       ...(this.options.retry ? { retry: this.options.retry } : {}),
@@ -375,7 +378,7 @@ export class Agent {
     this.offs.push(() => this.remote_.close());
 
     // 6. relations
-    this.transport = new MeshLinkTransport(this.node_, () => this.state.barrier());
+    this.transport = new MeshLinkTransport(this.node_);
     this.manager = new RelationManager({
       unit: c.unit,
       metadata: this.charm.metadata,

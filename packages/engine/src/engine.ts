@@ -73,6 +73,18 @@ export interface EngineOptions {
    */
   readonly onCommit?: (commit: RunCommit) => void | Promise<void>;
   /**
+   * Group commit: how many commits may be waiting for `onCommit` (their
+   * fsync) while later runs already execute on top of them. 1 (the default)
+   * waits for each commit before the next run starts. Above 1, `onCommit` is
+   * still called once per commit, in order, and must make commits durable in
+   * that order (an append-only log does); what depends on a commit (the
+   * submitter's promise, `afterCommit`, `knowledge`, reports) still waits
+   * until it is durable. If one fails, it and every commit after it are
+   * abandoned: their events go back to the head of the inbox and the engine
+   * enters `error`.
+   */
+  readonly maxCommitsInFlight?: number;
+  /**
    * Errors thrown (or rejected) by `afterCommit` and `onReport` listeners.
    * The engine carries on: a listener's bug must not wedge the inbox. Without
    * it, such errors are emitted as process warnings.
@@ -102,6 +114,8 @@ export const DEFAULT_ENGINE_OPTIONS = Object.freeze({
   handlerDeadlineMs: 10 * 60_000,
   historySize: 100,
   runIdPrefix: 'run',
+  // One commit at a time unless the host says its onCommit keeps order (the agent's log does).
+  maxCommitsInFlight: 1,
 });
 
 export type EngineState = 'idle' | 'running' | 'retrying' | 'error' | 'stopped';
@@ -136,6 +150,15 @@ export interface SubmitOptions {
   readonly failFast?: boolean;
 }
 
+interface InFlightCommit {
+  readonly item: InboxItem;
+  readonly commit: RunCommit;
+  /** The head before this commit: where the engine goes back to if it fails. */
+  readonly before: KnowledgeBase;
+  /** Settles when this commit is durable or abandoned. */
+  settled: Promise<void>;
+}
+
 interface InboxItem {
   readonly event: EngineEvent;
   readonly apply: ((tx: Transaction) => void) | undefined;
@@ -155,12 +178,20 @@ export class Engine {
   private readonly retry: RetryOptions;
   private readonly maxHandlerExecutions: number;
   private readonly handlerDeadlineMs: number;
-  private readonly reads: ReadIndex;
+  private reads: ReadIndex;
   private readonly historySize: number;
   private readonly runIdPrefix: string;
   private readonly onCommit: EngineOptions['onCommit'];
 
+  /** The head: every commit, durable or not; runs execute on it. */
   private kb: KnowledgeBase;
+  /** The last durable commit: what `knowledge` shows. */
+  private durableKb: KnowledgeBase;
+  private readonly maxCommitsInFlight: number;
+  /** Commits handed to onCommit and not durable yet, oldest first. */
+  private readonly inFlight: InFlightCommit[] = [];
+  /** Settles when every commit in flight has settled (in order). */
+  private inFlightTail: Promise<void> = Promise.resolve();
   private readonly inbox: InboxItem[] = [];
   private state: EngineState = 'idle';
   private runCounter = 0;
@@ -197,11 +228,16 @@ export class Engine {
     this.onError = options.onError;
     this.kb = options.initial ?? EMPTY_KNOWLEDGE_BASE;
     this.reads = ReadIndex.fromKnowledge(this.kb, this.handlerNames);
+    this.durableKb = this.kb;
+    this.maxCommitsInFlight = options.maxCommitsInFlight ?? DEFAULT_ENGINE_OPTIONS.maxCommitsInFlight;
+    if (!Number.isInteger(this.maxCommitsInFlight) || this.maxCommitsInFlight < 1) {
+      throw new EngineError('ENGINE_ERR_OPTIONS', `maxCommitsInFlight must be a positive integer, got ${String(options.maxCommitsInFlight)}`);
+    }
   }
 
-  /** The last committed knowledge base (immutable). */
+  /** The last committed (durable) knowledge base (immutable). */
   get knowledge(): KnowledgeBase {
-    return this.kb;
+    return this.durableKb;
   }
 
   get handlerNames(): readonly string[] {
@@ -338,7 +374,7 @@ export class Engine {
   }
 
   private isSettled(): boolean {
-    return !this.pumping && (this.inbox.length === 0 || this.state === 'error' || this.state === 'retrying' || this.state === 'stopped');
+    return !this.pumping && this.inFlight.length === 0 && (this.inbox.length === 0 || this.state === 'error' || this.state === 'retrying' || this.state === 'stopped');
   }
 
   private notifyIdle(): void {
@@ -352,11 +388,19 @@ export class Engine {
     if (this.pumping) return;
     this.pumping = true;
     try {
-      while (this.state === 'idle' || this.state === 'running') {
-        const item = this.inbox[0];
-        if (!item) break;
-        this.state = 'running';
-        await this.attempt(item);
+      for (;;) {
+        while (this.state === 'idle' || this.state === 'running') {
+          const item = this.inbox[0];
+          if (!item) break;
+          this.state = 'running';
+          await this.attempt(item);
+          // Group commit: bounded; beyond the bound, wait for the oldest commit to be durable.
+          const oldest = this.inFlight[0];
+          if (oldest && this.inFlight.length >= this.maxCommitsInFlight) await oldest.settled;
+        }
+        if (this.inFlight.length === 0) break;
+        // Idle only once every commit is durable (or abandoned: then the inbox holds its event again).
+        await this.inFlightTail;
       }
       if (this.state === 'running') this.state = 'idle';
     } finally {
@@ -385,6 +429,10 @@ export class Engine {
       facts: this.facts,
     });
 
+    if (result.ok && this.maxCommitsInFlight > 1) {
+      this.pipelineCommit(item, result.commit);
+      return;
+    }
     if (result.ok) {
       try {
         if (this.onCommit) await this.onCommit(result.commit);
@@ -397,6 +445,7 @@ export class Engine {
       }
       this.kb = result.commit.kb;
       this.reads.refresh(this.kb, executedOk(result.commit.report));
+      this.durableKb = this.kb;
       this.inbox.shift();
       // A retry that commits makes the earlier failure history (kept in the
       // reports), not state: status must not keep claiming an error.
@@ -437,6 +486,60 @@ export class Engine {
       this.state = 'idle';
       void this.pump();
     }, delay);
+  }
+
+  /**
+   * Group commit: the run takes effect for later runs at once, and for
+   * everyone else (knowledge, reports, afterCommit, the submitter) once
+   * onCommit says it is durable. Commits settle strictly in order.
+   */
+  private pipelineCommit(item: InboxItem, commit: RunCommit): void {
+    let durable: Promise<void>;
+    try {
+      durable = Promise.resolve(this.onCommit?.(commit));
+    } catch (thrown) {
+      durable = Promise.reject(thrown);
+    }
+    // Handled below, in order; never an unhandled rejection meanwhile.
+    durable.catch(() => undefined);
+    const entry: InFlightCommit = { item, commit, before: this.kb, settled: Promise.resolve() };
+    this.kb = commit.kb;
+    this.reads.refresh(this.kb, executedOk(commit.report));
+    this.inbox.shift();
+    this.lastError = undefined;
+    this.inFlight.push(entry);
+    const settled = this.inFlightTail.then(() =>
+      durable.then(
+        () => this.commitDurable(entry),
+        (thrown: unknown) => this.commitFailed(entry, thrown),
+      ),
+    );
+    entry.settled = settled;
+    this.inFlightTail = settled;
+  }
+
+  private commitDurable(entry: InFlightCommit): void {
+    // Abandoned already (an earlier commit failed): its event is queued again.
+    if (this.inFlight[0] !== entry) return;
+    this.inFlight.shift();
+    this.durableKb = entry.commit.kb;
+    this.record(entry.commit.report);
+    this.notifyCommitted(entry.commit);
+    entry.item.resolve(entry.commit.report);
+  }
+
+  private commitFailed(entry: InFlightCommit, thrown: unknown): void {
+    if (this.inFlight[0] !== entry) return;
+    // This commit and every later one (they ran on top of it) are abandoned; their events run again after resolve().
+    const abandoned = this.inFlight.splice(0);
+    this.kb = entry.before;
+    // What handlers read is kept in the knowledge base: rebuild the index for the state the engine went back to.
+    this.reads = ReadIndex.fromKnowledge(this.kb, this.handlerNames);
+    this.inbox.unshift(...abandoned.map((a) => a.item));
+    this.cancelRetry();
+    const message = `commit of ${entry.commit.report.eventLabel} could not be persisted: ${thrown instanceof Error ? thrown.message : String(thrown)}`;
+    this.record({ ...entry.commit.report, outcome: 'failed', error: { code: 'ENGINE_ERR_STATE', message } });
+    if (this.state !== 'stopped') this.enterError({ code: 'ENGINE_ERR_STATE', message, event: entry.commit.report.eventLabel, attempts: entry.item.attempts });
   }
 
   private enterError(error: EngineErrorStatus): void {

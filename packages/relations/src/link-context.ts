@@ -6,6 +6,7 @@
  */
 import type { Engine } from '@rhizome/engine';
 import type { LinkStore } from './link-store';
+import type { LinkMessage } from './messages';
 import type { LinkTransport } from './transport';
 
 export interface LinkContext {
@@ -14,6 +15,13 @@ export interface LinkContext {
   readonly engine: Engine;
   readonly store: LinkStore;
   readonly transport: LinkTransport;
+  /**
+   * Sends once every link-store change made so far is durable (store.flush),
+   * in call order: what a message says (a sequence number, an epoch) can
+   * never be forgotten by a crash after it left. Acks need not wait: they
+   * follow a commit the engine already made durable.
+   */
+  send(unit: string, message: LinkMessage): void;
   /** True once the manager was stopped: from then on nothing is sent, stored or scheduled. */
   isStopped(): boolean;
   /** Whether messages to `unit` go on the wire now: not stopped, and the mesh has not reported the unit unreachable. */

@@ -108,6 +108,10 @@ export function acknowledge(rec: LinkRecord, ack: { readonly epoch: number; read
 export function answerPull(rec: LinkRecord, state: EndpointState, pull: PullMessage): 'retransmit' | 'send-current' | 'nothing' {
   if (rec.outbox.length > 0) return 'retransmit';
   if (pull.epoch !== rec.epoch) return 'send-current';
+  // An empty outbox means the last message was acknowledged: a pull of this epoch that still expects it (or
+  // earlier) was sent before that ack, and what it lacked has arrived since. (A receiver that lost its view
+  // after the ack expects the next seq, and gets the current bag below.)
+  if (pull.expect < rec.nextSeq) return 'nothing';
   const version = (effectiveLocal(state, pull.rel) ?? state.local).version;
   if (compareVersions(state.incarnation, version, pull.viewInc, pull.version) > 0) return 'send-current';
   if (state.role === 'peers' && state.app !== undefined) return 'send-current';

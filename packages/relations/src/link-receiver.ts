@@ -127,7 +127,7 @@ export class LinkReceiver {
       viewInc: view?.incarnation ?? 0,
       version: view?.version ?? 0,
     };
-    this.ctx.transport.send(unit, msg);
+    this.ctx.send(unit, msg);
   }
 
   /** Applies a link's buffered messages, in order, one serial run each, until none is next (empty, or a gap). */

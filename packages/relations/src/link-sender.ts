@@ -14,8 +14,8 @@
  * After every commit the sender compares, per link, the committed bag
  * version with the version it last queued (`LinkRecord.queuedVersion`) and,
  * if newer, appends one data message carrying the whole bag with the link's
- * next sequence number to the link's outbox, puts the record (durable) and
- * only then transmits. A crash between the commit and the put is harmless:
+ * next sequence number to the link's outbox, puts the record and transmits
+ * only once the store's flush says it is durable. A crash between the commit and the put is harmless:
  * on start the same comparison runs again on the recovered knowledge base
  * and queues the message then. So the outgoing update is a function of
  * committed state, which is what "part of the commit" requires, and a run
@@ -124,7 +124,7 @@ export class LinkSender {
       this.pause(id);
       return;
     }
-    for (const m of retransmission(rec, this.options.retransmit.window)) this.ctx.transport.send(rec.remoteUnit, m);
+    for (const m of retransmission(rec, this.options.retransmit.window)) this.ctx.send(rec.remoteUnit, m);
     this.pause(id);
     this.armTimer(id, rec.remoteUnit);
   }
@@ -169,7 +169,7 @@ export class LinkSender {
       appVersion: app?.version ?? 0,
       lastSeq: rec.nextSeq - 1,
     };
-    this.ctx.transport.send(unit, msg);
+    this.ctx.send(unit, msg);
   }
 
   receiveAck(m: AckMessage): void {
@@ -222,9 +222,9 @@ export class LinkSender {
     const rec = this.sendRecord(id, relationId, unit, state.incarnation);
     const queued = queueData(rec, state, { relationId, from: this.ctx.unit, to: unit, force, maxOutbox: this.options.maxOutbox, ifaceVersion: this.options.ifaceVersion(state.interface) });
     if (!queued) return;
-    // Durable first, then on the wire.
+    // Durable first (ctx.send flushes the store), then on the wire.
     this.ctx.store.put(id, queued.record);
-    if (this.ctx.canSend(unit)) this.ctx.transport.send(unit, queued.message);
+    if (this.ctx.canSend(unit)) this.ctx.send(unit, queued.message);
     this.armTimer(id, unit);
   }
 

@@ -5,9 +5,12 @@
  * of a gap). The agent backs this with durable storage; `MemoryLinkStore`
  * serves tests, and survives a simulated restart when the test keeps it.
  *
- * Contract: `put` is durable when it returns (the manager transmits a
- * message only after the record holding it was put). Records are copied
- * in and out, so nothing the manager mutates later can leak into storage.
+ * Contract: `put` and `delete` take effect at once for `get` and `keys`;
+ * `flush()` resolves once every change made before it is durable, and the
+ * manager transmits a message only after the flush that follows the put of
+ * the record holding it (link-sender.ts). Flushes resolve in call order.
+ * Records are copied in and out, so nothing the manager mutates later can
+ * leak into storage.
  *
  * What happens if this store is lost anyway: new records get a new epoch,
  * so receivers tell the new numbering from the old and follow it, and the
@@ -54,6 +57,8 @@ export interface LinkStore {
   delete(linkId: string): void;
   /** Every stored link id. */
   keys(): string[];
+  /** Resolves once every put and delete made before the call is durable (in call order); rejects if they cannot be. */
+  flush(): Promise<void>;
 }
 
 export function emptyLinkRecord(relationId: string, remoteUnit: string, epoch = 0, bagInc = 0): LinkRecord {
@@ -81,5 +86,10 @@ export class MemoryLinkStore implements LinkStore {
 
   keys(): string[] {
     return [...this.records.keys()].sort();
+  }
+
+  /** Memory is as durable as it gets here: a test that keeps the store across a restart keeps everything. */
+  flush(): Promise<void> {
+    return Promise.resolve();
   }
 }

@@ -180,6 +180,15 @@ export class RelationManager {
       engine: this.engine,
       store: this.store,
       transport: this.transport,
+      send: (unit, message) => {
+        this.store.flush().then(
+          () => {
+            if (!this.stopped) this.transport.send(unit, message);
+          },
+          // The store cannot make it durable (the agent is failing): nothing may leave.
+          (error: unknown) => this.onError(error),
+        );
+      },
       isStopped: () => this.stopped,
       canSend: (unit) => !this.stopped && !this.unreachable.has(unit),
       onError: (error) => this.onError(error),

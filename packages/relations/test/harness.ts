@@ -21,7 +21,7 @@ import * as engineApi from '@rhizome/engine';
 import { defineInterface, InterfaceRegistry } from '../src/interface';
 import { dfsSlave } from '../src/interfaces/dfs-slave';
 import { http } from '../src/interfaces/http';
-import { MemoryLinkStore } from '../src/link-store';
+import { MemoryLinkStore, type LinkStore } from '../src/link-store';
 import { LINK_SYNC_EVENT, RelationManager, type AddRelationSpec, type AppliedInfo, type RelationManagerOptions } from '../src/manager';
 import { parseCharmMetadata, type CharmMetadata } from '../src/metadata';
 import { relationsModel } from '../src/model';
@@ -128,7 +128,7 @@ export class SimUnit {
   engine!: Engine;
   manager!: RelationManager;
   durable: KnowledgeBase | undefined;
-  store = new MemoryLinkStore();
+  store: LinkStore = new MemoryLinkStore();
   readonly applied: AppliedInfo[] = [];
   private generation = 0;
   crashed = false;
@@ -157,6 +157,8 @@ export class SimUnit {
       retry: { limit: 3, baseMs: 50, maxMs: 400, jitter: 0 },
       runIdPrefix: this.unit,
       ...(this.durable ? { initial: this.durable } : {}),
+      // Group commit, as the agent runs it: later runs may start while a commit's (simulated) fsync is in flight.
+      maxCommitsInFlight: 16,
       onCommit: async (c) => {
         // Durability takes (virtual) time, like an fsync: a crash in that window loses the commit.
         const fsync = this.cluster.fsyncMs;

@@ -2,11 +2,10 @@
  * The relation manager's LinkTransport, backed by the gossip node's reliable
  * point-to-point channel.
  *
- * Durability first: a message may leave only after the state that produced
- * it is durable (the link record holding it, or the commit it acks). Every
- * `send` therefore waits for the durable state's barrier (all appends so far
- * fsynced) and only then hands the message to the mesh; barriers resolve in
- * append order, so messages also leave in the order they were sent.
+ * Durability is the relation manager's: it sends a message only after the
+ * link store's flush (the record holding it is durable) or after the commit
+ * it acks is durable (packages/relations link-context.ts), so this transport
+ * hands messages to the mesh at once, in the order they are sent.
  *
  * Reachability: the mesh's failed/left make a unit unreachable (the manager
  * pauses retransmission to it); alive again (join, update) makes it
@@ -34,26 +33,14 @@ export class MeshLinkTransport implements LinkTransport {
   readonly stats: MeshLinkTransportStats = { sent: 0, received: 0, sendFailures: 0 };
   private closed = false;
 
-  constructor(
-    private readonly node: GossipNode,
-    private readonly barrier: () => Promise<void>,
-  ) {}
+  constructor(private readonly node: GossipNode) {}
 
   send(toUnit: string, message: LinkMessage): void {
-    if (this.closed) return;
-    this.barrier().then(
-      () => {
-        if (this.closed || !this.node.running) return;
-        this.stats.sent++;
-        this.node.sendReliable(toUnit, { k: LINK_ENVELOPE, m: message }).catch(() => {
-          this.stats.sendFailures++;
-        });
-      },
-      () => {
-        // The state could not be made durable: the agent is stopping; nothing may leave.
-        this.stats.sendFailures++;
-      },
-    );
+    if (this.closed || !this.node.running) return;
+    this.stats.sent++;
+    this.node.sendReliable(toUnit, { k: LINK_ENVELOPE, m: message }).catch(() => {
+      this.stats.sendFailures++;
+    });
   }
 
   onMessage(handler: (fromUnit: string, message: unknown) => void): () => void {

@@ -11,9 +11,9 @@
  *     `onCommit`, so the engine applies the run (and the relation manager
  *     acks what it brought) only once it is durable.
  *   - The link store is synchronous in memory (the relation manager needs a
- *     synchronous `put`); each change is appended at once, and `barrier()`
- *     resolves when everything appended so far is durable. The mesh
- *     transport waits for that barrier before a message leaves, so nothing
+ *     synchronous `put`); each change is appended at once, and its `flush()`
+ *     (= `barrier()`) resolves when everything appended so far is durable.
+ *     The relation manager waits for it before a message leaves, so nothing
  *     is ever sent that a crash could make the sender forget.
  *   - Records are replayed in append order onto the snapshot, which holds
  *     the effect of every record before it (DurableStore's contract); a torn
@@ -167,6 +167,9 @@ export class DurableState {
       keys() {
         return [...self.links.keys()].sort();
       },
+      flush() {
+        return self.barrier();
+      },
     };
   }
 
@@ -220,18 +223,25 @@ export class DurableState {
     }
   }
 
-  private async appendCommit(commit: RunCommit): Promise<void> {
+  /**
+   * Appends the commit record and, when one is due, the snapshot, both before
+   * returning to the caller: the engine may hand over the next commit while
+   * this one's fsync is in flight (group commit), and a snapshot must hold
+   * exactly the records appended before it (DurableStore's contract), so
+   * it is requested right after this commit's record, with this commit's
+   * knowledge base and the link records and declarations appended so far.
+   */
+  private appendCommit(commit: RunCommit): Promise<void> {
     this.commits++;
     const done = this.store.append({ t: 'c', p: commit.patches });
-    this.lastAppend = done.catch(() => undefined);
-    await done;
     this.sinceSnapshot++;
+    let last = done;
     if (this.sinceSnapshot >= this.snapshotEvery) {
       this.sinceSnapshot = 0;
-      const snap = this.store.snapshot({ v: 1, kb: commit.kb, declarations: [...this.decls.values()], links: [...this.links.entries()] });
-      this.lastAppend = snap.catch(() => undefined);
-      await snap;
+      last = this.store.snapshot({ v: 1, kb: commit.kb, declarations: [...this.decls.values()], links: [...this.links.entries()] });
     }
+    this.lastAppend = last.catch(() => undefined);
+    return Promise.all([done, last]).then(() => undefined);
   }
 
   /** Records a declaration if it wins over the one known; resolves true (once durable) when it changed anything. */
