@@ -36,6 +36,8 @@ interface Group {
   readonly kind: string;
   readonly sample: string;
   suppressed: number;
+  /** Sum of the suppressed lines' numeric `total` fields (a node's refused-frame summaries count frames). */
+  suppressedTotal: number;
 }
 
 export interface SummarizingLogger extends GossipLogger {
@@ -76,7 +78,7 @@ export function summarizingLogger(inner: GossipLogger, options: SummaryOptions =
     for (const g of done.values()) {
       if (g.suppressed === 0) continue;
       inner[g.level](
-        { peer: g.peer, kind: g.kind, suppressed: g.suppressed, intervalMs },
+        { peer: g.peer, kind: g.kind, suppressed: g.suppressed, ...(g.suppressedTotal > 0 ? { suppressedTotal: g.suppressedTotal } : {}), intervalMs },
         `${g.sample} (and ${g.suppressed} more like it${g.peer === '*' ? ' from other peers' : ` from ${g.peer}`} in the last ${Math.round(intervalMs / 1000)} s, not logged one by one)`,
       );
     }
@@ -98,11 +100,13 @@ export function summarizingLogger(inner: GossipLogger, options: SummaryOptions =
         g = groups.get(key);
       }
       if (g === undefined) {
-        groups.set(key, { level, peer, kind, sample: msg.slice(0, 300), suppressed: 0 });
+        groups.set(key, { level, peer, kind, sample: msg.slice(0, 300), suppressed: 0, suppressedTotal: 0 });
         inner[level](obj, msg);
         return;
       }
       g.suppressed++;
+      const total = (obj as { total?: unknown }).total;
+      if (typeof total === 'number' && Number.isFinite(total)) g.suppressedTotal += total;
     };
 
   return {
