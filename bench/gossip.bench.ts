@@ -148,7 +148,7 @@ async function main(): Promise<void> {
   if (o.sim) {
     console.log(`\n== simulation (SimNetwork, LAN profile, 1–5 ms links; slowed = +${SLOW_MS} ms per frame) ==`);
     const table = new Table({
-      head: ['N', 'join rounds', 'event rounds', 'msgs/member/s', 'frames/member/s', 'healthy FP, LG off', 'healthy FP, LG on', 'slowed failed, LG off', 'slowed failed, LG on', 'wall s'],
+      head: ['N', 'join rounds', 'event rounds', 'msgs/member/s', 'frames/member/s', 'healthy FP, LG off', 'healthy FP, LG on', 'slowed failed, LG off', 'slowed failed, LG on', 'wall s', 'cpu s', 'peak RSS MB'],
     });
     for (const n of o.simN) {
       const s = await measureSim(n, (m) => console.log(`  ${m}`));
@@ -161,6 +161,8 @@ async function main(): Promise<void> {
         ['sim_fp_rate_lifeguard_on', s.fp_rate_lifeguard_on],
         ['sim_slowed_failed_lifeguard_off', s.slowed_failed_lifeguard_off],
         ['sim_slowed_failed_lifeguard_on', s.slowed_failed_lifeguard_on],
+        ['sim_cpu_s', s.cpu_s],
+        ['sim_rss_peak_mb', s.rss_peak_mb],
       ] as const) {
         rows.push({ n, metric, rhizome: v, serf: null });
       }
@@ -175,6 +177,8 @@ async function main(): Promise<void> {
         fmt(s.slowed_failed_lifeguard_off),
         fmt(s.slowed_failed_lifeguard_on),
         fmt(s.wall_s),
+        fmt(s.cpu_s),
+        fmt(s.rss_peak_mb),
       ]);
       save();
     }

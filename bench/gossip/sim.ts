@@ -8,7 +8,7 @@
  *                        N delivered it (should grow like log N).
  *   msgs_per_member_s    messages (and frames) sent per member per second in a
  *   frames_per_member_s  converged, idle cluster (should stay flat in N).
- *   fp_rate_lifeguard_off  10% of members slowed (each frame in and out +SLOW_MS,
+ *   fp_rate_lifeguard_off  10% of members (at most MAX_SLOWED) slowed (each frame in and out +SLOW_MS,
  *   fp_rate_lifeguard_on   a member stalled for seconds); fraction of the
  *                        healthy members declared failed by anyone during the
  *                        window, plain SWIM vs Lifeguard (all are alive).
@@ -30,6 +30,10 @@ export interface SimResult {
   slowed_failed_lifeguard_off: number | null;
   slowed_failed_lifeguard_on: number | null;
   wall_s: number;
+  /** CPU seconds (user + system) this measurement took in this process. */
+  cpu_s: number;
+  /** Peak resident memory of the process so far, MB (includes earlier sizes of the same run). */
+  rss_peak_mb: number;
 }
 
 interface Sim {
@@ -47,6 +51,14 @@ const profile = DEFAULT_LAN_PROFILE;
  * suspicion timeout at small N, which is what Lifeguard is for.
  */
 export const SLOW_MS = 2_500;
+/**
+ * Slowed members: 10 % of N, at most this many. Every member re-gossips a
+ * "heard" witness per suspect per probe interval (Lifeguard), so the
+ * window's traffic grows like N × slowed × log N: with 10 % slowed it is
+ * cubic in N, and N = 3,000 alone would take hours of simulated CPU. The
+ * figure stays a rate over healthy (and slowed) members.
+ */
+export const MAX_SLOWED = 100;
 
 function build(n: number, seed: number, tuning: Partial<GossipProfile> = {}): Sim {
   // Trusted: messages travel as shared objects, never encoded (the codec is measured by the real-process section).
@@ -90,6 +102,7 @@ async function shutdown(sim: Sim): Promise<void> {
 
 export async function measureSim(n: number, log: (m: string) => void, seed = 42): Promise<SimResult> {
   const w0 = performance.now();
+  const c0 = process.cpuUsage();
   const sim = build(n, seed);
   const clock = sim.net.clock;
   const join_rounds = await converge(sim, 300_000);
@@ -119,7 +132,7 @@ export async function measureSim(n: number, log: (m: string) => void, seed = 42)
     await s.net.clock.advance(2_000);
     s.failedNames.clear();
     s.failedEvents = 0;
-    const slowed = Math.max(1, Math.round(n / 10));
+    const slowed = Math.max(1, Math.min(MAX_SLOWED, Math.round(n / 10)));
     for (let i = 0; i < slowed; i++) s.net.slow(`sim://n${n - 1 - i}`, SLOW_MS);
     const windowMs = n >= 1000 ? 30_000 : 60_000;
     await s.net.clock.advance(windowMs);
@@ -145,5 +158,7 @@ export async function measureSim(n: number, log: (m: string) => void, seed = 42)
     slowed_failed_lifeguard_off: off?.slowed ?? null,
     slowed_failed_lifeguard_on: on?.slowed ?? null,
     wall_s: (performance.now() - w0) / 1000,
+    cpu_s: ((c => c.user + c.system)(process.cpuUsage(c0))) / 1e6,
+    rss_peak_mb: process.resourceUsage().maxRSS / 1024,
   };
 }
