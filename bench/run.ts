@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 const SUITES: Record<string, string> = {
   engine: 'bench/engine.bench.ts',
   gossip: 'bench/gossip.bench.ts',
+  relations: 'bench/relations.bench.ts',
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
