@@ -347,7 +347,7 @@ export async function relate(d: Deployment, a: string, b: string, timeoutMs = 30
 
 /** The fields a start, kill or stop changes. */
 function unitProgress(u: DeployedUnit): Partial<DeployedUnit> {
-  return { pid: u.pid, pidStartTicks: u.pidStartTicks, controlUrl: u.controlUrl, gossipAddress: u.gossipAddress, state: u.state, supervisor: u.supervisor, supervisorPid: u.supervisorPid, charmModule: u.charmModule };
+  return { pid: u.pid, pidStartTicks: u.pidStartTicks, controlUrl: u.controlUrl, gossipAddress: u.gossipAddress, state: u.state, supervisor: u.supervisor, supervisorPid: u.supervisorPid, charmModule: u.charmModule, release: u.release };
 }
 
 /** Copies what a start, kill or stop learned about `u` into the record (under its lock); a unit removed meanwhile stays removed. */
@@ -453,7 +453,7 @@ export async function destroy(home: string, opts: DestroyOptions = {}): Promise<
   const d = await readDeployment(home, opts.deployment);
   // Remote units: stop each supervisor (and agent) on its machine, then clean the machine.
   const remoteUnits = Object.values(d.units).filter((u) => u.ssh !== undefined);
-  await Promise.all(remoteUnits.map((u) => stopRemoteUnit(d, u)));
+  const remoteWorkloads = (await Promise.all(remoteUnits.map((u) => stopRemoteUnit(d, u)))).flat();
   if (!opts.keep) {
     // Every machine of the deployment, including those whose last unit was removed earlier.
     await Promise.all(Object.values(d.machines ?? {}).filter((m) => m.ssh !== undefined).map((m) => cleanMachine(m, d.name)));
@@ -470,7 +470,7 @@ export async function destroy(home: string, opts: DestroyOptions = {}): Promise<
       u.state = 'stopped';
     }),
   );
-  const workloads = await stopWorkloadsOf(Object.values(d.units), opts.workloads);
+  const workloads = [...remoteWorkloads, ...(await stopWorkloadsOf(Object.values(d.units), opts.workloads))];
   if (opts.keep) await writeDeployment(d);
   else await rm(deploymentDir(d.home, d.name), { recursive: true, force: true });
   return { ...d, workloads };
@@ -533,9 +533,8 @@ async function announceGone(d: Deployment, unit: string): Promise<void> {
 /** SIGTERMs a unit's agent (it leaves the mesh), SIGKILLs it after 20 s, then stops the workloads it left. */
 async function stopAgentAndWorkloads(u: DeployedUnit, opts?: StopWorkloadsOptions, d?: Pick<Deployment, 'name'>): Promise<WorkloadReport[]> {
   if (u.ssh !== undefined) {
-    // The supervisor is stopped first, or it would start the agent again. (Workload daemons of remote units are not tracked yet.)
-    await stopRemoteUnit(d ?? { name: '' }, u);
-    return [];
+    // The supervisor is stopped first, or it would start the agent again; then the workloads, on the machine.
+    return stopRemoteUnit(d ?? { name: '' }, u);
   }
   if (isAlive(u.pid)) {
     signalGroup(u.pid, 'SIGTERM');

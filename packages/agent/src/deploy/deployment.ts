@@ -48,6 +48,8 @@ export interface DeployedUnit {
   ssh?: string | undefined;
   /** What restarts the agent when it dies: `rhizome-supervisor` (ours) or `systemd`; absent: nothing (a local unit). */
   supervisor?: 'rhizome-supervisor' | 'systemd' | undefined;
+  /** A remote unit's agent module on its machine (`<dir>/cache/<sha>/agent.mjs`), for commands run there. */
+  release?: string | undefined;
   /** A remote unit's supervisor pid (on its machine). */
   supervisorPid?: number | undefined;
   /** A remote unit's agent was alive when the record was last read (checked over SSH by readDeployment). */

@@ -27,6 +27,7 @@ import { AgentError } from '../errors';
 import { agentArtifact, charmArtifact, supervisorArtifact, type Artifact } from './release';
 import { formatSshTarget, parseSshTarget, shellQuote, SshHost } from './ssh';
 import type { DeployedUnit, Deployment, MachineRecord } from './deployment';
+import type { WorkloadReport } from './workloads';
 
 /** Node.js major version the agent needs. */
 export const MIN_NODE_MAJOR = 20;
@@ -217,6 +218,7 @@ echo RZ_TIMEOUT; tail -c 2000 agent.out; exit 4`;
   u.alive = true;
   u.supervisor = check.supervisor;
   u.supervisorPid = sup?.pid;
+  u.release = cachePath(m, agent);
   return u;
 }
 
@@ -293,9 +295,10 @@ export async function killRemoteUnit(u: DeployedUnit): Promise<void> {
 /**
  * Stops a remote unit for good (until started again): the supervisor is
  * told to stop (it SIGTERMs the agent, which leaves the mesh); after 25 s
- * whatever still runs is SIGKILLed. Resolves when neither runs.
+ * whatever still runs is SIGKILLed. Resolves when neither runs, with what
+ * happened to the unit's workload daemons (stopped on the machine).
  */
-export async function stopRemoteUnit(d: Pick<Deployment, 'name'>, u: DeployedUnit): Promise<void> {
+export async function stopRemoteUnit(d: Pick<Deployment, 'name'>, u: DeployedUnit): Promise<WorkloadReport[]> {
   const host = sshHostFor(u.ssh!);
   const D = shellQuote(u.dataDir);
   const pidOf = (file: string) => `$(sed -n 's/.*"pid": *\\([0-9][0-9]*\\).*/\\1/p' ${D}/${file} 2>/dev/null)`;
@@ -316,6 +319,23 @@ for p in $sp $ap; do kill -9 "$p" 2>/dev/null; done
 exit 0`;
   await host.check(script, `stopping ${u.unit}`, { timeoutMs: 60_000 });
   u.alive = false;
+  return stopRemoteWorkloads(u);
+}
+
+/**
+ * Once a remote unit's agent is gone: stops the workload daemons its
+ * workloads.json (written by the agent at start) names, on its machine,
+ * with the agent's own code (`stop-workloads`). Reports as for a local unit.
+ */
+async function stopRemoteWorkloads(u: DeployedUnit): Promise<WorkloadReport[]> {
+  if (u.release === undefined) return [];
+  const host = sshHostFor(u.ssh!);
+  const r = await host.run(`[ -f ${shellQuote(`${u.dataDir}/workloads.json`)} ] || { echo '[]'; exit 0; }; node ${shellQuote(u.release)} --data-dir ${shellQuote(u.dataDir)} stop-workloads`, { timeoutMs: 60_000 });
+  try {
+    return (JSON.parse(r.stdout) as WorkloadReport[]).map((w) => ({ ...w, unit: u.unit }));
+  } catch {
+    return [{ unit: u.unit, name: 'workloads.json', pidFile: `${u.dataDir}/workloads.json`, outcome: 'unreadable', detail: `could not stop the workloads of ${u.unit} on its machine: ${(r.stderr.trim() || r.stdout.trim()).slice(-300)}` }];
+  }
 }
 
 /** Deletes a remote unit's data dir. */

@@ -2,10 +2,15 @@
  * Machines of a deployment (Juju's manual provider): `add-machine
  * ssh:user@host[:port] [--dir DIR]`, `machines`, `remove-machine N`.
  * Units go onto a machine with `add-unit SERVICE --to N` or a bundle's `to:`.
+ * `stop-workloads --data-dir D` (hidden) runs on a machine, over SSH, once a
+ * unit's agent and supervisor are gone: it stops the workload daemons the
+ * unit's workloads.json names, exactly as `stop` does for a local unit.
  */
 import type { Command } from 'commander';
 import { readDeployment, rhizomeHome } from '../../deploy/deployment';
 import { addMachine, listMachines, removeMachine } from '../../deploy/machines';
+import { stopUnitWorkloads } from '../../deploy/workloads';
+import { AgentError } from '../../errors';
 import { printJson, table } from '../output';
 import type { GlobalOptions } from '../target';
 
@@ -42,5 +47,14 @@ export function registerMachines(program: Command, globals: () => GlobalOptions)
       const m = await removeMachine(rhizomeHome(g.home), id, g.deployment ? { deployment: g.deployment } : {});
       if (g.json) return printJson(m);
       process.stdout.write(`machine ${m.id} removed\n`);
+    });
+
+  program
+    .command('stop-workloads', { hidden: true })
+    .description("stop the workload daemons a unit whose agent is gone left running (--data-dir: the unit's); prints the reports as JSON")
+    .action(async () => {
+      const g = globals();
+      if (g.dataDir === undefined) throw new AgentError('AGENT_ERR_BAD_OPTIONS', 'stop-workloads needs --data-dir DIR (the unit\'s data directory)');
+      printJson(await stopUnitWorkloads({ unit: g.dataDir, dataDir: g.dataDir }));
     });
 }
