@@ -1,0 +1,72 @@
+/**
+ * rhizome-supervisor (src/deploy/supervisor-main.ts), with real processes:
+ * a stand-in agent that "serves" (writes agent.json naming its pid) is
+ * started again after a SIGKILL; SIGTERM stops both; an agent that exits
+ * before it ever served is not restarted (exit 3, no crash loop).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const SUPERVISOR = join(import.meta.dirname, '../../src/deploy/supervisor-main.ts');
+const SERVING_AGENT = "require('fs').writeFileSync('agent.json', JSON.stringify({ pid: process.pid })); setInterval(() => {}, 1000)";
+
+const started: ChildProcess[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const c of started.splice(0)) c.kill('SIGKILL');
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+function supervise(dir: string, agentScript: string): ChildProcess {
+  const c = spawn(process.execPath, ['--import', 'tsx', SUPERVISOR, dir, '--', process.execPath, '-e', agentScript], { stdio: 'ignore' });
+  started.push(c);
+  return c;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function servingPid(dir: string, not?: number): Promise<number> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const pid = await readFile(join(dir, 'agent.json'), 'utf8').then((t) => (JSON.parse(t) as { pid: number }).pid, () => 0);
+    if (pid > 0 && pid !== not && alive(pid)) return pid;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no serving agent in ${dir} within 20 s`);
+}
+
+const exitOf = (c: ChildProcess) => new Promise<number | null>((r) => (c.exitCode !== null ? r(c.exitCode) : c.once('exit', (code) => r(code))));
+
+describe('rhizome-supervisor', () => {
+  it('starts a SIGKILLed agent again, and on SIGTERM stops it and exits 0', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rz-sup-'));
+    dirs.push(dir);
+    const sup = supervise(dir, SERVING_AGENT);
+    const first = await servingPid(dir);
+    process.kill(first, 'SIGKILL');
+    const second = await servingPid(dir, first);
+    expect(second).not.toBe(first);
+    expect(JSON.parse(await readFile(join(dir, 'supervisor.json'), 'utf8'))).toMatchObject({ pid: sup.pid, restarts: 1, agentPid: second });
+    sup.kill('SIGTERM');
+    expect(await exitOf(sup)).toBe(0);
+    expect(alive(second)).toBe(false);
+  });
+
+  it('does not restart an agent that exits before it ever served', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rz-sup-'));
+    dirs.push(dir);
+    const sup = supervise(dir, 'process.exit(2)');
+    expect(await exitOf(sup)).toBe(3);
+    expect(JSON.parse(await readFile(join(dir, 'supervisor.json'), 'utf8'))).toMatchObject({ restarts: 0 });
+  });
+});
