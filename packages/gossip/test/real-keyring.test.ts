@@ -87,4 +87,27 @@ describe('encrypted gossip over WebSocket', () => {
     expect(a.member('b')?.status).toBe('alive');
     expect(b.member('a')?.status).toBe('alive');
   });
+
+  it('rotates keys through node.keys (cluster key operations) over real sockets, every member answering', async () => {
+    const k1 = Keyring.generateKey();
+    const k2 = Keyring.generateKey();
+    const rings = [new Keyring(k1), new Keyring(k1), new Keyring(k1)];
+    const [a, b, c] = [await start('ka', rings[0]), await start('kb', rings[1]), await start('kc', rings[2])];
+    await b!.join([a!.address]);
+    await c!.join([a!.address]);
+    await waitFor(() => [a!, b!, c!].every((n) => aliveCount(n) === 3), 'three joined');
+    const persisted = new Map<string, readonly string[]>();
+    for (const n of [a!, b!, c!]) n.on('keyring-change', (ch) => persisted.set(n.name, ch.keys));
+
+    for (const step of [() => b!.keys.install(k2), () => b!.keys.use(k2), () => c!.keys.remove(k1)]) {
+      const r = await step();
+      expect(r, r.operation).toMatchObject({ members: 3, responses: 3, ok: true, missing: [], errors: {} });
+    }
+    for (const r of rings) expect(r.list()).toEqual([k2]);
+    for (const n of [a!, b!, c!]) expect(persisted.get(n.name)).toEqual([k2]);
+    const listed = await a!.keys.list();
+    expect(listed.keys).toEqual({ [k2]: 3 });
+    await eventArrives(c!, a!, 'after-keys-rotation');
+    expect([a!, b!, c!].every((n) => aliveCount(n) === 3)).toBe(true);
+  });
 });
