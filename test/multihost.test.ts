@@ -181,12 +181,17 @@ describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring 
   });
 
   it('facts, runs and resolve of a unit on host 3 work from host 1, over the mesh', async () => {
-    const [facts, runs, resolve, unknown] = await Promise.all([
+    const [facts, runs, resolve, unknown, logs] = await Promise.all([
       json<Record<string, unknown>>(['--json', 'facts', 'datanode/1']),
       json<{ eventLabel: string }[]>(['--json', 'runs', 'datanode/1']),
       cliAt(['resolve', 'datanode/1']),
       cliAt(['facts', 'datanode/9']),
+      cliAt(['--json', 'logs', 'datanode/1', '-n', '5']),
     ]);
+    expect(logs.code, logs.stderr).toBe(0);
+    const lines = logs.stdout.trim().split('\n').map((l) => JSON.parse(l) as { unit?: string });
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.every((l) => l.unit === 'datanode/1')).toBe(true);
     expect(facts['hdfs.namenode']).toBe(FS);
     expect(facts['config']).toMatchObject({ hostname: '' }); // datanode/1's own charm config, from host 3
     expect(runs.length).toBeGreaterThan(0);

@@ -40,9 +40,17 @@ interface Source {
 async function sources(g: GlobalOptions, include: string[], exclude: string[]): Promise<{ sources: Source[]; filter: (r: LogRecord) => boolean }> {
   const t = await resolveTarget(g);
   if (t.kind === 'single') {
+    // One agent answers for its whole mesh: the other live units' lines come through it, over the mesh.
     const info = await t.client.get<{ unit: string }>('/info');
-    const keep = new Set(selectUnits([info.unit], include, exclude));
-    return { sources: [{ unit: info.unit, client: t.client }], filter: (r) => keep.has(r.unit ?? info.unit) };
+    const members = await t.client.get<{ name: string; status: string; tags: Record<string, string> }[]>('/members');
+    const all = [...new Set([info.unit, ...members.filter((m) => m.tags['svc'] !== undefined && (m.status === 'alive' || m.status === 'suspect')).map((m) => m.name)])];
+    for (const name of [...include, ...exclude]) {
+      if (!all.some((u) => u === name || u.split('/')[0] === name)) {
+        throw new AgentError('AGENT_ERR_UNKNOWN_UNIT', `no live service or unit "${name}" in the mesh of ${info.unit}; its live units are ${all.sort().join(', ')}`);
+      }
+    }
+    const wanted = include.length > 0 || exclude.length > 0 ? selectUnits(all, include, exclude) : [info.unit];
+    return { sources: wanted.map((u) => ({ unit: u, client: u === info.unit ? t.client : t.client.forUnit(u) })), filter: () => true };
   }
   const d = t.deployment;
   const all = Object.keys(d.units);
