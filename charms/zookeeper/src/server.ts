@@ -189,17 +189,19 @@ export async function startServer(unitDir: string, cfg: ZookeeperConfig, secret:
   }
   await writeFile(f.pid, `${pid}\n`, { mode: 0o600 });
   const me = parseInt((await readFile(f.myid, 'utf8')).trim(), 10);
-  const port = parseServerLines(await readDynamic(unitDir)).find((s) => s.id === me)?.clientPort;
-  if (port === undefined) throw new Error(`zookeeper: server ${me} is not in its own dynamic config (${f.conf})`);
+  // The client port listens on the server's own (advertised) address, not on loopback.
+  const self = parseServerLines(await readDynamic(unitDir)).find((s) => s.id === me);
+  if (self === undefined) throw new Error(`zookeeper: server ${me} is not in its own dynamic config (${f.conf})`);
+  const { host, clientPort: port } = self;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const answer = await fourLetterWord('127.0.0.1', port, 'ruok', 1_000).catch(() => '');
+    const answer = await fourLetterWord(host, port, 'ruok', 1_000).catch(() => '');
     if (answer === 'imok') return pid;
     if ((await serverPid(unitDir)) === undefined) {
       const tail = (await readFile(f.log, 'utf8').catch(() => '')).split('\n').slice(-15).join('\n');
       throw new Error(`zookeeper server ${me} exited at start; the end of ${f.log}:\n${tail}`);
     }
-    if (Date.now() > deadline) throw new Error(`zookeeper server ${me} did not answer ruok on port ${port} within ${timeoutMs} ms (see ${f.log})`);
+    if (Date.now() > deadline) throw new Error(`zookeeper server ${me} did not answer ruok on ${host}:${port} within ${timeoutMs} ms (see ${f.log})`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
