@@ -28,6 +28,7 @@ export default defineCharm({
         const result = await runAnsiblePlaybook({
           playbook: PLAYBOOK,
           extraVars: { unit_name: unit.unit, unit_dir: unit.dir, greetings },
+          signal: ctx.signal, // stopped if the handler passes its deadline
         });
         ctx.set('listener.heard', Number(result.facts['heard']));
         ctx.setStatus('active', `heard ${greetings.length} greeting(s)`);

@@ -47,6 +47,8 @@ export interface AnsiblePlaybookOptions {
   playbook: string;
   extraVars?: AnsibleExtraVars;
   timeoutMs?: number;
+  /** Stops the playbook (its process group) when it aborts: pass the handler's `ctx.signal`. */
+  signal?: AbortSignal;
   cwd?: string;
   /** Extra environment for ansible-playbook. */
   env?: Readonly<Record<string, string>>;
@@ -264,6 +266,7 @@ export async function runAnsiblePlaybook(opts: AnsiblePlaybookOptions): Promise<
         args,
         env,
         timeoutMs: opts.timeoutMs ?? DEFAULT_ANSIBLE_OPTIONS.timeoutMs,
+        ...(opts.signal === undefined ? {} : { signal: opts.signal }),
         ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
       });
     } catch (err) {

@@ -40,6 +40,8 @@ export interface ChefRunOptions {
 
 export interface RunChefOptions extends ChefRunOptions {
   timeoutMs?: number;
+  /** Stops chef-client (its process group) when it aborts: pass the handler's `ctx.signal`. */
+  signal?: AbortSignal;
   env?: Readonly<Record<string, string>>;
 }
 
@@ -192,6 +194,7 @@ export async function runChef(opts: RunChefOptions): Promise<ChefResult> {
       args: plan.args,
       cwd: plan.cwd,
       timeoutMs: opts.timeoutMs ?? DEFAULT_CHEF_OPTIONS.timeoutMs,
+      ...(opts.signal === undefined ? {} : { signal: opts.signal }),
       ...(opts.env === undefined ? {} : { env: opts.env }),
     });
     return { ...result, plan };

@@ -42,6 +42,12 @@ export interface RunCommandOptions {
   maxOutputBytes?: number;
   /** Between SIGTERM and SIGKILL on timeout. */
   killGraceMs?: number;
+  /**
+   * Kill the command (and its process group) when this aborts, as on a
+   * timeout. Pass the handler's `ctx.signal`: a handler that passes its
+   * deadline then stops its commands instead of leaving them running.
+   */
+  signal?: AbortSignal;
 }
 
 export const DEFAULT_RUN_COMMAND_OPTIONS = Object.freeze({
@@ -161,7 +167,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<CommandResult
   }
 
   try {
-    return await spawnAndWait(opts.command, args, opts.cwd, env, timeoutMs, maxOutputBytes, killGraceMs);
+    return await spawnAndWait(opts.command, args, opts.cwd, env, timeoutMs, maxOutputBytes, killGraceMs, opts.signal);
   } finally {
     if (inputDir !== undefined) await rm(inputDir, { recursive: true, force: true });
   }
@@ -175,6 +181,7 @@ function spawnAndWait(
   timeoutMs: number,
   maxOutputBytes: number,
   killGraceMs: number,
+  abort: AbortSignal | undefined,
 ): Promise<CommandResult> {
   const started = performance.now();
   const stdout = new TailBuffer(maxOutputBytes);
@@ -188,14 +195,23 @@ function spawnAndWait(
       shell: false,
     });
     let timedOut = false;
+    let aborted = false;
     let killTimer: NodeJS.Timeout | undefined;
-    const timer = setTimeout(() => {
+    const stop = (): void => {
+      if (timedOut) return;
       timedOut = true;
       if (child.pid !== undefined) {
         killGroup(child.pid, 'SIGTERM');
         killTimer = setTimeout(() => killGroup(child.pid!, 'SIGKILL'), killGraceMs);
       }
-    }, timeoutMs);
+    };
+    const timer = setTimeout(stop, timeoutMs);
+    const onAbort = (): void => {
+      aborted = true;
+      stop();
+    };
+    if (abort?.aborted) queueMicrotask(onAbort);
+    else abort?.addEventListener('abort', onAbort, { once: true });
     child.stdout.on('data', (d: Buffer) => stdout.push(d));
     child.stderr.on('data', (d: Buffer) => stderr.push(d));
 
@@ -229,6 +245,7 @@ function spawnAndWait(
 
     child.once('close', (code, signal) => {
       clearTimeout(timer);
+      abort?.removeEventListener('abort', onAbort);
       if (killTimer !== undefined) clearTimeout(killTimer);
       if (drainTimer !== undefined) clearTimeout(drainTimer);
       if (child.pid !== undefined && timedOut) killGroup(child.pid, 'SIGKILL');
@@ -238,12 +255,14 @@ function spawnAndWait(
       const step = { kind: /ansible-playbook$/.test(command) ? ('ansible' as const) : ('exec' as const), command, args, exitCode: code, signal, durationMs, stdout: stdout.toString(), stderr: err };
       const details = { command, exitCode: code, signal, stderrTail: tail(err), stdoutTail: tail(stdout.toString()) };
       if (timedOut) {
-        logStep({ ...step, error: `timed out after ${timeoutMs} ms` });
+        logStep({ ...step, error: aborted ? 'stopped: the handler passed its deadline' : `timed out after ${timeoutMs} ms` });
         reject(
           new ExecError(
             'AGENT_ERR_EXEC_TIMEOUT',
-            `'${command}' did not finish within ${timeoutMs} ms and was killed with its process group. ` +
-              `Raise timeoutMs if it legitimately needs longer, or find where it hangs (stderr: ${lastLine(err) || 'empty'}).`,
+            aborted
+              ? `'${command}' was killed with its process group: its handler passed its deadline (ctx.signal aborted) (stderr: ${lastLine(err) || 'empty'}).`
+              : `'${command}' did not finish within ${timeoutMs} ms and was killed with its process group. ` +
+                  `Raise timeoutMs if it legitimately needs longer, or find where it hangs (stderr: ${lastLine(err) || 'empty'}).`,
             details,
           ),
         );

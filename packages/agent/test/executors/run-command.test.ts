@@ -108,6 +108,25 @@ describe('runCommand', () => {
     expect(Date.now() - started).toBeLessThan(30_000);
   });
 
+  it('kills the process group when its signal aborts (a handler past its deadline)', async () => {
+    const controller = new AbortController();
+    const started = Date.now();
+    const pending = runCommand({ command: 'sh', args: ['-c', 'sleep 60 & echo $! >&2; wait'], killGraceMs: 500, signal: controller.signal }).catch((e: unknown) => e);
+    setTimeout(() => controller.abort(), 300);
+    const e = (await pending) as ExecError;
+    expect(e).toBeInstanceOf(ExecError);
+    expect(e.code).toBe('AGENT_ERR_EXEC_TIMEOUT');
+    expect(e.message).toMatch(/handler passed its deadline/);
+    const grandchild = Number(e.stderrTail.trim());
+    expect(grandchild).toBeGreaterThan(0);
+    strays.push(grandchild);
+    expect(await waitFor(() => !alive(grandchild), 10_000)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    // Already aborted: the command is stopped at once.
+    const early = (await runCommand({ command: 'sleep', args: ['60'], killGraceMs: 200, signal: AbortSignal.abort() }).catch((x: unknown) => x)) as ExecError;
+    expect(early.code).toBe('AGENT_ERR_EXEC_TIMEOUT');
+  });
+
   it('does not hang on a background process that keeps the pipes open', async () => {
     const result = await runCommand({
       command: 'sh',
