@@ -73,6 +73,8 @@ export interface AgentOptions {
   readonly absentGraceMs?: number;
   /** Debounce of file watches. */
   readonly watchDebounceMs?: number;
+  /** How long a burst of relation events may gather before its run (see EngineOptions.burst). */
+  readonly relationBurst?: { readonly quietMs: number; readonly maxMs: number };
   /** How long `stop()` waits for the current run before abandoning it (default 30 s). */
   readonly stopTimeoutMs?: number;
   /** agent.log rotation (default 10 MiB per file, 3 files). */
@@ -80,6 +82,13 @@ export interface AgentOptions {
   /** How often refused frames and other repeated gossip warnings are summarised, one line per peer and kind (default 10 s). */
   readonly logSummaryIntervalMs?: number;
 }
+
+/**
+ * Relation events gather until none came for 200 ms, at most 1.5 s: units of
+ * a related service send their data within a few hundred ms of each other,
+ * and one playbook run (seconds) for the burst beats one per unit.
+ */
+export const DEFAULT_RELATION_BURST = Object.freeze({ quietMs: 200, maxMs: 1_500 });
 
 export const DEFAULT_AGENT_GOSSIP_TUNING: Partial<GossipProfile> = Object.freeze({
   // Relation declarations (~200 B) and `rhizome event` payloads travel as user events.
@@ -284,6 +293,8 @@ export class Agent {
       maxCommitsInFlight: 256,
       onError: (err) => this.log.error({ err }, 'engine listener failed'),
       runIdPrefix: c.unit,
+      // A burst of relation changes (units joining, a relate) gathers for a moment and converges in one run.
+      burst: this.options.relationBurst ?? DEFAULT_RELATION_BURST,
       ...(this.options.retry ? { retry: this.options.retry } : {}),
     });
     this.offs.push(this.engine_.onReport((r) => this.logReport(r)));

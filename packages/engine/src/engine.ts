@@ -63,6 +63,14 @@ export interface EngineOptions {
   readonly handlerDeadlineMs?: number;
   /** Reports kept for `history()`. */
   readonly historySize?: number;
+  /**
+   * Let a burst of relation events gather before its run starts: a relation
+   * event at the head of the inbox waits until no other arrived for
+   * `quietMs`, at most `maxMs` after it was queued; then the run applies all
+   * that waited (see batchBehind). Off by default (runs start at once); the
+   * agent sets a few hundred ms, much less than one playbook run.
+   */
+  readonly burst?: { readonly quietMs: number; readonly maxMs: number };
   /** Prefix of run ids, e.g. the unit name. */
   readonly runIdPrefix?: string;
   /**
@@ -152,6 +160,8 @@ export interface SubmitOptions {
 
 interface InFlightCommit {
   readonly item: InboxItem;
+  /** Relation events batched into the same run (resolved, or queued again, with it). */
+  readonly batch: readonly InboxItem[];
   readonly commit: RunCommit;
   /** The head before this commit: where the engine goes back to if it fails. */
   readonly before: KnowledgeBase;
@@ -164,10 +174,15 @@ interface InboxItem {
   readonly apply: ((tx: Transaction) => void) | undefined;
   readonly fullScan: boolean;
   readonly failFast: boolean;
+  /** Clock time it was queued (for the burst window). */
+  readonly queuedAt: number;
   readonly resolve: (report: RunReport) => void;
   readonly reject: (error: unknown) => void;
   attempts: number;
 }
+
+/** Relation events applied in one run at most (see Engine.batchBehind). */
+const MAX_BATCH = 32;
 
 export class Engine {
   private readonly table: HandlerTable;
@@ -204,6 +219,9 @@ export class Engine {
   private nextAttemptAt: number | undefined;
   private pumping = false;
   private started = false;
+  private readonly burst: { readonly quietMs: number; readonly maxMs: number } | undefined;
+  private lastRelationQueuedAt = 0;
+  private burstTimer: ReturnType<Clock['setTimeout']> | undefined;
   private idleWaiters: Array<() => void> = [];
 
   constructor(options: EngineOptions) {
@@ -223,6 +241,13 @@ export class Engine {
       throw new EngineError('ENGINE_ERR_OPTIONS', `handlerDeadlineMs must be a positive number of milliseconds (Infinity for none), got ${String(options.handlerDeadlineMs)}`);
     }
     this.historySize = options.historySize ?? DEFAULT_ENGINE_OPTIONS.historySize;
+    if (options.burst !== undefined) {
+      const { quietMs, maxMs } = options.burst;
+      if (!(quietMs >= 0 && maxMs >= quietMs && maxMs <= 60_000)) {
+        throw new EngineError('ENGINE_ERR_OPTIONS', `burst must be { quietMs, maxMs } with 0 <= quietMs <= maxMs <= 60000, got ${JSON.stringify(options.burst)}`);
+      }
+      this.burst = { quietMs, maxMs };
+    }
     this.runIdPrefix = options.runIdPrefix ?? DEFAULT_ENGINE_OPTIONS.runIdPrefix;
     this.onCommit = options.onCommit;
     this.onError = options.onError;
@@ -354,6 +379,8 @@ export class Engine {
   /** Finishes the current run, then rejects everything still queued. */
   async stop(): Promise<void> {
     this.cancelRetry();
+    if (this.burstTimer !== undefined) this.clock.clearTimeout(this.burstTimer);
+    this.burstTimer = undefined;
     const wasPumping = this.pumping;
     this.state = 'stopped';
     if (wasPumping) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
@@ -368,7 +395,9 @@ export class Engine {
       return Promise.reject(new EngineError('ENGINE_ERR_STOPPED', `engine is stopped; ${describeEvent(event)} was not queued`));
     }
     return new Promise<RunReport>((resolve, reject) => {
-      this.inbox.push({ event, apply, fullScan, failFast, resolve, reject, attempts: 0 });
+      const queuedAt = this.clock.now();
+      if (event.kind === 'relation') this.lastRelationQueuedAt = queuedAt;
+      this.inbox.push({ event, apply, fullScan, failFast, queuedAt, resolve, reject, attempts: 0 });
       void this.pump();
     });
   }
@@ -392,6 +421,15 @@ export class Engine {
         while (this.state === 'idle' || this.state === 'running') {
           const item = this.inbox[0];
           if (!item) break;
+          const wait = this.burstWait(item);
+          if (wait > 0) {
+            // Come back when the burst has gathered (or its window closed).
+            this.burstTimer ??= this.clock.setTimeout(() => {
+              this.burstTimer = undefined;
+              void this.pump();
+            }, wait);
+            break;
+          }
           this.state = 'running';
           await this.attempt(item);
           // Group commit: bounded; beyond the bound, wait for the oldest commit to be durable.
@@ -409,7 +447,36 @@ export class Engine {
     }
   }
 
+  /**
+   * A burst converges in one pass: relation events already waiting behind a
+   * relation event at the head of the inbox are applied in the same run (one
+   * transaction, all or nothing; each event still queues its own handlers),
+   * so a fact-only handler that renders the relation (configure-nginx) runs
+   * once per burst instead of once per event. Only consecutive relation
+   * events, never a fail-fast or start run, at most MAX_BATCH.
+   */
+  private batchBehind(item: InboxItem): InboxItem[] {
+    const batchable = (i: InboxItem): boolean => i.event.kind === 'relation' && !i.fullScan && !i.failFast;
+    if (!batchable(item) || this.inbox[0] !== item) return [];
+    const out: InboxItem[] = [];
+    for (let i = 1; i < this.inbox.length && out.length < MAX_BATCH; i++) {
+      const next = this.inbox[i]!;
+      if (!batchable(next)) break;
+      out.push(next);
+    }
+    return out;
+  }
+
+  /** How long the head should still wait for its burst to gather (0: run now). Never for retries. */
+  private burstWait(item: InboxItem): number {
+    if (this.burst === undefined || item.attempts > 0 || item.event.kind !== 'relation' || item.fullScan || item.failFast) return 0;
+    const now = this.clock.now();
+    const until = Math.min(item.queuedAt + this.burst.maxMs, this.lastRelationQueuedAt + this.burst.quietMs);
+    return Math.max(0, until - now);
+  }
+
   private async attempt(item: InboxItem): Promise<void> {
+    const batch = this.batchBehind(item);
     item.attempts += 1;
     this.runCounter += 1;
     const runId = `${this.runIdPrefix}-${this.runCounter}`;
@@ -427,10 +494,11 @@ export class Engine {
       handlerDeadlineMs: this.handlerDeadlineMs,
       fullScan: item.fullScan,
       facts: this.facts,
+      batch: batch.map((b) => ({ event: b.event, apply: b.apply })),
     });
 
     if (result.ok && this.maxCommitsInFlight > 1) {
-      this.pipelineCommit(item, result.commit);
+      this.pipelineCommit(item, batch, result.commit);
       return;
     }
     if (result.ok) {
@@ -446,7 +514,7 @@ export class Engine {
       this.kb = result.commit.kb;
       this.reads.refresh(this.kb, executedOk(result.commit.report));
       this.durableKb = this.kb;
-      this.inbox.shift();
+      this.inbox.splice(0, 1 + batch.length);
       // A retry that commits makes the earlier failure history (kept in the
       // reports), not state: status must not keep claiming an error.
       this.lastError = undefined;
@@ -454,6 +522,7 @@ export class Engine {
       this.record(result.commit.report);
       this.notifyCommitted(result.commit);
       item.resolve(result.commit.report);
+      for (const b of batch) b.resolve(result.commit.report);
       return;
     }
 
@@ -493,7 +562,7 @@ export class Engine {
    * everyone else (knowledge, reports, afterCommit, the submitter) once
    * onCommit says it is durable. Commits settle strictly in order.
    */
-  private pipelineCommit(item: InboxItem, commit: RunCommit): void {
+  private pipelineCommit(item: InboxItem, batch: readonly InboxItem[], commit: RunCommit): void {
     let durable: Promise<void>;
     try {
       durable = Promise.resolve(this.onCommit?.(commit));
@@ -502,10 +571,10 @@ export class Engine {
     }
     // Handled below, in order; never an unhandled rejection meanwhile.
     durable.catch(() => undefined);
-    const entry: InFlightCommit = { item, commit, before: this.kb, settled: Promise.resolve() };
+    const entry: InFlightCommit = { item, batch, commit, before: this.kb, settled: Promise.resolve() };
     this.kb = commit.kb;
     this.reads.refresh(this.kb, executedOk(commit.report));
-    this.inbox.shift();
+    this.inbox.splice(0, 1 + batch.length);
     this.lastError = undefined;
     this.inFlight.push(entry);
     const settled = this.inFlightTail.then(() =>
@@ -526,6 +595,7 @@ export class Engine {
     this.record(entry.commit.report);
     this.notifyCommitted(entry.commit);
     entry.item.resolve(entry.commit.report);
+    for (const b of entry.batch) b.resolve(entry.commit.report);
   }
 
   private commitFailed(entry: InFlightCommit, thrown: unknown): void {
@@ -535,7 +605,7 @@ export class Engine {
     this.kb = entry.before;
     // What handlers read is kept in the knowledge base: rebuild the index for the state the engine went back to.
     this.reads = ReadIndex.fromKnowledge(this.kb, this.handlerNames);
-    this.inbox.unshift(...abandoned.map((a) => a.item));
+    this.inbox.unshift(...abandoned.flatMap((a) => [a.item, ...a.batch]));
     this.cancelRetry();
     const message = `commit of ${entry.commit.report.eventLabel} could not be persisted: ${thrown instanceof Error ? thrown.message : String(thrown)}`;
     this.record({ ...entry.commit.report, outcome: 'failed', error: { code: 'ENGINE_ERR_STATE', message } });

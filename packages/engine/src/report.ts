@@ -44,6 +44,12 @@ export interface RunReport {
   readonly factsChanged: readonly string[];
   readonly relationsChanged: readonly string[];
   readonly outcome: RunOutcome;
+  /**
+   * Relation events that were waiting in the inbox when this run started and
+   * were applied in it too (labels), after `event`: a burst converges in one
+   * pass. Absent when the run had one event.
+   */
+  readonly batched?: readonly string[];
   readonly error?: { readonly code: EngineErrorCode; readonly handler?: string; readonly message: string };
   readonly compensated: readonly CompensationReport[];
 }

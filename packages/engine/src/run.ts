@@ -27,6 +27,12 @@
  * prefix, relation state). It records the versions of those reads *after* it
  * ran, so writing what it reads does not re-queue it by itself.
  *
+ * A burst (the Engine batches relation events waiting behind one at the
+ * head of its inbox): every batched event's apply is staged in step 1, so
+ * the run sees the whole burst; after the first event's fixpoint each
+ * batched event in turn is activated and its handlers run to a fixpoint.
+ * One transaction: all the burst commits, or none of it.
+ *
  * Non-convergence is a cycle: a handler executing again, in the same run, on
  * exactly the values it already saw (its reads and the event that queued it).
  * A handler that keeps seeing new values (a counter fed by another handler)
@@ -71,6 +77,8 @@ export interface RunInput {
   readonly fullScan: boolean;
   /** The charm's declared facts, if any. */
   readonly facts?: FactSchemas | undefined;
+  /** Further events applied in this same run, after `event` (a burst of relation events; see Engine). */
+  readonly batch?: readonly { readonly event: EngineEvent; readonly apply?: ((tx: Transaction) => void) | undefined }[];
 }
 
 export interface RunCommit extends CommitResult {
@@ -155,6 +163,16 @@ class RunExecution {
         return this.rollback(error, undefined, 'failed');
       }
     }
+    // 1b. A burst: the changes of the other events batched into this run, in inbox order.
+    for (const b of input.batch ?? []) {
+      if (!b.apply) continue;
+      try {
+        b.apply(new StageTransaction(stage));
+      } catch (thrown) {
+        const error = new EngineError('ENGINE_ERR_APPLY_FAILED', `applying ${describeEvent(b.event)} (batched) failed: ${describeThrown(thrown)}`, { cause: thrown });
+        return this.rollback(error, undefined, 'failed');
+      }
+    }
     const appliedTokens = stage.takeChanged();
 
     // 2. The triggering event is active while handlers are queued, then never again.
@@ -164,12 +182,18 @@ class RunExecution {
     if (input.fullScan) for (const h of table.factOnly) this.enqueueDue(h);
     else this.enqueueReaders(appliedTokens);
 
-    // 4. Run the queue to a fixpoint.
-    for (;;) {
-      const entry = queue.shift();
-      if (entry === undefined) break;
-      const failure = await this.runHandler(entry);
-      if (failure) return failure;
+    // 4. Run the queue to a fixpoint; then each batched event in turn becomes
+    //    active and its handlers run to a fixpoint, so every event's handlers
+    //    run (as if it had its own run) while fact-only handlers, already due
+    //    on every batched change, run once unless a later handler changes what they read.
+    for (const next of [undefined, ...(input.batch ?? [])]) {
+      if (next) this.activate(next.event, describeEvent(next.event), true);
+      for (;;) {
+        const entry = queue.shift();
+        if (entry === undefined) break;
+        const failure = await this.runHandler(entry);
+        if (failure) return failure;
+      }
     }
 
     // 5. Commit.
@@ -377,6 +401,7 @@ class RunExecution {
       factsChanged: outcome === 'committed' ? stage.changedFacts() : [],
       relationsChanged: outcome === 'committed' ? stage.changedRelations() : [],
       outcome,
+      ...(input.batch && input.batch.length > 0 ? { batched: input.batch.map((b) => describeEvent(b.event)) } : {}),
       ...(error ? { error } : {}),
       compensated,
     };

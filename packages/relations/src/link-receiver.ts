@@ -138,7 +138,15 @@ export class LinkReceiver {
       return;
     }
     this.draining.add(id);
-    this.options.serial(() => this.applyNext(id)).then(
+    // The serial chain is held only until the run is queued in the engine, not
+    // until it commits: the engine's FIFO keeps the order, and messages of
+    // other links queue behind it, so a burst is applied in one run (the
+    // engine batches relation events waiting in its inbox). This link's next
+    // message still waits for this one's commit (drain runs again after it).
+    this.options
+      .serial(() => this.applyNext(id))
+      .then((queued) => queued.done)
+      .then(
       (progressed) => {
         this.draining.delete(id);
         if (this.drainAgain.delete(id) || progressed) this.drain(id);
@@ -166,24 +174,30 @@ export class LinkReceiver {
     return linkPosition(this.ctx.engine.knowledge.relations[LINKS_KEY], id);
   }
 
-  /** Applies the next in-order buffered message of a link as one run; false when there is none (empty, or a gap). */
-  private async applyNext(id: string): Promise<boolean> {
+  /**
+   * Queues the next in-order buffered message of a link as one run; `done`
+   * settles once it committed and was acked (false when there was none:
+   * empty, or a gap). Wrapped in an object so that the serial chain, which
+   * awaits this, does not wait for the commit.
+   */
+  private async applyNext(id: string): Promise<{ done: Promise<boolean> }> {
+    const none = { done: Promise.resolve(false) };
     const { engine, store } = this.ctx;
     const rec = store.get(id);
-    if (!rec || rec.inbox.length === 0) return false;
+    if (!rec || rec.inbox.length === 0) return none;
     const { inbox, next: m } = nextInOrder(rec.inbox, this.receivePosition(id));
     if (inbox.length !== rec.inbox.length) store.put(id, { ...rec, inbox });
-    if (!m) return false;
+    if (!m) return none;
     let ref = findRelation(engine.knowledge, m.rel);
-    if (!ref) return false;
+    if (!ref) return none;
     if (!ref.relation.units[m.from]) {
       // Data from a unit the mesh has not announced yet: it evidently joined.
       // From a unit that departed: hold it (unacked) until it joins again.
-      if (ref.relation.departed.includes(m.from)) return false;
+      if (ref.relation.departed.includes(m.from)) return none;
       await this.options.joinFromData(m.rel, m.from);
-      if (this.ctx.isStopped()) return false;
+      if (this.ctx.isStopped()) return none;
       ref = findRelation(engine.knowledge, m.rel);
-      if (!ref?.relation.units[m.from]) return false;
+      if (!ref?.relation.units[m.from]) return none;
     }
     const update: RemoteBagUpdate = {
       endpoint: ref.endpoint,
@@ -208,9 +222,17 @@ export class LinkReceiver {
       keys.length > 0
         ? { kind: 'relation', endpoint: ref.endpoint, name: 'changed', unit: m.from, keys, payload: { relationId: m.rel, seq: m.seq, version: m.version } }
         : internalEvent(LINK_SYNC_EVENT, { relationId: m.rel, unit: m.from, seq: m.seq });
+    // Queued now, inside the serial chain (order); awaited outside it.
+    const submitted = engine.submit(event, { apply });
+    submitted.catch(() => undefined);
+    return { done: this.afterSubmit(id, m, keys, submitted) };
+  }
+
+  private async afterSubmit(id: string, m: DataMessage, keys: readonly string[], submitted: Promise<unknown>): Promise<boolean> {
+    const { engine, store } = this.ctx;
     let skipped = false;
     try {
-      await engine.submit(event, { apply });
+      await submitted;
     } catch (error) {
       if (!(error instanceof EngineError && error.code === 'ENGINE_ERR_SKIPPED')) throw error;
       // The operator skipped the run: consume the message without its effect (a later message carries a newer bag anyway).

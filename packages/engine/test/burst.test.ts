@@ -1,0 +1,104 @@
+/**
+ * Bursts converge in one pass: relation events waiting in the inbox behind
+ * one at its head are applied in that same run (one transaction), every
+ * event's handlers still run, and a fact-only handler that renders the
+ * relation runs once for the burst. A failure rolls the whole burst back.
+ */
+import { describe, expect, it } from 'vitest';
+import { Engine, factsOf, fact, internalEvent, relationEvent, type EngineEvent, type HandlerSpec } from '../src/index';
+
+function changed(unit: string): EngineEvent {
+  return { kind: 'relation', endpoint: 'backends', name: 'changed', unit, keys: ['port'] };
+}
+
+describe('bursts of relation events', () => {
+  it('apply in one run: each event handler runs, the fact-only renderer once', async () => {
+    const seen: string[] = [];
+    let renders = 0;
+    let gate!: () => void;
+    const blocked = new Promise<void>((r) => (gate = r));
+    const handlers: HandlerSpec[] = [
+      { name: 'slow', when: fact('block'), run: async () => blocked },
+      { name: 'on-changed', when: relationEvent('backends', 'changed'), run: (ctx) => void seen.push((ctx.event as { unit: string }).unit) },
+      {
+        name: 'render',
+        when: fact('backend.web-0'),
+        run: (ctx) => {
+          renders++;
+          ctx.set('rendered', ['web-0', 'web-1', 'web-2'].filter((u) => ctx.get(`backend.${u}`) !== undefined));
+        },
+      },
+    ];
+    const engine = new Engine({ handlers });
+    // Hold the engine in a run while the burst arrives.
+    const first = engine.submit(internalEvent('hold'), { apply: (tx) => tx.set('block', true) });
+    const burst = ['web/0', 'web/1', 'web/2'].map((u) => engine.submit(changed(u), { apply: (tx) => tx.set(`backend.${u.replace('/', '-')}`, 8080) }));
+    gate();
+    await first;
+    const reports = await Promise.all(burst);
+    expect(new Set(reports.map((r) => r.runId)).size).toBe(1);
+    expect(reports[0]!.batched).toEqual(['backends.changed(web/1)', 'backends.changed(web/2)']);
+    expect(seen).toEqual(['web/0', 'web/1', 'web/2']);
+    expect(renders).toBe(1);
+    expect(factsOf(engine.knowledge)['rendered']).toEqual(['web-0', 'web-1', 'web-2']);
+  });
+
+  it('is all or nothing: a failing handler rolls back every event of the burst, and the retry applies them again', async () => {
+    let fail = true;
+    let gate!: () => void;
+    const blocked = new Promise<void>((r) => (gate = r));
+    const engine = new Engine({
+      handlers: [
+        { name: 'slow', when: fact('block'), run: async () => blocked },
+        {
+          name: 'picky',
+          when: relationEvent('backends', 'changed'),
+          run: (ctx) => {
+            if (fail && (ctx.event as { unit: string }).unit === 'web/2') throw new Error('web/2 is bad');
+          },
+        },
+      ],
+      retry: { limit: 5, baseMs: 1, maxMs: 2 },
+    });
+    const first = engine.submit(internalEvent('hold'), { apply: (tx) => tx.set('block', true) });
+    const burst = ['web/0', 'web/1', 'web/2'].map((u) => engine.submit(changed(u), { apply: (tx) => tx.set(`backend.${u.replace('/', '-')}`, 1) }));
+    gate();
+    await first;
+    await new Promise<void>((resolve) => {
+      const off = engine.onReport((r) => {
+        if (r.outcome === 'failed') {
+          expect(Object.keys(factsOf(engine.knowledge)).filter((k) => k.startsWith('backend.'))).toEqual([]);
+          fail = false;
+          off();
+          resolve();
+        }
+      });
+    });
+    const reports = await Promise.all(burst);
+    expect(reports.every((r) => r.outcome === 'committed')).toBe(true);
+    expect(Object.keys(factsOf(engine.knowledge)).filter((k) => k.startsWith('backend.')).sort()).toEqual(['backend.web-0', 'backend.web-1', 'backend.web-2']);
+  });
+});
+
+describe('the burst window', () => {
+  it('a relation event at the head waits for the rest of its burst (quiet period), then one run applies them all', async () => {
+    let renders = 0;
+    const engine = new Engine({
+      handlers: [{ name: 'render', when: fact('backend.web-0'), run: () => void renders++ }],
+      burst: { quietMs: 80, maxMs: 2_000 },
+    });
+    const reports = [];
+    for (const u of ['web/0', 'web/1', 'web/2']) {
+      reports.push(engine.submit(changed(u), { apply: (tx) => tx.set(`backend.${u.replace('/', '-')}`, 1) }));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const done = await Promise.all(reports);
+    expect(new Set(done.map((r) => r.runId)).size).toBe(1);
+    expect(renders).toBe(1);
+    // an internal event is never held back
+    const t0 = Date.now();
+    await engine.submit(internalEvent('now'));
+    expect(Date.now() - t0).toBeLessThan(60);
+    expect(() => new Engine({ handlers: [], burst: { quietMs: 10, maxMs: 5 } })).toThrow(/burst must be/);
+  });
+});
