@@ -6,6 +6,7 @@
  *   - converges; every unit advertises its machine's address;
  *   - SIGKILL an agent on a machine: its supervisor restarts it (new pid)
  *     and the cluster re-converges;
+ *   - stop and start a remote unit; status names its machine and supervisor;
  *   - remove-unit a datanode: gone from workers, status and the namenode's
  *     links, its directory gone from its machine;
  *   - add-unit datanode --to 2: appears;
@@ -19,7 +20,8 @@ import { access, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addUnit, clientFor, deploy, destroy, killUnit, readDeployment, removeUnit, unitOf, type AgentStatus } from '@rhizome/agent';
+import { addUnit, clientFor, deploy, destroy, killUnit, readDeployment, removeUnit, startUnit, stopUnit, unitOf, type AgentStatus } from '@rhizome/agent';
+import { fetchClusterStatus } from '../packages/agent/src/cli/status/fetch';
 import { addMachine, listMachines, removeMachine } from '../packages/agent/src/deploy/machines';
 import { agentArtifact, charmArtifact, supervisorArtifact } from '../packages/agent/src/deploy/release';
 import { closeSshConnections, installArtifacts } from '../packages/agent/src/deploy/remote';
@@ -115,6 +117,18 @@ describe.skipIf(unavailable !== undefined)('deploying over SSH to machines', () 
     }, 30_000);
     await converge(home, NAME, 60_000);
     expect(await workers()).toHaveLength(3);
+
+    // stop / start a remote unit: the supervisor and agent go, then come back; status says where and under what.
+    const stopped = await stopUnit(home, 'datanode/0', { deployment: NAME });
+    expect(stopped.state).toBe('stopped');
+    await until('two workers while datanode/0 is stopped', async () => ((await workers()).length === 2 ? true : undefined), 30_000);
+    await startUnit(home, 'datanode/0', { deployment: NAME, noFsync: true });
+    await converge(home, NAME, 60_000);
+    await until('three workers after start', async () => ((await workers()).length === 3 ? true : undefined), 30_000);
+    const status = await fetchClusterStatus({ home, deployment: NAME });
+    const dn0 = status.units.find((u) => u.unit === 'datanode/0')!;
+    expect(dn0.up).toBe(true);
+    expect(dn0.machine).toBe(`1 ${m1!.ssh} (rhizome-supervisor)`);
 
     // remove-unit datanode/1 (machine 2): gone from workers, status, the namenode's links; its dir gone.
     const gone = unitOf(await readDeployment(home, NAME), 'datanode/1');
