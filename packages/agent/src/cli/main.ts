@@ -4,23 +4,85 @@
  * `error: <message>`, 2 bad arguments (with the usage).
  */
 import { Command, CommanderError } from 'commander';
-import { registerActions } from './commands/actions';
-import { registerAgent } from './commands/agent';
-import { registerCharm } from './commands/charm';
-import { registerConfig } from './commands/config';
-import { registerDeploy } from './commands/deploy';
-import { registerMachines } from './commands/machines';
-import { registerInspect } from './commands/inspect';
-import { registerKeys } from './commands/keys';
-import { registerLogs } from './commands/logs';
-import { registerOperate } from './commands/operate';
-import { registerStatus } from './commands/status';
 import type { GlobalOptions } from './target';
 import { agentVersion } from '../runtime';
 
 export { agentVersion };
 
-export function buildProgram(): Command {
+type Register = (program: Command, globals: () => GlobalOptions) => void;
+
+/**
+ * The command modules, loaded on demand: a command loads its own module and
+ * what that imports, nothing else (`rhizome status` never loads deploy's,
+ * the agent's or the charm compiler's dependencies). Listed in help order.
+ */
+const MODULES: Record<string, () => Promise<Register>> = {
+  agent: async () => (await import('./commands/agent')).registerAgent,
+  status: async () => (await import('./commands/status')).registerStatus,
+  inspect: async () => (await import('./commands/inspect')).registerInspect,
+  operate: async () => (await import('./commands/operate')).registerOperate,
+  logs: async () => (await import('./commands/logs')).registerLogs,
+  config: async () => (await import('./commands/config')).registerConfig,
+  actions: async () => (await import('./commands/actions')).registerActions,
+  deploy: async () => (await import('./commands/deploy')).registerDeploy,
+  machines: async () => (await import('./commands/machines')).registerMachines,
+  keys: async () => (await import('./commands/keys')).registerKeys,
+  charm: async () => (await import('./commands/charm')).registerCharm,
+};
+
+/**
+ * Top-level command -> the module that registers it. A command missing here
+ * still works (every module is loaded for it), only slower: keep in step.
+ */
+const COMMAND_MODULE: Readonly<Record<string, string>> = {
+  agent: 'agent',
+  status: 'status',
+  members: 'inspect',
+  facts: 'inspect',
+  runs: 'inspect',
+  event: 'operate',
+  query: 'operate',
+  resolve: 'operate',
+  logs: 'logs',
+  config: 'config',
+  run: 'actions',
+  actions: 'actions',
+  deploy: 'deploy',
+  'add-unit': 'deploy',
+  kill: 'deploy',
+  stop: 'deploy',
+  'remove-unit': 'deploy',
+  start: 'deploy',
+  wait: 'deploy',
+  destroy: 'deploy',
+  scale: 'deploy',
+  'add-machine': 'machines',
+  machines: 'machines',
+  'remove-machine': 'machines',
+  keygen: 'keys',
+  keys: 'keys',
+  'build-charm': 'charm',
+  init: 'charm',
+};
+
+/** Global options that take a value (their value is not the command). */
+const GLOBAL_WITH_VALUE = new Set(['--home', '--deployment', '--data-dir', '--agent', '--token']);
+
+/** The command word of a command line (the first argument that is neither an option nor a global option's value). */
+export function commandOf(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (GLOBAL_WITH_VALUE.has(a)) i++;
+    else if (!a.startsWith('-')) return a;
+  }
+  return undefined;
+}
+
+/**
+ * The CLI's commander program. With `argv`, only the module of the command
+ * it names is loaded (all of them for help, an unknown command or none).
+ */
+export async function buildProgram(argv?: readonly string[]): Promise<Command> {
   const program = new Command('rhizome');
   program
     .description('decentralized service orchestration: agents, charms, relations over a gossip mesh')
@@ -34,17 +96,10 @@ export function buildProgram(): Command {
     .showHelpAfterError('usage: rhizome [options] <command> (rhizome --help lists the commands)')
     .configureOutput({ outputError: (str, write) => write(str) });
   const globals = (): GlobalOptions => program.opts<GlobalOptions>();
-  registerAgent(program, globals);
-  registerStatus(program, globals);
-  registerInspect(program, globals);
-  registerOperate(program, globals);
-  registerLogs(program, globals);
-  registerConfig(program, globals);
-  registerActions(program, globals);
-  registerDeploy(program, globals);
-  registerMachines(program, globals);
-  registerKeys(program, globals);
-  registerCharm(program, globals);
+  const command = argv === undefined ? undefined : commandOf(argv);
+  const only = command === 'version' ? [] : command !== undefined && COMMAND_MODULE[command] !== undefined ? [COMMAND_MODULE[command]] : Object.keys(MODULES);
+  const registers = await Promise.all(only.map((m) => MODULES[m]!()));
+  for (const register of registers) register(program, globals);
   program
     .command('version')
     .description('print the version')
@@ -61,7 +116,13 @@ function wantsJson(argv: readonly string[]): boolean {
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
+  let program: Command;
+  try {
+    program = await buildProgram(argv);
+  } catch (err) {
+    process.stderr.write(`error: ${(err as Error).message ?? String(err)}\n`);
+    return 1;
+  }
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return 0;

@@ -6,7 +6,6 @@
  * and prints a new frame when something changed otherwise.
  */
 import type { Command } from 'commander';
-import { createLogUpdate } from 'log-update';
 import { AgentError } from '../../errors';
 import { fetchClusterStatus } from '../status/fetch';
 import { selectStatus, summarizeStatus, type StatusSummary } from '../status/model';
@@ -75,7 +74,8 @@ export function registerStatus(program: Command, globals: () => GlobalOptions): 
 /** Redraws until SIGINT/SIGTERM or `count` frames; a failed fetch is shown in the frame, not fatal. */
 async function watch(frame: () => Promise<string>, intervalMs: number, count: number): Promise<void> {
   const tty = process.stdout.isTTY === true;
-  const live = tty ? createLogUpdate(process.stdout) : undefined;
+  // Loaded only for --watch on a terminal: a plain `status` stays quick to start.
+  const live = tty ? (await import('log-update')).createLogUpdate(process.stdout) : undefined;
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();
   process.once('SIGINT', onSignal);
