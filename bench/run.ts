@@ -9,6 +9,7 @@ const SUITES: Record<string, string> = {
   engine: 'bench/engine.bench.ts',
   gossip: 'bench/gossip.bench.ts',
   relations: 'bench/relations.bench.ts',
+  footprint: 'bench/footprint.bench.ts',
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -1,0 +1,227 @@
+/**
+ * `pnpm bench -- footprint`: start-up and footprint of the compiled agent and
+ * CLI, side by side with Serf in the same run (issue 11's targets):
+ *
+ *   status_ms        `rhizome status` (a new `node dist/bin.js` process)
+ *                    against a running 4-unit deployment (examples/hadoop),
+ *                    median of 10; Serf: `serf members` against a 4-agent
+ *                    Serf cluster. Target <= 100 ms.
+ *   start_member_ms  agent process start -> listed alive by the seed's
+ *                    member list (a datanode joining the namenode, polled
+ *                    over the control API every 10 ms), median of 5; Serf: a
+ *                    `serf agent -join` listed alive by the seed. Target <= 300 ms.
+ *   rss_mb           resident memory of a hadoop-datanode agent 10 s after
+ *                    convergence (target <= 60 MB; bare `node -e` alongside),
+ *                    and of a gossip-only node beside a Serf agent.
+ *
+ * Writes bench/results/footprint.json. Needs `pnpm build` (agents and the
+ * CLI run compiled) and `serf` (Serf columns are null without it).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import Table from 'cli-table3';
+import { agentCommand, cliEntry, clientFor, deploy, destroy, type Deployment } from '../packages/agent/src/index';
+import { deploymentKeyringFile, deploymentLabel } from '../packages/agent/src/deploy/deploy';
+import { freePorts, RhizomeCluster } from './gossip/clusters';
+
+const ROOT = join(import.meta.dirname, '..');
+const RUNS_STATUS = 10;
+const RUNS_START = 5;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]): number | null => {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)]!;
+};
+const round = (x: number | null, d = 1): number | null => (x === null ? null : Math.round(x * 10 ** d) / 10 ** d);
+
+function rssMb(pid: number | undefined): number | null {
+  if (!pid) return null;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+function timeCommand(cmd: string, args: string[], runs: number): number[] {
+  const out: number[] = [];
+  spawnSync(cmd, args, { stdio: 'ignore' }); // warm the page cache once
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 30_000 });
+    const ms = performance.now() - t;
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+    out.push(ms);
+  }
+  return out;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, everyMs = 10): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+async function stopChild(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const exited = new Promise<void>((r) => p.once('exit', () => r()));
+  p.kill('SIGKILL');
+  await Promise.race([exited, sleep(5_000)]);
+}
+
+// --- Rhizome ------------------------------------------------------------------
+
+async function rhizomeSide(tmp: string) {
+  const home = join(tmp, 'home');
+  const res = await deploy(join(ROOT, 'examples/hadoop/bundle.yaml'), { home, noFsync: true, timeoutMs: 120_000 });
+  const d: Deployment = res.deployment;
+  const convergedAt = Date.now();
+  try {
+    const status = timeCommand(process.execPath, [cliEntry(), '--home', home, 'status'], RUNS_STATUS);
+
+    // Start -> member: one more datanode joining the namenode, from the datanode's own agent.yaml.
+    const namenode = d.units['namenode/0']!;
+    const nn = await clientFor(namenode);
+    const datanode = d.units['datanode/0']!;
+    // What deploy writes to agent.yaml, for one more unit (JSON is YAML).
+    const template = { charmDir: datanode.charmDir, charmModule: datanode.charmModule, keyringFile: deploymentKeyringFile(d), label: deploymentLabel(d), logLevel: 'warn' };
+    const starts: number[] = [];
+    for (let i = 0; i < RUNS_START; i++) {
+      const unit = `datanode/${50 + i}`;
+      const dataDir = join(tmp, `extra-${i}`);
+      const file = join(tmp, `extra-${i}.yaml`);
+      await writeFile(file, JSON.stringify({ ...template, unit, dataDir, seeds: [namenode.gossipAddress] }), { mode: 0o600 });
+      const cmd = agentCommand(file, ['--no-fsync']);
+      const t = performance.now();
+      const child = spawn(cmd.command, [...cmd.args], { stdio: 'ignore' });
+      try {
+        await until(`${unit} alive at the namenode`, async () => {
+          const members = (await nn.json('GET', '/members')) as { name: string; status: string }[];
+          return members.some((m) => m.name === unit && m.status === 'alive') ? true : undefined;
+        }, 30_000);
+        starts.push(performance.now() - t);
+      } finally {
+        child.kill('SIGTERM');
+        await Promise.race([new Promise((r) => child.once('exit', r)), sleep(10_000)]);
+        await stopChild(child);
+      }
+    }
+
+    // Resident memory 10 s after convergence.
+    await sleep(Math.max(0, convergedAt + 10_000 - Date.now()));
+    const datanodes = Object.values(d.units).filter((u) => u.service === 'datanode').map((u) => rssMb(u.pid)).filter((x): x is number => x !== null);
+    return { status, starts, datanodeRss: median(datanodes), namenodeRss: rssMb(namenode.pid) };
+  } finally {
+    await destroy(home, { deployment: d.name });
+  }
+}
+
+async function gossipOnlyRss(): Promise<number | null> {
+  const c = new RhizomeCluster(4, 'local');
+  try {
+    await c.start();
+    await c.joinAll();
+    await sleep(3_000);
+    return median([0, 1, 2, 3].map((i) => rssMb(c.pid(i))).filter((x): x is number => x !== null));
+  } finally {
+    await c.stop();
+  }
+}
+
+function bareNodeRss(): number | null {
+  const r = spawnSync(process.execPath, ['-e', "setTimeout(() => { const m = /VmRSS:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8')); console.log(m[1]); }, 500)"], { encoding: 'utf8' });
+  return r.status === 0 ? Number(r.stdout.trim()) / 1024 : null;
+}
+
+// --- Serf -------------------------------------------------------------------
+
+function hasSerf(): boolean {
+  return spawnSync('serf', ['version'], { stdio: 'ignore' }).status === 0;
+}
+
+async function serfSide() {
+  const ports = await freePorts(2 * (4 + RUNS_START));
+  const agents: ChildProcess[] = [];
+  const start = (i: number, join?: string): { proc: ChildProcess; rpc: string; bind: string } => {
+    const bind = `127.0.0.1:${ports[2 * i]}`;
+    const rpc = `127.0.0.1:${ports[2 * i + 1]}`;
+    const proc = spawn('serf', ['agent', `-node=s${i}`, `-bind=${bind}`, `-rpc-addr=${rpc}`, '-profile=local', '-log-level=err', ...(join ? [`-join=${join}`] : [])], { stdio: 'ignore' });
+    agents.push(proc);
+    return { proc, rpc, bind };
+  };
+  const members = (rpc: string): { name: string; status: string }[] => {
+    const r = spawnSync('serf', ['members', `-rpc-addr=${rpc}`, '-format=json'], { encoding: 'utf8', timeout: 10_000 });
+    if (r.status !== 0) return [];
+    return (JSON.parse(r.stdout) as { members: { name: string; status: string }[] }).members;
+  };
+  try {
+    const seed = start(0);
+    await until('serf seed', async () => (members(seed.rpc).length > 0 ? true : undefined), 30_000, 50);
+    for (let i = 1; i < 4; i++) start(i, seed.bind);
+    await until('4 serf members', async () => (members(seed.rpc).filter((m) => m.status === 'alive').length === 4 ? true : undefined), 30_000, 50);
+    const status = timeCommand('serf', ['members', `-rpc-addr=${seed.rpc}`], RUNS_STATUS);
+    const starts: number[] = [];
+    for (let i = 0; i < RUNS_START; i++) {
+      const t = performance.now();
+      const extra = start(4 + i, seed.bind);
+      await until(`s${4 + i} alive`, async () => (members(seed.rpc).some((m) => m.name === `s${4 + i}` && m.status === 'alive') ? true : undefined), 30_000, 5);
+      starts.push(performance.now() - t);
+      await stopChild(extra.proc);
+    }
+    await sleep(3_000);
+    const rss = median([0, 1, 2, 3].map((i) => rssMb(agents[i]?.pid)).filter((x): x is number => x !== null));
+    return { status, starts, rss };
+  } finally {
+    await Promise.all(agents.map(stopChild));
+  }
+}
+
+// --- main -------------------------------------------------------------------
+
+const tmp = await mkdtemp(join(tmpdir(), 'rz-footprint-'));
+try {
+  const r = await rhizomeSide(tmp);
+  const gossipRss = await gossipOnlyRss();
+  const bare = bareNodeRss();
+  const s = hasSerf() ? await serfSide() : undefined;
+  const result = {
+    date: new Date().toISOString(),
+    node: process.version,
+    rhizome: {
+      status_ms: round(median(r.status)),
+      status_runs_ms: r.status.map((x) => round(x)),
+      start_member_ms: round(median(r.starts)),
+      start_member_runs_ms: r.starts.map((x) => round(x)),
+      datanode_agent_rss_mb: round(r.datanodeRss),
+      namenode_agent_rss_mb: round(r.namenodeRss),
+      gossip_only_rss_mb: round(gossipRss),
+    },
+    serf: s ? { members_ms: round(median(s.status)), members_runs_ms: s.status.map((x) => round(x)), start_member_ms: round(median(s.starts)), agent_rss_mb: round(s.rss) } : null,
+    bare_node_rss_mb: round(bare),
+    targets: { status_ms: 100, start_member_ms: 300, datanode_agent_rss_mb: 60 },
+  };
+  const table = new Table({ head: ['measure', 'Rhizome', 'Serf', 'target'] });
+  table.push(
+    ['CLI: status / serf members, median of 10 (ms)', String(result.rhizome.status_ms), String(result.serf?.members_ms ?? '-'), '<= 100'],
+    ['agent start -> member of the mesh, median of 5 (ms)', String(result.rhizome.start_member_ms), String(result.serf?.start_member_ms ?? '-'), '<= 300'],
+    ['RSS: hadoop-datanode agent, 10 s after convergence (MB)', String(result.rhizome.datanode_agent_rss_mb), '-', '<= 60'],
+    ['RSS: gossip-only node / Serf agent (MB)', String(result.rhizome.gossip_only_rss_mb), String(result.serf?.agent_rss_mb ?? '-'), ''],
+    ['RSS: bare node (MB)', String(result.bare_node_rss_mb), '', ''],
+  );
+  console.log(table.toString());
+  mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+  writeFileSync(join(ROOT, 'bench/results/footprint.json'), `${JSON.stringify(result, null, 2)}\n`);
+  console.log('wrote bench/results/footprint.json');
+} finally {
+  await rm(tmp, { recursive: true, force: true });
+}
