@@ -267,6 +267,10 @@ export async function deploy(bundlePath: string, options: DeployOptions): Promis
     // nor find its ports taken by the daemons its killed units left behind.
     const left = await stopWorkloadsOf(Object.values(existing.units));
     for (const r of left) if (r.outcome !== 'not-running') options.onPhase?.(`${r.unit}: ${r.detail}`);
+    // Its remote units too: supervisors and workloads stopped, its directory removed on every machine.
+    const remoteLeft = Object.values(existing.units).filter((u) => u.ssh !== undefined);
+    for (const r of (await Promise.all(remoteLeft.map((u) => stopRemoteUnit(existing, u)))).flat()) if (r.outcome !== 'not-running') options.onPhase?.(`${r.unit}: ${r.detail}`);
+    await Promise.all(Object.values(existing.machines ?? {}).filter((m) => m.ssh !== undefined).map((m) => cleanMachine(m, existing.name)));
     options.onPhase?.(`removing the stopped deployment ${bundle.name} left in ${dir}`);
     await rm(dir, { recursive: true, force: true });
   }
