@@ -236,4 +236,23 @@ describe('operator commands against real agents', () => {
     const st = JSON.parse(await ok('status', 'faulty', '--json')) as StatusSummary;
     expect(st.units[0]).toMatchObject({ agent: 'idle' });
   }, 60_000);
+
+  it('upgrade-charm: rolls a new charm out keeping state; refuses one whose interfaces break a relation, changing nothing', async () => {
+    const fixtures = join(import.meta.dirname, '../fixtures/charms');
+    const factsOf = async (u: string): Promise<Record<string, unknown>> => JSON.parse(await ok('facts', u, '--json')) as Record<string, unknown>;
+    await ok('run', 'faulty/0', 'greet', 'name=grace');
+    const out = await ok('upgrade-charm', 'faulty', '--path', join(fixtures, 'faulty-v2'), '--timeout', '90');
+    expect(out).toMatch(/^faulty\/0: upgraded and converged in /m);
+    const after = await factsOf('faulty/0');
+    expect(after['version']).toBe(2); // the new charm's handler ran
+    expect(after['last.greeted']).toBe('grace'); // state kept across the upgrade
+
+    const pidBefore = (JSON.parse(await ok('status', 'receiver', '--json')) as StatusSummary).units.find((u) => u.up)!.status!.pid;
+    const refused = await rhizome('upgrade-charm', 'receiver', '--path', join(fixtures, 'receiver-http'));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/upgrade of receiver refused.*receiver:feed is related to sender:feed on interface "counter" \(requires\), but the new charm's "feed" is "http" \(requires\)/);
+    const pidAfter = (JSON.parse(await ok('status', 'receiver', '--json')) as StatusSummary).units.find((u) => u.up)!.status!.pid;
+    expect(pidAfter).toBe(pidBefore); // nothing was stopped
+    expect((await rhizome('upgrade-charm', 'nosuch')).stderr).toMatch(/has no service "nosuch"/);
+  }, 120_000);
 });

@@ -15,6 +15,7 @@ import { describeWorkloadReports, type WorkloadReport } from '../../deploy/workl
 import { formatMs, printJson, Progress } from '../output';
 import type { GlobalOptions } from '../target';
 import { addUnits, parseUnitCount, registerScale } from './scale';
+import { registerUpgrade } from './upgrade';
 
 function progressLine(check: ConvergenceCheck, elapsedMs: number): string {
   if (check.converged) return `converging... ${formatMs(elapsedMs)}: all ${check.live.length} unit(s) agree, confirming`;
@@ -123,6 +124,7 @@ export function registerDeploy(program: Command, globals: () => GlobalOptions): 
       else process.stdout.write(`${units.map((u) => u.unit).join(', ')} added\n`);
     });
   registerScale(program, globals, waitConverged);
+  registerUpgrade(program, globals, waitConverged);
 
   program
     .command('kill')

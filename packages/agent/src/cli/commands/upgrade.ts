@@ -1,0 +1,102 @@
+/**
+ * `rhizome upgrade-charm SERVICE [--path DIR]`: a new version of a service's
+ * charm (DIR, default the charm's current directory, re-read), rolled out one
+ * unit at a time like `juju refresh`: each unit stops gracefully, restarts
+ * from its own data directory on the new charm (its facts, relation views and
+ * links are kept), and the deployment converges before the next unit goes.
+ *
+ * Refused before any unit stops when the new charm could not talk to the
+ * units it is related to: an endpoint used by a relation is missing, or has
+ * another role or interface than the one the relation was made on.
+ */
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { loadCharm } from '../../charm/load';
+import { prepareCharm, startUnit, stopUnit } from '../../deploy/deploy';
+import { compareUnitNames, readDeployment, rhizomeHome, updateDeployment, type Deployment } from '../../deploy/deployment';
+import { AgentError } from '../../errors';
+import { formatDuration } from '../logs/format';
+import { printJson } from '../output';
+import type { GlobalOptions } from '../target';
+
+interface EndpointShape {
+  role: string;
+  interface: string;
+}
+
+async function endpointsOf(charmDir: string): Promise<Record<string, EndpointShape>> {
+  const module = await prepareCharm(charmDir);
+  const charm = await loadCharm(charmDir, module);
+  return charm.metadata.endpoints as Record<string, EndpointShape>;
+}
+
+/** Every relation of `service` that the new endpoints would break, as readable reasons (empty: compatible). */
+export function incompatibilities(d: Deployment, service: string, before: Record<string, EndpointShape>, after: Record<string, EndpointShape>): string[] {
+  const reasons: string[] = [];
+  for (const [a, b] of d.relations) {
+    for (const [mine, other] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      const [svc, ep] = mine.split(':') as [string, string];
+      if (svc !== service) continue;
+      const old = before[ep];
+      const next = after[ep];
+      if (next === undefined) reasons.push(`${mine} is related to ${other}, but the new charm has no endpoint "${ep}"`);
+      else if (old !== undefined && (next.interface !== old.interface || next.role !== old.role)) {
+        reasons.push(`${mine} is related to ${other} on interface "${old.interface}" (${old.role}), but the new charm's "${ep}" is "${next.interface}" (${next.role})`);
+      }
+    }
+  }
+  return reasons;
+}
+
+export function registerUpgrade(program: Command, globals: () => GlobalOptions, waitConverged: (g: GlobalOptions, timeoutMs: number) => Promise<number>): void {
+  program
+    .command('upgrade-charm')
+    .argument('<service>', 'service of the deployment')
+    .option('--path <dir>', "the new charm's directory (default: the current one, re-read)")
+    .option('--timeout <seconds>', 'convergence timeout after each unit', '120')
+    .description('roll a new charm version out, one unit at a time, keeping each unit\'s state; refused if related units could not talk to it')
+    .action(async (service: string, opts: { path?: string; timeout: string }) => {
+      const g = globals();
+      const seconds = Number(opts.timeout);
+      if (!(seconds > 0)) throw new AgentError('AGENT_ERR_BAD_OPTIONS', '--timeout must be a number of seconds');
+      const home = rhizomeHome(g.home);
+      const d = await readDeployment(home, g.deployment);
+      const units = Object.values(d.units)
+        .filter((u) => u.service === service)
+        .sort((a, b) => compareUnitNames(a.unit, b.unit));
+      if (units.length === 0) {
+        const services = [...new Set(Object.values(d.units).map((u) => u.service))].sort();
+        throw new AgentError('AGENT_ERR_UNKNOWN_UNIT', `deployment "${d.name}" has no service "${service}"; its services are ${services.join(', ') || '(none)'}`);
+      }
+      const from = units[0]!.charmDir;
+      const to = opts.path !== undefined ? resolve(opts.path) : from;
+      // Checked before any unit stops: the new charm loads, type-checks, and fits the relations.
+      const [before, after] = await Promise.all([endpointsOf(from), endpointsOf(to)]);
+      const reasons = incompatibilities(d, service, before, after);
+      if (reasons.length > 0) {
+        throw new AgentError('AGENT_ERR_DEPLOY', `upgrade of ${service} refused, its related units could not talk to the new charm: ${reasons.join('; ')}. Remove those relations first (rhizome unrelate), or keep the endpoints' interfaces.`);
+      }
+      const started = Date.now();
+      const done: { unit: string; tookMs: number }[] = [];
+      for (const u of units) {
+        const t0 = Date.now();
+        const wasRunning = u.state === 'running';
+        if (wasRunning) await stopUnit(home, u.unit, { deployment: d.name });
+        await updateDeployment(home, d.name, (fresh) => {
+          const rec = fresh.units[u.unit];
+          if (rec) (rec as { charmDir: string }).charmDir = to;
+        });
+        if (wasRunning) {
+          await startUnit(home, u.unit, { deployment: d.name });
+          await waitConverged(g, seconds * 1000);
+        }
+        done.push({ unit: u.unit, tookMs: Date.now() - t0 });
+        if (!g.json) process.stdout.write(`${u.unit}: ${wasRunning ? 'upgraded and converged' : 'upgraded (not running: takes it when started)'} in ${formatDuration(Date.now() - t0)}\n`);
+      }
+      if (g.json) return printJson({ service, charm: to, units: done, tookMs: Date.now() - started });
+      process.stdout.write(`${service}: ${units.length} unit(s) on ${to} in ${formatDuration(Date.now() - started)}\n`);
+    });
+}
