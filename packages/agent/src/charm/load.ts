@@ -123,8 +123,9 @@ export function buildHandlers(charm: LoadedCharm, unit: UnitContext): readonly H
   }
   if (!Array.isArray(handlers)) throw fail(charm.file, 'handlers(unit) must return an array of handlers');
   try {
-    // Compiles and validates every handler; throws EngineError naming the handler.
-    new Engine({ handlers });
+    // Compiles and validates every handler (and, with declared facts, every
+    // precondition's fact name); throws EngineError naming the handler.
+    new Engine({ handlers, ...(charm.definition.facts !== undefined ? { facts: charm.definition.facts } : {}) });
   } catch (err) {
     throw fail(charm.file, err instanceof Error ? err.message : String(err), err);
   }

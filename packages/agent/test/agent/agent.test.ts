@@ -124,6 +124,14 @@ describe('Agent (several in one process)', () => {
     expect(wrong.status).toBe(401);
   });
 
+  it('status warns about a precondition on a fact no run has set once start-up settled; declared facts refuse it at start', async () => {
+    const base = await tmp();
+    const a = await start({ unit: 'misspelled/0', charmDir: join(CHARMS, 'misspelled'), dataDir: base });
+    const st = await until('a charm warning', () => a.status().warnings);
+    expect(st).toEqual([expect.stringMatching(/handler configure waits on fact 'kafka.instaled', which no run has ever set/)]);
+    await expect(start({ unit: 'declared-typo/0', charmDir: join(CHARMS, 'declared-typo'), dataDir: await tmp() })).rejects.toThrow(/handler "configure" waits on fact "kafka.instaled", which is not declared/);
+  });
+
   it('refuses event and query payloads beyond the wire limits with 400 naming the limit', async () => {
     const base = await tmp();
     const a = await start({ unit: 'faulty/0', charmDir: join(CHARMS, 'faulty'), dataDir: base });
