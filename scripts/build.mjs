@@ -11,6 +11,7 @@
 // Dynamic `import()`s become separate chunks: a CLI command loads only what
 // it uses.
 import { build } from 'esbuild';
+import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +26,24 @@ const PACKAGES = {
   // supervisor: copied to machines by SSH deployments (deploy/release.ts).
   agent: { index: 'src/index.ts', bin: 'src/cli/bin.ts', supervisor: 'src/deploy/supervisor-main.ts' },
 };
+
+/**
+ * Dependencies compiled into the agent package's dist instead of being
+ * loaded from node_modules at run time: what every CLI command loads
+ * (argument parsing, tables, YAML). yaml alone is 72 CommonJS files under
+ * Node's "node" condition; resolving and compiling them one by one was a
+ * large part of `rhizome status`'s start-up. Everything else stays external.
+ */
+const INLINE = { agent: ['yaml', 'commander', 'cli-table3', 'picocolors'] };
+// Inlined CommonJS modules call require() for Node's built-ins: give the ES modules one.
+const REQUIRE_BANNER = "import { createRequire as __rhizomeCreateRequire } from 'node:module'; const require = __rhizomeCreateRequire(import.meta.url);";
+
+function externals(dir, name) {
+  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+  const inline = new Set(INLINE[name] ?? []);
+  const deps = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.devDependencies ?? {})].filter((d) => !inline.has(d));
+  return deps.flatMap((d) => [d, `${d}/*`]);
+}
 
 const started = Date.now();
 await Promise.all(
@@ -42,7 +61,7 @@ await Promise.all(
       format: 'esm',
       platform: 'node',
       target: 'node20',
-      packages: 'external',
+      ...(INLINE[name] ? { external: externals(dir, name), banner: { js: REQUIRE_BANNER } } : { packages: 'external' }),
       sourcemap: 'linked',
       logLevel: 'warning',
     });

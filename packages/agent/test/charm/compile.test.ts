@@ -89,4 +89,19 @@ describe('compiled entry points', () => {
     expect(r.status).toBe(0);
     expect(await readdir(home)).toEqual(['live']);
   });
+
+  it('rhizome status loads only what it uses: no charm compiler, agent runtime or CommonJS dependency', async () => {
+    // Every CommonJS module a process loads (ESM imports of CommonJS packages included) is in require.cache.
+    const dump = join(tmp, 'loaded.txt');
+    const preload = join(tmp, 'dump.cjs');
+    await writeFile(preload, "process.on('exit', () => require('fs').writeFileSync(process.env.RZ_DUMP, Object.keys(require.cache).join('\\n')));\n");
+    const r = spawnSync(process.execPath, ['--require', preload, join(agentPackageRoot(), 'dist/bin.js'), '--home', join(tmp, 'nothing'), 'status'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, RZ_DUMP: dump },
+    });
+    expect(r.stderr).toMatch(/no deployment found/);
+    const loaded = (await readFile(dump, 'utf8')).split('\n').filter((f) => f !== preload);
+    expect(loaded).toEqual([]);
+  });
 });
