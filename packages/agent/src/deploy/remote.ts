@@ -25,7 +25,7 @@ import { stringify as toYaml } from 'yaml';
 import { ControlClient } from '../control/client';
 import { AgentError } from '../errors';
 import { agentArtifact, charmArtifact, supervisorArtifact, type Artifact } from './release';
-import { formatSshTarget, parseSshTarget, shellQuote, SshHost } from './ssh';
+import { parseSshTarget, shellQuote, SshHost } from './ssh';
 import type { DeployedUnit, Deployment, MachineRecord } from './deployment';
 import type { WorkloadReport } from './workloads';
 
@@ -356,4 +356,3 @@ export async function cleanMachine(m: MachineRecord, deployment: string): Promis
   );
 }
 
-export { formatSshTarget };
