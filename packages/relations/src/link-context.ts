@@ -1,8 +1,8 @@
 /**
  * What the two halves of a unit's links, the sender (link-sender.ts) and the
  * receiver (link-receiver.ts), get from the relation manager that wires them
- * (manager.ts). Both share one link store: a link's record holds the
- * sender's outbox and the receiver's inbox (link-store.ts).
+ * (manager.ts). The sender keeps its outbox in the link store
+ * (link-store.ts); the receiver buffers in memory.
  */
 import type { Engine } from '@rhizome/engine';
 import type { LinkStore } from './link-store';

@@ -5,8 +5,11 @@
  * pull) are pure functions in link-protocol.ts; this class executes them
  * against the link store, the engine and the transport.
  *
- * Data messages are buffered per link (LinkRecord.inbox) and applied
- * strictly in sequence order, one engine run each. The run's apply step
+ * Data messages are buffered per link, in memory, and applied strictly in
+ * sequence order, one engine run each. The buffer is not persisted: a
+ * message is acked only once the run that applied it is durable, and the
+ * sender retransmits until then, so a crash loses nothing a restart needs
+ * (and each applied message costs one durable record, the run's commit). The run's apply step
  * writes the new view of the remote bag AND the link's last applied
  * sequence number (`kb.relations['@links']`) in the same transaction, and
  * skips itself if that number already covers the message. The ack leaves
@@ -65,6 +68,8 @@ export interface LinkReceiverOptions {
 }
 
 export class LinkReceiver {
+  /** Per link: messages received and not applied yet (ahead of a gap, or waiting for their run), ascending. */
+  private readonly inboxes = new Map<string, DataMessage[]>();
   private readonly draining = new Set<string>();
   private readonly drainAgain = new Set<string>();
 
@@ -84,7 +89,7 @@ export class LinkReceiver {
       this.ctx.onError(new RelationError('REL_ERR_IMPLAUSIBLE', `data message ${m.epoch}/${m.seq} from ${m.from} on ${m.rel} refused: ${why}`));
       return;
     }
-    const admission = admit(this.ctx.store.get(id) ?? emptyLinkRecord(m.rel, m.from), this.receivePosition(id), m, this.options.maxInbox);
+    const admission = admit({ ...emptyLinkRecord(m.rel, m.from), inbox: this.inbox(id) }, this.receivePosition(id), m, this.options.maxInbox);
     switch (admission.kind) {
       case 'duplicate': {
         if (admission.ack !== undefined) this.sendAck(m.rel, m.from, m.epoch, admission.ack);
@@ -97,7 +102,7 @@ export class LinkReceiver {
       case 'full':
         return;
       case 'buffered':
-        if (admission.record) this.ctx.store.put(id, admission.record);
+        if (admission.record) this.setInbox(id, admission.record.inbox);
         this.drain(id);
         return;
     }
@@ -108,7 +113,7 @@ export class LinkReceiver {
     const view = ref?.relation.units[m.from];
     if (!ref || !view) return;
     const id = linkId(m.rel, m.from);
-    if (shouldPull(view, ref.state.app?.version ?? 0, this.receivePosition(id), this.ctx.store.get(id)?.inbox ?? [], m)) this.sendPull(ref, m.from);
+    if (shouldPull(view, ref.state.app?.version ?? 0, this.receivePosition(id), this.inbox(id), m)) this.sendPull(ref, m.from);
   }
 
   sendPull(ref: RelationRef, unit: string): void {
@@ -159,9 +164,37 @@ export class LinkReceiver {
     );
   }
 
-  /** Drops a link's drain bookkeeping, for a link whose record is being deleted. */
+  /** Drops a link's buffered messages and drain bookkeeping, for a link being forgotten. */
   forget(id: string): void {
+    this.inboxes.delete(id);
     this.drainAgain.delete(id);
+  }
+
+  /** Messages buffered on a link. */
+  buffered(id: string): number {
+    return this.inboxes.get(id)?.length ?? 0;
+  }
+
+  /** Links with buffered messages. */
+  bufferedLinks(): string[] {
+    return [...this.inboxes.keys()];
+  }
+
+  /** Takes over messages a link record holds from an older version (which persisted the inbox), and drains them. */
+  adopt(id: string, messages: readonly DataMessage[]): void {
+    if (messages.length === 0) return;
+    const merged = [...this.inbox(id), ...messages].sort((a, b) => a.epoch - b.epoch || a.seq - b.seq);
+    this.setInbox(id, merged.filter((x, i) => i === 0 || x.epoch !== merged[i - 1]!.epoch || x.seq !== merged[i - 1]!.seq).slice(0, this.options.maxInbox));
+    this.drain(id);
+  }
+
+  private inbox(id: string): DataMessage[] {
+    return this.inboxes.get(id) ?? [];
+  }
+
+  private setInbox(id: string, inbox: readonly DataMessage[]): void {
+    if (inbox.length === 0) this.inboxes.delete(id);
+    else this.inboxes.set(id, [...inbox]);
   }
 
   private sendAck(relationId: string, to: string, epoch: number, seq: number): void {
@@ -182,11 +215,11 @@ export class LinkReceiver {
    */
   private async applyNext(id: string): Promise<{ done: Promise<boolean> }> {
     const none = { done: Promise.resolve(false) };
-    const { engine, store } = this.ctx;
-    const rec = store.get(id);
-    if (!rec || rec.inbox.length === 0) return none;
-    const { inbox, next: m } = nextInOrder(rec.inbox, this.receivePosition(id));
-    if (inbox.length !== rec.inbox.length) store.put(id, { ...rec, inbox });
+    const { engine } = this.ctx;
+    const held = this.inbox(id);
+    if (held.length === 0) return none;
+    const { inbox, next: m } = nextInOrder(held, this.receivePosition(id));
+    if (inbox.length !== held.length) this.setInbox(id, inbox);
     if (!m) return none;
     let ref = findRelation(engine.knowledge, m.rel);
     if (!ref) return none;
@@ -229,7 +262,7 @@ export class LinkReceiver {
   }
 
   private async afterSubmit(id: string, m: DataMessage, keys: readonly string[], submitted: Promise<unknown>): Promise<boolean> {
-    const { engine, store } = this.ctx;
+    const { engine } = this.ctx;
     let skipped = false;
     try {
       await submitted;
@@ -242,9 +275,8 @@ export class LinkReceiver {
       });
     }
     if (this.ctx.isStopped()) return false;
-    const after = store.get(id);
     const done: LinkReceiveState = { epoch: m.epoch, applied: m.seq };
-    if (after) store.put(id, { ...after, inbox: after.inbox.filter((x) => !covered(done, x.epoch, x.seq)) });
+    this.setInbox(id, this.inbox(id).filter((x) => !covered(done, x.epoch, x.seq)));
     this.sendAck(m.rel, m.from, m.epoch, m.seq);
     try {
       this.options.onApplied?.({ relationId: m.rel, from: m.from, seq: m.seq, version: m.version, keys: skipped ? [] : keys, skipped });

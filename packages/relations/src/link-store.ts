@@ -1,8 +1,8 @@
 /**
  * Link state that is not part of the knowledge base: per link (relation,
- * remote unit), the sender's next sequence number and unacknowledged
- * outbox, and the receiver's buffered inbox (messages that arrived ahead
- * of a gap). The agent backs this with durable storage; `MemoryLinkStore`
+ * remote unit), the sender's epoch, next sequence number and
+ * unacknowledged outbox. (The receiver's buffer is not persisted: see
+ * link-receiver.ts.) The agent backs this with durable storage; `MemoryLinkStore`
  * serves tests, and survives a simulated restart when the test keeps it.
  *
  * Contract: `put` and `delete` take effect at once for `get` and `keys`;
@@ -47,7 +47,11 @@ export interface LinkRecord {
   readonly queuedIfaceVersion?: string;
   /** Sent but not acknowledged, ascending seq. */
   readonly outbox: readonly DataMessage[];
-  /** Received but not applied yet (ahead of a gap, or waiting for a run), ascending seq. */
+  /**
+   * Received but not applied yet. Always empty in records written now: the
+   * receiver buffers in memory (link-receiver.ts); records of older versions
+   * may hold messages, which the manager hands to the receiver on start.
+   */
   readonly inbox: readonly DataMessage[];
 }
 

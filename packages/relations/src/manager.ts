@@ -230,7 +230,11 @@ export class RelationManager {
       const rec = this.store.get(id);
       if (!rec) continue;
       if (rec.outbox.length > 0) this.sender.retransmitNow(id);
-      if (rec.inbox.length > 0) this.receiver.drain(id);
+      if (rec.inbox.length > 0) {
+        // Written by an older version, which persisted the receive buffer: the receiver keeps it in memory now.
+        this.receiver.adopt(id, rec.inbox);
+        this.store.put(id, { ...rec, inbox: [] });
+      }
     }
     this.sender.startSyncRounds();
   }
@@ -403,11 +407,14 @@ export class RelationManager {
   linkStatus(): LinkStatus[] {
     const kb = this.engine.knowledge;
     const links = kb.relations[LINKS_KEY];
-    return this.store.keys().map((id) => {
-      const rec = this.store.get(id)!;
-      const relation = findRelation(kb, rec.relationId)?.relation;
-      const departed = relation !== undefined && !relation.units[rec.remoteUnit] && relation.departed.includes(rec.remoteUnit);
-      return { linkId: id, relationId: rec.relationId, remoteUnit: rec.remoteUnit, nextSeq: rec.nextSeq, unacked: rec.outbox.length, buffered: rec.inbox.length, applied: linkPosition(links, id).applied, departed };
+    const ids = [...new Set([...this.store.keys(), ...this.receiver.bufferedLinks()])].sort();
+    return ids.map((id) => {
+      const rec = this.store.get(id);
+      const relationId = id.slice(0, id.indexOf('|'));
+      const remoteUnit = id.slice(id.indexOf('|') + 1);
+      const relation = findRelation(kb, relationId)?.relation;
+      const departed = relation !== undefined && !relation.units[remoteUnit] && relation.departed.includes(remoteUnit);
+      return { linkId: id, relationId, remoteUnit, nextSeq: rec?.nextSeq ?? 1, unacked: rec?.outbox.length ?? 0, buffered: this.receiver.buffered(id), applied: linkPosition(links, id).applied, departed };
     });
   }
 

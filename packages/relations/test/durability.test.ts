@@ -104,3 +104,24 @@ describe('durability belongs to relations', () => {
     expect(c.errors).toEqual([]);
   });
 });
+
+describe('one durable record per applied message on the receiver', () => {
+  it('the receiver buffers in memory: applying a message writes nothing to its link store (the run commit is the record)', async () => {
+    const c = (cluster = new SimCluster(42));
+    const s0 = c.add('src/0', srcMeta);
+    const d0 = c.add('dst/0', dstMeta);
+    await c.relate('rel-1', [s0], 'out', [d0], 'in');
+    const drained = () => viewMismatches(c).length === 0 && [...c.units.values()].every((u) => u.manager.linkStatus().every((l) => l.unacked === 0 && l.buffered === 0));
+    expect(await c.until(drained, 5_000)).toBe(true);
+    // Past the first anti-entropy round, which creates the receiver's own (sending) link record.
+    await c.tick(1_500);
+    const store = d0.store as MemoryLinkStore;
+    const writes = store.writes;
+    const commits = d0.engine.history().length;
+    for (let i = 1; i <= 10; i++) await s0.publish('out', i);
+    expect(await c.until(drained, 5_000)).toBe(true);
+    expect(d0.state('in')!.relations['rel-1']!.units['src/0']!.version).toBe(10);
+    expect(store.writes).toBe(writes);
+    expect(d0.engine.history().length - commits).toBe(10);
+  });
+});
