@@ -34,7 +34,7 @@ const PACKAGES = {
  * Node's "node" condition; resolving and compiling them one by one was a
  * large part of `rhizome status`'s start-up. Everything else stays external.
  */
-const INLINE = { agent: ['yaml', 'commander', 'cli-table3', 'picocolors'] };
+const INLINE = { agent: ['yaml', 'commander', 'cli-table3', 'picocolors', 'pino-roll'] };
 // Inlined CommonJS modules call require() for Node's built-ins: give the ES modules one.
 const REQUIRE_BANNER = "import { createRequire as __rhizomeCreateRequire } from 'node:module'; const require = __rhizomeCreateRequire(import.meta.url);";
 
