@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `pnpm release`: writes dist/rhizome-<version>.tgz, one npm package that
-// installs anywhere with `npm install -g dist/rhizome-<version>.tgz`:
+// installs anywhere with `npm install -g ./dist/rhizome-<version>.tgz`:
 //
 //   rhizome/bin/rhizome.mjs            the `rhizome` command (the compiled CLI, one process)
 //   rhizome/lib/*.js, *.d.ts           what charms import: rhizome, rhizome/engine,

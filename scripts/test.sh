@@ -28,5 +28,5 @@ $PNPM test
 $PNPM release
 prefix="$(mktemp -d)"
 trap 'rm -rf "$prefix"' EXIT
-npm install -g --prefix "$prefix" --no-audit --no-fund --prefer-offline "dist/rhizome-$(node -p 'require("./package.json").version').tgz"
+npm install -g --prefix "$prefix" --no-audit --no-fund --prefer-offline "./dist/rhizome-$(node -p 'require("./package.json").version').tgz"
 (cd "$prefix" && "$prefix/bin/rhizome" version)
