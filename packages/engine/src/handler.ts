@@ -4,6 +4,7 @@
  * transaction and reaches the knowledge base (and the network) only when the
  * whole run commits.
  */
+import type { Draft } from 'immer';
 import { EngineError } from './errors';
 import type { EngineEvent } from './events';
 import type { Json } from './json';
@@ -12,6 +13,23 @@ import { compilePrecondition, type CompiledPrecondition, type PreconditionInput 
 import type { RelationFactName } from './relation-model';
 
 export type WorkloadState = 'active' | 'blocked' | 'waiting' | 'maintenance' | 'error';
+
+/**
+ * A writable view of relation state of type `S` inside an
+ * `updateRelationState` recipe (an immer draft: mutate it in place, or
+ * return a replacement). `S` is the shape the package that owns the
+ * endpoint's state keeps there (packages/relations: EndpointState).
+ */
+export type RelationDraft<S> = Draft<S>;
+
+/**
+ * Types a (frozen or fresh) value for assignment into a draft, e.g. a
+ * readonly record into a mutable slot; immer copies on write, so nothing is
+ * mutated through it (immer's castDraft).
+ */
+export function asDraft<T>(value: T): RelationDraft<T> {
+  return value as RelationDraft<T>;
+}
 
 /** The staged read/write surface of a run, shared by handlers and by an event's apply step. */
 export interface Transaction {
@@ -29,10 +47,10 @@ export interface Transaction {
   relationState(endpoint: string): Json | undefined;
   /**
    * Changes an endpoint's relation state. The recipe receives an immer draft
-   * (or undefined when there is no state yet) and may mutate it or return a
-   * replacement.
+   * of it, typed as `S` (or undefined when there is no state yet), and may
+   * mutate it or return a replacement; what it leaves must be JSON.
    */
-  updateRelationState(endpoint: string, recipe: (draft: any) => Json | void): void;
+  updateRelationState<S = Json>(endpoint: string, recipe: (draft: RelationDraft<S> | undefined) => S | void): void;
   /** A relation fact evaluated on the staged state. */
   relationFact(endpoint: string, fact: RelationFactName, key?: string): Json | undefined;
 }

@@ -10,10 +10,10 @@ export { createKnowledgeBase, EMPTY_KNOWLEDGE_BASE, assertFactKey, relationToken
 export type { KnowledgeBase, HandlerBookkeeping, Sharded } from './knowledge-base';
 export { fact, factEquals, event, relationFact, relationEvent, not, all, any, none, describe as describePrecondition } from './preconditions';
 export type { Precondition, PreconditionInput, ValueTest } from './preconditions';
-export { defineHandler } from './handler';
+export { defineHandler, asDraft } from './handler';
 export { defineFacts } from './fact-schema';
 export type { FactSchema, FactSchemas, FactValue, DeclaredFacts, TypedHandlerContext, TypedHandlerSpec } from './fact-schema';
-export type { HandlerSpec, HandlerContext, CompensateContext, Transaction, WorkloadState } from './handler';
+export type { HandlerSpec, HandlerContext, CompensateContext, Transaction, WorkloadState, RelationDraft } from './handler';
 export { internalEvent, describeEvent, parseEvent, START_EVENT } from './events';
 export type { EngineEvent, InternalEvent, RelationEvent } from './events';
 export { inMemoryRelationModel } from './relation-model';

@@ -42,7 +42,7 @@
 import type { Clock } from './clock';
 import { describeThrown, EngineError } from './errors';
 import { describeEvent, internalEvent, type EngineEvent } from './events';
-import type { CompiledHandler, CompensateContext, HandlerContext, Transaction, WorkloadState } from './handler';
+import type { CompiledHandler, CompensateContext, HandlerContext, RelationDraft, Transaction, WorkloadState } from './handler';
 import type { FactSchemas } from './fact-schema';
 import type { HandlerTable } from './handler-table';
 import { RunQueue, type QueueEntry } from './internal/run-queue';
@@ -524,9 +524,10 @@ class StageTransaction implements Transaction {
     this.read(relationToken(endpoint), v);
     return v;
   }
-  updateRelationState(endpoint: string, recipe: (draft: any) => Json | void): void {
+  updateRelationState<S = Json>(endpoint: string, recipe: (draft: RelationDraft<S> | undefined) => S | void): void {
     this.check();
-    this.stage.updateRelationState(endpoint, recipe);
+    // The stage checks that what the recipe leaves is JSON.
+    this.stage.updateRelationState(endpoint, recipe as (draft: unknown) => Json | void);
   }
   relationFact(endpoint: string, fact: RelationFactName, key?: string): Json | undefined {
     this.check();

@@ -109,7 +109,7 @@ export class Stage implements FactReader {
     return added === undefined ? kept : [...kept, ...added].sort();
   }
 
-  updateRelationState(endpoint: string, recipe: (draft: any) => Json | void): void {
+  updateRelationState(endpoint: string, recipe: (draft: unknown) => Json | void): void {
     if (typeof endpoint !== 'string' || endpoint.length === 0) {
       throw new EngineError('ENGINE_ERR_BAD_KEY', 'updateRelationState needs an endpoint name');
     }

@@ -10,13 +10,15 @@
  * `applied` sequence number written in the same transaction, that makes
  * applying a link message exactly-once even if it is submitted twice.
  */
-import type { Json, JsonObject, Transaction } from '@rhizome/engine';
+import { asDraft, type Json, type JsonObject, type RelationDraft, type Transaction } from '@rhizome/engine';
+import { RelationError } from './errors';
 import { validateBag, type BagSchema, type InterfaceDefinition } from './interface';
 import { incompatibleMessage, interfaceCompatibility, type InterfaceCompatibility } from './interface-version';
 import type { EndpointRole } from './metadata';
 import {
   asEndpointState,
   changedKeys,
+  isEndpointState,
   compareAppBags,
   LINKS_KEY,
   linkId,
@@ -27,6 +29,7 @@ import {
   type EndpointState,
   type LinkReceiveState,
   type LinksState,
+  type RelationRecord,
   type UnitView,
 } from './state';
 
@@ -66,18 +69,44 @@ function endpointState(tx: Transaction, endpoint: string): EndpointState | undef
   return asEndpointState(tx.relationState(endpoint));
 }
 
+/** Changes an endpoint state the caller found in the transaction (so the draft exists). */
+function updateEndpoint(tx: Transaction, endpoint: string, recipe: (d: RelationDraft<EndpointState>) => void): void {
+  tx.updateRelationState<EndpointState>(endpoint, (d) => {
+    if (d === undefined) throw new RelationError('REL_ERR_UNKNOWN_ENDPOINT', `endpoint "${endpoint}" has no relation state to change`);
+    recipe(d);
+  });
+}
+
+/** Changes a relation record the caller found in the transaction. */
+function updateRelation(tx: Transaction, endpoint: string, relationId: string, recipe: (r: RelationDraft<RelationRecord>) => void): void {
+  updateEndpoint(tx, endpoint, (d) => {
+    const r = d.relations[relationId];
+    if (r === undefined) throw new RelationError('REL_ERR_UNKNOWN_RELATION', `endpoint "${endpoint}" has no relation "${relationId}" to change`);
+    recipe(r);
+  });
+}
+
+/** Changes the link receive positions, which exist (the caller found them). */
+function updateLinks(tx: Transaction, recipe: (d: RelationDraft<LinksState>) => void): void {
+  tx.updateRelationState<LinksState>(LINKS_KEY, (d) => {
+    if (d !== undefined) recipe(d);
+  });
+}
+
 /** Creates the relation record (and the endpoint state if needed). Returns false if it already existed. */
 export function stageRelationCreated(tx: Transaction, init: RelationInit): boolean {
   const existing = endpointState(tx, init.endpoint);
   if (existing?.relations[init.relationId] && existing.unit === init.unit && existing.incarnation > 0) return false;
-  tx.updateRelationState(init.endpoint, (draft: any) => {
-    const d: any = asEndpointState(draft as Json)
-      ? draft
-      : newEndpointState({ interface: init.interface.name, interfaceVersion: init.interface.version, role: init.role, unit: init.unit, incarnation: init.incarnation });
-    d.unit = init.unit;
-    if (!(d.incarnation > 0)) d.incarnation = init.incarnation;
-    d.relations[init.relationId] ??= { remoteService: init.remoteService, remoteEndpoint: init.remoteEndpoint, units: {}, departed: [] };
-    return d === draft ? undefined : (d as Json);
+  const record: RelationRecord = { remoteService: init.remoteService, remoteEndpoint: init.remoteEndpoint, units: {}, departed: [] };
+  tx.updateRelationState<EndpointState>(init.endpoint, (draft) => {
+    if (draft === undefined || !isEndpointState(draft)) {
+      const fresh = newEndpointState({ interface: init.interface.name, interfaceVersion: init.interface.version, role: init.role, unit: init.unit, incarnation: init.incarnation });
+      return { ...fresh, relations: { [init.relationId]: record } };
+    }
+    draft.unit = init.unit;
+    if (!(draft.incarnation > 0)) draft.incarnation = init.incarnation;
+    draft.relations[init.relationId] ??= asDraft(record);
+    return undefined;
   });
   return true;
 }
@@ -88,10 +117,9 @@ export function stageUnitJoined(tx: Transaction, endpoint: string, relationId: s
   const rel = s?.relations[relationId];
   if (!s || !rel || rel.units[unit]) return false;
   const view = unitView({}, 0, 0, validateBag(schemas.remote, {}));
-  tx.updateRelationState(endpoint, (d: any) => {
-    const r = d.relations[relationId];
-    r.units[unit] = view;
-    r.departed = r.departed.filter((u: string) => u !== unit);
+  updateRelation(tx, endpoint, relationId, (r) => {
+    r.units[unit] = asDraft(view);
+    r.departed = r.departed.filter((u) => u !== unit);
   });
   return true;
 }
@@ -135,8 +163,8 @@ function viewReplacement(view: UnitView, u: RemoteBagUpdate, localVersion: strin
  * App-bag keys are reported as `app.<key>`. `iface` is the interface this
  * unit speaks (RemoteSchemas.iface); without it the sender counts as compatible.
  */
-export function previewRemoteBag(state: Json | undefined, u: RemoteBagUpdate, iface?: RemoteSchemas['iface']): string[] {
-  const s = asEndpointState(state);
+export function previewRemoteBag(state: unknown, u: RemoteBagUpdate, iface?: RemoteSchemas['iface']): string[] {
+  const s = isEndpointState(state) ? state : undefined;
   const view = s?.relations[u.relationId]?.units[u.unit];
   if (!s || !view) return [];
   const replacement = viewReplacement(view, u, iface?.version);
@@ -164,15 +192,16 @@ export function stageRemoteBag(tx: Transaction, u: RemoteBagUpdate, schemas: Rem
   const s = endpointState(tx, u.endpoint);
   const view = s?.relations[u.relationId]?.units[u.unit];
   if (!s || !view) return [];
-  const keys = previewRemoteBag(s as unknown as Json, u, schemas.iface);
+  const keys = previewRemoteBag(s, u, schemas.iface);
   const replacement = viewReplacement(view, u, schemas.iface.version);
   const compatible = replacement?.compat.compatible ?? true;
   const newerApp = compatible && u.app !== undefined && s.role === 'peers' && appIsNewer(u.app, s.app) && schemas.app.partial().safeParse(u.app.bag).success;
   if (!replacement && !newerApp) return [];
   const next = replacement === undefined ? undefined : remoteView(u, schemas, replacement.compat);
-  tx.updateRelationState(u.endpoint, (d: any) => {
-    if (next) d.relations[u.relationId].units[u.unit] = next;
-    if (newerApp && u.app) d.app = { bag: u.app.bag, version: u.app.version, writer: u.app.writer, inc: u.app.inc };
+  updateEndpoint(tx, u.endpoint, (d) => {
+    const r = d.relations[u.relationId];
+    if (next && r) r.units[u.unit] = asDraft(next);
+    if (newerApp && u.app) d.app = asDraft({ bag: u.app.bag, version: u.app.version, writer: u.app.writer, inc: u.app.inc });
   });
   return newerApp ? keys : keys.filter((k) => !k.startsWith('app.'));
 }
@@ -188,8 +217,7 @@ function remoteView(u: RemoteBagUpdate, schemas: RemoteSchemas, compat: Interfac
 export function stageUnitDeparted(tx: Transaction, endpoint: string, relationId: string, unit: string): boolean {
   const rel = endpointState(tx, endpoint)?.relations[relationId];
   if (!rel || !rel.units[unit]) return false;
-  tx.updateRelationState(endpoint, (d: any) => {
-    const r = d.relations[relationId];
+  updateRelation(tx, endpoint, relationId, (r) => {
     delete r.units[unit];
     if (!r.departed.includes(unit)) r.departed.push(unit);
   });
@@ -210,13 +238,12 @@ export function stageUnitReaped(tx: Transaction, endpoint: string, relationId: s
   const hasPosition = links !== undefined && links !== null && typeof links === 'object' && id in links;
   if (!rel.departed.includes(unit) && !hasPosition) return false;
   if (rel.departed.includes(unit)) {
-    tx.updateRelationState(endpoint, (d: any) => {
-      const r = d.relations[relationId];
-      r.departed = r.departed.filter((u: string) => u !== unit);
+    updateRelation(tx, endpoint, relationId, (r) => {
+      r.departed = r.departed.filter((u) => u !== unit);
     });
   }
   if (hasPosition) {
-    tx.updateRelationState(LINKS_KEY, (d: any) => {
+    updateLinks(tx, (d) => {
       delete d[id];
     });
   }
@@ -227,12 +254,12 @@ export function stageUnitReaped(tx: Transaction, endpoint: string, relationId: s
 export function stageRelationBroken(tx: Transaction, endpoint: string, relationId: string): boolean {
   const s = endpointState(tx, endpoint);
   if (!s?.relations[relationId]) return false;
-  tx.updateRelationState(endpoint, (d: any) => {
+  updateEndpoint(tx, endpoint, (d) => {
     delete d.relations[relationId];
   });
   const links = tx.relationState(LINKS_KEY) as LinksState | undefined;
   if (links && Object.keys(links).some((k) => k.startsWith(`${relationId}|`))) {
-    tx.updateRelationState(LINKS_KEY, (d: any) => {
+    updateLinks(tx, (d) => {
       for (const k of Object.keys(d)) if (k.startsWith(`${relationId}|`)) delete d[k];
     });
   }
@@ -255,7 +282,7 @@ export function covered(pos: LinkReceiveState, epoch: number, seq: number): bool
 /** Records (epoch, seq) as the last applied on a link; never moves backwards. */
 export function stageLinkApplied(tx: Transaction, id: string, epoch: number, seq: number): void {
   if (covered(linkPosition(tx.relationState(LINKS_KEY), id), epoch, seq)) return;
-  tx.updateRelationState(LINKS_KEY, (draft: any) => {
+  tx.updateRelationState<LinksState>(LINKS_KEY, (draft) => {
     if (draft === undefined) return { [id]: { epoch, applied: seq } };
     draft[id] = { epoch, applied: seq };
     return undefined;

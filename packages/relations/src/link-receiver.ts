@@ -244,7 +244,7 @@ export class LinkReceiver {
     };
     const schemas = remoteSchemas(this.options.interfaces.get(ref.state.interface), ref.state.role);
     // An incompatible sender's message is applied (as an incompatible view) and acked like any other: no retransmit storm.
-    const keys = previewRemoteBag(ref.state as unknown as Json, update, schemas.iface);
+    const keys = previewRemoteBag(ref.state, update, schemas.iface);
     const apply = (tx: Transaction): void => {
       // Exactly once: the applied number is committed with the bag, and checked here, inside the transaction.
       if (covered(linkPosition(tx.relationState(LINKS_KEY), id), m.epoch, m.seq)) return;

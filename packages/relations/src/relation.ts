@@ -24,7 +24,7 @@
  * the run (departing.ts).
  */
 import type { z } from 'zod';
-import { assertJson, jsonEqual, type Json, type JsonObject, type Transaction } from '@rhizome/engine';
+import { asDraft, assertJson, jsonEqual, type Json, type JsonObject, type RelationDraft, type Transaction } from '@rhizome/engine';
 import { RelationError } from './errors';
 import { departingOf } from './departing';
 import { validateBag, type BagSchema, type InterfaceDefinition, type InterfaceSide } from './interface';
@@ -181,12 +181,12 @@ function handleFor<L extends BagSchema, R extends BagSchema, A extends BagSchema
     const r = side.remote.safeParse(bag);
     return r.success ? (r.data as z.output<R>) : undefined;
   };
-  const write = (recipe: (d: any) => Json | void): void => {
-    tx.updateRelationState(endpoint, (draft: any) => {
+  const write = (recipe: (d: RelationDraft<EndpointState>) => EndpointState | void): void => {
+    tx.updateRelationState<EndpointState>(endpoint, (draft) => {
       if (draft === undefined) {
         // Publishing before any relation exists: keep the bag; the relation manager fills in the unit and incarnation when it creates one.
-        const fresh: any = newEndpointState({ interface: side.interface, interfaceVersion: side.version, role: side.role, unit: '', incarnation: 0 });
-        return (recipe(fresh) ?? fresh) as Json;
+        const fresh = asDraft(newEndpointState({ interface: side.interface, interfaceVersion: side.version, role: side.role, unit: '', incarnation: 0 }));
+        return recipe(fresh) ?? fresh;
       }
       return recipe(draft);
     });
@@ -235,7 +235,7 @@ function handleFor<L extends BagSchema, R extends BagSchema, A extends BagSchema
     const next = withLocalChange(s, change);
     if (!next) return;
     for (const id of next.changed) checkBag(effectiveLocal(next.state, id)!.bag, side.local, `${what} (relation ${id})`);
-    write(() => next.state as unknown as Json);
+    write(() => next.state);
   };
   const splitScope = (args: unknown[]): { keys: string[]; scope: RelationScope | undefined } => {
     const last = args[args.length - 1];
@@ -307,7 +307,7 @@ function handleFor<L extends BagSchema, R extends BagSchema, A extends BagSchema
       const next = merged(s?.local.bag ?? {}, data, side.local, 'publish');
       if (!s) {
         // No state yet (no relation): keep the bag for when one is created.
-        write((d) => void (d.local = { bag: next, version: d.local.version + 1 }));
+        write((d) => void (d.local = asDraft({ bag: next, version: d.local.version + 1 })));
         return;
       }
       stageLocal(s, { wide: next }, 'publish');
@@ -359,7 +359,7 @@ function handleFor<L extends BagSchema, R extends BagSchema, A extends BagSchema
       const next = merged(s.app?.bag ?? {}, data, side.app, 'publishApp');
       if (s.app && jsonEqual(s.app.bag, next)) return;
       write((d) => {
-        d.app = { bag: next, version: (d.app?.version ?? 0) + 1, writer: s.unit, inc: s.incarnation };
+        d.app = asDraft({ bag: next, version: (d.app?.version ?? 0) + 1, writer: s.unit, inc: s.incarnation });
       });
     },
   };

@@ -143,11 +143,16 @@ export function effectiveLocal(state: EndpointState, relationId: string): Versio
   return { bag, version: rel.localVersion ?? state.local.version };
 }
 
+/** Whether a value is relation state this package wrote. */
+export function isEndpointState(state: unknown): state is EndpointState {
+  if (state === null || typeof state !== 'object' || Array.isArray(state)) return false;
+  const s = state as { format?: unknown; relations?: unknown };
+  return s.format === 1 && typeof s.relations === 'object' && s.relations !== null;
+}
+
 /** Reads an endpoint's state, or undefined if it is not relation state this package wrote. */
 export function asEndpointState(state: Json | undefined): EndpointState | undefined {
-  if (state === null || typeof state !== 'object' || Array.isArray(state)) return undefined;
-  const s = state as unknown as EndpointState;
-  return s.format === 1 && typeof s.relations === 'object' && s.relations !== null ? s : undefined;
+  return isEndpointState(state) ? state : undefined;
 }
 
 export function newEndpointState(init: { interface: string; interfaceVersion: string; role: EndpointRole; unit: string; incarnation: number }): EndpointState {

@@ -18,6 +18,7 @@
  * expect(out.published('namenode')).toEqual({ address: '10.0.0.7' });
  */
 import {
+  assertJson,
   createKnowledgeBase,
   runScenario,
   type EngineEvent,
@@ -25,6 +26,7 @@ import {
   type Json,
   type JsonObject,
   type KnowledgeBase,
+  type RelationDraft,
   type ScenarioOutput,
   type Transaction,
 } from '@rhizome/engine';
@@ -214,7 +216,7 @@ function toEngineEvent(
       const version = (view?.version ?? 0) + 1;
       const app: AppBag | undefined = e.app ? { bag: e.app, version: (state.app?.version ?? 0) + 1, writer: e.unit, inc: FIXTURE_INCARNATION } : undefined;
       const update = { endpoint: e.endpoint, relationId, unit: e.unit, bag: e.data, incarnation: view?.incarnation || FIXTURE_INCARNATION, version, ...(app ? { app } : {}) };
-      const keys = view ? previewRemoteBag(state as unknown as Json, update) : Object.keys(e.data).sort();
+      const keys = view ? previewRemoteBag(state, update) : Object.keys(e.data).sort();
       return {
         event: { kind: 'relation', endpoint: e.endpoint, name: 'changed', unit: e.unit, keys, payload: { ...payload, version } },
         apply: (tx) => {
@@ -242,11 +244,14 @@ function scratchTransaction(endpoint: string, get: () => Json | undefined, set: 
     keys: unsupported('keys'),
     relationFact: (ep, f, key) => relationsModel.evaluate(read(ep), key === undefined ? { endpoint: ep, fact: f } : { endpoint: ep, fact: f, key }),
     relationState: read,
-    updateRelationState: (ep, recipe) => {
+    updateRelationState: <S,>(ep: string, recipe: (draft: RelationDraft<S> | undefined) => S | void) => {
       const current = read(ep);
-      const copy = current === undefined ? undefined : (structuredClone(current) as any);
+      // A plain copy stands in for immer's draft here (fixtures only): the recipe mutates it or returns a replacement.
+      const copy = current === undefined ? undefined : (structuredClone(current) as RelationDraft<S>);
       const returned = recipe(copy);
-      write(ep, returned === undefined ? copy : returned);
+      const next: unknown = returned === undefined ? copy : returned;
+      assertJson(next, `relation state of ${ep}`);
+      write(ep, next);
     },
   };
 }
