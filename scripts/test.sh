@@ -16,7 +16,7 @@ PNPM="npx --yes pnpm@10.34.8"
 # and a JRE, postgresql: the zookeeper and postgresql charms run real servers
 # (test/e2e-zookeeper, test/e2e-postgresql), never the system services;
 # openssh: test/ssh-deploy starts its own sshd per network namespace.
-scripts/ensure-apt.sh ansible-core nginx iproute2 iptables zookeeper default-jre-headless postgresql openssh-server openssh-client
+scripts/ensure-apt.sh ansible-core nginx iproute2 iptables zookeeper default-jre-headless postgresql openssh-server openssh-client chromium
 
 $PNPM install --frozen-lockfile --reporter=append-only
 $PNPM typecheck

@@ -28,6 +28,7 @@ const MODULES: Record<string, () => Promise<Register>> = {
   machines: async () => (await import('./commands/machines')).registerMachines,
   keys: async () => (await import('./commands/keys')).registerKeys,
   charm: async () => (await import('./commands/charm')).registerCharm,
+  dashboard: async () => (await import('./commands/dashboard')).registerDashboard,
 };
 
 /**
@@ -63,6 +64,7 @@ const COMMAND_MODULE: Readonly<Record<string, string>> = {
   keys: 'keys',
   'build-charm': 'charm',
   init: 'charm',
+  dashboard: 'dashboard',
 };
 
 /** Global options that take a value (their value is not the command). */
