@@ -20,6 +20,7 @@ scripts/ensure-apt.sh ansible-core nginx iproute2 iptables zookeeper default-jre
 
 $PNPM install --frozen-lockfile --reporter=append-only
 $PNPM typecheck
+$PNPM lint
 # Agents and the CLI run compiled JavaScript: processes the tests spawn need dist/.
 $PNPM build
 $PNPM test

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createKnowledgeBase, EngineError, getFact, runScenario, fact, event } from '../src/index';
+import { createKnowledgeBase, EngineError, getFact, runScenario, fact, event, type HandlerContext } from '../src/index';
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -51,7 +51,7 @@ describe('knowledge base input validation', () => {
   });
 
   it('rejects bad keys and values at the call site inside a handler, failing that run', async () => {
-    const bad: Array<[string, (ctx: any) => void, string]> = [
+    const bad: Array<[string, (ctx: HandlerContext) => void, string]> = [
       ['non-string key', (ctx) => ctx.set(42 as never, true), 'ENGINE_ERR_BAD_KEY'],
       ['empty key', (ctx) => ctx.set('', true), 'ENGINE_ERR_BAD_KEY'],
       ['function value', (ctx) => ctx.set('k', (() => 1) as never), 'ENGINE_ERR_NOT_JSON'],
@@ -88,7 +88,7 @@ describe('knowledge base input validation', () => {
             v.list.push(3); // the caller's copy, not the staged one
           },
         },
-        { name: 'r', when: fact('obj'), run: (ctx) => { expect(() => (ctx.get<any>('obj').list as number[]).push(4)).toThrow(); } },
+        { name: 'r', when: fact('obj'), run: (ctx) => { expect(() => (ctx.get<{ list: number[] }>('obj')!.list).push(4)).toThrow(); } },
       ],
       event: { kind: 'internal', name: 'go' },
     });

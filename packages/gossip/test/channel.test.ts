@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { UnreachableError } from '../src/errors';
 import type { GossipNode } from '../src/node';
-import { SimCluster, simClusters } from './helpers/sim-cluster';
+import { simClusters } from './helpers/sim-cluster';
 
-const { formed, track } = simClusters({ joinTimeoutMs: 20_000 });
+const { formed } = simClusters({ joinTimeoutMs: 20_000 });
 
 describe('reliable channel', () => {
   it('delivers in order, exactly once, under loss, duplication and reordering', async () => {

@@ -6,7 +6,7 @@ import type { GossipNode } from '../src/node';
 import type { UserEvent } from '../src/user-events';
 import { SimCluster, simClusters } from './helpers/sim-cluster';
 
-const { formed, track } = simClusters();
+const { formed } = simClusters();
 
 function record(nodes: readonly GossipNode[]): Map<string, UserEvent[]> {
   const got = new Map<string, UserEvent[]>();

@@ -24,7 +24,7 @@
  * one retransmission. A failing handler means no commit, so no ack: the
  * message waits, the engine retries and then waits for `resolve()`.
  */
-import { EngineError, internalEvent, type EngineEvent, type Json, type Transaction } from '@rhizome/engine';
+import { EngineError, internalEvent, type EngineEvent, type Transaction } from '@rhizome/engine';
 import { covered, linkPosition, previewRemoteBag, remoteSchemas, stageLinkApplied, stageRemoteBag, type RemoteBagUpdate } from './apply';
 import { RelationError } from './errors';
 import type { InterfaceRegistry } from './interface';

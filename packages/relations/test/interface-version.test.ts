@@ -6,7 +6,6 @@
  * data()/all(), listed by errors() and relationStatus(), and still acked).
  */
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import { defineHandler, event, type HandlerSpec, type Json } from '@rhizome/engine';
 import { defineInterface, InterfaceRegistry } from '../src/interface';
 import { dfsSlave } from '../src/interfaces/dfs-slave';

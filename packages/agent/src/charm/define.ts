@@ -16,7 +16,7 @@
  * });
  */
 import type { FactSchemas, HandlerContext, HandlerSpec, Json } from '@rhizome/engine';
-import type { InterfaceDefinition } from '@rhizome/relations';
+import type { BagSchema, InterfaceDefinition } from '@rhizome/relations';
 
 /** Who and where a unit is; given to a charm's factories. */
 export interface UnitContext {
@@ -64,7 +64,7 @@ export interface CharmDefinition {
    * Interfaces this charm uses beyond the built-in ones (`dfs-slave`, `http`):
    * the results of `defineInterface()`. Every endpoint's interface must be known.
    */
-  readonly interfaces?: readonly InterfaceDefinition<any, any, any, any>[];
+  readonly interfaces?: readonly InterfaceDefinition<BagSchema, BagSchema, BagSchema, BagSchema>[];
   /**
    * Operator actions, as Juju charms declare them: `rhizome run UNIT|SERVICE
    * NAME key=value ...` checks the parameters against `params`, then runs

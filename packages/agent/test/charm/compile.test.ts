@@ -4,7 +4,7 @@
  * charms import and what the spawned processes run).
  */
 import { spawnSync } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -12,7 +12,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentError, agentPackageRoot, buildCharm, deploy } from '../../src/index';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures');
-const ROOT = join(import.meta.dirname, '../../../..');
 let tmp = '';
 
 beforeAll(async () => {

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, readdir, rm, stat, writeFile, chmod, mkdir } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AgentError, ExecError } from '../../src/errors';
+import { type AgentError, ExecError } from '../../src/errors';
 import { chefItemId, planChefRun, runChef, writeChefDataBags } from '../../src/executors/chef';
 import { which } from '../../src/executors/which';
 

@@ -34,7 +34,7 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, timeo
 const mode = async (p: string): Promise<string> => ((await stat(p)).mode & 0o777).toString(8);
 
 afterEach(async () => {
-  for (const t of transports.splice(0)) t.close();
+  for (const t of transports.splice(0)) await t.close();
   await Promise.all(agents.splice(0).map((a) => a.stop()));
 });
 afterAll(async () => {
