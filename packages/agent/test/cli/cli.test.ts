@@ -3,31 +3,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { rhizomeCommand, runCli } from '../../src/index';
+import { rhizomeCommand } from '../../src/index';
+import { rhizomeIn, type CliResult } from './harness';
 
 const BIN = join(import.meta.dirname, '../../bin/rhizome.mjs');
 let home = '';
 
 /** Runs the CLI in this process, capturing its output. */
-async function rhizome(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    const code = await runCli(['--home', home, ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const rhizome = (...args: string[]): Promise<CliResult> => rhizomeIn(home, ...args);
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'rz-cli-'));

@@ -12,20 +12,12 @@
 import type { Command } from 'commander';
 import { AgentError } from '../../errors';
 import { generateKey } from '../../keys/keyring-file';
+import type { KeyResponse } from '@rhizome/gossip';
 import { printJson, table } from '../output';
 import { anyClient, type GlobalOptions } from '../target';
 
-/** The control API's answer to POST /keys (the gossip key manager's response). */
-export interface KeysReport {
-  readonly operation: 'list' | 'install' | 'use' | 'remove';
-  readonly members: number;
-  readonly responses: number;
-  readonly errors: Readonly<Record<string, string>>;
-  readonly missing: readonly string[];
-  readonly keys: Readonly<Record<string, number>>;
-  readonly primaryKeys: Readonly<Record<string, number>>;
-  readonly ok: boolean;
-}
+/** The control API's answer to POST /keys: the gossip key manager's response, as JSON. */
+export type KeysReport = KeyResponse;
 
 export function renderKeysReport(r: KeysReport): string {
   const out: string[] = [];
