@@ -87,6 +87,7 @@ describe.skipIf(!pgInstalled)('the postgresql bundle on real agents and real ser
     await deploy(join(home, 'bundle.yaml'), { home, timeoutMs: 180_000, noFsync: true });
 
     // The client got the primary's address and the generated credentials over the relation.
+    await until('the client connected', async () => ((await unitStatus(home, NAME, 'client/0')).workload?.message?.startsWith('connected') ? true : undefined), 60_000);
     const conn = JSON.parse(await readFile(join(unitDir(home, NAME, 'client/0'), 'connection.json'), 'utf8')) as Connection;
     // Leader election decides the primary (usually postgresql/0; two units starting at once may settle on another).
     expect(conn).toMatchObject({ host: '127.0.0.1', database: 'app', user: 'app' });

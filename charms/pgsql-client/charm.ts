@@ -35,7 +35,15 @@ export default defineCharm({
     const connect = async (ctx: HandlerContext): Promise<void> => {
       const [db] = relation(ctx, 'db', pgsql.requirer).all();
       if (!db) return;
-      const version = await query(db.data, 'SHOW server_version;');
+      let version: string;
+      try {
+        version = await query(db.data, 'SHOW server_version;');
+      } catch (err) {
+        // An unreachable primary is the workload's state, not a bug in this handler: while units
+        // start, a unit that named itself primary may step down. A new primary arrives as a change.
+        ctx.setStatus('waiting', `cannot reach the primary ${db.data.host}:${db.data.port} yet: ${(err as Error).message.slice(0, 200)}`);
+        return;
+      }
       await writeFileAtomic(join(unit.dir, 'connection.json'), `${JSON.stringify(db.data)}\n`, 0o600);
       ctx.set('db.connected', `${db.data.host}:${db.data.port}`);
       ctx.setStatus('active', `connected to ${db.data.database} on ${db.data.host}:${db.data.port} as ${db.data.user} (PostgreSQL ${version})`);

@@ -207,13 +207,54 @@ export async function isRunning(paths: PgPaths, user: ServerUser | undefined): P
   );
 }
 
-/** Starts the server (waits until it accepts connections); a no-op when it runs. */
-export async function startServer(paths: PgPaths, me: Endpoint, user: ServerUser | undefined): Promise<void> {
+/**
+ * Whether the pid file names a live postmaster of this cluster. A SIGKILLed
+ * postmaster leaves its pid file, and its pid may linger as a zombie (which
+ * `kill -0`, and so `pg_ctl status` and PostgreSQL's own lock check, take for
+ * alive): only a running process whose command line names this data dir counts.
+ */
+async function postmasterState(paths: PgPaths): Promise<'running' | 'stale' | 'none'> {
+  const text = await readFile(paths.pid, 'utf8').catch(() => undefined);
+  if (text === undefined) return 'none';
+  const pid = Number(text.split('\n')[0]);
+  const stat = Number.isInteger(pid) && pid > 0 ? await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '') : '';
+  if (stat === '' || /^\d+ \(.*\) [ZX] /.test(stat)) return 'stale';
+  const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0').join(' ');
+  return cmdline.includes(paths.data) ? 'running' : 'stale';
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Starts the server and waits until it accepts connections; when it already runs, only waits. */
+export async function startServer(paths: PgPaths, me: Endpoint, user: ServerUser | undefined, timeoutMs = 60_000): Promise<void> {
   await writeSettings(paths, me, user);
-  if (await isRunning(paths, user)) return;
   const bin = await findBinDir();
-  // A SIGKILLed postmaster leaves its pid file; pg_ctl start checks whether that pid still runs.
-  await run(join(bin, 'pg_ctl'), ['start', '-D', paths.data, '-l', paths.log, '-w', '-t', '60', '-s'], { user, timeoutMs: 90_000 });
+  const deadline = Date.now() + timeoutMs;
+  const state = await postmasterState(paths);
+  if (state === 'stale') await rm(paths.pid, { force: true });
+  if (state !== 'running') {
+    // Backends of a killed postmaster hold its shared memory until they notice and exit:
+    // PostgreSQL refuses to start until then, so a refused start is retried (bounded).
+    for (;;) {
+      try {
+        await run(join(bin, 'pg_ctl'), ['start', '-D', paths.data, '-l', paths.log, '-w', '-t', '60', '-s'], { user, timeoutMs: 90_000 });
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await sleep(1_000);
+      }
+    }
+  }
+  // A postmaster that runs may still be starting up or recovering: wait until it accepts connections.
+  for (;;) {
+    const ready = await run(join(bin, 'pg_isready'), ['-q', '-h', paths.run, '-p', String(me.port)]).then(
+      () => true,
+      () => false,
+    );
+    if (ready) return;
+    if (Date.now() > deadline) throw new Error(`postgresql on port ${me.port} does not accept connections after ${timeoutMs} ms (see ${paths.log})`);
+    await sleep(250);
+  }
 }
 
 export async function stopServer(paths: PgPaths, user: ServerUser | undefined): Promise<void> {
