@@ -19,6 +19,7 @@ import { describeEvent, internalEvent, parseEvent, START_EVENT, type EngineEvent
 import type { HandlerSpec, Transaction } from './handler';
 import { checkFactSchemas, type FactSchemas } from './fact-schema';
 import { HandlerTable } from './handler-table';
+import { Fifo } from './internal/fifo';
 import { ReadIndex } from './internal/read-index';
 import { EMPTY_KNOWLEDGE_BASE, shardGet, type KnowledgeBase } from './knowledge-base';
 import { inMemoryRelationModel, type RelationModel } from './relation-model';
@@ -207,7 +208,7 @@ export class Engine {
   private readonly inFlight: InFlightCommit[] = [];
   /** Settles when every commit in flight has settled (in order). */
   private inFlightTail: Promise<void> = Promise.resolve();
-  private readonly inbox: InboxItem[] = [];
+  private readonly inbox = new Fifo<InboxItem>();
   private state: EngineState = 'idle';
   private runCounter = 0;
   private readonly reports: RunReport[] = [];
@@ -352,7 +353,7 @@ export class Engine {
     this.cancelRetry();
     this.lastError = undefined;
     this.state = 'idle';
-    const head = this.inbox[0];
+    const head = this.inbox.at(0);
     if (head) head.attempts = 0;
     void this.pump();
   }
@@ -384,7 +385,7 @@ export class Engine {
     const wasPumping = this.pumping;
     this.state = 'stopped';
     if (wasPumping) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-    for (const item of this.inbox.splice(0)) {
+    for (const item of this.inbox.takeAll()) {
       item.reject(new EngineError('ENGINE_ERR_STOPPED', `engine stopped before ${describeEvent(item.event)} ran`));
     }
     this.notifyIdle();
@@ -419,7 +420,7 @@ export class Engine {
     try {
       for (;;) {
         while (this.state === 'idle' || this.state === 'running') {
-          const item = this.inbox[0];
+          const item = this.inbox.at(0);
           if (!item) break;
           const wait = this.burstWait(item);
           if (wait > 0) {
@@ -457,10 +458,10 @@ export class Engine {
    */
   private batchBehind(item: InboxItem): InboxItem[] {
     const batchable = (i: InboxItem): boolean => i.event.kind === 'relation' && !i.fullScan && !i.failFast;
-    if (!batchable(item) || this.inbox[0] !== item) return [];
+    if (!batchable(item) || this.inbox.at(0) !== item) return [];
     const out: InboxItem[] = [];
     for (let i = 1; i < this.inbox.length && out.length < MAX_BATCH; i++) {
-      const next = this.inbox[i]!;
+      const next = this.inbox.at(i)!;
       if (!batchable(next)) break;
       out.push(next);
     }
@@ -514,7 +515,7 @@ export class Engine {
       this.kb = result.commit.kb;
       this.reads.refresh(this.kb, executedOk(result.commit.report));
       this.durableKb = this.kb;
-      this.inbox.splice(0, 1 + batch.length);
+      this.inbox.drop(1 + batch.length);
       // A retry that commits makes the earlier failure history (kept in the
       // reports), not state: status must not keep claiming an error.
       this.lastError = undefined;
@@ -574,7 +575,7 @@ export class Engine {
     const entry: InFlightCommit = { item, batch, commit, before: this.kb, settled: Promise.resolve() };
     this.kb = commit.kb;
     this.reads.refresh(this.kb, executedOk(commit.report));
-    this.inbox.splice(0, 1 + batch.length);
+    this.inbox.drop(1 + batch.length);
     this.lastError = undefined;
     this.inFlight.push(entry);
     const settled = this.inFlightTail.then(() =>
@@ -605,7 +606,7 @@ export class Engine {
     this.kb = entry.before;
     // What handlers read is kept in the knowledge base: rebuild the index for the state the engine went back to.
     this.reads = ReadIndex.fromKnowledge(this.kb, this.handlerNames);
-    this.inbox.unshift(...abandoned.flatMap((a) => [a.item, ...a.batch]));
+    this.inbox.unshiftAll(abandoned.flatMap((a) => [a.item, ...a.batch]));
     this.cancelRetry();
     const message = `commit of ${entry.commit.report.eventLabel} could not be persisted: ${thrown instanceof Error ? thrown.message : String(thrown)}`;
     this.record({ ...entry.commit.report, outcome: 'failed', error: { code: 'ENGINE_ERR_STATE', message } });
