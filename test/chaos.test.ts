@@ -46,7 +46,8 @@ import { naturalSort, unitLabel } from '../charms/kit/src/sort';
 import { unitDir, until, writeBundle } from './e2e-support';
 
 /** Seeds that once failed, replayed first (keep the list short: each costs about a minute). */
-const REGRESSION_SEEDS: readonly number[] = [];
+// 611117770: a namenode and a datanode restarted while the other was down each stayed alone (fixed by mesh/rejoin.ts).
+const REGRESSION_SEEDS: readonly number[] = [611117770];
 
 function seedsForThisRun(): number[] {
   const env = process.env['RHIZOME_CHAOS_SEEDS'];

@@ -39,6 +39,7 @@ import { loadOrCreateToken } from './control/token';
 import { AgentError, toAgentError } from './errors';
 import { planNetwork, type NetworkPlan } from './internal/network-plan';
 import { readKeyringFile, writeKeyringFile } from './keys/keyring-file';
+import { readMeshMemory, Rejoiner } from './mesh/rejoin';
 import { RemoteControl } from './mesh/remote-control';
 import { gossipProfile } from './internal/profiles';
 import { LogTail } from './log/log-tail';
@@ -180,7 +181,7 @@ export class Agent {
   private currentRunLog: Logger | undefined;
   private readonly startedAt = Date.now();
   private readonly offs: Array<() => void> = [];
-  private joinTimer: ReturnType<typeof setTimeout> | undefined;
+  private rejoiner: Rejoiner | undefined;
   private stopping: Promise<void> | undefined;
   private readonly options: AgentOptions;
   private markDone!: () => void;
@@ -331,14 +332,25 @@ export class Agent {
     this.gossipLog = summarizingLogger(this.log.child({ component: 'gossip' }), {
       ...(this.options.logSummaryIntervalMs !== undefined ? { intervalMs: this.options.logSummaryIntervalMs } : {}),
     });
-    const transport = await createWsTransport({
-      host: this.net.bindHost,
-      port: this.net.bindPort,
-      ...(this.net.advertiseAddress !== undefined ? { advertiseAddress: this.net.advertiseAddress } : {}),
-      logger: this.gossipLog,
-      // Refused frames: one summary line per peer per interval (the node counts them).
-      ...(this.options.logSummaryIntervalMs !== undefined ? { refusalReportInterval: this.options.logSummaryIntervalMs } : {}),
-    });
+    const remembered = await readMeshMemory(c.dataDir);
+    const gossipLog = this.gossipLog;
+    const listen = (port: number) =>
+      createWsTransport({
+        host: this.net.bindHost,
+        port,
+        ...(this.net.advertiseAddress !== undefined ? { advertiseAddress: this.net.advertiseAddress } : {}),
+        logger: gossipLog,
+        // Refused frames: one summary line per peer per interval (the node counts them).
+        ...(this.options.logSummaryIntervalMs !== undefined ? { refusalReportInterval: this.options.logSummaryIntervalMs } : {}),
+      });
+    // Port 0 (a local unit): listen where this unit listened before, so the addresses peers remember stay true.
+    const transport =
+      this.net.bindPort === 0 && remembered.port !== undefined
+        ? await listen(remembered.port).catch((err: unknown) => {
+            this.log.info({ err, port: remembered.port }, `gossip port ${remembered.port} (used before) is taken; listening on another`);
+            return listen(0);
+          })
+        : await listen(this.net.bindPort);
     this.node_ = createNode({
       name: c.unit,
       transport,
@@ -441,7 +453,15 @@ export class Agent {
         .submit(internalEvent('config.changed', charmConfig), { apply: (tx) => tx.set('config', charmConfig) })
         .catch((err: unknown) => this.log.warn({ err }, 'config.changed run did not commit'));
     }
-    await this.joinMesh();
+    this.rejoiner = new Rejoiner({
+      node: this.node_,
+      dataDir: c.dataDir,
+      seeds: c.seeds,
+      remembered,
+      log: this.log,
+      onJoined: () => void this.directory_.syncFromPeers(),
+    });
+    await this.rejoiner.start();
     const files = watchedFiles(this.charm, this.unitCtx);
     if (files.length > 0) {
       this.watcher = await watchFiles({
@@ -458,38 +478,6 @@ export class Agent {
     await writeControlEndpoint(c.dataDir, { url: this.control.url, pid: process.pid });
     await writeJsonAtomic(join(c.dataDir, AGENT_INFO_FILE), this.info());
     this.log.info({ control: this.control.url, gossip: this.node_.address, charm: this.charm.file }, 'agent started');
-  }
-
-  /** Joins the seeds; retries in the background until some member is known (the seeds may be starting too). */
-  private async joinMesh(): Promise<void> {
-    const seeds = this.config.seeds;
-    if (seeds.length === 0) return;
-    const attempt = async (): Promise<boolean> => {
-      try {
-        const n = await this.node_.join(seeds);
-        this.log.info({ seeds, answered: n }, 'joined the mesh');
-        void this.directory_.syncFromPeers();
-        return true;
-      } catch (err) {
-        this.log.warn({ err, seeds }, 'join failed; retrying');
-        return false;
-      }
-    };
-    if (await attempt()) return;
-    const retry = (): void => {
-      this.joinTimer = setTimeout(() => {
-        if (this.stopping || !this.node_.running) return;
-        if (this.node_.members().some((m) => m.name !== this.unit && m.status === 'alive')) {
-          void this.directory_.syncFromPeers();
-          return;
-        }
-        void attempt().then((ok) => {
-          if (!ok) retry();
-        });
-      }, 2_000);
-      this.joinTimer.unref();
-    };
-    retry();
   }
 
   info(): AgentInfo {
@@ -803,7 +791,7 @@ export class Agent {
         this.log.warn({ err: toAgentError(err) }, `stop: ${what} failed`);
       }
     };
-    if (this.joinTimer) clearTimeout(this.joinTimer);
+    await step('rejoin', () => this.rejoiner?.close());
     await step('file watch', () => this.watcher?.close());
     await step('relation directory', () => this.directory_?.stop());
     // The current run finishes (and commits) or fails (and rolls back); a

@@ -223,10 +223,17 @@ async function startAnywhere(d: Deployment, u: DeployedUnit, seeds: readonly str
   return startRemoteUnit(d, u, machineOf(d, u.machine!), seeds, { keyringFile, label: deploymentLabel(d), ...opts });
 }
 
+/**
+ * The seeds a (re)started unit is given: the running units, then every other
+ * unit's last address. A unit that is down now keeps its address when it
+ * comes back (see mesh/rejoin.ts), and the agent keeps trying its seeds while
+ * it knows no live member, so two units started while the other was down
+ * still meet.
+ */
 function seedsOf(d: Deployment, except: string): string[] {
-  return liveUnits(d)
-    .filter((u) => u.unit !== except && u.gossipAddress !== '')
-    .map((u) => u.gossipAddress);
+  const live = liveUnits(d).filter((u) => u.unit !== except && u.gossipAddress !== '');
+  const rest = Object.values(d.units).filter((u) => u.unit !== except && u.gossipAddress !== '' && !live.includes(u));
+  return [...new Set([...live, ...rest].map((u) => u.gossipAddress))];
 }
 
 /** Deploys a bundle: validates it, starts every unit, relates, and (by default) waits for convergence. */
