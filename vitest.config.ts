@@ -9,7 +9,11 @@ export default defineConfig({
   // compiled dist/ (what Node and an npm install use), so map them back here.
   // Processes the tests spawn run the compiled code (`pnpm build` first).
   resolve: {
-    alias: [{ find: /^@rhizome\/(engine|gossip|relations|agent)$/, replacement: fileURLToPath(new URL('./packages/$1/src/index.ts', import.meta.url)) }],
+    alias: [
+      { find: /^@rhizome\/(engine|gossip|relations|agent)$/, replacement: fileURLToPath(new URL('./packages/$1/src/index.ts', import.meta.url)) },
+      // Subpath exports (`@rhizome/gossip/testing`): src/<subpath>.ts.
+      { find: /^@rhizome\/(engine|gossip|relations|agent)\/(testing)$/, replacement: fileURLToPath(new URL('./packages/$1/src/$2.ts', import.meta.url)) },
+    ],
   },
   test: {
     include: [

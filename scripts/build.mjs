@@ -21,7 +21,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** Package folder -> entry points (relative to the package) and their output names. */
 const PACKAGES = {
   engine: { index: 'src/index.ts' },
-  gossip: { index: 'src/index.ts' },
+  gossip: { index: 'src/index.ts', testing: 'src/testing.ts' },
   relations: { index: 'src/index.ts' },
   // supervisor: copied to machines by SSH deployments (deploy/release.ts).
   agent: { index: 'src/index.ts', bin: 'src/cli/bin.ts', supervisor: 'src/deploy/supervisor-main.ts' },

@@ -14,7 +14,8 @@
  *                        window, plain SWIM vs Lifeguard (all are alive).
  *   slowed_failed_...    the same for the slowed members themselves.
  */
-import { createNode, DEFAULT_LAN_PROFILE, SimNetwork } from '../../packages/gossip/src/index';
+import { createNode, DEFAULT_LAN_PROFILE } from '../../packages/gossip/src/index';
+import { SimNetwork } from '../../packages/gossip/src/testing';
 import type { GossipNode, GossipProfile } from '../../packages/gossip/src/index';
 
 export interface SimResult {

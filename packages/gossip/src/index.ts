@@ -1,30 +1,32 @@
-export { PROTOCOL_VERSION, DEFAULT_MAX_FRAME_SIZE, MAX_PAYLOAD_DEPTH, nestsDeeperThan, FrameError, encodeFrames, decodeFrame } from './codec';
-export type { Envelope, FrameErrorCode, CodecOptions } from './codec';
+/**
+ * @rhizome/gossip: SWIM + Lifeguard membership, user events and queries over
+ * an encrypted WebSocket mesh (memberlist/Serf semantics). Simulation and
+ * wire-level helpers for tests and benchmarks: `@rhizome/gossip/testing`.
+ * Everything else under src/ is internal (the package exports only these).
+ */
+export { createNode, GossipNode } from './node';
+export type { GossipNodeOptions, GossipEvents, NameConflict, SendEventOptions } from './node';
+export { createWsTransport } from './ws-transport';
+export type { WsTransport, WsTransportOptions, WsTransportStats } from './ws-transport';
 export { Keyring, KeyringError } from './keyring';
 export type { KeyInput, KeyringErrorCode } from './keyring';
-export { createWsTransport, DEFAULT_WS_TRANSPORT_OPTIONS } from './ws-transport';
-export type { WsTransport, WsTransportOptions, WsTransportStats } from './ws-transport';
-export { createNode, GossipNode } from './node';
+export type { KeyManager, KeyResponse, KeyringChange, KeyOperation, KeyOperationOptions } from './key-manager';
 export { warmUp } from './warm-up';
 export type { WarmUpOptions, WarmUpReport } from './warm-up';
-export type { GossipNodeOptions, GossipEvents, NameConflict, SendEventOptions } from './node';
-export type { KeyManager, KeyResponse, KeyringChange, KeyOperation, KeyOperationOptions } from './key-manager';
-export type { RefusalSummary, RefusalCode } from './internal/refusals';
-export { MAX_LABEL_BYTES } from './codec';
-export { DEFAULT_LAN_PROFILE, DEFAULT_WAN_PROFILE, LOCAL_PROFILE, PROFILES, profileByName, resolveProfile, defaultQueryTimeout } from './options';
+export { DEFAULT_LAN_PROFILE, DEFAULT_WAN_PROFILE, LOCAL_PROFILE, PROFILES, profileByName, resolveProfile } from './options';
 export type { GossipProfile, ProfileName } from './options';
 export type { Member, MemberStatus } from './member';
-export type { Tags } from './messages';
+export type { Tags } from './internal/messages';
 export type { UserEvent } from './user-events';
-export { QueryHandle } from './queries';
-export type { QueryOptions, QueryEvent, QueryResult, IncomingQuery, QueryResponder } from './queries';
+export type { QueryHandle, QueryOptions, QueryEvent, QueryResult, IncomingQuery, QueryResponder } from './queries';
 export { GossipError, UnreachableError, MessageError } from './errors';
 export type { GossipErrorCode, UnreachableReason, MessageErrorCode } from './errors';
 export type { NodeStats, DropCounters } from './stats';
+export type { RefusalSummary, RefusalCode } from './internal/refusals';
 export type { GossipLogger } from './logger';
-export { systemClock } from './clock';
 export type { Clock, TimerHandle } from './clock';
-export type { Transport, TransportHandler, Address, UnreachableReason as TransportUnreachableReason } from './transport';
-export { SimNetwork, SimClock } from './sim-network';
-export type { SimNetworkOptions, LinkConditions, SimNetworkStats } from './sim-network';
+export type { Transport, TransportHandler, Address } from './transport';
+/** Payload nesting limit for user events and queries, and its check (callers validate before sending). */
+export { MAX_PAYLOAD_DEPTH, nestsDeeperThan } from './internal/codec';
+/** Also on `/testing`; kept here for test/chaos.test.ts until it imports from there. */
 export { seededRandom } from './prng';

@@ -1,8 +1,8 @@
 /**
  * Members as the node's users see them, and as the node keeps them.
  */
-import type { Tags, WireStatus } from './messages';
-import { WireStatus as WS } from './messages';
+import type { Tags, WireStatus } from './internal/messages';
+import { WireStatus as WS } from './internal/messages';
 
 /**
  * alive: answering probes. suspect: missed probes; it has until its

@@ -27,10 +27,10 @@
  * handlers per probe plus one per indirect request we serve.
  */
 import type { TimerHandle } from './clock';
-import type { NodeContext } from './context';
+import type { NodeContext } from './internal/context';
 import type { MemberState } from './member';
-import type { AckMsg, IndirectPingMsg, NackMsg, PingMsg } from './messages';
-import { MessageType } from './messages';
+import type { AckMsg, IndirectPingMsg, NackMsg, PingMsg } from './internal/messages';
+import { MessageType } from './internal/messages';
 import { sample, shuffle } from './prng';
 import type { Membership } from './state';
 

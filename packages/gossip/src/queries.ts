@@ -13,16 +13,16 @@
  * The requester is a member too: it handles its own query locally.
  */
 import { plausibleLamport } from './bounds';
-import { BroadcastQueue } from './broadcast-queue';
-import { MAX_PAYLOAD_DEPTH, nestsDeeperThan } from './codec';
+import { BroadcastQueue } from './internal/broadcast-queue';
+import { MAX_PAYLOAD_DEPTH, nestsDeeperThan } from './internal/codec';
 import type { TimerHandle } from './clock';
-import type { NodeContext } from './context';
+import type { NodeContext } from './internal/context';
 import { GossipError } from './errors';
-import { LamportClock } from './lamport';
-import type { Tags } from './messages';
-import { MAX_FILTER_NODES, MAX_TAG_FILTER_LENGTH, MessageType, type QueryMsg, type QueryResponseMsg } from './messages';
+import { LamportClock } from './internal/lamport';
+import type { Tags } from './internal/messages';
+import { MAX_FILTER_NODES, MAX_TAG_FILTER_LENGTH, MessageType, type QueryMsg, type QueryResponseMsg } from './internal/messages';
 import { defaultQueryTimeout, retransmitLimit } from './options';
-import { encodedSize } from './size';
+import { encodedSize } from './internal/size';
 
 export interface QueryOptions {
   /** Only these members answer. */

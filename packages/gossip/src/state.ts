@@ -30,9 +30,9 @@
  *   removed with member-reap; memory stays bounded by the live membership.
  */
 import { plausibleIncarnation } from './bounds';
-import type { NodeContext } from './context';
-import type { AliveMsg, DeadMsg, HeardMsg, Message, SuspectMsg, Tags, WireMember } from './messages';
-import { MessageType, WireStatus } from './messages';
+import type { NodeContext } from './internal/context';
+import type { AliveMsg, DeadMsg, HeardMsg, Message, SuspectMsg, Tags, WireMember } from './internal/messages';
+import { MessageType, WireStatus } from './internal/messages';
 import { snapshot, tagsEqual, toWireStatus, type Member, type MemberState } from './member';
 import { suspicionTimeout } from './options';
 import { Suspicion } from './suspicion';

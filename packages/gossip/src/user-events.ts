@@ -18,15 +18,15 @@
  * delivered, for "latest config wins" style notifications.
  */
 import { plausibleLamport } from './bounds';
-import { BroadcastQueue } from './broadcast-queue';
-import { MAX_PAYLOAD_DEPTH, nestsDeeperThan } from './codec';
+import { BroadcastQueue } from './internal/broadcast-queue';
+import { MAX_PAYLOAD_DEPTH, nestsDeeperThan } from './internal/codec';
 import type { TimerHandle } from './clock';
-import type { NodeContext } from './context';
+import type { NodeContext } from './internal/context';
 import { GossipError } from './errors';
-import { LamportClock } from './lamport';
-import { MessageType, type EventDigest, type UserEventMsg } from './messages';
+import { LamportClock } from './internal/lamport';
+import { MessageType, type EventDigest, type UserEventMsg } from './internal/messages';
 import { retransmitLimit } from './options';
-import { encodedBytes, fnv1a } from './size';
+import { encodedBytes, fnv1a } from './internal/size';
 
 export interface UserEvent {
   readonly name: string;

@@ -58,7 +58,7 @@ import type { RawData } from 'ws';
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Address, Transport, TransportHandler, UnreachableReason } from './transport';
-import { DEFAULT_MAX_FRAME_SIZE } from './codec';
+import { DEFAULT_MAX_FRAME_SIZE } from './internal/codec';
 
 /** URL path every gossip listener serves; other paths get HTTP 400. */
 export const WS_PATH = '/rhizome-gossip';

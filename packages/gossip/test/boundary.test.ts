@@ -1,6 +1,6 @@
 import { Packr } from 'msgpackr';
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeFrames } from '../src/codec';
+import { encodeFrames } from '../src/internal/codec';
 import type { GossipLogger } from '../src/logger';
 import type { GossipNode } from '../src/node';
 import { SimCluster } from './helpers/sim-cluster';

@@ -6,7 +6,7 @@
  * keyring mismatch.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { decodeFrame, encodeFrames, FrameError } from '../src/codec';
+import { decodeFrame, encodeFrames, FrameError } from '../src/internal/codec';
 import { createNode, Keyring, LOCAL_PROFILE } from '../src/index';
 import type { GossipNode } from '../src/index';
 import type { RefusalSummary } from '../src/internal/refusals';

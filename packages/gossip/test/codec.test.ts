@@ -10,7 +10,7 @@ import {
   decodeFrame,
   encodeFrames,
   scanMsgpack,
-} from '../src/codec';
+} from '../src/internal/codec';
 import { Keyring } from '../src/keyring';
 
 const raw = new Packr({ useRecords: false, variableMapSize: true });

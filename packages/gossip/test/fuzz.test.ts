@@ -6,8 +6,8 @@
  */
 import { describe, it, expect } from 'vitest';
 import { Packr } from 'msgpackr';
-import { DEFAULT_MAX_FRAME_SIZE, FrameError, PROTOCOL_VERSION, decodeFrame, encodeFrames } from '../src/codec';
-import type { Envelope } from '../src/codec';
+import { DEFAULT_MAX_FRAME_SIZE, FrameError, PROTOCOL_VERSION, decodeFrame, encodeFrames } from '../src/internal/codec';
+import type { Envelope } from '../src/internal/codec';
 import { Keyring } from '../src/keyring';
 import { corpusMessages, mulberry32, mutate, randomFrame } from './fixtures/fuzz-frames';
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Awareness } from '../src/awareness';
-import { BroadcastQueue } from '../src/broadcast-queue';
+import { BroadcastQueue } from '../src/internal/broadcast-queue';
 import { DEFAULT_LAN_PROFILE, LOCAL_PROFILE, pushPullScale, resolveProfile, retransmitLimit, suspicionTimeout } from '../src/options';
 import { SimClock } from '../src/sim-network';
 import { remainingSuspicionTime, Suspicion } from '../src/suspicion';

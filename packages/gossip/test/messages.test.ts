@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MessageError } from '../src/errors';
-import { MessageType, parseMessage, type Message } from '../src/messages';
+import { MessageType, parseMessage, type Message } from '../src/internal/messages';
 
 const name = fc.string({ minLength: 1, maxLength: 20 });
 const uint = fc.nat({ max: 2 ** 40 });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_PAYLOAD_DEPTH } from '../src/codec';
+import { MAX_PAYLOAD_DEPTH } from '../src/internal/codec';
 import { GossipError } from '../src/errors';
 import type { GossipNode } from '../src/node';
 import type { UserEvent } from '../src/user-events';

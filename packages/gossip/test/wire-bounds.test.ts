@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_INCARNATION_JUMP, MAX_LAMPORT, MAX_LAMPORT_JUMP, plausibleIncarnation, plausibleLamport } from '../src/bounds';
-import { encodeFrames } from '../src/codec';
+import { encodeFrames } from '../src/internal/codec';
 import type { GossipNode } from '../src/index';
 import type { RefusalSummary } from '../src/internal/refusals';
 import { SimCluster } from './helpers/sim-cluster';

@@ -17,7 +17,7 @@
  * tracked, further ones are counted under OTHER_PEERS.
  */
 import type { Clock, TimerHandle } from '../clock';
-import type { FrameErrorCode } from '../codec';
+import type { FrameErrorCode } from './codec';
 
 /**
  * Why a frame (or a message in it) was refused: decodeFrame's codes, a

@@ -27,17 +27,17 @@
  * plain uniform targets.
  */
 import type { BroadcastQueue } from './broadcast-queue';
-import type { Clock, TimerHandle } from './clock';
+import type { Clock, TimerHandle } from '../clock';
 import { encodeFrames } from './codec';
-import type { Keyring } from './keyring';
-import type { GossipLogger } from './logger';
-import type { MemberState } from './member';
+import type { Keyring } from '../keyring';
+import type { GossipLogger } from '../logger';
+import type { MemberState } from '../member';
 import { MessageType, type Message } from './messages';
-import type { GossipProfile } from './options';
-import { sample, type Random } from './prng';
-import type { Membership } from './state';
-import type { NodeStats } from './stats';
-import type { Transport } from './transport';
+import type { GossipProfile } from '../options';
+import { sample, type Random } from '../prng';
+import type { Membership } from '../state';
+import type { NodeStats } from '../stats';
+import type { Transport } from '../transport';
 
 /** Fresh news waits this long (ms) before an eager gossip round, so a burst goes out in one frame. */
 const EAGER_GOSSIP_DELAY = 2;

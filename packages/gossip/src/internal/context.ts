@@ -3,13 +3,13 @@
  * queries, channel) need from their node: identity, time, randomness,
  * options, and the two ways to speak (direct send, queued broadcast).
  */
-import type { Awareness } from './awareness';
-import type { Clock } from './clock';
-import type { GossipLogger } from './logger';
+import type { Awareness } from '../awareness';
+import type { Clock } from '../clock';
+import type { GossipLogger } from '../logger';
 import type { Message } from './messages';
-import type { GossipProfile } from './options';
-import type { Random } from './prng';
-import type { NodeStats } from './stats';
+import type { GossipProfile } from '../options';
+import type { Random } from '../prng';
+import type { NodeStats } from '../stats';
 
 export interface NodeContext {
   readonly name: string;

@@ -45,8 +45,8 @@
  * (same options) to the same envelope, messages in the same order.
  */
 import { Packr } from 'msgpackr';
-import type { Keyring } from './keyring';
-import { SEAL_OVERHEAD } from './keyring';
+import type { Keyring } from '../keyring';
+import { SEAL_OVERHEAD } from '../keyring';
 
 /** Wire protocol version carried in every envelope. Bump on incompatible changes. */
 export const PROTOCOL_VERSION = 1;

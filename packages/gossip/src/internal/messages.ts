@@ -11,7 +11,7 @@
  * WARNING: ONLY APPEND TO THE MessageType LIST. The numeric values are part
  * of the protocol itself; renumbering breaks mixed-version clusters.
  */
-import { MessageError } from './errors';
+import { MessageError } from '../errors';
 
 export const MessageType = Object.freeze({
   Ping: 1,

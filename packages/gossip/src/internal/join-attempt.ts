@@ -9,9 +9,9 @@
  * - rejected with whatever `fail` is given (a newer join, a name conflict,
  *   a shutdown).
  */
-import type { Clock, TimerHandle } from './clock';
-import { GossipError } from './errors';
-import type { GossipProfile } from './options';
+import type { Clock, TimerHandle } from '../clock';
+import { GossipError } from '../errors';
+import type { GossipProfile } from '../options';
 
 export class JoinAttempt {
   private readonly answered = new Set<string>();
