@@ -6,12 +6,16 @@
  * it from the page (the unit's engine leaves `error`), and refuses API
  * calls without its session token. A screenshot is saved to
  * test/artifacts/dashboard.png (gitignored) for a person to look at.
+ * Then an agent serving the page itself (`rhizome agent --dashboard`,
+ * on the killed unit's data directory): its page, opened from
+ * `dashboard.url`, shows the whole mesh and takes only the control token.
  */
-import { access, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { access, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { deploy, destroy, killUnit, runCli } from '@rhizome/agent';
+import { agentCommand, deploy, destroy, killUnit, readDeployment, readToken, runCli } from '@rhizome/agent';
 import { startDashboard, type Dashboard } from '../packages/agent/src/dashboard/server';
 import { ROOT, unitStatus, until } from './e2e-support';
 
@@ -22,8 +26,10 @@ const haveChromium = await access(CHROMIUM).then(
 );
 if (!haveChromium) console.warn('skipping the dashboard test: no /usr/bin/chromium (scripts/ensure-apt.sh chromium)');
 const NAME = 'cluster';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'];
 let home = '';
 let dashboard: Dashboard | undefined;
+let deployed = false;
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'rhizome-dash-'));
@@ -37,6 +43,7 @@ afterAll(async () => {
 describe.skipIf(!haveChromium)('the dashboard in headless Chromium', () => {
   it('shows every unit, a killed unit going down, and resolves an errored unit from the page', { timeout: 240_000 }, async () => {
     await deploy(join(ROOT, 'packages/agent/test/fixtures/bundles/cluster.yaml'), { home, timeoutMs: 120_000, noFsync: true });
+    deployed = true;
     dashboard = await startDashboard({ globals: { home, deployment: NAME } });
     // The API refuses a caller without the page's token.
     const base = dashboard.url.replace(/\/\?token=.*$/, '');
@@ -46,7 +53,7 @@ describe.skipIf(!haveChromium)('the dashboard in headless Chromium', () => {
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
+      args: CHROMIUM_ARGS,
     });
     try {
       const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
@@ -66,7 +73,8 @@ describe.skipIf(!haveChromium)('the dashboard in headless Chromium', () => {
       const errorBox = page.locator('.errorbox[data-unit="faulty/0"]');
       await errorBox.waitFor({ timeout: 60_000 });
       expect(await errorBox.textContent()).toMatch(/handler explode on user\.explode.*boom/);
-      expect(await page.getAttribute('tr.unit[data-unit="faulty/0"]', 'data-workload')).toBe('error');
+      // The box shows from the first failed attempt (state retrying); the workload reads error once retries run out.
+      await page.waitForSelector('tr.unit[data-unit="faulty/0"][data-workload="error"]', { timeout: 60_000 });
       await page.click('button.skip[data-unit="faulty/0"]');
       await errorBox.waitFor({ state: 'detached', timeout: 30_000 });
       expect((await unitStatus(home, NAME, 'faulty/0')).engine.state).toBe('idle');
@@ -85,5 +93,50 @@ describe.skipIf(!haveChromium)('the dashboard in headless Chromium', () => {
     } finally {
       await browser.close();
     }
+  });
+
+  it('is served by an agent itself with --dashboard, behind the control token', { timeout: 120_000 }, async () => {
+    if (!deployed) return expect.fail('needs the deployment of the test above');
+    // receiver/1 was killed above: an agent started by hand on its data directory rejoins the mesh and serves the page.
+    let unit = (await readDeployment(home, NAME)).units['receiver/1']!;
+    if (unit.state === 'running') unit = await killUnit(home, 'receiver/1', { deployment: NAME });
+    const cmd = agentCommand(join(unit.dataDir, 'agent.yaml'), ['--dashboard', '127.0.0.1:0']);
+    const child = spawn(cmd.command, cmd.args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString('utf8');
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const urlFile = join(unit.dataDir, 'dashboard.url');
+    try {
+      const running = await until('the agent to say it runs', async () => (/running: .*dashboard (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stdout) ?? undefined), 30_000, 100);
+      // The address is printed and logged without the token; the file holds the whole URL.
+      expect(stdout).not.toContain(await readToken(unit.dataDir));
+      const url = (await readFile(urlFile, 'utf8')).trim();
+      expect(url).toBe(`${running[1]}?token=${await readToken(unit.dataDir)}`);
+      expect((await stat(urlFile)).mode & 0o777).toBe(0o600);
+      const base = running[1]!.replace(/\/$/, '');
+      expect((await fetch(`${base}/api/status`)).status).toBe(401);
+      expect((await fetch(`${base}/api/status`, { headers: { authorization: 'Bearer not-the-control-token' } })).status).toBe(401);
+
+      const { chromium } = await import('playwright-core');
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+      try {
+        const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+        await page.goto(url);
+        // The agent's own control API sees the whole mesh: every unit, itself up again.
+        await page.waitForSelector('tr.unit[data-unit="receiver/1"][data-agent="idle"]', { timeout: 30_000 });
+        expect(await page.$$eval('tr.unit', (rows) => rows.map((r) => r.getAttribute('data-unit')).sort())).toEqual(['faulty/0', 'receiver/0', 'receiver/1', 'sender/0']);
+      } finally {
+        await browser.close();
+      }
+    } finally {
+      child.kill('SIGTERM');
+      const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 20_000).unref())]);
+      if (code === 'hung') child.kill('SIGKILL');
+      expect(code).toBe(0);
+    }
+    // A graceful stop takes the URL file with it.
+    await expect(access(urlFile)).rejects.toThrow();
   });
 });

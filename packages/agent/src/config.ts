@@ -59,6 +59,12 @@ export interface AgentConfig {
   readonly logToStdout: boolean;
   /** Records per snapshot: after this many log records the state is snapshotted and the log restarted. */
   readonly snapshotEvery: number;
+  /**
+   * Serve the dashboard (`rhizome dashboard`'s page) from this agent
+   * (`dashboard` / `--dashboard [HOST:]PORT`): host 127.0.0.1 unless another
+   * address is named; port 0 picks one. Absent: no dashboard.
+   */
+  readonly dashboard?: { readonly host: string; readonly port: number };
 }
 
 export const DEFAULT_AGENT_CONFIG = Object.freeze({
@@ -71,6 +77,8 @@ export const DEFAULT_AGENT_CONFIG = Object.freeze({
   logToStdout: false,
   // A snapshot costs one write of the whole state; 500 small records replay in milliseconds.
   snapshotEvery: 500,
+  // The dashboard can resolve units: off loopback only when an address is named.
+  dashboardHost: '127.0.0.1',
 });
 
 const UNIT_RE = /^[a-z][a-z0-9-]{0,62}\/\d{1,6}$/;
@@ -102,6 +110,7 @@ const configSchema = z.strictObject({
   options: z.record(z.string(), jsonValue).optional(),
   logToStdout: z.boolean().optional(),
   snapshotEvery: z.number().int().min(1).optional(),
+  dashboard: z.union([z.string().min(1), z.number().int().min(0).max(65535)]).optional(),
 });
 
 export type AgentConfigInput = z.input<typeof configSchema>;
@@ -124,6 +133,7 @@ export function parseAgentConfig(input: unknown, baseDir = process.cwd()): Agent
   const bind = c.bind !== undefined ? parseHostPort(c.bind, 'bind') : undefined;
   const bindHost = bind?.host ?? c.bindHost ?? DEFAULT_AGENT_CONFIG.bindHost;
   const advertise = c.advertise !== undefined ? parseHostPort(c.advertise, 'advertise') : undefined;
+  const dashboard = c.dashboard !== undefined ? parseDashboardAddress(c.dashboard) : undefined;
   return Object.freeze({
     unit: c.unit,
     service: c.unit.split('/')[0]!,
@@ -144,7 +154,22 @@ export function parseAgentConfig(input: unknown, baseDir = process.cwd()): Agent
     options: Object.freeze({ ...(c.options ?? {}) }),
     logToStdout: c.logToStdout ?? DEFAULT_AGENT_CONFIG.logToStdout,
     snapshotEvery: c.snapshotEvery ?? DEFAULT_AGENT_CONFIG.snapshotEvery,
+    ...(dashboard !== undefined ? { dashboard } : {}),
   });
+}
+
+/** `[HOST:]PORT` or a port number: loopback unless a host is named, and the port always named (0 picks one). */
+function parseDashboardAddress(value: string | number): { host: string; port: number } {
+  if (typeof value === 'number') return { host: DEFAULT_AGENT_CONFIG.dashboardHost, port: value };
+  if (/^\d+$/.test(value)) {
+    if (Number(value) > 65535) throw new AgentError('AGENT_ERR_BAD_CONFIG', `invalid agent configuration: dashboard port ${value} is not in 0..65535`);
+    return { host: DEFAULT_AGENT_CONFIG.dashboardHost, port: Number(value) };
+  }
+  const { host, port } = parseHostPort(value, 'dashboard');
+  if (port === undefined) {
+    throw new AgentError('AGENT_ERR_BAD_CONFIG', `invalid agent configuration: dashboard ${JSON.stringify(value)} names no port; write [HOST:]PORT, e.g. 8080, 127.0.0.1:8080 or 0 (a free port)`);
+  }
+  return { host, port };
 }
 
 /** Reads a config file (YAML or JSON), merges `overrides` over it (flags win) and parses the result. */

@@ -22,6 +22,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fetchClusterStatus } from '../cli/status/fetch';
+import { AgentError } from '../errors';
+import { formatHostPort, isLoopback, isWildcard } from '../internal/address';
 import { summarizeStatus } from '../cli/status/model';
 import { unitClient, type GlobalOptions } from '../cli/target';
 import { APP_SCRIPT, PAGE } from './app-script';
@@ -29,10 +31,22 @@ import { APP_SCRIPT, PAGE } from './app-script';
 export interface DashboardOptions {
   /** How the CLI was told to find the cluster (--home, --deployment, --data-dir...). */
   readonly globals: GlobalOptions;
-  /** Loopback only; the default. */
+  /** Default 127.0.0.1; anything but loopback only with `offLoopback`. */
   readonly host?: string;
   /** 0 picks a free port. */
   readonly port?: number;
+  /**
+   * The token the page must present. Default: a random one per dashboard.
+   * An agent serving its own dashboard passes its control token, so whoever
+   * may read `control.token` may open the page, and nobody else.
+   */
+  readonly token?: string;
+  /**
+   * Allow a non-loopback `host`: only when an operator named that address
+   * (the agent's `dashboard: 10.0.0.5:8080`). The page is plain HTTP, so
+   * its token then crosses the network in clear.
+   */
+  readonly offLoopback?: boolean;
 }
 
 export interface Dashboard {
@@ -80,8 +94,10 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
 
 export async function startDashboard(opts: DashboardOptions): Promise<Dashboard> {
   const host = opts.host ?? '127.0.0.1';
-  if (!['127.0.0.1', '::1', 'localhost'].includes(host)) throw new Error(`the dashboard serves on loopback only (127.0.0.1 or ::1), not ${host}`);
-  const token = randomBytes(24).toString('base64url');
+  if (opts.offLoopback !== true && !isLoopback(host)) {
+    throw new AgentError('AGENT_ERR_BAD_OPTIONS', `the dashboard serves on loopback only (127.0.0.1 or ::1), not ${host}; an agent's dashboard option may name another address explicitly`);
+  }
+  const token = opts.token ?? randomBytes(24).toString('base64url');
   const vendor = await vendorScript();
   const g = opts.globals;
   const authorized = (req: IncomingMessage): boolean => {
@@ -136,9 +152,10 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     server.listen(opts.port ?? 0, host, () => resolve());
   });
   const { port } = server.address() as { port: number };
-  const shown = host.includes(':') ? `[${host}]` : host;
+  // A wildcard is where it listens, not an address to open: loopback reaches it.
+  const reachable = isWildcard(host) ? (host === '0.0.0.0' ? '127.0.0.1' : '::1') : host;
   return {
-    url: `http://${shown}:${port}/?token=${token}`,
+    url: `http://${formatHostPort(reachable, port)}/?token=${token}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

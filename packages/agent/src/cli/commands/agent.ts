@@ -6,6 +6,7 @@
  */
 import type { Command } from 'commander';
 import { AgentError } from '../../errors';
+import type { AgentDashboard } from '../../dashboard/agent-dashboard';
 import type { GlobalOptions } from '../target';
 
 interface AgentFlags {
@@ -28,6 +29,7 @@ interface AgentFlags {
   option?: string[];
   fsync?: boolean;
   logStdout?: boolean;
+  dashboard?: string;
 }
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -81,6 +83,7 @@ export function registerAgent(program: Command, globals: () => GlobalOptions): v
     .option('--option <key=value>', 'charm config option, value parsed as JSON when it is (repeatable)', collect)
     .option('--no-fsync', 'do not fsync the state (tests only: a crash may lose commits)')
     .option('--log-stdout', 'also print log lines to stdout')
+    .option('--dashboard <[host:]port>', 'serve the dashboard from this agent (127.0.0.1 unless a host is named; 0 = a free port); the URL with its token goes to <data dir>/dashboard.url')
     .action(async (flags: AgentFlags) => {
       const g = globals();
       // Loaded on demand: the other commands do not need the agent's dependencies.
@@ -105,6 +108,7 @@ export function registerAgent(program: Command, globals: () => GlobalOptions): v
         controlPort: port(flags.controlPort, '--control-port'),
         options,
         logToStdout: flags.logStdout,
+        dashboard: flags.dashboard,
       });
       const agent = await Agent.start(config, { fsync: flags.fsync !== false });
       const abort = new AbortController();
@@ -113,17 +117,32 @@ export function registerAgent(program: Command, globals: () => GlobalOptions): v
           for await (const r of agent.logTail.follow({ signal: abort.signal, replay: 0 })) process.stdout.write(`${JSON.stringify(r)}\n`);
         })().catch(() => undefined);
       }
-      process.stdout.write(`agent ${agent.unit} running: control ${agent.controlUrl}, gossip ${agent.gossipAddress}, data ${config.dataDir}\n`);
+      let dashboard: AgentDashboard | undefined;
+      if (config.dashboard !== undefined) {
+        const { serveAgentDashboard } = await import('../../dashboard/agent-dashboard');
+        try {
+          dashboard = await serveAgentDashboard({ ...config.dashboard, dataDir: config.dataDir, controlUrl: agent.controlUrl, warn: (m) => agent.log.warn(m) });
+          agent.log.info({ dashboard: dashboard.address, urlFile: dashboard.urlFile }, 'dashboard serving');
+        } catch (err) {
+          // The agent runs on without it: a taken port must not stop a unit.
+          agent.log.error({ err }, 'dashboard not served');
+          process.stderr.write(`warning: agent ${agent.unit}: dashboard not served on ${config.dashboard.host}:${config.dashboard.port}: ${(err as Error).message}\n`);
+        }
+      }
+      const shown = dashboard ? `, dashboard ${dashboard.address} (with its token in ${dashboard.urlFile})` : '';
+      process.stdout.write(`agent ${agent.unit} running: control ${agent.controlUrl}, gossip ${agent.gossipAddress}, data ${config.dataDir}${shown}\n`);
       let signalled = false;
       const stop = (signal: string): void => {
         signalled = true;
         agent.log.info({ signal }, 'signal received, stopping');
         abort.abort();
+        void dashboard?.close().catch(() => undefined);
         void agent.stop();
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
       await agent.done;
+      await dashboard?.close().catch(() => undefined);
       if (!signalled) process.stderr.write(`error: agent ${agent.unit} stopped: ${String((agent.failure as Error | undefined)?.message ?? agent.failure)}\n`);
       process.exit(signalled ? 0 : 1);
     });
