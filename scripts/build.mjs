@@ -32,11 +32,34 @@ const PACKAGES = {
  * loaded from node_modules at run time: what every CLI command loads
  * (argument parsing, tables, YAML). yaml alone is 72 CommonJS files under
  * Node's "node" condition; resolving and compiling them one by one was a
- * large part of `rhizome status`'s start-up. Everything else stays external.
+ * large part of `rhizome status`'s start-up. zod is compiled in (tree-shaken)
+ * because its package entry loads every locale: ~130 ES modules an agent
+ * resolved and compiled before joining the mesh. Charms bundle their own
+ * zod already; zod's `instanceof` goes by traits, so copies interoperate.
+ * Everything else stays external.
  */
-const INLINE = { agent: ['yaml', 'commander', 'cli-table3', 'picocolors', 'pino-roll'] };
+const INLINE = { agent: ['yaml', 'commander', 'cli-table3', 'picocolors', 'pino-roll', 'zod'], relations: ['zod'] };
 // Inlined CommonJS modules call require() for Node's built-ins: give the ES modules one.
 const REQUIRE_BANNER = "import { createRequire as __rhizomeCreateRequire } from 'node:module'; const require = __rhizomeCreateRequire(import.meta.url);";
+
+/**
+ * pino-roll calls `require('date-fns')` for five functions; date-fns'
+ * CommonJS index is 300 modules (540 KB) that cannot be tree-shaken, all
+ * compiled at every agent start. Give pino-roll the five functions from
+ * date-fns' own per-function entry points instead (the same code).
+ */
+const DATE_FNS_SUBSET = ['format', 'addDays', 'addHours', 'parse', 'isValid'];
+const dateFnsSubset = {
+  name: 'date-fns-subset',
+  setup(b) {
+    b.onResolve({ filter: /^date-fns$/ }, (args) => ({ path: args.resolveDir, namespace: 'date-fns-subset' }));
+    b.onLoad({ filter: /.*/, namespace: 'date-fns-subset' }, (args) => ({
+      contents: DATE_FNS_SUBSET.map((f) => `export { ${f} } from 'date-fns/${f}';`).join('\n'),
+      resolveDir: args.path,
+      loader: 'js',
+    }));
+  },
+};
 
 function externals(dir, name) {
   const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
@@ -61,7 +84,7 @@ await Promise.all(
       format: 'esm',
       platform: 'node',
       target: 'node20',
-      ...(INLINE[name] ? { external: externals(dir, name), banner: { js: REQUIRE_BANNER } } : { packages: 'external' }),
+      ...(INLINE[name] ? { external: externals(dir, name), banner: { js: REQUIRE_BANNER }, plugins: [dateFnsSubset] } : { packages: 'external' }),
       sourcemap: 'linked',
       logLevel: 'warning',
     });

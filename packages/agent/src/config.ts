@@ -10,7 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve, dirname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Json } from '@rhizome/engine';
 import { AgentError } from './errors';
 import { parseHostPort, type HostPort } from './internal/address';

@@ -14,7 +14,7 @@
  * Unknown keys are ignored (z.object strips them), so a newer peer that
  * publishes more keys stays compatible with an older interface version.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Json, JsonObject } from '@rhizome/engine';
 import { RelationError } from './errors';
 import { NAME_PATTERN, type EndpointRole } from './metadata';

@@ -30,7 +30,7 @@
  * that carries the full state makes any later message supersede every
  * earlier one, which is what lets a link re-sync by state.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { assertJson, type JsonObject } from '@rhizome/engine';
 import { RelationError } from './errors';
 import type { AppBag } from './state';

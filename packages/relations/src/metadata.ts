@@ -11,7 +11,7 @@
  * after it works on the frozen result. An endpoint name is unique across the
  * three sections (events and facts name endpoints, not roles).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { RelationError } from './errors';
 
 export type EndpointRole = 'provides' | 'requires' | 'peers';

@@ -12,7 +12,7 @@
  *   GET  /units/:unit/logs             NDJSON, as GET /logs (run, level, replay, follow); a remote follow polls
  *   POST /keys                         { operation: list|install|use|remove, key? }: serf keys semantics
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Agent } from '../agent';
 import { formatIssues } from '../config';
 import { AgentError, ControlError } from '../errors';

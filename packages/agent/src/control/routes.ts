@@ -26,7 +26,7 @@
  *   and, over the mesh (mesh-routes.ts): GET /cluster/status, GET /units/:unit/{status,info,facts,runs,logs},
  *   POST /units/:unit/resolve, POST /keys
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Json } from '@rhizome/engine';
 import { MAX_PAYLOAD_DEPTH, nestsDeeperThan } from '@rhizome/gossip';
 import type { Agent } from '../agent';

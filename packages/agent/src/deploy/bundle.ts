@@ -23,7 +23,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Json } from '@rhizome/engine';
 import { checkRelation, type CharmMetadata } from '@rhizome/relations';
 import { loadCharm } from '../charm/load';
