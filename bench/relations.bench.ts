@@ -2,6 +2,7 @@
  * Relations and persistence benchmark.
  *
  *   pnpm bench -- relations     prints a table, writes bench/results/relations.json
+ *   RELATIONS_BENCH_ONLY=durable (or latency) pnpm bench -- relations   one section
  *
  * Durable runs/s: an engine whose every commit is appended to the agent's
  * durable state (DurableState: msgpack log, real fdatasync) in a temporary
@@ -144,12 +145,17 @@ async function relationLatency(burst: { quietMs: number; maxMs: number } | undef
   }
 }
 
+/** `RELATIONS_BENCH_ONLY=durable` or `=latency` runs one section (the other reads NaN). */
+const ONLY = process.env['RELATIONS_BENCH_ONLY'];
+const NO_LATENCY = { p50: Number.NaN, p99: Number.NaN, samples: 0 };
+
 async function main(): Promise<void> {
-  const fsyncUs = await fdatasyncUs();
-  const oneAtATime = await durableRunsPerSecond(1);
-  const groupCommit = await durableRunsPerSecond(256);
-  const latency = await relationLatency({ quietMs: 0, maxMs: 0 }, LATENCY_SAMPLES);
-  const withBurst = await relationLatency(undefined, Math.min(LATENCY_SAMPLES, 30));
+  const durable = ONLY !== 'latency';
+  const fsyncUs = durable ? await fdatasyncUs() : Number.NaN;
+  const oneAtATime = durable ? await durableRunsPerSecond(1) : { wall: Number.NaN, cpu: Number.NaN };
+  const groupCommit = durable ? await durableRunsPerSecond(256) : { wall: Number.NaN, cpu: Number.NaN };
+  const latency = ONLY === 'durable' ? NO_LATENCY : await relationLatency({ quietMs: 0, maxMs: 0 }, LATENCY_SAMPLES);
+  const withBurst = ONLY === 'durable' ? NO_LATENCY : await relationLatency(undefined, Math.min(LATENCY_SAMPLES, 30));
   const result: RelationsBenchResult = {
     durableRunsPerSecond: { oneAtATime: Math.round(oneAtATime.wall), groupCommit: Math.round(groupCommit.wall), groupCommitPerCpuSecond: Math.round(groupCommit.cpu) },
     loadAverage: Number(loadavg()[0]!.toFixed(1)),
