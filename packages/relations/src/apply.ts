@@ -111,12 +111,29 @@ export function stageRelationCreated(tx: Transaction, init: RelationInit): boole
   return true;
 }
 
+/** The view a remote unit has right after it joined: nothing published yet. */
+function joinedView(schemas: RemoteSchemas): UnitView {
+  return unitView({}, 0, 0, validateBag(schemas.remote, {}));
+}
+
+/**
+ * The endpoint state as it will be once `unit` joined `relationId` (itself
+ * when the unit is joined already, or the relation is unknown): for
+ * previewing the first data of a unit whose `joined` is queued in the
+ * engine, not run yet (the two are applied together, see link-receiver.ts).
+ */
+export function stateAfterJoin(state: EndpointState, relationId: string, unit: string, schemas: RemoteSchemas): EndpointState {
+  const rel = state.relations[relationId];
+  if (!rel || rel.units[unit]) return state;
+  return { ...state, relations: { ...state.relations, [relationId]: { ...rel, units: { ...rel.units, [unit]: joinedView(schemas) } } } };
+}
+
 /** Adds a remote unit (with an empty view). Returns false if it was already joined or the relation is unknown. */
 export function stageUnitJoined(tx: Transaction, endpoint: string, relationId: string, unit: string, schemas: RemoteSchemas): boolean {
   const s = endpointState(tx, endpoint);
   const rel = s?.relations[relationId];
   if (!s || !rel || rel.units[unit]) return false;
-  const view = unitView({}, 0, 0, validateBag(schemas.remote, {}));
+  const view = joinedView(schemas);
   updateRelation(tx, endpoint, relationId, (r) => {
     r.units[unit] = asDraft(view);
     r.departed = r.departed.filter((u) => u !== unit);

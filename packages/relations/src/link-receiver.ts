@@ -25,7 +25,7 @@
  * message waits, the engine retries and then waits for `resolve()`.
  */
 import { EngineError, internalEvent, type EngineEvent, type Transaction } from '@rhizome/engine';
-import { covered, linkPosition, previewRemoteBag, remoteSchemas, stageLinkApplied, stageRemoteBag, type RemoteBagUpdate } from './apply';
+import { covered, linkPosition, previewRemoteBag, remoteSchemas, stageLinkApplied, stageRemoteBag, stateAfterJoin, type RemoteBagUpdate } from './apply';
 import { RelationError } from './errors';
 import type { InterfaceRegistry } from './interface';
 import type { LinkContext } from './link-context';
@@ -57,11 +57,16 @@ export interface LinkReceiverOptions {
   /** Runs `op` after every submission made before it (the manager's one serial chain). */
   readonly serial: <T>(op: () => Promise<T>) => Promise<T>;
   /**
-   * Runs `joined` for a unit whose data arrived before the mesh announced
-   * it (it evidently joined), unless it departed. Called inside the serial
-   * chain.
+   * Queues `joined` for a unit whose data arrived before the mesh announced
+   * it (it evidently joined), unless it departed; true when the unit's
+   * `joined` is queued (now or before), so its data may be queued behind it.
+   * Called inside the serial chain.
    */
-  readonly joinFromData: (relationId: string, unit: string) => Promise<unknown>;
+  readonly joinFromData: (relationId: string, unit: string) => boolean;
+  /** Whether a `joined` of the unit is queued in the engine and has not run yet. */
+  readonly joinPending: (relationId: string, unit: string) => boolean;
+  /** Hands a queued data run to the manager, which waits for it before building events from a unit's state. */
+  readonly track: (submitted: Promise<unknown>) => void;
   /** The wall clock stamps are checked against (RelationManagerOptions.now). */
   readonly now: () => number;
   readonly plausibility: Omit<PlausibilityBounds, 'now'>;
@@ -221,16 +226,18 @@ export class LinkReceiver {
     const { inbox, next: m } = nextInOrder(held, this.receivePosition(id));
     if (inbox.length !== held.length) this.setInbox(id, inbox);
     if (!m) return none;
-    let ref = findRelation(engine.knowledge, m.rel);
+    const ref = findRelation(engine.knowledge, m.rel);
     if (!ref) return none;
+    const schemas = remoteSchemas(this.options.interfaces.get(ref.state.interface), ref.state.role);
+    let state = ref.state;
     if (!ref.relation.units[m.from]) {
-      // Data from a unit the mesh has not announced yet: it evidently joined.
+      // Data from a unit whose `joined` is queued, or that the mesh has not
+      // announced yet (it evidently joined: queue its `joined` now). Queued
+      // right behind that `joined`, the data is applied in the same run: the
+      // unit's joined handlers and its first changed handlers see one state.
       // From a unit that departed: hold it (unacked) until it joins again.
-      if (ref.relation.departed.includes(m.from)) return none;
-      await this.options.joinFromData(m.rel, m.from);
-      if (this.ctx.isStopped()) return none;
-      ref = findRelation(engine.knowledge, m.rel);
-      if (!ref?.relation.units[m.from]) return none;
+      if (!this.options.joinPending(m.rel, m.from) && !this.options.joinFromData(m.rel, m.from)) return none;
+      state = stateAfterJoin(ref.state, m.rel, m.from, schemas);
     }
     const update: RemoteBagUpdate = {
       endpoint: ref.endpoint,
@@ -242,9 +249,8 @@ export class LinkReceiver {
       ...(m.app ? { app: m.app } : {}),
       ...(m.ifaceVersion !== undefined ? { ifaceVersion: m.ifaceVersion } : {}),
     };
-    const schemas = remoteSchemas(this.options.interfaces.get(ref.state.interface), ref.state.role);
     // An incompatible sender's message is applied (as an incompatible view) and acked like any other: no retransmit storm.
-    const keys = previewRemoteBag(ref.state, update, schemas.iface);
+    const keys = previewRemoteBag(state, update, schemas.iface);
     const apply = (tx: Transaction): void => {
       // Exactly once: the applied number is committed with the bag, and checked here, inside the transaction.
       if (covered(linkPosition(tx.relationState(LINKS_KEY), id), m.epoch, m.seq)) return;
@@ -258,6 +264,7 @@ export class LinkReceiver {
     // Queued now, inside the serial chain (order); awaited outside it.
     const submitted = engine.submit(event, { apply });
     submitted.catch(() => undefined);
+    this.options.track(submitted);
     return { done: this.afterSubmit(id, m, keys, submitted) };
   }
 

@@ -31,8 +31,17 @@
  * superseded messages is given up then).
  *
  * All submissions go through one serial chain: each event is built from the
- * committed knowledge base when its turn comes, so the `changed` keys an
- * event announces are exactly those its apply step changes.
+ * knowledge base when its turn comes, so the `changed` keys an event
+ * announces are exactly those its apply step changes. `joined` and data
+ * runs hold the chain only until they are queued in the engine, not until
+ * they commit: the engine's FIFO keeps their order, and a burst (units
+ * joining, their first data) meets in the engine's inbox and is applied in
+ * one run (a remote unit's `joined` and its first `changed` together, as
+ * Juju fires relation-changed right after relation-joined). A data message
+ * from a unit whose `joined` is queued is queued right behind it, previewed
+ * against the view that `joined` creates. Submissions built from the state
+ * of a unit (departed, forget, broken, created) first wait for everything
+ * queued before them to run.
  */
 import { internalEvent, systemClock, type Clock, type Engine, type RunReport } from '@rhizome/engine';
 import { linkPosition, remoteSchemas, stageRelationBroken, stageRelationCreated, stageUnitDeparted, stageUnitJoined, stageUnitReaped } from './apply';
@@ -147,6 +156,10 @@ export class RelationManager {
   private readonly receiver: LinkReceiver;
 
   private chain: Promise<unknown> = Promise.resolve();
+  /** Submissions queued in the engine and not settled yet (joins and data runs): see quiesce(). */
+  private readonly queued = new Set<Promise<unknown>>();
+  /** Per link: the `joined` queued in the engine and not settled yet. */
+  private readonly pendingJoins = new Map<string, Promise<RunReport | undefined>>();
   private readonly unreachable = new Set<string>();
   private readonly unsubscribe: Array<() => void> = [];
   private started = false;
@@ -205,7 +218,9 @@ export class RelationManager {
       maxInbox,
       onApplied: options.onApplied,
       serial: (op) => this.serial(op),
-      joinFromData: (relationId, unit) => this.submitJoined(relationId, unit, false),
+      joinFromData: (relationId, unit) => this.queueJoined(relationId, unit, false) !== undefined,
+      joinPending: (relationId, unit) => this.pendingJoins.has(linkId(relationId, unit)),
+      track: (submitted) => this.track(submitted),
       now: options.now ?? Date.now,
       plausibility: { ...DEFAULT_PLAUSIBILITY, ...options.plausibility },
     });
@@ -282,6 +297,7 @@ export class RelationManager {
     }
     const ep = checked.a;
     return this.serial(async () => {
+      await this.quiesce();
       if (this.findRelation(spec.id)) return undefined;
       const state = asEndpointState(this.engine.knowledge.relations[ep.name]);
       const count = Object.keys(state?.relations ?? {}).length;
@@ -305,30 +321,37 @@ export class RelationManager {
     });
   }
 
-  /** A remote unit joined the relation (the agent saw it in the mesh): runs `joined`. */
-  unitJoined(relationId: string, unit: string): Promise<RunReport | undefined> {
+  /**
+   * A remote unit joined the relation (the agent saw it in the mesh): runs
+   * `joined`. The returned promise settles once that run committed; the
+   * next submission need not wait for it (call this for every unit of a
+   * burst, then await them together: they are applied in one run).
+   */
+  async unitJoined(relationId: string, unit: string): Promise<RunReport | undefined> {
     this.assertRunning();
     if (unit === this.unit) {
       throw new RelationError('REL_ERR_OPTIONS', `unit ${unit} cannot join its own relation ${relationId} as a remote unit; announce only the other units (for peers: the other units of the service)`);
     }
-    return this.serial(async () => {
-      const report = await this.submitJoined(relationId, unit, true);
-      if (this.stopped) return report;
-      const ref = this.findRelation(relationId);
-      if (ref?.relation.units[unit]) {
-        this.sender.sendSync(ref, unit);
-        this.receiver.sendPull(ref, unit);
-        this.sender.retransmitNow(linkId(relationId, unit));
-        this.receiver.drain(linkId(relationId, unit));
-      }
-      return report;
-    });
+    // Wrapped in an object so that the serial chain, which awaits it, does not wait for the commit.
+    const { committed } = await this.serial(async () => ({ committed: this.queueJoined(relationId, unit, true) }));
+    const report = await committed;
+    if (this.stopped) return report;
+    const ref = this.findRelation(relationId);
+    if (ref?.relation.units[unit]) {
+      // Now that the unit is joined here: offer our bag, ask for its, resend what it has not acked, apply what it sent.
+      this.sender.sendSync(ref, unit);
+      this.receiver.sendPull(ref, unit);
+      this.sender.retransmitNow(linkId(relationId, unit));
+      this.receiver.drain(linkId(relationId, unit));
+    }
+    return report;
   }
 
   /** A remote unit left or was declared failed by the mesh: runs `departed`, whose handlers can read its last bag (`departing()`). */
   unitDeparted(relationId: string, unit: string): Promise<RunReport | undefined> {
     this.assertRunning();
     return this.serial(async () => {
+      await this.quiesce();
       const ref = this.requireRelation(relationId);
       if (!ref.relation.units[unit]) return undefined;
       this.sender.pause(linkId(relationId, unit));
@@ -349,6 +372,7 @@ export class RelationManager {
   forgetUnit(relationId: string, unit: string): Promise<boolean> {
     this.assertRunning();
     return this.serial(async () => {
+      await this.quiesce();
       const ref = this.findRelation(relationId);
       if (!ref || ref.relation.units[unit]) return false;
       const id = linkId(relationId, unit);
@@ -370,6 +394,7 @@ export class RelationManager {
   removeRelation(relationId: string): Promise<RunReport | undefined> {
     this.assertRunning();
     return this.serial(async () => {
+      await this.quiesce();
       const ref = this.findRelation(relationId);
       if (!ref) return undefined;
       const report = await this.engine.submit(
@@ -475,15 +500,47 @@ export class RelationManager {
     if (this.stopped) throw new RelationError('REL_ERR_STOPPED', 'this relation manager was stopped; create a new one (e.g. after a restart)');
   }
 
-  private async submitJoined(relationId: string, unit: string, explicit: boolean): Promise<RunReport | undefined> {
+  /**
+   * Queues `joined` for a remote unit in the engine, inside the serial chain,
+   * and returns its commit; the one already queued if there is one;
+   * undefined when there is nothing to join (joined already; or, from data,
+   * the unit departed: its messages wait until the mesh says it is back).
+   */
+  private queueJoined(relationId: string, unit: string, explicit: boolean): Promise<RunReport | undefined> | undefined {
+    const id = linkId(relationId, unit);
+    const pending = this.pendingJoins.get(id);
+    if (pending) return pending;
     const ref = this.requireRelation(relationId);
-    if (ref.relation.units[unit]) return undefined;
+    if (ref.relation.units[unit]) return explicit ? Promise.resolve(undefined) : undefined;
     if (!explicit && ref.relation.departed.includes(unit)) return undefined;
     const schemas = remoteSchemas(this.interfaces.get(ref.state.interface), ref.state.role);
-    return this.engine.submit(
+    const committed = this.engine.submit(
       { kind: 'relation', endpoint: ref.endpoint, name: 'joined', unit, payload: { relationId, remoteService: ref.relation.remoteService } },
       { apply: (tx) => void stageUnitJoined(tx, ref.endpoint, relationId, unit, schemas) },
     );
+    this.pendingJoins.set(id, committed);
+    const clear = (): void => {
+      if (this.pendingJoins.get(id) === committed) this.pendingJoins.delete(id);
+    };
+    committed.then(clear, clear);
+    this.track(committed);
+    return committed;
+  }
+
+  /** Keeps a queued submission until it settles, for quiesce(). */
+  private track(submitted: Promise<unknown>): void {
+    this.queued.add(submitted);
+    const done = (): void => void this.queued.delete(submitted);
+    submitted.then(done, done);
+  }
+
+  /**
+   * Waits until every join and data run queued so far has run (committed or
+   * failed for good): for submissions built from a unit's state (its last
+   * bag for `departed`, whether it is joined), which must see them.
+   */
+  private async quiesce(): Promise<void> {
+    while (this.queued.size > 0 && !this.stopped) await Promise.allSettled([...this.queued]);
   }
 
   // ---- lookups -----------------------------------------------------------

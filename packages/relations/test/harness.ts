@@ -13,6 +13,7 @@ import {
   event,
   ManualClock,
   relationEvent,
+  type EngineOptions,
   type HandlerSpec,
   type Json,
   type KnowledgeBase,
@@ -157,6 +158,7 @@ export class SimUnit {
       retry: { limit: 3, baseMs: 50, maxMs: 400, jitter: 0 },
       runIdPrefix: this.unit,
       ...(this.durable ? { initial: this.durable } : {}),
+      ...this.cluster.engineOptions,
       // Group commit, as the agent runs it: later runs may start while a commit's (simulated) fsync is in flight.
       maxCommitsInFlight: 16,
       onCommit: async (c) => {
@@ -259,6 +261,8 @@ export class SimCluster {
   private lastStamp = 0;
   /** Overrides for every unit's RelationManager. */
   managerOptions: Partial<Pick<RelationManagerOptions, 'maxOutbox' | 'maxInbox' | 'retransmit'>> = {};
+  /** Overrides for every unit's Engine (e.g. the agent's burst window). */
+  engineOptions: Partial<Pick<EngineOptions, 'burst'>> = {};
   /** Virtual time a commit takes to become durable. */
   fsyncMs = 0;
 

@@ -370,12 +370,15 @@ export class RelationDirectory {
           if (!rec) continue;
         }
         this.problems.delete(w.id);
-        // Joined: every live member of the remote service (other than this unit).
+        // Joined: every live member of the remote service (other than this unit), all
+        // queued before any is awaited, so the burst (and the units' first data) is one run.
+        const joins: Promise<unknown>[] = [];
+        const joinedNow = asEndpointState(engine.knowledge.relations[w.endpoint])?.relations[w.id];
         for (const m of members) {
           if (m.name === this.o.unit || serviceOf(m) !== w.remoteService || !live(m) || this.gone.has(m.name)) continue;
-          const current = asEndpointState(engine.knowledge.relations[w.endpoint])?.relations[w.id];
-          if (current && !current.units[m.name]) await manager.unitJoined(w.id, m.name);
+          if (joinedNow && !joinedNow.units[m.name]) joins.push(manager.unitJoined(w.id, m.name));
         }
+        await Promise.all(joins);
         // Departed: joined units the mesh says are gone.
         const current = asEndpointState(engine.knowledge.relations[w.endpoint])?.relations[w.id];
         for (const unit of Object.keys(current?.units ?? {})) {
