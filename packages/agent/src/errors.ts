@@ -64,6 +64,8 @@ export const AGENT_ERROR_CODES = [
   // release: compiled code and charms (append only)
   'AGENT_ERR_NOT_BUILT',
   'AGENT_ERR_CHARM_TYPE',
+  // `rhizome run --timeout`: units that did not answer in time
+  'AGENT_ERR_ACTION_TIMEOUT',
 ] as const;
 
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

@@ -63,6 +63,11 @@ export class ControlClient {
     return new ControlClient({ url: this.url, token: this.token, timeoutMs: this.timeoutMs, pathPrefix: `/units/${encodeURIComponent(unit)}` });
   }
 
+  /** The same client with another per-request timeout (e.g. `rhizome run --timeout`). */
+  withTimeout(timeoutMs: number): ControlClient {
+    return new ControlClient({ url: this.url, token: this.token, timeoutMs, pathPrefix: this.pathPrefix });
+  }
+
   get<T = unknown>(path: string, query?: Record<string, string>): Promise<T> {
     return this.json<T>('GET', path, undefined, query);
   }

@@ -7,7 +7,7 @@
  *   GET  /cluster/status?timeoutMs=N   every agent's status: { label?, units: [{ unit, service, up, status?, error?, address }], tookMs }
  *   GET  /units/:unit/status | info | facts | runs
  *   POST /units/:unit/resolve          { skip?: boolean }
- *   GET  /units/:unit/actions, POST /units/:unit/actions/:name { params? }   `rhizome run` on any unit
+ *   GET  /units/:unit/actions, POST /units/:unit/actions/:name?timeoutMs=N { params? }   `rhizome run` on any unit (waits N ms, default 60 s, at most 1 h)
  *   GET  /units/:unit/config, POST /units/:unit/config { set, dryRun? }   `rhizome config` on any unit
  *   GET  /units/:unit/logs             NDJSON, as GET /logs (run, level, replay, follow); a remote follow polls
  *   POST /keys                         { operation: list|install|use|remove, key? }: serf keys semantics
@@ -35,6 +35,18 @@ function timeoutOf(req: ControlRequest): number | undefined {
   const t = req.query.get('timeoutMs');
   if (t === null) return undefined;
   if (!/^\d{2,5}$/.test(t) || Number(t) > 60_000) throw new ControlError('AGENT_ERR_BAD_REQUEST', 400, '`timeoutMs` must be a number of milliseconds in 10..60000');
+  return Number(t);
+}
+
+/** An action may take long: its caller (`rhizome run --timeout`) says how long to wait, up to an hour. */
+const ACTION_TIMEOUT_MS = Object.freeze({ default: 60_000, max: 3_600_000 });
+
+function actionTimeoutOf(req: ControlRequest): number {
+  const t = req.query.get('timeoutMs');
+  if (t === null) return ACTION_TIMEOUT_MS.default;
+  if (!/^\d{2,7}$/.test(t) || Number(t) > ACTION_TIMEOUT_MS.max) {
+    throw new ControlError('AGENT_ERR_BAD_REQUEST', 400, `\`timeoutMs\` must be a number of milliseconds in 10..${ACTION_TIMEOUT_MS.max}`);
+  }
   return Number(t);
 }
 
@@ -98,8 +110,7 @@ export function meshControlRoutes(agent: Agent): ControlRoutes {
     'POST /units/:unit/actions/:name': (req) => {
       const r = actionBody.safeParse(req.body ?? {});
       if (!r.success) throw new AgentError('AGENT_ERR_BAD_REQUEST', `bad request body: ${formatIssues(r.error.issues)}; expected { "params": { "to": "/tmp/x" } }`);
-      // An action may take a while: up to a minute over the mesh.
-      return agent.remote.call(unitParam(req), 'action', { name: req.params['name'] ?? '', set: r.data.params ?? {} }, 60_000);
+      return agent.remote.call(unitParam(req), 'action', { name: req.params['name'] ?? '', set: r.data.params ?? {} }, actionTimeoutOf(req));
     },
     'GET /units/:unit/config': (req) => agent.remote.call(unitParam(req), 'config', {}, timeoutOf(req)),
     'POST /units/:unit/config': (req) => {

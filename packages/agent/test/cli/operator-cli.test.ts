@@ -237,6 +237,29 @@ describe('operator commands against real agents', () => {
     expect(st.units[0]).toMatchObject({ agent: 'idle' });
   }, 60_000);
 
+  it('run --timeout: names the units that did not answer in time; their action still commits', async () => {
+    const started = Date.now();
+    const late = await rhizome('run', 'faulty/0', 'slow', 'ms=4000', '--timeout', '0.5', '--json');
+    expect(Date.now() - started).toBeLessThan(3_900); // it did not wait for the action
+    expect(late.code).toBe(1);
+    expect(late.stderr).toMatch(/error: slow: no answer within 0\.5 s from faulty\/0; the action may still commit there \('rhizome runs faulty\/0' shows whether it did; --timeout S waits longer\)/);
+    const [answers, error] = late.stdout.trim().split(/\n(?=\{"error")/);
+    expect(JSON.parse(answers!)).toEqual([expect.objectContaining({ unit: 'faulty/0', ok: false, timedOut: true })]);
+    expect(JSON.parse(error!)).toMatchObject({ error: { code: 'AGENT_ERR_ACTION_TIMEOUT' } });
+    await until('the late action committed', async () => {
+      const runs = JSON.parse(await ok('runs', 'faulty/0', '--json')) as { eventLabel: string; outcome: string }[];
+      return runs.some((r) => r.eventLabel === 'action.slow' && r.outcome === 'committed');
+    });
+    expect((JSON.parse(await ok('facts', 'faulty/0', '--json')) as Record<string, unknown>)['slow.waited']).toBe(4000);
+    // Long enough: the result, as without --timeout.
+    expect(await ok('run', 'faulty/0', 'slow', 'ms=200', '--timeout', '30')).toMatch(/^faulty\/0: slow completed in .*\n {2}waited: 200/);
+    for (const bad of ['0', 'soon', '3601']) {
+      const r = await rhizome('run', 'faulty/0', 'slow', 'ms=1', '--timeout', bad);
+      expect(r.code, bad).toBe(2);
+      expect(r.stderr).toMatch(/--timeout <seconds>' argument .* takes seconds in \(0, 3600\]/);
+    }
+  }, 60_000);
+
   it('upgrade-charm: rolls a new charm out keeping state; refuses one whose interfaces break a relation, changing nothing', async () => {
     const fixtures = join(import.meta.dirname, '../fixtures/charms');
     const factsOf = async (u: string): Promise<Record<string, unknown>> => JSON.parse(await ok('facts', u, '--json')) as Record<string, unknown>;

@@ -1,11 +1,14 @@
 /**
  * `rhizome run UNIT|SERVICE ACTION key=value ...` runs a charm action on one
- * unit or on every live unit of a service (like `juju run`), waits, and
- * prints each unit's result or error; `rhizome actions SERVICE` lists them.
- * Parameters are checked by each unit against the action's schema before it
- * runs; a failed action rolls its run back and exits 1.
+ * unit or on every live unit of a service (like `juju run`), waits up to
+ * `--timeout` seconds, and prints each unit's result or error; `rhizome
+ * actions SERVICE` lists them. Parameters are checked by each unit against
+ * the action's schema before it runs; a failed action rolls its run back.
+ * Exit 1 when any unit failed (AGENT_ERR_ACTION) or did not answer in time
+ * (AGENT_ERR_ACTION_TIMEOUT, naming those units: their action may still
+ * commit, and `rhizome runs UNIT` shows whether it did).
  */
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { stringify } from 'yaml';
 import { AgentError } from '../../errors';
 import { formatDuration } from '../logs/format';
@@ -20,7 +23,47 @@ interface ActionAnswer {
   runId?: string;
   result?: unknown;
   error?: string;
+  /** No answer within --timeout: the action may still run and commit there. */
+  timedOut?: boolean;
   durationMs: number;
+}
+
+/** Seconds, as `--timeout` takes them (Juju's `--wait`): at most an hour, the mesh route's bound. */
+const DEFAULT_ACTION_TIMEOUT_S = 60;
+const MAX_ACTION_TIMEOUT_S = 3_600;
+
+/** A bad value is a usage error (exit 2), as commander reports its own. */
+function parseTimeout(text: string): number {
+  const s = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || !(s > 0) || s > MAX_ACTION_TIMEOUT_S) {
+    throw new InvalidArgumentError(`takes seconds in (0, ${MAX_ACTION_TIMEOUT_S}], e.g. --timeout 30`);
+  }
+  return s;
+}
+
+const seconds = (ms: number): string => `${Number((ms / 1000).toFixed(1))} s`;
+
+/** Asks one unit to run the action; settles by `timeoutMs` at the latest, with `timedOut` when the unit had not answered. */
+async function runOn(g: GlobalOptions, unit: string, action: string, params: Record<string, string>, timeoutMs: number): Promise<ActionAnswer> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<ActionAnswer>((resolve) => {
+    timer = setTimeout(() => resolve({ unit, action, ok: false, timedOut: true, error: `no answer within ${seconds(timeoutMs)}`, durationMs: timeoutMs }), timeoutMs);
+  });
+  const asked = (async (): Promise<ActionAnswer> => {
+    try {
+      // The client and the mesh wait a little longer than we do, so the answer that decides is ours.
+      const client = (await unitClient(g, unit)).withTimeout(timeoutMs + 5_000);
+      return await client.json<ActionAnswer>('POST', `/actions/${encodeURIComponent(action)}`, { params }, { timeoutMs: String(Math.min(timeoutMs + 2_000, MAX_ACTION_TIMEOUT_S * 1000)) });
+    } catch (err) {
+      // Refused before running (unknown action, bad parameters) or unreachable.
+      return { unit, action, ok: false, error: (err as Error).message, durationMs: 0 };
+    }
+  })();
+  try {
+    return await Promise.race([asked, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export function registerActions(program: Command, globals: () => GlobalOptions): void {
@@ -30,33 +73,33 @@ export function registerActions(program: Command, globals: () => GlobalOptions):
     .argument('<action>', 'action name (rhizome actions SERVICE lists them)')
     .argument('[params...]', 'key=value parameters')
     .description("run a charm action on units, as one transaction each; prints each unit's result or error")
-    .action(async (target: string, action: string, words: string[]) => {
+    .option('--timeout <seconds>', `how long to wait for every unit's answer (at most ${MAX_ACTION_TIMEOUT_S})`, parseTimeout, DEFAULT_ACTION_TIMEOUT_S)
+    .action(async (target: string, action: string, words: string[], opts: { timeout: number }) => {
       const g = globals();
+      const timeoutMs = opts.timeout * 1000;
       const params = parseAssignments(words, 'parameter');
       const units = target.includes('/') ? [target] : (await serviceUnits(g, target)).live;
-      const answers = await Promise.all(
-        units.map(async (unit): Promise<ActionAnswer> => {
-          try {
-            return await (await unitClient(g, unit)).json<ActionAnswer>('POST', `/actions/${encodeURIComponent(action)}`, { params });
-          } catch (err) {
-            // Refused before running (unknown action, bad parameters) or unreachable.
-            return { unit, action, ok: false, error: (err as Error).message, durationMs: 0 };
-          }
-        }),
-      );
-      const failed = answers.filter((a) => !a.ok);
+      const answers = await Promise.all(units.map((unit) => runOn(g, unit, action, params, timeoutMs)));
       if (g.json) printJson(answers);
       else {
         for (const a of answers) {
           if (a.ok) {
             process.stdout.write(`${a.unit}: ${action} completed in ${formatDuration(a.durationMs)} (run ${a.runId ?? '?'})\n`);
             if (a.result !== null && a.result !== undefined) process.stdout.write(`${stringify(a.result, { lineWidth: 0 }).trimEnd().replace(/^/gm, '  ')}\n`);
-          } else process.stdout.write(`${a.unit}: ${action} failed: ${a.error ?? 'unknown error'}\n`);
+          } else if (a.timedOut) process.stdout.write(`${a.unit}: ${action} did not answer within ${seconds(timeoutMs)}\n`);
+          else process.stdout.write(`${a.unit}: ${action} failed: ${a.error ?? 'unknown error'}\n`);
         }
       }
-      if (failed.length > 0) {
-        throw new AgentError('AGENT_ERR_ACTION', `${action} failed on ${failed.map((a) => a.unit).join(', ')}${failed.length === 1 ? `: ${failed[0]!.error ?? ''}` : ''}`);
+      const late = answers.filter((a) => a.timedOut === true).map((a) => a.unit);
+      const failed = answers.filter((a) => !a.ok && a.timedOut !== true);
+      const failures = failed.length > 0 ? `${action} failed on ${failed.map((a) => a.unit).join(', ')}${failed.length === 1 ? `: ${failed[0]!.error ?? ''}` : ''}` : '';
+      if (late.length > 0) {
+        throw new AgentError(
+          'AGENT_ERR_ACTION_TIMEOUT',
+          `${action}: no answer within ${seconds(timeoutMs)} from ${late.join(', ')}; the action may still commit there ('rhizome runs ${late[0]}' shows whether it did; --timeout S waits longer)${failures ? `; ${failures}` : ''}`,
+        );
       }
+      if (failures) throw new AgentError('AGENT_ERR_ACTION', failures);
     });
 
   program
