@@ -26,6 +26,7 @@ import { ReliableChannels } from './internal/channel';
 import type { Clock, TimerHandle } from './clock';
 import { systemClock } from './clock';
 import { checkLabel, decodeFrame, FrameError, type Envelope } from './internal/codec';
+import { PeerVersions, PROTOCOL_VERSIONS, speakTo } from './internal/versions';
 import { Dissemination } from './internal/dissemination';
 import type { NodeContext } from './internal/context';
 import { TypedEmitter } from './internal/emitter';
@@ -178,6 +179,8 @@ export class GossipNode {
   private reapTimer: TimerHandle | null = null;
   private joining: JoinAttempt | null = null;
   private readonly conflictNotices = new Map<string, number>();
+  /** The newest protocol version each peer understands (from its frames): what we speak to it. */
+  private readonly peerVersions = new PeerVersions();
   /** The transport address of the frame being handled (for refusal reports), or null. */
   private receivingFrom: string | null = null;
 
@@ -254,6 +257,7 @@ export class GossipNode {
       membership: () => this.membership,
       queues: () => [this.broadcasts, this.userEvents.queue, this.queries.queue],
       running: () => this.state !== 'shutdown',
+      speakTo: (addr) => speakTo(PROTOCOL_VERSIONS, this.peerVersions.get(addr)),
     });
     this.broadcasts = new BroadcastQueue(
       () => retransmitLimit(this.profile.retransmitMult, this.membership.numLive()),
@@ -509,6 +513,7 @@ export class GossipNode {
       this.refusals.refused(remote, code as RefusalCode, (err as Error).message);
       return;
     }
+    this.peerVersions.note(env.addr, env.pmax);
     this.accept(env, remote, false);
   }
 

@@ -15,8 +15,10 @@
  * stripped or swapped on the way. A node without a label refuses labelled
  * frames, and a labelled node refuses unlabelled ones.
  *
- * The envelope is the msgpack map `{ v, from, addr, msgs }`: protocol
- * version, sender node name, sender address, and an array of messages.
+ * The envelope is the msgpack map `{ v, pmin, pmax, from, addr, msgs }`:
+ * the protocol version the frame speaks and the range its sender
+ * understands (versions.ts), sender node name, sender address, and an
+ * array of messages.
  * `encodeFrames` packs as many messages per frame as fit under
  * `maxFrameSize` (the whole frame, tag and crypto overhead included), in
  * order; a message that cannot fit in a frame on its own is a typed error at
@@ -47,9 +49,10 @@
 import { Packr } from 'msgpackr';
 import type { Keyring } from '../keyring';
 import { SEAL_OVERHEAD } from '../keyring';
+import { checkVersions, PROTOCOL_VERSIONS, type VersionRange } from './versions';
 
-/** Wire protocol version carried in every envelope. Bump on incompatible changes. */
-export const PROTOCOL_VERSION = 1;
+// Protocol versions are ranges (versions.ts): a frame is refused only outside the receiver's range.
+export { PROTOCOL_VERSION, PROTOCOL_VERSIONS, type VersionRange } from './versions';
 
 /**
  * Default largest frame, tag and encryption included: 64 KiB. Large enough
@@ -95,7 +98,11 @@ export const FRAME_TAG_LABEL = 0x02;
 export const MAX_LABEL_BYTES = 255;
 
 export interface Envelope {
+  /** Protocol version the frame speaks. */
   v: number;
+  /** Versions its sender understands ([v, v] for a sender from before ranges). */
+  pmin: number;
+  pmax: number;
   /** Sender node name. */
   from: string;
   /** Sender address (where it listens). */
@@ -155,6 +162,10 @@ export interface CodecOptions {
    */
   cache?: WeakMap<object, Uint8Array> | undefined;
   cacheFrom?: number | undefined;
+  /** Versions this side understands (default PROTOCOL_VERSIONS): decodeFrame refuses others; encodeFrames advertises them. */
+  versions?: VersionRange | undefined;
+  /** encodeFrames only: the version to speak, within `versions` (default its newest; nodes pick per peer with speakTo). */
+  speak?: number | undefined;
 }
 
 /**
@@ -299,14 +310,16 @@ function packChecked(value: unknown, what: string): Uint8Array {
   return bytes;
 }
 
-/** The envelope up to its msgs array, for the last sender seen (one node per process, normally). */
-let lastPrefix: { from: string; addr: string; prefix: Uint8Array } | undefined;
+/** The envelope up to its msgs array, for the last sender and versions seen (one node per process, normally). */
+let lastPrefix: { from: string; addr: string; v: number; range: VersionRange; prefix: Uint8Array } | undefined;
 
-function envelopePrefix(from: string, addr: string): Uint8Array {
-  if (lastPrefix !== undefined && lastPrefix.from === from && lastPrefix.addr === addr) return lastPrefix.prefix;
-  const head = packr.pack({ v: PROTOCOL_VERSION, from, addr, msgs: [] });
+function envelopePrefix(from: string, addr: string, v: number, range: VersionRange): Uint8Array {
+  const last = lastPrefix;
+  if (last !== undefined && last.from === from && last.addr === addr && last.v === v && last.range === range) return last.prefix;
+  // msgs last: the messages' bytes are appended after this prefix (see encodeFrames).
+  const head = packr.pack({ v, pmin: range.min, pmax: range.max, from, addr, msgs: [] });
   const prefix = head.slice(0, head.length - 1);
-  lastPrefix = { from, addr, prefix };
+  lastPrefix = { from, addr, v, range, prefix };
   return prefix;
 }
 
@@ -334,7 +347,12 @@ export function encodeFrames(
   // The envelope with an empty msgs array ends in 0x90 (fixarray 0): drop it
   // and write the real array header, then the messages' bytes (msgpack is
   // concatenative, so this is exactly pack({ v, from, addr, msgs })).
-  const prefix = envelopePrefix(env.from, env.addr);
+  const range = opts.versions ?? PROTOCOL_VERSIONS;
+  const speak = opts.speak ?? range.max;
+  if (!Number.isInteger(speak) || speak < range.min || speak > range.max) {
+    throw new TypeError(`cannot speak protocol version ${String(speak)}: this side understands ${range.min}..${range.max}`);
+  }
+  const prefix = envelopePrefix(env.from, env.addr, speak, range);
   const header = labelHeader(opts.label);
   const overhead = header.length + FRAME_TAG_SIZE + (opts.keyring ? SEAL_OVERHEAD : 0) + prefix.length;
   const cache = opts.cache;
@@ -458,7 +476,7 @@ export function decodeFrame(frame: Uint8Array, opts: CodecOptions): Envelope {
       cause,
     });
   }
-  return parseEnvelope(value);
+  return parseEnvelope(value, opts.versions ?? PROTOCOL_VERSIONS);
 }
 
 /**
@@ -499,21 +517,13 @@ function checkFrameLabel(frame: Uint8Array, label: string | undefined): number {
 }
 
 /** Validates a decoded envelope field by field. */
-export function parseEnvelope(value: unknown): Envelope {
+export function parseEnvelope(value: unknown, versions: VersionRange = PROTOCOL_VERSIONS): Envelope {
   if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
     throw new FrameError('GOSSIP_ERR_MALFORMED_FRAME', 'envelope is not a map');
   }
   const o = value as Record<string, unknown>;
-  const { v, from, addr, msgs } = o;
-  if (typeof v !== 'number' || !Number.isInteger(v)) {
-    throw new FrameError('GOSSIP_ERR_MALFORMED_FRAME', 'envelope field v (protocol version) is not an integer');
-  }
-  if (v !== PROTOCOL_VERSION) {
-    throw new FrameError(
-      'GOSSIP_ERR_VERSION',
-      `frame speaks protocol version ${v}, this node speaks ${PROTOCOL_VERSION}; run the same rhizome version on every node`,
-    );
-  }
+  const { from, addr, msgs } = o;
+  const { v, pmin, pmax } = checkVersions(o['v'], o['pmin'], o['pmax'], versions);
   if (typeof from !== 'string' || from.length === 0 || from.length > MAX_NODE_NAME_LENGTH) {
     throw new FrameError(
       'GOSSIP_ERR_MALFORMED_FRAME',
@@ -529,7 +539,7 @@ export function parseEnvelope(value: unknown): Envelope {
   if (!Array.isArray(msgs)) {
     throw new FrameError('GOSSIP_ERR_MALFORMED_FRAME', 'envelope field msgs is not an array');
   }
-  return { v, from, addr, msgs };
+  return { v, pmin, pmax, from, addr, msgs };
 }
 
 /**

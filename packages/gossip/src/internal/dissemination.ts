@@ -59,6 +59,8 @@ export interface DisseminationDeps {
   readonly queues: () => readonly BroadcastQueue[];
   /** False once the node is shut down: nothing is sent any more. */
   readonly running: () => boolean;
+  /** The protocol version to speak to a peer (versions.ts). */
+  readonly speakTo: (addr: string) => number;
 }
 
 export class Dissemination {
@@ -109,7 +111,14 @@ export class Dissemination {
     try {
       frames = encodeFrames(
         { from: this.d.name, addr: this.d.address, msgs: all },
-        { maxFrameSize: this.d.profile.maxFrameSize, keyring: this.d.keyring, label: this.d.label, cache: this.encoded, cacheFrom: broadcastFrom },
+        {
+          maxFrameSize: this.d.profile.maxFrameSize,
+          keyring: this.d.keyring,
+          label: this.d.label,
+          cache: this.encoded,
+          cacheFrom: broadcastFrom,
+          speak: this.d.speakTo(addr),
+        },
       );
     } catch (err) {
       this.d.counters.dropped.unencodable++;
