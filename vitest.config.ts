@@ -10,7 +10,7 @@ export default defineConfig({
   // Processes the tests spawn run the compiled code (`pnpm build` first).
   resolve: {
     alias: [
-      { find: /^@rhizome\/(engine|gossip|relations|agent)$/, replacement: fileURLToPath(new URL('./packages/$1/src/index.ts', import.meta.url)) },
+      { find: /^@rhizome\/(clock|engine|gossip|relations|agent)$/, replacement: fileURLToPath(new URL('./packages/$1/src/index.ts', import.meta.url)) },
       // Subpath exports (`@rhizome/gossip/testing`): src/<subpath>.ts.
       { find: /^@rhizome\/(engine|gossip|relations|agent)\/(testing)$/, replacement: fileURLToPath(new URL('./packages/$1/src/$2.ts', import.meta.url)) },
     ],

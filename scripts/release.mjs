@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const PACKAGES = ['engine', 'gossip', 'relations', 'agent'];
+const PACKAGES = ['clock', 'engine', 'gossip', 'relations', 'agent'];
 /** Subpaths of the rhizome package -> the module they re-export. */
 const LIBS = { index: '@rhizome/agent', engine: '@rhizome/engine', relations: '@rhizome/relations', gossip: '@rhizome/gossip', zod: 'zod' };
 const json = (file) => JSON.parse(readFileSync(file, 'utf8'));

@@ -13,7 +13,7 @@
  * `skip()` (drop the event). A run that does not converge goes to `error`
  * at once: retrying a cycle only repeats it.
  */
-import { systemClock, type Clock } from './clock';
+import { KEEP_ALIVE, systemClock, type Clock } from '@rhizome/clock';
 import { EngineError, describeThrown } from './errors';
 import { describeEvent, internalEvent, parseEvent, START_EVENT, type EngineEvent } from './events';
 import type { HandlerSpec, Transaction } from './handler';
@@ -425,10 +425,15 @@ export class Engine {
           const wait = this.burstWait(item);
           if (wait > 0) {
             // Come back when the burst has gathered (or its window closed).
-            this.burstTimer ??= this.clock.setTimeout(() => {
-              this.burstTimer = undefined;
-              void this.pump();
-            }, wait);
+            // Queued events are due work: the process stays up until they run.
+            this.burstTimer ??= this.clock.setTimeout(
+              () => {
+                this.burstTimer = undefined;
+                void this.pump();
+              },
+              wait,
+              KEEP_ALIVE,
+            );
             break;
           }
           this.state = 'running';
@@ -549,13 +554,18 @@ export class Engine {
     const delay = backoffDelay(this.retry, item.attempts, this.random);
     this.state = 'retrying';
     this.nextAttemptAt = this.clock.now() + delay;
-    this.retryTimer = this.clock.setTimeout(() => {
-      this.retryTimer = undefined;
-      this.nextAttemptAt = undefined;
-      if (this.state !== 'retrying') return;
-      this.state = 'idle';
-      void this.pump();
-    }, delay);
+    // A retry is due work (the event is still in the inbox): it keeps the process alive.
+    this.retryTimer = this.clock.setTimeout(
+      () => {
+        this.retryTimer = undefined;
+        this.nextAttemptAt = undefined;
+        if (this.state !== 'retrying') return;
+        this.state = 'idle';
+        void this.pump();
+      },
+      delay,
+      KEEP_ALIVE,
+    );
   }
 
   /**

@@ -2,8 +2,6 @@ export { Engine, DEFAULT_ENGINE_OPTIONS, DEFAULT_RETRY_OPTIONS, backoffDelay } f
 export type { EngineOptions, EngineState, EngineStatus, EngineErrorStatus, RetryOptions, SubmitOptions } from './engine';
 export { EngineError, describeThrown } from './errors';
 export type { EngineErrorCode } from './errors';
-export { systemClock, ManualClock } from './clock';
-export type { Clock, TimerHandle } from './clock';
 export { assertJson, jsonEqual } from './json';
 export type { Json, JsonObject } from './json';
 export { createKnowledgeBase, EMPTY_KNOWLEDGE_BASE, assertFactKey, relationToken, keysToken, getFact, factsOf, shardGet, shardEntries, SHARD_COUNT } from './knowledge-base';

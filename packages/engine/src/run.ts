@@ -39,7 +39,7 @@
  * is stopped by a bound on the executions of any one handler; a run may run
  * many different handlers without limit.
  */
-import type { Clock } from './clock';
+import { KEEP_ALIVE, type Clock } from '@rhizome/clock';
 import { describeThrown, EngineError } from './errors';
 import { describeEvent, internalEvent, type EngineEvent } from './events';
 import type { CompiledHandler, CompensateContext, HandlerContext, RelationDraft, Transaction, WorkloadState } from './handler';
@@ -300,12 +300,17 @@ class RunExecution {
     const clock = this.input.clock;
     let timer: ReturnType<Clock['setTimeout']> | undefined;
     const expired = new Promise<never>((_, reject) => {
-      timer = clock.setTimeout(() => {
-        // The abandoned promise may still reject later: nobody awaits it.
-        result.then(undefined, () => undefined);
-        ctx.abort();
-        reject(new HandlerDeadline(ms));
-      }, ms);
+      // The deadline must fire even if the handler awaits only unref'd work.
+      timer = clock.setTimeout(
+        () => {
+          // The abandoned promise may still reject later: nobody awaits it.
+          result.then(undefined, () => undefined);
+          ctx.abort();
+          reject(new HandlerDeadline(ms));
+        },
+        ms,
+        KEEP_ALIVE,
+      );
     });
     try {
       await Promise.race([result, expired]);

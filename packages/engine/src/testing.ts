@@ -13,7 +13,7 @@
  * expect(out.facts['hdfs.configured']).toBe(true);
  * expect(out.report.steps.map((s) => s.handler)).toEqual(['write-config']);
  */
-import { ManualClock } from './clock';
+import { VirtualClock } from '@rhizome/clock';
 import type { EngineError } from './errors';
 import { internalEvent, parseEvent, START_EVENT, type EngineEvent } from './events';
 import type { HandlerSpec, Transaction } from './handler';
@@ -64,7 +64,7 @@ export async function runScenario(input: ScenarioInput): Promise<ScenarioOutput>
     event,
     apply: input.apply,
     relationModel: input.relationModel ?? inMemoryRelationModel,
-    clock: new ManualClock(),
+    clock: new VirtualClock(),
     runId: 'scenario',
     attempt: 1,
     maxHandlerExecutions: input.maxHandlerExecutions ?? DEFAULT_ENGINE_OPTIONS.maxHandlerExecutions,

@@ -1,5 +1,6 @@
+import { VirtualClock } from '@rhizome/clock';
 import { describe, expect, it } from 'vitest';
-import { Engine, ManualClock, event, factsOf, type EngineError, type RunCommit } from '../src/index';
+import { Engine, event, factsOf, type EngineError, type RunCommit } from '../src/index';
 
 const ev = (name: string) => ({ kind: 'internal' as const, name });
 
@@ -10,7 +11,7 @@ async function flush(): Promise<void> {
 
 describe('a failure that a retry heals is history, not state (issue 13 item 1)', () => {
   it('clears the error once the retry commits; resolve then has nothing to resolve', async () => {
-    const clock = new ManualClock();
+    const clock = new VirtualClock();
     let failures = 1;
     const engine = new Engine({
       handlers: [{ name: 'flaky', when: event('go'), run: (ctx) => { if (failures-- > 0) throw new Error('port in use'); ctx.set('done'); } }],
@@ -21,7 +22,7 @@ describe('a failure that a retry heals is history, not state (issue 13 item 1)',
     const done = engine.submit(ev('go'));
     await flush();
     expect(engine.status()).toMatchObject({ state: 'retrying', error: { handler: 'flaky', attempts: 1 } });
-    clock.advance(10);
+    clock.advanceSync(10);
     await done;
     const status = engine.status();
     expect(status.state).toBe('idle');

@@ -1,6 +1,7 @@
+import { VirtualClock } from '@rhizome/clock';
 /** Issue 13 item 9: a handler deadline (engine default, per-handler override). */
 import { describe, expect, it } from 'vitest';
-import { Engine, EngineError, ManualClock, event, factsOf, runScenario, type HandlerSpec } from '../src/index';
+import { Engine, EngineError, event, factsOf, runScenario, type HandlerSpec } from '../src/index';
 
 const ev = (name: string) => ({ kind: 'internal' as const, name });
 
@@ -11,7 +12,7 @@ async function flush(): Promise<void> {
 
 describe('handler deadline', () => {
   it('a handler that never settles is abandoned at its deadline: rolled back, compensated, retried, with its own code', async () => {
-    const clock = new ManualClock();
+    const clock = new VirtualClock();
     const undone: string[] = [];
     let hang = true;
     let signal: AbortSignal | undefined;
@@ -34,10 +35,10 @@ describe('handler deadline', () => {
     const other = engine.submit(ev('other'));
     await flush();
     expect(engine.status().state).toBe('running');
-    clock.advance(4_999);
+    clock.advanceSync(4_999);
     await flush();
     expect(engine.status().state).toBe('running');
-    clock.advance(1);
+    clock.advanceSync(1);
     await flush();
     expect(engine.status()).toMatchObject({ state: 'retrying', error: { code: 'ENGINE_ERR_HANDLER_TIMEOUT', handler: 'stuck' } });
     expect(engine.status().error!.message).toMatch(/within 5000 ms/);
@@ -45,7 +46,7 @@ describe('handler deadline', () => {
     expect(undone).toEqual(['prepare']);
     expect(factsOf(engine.knowledge)).toEqual({}); // rolled back
     hang = false;
-    clock.advance(100);
+    clock.advanceSync(100);
     await done;
     await other; // the inbox moves again
     expect(factsOf(engine.knowledge)).toEqual({ prepared: true, finished: true, other: true });
@@ -53,7 +54,7 @@ describe('handler deadline', () => {
   });
 
   it('the engine default applies when a handler sets none', async () => {
-    const clock = new ManualClock();
+    const clock = new VirtualClock();
     const engine = new Engine({
       handlers: [{ name: 'slow', when: event('go'), run: () => new Promise<void>(() => {}) }],
       clock,
@@ -62,13 +63,13 @@ describe('handler deadline', () => {
     });
     void engine.submit(ev('go')).catch(() => {});
     await flush();
-    clock.advance(1_000);
+    clock.advanceSync(1_000);
     await flush();
     expect(engine.status()).toMatchObject({ state: 'error', error: { code: 'ENGINE_ERR_HANDLER_TIMEOUT', handler: 'slow' } });
   });
 
   it('a context used after the deadline is refused, and the late rejection does not escape', async () => {
-    const clock = new ManualClock();
+    const clock = new VirtualClock();
     let late!: () => void;
     const engine = new Engine({
       handlers: [{ name: 'late', when: event('go'), deadlineMs: 10, run: (ctx) => new Promise<void>((resolve, reject) => { late = () => { try { ctx.set('x'); resolve(); } catch (e) { reject(e); } }; }) }],
@@ -77,7 +78,7 @@ describe('handler deadline', () => {
     });
     void engine.submit(ev('go')).catch(() => {});
     await flush();
-    clock.advance(10);
+    clock.advanceSync(10);
     await flush();
     late();
     await flush();

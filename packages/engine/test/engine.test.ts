@@ -1,6 +1,7 @@
+import { VirtualClock } from '@rhizome/clock';
 import { applyPatches } from 'immer';
 import { describe, expect, it } from 'vitest';
-import { Engine, EngineError, ManualClock, event, fact, factsOf, type HandlerSpec, type RunCommit } from '../src/index';
+import { Engine, EngineError, event, fact, factsOf, type HandlerSpec, type RunCommit } from '../src/index';
 
 const ev = (name: string, payload?: unknown) => ({ kind: 'internal' as const, name, ...(payload !== undefined ? { payload: payload as never } : {}) });
 
@@ -48,20 +49,20 @@ describe('retries, error state, resolve and skip', () => {
   }
 
   it('retries a failed run after exponential backoff with jitter on the injected clock', async () => {
-    const clock = new ManualClock();
+    const clock = new VirtualClock();
     const failures = { n: 2 };
     const engine = new Engine({ handlers: flaky(failures), clock, random: () => 0.5, retry: { limit: 5, baseMs: 100, maxMs: 10_000, jitter: 0.2 } });
     const done = engine.submit(ev('go'));
     await flush();
     expect(engine.status()).toMatchObject({ state: 'retrying', error: { handler: 'flaky', attempts: 1 } });
     expect(factsOf(engine.knowledge)).toEqual({});
-    clock.advance(99);
+    clock.advanceSync(99);
     await flush();
     expect(engine.status().state).toBe('retrying');
-    clock.advance(1); // 100ms: base delay (jitter centred by random()=0.5)
+    clock.advanceSync(1); // 100ms: base delay (jitter centred by random()=0.5)
     await flush();
     expect(engine.status()).toMatchObject({ state: 'retrying', error: { attempts: 2 } });
-    clock.advance(200); // doubled
+    clock.advanceSync(200); // doubled
     const report = await done;
     expect(report.attempt).toBe(3);
     expect(factsOf(engine.knowledge)).toEqual({ written: true });
@@ -70,14 +71,14 @@ describe('retries, error state, resolve and skip', () => {
   });
 
   it('stops in error after the retry limit, holds later events, and resolve() retries now', async () => {
-    const clock = new ManualClock();
+    const clock = new VirtualClock();
     const failures = { n: 3 };
     const engine = new Engine({ handlers: flaky(failures), clock, random: () => 0, retry: { limit: 3, baseMs: 10, maxMs: 1000, jitter: 0 } });
     const first = engine.submit(ev('go'));
     const second = engine.submit(ev('go'));
     for (let i = 0; i < 5; i++) {
       await flush();
-      clock.advance(1000);
+      clock.advanceSync(1000);
     }
     await flush();
     const status = engine.status();

@@ -24,9 +24,8 @@ export type { GossipErrorCode, UnreachableReason, MessageErrorCode } from './err
 export type { NodeStats, DropCounters } from './stats';
 export type { RefusalSummary, RefusalCode } from './internal/refusals';
 export type { GossipLogger } from './logger';
-export type { Clock, TimerHandle } from './clock';
 export type { Transport, TransportHandler, Address } from './transport';
 /** Payload nesting limit for user events and queries, and its check (callers validate before sending). */
 export { MAX_PAYLOAD_DEPTH, nestsDeeperThan } from './internal/codec';
 /** Also on `/testing`; kept here for test/chaos.test.ts until it imports from there. */
-export { seededRandom } from './prng';
+export { seededRandom } from '@rhizome/clock';

@@ -23,8 +23,7 @@ import { Awareness } from './awareness';
 import { plausibleLamport } from './bounds';
 import { BroadcastQueue } from './internal/broadcast-queue';
 import { ReliableChannels } from './internal/channel';
-import type { Clock, TimerHandle } from './clock';
-import { systemClock } from './clock';
+import { backgroundTimers, systemClock, type Clock, type TimerHandle } from '@rhizome/clock';
 import { checkLabel, decodeFrame, FrameError, type Envelope } from './internal/codec';
 import { PeerVersions, PROTOCOL_VERSIONS, speakTo } from './internal/versions';
 import { Dissemination } from './internal/dissemination';
@@ -57,7 +56,7 @@ export interface GossipNodeOptions {
   name: string;
   /** Where frames go in and out (WebSocket or SimNetwork); its address is the node's. */
   transport: Transport;
-  /** Default: the system clock. A SimClock in simulation. */
+  /** Default: the system clock. A VirtualClock (SimNetwork's `clock`) in simulation. */
   clock?: Clock;
   tags?: Readonly<Record<string, string>>;
   /** Addresses `join()` contacts when called without arguments. */
@@ -203,7 +202,10 @@ export class GossipNode {
     this.name = name;
     this.address = transport.address;
     this.transport = transport;
-    this.clock = options.clock ?? systemClock;
+    // Every gossip timer (probes, gossip and push-pull rounds, suspicion,
+    // retransmits, joins, query and coalescing windows) is protocol upkeep:
+    // none keeps the process alive, so an idle node never holds it open.
+    this.clock = backgroundTimers(options.clock ?? systemClock);
     this.random = options.random ?? Math.random;
     this.keyring = options.keyring;
     try {

@@ -26,7 +26,7 @@
  * by its own timeout, so pending state is bounded by (1 + indirectChecks)
  * handlers per probe plus one per indirect request we serve.
  */
-import type { TimerHandle } from './clock';
+import type { TimerHandle } from '@rhizome/clock';
 import type { NodeContext } from './internal/context';
 import type { MemberState } from './member';
 import type { AckMsg, IndirectPingMsg, NackMsg, PingMsg } from './internal/messages';

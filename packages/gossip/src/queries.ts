@@ -15,7 +15,7 @@
 import { plausibleLamport } from './bounds';
 import { BroadcastQueue } from './internal/broadcast-queue';
 import { MAX_PAYLOAD_DEPTH, nestsDeeperThan } from './internal/codec';
-import type { TimerHandle } from './clock';
+import type { TimerHandle } from '@rhizome/clock';
 import type { NodeContext } from './internal/context';
 import { GossipError } from './errors';
 import { LamportClock } from './internal/lamport';

@@ -1,12 +1,8 @@
 /**
- * An in-memory network and a virtual clock, so the real protocol code runs
- * deterministically, fast, and at scale (1,000 nodes in one process).
- *
- * SimClock is an event-queue scheduler: a binary heap of (time, seq) timers.
- * Time only moves when the test calls `advance(ms)` or `runUntil(pred, ms)`;
- * each timer fires at its exact virtual instant, in scheduling order for
- * ties. Between virtual milliseconds the promise job queue is drained, so
- * async API code (leave, query, sendReliable) progresses as on a real clock.
+ * An in-memory network on virtual time (@rhizome/clock's VirtualClock), so
+ * the real protocol code runs deterministically, fast, and at scale (1,000
+ * nodes in one process). Time only moves when the test calls
+ * `net.clock.advance(ms)` or `runUntil(pred, ms)`.
  *
  * SimNetwork hands out one Transport per address. A frame sent at t arrives
  * at t + latency, where latency is drawn per frame from the link's range with
@@ -26,139 +22,9 @@
  * - `partition(groups...)`: frames between different groups vanish
  *   (addresses in no group form one more group); `heal()` ends it.
  */
-import type { Clock, TimerHandle } from './clock';
+import { VirtualClock, type ScheduledTimer } from '@rhizome/clock';
 import { seededRandom, type Random } from './prng';
 import type { Address, DirectEnvelope, Transport, TransportHandler } from './transport';
-
-/**
- * A scheduled callback. `fn` is called with the timer as `this`, so a
- * frame in flight is one object (FrameDelivery) instead of a timer plus a
- * closure: at N = 10,000 the simulator moves hundreds of millions of them.
- */
-interface Timer {
-  at: number;
-  seq: number;
-  fn: ((this: Timer) => void) | null;
-}
-
-const flushJobs = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-export class SimClock implements Clock {
-  private time = 0;
-  private seq = 0;
-  private heap: Timer[] = [];
-  /** Timers fired so far (for benchmarks). */
-  fired = 0;
-
-  now(): number {
-    return this.time;
-  }
-
-  setTimeout(fn: () => void, ms: number): TimerHandle {
-    const t: Timer = { at: this.time + Math.max(0, ms), seq: this.seq++, fn };
-    this.push(t);
-    return t as unknown as TimerHandle;
-  }
-
-  /** @internal schedule a timer object the caller built (its `fn` runs with it as `this`) at absolute time `t.at`. */
-  schedule(t: Timer): void {
-    t.seq = this.seq++;
-    if (t.at < this.time) t.at = this.time;
-    this.push(t);
-  }
-
-  clearTimeout(handle: TimerHandle): void {
-    (handle as unknown as Timer).fn = null;
-  }
-
-  /** Timers still scheduled (cancelled ones included until they surface). */
-  get pending(): number {
-    return this.heap.length;
-  }
-
-  /** Run every timer due within the next `ms` of virtual time; time ends exactly `ms` later. */
-  async advance(ms: number): Promise<void> {
-    await this.runUntil(() => false, ms);
-  }
-
-  /**
-   * Run timers until `pred()` holds (checked whenever virtual time moves on,
-   * at most every `checkEveryMs`) or `maxMs` of virtual time have passed.
-   * Returns whether `pred` held; the clock stops at the instant it did.
-   */
-  async runUntil(pred: () => boolean, maxMs: number, checkEveryMs = 1): Promise<boolean> {
-    const deadline = this.time + maxMs;
-    await flushJobs();
-    if (pred()) return true;
-    let lastCheck = this.time;
-    let lastFlush = Math.floor(this.time);
-    for (;;) {
-      const next = this.heap[0];
-      if (!next || next.at > deadline) break;
-      if (next.at > this.time && Math.floor(next.at) !== lastFlush) {
-        // Time is about to move: let promise jobs of the current instant run, then maybe check.
-        await flushJobs();
-        lastFlush = Math.floor(next.at);
-        if (next.at - lastCheck >= checkEveryMs) {
-          lastCheck = this.time;
-          if (pred()) return true;
-        }
-        // Those jobs may have scheduled timers earlier than `next`: look again.
-        continue;
-      }
-      this.pop();
-      if (!next.fn) continue;
-      this.time = Math.max(this.time, next.at);
-      const fn = next.fn;
-      next.fn = null;
-      this.fired++;
-      fn.call(next);
-    }
-    await flushJobs();
-    if (pred()) return true;
-    this.time = deadline;
-    await flushJobs();
-    return pred();
-  }
-
-  private push(t: Timer): void {
-    const h = this.heap;
-    h.push(t);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      const parent = h[p] as Timer;
-      if (parent.at < t.at || (parent.at === t.at && parent.seq < t.seq)) break;
-      h[i] = parent;
-      i = p;
-    }
-    h[i] = t;
-  }
-
-  private pop(): void {
-    const h = this.heap;
-    const last = h.pop();
-    if (!last || h.length === 0) return;
-    let i = 0;
-    const n = h.length;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      let c = l;
-      const lt = h[l] as Timer;
-      if (r < n) {
-        const rt = h[r] as Timer;
-        if (rt.at < lt.at || (rt.at === lt.at && rt.seq < lt.seq)) c = r;
-      }
-      const ct = h[c] as Timer;
-      if (last.at < ct.at || (last.at === ct.at && last.seq < ct.seq)) break;
-      h[i] = ct;
-      i = c;
-    }
-    h[i] = last;
-  }
-}
 
 export interface LinkConditions {
   /** One-way latency in ms: a fixed value or a [min, max] range drawn uniformly per frame. */
@@ -209,9 +75,9 @@ interface Endpoint {
 }
 
 /** A frame (or trusted envelope) in flight: one heap entry, no closure. */
-class FrameDelivery implements Timer {
+class FrameDelivery implements ScheduledTimer {
   seq = 0;
-  fn: ((this: Timer) => void) | null = deliverFrame;
+  fn: ((this: ScheduledTimer) => void) | null = deliverFrame;
   constructor(
     public at: number,
     readonly net: SimNetwork,
@@ -222,7 +88,7 @@ class FrameDelivery implements Timer {
   ) {}
 }
 
-function deliverFrame(this: Timer): void {
+function deliverFrame(this: ScheduledTimer): void {
   const d = this as FrameDelivery;
   d.net.arrive(d);
 }
@@ -251,7 +117,7 @@ class SimTransport implements Transport {
 }
 
 export class SimNetwork {
-  readonly clock = new SimClock();
+  readonly clock = new VirtualClock();
   readonly random: Random;
   private readonly defaults: Required<Omit<LinkConditions, 'latency'>> & { latency: readonly [number, number] };
   private readonly endpoints = new Map<Address, Endpoint>();

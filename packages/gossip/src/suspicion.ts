@@ -19,7 +19,7 @@
  * (never extended): nobody listens there, and a live process, however slow,
  * does not refuse connections.
  */
-import type { Clock, TimerHandle } from './clock';
+import type { Clock, TimerHandle } from '@rhizome/clock';
 
 export function remainingSuspicionTime(n: number, k: number, elapsed: number, min: number, max: number): number {
   const frac = Math.log(n + 1) / Math.log(k + 1);

@@ -1,10 +1,10 @@
 /**
  * @rhizome/gossip/testing: what tests and benchmarks need beyond the public
- * API. A simulated network and virtual clock (thousands of real nodes in one
- * process, seeded), a seeded PRNG, and the frame codec for tests that speak
+ * API. A simulated network on @rhizome/clock's VirtualClock (thousands of
+ * real nodes in one process, seeded), a seeded PRNG, and the frame codec for tests that speak
  * the wire directly (fuzzers, outsiders, protocol versions).
  */
-export { SimNetwork, SimClock } from './sim-network';
+export { SimNetwork } from './sim-network';
 export type { SimNetworkOptions, LinkConditions, SimNetworkStats } from './sim-network';
 export { seededRandom } from './prng';
 export type { Random } from './prng';

@@ -1,9 +1,9 @@
+import { VirtualClock } from '@rhizome/clock';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Awareness } from '../src/awareness';
 import { BroadcastQueue } from '../src/internal/broadcast-queue';
 import { DEFAULT_LAN_PROFILE, LOCAL_PROFILE, pushPullScale, resolveProfile, retransmitLimit, suspicionTimeout } from '../src/options';
-import { SimClock } from '../src/sim-network';
 import { remainingSuspicionTime, Suspicion } from '../src/suspicion';
 
 describe('options', () => {
@@ -57,7 +57,7 @@ describe('Lifeguard suspicion timer', () => {
   });
 
   it('fires at max without confirmations, at min with k independent ones; repeats do not count', async () => {
-    const clock = new SimClock();
+    const clock = new VirtualClock();
     let firedAt = -1;
     const s = new Suspicion('a', 2, 1_000, 6_000, clock, NO_EVIDENCE, () => (firedAt = clock.now()));
     await clock.advance(500);
@@ -78,7 +78,7 @@ describe('Lifeguard suspicion timer', () => {
 
 describe('stream evidence in the suspicion timer', () => {
   it('two independent refusals cut the wait to the evidence timeout, never extending it', async () => {
-    const clock = new SimClock();
+    const clock = new VirtualClock();
     let firedAt = -1;
     const s = new Suspicion('a', 2, 1_000, 6_000, clock, { evidence: true, needed: 2, timeout: 200 }, () => (firedAt = clock.now()));
     await clock.advance(50);
@@ -89,7 +89,7 @@ describe('stream evidence in the suspicion timer', () => {
   });
 
   it('accusations without evidence never take the short path', async () => {
-    const clock = new SimClock();
+    const clock = new VirtualClock();
     let firedAt = -1;
     const s = new Suspicion('a', 2, 1_000, 6_000, clock, { evidence: false, needed: 2, timeout: 200 }, () => (firedAt = clock.now()));
     s.confirm('b', false);

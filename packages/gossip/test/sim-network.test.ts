@@ -1,48 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SimClock, SimNetwork } from '../src/sim-network';
-
-describe('SimClock', () => {
-  it('fires timers in time order, ties in scheduling order, and stops at the deadline', async () => {
-    const clock = new SimClock();
-    const fired: string[] = [];
-    clock.setTimeout(() => fired.push('c'), 30);
-    clock.setTimeout(() => fired.push('a'), 10);
-    clock.setTimeout(() => fired.push('b1'), 20);
-    clock.setTimeout(() => fired.push('b2'), 20);
-    const cancelled = clock.setTimeout(() => fired.push('x'), 15);
-    clock.clearTimeout(cancelled);
-    await clock.advance(25);
-    expect(fired).toEqual(['a', 'b1', 'b2']);
-    expect(clock.now()).toBe(25);
-    await clock.advance(10);
-    expect(fired).toEqual(['a', 'b1', 'b2', 'c']);
-  });
-
-  it('runs timers scheduled from promise jobs before later ones (regression: such timers were lost)', async () => {
-    const clock = new SimClock();
-    const fired: number[] = [];
-    clock.setTimeout(() => {
-      void Promise.resolve().then(() => clock.setTimeout(() => fired.push(1), 1));
-    }, 10);
-    clock.setTimeout(() => fired.push(2), 50);
-    await clock.advance(100);
-    expect(fired).toEqual([1, 2]);
-  });
-
-  it('runUntil stops as soon as the predicate holds', async () => {
-    const clock = new SimClock();
-    let n = 0;
-    const tick = (): void => {
-      n++;
-      clock.setTimeout(tick, 10);
-    };
-    clock.setTimeout(tick, 10);
-    expect(await clock.runUntil(() => n >= 5, 1_000)).toBe(true);
-    expect(clock.now()).toBeLessThan(70);
-    expect(await clock.runUntil(() => n >= 1_000, 100)).toBe(false);
-    expect(clock.now()).toBeGreaterThanOrEqual(150);
-  });
-});
+import { SimNetwork } from '../src/sim-network';
 
 describe('SimNetwork', () => {
   function pair(net: SimNetwork) {

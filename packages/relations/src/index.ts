@@ -27,7 +27,7 @@ export { parseLinkMessage, LINK_PROTOCOL_VERSION, MAX_LINK_MESSAGE_BYTES, MAX_LI
 export { DEFAULT_PLAUSIBILITY } from './link-protocol';
 export type { PlausibilityBounds } from './link-protocol';
 export type { LinkMessage, DataMessage, AckMessage, SyncMessage, PullMessage } from './messages';
-export { SimLinkNetwork, DEFAULT_SIM_LINK_FAULTS, seededRandom } from './sim-transport';
+export { SimLinkNetwork, DEFAULT_SIM_LINK_FAULTS } from './sim-transport';
 export type { SimLinkFaults, SimLinkNetworkOptions, SimLinkStats } from './sim-transport';
 export { runRelationScenario, endpointStateFromFixture } from './testing';
 export type { RelationScenarioInput, RelationScenarioOutput, ScenarioRelationEvent, EndpointFixture, RelationFixture } from './testing';

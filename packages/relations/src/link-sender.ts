@@ -23,7 +23,8 @@
  * retransmitted with exponential backoff (paused while the unit is
  * unreachable or departed, resumed at once when it comes back).
  */
-import type { Clock, RunReport, TimerHandle } from '@rhizome/engine';
+import type { Clock, TimerHandle } from '@rhizome/clock';
+import type { RunReport } from '@rhizome/engine';
 import type { LinkContext } from './link-context';
 import { acknowledge, answerPull, queueData, retransmission } from './link-protocol';
 import { emptyLinkRecord, type LinkRecord } from './link-store';

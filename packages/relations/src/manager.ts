@@ -43,7 +43,8 @@
  * of a unit (departed, forget, broken, created) first wait for everything
  * queued before them to run.
  */
-import { internalEvent, systemClock, type Clock, type Engine, type RunReport } from '@rhizome/engine';
+import { systemClock, type Clock } from '@rhizome/clock';
+import { internalEvent, type Engine, type RunReport } from '@rhizome/engine';
 import { linkPosition, remoteSchemas, stageRelationBroken, stageRelationCreated, stageUnitDeparted, stageUnitJoined, stageUnitReaped } from './apply';
 import { checkRelation } from './compat';
 import { departedEvent } from './departing';

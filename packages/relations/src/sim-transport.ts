@@ -1,7 +1,7 @@
 /**
  * An in-memory network of link transports, for tests and simulations:
  * seeded (the same seed gives the same run), on an injected clock (use the
- * engine's ManualClock for virtual time), with per-message loss,
+ * @rhizome/clock's VirtualClock for virtual time), with per-message loss,
  * duplication and random latency (which reorders), partitions between
  * groups of units, and detach/attach of a unit (a crash and a restart: a
  * detached unit receives nothing, and messages in flight to it are lost).
@@ -9,7 +9,7 @@
  * Messages are deep-copied on send, as a real wire would, so sender and
  * receiver never share objects.
  */
-import { systemClock, type Clock } from '@rhizome/engine';
+import { seededRandom, systemClock, type Clock } from '@rhizome/clock';
 import { RelationError } from './errors';
 import type { LinkMessage } from './messages';
 import type { LinkTransport } from './transport';
@@ -44,18 +44,6 @@ export interface SimLinkStats {
   lost: number;
   duplicated: number;
   partitioned: number;
-}
-
-/** mulberry32: tiny, fast, good enough for fault injection. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface Node {

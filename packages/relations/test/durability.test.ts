@@ -6,7 +6,7 @@
  * durable in the sender's store at that instant.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Clock } from '@rhizome/engine';
+import type { Clock } from '@rhizome/clock';
 import { MemoryLinkStore, type LinkRecord, type LinkStore } from '../src/link-store';
 import type { LinkMessage } from '../src/messages';
 import type { LinkTransport } from '../src/transport';

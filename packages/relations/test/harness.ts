@@ -6,12 +6,12 @@
  * further commits non-durable; a restart builds a new engine and manager
  * from what was durable.
  */
+import { seededRandom, VirtualClock } from '@rhizome/clock';
 import { z } from 'zod';
 import {
   defineHandler,
   Engine,
   event,
-  ManualClock,
   relationEvent,
   type EngineOptions,
   type HandlerSpec,
@@ -27,7 +27,7 @@ import { LINK_SYNC_EVENT, RelationManager, type AddRelationSpec, type AppliedInf
 import { parseCharmMetadata, type CharmMetadata } from '../src/metadata';
 import { relationsModel } from '../src/model';
 import { relation } from '../src/relation';
-import { SimLinkNetwork, seededRandom } from '../src/sim-transport';
+import { SimLinkNetwork } from '../src/sim-transport';
 import { asEndpointState, effectiveLocal, type EndpointState } from '../src/state';
 
 export const counter = defineInterface({
@@ -247,7 +247,7 @@ export class SimUnit {
 }
 
 export class SimCluster {
-  readonly clock = new ManualClock();
+  readonly clock = new VirtualClock();
   readonly net: SimLinkNetwork;
   readonly interfaces = new InterfaceRegistry([counter, dfsSlave, http]);
   readonly units = new Map<string, SimUnit>();
@@ -321,7 +321,7 @@ export class SimCluster {
   /** Advances virtual time in steps, settling after each. */
   async tick(ms: number, step = 20): Promise<void> {
     for (let t = 0; t < ms; t += step) {
-      this.clock.advance(Math.min(step, ms - t));
+      this.clock.advanceSync(Math.min(step, ms - t));
       for (let i = 0; i < 4; i++) await new Promise<void>((r) => setImmediate(r));
     }
     await this.settle();

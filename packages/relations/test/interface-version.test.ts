@@ -138,7 +138,10 @@ describe('interface versions between related units', () => {
   });
 
   it('a message without an interface version (kept in a link store written before versions were sent) is accepted', async () => {
-    const { c, src, dst } = await pair('2.0.0', '1.0.0');
+    // Seed 1: with some seeds (5, 7 of @rhizome/clock's seededRandom) dst/0's own
+    // bag (speaking 1.0.0) reaches src/0 first, src/0 re-sends its bag stamped
+    // 2.0.0, and dst/0 rightly refuses it before the last check below.
+    const { c, src, dst } = await pair('2.0.0', '1.0.0', 1);
     // Held back by a partition, src/0's message stays in its outbox; then its record is rewritten as an agent
     // from before this change stored it (no ifaceVersion on the message nor on the record), and src/0 restarts.
     c.net.partition(['src/0'], ['dst/0']);

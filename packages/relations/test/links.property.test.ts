@@ -129,7 +129,7 @@ export async function scenario(seed: number, faults: { loss: number; duplicate: 
         break;
       case 'crash':
         for (let i = 0; i < op.after; i++) {
-          c.clock.advance(1);
+          c.clock.advanceSync(1);
           await new Promise<void>((r) => setImmediate(r));
         }
         c.get(UNITS[op.unit]!).crash();

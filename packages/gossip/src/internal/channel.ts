@@ -22,7 +22,7 @@
  * deduplicated at the receiver. Exactly-once across crashes is the job of
  * the layer above (relations keep their own persisted sequence numbers).
  */
-import type { TimerHandle } from '../clock';
+import type { TimerHandle } from '@rhizome/clock';
 import type { NodeContext } from './context';
 import { GossipError, UnreachableError, type UnreachableReason } from '../errors';
 import type { MemberState } from '../member';

@@ -4,7 +4,7 @@
  * options, and the two ways to speak (direct send, queued broadcast).
  */
 import type { Awareness } from '../awareness';
-import type { Clock } from '../clock';
+import type { Clock } from '@rhizome/clock';
 import type { GossipLogger } from '../logger';
 import type { Message } from './messages';
 import type { GossipProfile } from '../options';

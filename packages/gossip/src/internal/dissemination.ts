@@ -27,7 +27,7 @@
  * plain uniform targets.
  */
 import type { BroadcastQueue } from './broadcast-queue';
-import type { Clock, TimerHandle } from '../clock';
+import type { Clock, TimerHandle } from '@rhizome/clock';
 import { encodeFrames } from './codec';
 import type { Keyring } from '../keyring';
 import type { GossipLogger } from '../logger';

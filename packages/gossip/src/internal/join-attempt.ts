@@ -9,7 +9,7 @@
  * - rejected with whatever `fail` is given (a newer join, a name conflict,
  *   a shutdown).
  */
-import type { Clock, TimerHandle } from '../clock';
+import type { Clock, TimerHandle } from '@rhizome/clock';
 import { GossipError } from '../errors';
 import type { GossipProfile } from '../options';
 

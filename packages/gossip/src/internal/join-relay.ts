@@ -24,7 +24,7 @@
  * tracks at most MAX_JOINERS joiners and relays at most as many joined
  * members (later ones still get full answers, and gossip carries the rest).
  */
-import type { TimerHandle } from '../clock';
+import type { TimerHandle } from '@rhizome/clock';
 import type { NodeContext } from './context';
 import { MessageType, PUSH_PULL_CHUNK, type PushPullMsg, type WireMember } from './messages';
 import { toWireStatus } from '../member';

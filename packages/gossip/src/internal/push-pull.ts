@@ -21,7 +21,7 @@
  * A full state is split into chunks of PUSH_PULL_CHUNK members; each chunk
  * merges on its own, and only the last one of a request asks for a reply.
  */
-import type { TimerHandle } from '../clock';
+import type { TimerHandle } from '@rhizome/clock';
 import type { NodeContext } from './context';
 import type { MemberState } from '../member';
 import { MAX_EVENT_DIGESTS, MessageType, PUSH_PULL_CHUNK, type EventDigest, type Message, type PushPullMsg } from './messages';

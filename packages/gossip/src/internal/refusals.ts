@@ -16,7 +16,7 @@
  * an operator can act on. Memory is bounded: at most MAX_PEERS hosts are
  * tracked, further ones are counted under OTHER_PEERS.
  */
-import type { Clock, TimerHandle } from '../clock';
+import type { Clock, TimerHandle } from '@rhizome/clock';
 import type { FrameErrorCode } from './codec';
 
 /**
