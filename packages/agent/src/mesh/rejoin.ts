@@ -131,7 +131,7 @@ export class Rejoiner {
       this.failures++;
       // The first failure says why; then one line per 30 attempts (a minute at the default), so the log stays bounded.
       if (this.failures === 1 || this.failures % 30 === 0) {
-        this.o.log.warn({ err, seeds, attempts: this.failures }, `no live member to join yet; retrying every ${Math.round((this.o.retryMs ?? 2_000) / 1000)} s`);
+        this.o.log.warn({ err, seeds, attempts: this.failures }, `join failed (no live member answered); retrying every ${Math.round((this.o.retryMs ?? 2_000) / 1000)} s`);
       }
     }
   }
