@@ -111,6 +111,9 @@ export function registerAgent(program: Command, globals: () => GlobalOptions): v
         dashboard: flags.dashboard,
       });
       const agent = await Agent.start(config, { fsync: flags.fsync !== false });
+      // Charm code runs in this process: its stray rejections and throws are told in agent.log (see crash-guard.ts).
+      const { installCrashGuard } = await import('../../internal/crash-guard');
+      installCrashGuard({ log: agent.log, unit: agent.unit });
       const abort = new AbortController();
       if (config.logToStdout) {
         void (async () => {

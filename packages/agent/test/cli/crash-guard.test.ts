@@ -1,0 +1,78 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { connectToAgent, rhizomeCommand } from '../../src/index';
+
+const CHARMS = join(import.meta.dirname, '../fixtures/charms');
+const pids: number[] = [];
+const dirs: string[] = [];
+
+afterAll(async () => {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // exited
+    }
+  }
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+const logLines = async (dir: string): Promise<Array<{ msg: string; level: number; err?: { message?: string } }>> =>
+  (await readFile(join(dir, 'agent.log'), 'utf8').catch(() => ''))
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { msg: string; level: number; err?: { message?: string } });
+
+describe('charm code failing outside its handlers (the agent process)', () => {
+  it('logs a rejection nobody awaits and keeps running; logs an uncaught throw as fatal and exits 70 with its committed runs kept', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rz-guard-'));
+    dirs.push(dir);
+    const start = () => {
+      const child = spawn(process.execPath, rhizomeCommand(['agent', '--unit', 'sloppy/0', '--charm', join(CHARMS, 'sloppy'), '--data-dir', dir]).args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      pids.push(child.pid!);
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      return { child, exit, out: () => out };
+    };
+    const started = async (p: ReturnType<typeof start>): Promise<void> => {
+      const deadline = Date.now() + 45_000;
+      while (!/agent sloppy\/0 running/.test(p.out())) {
+        if (Date.now() > deadline || p.child.exitCode !== null) throw new Error(`agent did not start:\n${p.out()}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const first = start();
+    await started(first);
+    let client = await connectToAgent(dir);
+    expect(await client.post('/actions/float', {})).toMatchObject({ result: { ok: true } });
+    // The rejection is in the log, and the agent still answers and committed the run.
+    const deadline = Date.now() + 10_000;
+    while (!(await logLines(dir)).some((l) => /unhandled promise rejection/.test(l.msg) && l.err?.message === 'floating boom')) {
+      if (Date.now() > deadline) throw new Error(`no rejection logged:\n${first.out()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const facts = await client.get<Record<string, unknown>>('/facts');
+    expect(JSON.stringify(facts)).toContain('floated');
+    expect(first.child.exitCode).toBe(null);
+
+    // A throw from a timer: fatal in the log, exit 70; the next start has the committed fact.
+    await client.post('/actions/throw-later', {}).catch(() => undefined);
+    expect(await first.exit).toBe(70);
+    const fatal = (await logLines(dir)).find((l) => l.level === 60);
+    expect(fatal?.msg).toMatch(/uncaught exception/);
+    expect(fatal?.err?.message).toBe('late bang');
+    expect(first.out()).toMatch(/fatal: agent sloppy\/0: uncaught exception: Error: late bang/);
+
+    const second = start();
+    await started(second);
+    client = await connectToAgent(dir);
+    expect(JSON.stringify(await client.get('/facts'))).toContain('floated');
+    second.child.kill('SIGTERM');
+    expect(await second.exit).toBe(0);
+  });
+});
