@@ -9,7 +9,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AgentError } from '../errors';
 import { ControlClient } from './client';
-import { readToken } from './token';
+import { readToken } from './token-file';
 
 export const ENDPOINT_FILE = 'control.json';
 

@@ -7,8 +7,10 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AgentError } from '../errors';
+import { TOKEN_FILE } from './token-file';
 
-export const TOKEN_FILE = 'control.token';
+export { readToken, TOKEN_FILE } from './token-file';
+
 const TOKEN_RE = /^[0-9a-f]{64}$/;
 
 /** Reads the token in `dataDir`, creating it (mode 0600) if there is none. */
@@ -31,23 +33,6 @@ export async function loadOrCreateToken(dataDir: string): Promise<string> {
   }
   // A token others can read is no secret: tighten it rather than refuse.
   if (((await stat(path)).mode & 0o077) !== 0) await chmod(path, 0o600);
-  return token;
-}
-
-/** Reads the token of an agent's data directory (for the CLI); clear error if missing. */
-export async function readToken(dataDir: string): Promise<string> {
-  const path = join(dataDir, TOKEN_FILE);
-  let token: string;
-  try {
-    token = (await readFile(path, 'utf8')).trim();
-  } catch (err) {
-    throw new AgentError(
-      'AGENT_ERR_NOT_RUNNING',
-      `no control token at ${path}: has an agent ever started with --data-dir ${dataDir}? ` +
-        `(Reading it needs the agent's user.)`,
-      { cause: err },
-    );
-  }
   return token;
 }
 

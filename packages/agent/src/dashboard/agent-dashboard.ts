@@ -11,7 +11,7 @@
  */
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readToken } from '../control/token';
+import { readToken } from '../control/token-file';
 import { isLoopback } from '../internal/address';
 import { startDashboard, type Dashboard } from './server';
 

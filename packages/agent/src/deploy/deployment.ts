@@ -15,9 +15,8 @@ import type { Json } from '@rhizome/engine';
 import { AGENT_INFO_FILE, writeJsonAtomic, type AgentInfo } from '../agent-info';
 import { AgentError } from '../errors';
 import { readProcess, START_TIME_SLACK_MS } from './process-identity';
-import { readToken } from '../control/token';
+import { readToken } from '../control/token-file';
 import { ControlClient } from '../control/client';
-import { DEFAULT_LOCK_WAIT, RECORD_LOCK_FILE, unitLockFile, withLockFile } from './record-lock';
 
 export const DEPLOYMENT_FILE = 'deployment.json';
 
@@ -155,6 +154,8 @@ export async function readDeployment(home: string, name?: string): Promise<Deplo
  * start or stop inside.
  */
 export async function updateDeployment<T>(home: string, name: string, change: (d: Deployment) => T | Promise<T>): Promise<T> {
+  // Loaded by writers only: readers (`rhizome status`) do not pay for the lock's node:crypto.
+  const { DEFAULT_LOCK_WAIT, RECORD_LOCK_FILE, withLockFile } = await import('./record-lock');
   return withLockFile(deploymentDir(home, name), RECORD_LOCK_FILE, `the record of deployment "${name}"`, DEFAULT_LOCK_WAIT.recordMs, async () => {
     const d = await readDeployment(home, name);
     const result = await change(d);
@@ -165,6 +166,7 @@ export async function updateDeployment<T>(home: string, name: string, change: (d
 
 /** Runs one operation on a unit (start, kill, stop, remove) while no other command operates on it. */
 export async function withUnitLock<T>(home: string, name: string, unit: string, fn: () => Promise<T>): Promise<T> {
+  const { DEFAULT_LOCK_WAIT, unitLockFile, withLockFile } = await import('./record-lock');
   return withLockFile(deploymentDir(home, name), unitLockFile(unit), `unit ${unit}`, DEFAULT_LOCK_WAIT.unitMs, fn);
 }
 

@@ -78,23 +78,23 @@ describe('status summary and rendering (pure)', () => {
     expect(selectStatus(s, { states: ['down', 'blocked'] }).units.map((u) => u.unit)).toEqual(['lb/0', 'web/0']);
   });
 
-  it('table: sections, legend, the resolve hint; colour only when asked', () => {
-    const plainTable = renderStatus(s, { format: 'table', now: new Date(0) });
+  it('table: sections, legend, the resolve hint; colour only when asked', async () => {
+    const plainTable = await renderStatus(s, { format: 'table', now: new Date(0) });
     expect(plainTable).not.toMatch(ANSI);
     expect(plainTable).toMatch(/^Deployment +Members +Time\nshop +3\/4 +00:00:00Z/);
     expect(plainTable).toMatch(/web\/1\* +error +error +127\.0\.0\.1 +27100,27101 +local +hook failed: render on config\.changed/);
     expect(plainTable).toMatch(/web:website +lb:backends +http +regular +joined/);
     expect(plainTable).toMatch(/web\/1: error in handler render on config\.changed, 3 attempt\(s\): boom\n {2}fix the cause, then 'rhizome resolve web\/1'/);
     expect(plainTable).toMatch(/Legend: \* leader/);
-    expect(renderStatus(s, { format: 'table', color: true })).toMatch(ANSI);
+    expect(await renderStatus(s, { format: 'table', color: true })).toMatch(ANSI);
     expect(wantsColor({ isTTY: true }, {})).toBe(true);
     expect(wantsColor({ isTTY: true }, { NO_COLOR: '1' })).toBe(false);
     expect(wantsColor({ isTTY: false }, {})).toBe(false);
     expect(wantsColor({ isTTY: false }, { FORCE_COLOR: '1' })).toBe(true);
   });
 
-  it('plain: no borders or colour, # headers, one row per line for awk; json and yaml give the summary back', () => {
-    const plain = renderStatus(s, { format: 'plain', color: true });
+  it('plain: no borders or colour, # headers, one row per line for awk; json and yaml give the summary back', async () => {
+    const plain = await renderStatus(s, { format: 'plain', color: true });
     expect(plain).not.toMatch(ANSI);
     expect(plain).not.toMatch(/[│┌─]/);
     const unitRows = plain.split('\n').filter((l) => /^[\w-]+\/\d+\*?\s/.test(l));
@@ -105,19 +105,19 @@ describe('status summary and rendering (pure)', () => {
       ['web/2', 'idle', 'active'],
     ]);
     expect(plain).toMatch(/^# Unit +Agent +Workload/m);
-    expect(JSON.parse(renderStatus(s, { format: 'json' }))).toEqual(JSON.parse(JSON.stringify(s)));
-    expect(parse(renderStatus(s, { format: 'yaml' })) as StatusSummary).toEqual(JSON.parse(JSON.stringify(s)));
+    expect(JSON.parse(await renderStatus(s, { format: 'json' }))).toEqual(JSON.parse(JSON.stringify(s)));
+    expect(parse(await renderStatus(s, { format: 'yaml' })) as StatusSummary).toEqual(JSON.parse(JSON.stringify(s)));
   });
 });
 
 describe('charm warnings (issue 13 item 7)', () => {
-  it('shows a unit’s charm warnings after the errors, and keeps them through selectors', () => {
+  it('shows a unit’s charm warnings after the errors, and keeps them through selectors', async () => {
     const warned: ClusterStatus = {
       units: [{ unit: 'kafka/0', service: 'kafka', up: true, status: agentStatus('kafka/0', { warnings: ["handler configure waits on fact 'kafka.instaled', which no run has ever set (a misspelling? ...)"] }) }],
     };
     const s = summarizeStatus(warned);
     expect(s.warnings).toEqual([{ unit: 'kafka/0', message: "handler configure waits on fact 'kafka.instaled', which no run has ever set (a misspelling? ...)" }]);
-    const plain = renderStatus(s, { format: 'plain', now: 0 } as never);
+    const plain = await renderStatus(s, { format: 'plain', now: 0 } as never);
     expect(plain).toContain("kafka/0: charm warning: handler configure waits on fact 'kafka.instaled'");
     expect(selectStatus(s, { patterns: ['kafka'] }).warnings).toHaveLength(1);
     expect(selectStatus(s, { patterns: ['other'] }).warnings).toEqual([]);

@@ -99,7 +99,7 @@ describe('remote control over the mesh (loopback)', () => {
         expect(s.security).toMatchObject({ encrypted: false, insecure: true, profile: 'lan' });
         expect(s.address).toBe('127.0.0.1');
         expect(await readFile(join(dir, 'u', 'agent.log'), 'utf8')).toMatch(/INSECURE/);
-        const text = renderStatus(summarizeStatus({ units: [{ unit: s.unit, service: s.service, up: true, status: s }] }), { format: 'plain', now: new Date() });
+        const text = await renderStatus(summarizeStatus({ units: [{ unit: s.unit, service: s.service, up: true, status: s }] }), { format: 'plain', now: new Date() });
         expect(text).toMatch(/insecure.*svc\/7.*unencrypted/);
       } finally {
         await insecure.stop();

@@ -57,7 +57,7 @@ export function registerStatus(program: Command, globals: () => GlobalOptions): 
       const frame = async (): Promise<string> => {
         const summary = summarizeStatus(await fetchClusterStatus(g));
         checkSelectors(summary, selectors);
-        return renderStatus(selectStatus(summary, { patterns: selectors, states: opts.state }), { format, color, now: new Date() });
+        return await renderStatus(selectStatus(summary, { patterns: selectors, states: opts.state }), { format, color, now: new Date() });
       };
       if (opts.watch === undefined || opts.watch === false) {
         process.stdout.write(`${await frame()}\n`);

@@ -11,7 +11,6 @@
  */
 import Table from 'cli-table3';
 import { createColors } from 'picocolors';
-import { stringify } from 'yaml';
 import type { StatusSummary } from './model';
 
 export const STATUS_FORMATS = ['table', 'plain', 'json', 'yaml'] as const;
@@ -126,13 +125,16 @@ function unitErrors(s: StatusSummary, c: Colors): string[] {
   );
 }
 
-/** Renders a status summary in one of the formats (pure). */
-export function renderStatus(s: StatusSummary, opts: RenderOptions): string {
+/** Renders a status summary in one of the formats (pure; async only to load the YAML library when asked for YAML). */
+export async function renderStatus(s: StatusSummary, opts: RenderOptions): Promise<string> {
   switch (opts.format) {
     case 'json':
       return JSON.stringify(s, null, 2);
-    case 'yaml':
+    case 'yaml': {
+      // Loaded for this format only: the YAML library is most of what a plain `status` would otherwise compile.
+      const { stringify } = await import('yaml');
       return stringify(s, { lineWidth: 0, aliasDuplicateObjects: false }).trimEnd();
+    }
     case 'plain': {
       const c = createColors(false);
       return [...sections(s, c, opts.now, columns, true), ...errorLines(s, c)].join('\n\n');
