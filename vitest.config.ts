@@ -22,6 +22,8 @@ export default defineConfig({
       'test/**/*.test.ts',
       'docs/**/*.test.ts',
     ],
+    // FC_SEED (and FC_PATH) replay a failing fast-check property in any test: packages/test-support.
+    setupFiles: ['./packages/test-support/src/vitest-setup.ts'],
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientFor, readDeployment, rhizomeCommand, type AgentStatus, type Deployment } from '@rhizome/agent';
+import { until } from '@rhizome/test-support';
 
 const ROOT = join(import.meta.dirname, '..');
 const BUNDLE = join(ROOT, 'packages/agent/test/fixtures/bundles/cluster.yaml');
@@ -42,21 +43,6 @@ async function ok(...args: string[]): Promise<string> {
   const r = await rhizome(...args);
   if (r.code !== 0) throw new Error(`rhizome ${args.join(' ')} exited ${r.code}:\n${r.stderr}\n${r.stdout}`);
   return r.stdout;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 const dep = (): Promise<Deployment> => readDeployment(home, 'cluster');
@@ -125,10 +111,10 @@ describe('agents as real processes, through the CLI', () => {
     await until('sender reports receiver/1 departed', async () => {
       const rel = (await status('sender/0')).relations.find((r) => r.remoteService === 'receiver');
       return rel && rel.departed.includes('receiver/1') && !rel.units.some((u) => u.unit === 'receiver/1');
-    });
+    }, 60_000);
     await ok('wait', '--timeout', '60');
     await ok('event', 'count', JSON.stringify({ value: 4 }));
-    await until('receiver/0 has 4', async () => (await facts('receiver/0'))['last.sender-0'] === 4);
+    await until('receiver/0 has 4', async () => (await facts('receiver/0'))['last.sender-0'] === 4, 60_000);
 
     // restart from its data directory: it rejoins, catches up, and applied nothing twice
     const before = (await facts('receiver/0'))['applied.sender-0'];
@@ -154,13 +140,13 @@ describe('agents as real processes, through the CLI', () => {
 
     // a charm that throws: status names the handler and error; resolve --skip recovers
     await ok('event', 'explode');
-    await until('faulty/0 in error', async () => (await status('faulty/0')).engine.state === 'error');
+    await until('faulty/0 in error', async () => (await status('faulty/0')).engine.state === 'error', 60_000);
     const st = await ok('status');
     expect(st).toMatch(/faulty\/0: error in handler explode on user\.explode, \d attempt\(s\): .*boom: the workload refused to start/);
     const notConverged = await rhizome('wait', '--timeout', '2');
     expect(notConverged.code).toBe(1);
     await ok('resolve', 'faulty/0', '--skip');
-    await until('faulty/0 idle', async () => (await status('faulty/0')).engine.state === 'idle');
+    await until('faulty/0 idle', async () => (await status('faulty/0')).engine.state === 'idle', 60_000);
     await ok('wait', '--timeout', '60');
 
     // logs carry the run id on every line of a run
@@ -179,7 +165,7 @@ describe('agents as real processes, through the CLI', () => {
       const members = JSON.parse(await ok('members', '--json')) as { name: string; status: string }[];
       const rel = (await status('sender/0')).relations.find((r) => r.remoteService === 'receiver');
       return members.find((m) => m.name === 'receiver/2')?.status === 'left' && rel?.departed.includes('receiver/2');
-    });
+    }, 60_000);
     const r2log = (await readFile(join(d.units['receiver/2']?.dataDir ?? join(home, 'cluster/receiver-2'), 'agent.log'), 'utf8')).trim().split('\n');
     expect(JSON.parse(r2log.at(-1)!).msg).toBe('agent stopped');
 

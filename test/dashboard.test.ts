@@ -17,7 +17,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { agentCommand, deploy, destroy, killUnit, readDeployment, readToken, runCli } from '@rhizome/agent';
 import { startDashboard, type Dashboard } from '../packages/agent/src/dashboard/server';
-import { ROOT, unitStatus, until } from './e2e-support';
+import { ROOT, unitStatus } from './e2e-support';
+import { until } from '@rhizome/test-support';
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = await access(CHROMIUM).then(
@@ -109,7 +110,7 @@ describe.skipIf(!haveChromium)('the dashboard in headless Chromium', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const urlFile = join(unit.dataDir, 'dashboard.url');
     try {
-      const running = await until('the agent to say it runs', async () => (/running: .*dashboard (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stdout) ?? undefined), 30_000, 100);
+      const running = await until('the agent to say it runs', async () => (/running: .*dashboard (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stdout) ?? undefined), { timeoutMs: 30_000, intervalMs: 100 });
       // The address is printed and logged without the token; the file holds the whole URL.
       expect(stdout).not.toContain(await readToken(unit.dataDir));
       const url = (await readFile(urlFile, 'utf8')).trim();

@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientFor, deploy, destroy, readDeployment, rhizomeCommand, unitOf, type AgentStatus } from '@rhizome/agent';
-import { converge, ROOT, unitDir, until } from './e2e-support';
+import { converge, ROOT, unitDir } from './e2e-support';
+import { until } from '@rhizome/test-support';
 
 const NAME = 'hadoop';
 let home = '';
@@ -81,14 +82,14 @@ describe('the deployment record under concurrent commands, and remove-unit', () 
     }
     for (const u of ['datanode/0', 'datanode/1']) if (d.units[u]!.state !== 'running') expect((await cli('start', u, '--no-wait', '--no-fsync')).code).toBe(0);
     await converge(home, NAME);
-    await until('five workers', async () => ((await workers()).length === 5 ? true : undefined));
+    await until('five workers', async () => ((await workers()).length === 5 ? true : undefined), 60_000);
 
     // remove-unit: gone from workers, status, the namenode's relation state, and the disk.
     const gone = unitOf(await readDeployment(home, NAME), 'datanode/1');
     const removed = await cli('remove-unit', 'datanode/1');
     expect(removed.code, removed.out).toBe(0);
     await converge(home, NAME);
-    await until('datanode-1 out of workers', async () => (!(await workers()).includes('datanode-1') ? true : undefined));
+    await until('datanode-1 out of workers', async () => (!(await workers()).includes('datanode-1') ? true : undefined), 60_000);
     expect(await workers()).toHaveLength(4);
     d = await readDeployment(home, NAME);
     expect(d.units['datanode/1']).toBeUndefined();
@@ -101,7 +102,7 @@ describe('the deployment record under concurrent commands, and remove-unit', () 
       const s = await nn.get<AgentStatus>('/status');
       const mentions = s.relations.some((r) => r.departed.includes('datanode/1') || r.units.some((x) => x.unit === 'datanode/1') || r.links.some((l) => l.remoteUnit === 'datanode/1'));
       return mentions ? undefined : true;
-    });
+    }, 60_000);
 
     // Its number is never reused.
     const again = await cli('add-unit', 'datanode', '--no-wait', '--no-fsync');

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addUnit, deploy, destroy, killUnit, startUnit, stopUnit } from '@rhizome/agent';
 import { parseHadoopXml } from '../charms/kit/src/hadoop-xml';
-import { converge, ROOT, unitDir, unitStatus, until } from './e2e-support';
+import { converge, ROOT, unitDir, unitStatus } from './e2e-support';
+import { until } from '@rhizome/test-support';
 
 const NAME = 'hadoop';
 let home = '';

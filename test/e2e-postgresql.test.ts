@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addUnit, deploy, destroy, killUnit, startUnit } from '@rhizome/agent';
-import { converge, ROOT, unitDir, unitStatus, until, writeBundle } from './e2e-support';
+import { converge, ROOT, unitDir, unitStatus, writeBundle } from './e2e-support';
+import { until } from '@rhizome/test-support';
 
 const NAME = 'postgresql';
 const PORT = 16432; // a base other than the example's: unit N listens on PORT + N
@@ -104,7 +105,7 @@ describe.skipIf(!pgInstalled)('the postgresql bundle on real agents and real ser
     await readOn(PORT + r2, 'row-1');
     // Replicas are read-only.
     expect(await psql(conn, PORT + r1, "INSERT INTO notes VALUES ('nope')")).toMatch(/read-only transaction/);
-    await until('status to show 2 streaming replicas', async () => ((await unitStatus(home, NAME, `postgresql/${primary}`)).workload?.message?.includes('2 replica(s) streaming') ? true : undefined));
+    await until('status to show 2 streaming replicas', async () => ((await unitStatus(home, NAME, `postgresql/${primary}`)).workload?.message?.includes('2 replica(s) streaming') ? true : undefined), 60_000);
 
     // A replica's unit dies, agent and server: the primary keeps serving.
     const replicaPid = await postmasterPid(`postgresql/${r2}`);

@@ -1,6 +1,6 @@
 /**
  * Shared by the end-to-end tests of the example bundles (test/e2e-*.test.ts):
- * free ports, bounded polling, where a deployed unit's files are, and a
+ * free ports, where a deployed unit's files are, and a
  * bundle copy with absolute charm paths (so a test can change options).
  */
 import { writeFile } from 'node:fs/promises';
@@ -8,6 +8,8 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clientFor, readDeployment, unitOf, waitForConvergence, type AgentStatus } from '@rhizome/agent';
+// For test/chaos.test.ts, which imports it from here; new tests import @rhizome/test-support.
+export { until } from '@rhizome/test-support';
 
 export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
@@ -17,26 +19,6 @@ export async function freePort(): Promise<number> {
   const { port } = s.address() as { port: number };
   await new Promise<void>((r) => s.close(() => r()));
   return port;
-}
-
-/**
- * Polls `probe` until it returns something other than undefined; throws
- * after `timeoutMs` with the last observation, so a failure says what the
- * test saw instead of just "timeout".
- */
-export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000, intervalMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
 }
 
 /** The working directory of a deployed unit: where its charm renders files. */

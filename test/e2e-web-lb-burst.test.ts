@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientFor, deploy, destroy, readDeployment, relate, unitOf } from '@rhizome/agent';
-import { converge, freePort, ROOT, unitDir, until, writeBundle } from './e2e-support';
+import { converge, freePort, ROOT, unitDir, writeBundle } from './e2e-support';
+import { until } from '@rhizome/test-support';
 
 const NAME = 'web-lb';
 let home = '';
@@ -91,7 +92,7 @@ describe('relate web:website lb:backends with 3 web units', () => {
         seen.add((await res.text()).trim());
       }
       return [...seen].sort().join(',') === want ? true : undefined;
-    }, 120_000, 200);
+    }, { timeoutMs: 120_000, intervalMs: 200 });
     const reachedMs = Date.now() - t0;
     await converge(home, NAME, 120_000);
     const convergedMs = Date.now() - t0;

@@ -16,7 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { addUnit, deploy, destroy, killUnit, runCli, startUnit } from '@rhizome/agent';
-import { converge, freePort, ROOT, unitDir, unitStatus, until, writeBundle } from './e2e-support';
+import { converge, freePort, ROOT, unitDir, unitStatus, writeBundle } from './e2e-support';
+import { until } from '@rhizome/test-support';
 
 const NAME = 'web-lb';
 let home = '';
@@ -89,7 +90,7 @@ async function portIsFree(p: number): Promise<boolean> {
 }
 
 const reachesExactly = (want: string[]) =>
-  until(`nginx to reach exactly ${want.join(', ')}`, async () => ((await reached(4 * want.length)).join(',') === want.join(',') ? true : undefined), 90_000, 500);
+  until(`nginx to reach exactly ${want.join(', ')}`, async () => ((await reached(4 * want.length)).join(',') === want.join(',') ? true : undefined), { timeoutMs: 90_000, intervalMs: 500 });
 
 describe('the web-lb bundle on real agents', () => {
   it('balances over the live web units through every change', { timeout: 420_000 }, async () => {

@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addUnit, deploy, destroy, killUnit } from '@rhizome/agent';
-import { converge, ROOT, unitDir, unitStatus, until, writeBundle } from './e2e-support';
+import { converge, ROOT, unitDir, unitStatus, writeBundle } from './e2e-support';
+import { until } from '@rhizome/test-support';
 
 const NAME = 'zookeeper';
 // Port bases other than the example's, so a test run and a demo never collide.
@@ -95,7 +96,7 @@ describe.skipIf(!zkInstalled)('the zookeeper bundle on real agents and real serv
     const modes = await until('every server to serve', async () => {
       const m = await Promise.all(ports.map(modeOf));
       return m.every((x) => x !== undefined) ? m : undefined;
-    });
+    }, 60_000);
     expect(modes.filter((m) => m === 'leader')).toHaveLength(1);
     const members = await membersOf(ports[0]!);
     expect(members.split('\n')).toHaveLength(3);
@@ -107,13 +108,13 @@ describe.skipIf(!zkInstalled)('the zookeeper bundle on real agents and real serv
     await until('status to show the roles', async () => {
       const msgs = await Promise.all([0, 1, 2].map(async (i) => (await unitStatus(home, NAME, `zookeeper/${i}`)).workload?.message ?? ''));
       return msgs.every((m, i) => m.startsWith(`${modes[i]}, ensemble of 3`)) ? true : undefined;
-    });
+    }, 60_000);
 
     // Written through one server, read through another.
     const writer = ports[(leaderIndex + 1) % 3]!;
     const reader = ports[(leaderIndex + 2) % 3]!;
     expect(await zkCli(writer, 'create', '/rhizome-e2e', 'hello-from-rhizome')).toContain('Created /rhizome-e2e');
-    expect(await until('the znode through another server', async () => ((await zkCli(reader, 'get', '/rhizome-e2e')).includes('hello-from-rhizome') ? true : undefined))).toBe(true);
+    expect(await until('the znode through another server', async () => ((await zkCli(reader, 'get', '/rhizome-e2e')).includes('hello-from-rhizome') ? true : undefined), 60_000)).toBe(true);
 
     // The leader's unit dies: agent and server.
     const leaderPid = Number((await readFile(join(unitDir(home, NAME, leaderUnit), 'zk', 'zookeeper.pid'), 'utf8')).trim());
@@ -123,7 +124,7 @@ describe.skipIf(!zkInstalled)('the zookeeper bundle on real agents and real serv
     const newModes = await until('a new leader among the survivors', async () => {
       const m = await Promise.all(survivors.map(modeOf));
       return m.filter((x) => x === 'leader').length === 1 && m.every((x) => x !== undefined) ? m : undefined;
-    });
+    }, 60_000);
     expect(newModes.sort()).toEqual(['follower', 'leader']);
     expect(await zkCli(survivors[0]!, 'get', '/rhizome-e2e')).toContain('hello-from-rhizome');
 
@@ -135,7 +136,7 @@ describe.skipIf(!zkInstalled)('the zookeeper bundle on real agents and real serv
     const grown = await until('every live server to report 4 members', async () => {
       const all = await Promise.all(live.map(membersOf));
       return all.every((m) => m === all[0] && m.split('\n').length === 4) ? all[0] : undefined;
-    });
+    }, 60_000);
     expect(grown).toContain(`server.4=127.0.0.1:${QUORUM + 3}:${ELECTION + 3}:participant;127.0.0.1:${CLIENT + 3}`);
     expect(await zkCli(CLIENT + 3, 'get', '/rhizome-e2e')).toContain('hello-from-rhizome');
     expect(await zkCli(CLIENT + 3, 'set', '/rhizome-e2e', 'after-growth')).not.toMatch(/KeeperErrorCode/);

@@ -17,8 +17,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Keyring } from '@rhizome/gossip';
 import { rhizomeCommand } from '../packages/agent/src/runtime';
-import { ROOT, until } from './e2e-support';
+import { ROOT } from './e2e-support';
 import { createHosts, netnsUnavailableReason, type Host, type HostNetwork, type HostProcess } from './hosts/index';
+import { until } from '@rhizome/test-support';
 
 const netns = await netnsUnavailableReason();
 const missing = [
@@ -99,16 +100,11 @@ describe.skipIf(reason !== undefined)(`real services across 3 hosts${reason ? ` 
 
   it('a ZooKeeper ensemble forms over the hosts\' addresses and serves data from any host', { timeout: 180_000 }, async () => {
     await startAgents('zookeeper', ZK_GOSSIP);
-    const modes = await until(
-      'three servers serving one quorum',
-      async () => {
+    const modes = await until('three servers serving one quorum', async () => {
         const m = await Promise.all([0, 1, 2].map(async (i) => /^Mode: (\S+)/m.exec(await flw(i, 'srvr'))?.[1]));
         const members = (await flw(0, 'conf')).split('\n').filter((l) => l.startsWith('server.'));
         return m.every((x) => x !== undefined) && members.length === 3 ? m : undefined;
-      },
-      150_000,
-      500,
-    );
+      }, { timeoutMs: 150_000, intervalMs: 500 });
     expect(modes.filter((m) => m === 'leader')).toHaveLength(1);
     const conf = (await flw(1, 'conf')).split('\n').filter((l) => l.startsWith('server.')).sort();
     expect(conf).toEqual([0, 1, 2].map((i) => `server.${i + 1}=${ADDR[i]}:${12888 + i}:${13888 + i}:participant;${ADDR[i]}:${12181 + i}`));
@@ -119,9 +115,7 @@ describe.skipIf(reason !== undefined)(`real services across 3 hosts${reason ? ` 
   it('PostgreSQL replicas on other hosts stream from the primary over its real address', { timeout: 180_000 }, async () => {
     await startAgents('postgresql', PG_GOSSIP, { port: PG_PORT });
     // Which unit is primary is the peers' election; the replicas name its host in their primary_conninfo.
-    const roles = await until(
-      'one primary and two streaming replicas',
-      async () => {
+    const roles = await until('one primary and two streaming replicas', async () => {
         const r: string[] = [];
         for (let i = 0; i < 3; i++) {
           const conninfo = await readFile(join(dataDir('postgresql', i), 'unit', 'pg', 'data', 'postgresql.auto.conf'), 'utf8').catch(() => '');
@@ -131,10 +125,7 @@ describe.skipIf(reason !== undefined)(`real services across 3 hosts${reason ? ` 
           r.push(standby ? `replica:${/host=(\S+)/.exec(conninfo)?.[1] ?? '?'}` : 'primary');
         }
         return r.filter((x) => x === 'primary').length === 1 && r.filter((x) => x.startsWith('replica:')).length === 2 ? r : undefined;
-      },
-      150_000,
-      500,
-    );
+      }, { timeoutMs: 150_000, intervalMs: 500 });
     const primary = roles.indexOf('primary');
     for (const r of roles.filter((x) => x !== 'primary')) expect(r).toBe(`replica:${ADDR[primary]}`);
     // Real rows, written on the primary's host and read on each replica's host, as the superuser over each host's private socket.

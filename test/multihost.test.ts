@@ -20,8 +20,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Keyring } from '@rhizome/gossip';
 import { rhizomeCommand } from '../packages/agent/src/runtime';
-import { ROOT, until } from './e2e-support';
+import { ROOT } from './e2e-support';
 import { createHosts, netnsUnavailableReason, type Host, type HostNetwork, type HostProcess } from './hosts/index';
+import { until } from '@rhizome/test-support';
 
 const reason = await netnsUnavailableReason();
 if (reason) console.warn(`skipping the multi-host tests: ${reason}`);
@@ -102,16 +103,11 @@ describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring 
   }
 
   async function converged(what: string, timeoutMs = 60_000): Promise<void> {
-    await until(
-      what,
-      async () => {
+    await until(what, async () => {
         if ((await unitFile(1, 'workers')) !== WORKERS) return undefined;
         for (const i of [2, 3, 4]) if (!(await unitFile(i, 'core-site.xml')).includes(`<value>${FS}</value>`)) return undefined;
         return true;
-      },
-      timeoutMs,
-      200,
-    );
+      }, { timeoutMs: timeoutMs, intervalMs: 200 });
   }
 
   beforeAll(async () => {
@@ -145,7 +141,7 @@ describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring 
         }
       }
       return true;
-    }, 60_000, 200);
+    }, { timeoutMs: 60_000, intervalMs: 200 });
   }, 120_000);
 
   afterAll(async () => {
@@ -156,7 +152,7 @@ describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring 
 
   it('the Hadoop example converges across hosts with the hosts\' real addresses', async () => {
     const started = Date.now();
-    await until('relate accepted', async () => ((await cliAt(['relate', 'datanode:namenode', 'namenode:datanode'])).code === 0 ? true : undefined), 30_000, 300);
+    await until('relate accepted', async () => ((await cliAt(['relate', 'datanode:namenode', 'namenode:datanode'])).code === 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 300 });
     await converged('workers and core-site.xml with real addresses');
     console.log(`multi-host: Hadoop converged ${Date.now() - started} ms after relate`);
     expect(await unitFile(1, 'workers')).toBe(WORKERS);
@@ -206,7 +202,7 @@ describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring 
     await net.linkDown(host(4));
     try {
       const t0 = Date.now();
-      await until('datanode/2 departed from workers', async () => ((await unitFile(1, 'workers')) === `${ADDR[1]}\n${ADDR[2]}\n` ? true : undefined), 45_000, 200);
+      await until('datanode/2 departed from workers', async () => ((await unitFile(1, 'workers')) === `${ADDR[1]}\n${ADDR[2]}\n` ? true : undefined), { timeoutMs: 45_000, intervalMs: 200 });
       console.log(`multi-host: link down -> departed in ${Date.now() - t0} ms`);
       const s = await api<{ units: { unit: string; up: boolean; error?: string }[] }>(1, '/cluster/status?timeoutMs=2000');
       expect(s.units.find((u) => u.unit === 'datanode/2')).toMatchObject({ up: false });
@@ -226,7 +222,7 @@ describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring 
       // takes is the gossip layer's: Lifeguard stretches the suspicion of a member by the
       // accuser's own local health, which a partition degrades (up to 8 x 24 s on the LAN
       // profile), so the test does not wait for it.
-      await until('each side sees the other as not alive', async () => ((await aliveSeenBy(1)).join() === 'datanode/0,namenode/0' && (await aliveSeenBy(3)).join() === 'datanode/1,datanode/2' ? true : undefined), 45_000, 300);
+      await until('each side sees the other as not alive', async () => ((await aliveSeenBy(1)).join() === 'datanode/0,namenode/0' && (await aliveSeenBy(3)).join() === 'datanode/1,datanode/2' ? true : undefined), { timeoutMs: 45_000, intervalMs: 300 });
       console.log(`multi-host: partition -> each side alone in ${Date.now() - p0} ms`);
       // Status from host 1 still answers, for the units it can reach; the others are listed as down.
       const st = await api<{ units: { unit: string; up: boolean }[] }>(1, '/cluster/status?timeoutMs=1500');
@@ -235,7 +231,7 @@ describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring 
       await net.heal();
     }
     const t0 = Date.now();
-    await until('one cluster again', async () => ((await aliveSeenBy(3)).length === 4 && (await aliveSeenBy(1)).length === 4 ? true : undefined), 60_000, 300);
+    await until('one cluster again', async () => ((await aliveSeenBy(3)).length === 4 && (await aliveSeenBy(1)).length === 4 ? true : undefined), { timeoutMs: 60_000, intervalMs: 300 });
     await converged('workers after the partition healed');
     console.log(`multi-host: partition healed and converged in ${Date.now() - t0} ms`);
   }, 150_000);
@@ -263,7 +259,7 @@ describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring 
     ]));
     try {
       // Its join is refused: it keeps retrying and logs so.
-      await until('the intruder tried and failed to join', async () => (/join failed/.test(await readFile(join(dir, 'agent.log'), 'utf8').catch(() => '')) ? true : undefined), 30_000, 300);
+      await until('the intruder tried and failed to join', async () => (/join failed/.test(await readFile(join(dir, 'agent.log'), 'utf8').catch(() => '')) ? true : undefined), { timeoutMs: 30_000, intervalMs: 300 });
       // Each attempt had no effect:
       const members = await membersSeenBy(1);
       expect(members.map((m) => m.name).sort()).toEqual([...UNITS].sort()); // no evil/0, no datanode/9
@@ -294,7 +290,7 @@ describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring 
     expect(list.keys).toEqual({ [newKey]: 4 });
     for (let i = 1; i <= 4; i++) expect((await readFile(keyringFile(i), 'utf8')).trim()).toBe(newKey);
     // Still one cluster, still converged, a while after the old key is gone.
-    await until('all alive after rotation', async () => ((await aliveSeenBy(4)).length === 4 ? true : undefined), 10_000, 300);
+    await until('all alive after rotation', async () => ((await aliveSeenBy(4)).length === 4 ? true : undefined), { timeoutMs: 10_000, intervalMs: 300 });
     expect(await aliveSeenBy(1)).toEqual([...UNITS].sort());
     await converged('converged after rotation', 20_000);
   });
@@ -309,7 +305,7 @@ describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring 
       const members = (await membersSeenBy(1)).map((m) => m.name);
       const runs = (await api<{ eventLabel: string }[]>(1, '/runs')).map((x) => x.eventLabel).join(' ');
       return members.includes('evil/0') && /pwn/.test(runs) ? true : undefined;
-    }, 20_000, 300);
+    }, { timeoutMs: 20_000, intervalMs: 300 });
   });
 
   it('an agent with the key but another label never merges with the cluster', async () => {
@@ -322,7 +318,7 @@ describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring 
       '--bind', `0.0.0.0:${PORT + 1}`, '--advertise', ADDR[4]!, '--keyring', other, '--label', 'rhizome-other', '--seed', `${ADDR[0]}:${PORT}`, '--no-fsync',
     ]));
     try {
-      await until('the stranger tried to join', async () => (/join failed/.test(await readFile(join(dir, 'agent.log'), 'utf8').catch(() => '')) ? true : undefined), 30_000, 300);
+      await until('the stranger tried to join', async () => (/join failed/.test(await readFile(join(dir, 'agent.log'), 'utf8').catch(() => '')) ? true : undefined), { timeoutMs: 30_000, intervalMs: 300 });
       expect((await membersSeenBy(1)).map((m) => m.name).filter((n) => n !== 'evil/0').sort()).toEqual([...UNITS].sort());
       expect(await unitFile(1, 'workers')).toBe(WORKERS);
     } finally {

@@ -25,8 +25,9 @@ import { fetchClusterStatus } from '../packages/agent/src/cli/status/fetch';
 import { addMachine, listMachines, removeMachine } from '../packages/agent/src/deploy/machines';
 import { agentArtifact, charmArtifact, supervisorArtifact } from '../packages/agent/src/deploy/release';
 import { closeSshConnections, installArtifacts } from '../packages/agent/src/deploy/remote';
-import { converge, ROOT, until } from './e2e-support';
+import { converge, ROOT } from './e2e-support';
 import { sshHostsUnavailable, startSshHosts, type SshHosts } from './ssh-hosts';
+import { until } from '@rhizome/test-support';
 
 const unavailable = await sshHostsUnavailable();
 if (unavailable) process.stderr.write(`skipping the SSH deployment tests: ${unavailable}\n`);

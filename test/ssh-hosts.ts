@@ -16,6 +16,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { until } from '@rhizome/test-support';
 
 const run = promisify(execFile);
 
@@ -58,14 +59,6 @@ export async function sshHostsUnavailable(): Promise<string | undefined> {
     return `cannot create network namespaces (${(err as Error).message.split('\n')[0]})`;
   }
   return undefined;
-}
-
-async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /**
@@ -157,7 +150,7 @@ export async function startSshHosts(root: string, count: number, opts: { without
       [`Host ${subnet}.*`, '  User root', `  IdentityFile ${clientKey}`, '  IdentitiesOnly yes', `  UserKnownHostsFile ${knownHostsFile}`, '  StrictHostKeyChecking yes', '  LogLevel ERROR', ''].join('\n'),
     );
     for (const m of machines) {
-      await waitFor(`sshd on ${m.address}`, async () => (await run('ssh', ['-F', sshConfig, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=2', m.ssh, 'true'])).stdout !== undefined, 15_000);
+      await until(`sshd on ${m.address}`, async () => (await run('ssh', ['-F', sshConfig, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=2', m.ssh, 'true'])).stdout !== undefined, 15_000);
     }
     return { machines, sshConfig, pidsIn: (m) => nsPids(m.ns), cleanup };
   } catch (err) {

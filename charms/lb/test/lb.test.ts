@@ -18,6 +18,7 @@ import web from '@rhizome-charms/web';
 import lb from '../charm';
 import { lbHandlers } from '../src/handlers';
 import { nginxPid, stopNginx } from '../src/nginx';
+import { until } from '@rhizome/test-support';
 
 const side = { side: http.requirer } satisfies EndpointFixture;
 const webData = (port: number) => ({ host: '127.0.0.1', port });
@@ -171,26 +172,23 @@ describe('lb for real: ansible-playbook renders nginx.conf and drives nginx in f
     expect(await readFile(join(lbDir, 'nginx.conf'), 'utf8')).not.toContain(`:${ports['web/1']} `);
     expect(await nginxPid(lbDir)).toBe(pid); // reloaded, not restarted
     // A reload lets old workers finish; poll (bounded) until only live units answer.
-    const deadline = Date.now() + 30_000;
-    let seen = await reached(lbPort, 12);
-    while (Date.now() < deadline && seen.size !== 2) seen = await reached(lbPort, 12);
-    expect(seen).toEqual(new Set(['web/0', 'web/2']));
+    const answering = async (n: number, tries: number): Promise<Set<string>> =>
+      until(`exactly ${n} units answering through nginx`, async () => {
+        const seen = await reached(lbPort, tries);
+        return seen.size === n ? seen : undefined;
+      });
+    expect(await answering(2, 12)).toEqual(new Set(['web/0', 'web/2']));
 
     // web/3 joins.
     out = await runRelationScenario({ handlers: h, unit: 'lb/0', kb: out.kb, endpoints: { backends: side }, event: { endpoint: 'backends', name: 'changed', unit: 'web/3', data: webData(ports['web/3']!) } });
     expect(out.error?.message).toBeUndefined();
-    const until = Date.now() + 30_000;
-    seen = await reached(lbPort, 15);
-    while (Date.now() < until && seen.size !== 3) seen = await reached(lbPort, 15);
-    expect(seen).toEqual(new Set(['web/0', 'web/2', 'web/3']));
+    expect(await answering(3, 15)).toEqual(new Set(['web/0', 'web/2', 'web/3']));
 
     // nginx dies behind the agent's back: its pid file goes away, the watch raises file.changed, nginx is started again.
     expect(lb.watch!(unit)).toEqual([join(lbDir, 'nginx.pid')]);
     const before = (await nginxPid(lbDir))!;
     process.kill(before, 'SIGTERM');
-    const gone = Date.now() + 30_000;
-    while (Date.now() < gone && (await nginxPid(lbDir)) !== undefined) await new Promise((r) => setTimeout(r, 50));
-    expect(await nginxPid(lbDir)).toBeUndefined();
+    await until('nginx gone and its pid file removed', async () => (await nginxPid(lbDir)) === undefined);
     out = await runRelationScenario({ handlers: h, unit: 'lb/0', kb: out.kb, endpoints: { backends: side }, event: { kind: 'internal', name: 'file.changed', payload: { path: join(lbDir, 'nginx.pid') } } });
     expect(out.error?.message).toBeUndefined();
     expect(out.report.steps.map((s) => s.handler)).toEqual(['restart-nginx']);

@@ -12,8 +12,8 @@ import type { GossipNode } from '../src/index';
 import type { RefusalSummary } from '../src/internal/refusals';
 import { peerHost } from '../src/internal/refusals';
 import { createWsTransport } from '../src/ws-transport';
-import { waitFor } from './fixtures/proc';
 import { SimCluster } from './helpers/sim-cluster';
+import { until } from '@rhizome/test-support';
 
 const env = { from: 'a', addr: 'sim://a', msgs: [{ t: 1, x: 'hello' }] };
 const max = 64 * 1024;
@@ -158,7 +158,7 @@ describe('two clusters with different labels on loopback', () => {
     // A member of beta tries alpha's seed, and the other way round: both refused.
     await expect(b[0]!.join([a[0]!.address])).rejects.toMatchObject({ code: 'GOSSIP_ERR_JOIN_FAILED' });
     await expect(a[1]!.join([b[1]!.address])).rejects.toMatchObject({ code: 'GOSSIP_ERR_JOIN_FAILED' });
-    await waitFor(() => refused.length > 0, 'alpha reports beta frames');
+    await until('alpha reports beta frames', () => refused.length > 0);
     expect(refused[0]!.reasons.GOSSIP_ERR_LABEL?.message).toMatch(/"beta".*"alpha"/);
     expect(a[0]!.stats().dropped.label).toBeGreaterThan(0);
     expect(b[1]!.stats().dropped.label).toBeGreaterThan(0);

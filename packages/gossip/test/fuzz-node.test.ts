@@ -18,7 +18,7 @@ import type { GossipNode } from '../src/index';
 import { createWsTransport } from '../src/ws-transport';
 import type { WsTransport } from '../src/ws-transport';
 import { corpusMessages, mulberry32, mutate, randomFrame } from './fixtures/fuzz-frames';
-import { waitFor } from './fixtures/proc';
+import { until } from '@rhizome/test-support';
 
 const SEED = Number(process.env['FUZZ_SEED'] ?? 0xf1a5);
 const FRAMES = 30_000;
@@ -50,10 +50,7 @@ describe('fuzz: a live node under a flood of hostile frames', () => {
     const c = await startNode('node-c', [a.address]);
     const names = ['node-a', 'node-b', 'node-c'];
     const addrOf = new Map(names.map((n, i) => [n, [a, b, c][i]!.address]));
-    await waitFor(
-      () => [a, b, c].every((n) => n.members().filter((m) => m.status === 'alive').length === 3),
-      'cluster converged',
-    );
+    await until('cluster converged', () => [a, b, c].every((n) => n.members().filter((m) => m.status === 'alive').length === 3));
     const suspicions: string[] = [];
     for (const n of [b, c]) {
       n.on('member-suspect', (m) => suspicions.push(`${n.name} suspects ${m.name}`));
@@ -116,7 +113,7 @@ describe('fuzz: a live node under a flood of hostile frames', () => {
     for (let i = 0; i < frames.length; i += BATCH) {
       const target = statsBefore.framesIn + Math.min(frames.length, i + BATCH);
       for (const f of frames.slice(i, i + BATCH)) attacker.send(a.address, f);
-      await waitFor(() => a.stats().framesIn >= target, `node-a received ${target} frames`, 30_000, 5);
+      await until(`node-a received ${target} frames`, () => a.stats().framesIn >= target, { timeoutMs: 30_000, intervalMs: 5 });
     }
     const floodMs = performance.now() - t0;
     // Oversize frames: the transport closes the attacker's connection each time; the node never sees them.
@@ -132,7 +129,7 @@ describe('fuzz: a live node under a flood of hostile frames', () => {
     await gotEvent;
     const t1 = performance.now();
     // Several probe rounds of everyone after the flood (LOCAL profile: 200 ms per probe).
-    await waitFor(() => performance.now() - t1 > 2_000, 'probe rounds');
+    await until('probe rounds', () => performance.now() - t1 > 2_000);
     expect(suspicions).toEqual([]);
     for (const n of [b, c]) expect(n.member('node-a')?.status).toBe('alive');
 
@@ -152,7 +149,7 @@ describe('fuzz: a live node under a flood of hostile frames', () => {
     const totalDropped = (Object.keys(d) as (keyof typeof d)[]).reduce((s, k) => s + rose(k), 0);
     // Every hostile frame was dropped whole or message by message: at least one count per frame.
     expect(totalDropped).toBeGreaterThanOrEqual(frames.length);
-    await waitFor(() => transportOf.get('node-a')!.stats().oversizeClosed >= 1, 'oversize close counted');
+    await until('oversize close counted', () => transportOf.get('node-a')!.stats().oversizeClosed >= 1);
 
     // Memory stays bounded: the flood left nothing behind.
     gc();

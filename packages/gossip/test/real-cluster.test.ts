@@ -8,7 +8,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { NodeProc, killAllNodes } from './fixtures/node-proc';
 import type { MemberView } from './fixtures/node-proc';
-import { waitFor } from './fixtures/proc';
+import { until } from '@rhizome/test-support';
 
 const nodes = new Map<string, NodeProc>();
 const get = (n: string): NodeProc => nodes.get(n)!;
@@ -21,15 +21,10 @@ async function views(names: string[]): Promise<Map<string, MemberView[]>> {
 
 /** Waits until every observer sees `target` with `status`. */
 async function allSee(observers: string[], target: string, status: MemberView['status'], timeoutMs = 20_000): Promise<void> {
-  await waitFor(
-    async () => {
+  await until(`${observers.join(',')} to see ${target} ${status}`, async () => {
       const v = await views(observers);
       return observers.every((o) => v.get(o)!.find((m) => m.name === target)?.status === status);
-    },
-    `${observers.join(',')} to see ${target} ${status}`,
-    timeoutMs,
-    50,
-  );
+    }, { timeoutMs: timeoutMs, intervalMs: 50 });
 }
 
 const memberLines = (n: string, event: string, node: string) =>
@@ -69,14 +64,11 @@ describe('real cluster over WebSocket (4 processes)', () => {
   it('delivers a user event to every member exactly once', async () => {
     await get('b').request({ cmd: 'sendEvent', name: 'deploy', payload: { version: 7 } });
     const got = (n: string) => get(n).lines.filter((l) => l.type === 'user-event' && l['name'] === 'deploy');
-    await waitFor(() => ['a', 'b', 'c', 'd'].every((n) => got(n).length >= 1), 'event everywhere');
+    await until('event everywhere', () => ['a', 'b', 'c', 'd'].every((n) => got(n).length >= 1));
     for (const n of ['a', 'b', 'c', 'd']) expect(got(n)[0]!['payload']).toEqual({ version: 7 });
     // Let retransmissions settle, then check there were no duplicates.
     await get('a').request({ cmd: 'sendEvent', name: 'marker', payload: null });
-    await waitFor(
-      () => ['a', 'b', 'c', 'd'].every((n) => get(n).lines.some((l) => l.type === 'user-event' && l['name'] === 'marker')),
-      'marker everywhere',
-    );
+    await until('marker everywhere', () => ['a', 'b', 'c', 'd'].every((n) => get(n).lines.some((l) => l.type === 'user-event' && l['name'] === 'marker')));
     await new Promise((r) => setTimeout(r, 500));
     for (const n of ['a', 'b', 'c', 'd']) expect(got(n)).toHaveLength(1);
   });

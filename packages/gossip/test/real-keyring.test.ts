@@ -8,7 +8,7 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { createNode, Keyring, LOCAL_PROFILE } from '../src/index';
 import type { GossipNode } from '../src/index';
 import { createWsTransport } from '../src/ws-transport';
-import { waitFor } from './fixtures/proc';
+import { until } from '@rhizome/test-support';
 
 const nodes: GossipNode[] = [];
 afterEach(async () => {
@@ -44,7 +44,7 @@ describe('encrypted gossip over WebSocket', () => {
     const a = await start('a', new Keyring(key));
     const b = await start('b', new Keyring(key));
     await b.join([a.address]);
-    await waitFor(() => aliveCount(a) === 2 && aliveCount(b) === 2, 'a and b see each other');
+    await until('a and b see each other', () => aliveCount(a) === 2 && aliveCount(b) === 2);
     await eventArrives(a, b, 'hello');
 
     const intruder = await start('intruder', new Keyring(Keyring.generateKey()), 1_000);
@@ -66,7 +66,7 @@ describe('encrypted gossip over WebSocket', () => {
     const a = await start('a', ra);
     const b = await start('b', rb);
     await b.join([a.address]);
-    await waitFor(() => aliveCount(a) === 2 && aliveCount(b) === 2, 'joined');
+    await until('joined', () => aliveCount(a) === 2 && aliveCount(b) === 2);
 
     ra.install(k2);
     rb.install(k2);
@@ -95,7 +95,7 @@ describe('encrypted gossip over WebSocket', () => {
     const [a, b, c] = [await start('ka', rings[0]), await start('kb', rings[1]), await start('kc', rings[2])];
     await b!.join([a!.address]);
     await c!.join([a!.address]);
-    await waitFor(() => [a!, b!, c!].every((n) => aliveCount(n) === 3), 'three joined');
+    await until('three joined', () => [a!, b!, c!].every((n) => aliveCount(n) === 3));
     const persisted = new Map<string, readonly string[]>();
     for (const n of [a!, b!, c!]) n.on('keyring-change', (ch) => persisted.set(n.name, ch.keys));
 

@@ -7,7 +7,8 @@ import { WebSocket } from 'ws';
 import { createWsTransport, WS_PATH } from '../src/ws-transport';
 import type { WsTransport, WsTransportOptions } from '../src/ws-transport';
 import type { UnreachableReason } from '../src/transport';
-import { killAll, spawnTs, waitFor } from './fixtures/proc';
+import { killAll, spawnTs } from './fixtures/proc';
+import { until } from '@rhizome/test-support';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PEER = path.join(here, 'fixtures/ws-peer.ts');
@@ -62,14 +63,14 @@ describe('ws transport: delivery', () => {
     // Open both connections first: frames queued while connecting are bounded (next test).
     a.send(b.address, seqFrame(0));
     b.send(a.address, seqFrame(0));
-    await waitFor(() => b.frames.length === 1 && a.frames.length === 1, 'connections open');
+    await until('connections open', () => b.frames.length === 1 && a.frames.length === 1);
     a.frames.length = 0;
     b.frames.length = 0;
     for (let i = 0; i < N; i++) {
       a.send(b.address, seqFrame(i, 8 + (i % 300)));
       b.send(a.address, seqFrame(i));
     }
-    await waitFor(() => b.frames.length === N && a.frames.length === N, 'all frames delivered');
+    await until('all frames delivered', () => b.frames.length === N && a.frames.length === N);
     expect(b.frames.map((f) => seqOf(f.frame))).toEqual([...Array(N).keys()]);
     expect(a.frames.map((f) => seqOf(f.frame))).toEqual([...Array(N).keys()]);
     expect(b.frames[5]!.frame.length).toBe(8 + 5);
@@ -87,12 +88,12 @@ describe('ws transport: delivery', () => {
     const a = await transport({ maxQueuedFrames: 4 });
     const b = await transport();
     for (let i = 0; i < 10; i++) a.send(b.address, seqFrame(i));
-    await waitFor(() => b.frames.length === 4, '4 frames');
+    await until('4 frames', () => b.frames.length === 4);
     expect(b.frames.map((f) => seqOf(f.frame))).toEqual([6, 7, 8, 9]);
     expect(a.stats().queueDropped).toBe(6);
     // Once open, nothing is queued or dropped any more.
     for (let i = 10; i < 110; i++) a.send(b.address, seqFrame(i));
-    await waitFor(() => b.frames.length === 104, '104 frames');
+    await until('104 frames', () => b.frames.length === 104);
     expect(a.stats().queueDropped).toBe(6);
   });
 
@@ -100,11 +101,11 @@ describe('ws transport: delivery', () => {
     const a = await transport({ idleTimeoutMs: 150 });
     const b = await transport({ idleTimeoutMs: 150 });
     a.send(b.address, seqFrame(1));
-    await waitFor(() => b.frames.length === 1, 'first frame');
-    await waitFor(() => a.stats().openOutbound === 0 && b.stats().openInbound === 0, 'idle close');
+    await until('first frame', () => b.frames.length === 1);
+    await until('idle close', () => a.stats().openOutbound === 0 && b.stats().openInbound === 0);
     expect(a.stats().idleClosed + b.stats().idleClosed).toBeGreaterThanOrEqual(1);
     a.send(b.address, seqFrame(2));
-    await waitFor(() => b.frames.length === 2, 'second frame after reconnect');
+    await until('second frame after reconnect', () => b.frames.length === 2);
     expect(a.stats().connectsStarted).toBe(2);
     // A graceful idle close is not evidence of anything.
     expect(a.unreachable).toEqual([]);
@@ -115,12 +116,12 @@ describe('ws transport: delivery', () => {
     const b = await transport();
     a.send(b.address, seqFrame(1));
     b.send(a.address, seqFrame(1));
-    await waitFor(() => b.frames.length === 1 && a.frames.length === 1, 'frames');
+    await until('frames', () => b.frames.length === 1 && a.frames.length === 1);
     const port = b.port;
     await Promise.all([b.close(), b.close()]);
     await b.close();
     // Give a's close handler a moment to run, then check it reported nothing.
-    await waitFor(() => a.stats().openOutbound === 0, 'a notices b closing');
+    await until('a notices b closing', () => a.stats().openOutbound === 0);
     expect(a.unreachable).toEqual([]);
     const again = await createWsTransport({ host: '127.0.0.1', port });
     open.push(again);
@@ -134,13 +135,13 @@ describe('ws transport: unreachable evidence', () => {
     const a = await transport();
     const to = `127.0.0.1:${await freePort()}`;
     for (let i = 0; i < 3; i++) a.send(to, seqFrame(i));
-    await waitFor(() => a.unreachable.length === 1, 'refused report');
+    await until('refused report', () => a.unreachable.length === 1);
     expect(a.unreachable[0]).toEqual({ to, reason: 'refused' });
     expect(a.stats().refused).toBe(1);
     expect(a.stats().undeliveredDropped).toBe(3);
     // Each new attempt is reported again.
     a.send(to, seqFrame(9));
-    await waitFor(() => a.unreachable.length === 2, 'second refused report');
+    await until('second refused report', () => a.unreachable.length === 2);
   });
 
   it("reports 'refused' when something that is not a gossip node answers", async () => {
@@ -153,7 +154,7 @@ describe('ws transport: unreachable evidence', () => {
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
     const to = `127.0.0.1:${(s.address() as net.AddressInfo).port}`;
     a.send(to, seqFrame(0));
-    await waitFor(() => a.unreachable.length === 1, 'report');
+    await until('report', () => a.unreachable.length === 1);
     expect(a.unreachable[0]!.reason).toBe('refused');
   });
 
@@ -166,7 +167,7 @@ describe('ws transport: unreachable evidence', () => {
     const a = await transport({ connectTimeoutMs: 300 });
     const to = `127.0.0.1:${(s.address() as net.AddressInfo).port}`;
     a.send(to, seqFrame(0));
-    await waitFor(() => a.unreachable.length === 1, 'timeout report');
+    await until('timeout report', () => a.unreachable.length === 1);
     expect(a.unreachable[0]).toEqual({ to, reason: 'timeout' });
     expect(a.stats().timeouts).toBe(1);
   });
@@ -182,10 +183,10 @@ describe('ws transport: unreachable evidence', () => {
     peer.kill('SIGKILL');
     await peer.exited;
     // No send needed: the abrupt close of the open connection is the evidence.
-    await waitFor(() => a.unreachable.length >= 1, 'reset report');
+    await until('reset report', () => a.unreachable.length >= 1);
     expect(a.unreachable[0]).toEqual({ to, reason: 'reset' });
     a.send(to, seqFrame(101));
-    await waitFor(() => a.unreachable.length >= 2, 'refused report');
+    await until('refused report', () => a.unreachable.length >= 2);
     expect(a.unreachable[1]).toEqual({ to, reason: 'refused' });
     expect(a.stats().resets).toBe(1);
   });
@@ -197,16 +198,16 @@ describe('ws transport: bad input', () => {
     const b = await transport({ maxFrameSize: 4096 });
     const good = await transport();
     big.send(b.address, new Uint8Array(100_000));
-    await waitFor(() => b.stats().oversizeClosed === 1, 'oversize close');
-    await waitFor(() => big.stats().openOutbound === 0, 'sender saw the close');
+    await until('oversize close', () => b.stats().oversizeClosed === 1);
+    await until('sender saw the close', () => big.stats().openOutbound === 0);
     expect(b.frames).toEqual([]);
     // The peer closed with 1009, a graceful close: not crash evidence.
     expect(big.unreachable).toEqual([]);
     good.send(b.address, seqFrame(7));
-    await waitFor(() => b.frames.length === 1, 'b still serves');
+    await until('b still serves', () => b.frames.length === 1);
     // The same sender reconnects for frames that fit.
     big.send(b.address, seqFrame(8));
-    await waitFor(() => b.frames.length === 2, 'sender reconnects');
+    await until('sender reconnects', () => b.frames.length === 2);
   });
 
   it('drops outbound frames above its own maxFrameSize without sending them', async () => {
@@ -214,7 +215,7 @@ describe('ws transport: bad input', () => {
     const b = await transport();
     a.send(b.address, new Uint8Array(2000));
     a.send(b.address, seqFrame(3));
-    await waitFor(() => b.frames.length === 1, 'small frame');
+    await until('small frame', () => b.frames.length === 1);
     expect(seqOf(b.frames[0]!.frame)).toBe(3);
     expect(a.stats().oversizeDropped).toBe(1);
   });
@@ -238,9 +239,9 @@ describe('ws transport: bad input', () => {
     const a1 = await transport();
     const a2 = await transport();
     a1.send(b.address, seqFrame(1));
-    await waitFor(() => b.frames.length === 1, 'first connection');
+    await until('first connection', () => b.frames.length === 1);
     a2.send(b.address, seqFrame(2));
-    await waitFor(() => a2.unreachable.length === 1, 'second refused');
+    await until('second refused', () => a2.unreachable.length === 1);
     expect(a2.unreachable[0]!.reason).toBe('timeout');
     expect(b.stats().inboundRefused).toBe(1);
     expect(b.frames).toHaveLength(1);
@@ -249,11 +250,11 @@ describe('ws transport: bad input', () => {
   it('forgets an inbound connection whose peer process dies, without calling it a protocol error', async () => {
     const b = await transport();
     const peer = spawnTs(PEER, { PEER_TARGET: b.address });
-    await waitFor(() => b.frames.length >= 1, 'peer connected and sent');
+    await until('peer connected and sent', () => b.frames.length >= 1);
     expect(b.stats().openInbound).toBe(1);
     peer.kill('SIGKILL');
     await peer.exited;
-    await waitFor(() => b.stats().openInbound === 0, 'inbound connection gone');
+    await until('inbound connection gone', () => b.stats().openInbound === 0);
     expect(b.stats().protocolErrorsClosed).toBe(0);
     // Nothing to report: nobody told the transport this inbound peer's node address.
     expect(b.unreachable).toEqual([]);
@@ -275,9 +276,9 @@ describe('ws transport: bad input', () => {
     const b = await transport();
     acceptAllFrom(b, a.address);
     a.send(b.address, seqFrame(1));
-    await waitFor(() => b.frames.length === 1, 'a reached b');
+    await until('a reached b', () => b.frames.length === 1);
     for (let i = 0; i < 5; i++) b.send(a.address, seqFrame(i));
-    await waitFor(() => a.frames.length === 5, 'b answered a');
+    await until('b answered a', () => a.frames.length === 5);
     expect(a.frames.map((f) => seqOf(f.frame))).toEqual([0, 1, 2, 3, 4]);
     expect(b.stats().connectsStarted).toBe(0);
     expect(b.stats().inboundRoutes).toBe(1);
@@ -289,15 +290,15 @@ describe('ws transport: bad input', () => {
     const b = await transport();
     acceptAllFrom(b, a.address);
     a.send(b.address, seqFrame(1));
-    await waitFor(() => b.frames.length === 1, 'a reached b');
+    await until('a reached b', () => b.frames.length === 1);
     const impostor = new WebSocket(`ws://${b.address}${WS_PATH}`);
     const got: unknown[] = [];
     impostor.on('message', (d) => got.push(d));
     await new Promise<void>((r) => impostor.once('open', () => r()));
     impostor.send(seqFrame(9));
-    await waitFor(() => b.frames.length === 2, 'impostor frame arrived');
+    await until('impostor frame arrived', () => b.frames.length === 2);
     b.send(a.address, seqFrame(7));
-    await waitFor(() => a.frames.length === 1, 'b answered over the first connection');
+    await until('b answered over the first connection', () => a.frames.length === 1);
     expect(seqOf(a.frames[0]!.frame)).toBe(7);
     expect(got).toEqual([]);
     expect(b.stats().inboundRoutes).toBe(1);
@@ -317,9 +318,9 @@ describe('ws transport: bad input', () => {
     const peer = new WebSocket(`ws://${b.address}${WS_PATH}`);
     await new Promise<void>((r) => peer.once('open', () => r()));
     peer.send(seqFrame(1));
-    await waitFor(() => b.frames.length === 1, 'peer frame arrived');
+    await until('peer frame arrived', () => b.frames.length === 1);
     peer.terminate();
-    await waitFor(() => b.unreachable.length === 1, 'reset reported');
+    await until('reset reported', () => b.unreachable.length === 1);
     expect(b.unreachable[0]).toEqual({ to: claimed, reason: 'reset' });
   });
 
@@ -337,7 +338,7 @@ describe('ws transport: bad input', () => {
     });
     a.send(b.address, seqFrame(1));
     a.send(b.address, seqFrame(2));
-    await waitFor(() => n === 2, 'both frames reached the handler');
+    await until('both frames reached the handler', () => n === 2);
   });
 
   it('rejects contradictory options with a TypeError', async () => {

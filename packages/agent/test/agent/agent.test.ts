@@ -5,6 +5,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Keyring, MAX_PAYLOAD_DEPTH } from '@rhizome/gossip';
 import { Agent, ControlClient, loadAgentConfig, readToken } from '../../src/index';
 import type { AgentStatus } from '../../src/index';
+import { until } from '@rhizome/test-support';
 
 const CHARMS = join(import.meta.dirname, '../fixtures/charms');
 const agents: Agent[] = [];
@@ -20,21 +21,6 @@ async function start(config: Record<string, unknown>): Promise<Agent> {
   const a = await Agent.start(config, { fsync: false, absentGraceMs: 3_000, retry: { limit: 2, baseMs: 50, maxMs: 100 } });
   agents.push(a);
   return a;
-}
-
-async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 afterEach(async () => {

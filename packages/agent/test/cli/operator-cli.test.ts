@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StatusSummary } from '../../src/cli/status/model';
 import type { LogRecord } from '../../src/log/log-tail';
 import { rhizomeCommand } from '../../src/runtime';
-import { okIn, rhizomeIn, until } from './harness';
+import { okIn, rhizomeIn } from './harness';
+import { until } from '@rhizome/test-support';
 
 const BUNDLE = join(import.meta.dirname, '../fixtures/bundles/cluster.yaml');
 const UNIT_ROW = /^[\w-]+\/\d+\*?\s/;
@@ -80,7 +81,7 @@ describe('operator commands against real agents', () => {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     try {
-      await until('the follower started', async () => (await ok('event', 'count', '{"value":7}')) && /user\.count/.test(out), 30_000, 1_000);
+      await until('the follower started', async () => (await ok('event', 'count', '{"value":7}')) && /user\.count/.test(out), { timeoutMs: 30_000, intervalMs: 1_000 });
       expect(out).toMatch(/sender\/0 \[sender\/0-\d+\] run committed: user\.count/);
       expect(new Set(out.split('\n').filter((l) => /^\d\d:/.test(l)).map((l) => l.split(/\s+/)[2]))).toEqual(new Set(['sender/0']));
     } finally {

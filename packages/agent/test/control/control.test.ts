@@ -10,6 +10,7 @@ import { createControlServer } from '../../src/control/server';
 import type { ControlRequest, ControlServer } from '../../src/control/server';
 import { connectToAgent, readControlEndpoint, writeControlEndpoint } from '../../src/control/endpoint';
 import { loadOrCreateToken, tokensEqual } from '../../src/control/token';
+import { until } from '@rhizome/test-support';
 
 const TOKEN = 'a'.repeat(64);
 const servers: ControlServer[] = [];
@@ -18,15 +19,6 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
   await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
 });
-
-async function waitFor(cond: () => boolean, timeoutMs = 10_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (cond()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return cond();
-}
 
 /** A raw request, to see exactly what the server answers. */
 function raw(
@@ -261,10 +253,10 @@ describe('control server', () => {
     const reading = (async () => {
       for await (const item of client.stream('/logs')) got.push(item);
     })().catch((e: unknown) => e);
-    await waitFor(() => got.length >= 2);
+    await until('got.length >= 2', () => got.length >= 2);
     await server.close();
     await reading; // ends (cleanly or with a typed error) instead of hanging
-    expect(await waitFor(() => streamState.finished === 1)).toBe(true);
+    await until('streamState.finished === 1', () => streamState.finished === 1);
   });
 
   it('refuses to bind a non-loopback address', async () => {
@@ -314,7 +306,7 @@ describe('ControlClient', () => {
       if (got.length === 5) break;
     }
     expect(got).toEqual([0, 1, 2, 3, 4].map((i) => ({ seq: i, msg: `line ${i}` })));
-    expect(await waitFor(() => streamState.aborted === 1 && streamState.finished === 1)).toBe(true);
+    await until('streamState.aborted === 1 && streamState.finished === 1', () => streamState.aborted === 1 && streamState.finished === 1);
 
     const all: unknown[] = [];
     for await (const item of client.stream('/finite')) all.push(item);
@@ -331,7 +323,7 @@ describe('ControlClient', () => {
       if (got.length === 3) controller.abort();
     }
     expect(got.length).toBeGreaterThanOrEqual(3);
-    expect(await waitFor(() => streamState.finished === 1)).toBe(true);
+    await until('streamState.finished === 1', () => streamState.finished === 1);
 
     const partial: unknown[] = [];
     const err = await (async () => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExecError } from '../../src/errors';
 import { runCommand } from '../../src/executors/run-command';
+import { until } from '@rhizome/test-support';
 
 const dirs: string[] = [];
 const strays: number[] = [];
@@ -27,15 +28,6 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-async function waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (cond()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return cond();
 }
 
 describe('runCommand', () => {
@@ -104,7 +96,7 @@ describe('runCommand', () => {
     grandchild = Number(e.stderrTail.trim());
     expect(grandchild).toBeGreaterThan(0);
     strays.push(grandchild);
-    expect(await waitFor(() => !alive(grandchild), 10_000)).toBe(true);
+    await until('the grandchild to be gone', () => !alive(grandchild), 10_000);
     expect(Date.now() - started).toBeLessThan(30_000);
   });
 
@@ -120,7 +112,7 @@ describe('runCommand', () => {
     const grandchild = Number(e.stderrTail.trim());
     expect(grandchild).toBeGreaterThan(0);
     strays.push(grandchild);
-    expect(await waitFor(() => !alive(grandchild), 10_000)).toBe(true);
+    await until('the grandchild to be gone', () => !alive(grandchild), 10_000);
     expect(Date.now() - started).toBeLessThan(30_000);
     // Already aborted: the command is stopped at once.
     const early = (await runCommand({ command: 'sleep', args: ['60'], killGraceMs: 200, signal: AbortSignal.abort() }).catch((x: unknown) => x)) as ExecError;

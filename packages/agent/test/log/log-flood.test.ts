@@ -11,6 +11,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createWsTransport, type WsTransport } from '@rhizome/gossip';
 import { Agent } from '../../src/index';
 import { summarizingLogger } from '../../src/internal/log-summary';
+import { until } from '@rhizome/test-support';
 
 const CHARMS = join(import.meta.dirname, '../fixtures/charms');
 const agents: Agent[] = [];
@@ -21,14 +22,6 @@ async function tmp(): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'hd-flood-'));
   dirs.push(d);
   return d;
-}
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 const mode = async (p: string): Promise<string> => ((await stat(p)).mode & 0o777).toString(8);

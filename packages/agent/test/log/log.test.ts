@@ -10,6 +10,7 @@ import type { ControlRequest, ControlServer } from '../../src/control/server';
 import { LogTail } from '../../src/log/log-tail';
 import type { LogRecord } from '../../src/log/log-tail';
 import { createLogger, runLogger } from '../../src/log/logger';
+import { until } from '@rhizome/test-support';
 
 const dirs: string[] = [];
 const servers: ControlServer[] = [];
@@ -35,14 +36,6 @@ function memoryStream(): { stream: Writable; lines: () => Record<string, unknown
         .filter((l) => l !== '')
         .map((l) => JSON.parse(l) as Record<string, unknown>),
   };
-}
-
-async function waitFor(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 describe('createLogger / runLogger', () => {
@@ -113,10 +106,10 @@ describe('LogTail', () => {
     const done = (async () => {
       for await (const r of tail.follow({ signal: controller.signal, replay: 1 })) got.push(r);
     })();
-    await waitFor(() => got.length === 1 && tail.followerCount === 1);
+    await until('got.length === 1 && tail.followerCount === 1', () => got.length === 1 && tail.followerCount === 1);
     tail.push(rec(3));
     tail.push(rec(4));
-    await waitFor(() => got.length === 3);
+    await until('got.length === 3', () => got.length === 3);
     controller.abort();
     await done;
     expect(got.map((r) => r.msg)).toEqual(['m2', 'm3', 'm4']);
@@ -169,7 +162,7 @@ describe('LogTail', () => {
     }
     expect(got.map((r) => r.msg)).toEqual(['before the client', 'in a run', 'after the client connected']);
     expect(got.every((r) => r.unit === 'web/0')).toBe(true);
-    await waitFor(() => tail.followerCount === 0);
+    await until('tail.followerCount === 0', () => tail.followerCount === 0);
 
     const runOnly: LogRecord[] = [];
     for await (const r of client.stream<LogRecord>('/logs', { query: { run: 'run-1' } })) {

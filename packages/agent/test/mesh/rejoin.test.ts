@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createNode, createWsTransport, LOCAL_PROFILE, type GossipNode } from '@rhizome/gossip';
 import { createLogger } from '../../src/log/logger';
 import { MESH_MEMORY_FILE, readMeshMemory, Rejoiner } from '../../src/mesh/rejoin';
+import { until } from '@rhizome/test-support';
 
 const log = createLogger({ unit: 'test', level: 'silent' });
 const dirs: string[] = [];
@@ -43,16 +44,6 @@ async function crash(m: { node: GossipNode; rejoiner: Rejoiner }): Promise<void>
   await m.node.shutdown();
 }
 
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 const sees = (a: GossipNode, b: string): boolean => a.members().some((m) => m.name === b && m.status === 'alive');
 
 describe('rejoin: Serf snapshot + retry_join for agents', () => {
@@ -60,12 +51,12 @@ describe('rejoin: Serf snapshot + retry_join for agents', () => {
     const [dirA, dirB] = [await tempDir(), await tempDir()];
     const a = await startMember('a/0', dirA, []);
     const b = await startMember('b/0', dirB, [a.node.address]);
-    await until('a and b see each other', () => sees(a.node, 'b/0') && sees(b.node, 'a/0'));
+    await until('a and b see each other', () => sees(a.node, 'b/0') && sees(b.node, 'a/0'), 10_000);
     const [addrA, addrB] = [a.node.address, b.node.address];
     await until('both remember the other', async () => {
       const [ma, mb] = [await readMeshMemory(dirA), await readMeshMemory(dirB)];
       return ma.peers['b/0'] === addrB && mb.peers['a/0'] === addrA;
-    });
+    }, 10_000);
     await crash(a);
     await crash(b);
 
@@ -77,19 +68,19 @@ describe('rejoin: Serf snapshot + retry_join for agents', () => {
     // b comes back, also with no seeds: whichever tries first, they meet.
     const b2 = await startMember('b/0', dirB, []);
     expect(b2.node.address).toBe(addrB);
-    await until('a and b meet again', () => sees(a2.node, 'b/0') && sees(b2.node, 'a/0'));
+    await until('a and b meet again', () => sees(a2.node, 'b/0') && sees(b2.node, 'a/0'), 10_000);
   });
 
   it('forgets a member that left gracefully, and reads a missing or garbled memory as empty', async () => {
     const [dirA, dirB] = [await tempDir(), await tempDir()];
     const a = await startMember('a/0', dirA, []);
     const b = await startMember('b/0', dirB, [a.node.address]);
-    await until('a remembers b', async () => (await readMeshMemory(dirA)).peers['b/0']);
+    await until('a remembers b', async () => (await readMeshMemory(dirA)).peers['b/0'], 10_000);
     running.splice(running.indexOf(b), 1);
     await b.rejoiner.close();
     await b.node.leave();
     await b.node.shutdown();
-    await until('a forgets b', async () => ((await readMeshMemory(dirA)).peers['b/0'] === undefined ? true : undefined));
+    await until('a forgets b', async () => ((await readMeshMemory(dirA)).peers['b/0'] === undefined ? true : undefined), 10_000);
 
     const empty = await tempDir();
     expect(await readMeshMemory(empty)).toEqual({ peers: {} });

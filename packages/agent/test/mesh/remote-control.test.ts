@@ -15,20 +15,11 @@ import { Agent, connectToAgent } from '../../src/index';
 import { summarizeStatus } from '../../src/cli/status/model';
 import { renderStatus } from '../../src/cli/status/render';
 import type { AgentStatus } from '../../src/agent';
+import { until } from '@rhizome/test-support';
 
 const CHARMS = join(import.meta.dirname, '../fixtures/charms');
 const agents: Agent[] = [];
 let base = '';
-
-async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 afterAll(async () => {
   await Promise.all(agents.map((a) => a.stop()));

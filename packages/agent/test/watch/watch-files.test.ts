@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { watchFiles } from '../../src/watch/watch-files';
 import type { FileWatcher } from '../../src/watch/watch-files';
+import { until } from '@rhizome/test-support';
 
 const dirs: string[] = [];
 const watchers: FileWatcher[] = [];
@@ -16,14 +17,6 @@ async function freshDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'rhizome-watch-'));
   dirs.push(dir);
   return dir;
-}
-
-async function waitFor(cond: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -39,7 +32,7 @@ describe('watchFiles', () => {
     await writeFile(file, 'port=2\n');
     await sleep(50);
     await writeFile(file, 'port=3\n');
-    await waitFor(() => events.length >= 1);
+    await until('events.length >= 1', () => events.length >= 1);
     await sleep(1600); // well past the quiet period: nothing more may come
     expect(events).toEqual([[file]]);
   });
@@ -54,17 +47,17 @@ describe('watchFiles', () => {
     watchers.push(watcher);
     await writeFile(b, 'new');
     await writeFile(a, '2');
-    await waitFor(() => events.length >= 1);
+    await until('events.length >= 1', () => events.length >= 1);
     expect(events[0]).toEqual([a, b].sort());
 
     await unlink(b);
-    await waitFor(() => events.length >= 2);
+    await until('events.length >= 2', () => events.length >= 2);
     expect(events[1]).toEqual([b]);
 
     // An editor's atomic save: write a temp file, rename it over the original.
     await writeFile(join(dir, 'a.conf.tmp'), '3');
     await rename(join(dir, 'a.conf.tmp'), a);
-    await waitFor(() => events.length >= 3);
+    await until('events.length >= 3', () => events.length >= 3);
     expect(events[2]).toEqual([a]);
   });
 
@@ -84,7 +77,7 @@ describe('watchFiles', () => {
       onError: (err) => errors.push(err.message),
     });
     await writeFile(file, '2');
-    await waitFor(() => errors.length === 1);
+    await until('errors.length === 1', () => errors.length === 1);
     expect(errors[0]).toContain('handler broke');
     await watcher.close();
     await writeFile(file, '3');
