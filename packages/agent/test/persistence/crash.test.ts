@@ -6,7 +6,21 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { seededRandom } from '@rhizome/gossip/testing';
 import { DurableStore } from '../../src/persistence/durable-store';
+
+/**
+ * The kill instants come from a seeded PRNG, printed; STORE_CRASH_SEED=<n>
+ * replays the same instants (the child's progress at each instant still
+ * depends on the machine's timing).
+ */
+function crashSeed(): number {
+  const env = process.env['STORE_CRASH_SEED'];
+  if (env === undefined) return Math.floor(Math.random() * 2 ** 31);
+  const n = Number(env);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`STORE_CRASH_SEED: '${env}' is not a non-negative integer`);
+  return n;
+}
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '../../../..');
@@ -65,10 +79,13 @@ describe('DurableStore under SIGKILL', () => {
   it('keeps every acknowledged record exactly once across 12 kills at random instants (the agent-level 50-kill test is test/agent-crash.test.ts)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'rhizome-crash-'));
     dirs.push(dir);
+    const seed = crashSeed();
+    console.log(`store crash test: seed ${seed} (replay: STORE_CRASH_SEED=${seed})`);
+    const random = seededRandom(seed);
     const acked = new Set<number>();
     let totalAcks = 0;
     for (let kill = 0; kill < 12; kill++) {
-      const life = await liveAndDie(dir, 5 + Math.floor(Math.random() * 150));
+      const life = await liveAndDie(dir, 5 + Math.floor(random() * 150));
       // What the child recovered covers everything acknowledged before.
       const maxAcked = acked.size === 0 ? -1 : Math.max(...acked);
       expect(life.readyLast).toBeGreaterThanOrEqual(maxAcked);
