@@ -11,7 +11,8 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Table from 'cli-table3';
-import { createKnowledgeBase, Engine, event, fact, type HandlerSpec } from '../packages/engine/src/index';
+import { Engine, event, fact, type HandlerSpec } from '../packages/engine/src/index';
+import { createKnowledgeBase } from '../packages/engine/src/testing';
 
 interface EngineBenchResult {
   overheadUs: Record<string, number>;

@@ -21,7 +21,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** Package folder -> entry points (relative to the package) and their output names. */
 const PACKAGES = {
   clock: { index: 'src/index.ts' },
-  engine: { index: 'src/index.ts' },
+  engine: { index: 'src/index.ts', testing: 'src/testing.ts' },
   gossip: { index: 'src/index.ts', testing: 'src/testing.ts' },
   relations: { index: 'src/index.ts' },
   // supervisor: copied to machines by SSH deployments (deploy/release.ts).

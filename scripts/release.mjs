@@ -20,8 +20,32 @@ import { fileURLToPath } from 'node:url';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PACKAGES = ['clock', 'engine', 'gossip', 'relations', 'agent'];
 /** Subpaths of the rhizome package -> the module they re-export. */
-const LIBS = { index: '@rhizome/agent', engine: '@rhizome/engine', relations: '@rhizome/relations', gossip: '@rhizome/gossip', zod: 'zod' };
+const LIBS = {
+  index: '@rhizome/agent',
+  engine: '@rhizome/engine',
+  'engine/testing': '@rhizome/engine/testing',
+  relations: '@rhizome/relations',
+  gossip: '@rhizome/gossip',
+  zod: 'zod',
+};
 const json = (file) => JSON.parse(readFileSync(file, 'utf8'));
+
+/**
+ * A package's public subpaths (`.`, `./testing`, ...) as compiled files:
+ * src/<name>.ts is built to dist/<name>.js with declarations in
+ * dist/src/<name>.d.ts. `./internal/*` stays closed.
+ */
+function releasedExports(pkg) {
+  const out = {};
+  for (const [sub, target] of Object.entries(pkg.exports ?? {})) {
+    if (target === null || typeof target !== 'object') continue;
+    const name = /^\.\/src\/(.+)\.ts$/.exec(target.types)?.[1];
+    if (!name) fail(`${pkg.name}: export ${sub} does not point at src/<name>.ts`);
+    out[sub] = { types: `./dist/src/${name}.d.ts`, default: `./dist/${name}.js` };
+  }
+  out['./package.json'] = './package.json';
+  return out;
+}
 const root = json(join(ROOT, 'package.json'));
 const version = root.version;
 const STAGE = join(ROOT, 'dist', 'release', 'rhizome');
@@ -51,7 +75,7 @@ for (const name of PACKAGES) {
   // The compiled JavaScript and the declarations; not the tests' declarations nor build info.
   await cp(join(dir, 'dist'), join(out, 'dist'), {
     recursive: true,
-    filter: (src) => !src.startsWith(join(dir, 'dist', 'test')) && !src.endsWith('.tsbuildinfo') && !src.endsWith('.d.ts.map'),
+    filter: (src) => src !== join(dir, 'dist', 'test') && !src.startsWith(`${join(dir, 'dist', 'test')}/`) && !src.endsWith('.tsbuildinfo') && !src.endsWith('.d.ts.map'),
   });
   if (existsSync(join(dir, 'README.md'))) await cp(join(dir, 'README.md'), join(out, 'README.md'));
   await writeFile(
@@ -61,7 +85,7 @@ for (const name of PACKAGES) {
         name: pkg.name,
         version: pkg.version,
         type: 'module',
-        exports: { '.': { types: './dist/src/index.d.ts', default: './dist/index.js' }, './package.json': './package.json' },
+        exports: releasedExports(pkg),
       },
       null,
       2,
@@ -75,6 +99,7 @@ for (const name of PACKAGES) dependencies[`@rhizome/${name}`] = version;
 await mkdir(join(STAGE, 'lib'));
 const exportsMap = { './package.json': './package.json' };
 for (const [lib, target] of Object.entries(LIBS)) {
+  await mkdir(dirname(join(STAGE, 'lib', lib)), { recursive: true });
   await writeFile(join(STAGE, 'lib', `${lib}.js`), `export * from '${target}';\n`);
   await writeFile(join(STAGE, 'lib', `${lib}.d.ts`), `export * from '${target}';\n`);
   exportsMap[lib === 'index' ? '.' : `./${lib}`] = { types: `./lib/${lib}.d.ts`, default: `./lib/${lib}.js` };

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { testUnit } from '@rhizome-charms/kit';
-import { runScenario, type Json, type KnowledgeBase } from '@rhizome/engine';
+import type { Json, KnowledgeBase } from '@rhizome/engine';
+import { runScenario } from '@rhizome/engine/testing';
 import charm from '../charm';
 
 let dir = '';

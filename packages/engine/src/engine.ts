@@ -18,13 +18,14 @@ import { EngineError, describeThrown } from './errors';
 import { describeEvent, internalEvent, parseEvent, START_EVENT, type EngineEvent } from './events';
 import type { HandlerSpec, Transaction } from './handler';
 import { checkFactSchemas, type FactSchemas } from './fact-schema';
-import { HandlerTable } from './handler-table';
+import { HandlerTable } from './internal/handler-table';
 import { Fifo } from './internal/fifo';
 import { ReadIndex } from './internal/read-index';
-import { EMPTY_KNOWLEDGE_BASE, shardGet, type KnowledgeBase } from './knowledge-base';
+import { EMPTY_KNOWLEDGE_BASE, type KnowledgeBase } from './knowledge-base';
+import { shardGet } from './internal/shards';
 import { inMemoryRelationModel, type RelationModel } from './relation-model';
 import type { RunReport } from './report';
-import { executeRun, type RunCommit } from './run';
+import { executeRun, type RunCommit } from './internal/run';
 
 export interface RetryOptions {
   /** Attempts before the engine stops in `error` (the first try counts). */

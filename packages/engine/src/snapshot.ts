@@ -5,7 +5,8 @@
  */
 import { applyPatches, enablePatches, type Patch } from 'immer';
 import { EngineError } from './errors';
-import { SHARD_COUNT, type KnowledgeBase } from './knowledge-base';
+import type { KnowledgeBase } from './knowledge-base';
+import { SHARD_COUNT } from './internal/shards';
 
 // Commits emit immer-format patches themselves (sharded-commit.ts); only replay needs immer's patch plugin.
 enablePatches();

@@ -1,5 +1,5 @@
 /**
- * State-transition testing for charm authors, in the style of the `ops`
+ * @rhizome/engine/testing. State-transition testing for charm authors, in the style of the `ops`
  * framework's Scenario: give a knowledge-base state and an event, get back
  * the new state and the report. No I/O, no
  * timers, no retries: one run, exactly as the engine would execute it.
@@ -19,13 +19,17 @@ import { internalEvent, parseEvent, START_EVENT, type EngineEvent } from './even
 import type { HandlerSpec, Transaction } from './handler';
 import { ReadIndex } from './internal/read-index';
 import { checkFactSchemas, type FactSchemas } from './fact-schema';
-import { HandlerTable } from './handler-table';
+import { HandlerTable } from './internal/handler-table';
 import type { Json } from './json';
 import { createKnowledgeBase, factsOf, type KnowledgeBase } from './knowledge-base';
 import { inMemoryRelationModel, type RelationModel } from './relation-model';
 import type { RunReport } from './report';
-import { executeRun } from './run';
+import { executeRun } from './internal/run';
 import { DEFAULT_ENGINE_OPTIONS } from './engine';
+
+export { createKnowledgeBase } from './knowledge-base';
+export { inMemoryRelationModel } from './relation-model';
+export type { InMemoryRelationState } from './relation-model';
 
 export interface ScenarioInput {
   readonly handlers: readonly HandlerSpec[];

@@ -3,7 +3,8 @@
  * values it already saw), not a large run; every submit settles.
  */
 import { describe, expect, it } from 'vitest';
-import { Engine, event, fact, runScenario, type HandlerSpec } from '../src/index';
+import { Engine, event, fact, type HandlerSpec } from '../src/index';
+import { runScenario } from '../src/testing';
 
 const ev = (name: string) => ({ kind: 'internal' as const, name });
 

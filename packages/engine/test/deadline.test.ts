@@ -1,7 +1,8 @@
 import { VirtualClock } from '@rhizome/clock';
 /** Issue 13 item 9: a handler deadline (engine default, per-handler override). */
 import { describe, expect, it } from 'vitest';
-import { Engine, EngineError, event, factsOf, runScenario, type HandlerSpec } from '../src/index';
+import { Engine, EngineError, event, factsOf, type HandlerSpec } from '../src/index';
+import { runScenario } from '../src/testing';
 
 const ev = (name: string) => ({ kind: 'internal' as const, name });
 

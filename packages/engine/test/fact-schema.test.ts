@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { Engine, EngineError, defineFacts, event, fact, runScenario, type HandlerSpec } from '../src/index';
+import { Engine, EngineError, defineFacts, event, fact, type HandlerSpec } from '../src/index';
+import { runScenario } from '../src/testing';
 
 const ev = (name: string) => ({ kind: 'internal' as const, name });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createKnowledgeBase, EngineError, getFact, runScenario, fact, event, type HandlerContext } from '../src/index';
+import { EngineError, getFact, fact, event, type HandlerContext } from '../src/index';
+import { createKnowledgeBase, runScenario } from '../src/testing';
 
 function codeOf(fn: () => unknown): string | undefined {
   try {

@@ -4,21 +4,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  all,
-  any,
-  Engine,
-  event,
-  fact,
-  none,
-  not,
-  runScenario,
-  describePrecondition,
-  type HandlerContext,
-  type HandlerSpec,
-  type Json,
-  type Precondition,
-} from '../src/index';
+import { all, any, Engine, event, fact, none, not, type HandlerContext, type HandlerSpec, type Json, type Precondition } from '../src/index';
+import { describe as describePrecondition } from '../src/preconditions';
+import { runScenario } from '../src/testing';
 
 const KEYS = ['k0', 'k1', 'k2', 'k3'];
 const EVENTS = ['e0', 'e1', 'e2'];

@@ -7,7 +7,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { event, fact, factsOf, not, runScenario, type HandlerSpec, type Json, type KnowledgeBase } from '../src/index';
+import { event, fact, factsOf, not, type HandlerSpec, type Json, type KnowledgeBase } from '../src/index';
+import { runScenario } from '../src/testing';
 
 const KEYS = ['a', 'b', 'c', 'd', 'e'];
 const EVENTS = ['e0', 'e1'];

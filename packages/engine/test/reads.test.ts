@@ -5,7 +5,8 @@
  * what changed; the report's `because` names the read that changed.
  */
 import { describe, expect, it } from 'vitest';
-import { Engine, fact, event, runScenario, type HandlerSpec, type Transaction } from '../src/index';
+import { Engine, fact, event, type HandlerSpec, type Transaction } from '../src/index';
+import { runScenario } from '../src/testing';
 
 const ev = (name: string) => ({ kind: 'internal' as const, name });
 const peerData = (units: Record<string, Record<string, string>>) => (tx: Transaction) => tx.updateRelationState('ensemble', () => ({ units }));

@@ -1,18 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  all,
-  any,
-  event,
-  fact,
-  factEquals,
-  none,
-  not,
-  relationEvent,
-  relationFact,
-  runScenario,
-  type HandlerSpec,
-  type InMemoryRelationState,
-} from '../src/index';
+import { all, any, event, fact, factEquals, none, not, relationEvent, relationFact, type HandlerSpec } from '../src/index';
+import { runScenario, type InMemoryRelationState } from '../src/testing';
 
 const go = { kind: 'internal', name: 'go' } as const;
 const order = (out: { report: { steps: readonly { handler: string }[] } }) => out.report.steps.map((s) => s.handler);

@@ -19,17 +19,15 @@
  */
 import {
   assertJson,
-  createKnowledgeBase,
-  runScenario,
   type EngineEvent,
   type HandlerSpec,
   type Json,
   type JsonObject,
   type KnowledgeBase,
   type RelationDraft,
-  type ScenarioOutput,
   type Transaction,
 } from '@rhizome/engine';
+import { createKnowledgeBase, runScenario, type ScenarioOutput } from '@rhizome/engine/testing';
 import {
   stageRelationBroken,
   stageRelationCreated,

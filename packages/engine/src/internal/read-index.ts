@@ -9,7 +9,7 @@
  * for the handlers each committed run executed.
  */
 import type { KnowledgeBase } from '../knowledge-base';
-import { shardGet } from '../knowledge-base';
+import { shardGet } from './shards';
 
 export class ReadIndex {
   private readonly byToken = new Map<string, Set<string>>();

@@ -7,7 +7,7 @@
  * O(N) copy, no sort). A prefix is then a binary-searched range.
  */
 import type { Json } from '../json';
-import { shardEntries, type Sharded } from '../knowledge-base';
+import { shardEntries, type Sharded } from './shards';
 
 const cache = new WeakMap<Sharded<Json>, readonly string[]>();
 

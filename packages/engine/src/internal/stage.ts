@@ -10,13 +10,14 @@
  */
 import { freeze, produce, type Patch } from 'immer';
 import { commitSharded, REMOVE } from './sharded-commit';
-import { carrySortedKeys, keysUnder, sortedKeys } from './internal/sorted-keys';
-import { assertJson, jsonEqual, type Json } from './json';
-import { assertFactKey, keysToken, relationToken, shardGet, type HandlerBookkeeping, type KnowledgeBase } from './knowledge-base';
-import type { RelationFactName, RelationModel } from './relation-model';
-import type { FactReader } from './preconditions';
-import { EngineError } from './errors';
-import { checkFactValue, type FactSchemas } from './fact-schema';
+import { carrySortedKeys, keysUnder, sortedKeys } from './sorted-keys';
+import { assertJson, jsonEqual, type Json } from '../json';
+import { assertFactKey, keysToken, relationToken, type HandlerBookkeeping, type KnowledgeBase } from '../knowledge-base';
+import { shardGet } from './shards';
+import type { RelationFactName, RelationModel } from '../relation-model';
+import type { FactReader } from '../preconditions';
+import { EngineError } from '../errors';
+import { checkFactValue, type FactSchemas } from '../fact-schema';
 
 
 const ABSENT = Symbol('absent');

@@ -40,18 +40,18 @@
  * many different handlers without limit.
  */
 import { KEEP_ALIVE, type Clock } from '@rhizome/clock';
-import { describeThrown, EngineError } from './errors';
-import { describeEvent, internalEvent, type EngineEvent } from './events';
-import type { CompiledHandler, CompensateContext, HandlerContext, RelationDraft, Transaction, WorkloadState } from './handler';
-import type { FactSchemas } from './fact-schema';
+import { describeThrown, EngineError } from '../errors';
+import { describeEvent, internalEvent, type EngineEvent } from '../events';
+import type { CompiledHandler, CompensateContext, HandlerContext, RelationDraft, Transaction, WorkloadState } from '../handler';
+import type { FactSchemas } from '../fact-schema';
 import type { HandlerTable } from './handler-table';
-import { RunQueue, type QueueEntry } from './internal/run-queue';
-import type { ReadIndex } from './internal/read-index';
-import type { Json } from './json';
-import { keysToken, relationToken, type KnowledgeBase } from './knowledge-base';
-import { explain, holds } from './preconditions';
-import type { RelationFactName, RelationModel } from './relation-model';
-import type { CompensationReport, RunReport, StepReport } from './report';
+import { RunQueue, type QueueEntry } from './run-queue';
+import type { ReadIndex } from './read-index';
+import type { Json } from '../json';
+import { keysToken, relationToken, type KnowledgeBase } from '../knowledge-base';
+import { explain, holds } from '../preconditions';
+import type { RelationFactName, RelationModel } from '../relation-model';
+import type { CompensationReport, RunReport, StepReport } from '../report';
 import { Stage, type CommitResult } from './stage';
 
 /** Node's timers fire at once for delays above this; longer deadlines mean "none". */

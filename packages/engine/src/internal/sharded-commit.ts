@@ -12,7 +12,7 @@
  * patches and inverse patches.
  */
 import type { Patch } from 'immer';
-import { SHARD_COUNT, shardOf, type Sharded } from './knowledge-base';
+import { SHARD_COUNT, shardOf, type Sharded } from './shards';
 
 export const REMOVE = Symbol('remove');
 

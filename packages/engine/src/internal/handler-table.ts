@@ -6,11 +6,11 @@
  * With these, queueing and retesting cost grows with what changed and what
  * is queued, never with the number of handlers in the charm.
  */
-import type { EngineEvent } from './events';
-import { START_EVENT } from './events';
-import { checkDeclared, type FactSchemas } from './fact-schema';
-import { compileHandlers, type CompiledHandler, type HandlerSpec } from './handler';
-import type { EventPrecondition } from './preconditions';
+import type { EngineEvent } from '../events';
+import { START_EVENT } from '../events';
+import { checkDeclared, type FactSchemas } from '../fact-schema';
+import { compileHandlers, type CompiledHandler, type HandlerSpec } from '../handler';
+import type { EventPrecondition } from '../preconditions';
 
 export function eventKey(e: EngineEvent): string {
   return e.kind === 'internal' ? `i:${e.name}` : `r:${e.endpoint}:${e.name}`;
