@@ -221,8 +221,10 @@ describe('Agent (several in one process)', () => {
     const a = await start({ unit: 'faulty/0', charmDir: join(CHARMS, 'faulty'), dataDir: join(base, 'a'), keyringFile: keys });
     const b = await start({ unit: 'faulty/1', charmDir: join(CHARMS, 'faulty'), dataDir: join(base, 'b'), keyringFile: keys, seeds: [a.gossipAddress] });
     await until('keyed members', () => a.members().length === 2 && b.members().length === 2);
+    const refusedBefore = a.node.stats().dropped.plaintextRefused;
     const c = await start({ unit: 'faulty/2', charmDir: join(CHARMS, 'faulty'), dataDir: join(base, 'c'), seeds: [a.gossipAddress] });
-    await new Promise((r) => setTimeout(r, 1_500));
+    // c's join reached a and was refused (it speaks plaintext), not merely not yet answered.
+    await until("a refusing c's plaintext frames", () => a.node.stats().dropped.plaintextRefused > refusedBefore);
     expect(a.members().map((m) => m.name)).not.toContain('faulty/2');
     expect(c.members().map((m) => m.name)).toEqual(['faulty/2']);
     await writeFile(join(base, 'empty'), '\n');
