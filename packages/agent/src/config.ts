@@ -204,6 +204,11 @@ export async function loadAgentConfig(file: string | undefined, overrides: Recor
     delete merged['bindPort'];
   }
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) merged[k] = v;
+  // Charm options from flags change those keys only: the file's other options stay.
+  const fileOptions = fromFile['options'];
+  if (overrides['options'] !== undefined && fileOptions !== null && typeof fileOptions === 'object' && !Array.isArray(fileOptions)) {
+    merged['options'] = { ...(fileOptions as Record<string, unknown>), ...(overrides['options'] as Record<string, unknown>) };
+  }
   // Paths given as flags are relative to the cwd, paths in the file to the file.
   for (const k of ['charmDir', 'charmModule', 'dataDir', 'keyringFile'] as const) {
     if (typeof overrides[k] === 'string') merged[k] = resolve(overrides[k]);

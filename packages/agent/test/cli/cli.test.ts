@@ -90,4 +90,18 @@ describe('rhizome CLI arguments and errors', () => {
     expect(p.code).toBe(1);
     expect(p.stderr).toMatch(/--bind-port must be a port number/);
   });
+
+  it('refuses bad --options-json, --snapshot-every and --dashboard values before starting anything', async () => {
+    const args = ['agent', '--unit', 'web/0', '--charm', 'x', '--data-dir', join(home, 'a')];
+    for (const [flag, value, message] of [
+      ['--options-json', '{port: 1}', /--options-json is not JSON .*e\.g\. '\{"port": 8080\}'/],
+      ['--options-json', '[1]', /--options-json must be a JSON object/],
+      ['--snapshot-every', '0', /--snapshot-every must be a whole number of at least 1/],
+      ['--dashboard', '10.0.0.5', /dashboard "10\.0\.0\.5" names no port/],
+    ] as const) {
+      const r = await rhizome(...args, flag, value);
+      expect(r.code, `${flag} ${value}`).toBe(1);
+      expect(r.stderr).toMatch(message);
+    }
+  });
 });

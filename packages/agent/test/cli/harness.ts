@@ -1,6 +1,6 @@
 /**
  * Runs the `rhizome` CLI in this process against a home directory, capturing
- * what it writes; and bounded polling. Shared by the operator-command tests.
+ * what it writes. Shared by the operator-command tests.
  */
 import { vi } from 'vitest';
 import { runCli } from '../../src/index';

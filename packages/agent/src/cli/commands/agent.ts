@@ -27,12 +27,35 @@ interface AgentFlags {
   logLevel?: string;
   controlPort?: string;
   option?: string[];
+  optionsJson?: string;
+  snapshotEvery?: string;
   fsync?: boolean;
   logStdout?: boolean;
   dashboard?: string;
 }
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+function count(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^[1-9]\d{0,8}$/.test(v)) throw new AgentError('AGENT_ERR_BAD_CONFIG', `${flag} must be a whole number of at least 1, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+/** `--options-json '{"port": 8080}'`: one JSON object (its values are checked by the charm's schema later, like the file's). */
+function optionsJson(text: string | undefined): Record<string, unknown> | undefined {
+  if (text === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new AgentError('AGENT_ERR_BAD_CONFIG', `--options-json is not JSON (${(err as Error).message}); write an object, e.g. '{"port": 8080}'`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new AgentError('AGENT_ERR_BAD_CONFIG', `--options-json must be a JSON object, e.g. '{"port": 8080}', got ${JSON.stringify(text)}`);
+  }
+  return value as Record<string, unknown>;
+}
 
 function port(v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
@@ -63,7 +86,7 @@ function keyValues(list: string[] | undefined, flag: string, parseValue: boolean
 export function registerAgent(program: Command, globals: () => GlobalOptions): void {
   program
     .command('agent')
-    .description('run an agent in the foreground')
+    .description('run an agent in the foreground: from --config FILE (deploy writes <data dir>/agent.yaml), or --unit, --charm and the global --data-dir; flags win over the file')
     .option('--config <file>', 'agent config file (YAML or JSON)')
     .option('--unit <name>', 'unit name, e.g. web/0')
     .option('--charm <dir>', 'charm folder (holding charm.ts)')
@@ -81,6 +104,8 @@ export function registerAgent(program: Command, globals: () => GlobalOptions): v
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
     .option('--control-port <port>', 'control API port (0 = pick)')
     .option('--option <key=value>', 'charm config option, value parsed as JSON when it is (repeatable)', collect)
+    .option('--options-json <json>', 'charm config options as one JSON object (--option wins over it)')
+    .option('--snapshot-every <records>', 'snapshot the state after this many log records (default 500)')
     .option('--no-fsync', 'do not fsync the state (tests only: a crash may lose commits)')
     .option('--log-stdout', 'also print log lines to stdout')
     .option('--dashboard <[host:]port>', 'serve the dashboard from this agent (127.0.0.1 unless a host is named; 0 = a free port); the URL with its token goes to <data dir>/dashboard.url')
@@ -88,7 +113,9 @@ export function registerAgent(program: Command, globals: () => GlobalOptions): v
       const g = globals();
       // Loaded on demand: the other commands do not need the agent's dependencies.
       const [{ Agent }, { loadAgentConfig }] = await Promise.all([import('../../agent'), import('../../config')]);
-      const options = keyValues(flags.option, '--option', true);
+      const fromJson = optionsJson(flags.optionsJson);
+      const fromFlags = keyValues(flags.option, '--option', true);
+      const options = fromJson === undefined && fromFlags === undefined ? undefined : { ...fromJson, ...fromFlags };
       const config = await loadAgentConfig(flags.config, {
         unit: flags.unit,
         charmDir: flags.charm,
@@ -106,6 +133,7 @@ export function registerAgent(program: Command, globals: () => GlobalOptions): v
         label: flags.label,
         logLevel: flags.logLevel,
         controlPort: port(flags.controlPort, '--control-port'),
+        snapshotEvery: count(flags.snapshotEvery, '--snapshot-every'),
         options,
         logToStdout: flags.logStdout,
         dashboard: flags.dashboard,

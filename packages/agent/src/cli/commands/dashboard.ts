@@ -11,14 +11,15 @@ import type { GlobalOptions } from '../target';
 export function registerDashboard(program: Command, globals: () => GlobalOptions): void {
   program
     .command('dashboard')
-    .description('serve a live web view of the cluster on 127.0.0.1 (units, relations, runs, logs, resolve)')
-    .option('--port <port>', 'port to listen on (default: a free one)', '0')
+    .description("serve a live web view of the cluster on 127.0.0.1 (units, relations, runs, logs, resolve); an agent can serve it too: 'rhizome agent --dashboard PORT'")
+    .option('--port <port>', 'port to listen on (default: a free one)')
     .option('--host <host>', 'loopback address to listen on: 127.0.0.1 or ::1', '127.0.0.1')
-    .action(async (opts: { port: string; host: string }) => {
-      if (!/^\d{1,5}$/.test(opts.port) || Number(opts.port) > 65535) throw new AgentError('AGENT_ERR_BAD_OPTIONS', `--port must be a port number, got "${opts.port}"`);
+    .action(async (opts: { port?: string; host: string }) => {
+      const port = opts.port ?? '0';
+      if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) throw new AgentError('AGENT_ERR_BAD_OPTIONS', `--port must be a port number, got "${port}"`);
       if (!['127.0.0.1', '::1'].includes(opts.host)) throw new AgentError('AGENT_ERR_BAD_OPTIONS', `--host must be a loopback address (127.0.0.1 or ::1): the dashboard can resolve units, so it never listens elsewhere`);
       const { startDashboard } = await import('../../dashboard/server');
-      const dashboard = await startDashboard({ globals: globals(), host: opts.host, port: Number(opts.port) });
+      const dashboard = await startDashboard({ globals: globals(), host: opts.host, port: Number(port) });
       process.stdout.write(`dashboard: ${dashboard.url}\n(Ctrl-C stops it; the token in the address is this dashboard's own, not an agent's)\n`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);

@@ -21,11 +21,11 @@ interface LogsOptions {
   level?: string;
   lines: string;
   replay?: boolean;
-  include: string[];
-  exclude: string[];
+  include?: string[];
+  exclude?: string[];
 }
 
-function collect(value: string, previous: string[]): string[] {
+function collect(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
 }
 
@@ -71,8 +71,8 @@ export function registerLogs(program: Command, globals: () => GlobalOptions): vo
   program
     .command('logs')
     .argument('[unit]', 'one unit (same as --include UNIT)')
-    .option('-i, --include <name>', 'only these units or services (repeatable)', collect, [] as string[])
-    .option('-x, --exclude <name>', 'not these units or services (repeatable)', collect, [] as string[])
+    .option('-i, --include <name>', 'only these units or services (repeatable)', collect)
+    .option('-x, --exclude <name>', 'not these units or services (repeatable)', collect)
     .option('--level <level>', 'minimum level: trace, debug, info, warn, error')
     .option('-n, --lines <n>', 'recent lines to show first (all units together)', '50')
     .option('--replay', 'show every line the agents still keep, not just the last -n')
@@ -83,8 +83,8 @@ export function registerLogs(program: Command, globals: () => GlobalOptions): vo
       const g = globals();
       const lines = Number(opts.lines);
       if (!Number.isInteger(lines) || lines < 0) throw new AgentError('AGENT_ERR_BAD_OPTIONS', `--lines must be a count of lines (got "${opts.lines}")`);
-      const include = unit !== undefined ? [...opts.include, unit] : opts.include;
-      const { sources: srcs, filter } = await sources(g, include, opts.exclude);
+      const include = unit !== undefined ? [...(opts.include ?? []), unit] : (opts.include ?? []);
+      const { sources: srcs, filter } = await sources(g, include, opts.exclude ?? []);
       const query: Record<string, string> = { follow: opts.follow ? 'true' : 'false' };
       if (!opts.replay) query['replay'] = String(lines);
       if (opts.run) query['run'] = opts.run;

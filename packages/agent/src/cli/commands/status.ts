@@ -13,14 +13,14 @@ import { renderStatus, STATUS_FORMATS, wantsColor, type StatusFormat } from '../
 import type { GlobalOptions } from '../target';
 
 interface StatusOptions {
-  state: string[];
+  state?: string[];
   format?: string;
   watch?: string | boolean;
   count?: string;
 }
 
 /** Every `--state` value, comma lists allowed. */
-function collect(value: string, previous: string[]): string[] {
+function collect(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
 }
 
@@ -45,7 +45,7 @@ export function registerStatus(program: Command, globals: () => GlobalOptions): 
   program
     .command('status')
     .argument('[selectors...]', 'services or units to show (default: all)')
-    .option('--state <state>', 'only units in this agent or workload state (error, blocked, down...; repeatable)', collect, [] as string[])
+    .option('--state <state>', 'only units in this agent or workload state (error, blocked, down...; repeatable, or comma-separated)', collect)
     .option('--format <format>', `output: ${STATUS_FORMATS.join(', ')} (plain: no borders or colour, for grep/awk)`)
     .option('--watch [seconds]', 'redraw every few seconds (default 2) until Ctrl-C')
     .option('--count <n>', 'with --watch: stop after N frames')
@@ -57,7 +57,7 @@ export function registerStatus(program: Command, globals: () => GlobalOptions): 
       const frame = async (): Promise<string> => {
         const summary = summarizeStatus(await fetchClusterStatus(g));
         checkSelectors(summary, selectors);
-        return await renderStatus(selectStatus(summary, { patterns: selectors, states: opts.state }), { format, color, now: new Date() });
+        return await renderStatus(selectStatus(summary, { patterns: selectors, states: opts.state ?? [] }), { format, color, now: new Date() });
       };
       if (opts.watch === undefined || opts.watch === false) {
         process.stdout.write(`${await frame()}\n`);

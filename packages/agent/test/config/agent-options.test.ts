@@ -2,9 +2,13 @@
  * The agent's `dashboard` option (`--dashboard [HOST:]PORT`): loopback unless
  * a host is named, the port always named; and the dashboard server refuses
  * a non-loopback address unless the caller says the operator named it.
+ * Also: charm options given as flags change only their keys of the file's.
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseAgentConfig } from '../../src/config';
+import { loadAgentConfig, parseAgentConfig } from '../../src/config';
 import { startDashboard } from '../../src/dashboard/server';
 
 const base = { unit: 'web/0', charmDir: '/c', dataDir: '/d' };
@@ -40,6 +44,19 @@ describe('dashboard server address', () => {
       expect((await fetch(api, { headers: { authorization: 'Bearer tok2' } })).status).toBe(401);
     } finally {
       await d.close();
+    }
+  });
+});
+
+describe('agent config: options from flags over the file', () => {
+  it('change only the keys they name', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rz-agent-config-'));
+    try {
+      await writeFile(join(dir, 'agent.yaml'), 'unit: web/0\ncharmDir: c\ndataDir: d\noptions: { port: 8080, greeting: hi }\n');
+      expect((await loadAgentConfig(join(dir, 'agent.yaml'))).options).toEqual({ port: 8080, greeting: 'hi' });
+      expect((await loadAgentConfig(join(dir, 'agent.yaml'), { options: { port: 9090 } })).options).toEqual({ port: 9090, greeting: 'hi' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
