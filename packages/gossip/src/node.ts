@@ -42,6 +42,7 @@ import { Prober } from './probe';
 import { PushPull } from './internal/push-pull';
 import { Queries, type QueryHandle, type QueryOptions, type QueryResponder } from './queries';
 import { Membership, type MembershipEvent } from './state';
+import { encodedSize } from './internal/size';
 import { newStats, type NodeStats } from './stats';
 import type { DirectEnvelope, Transport, UnreachableReason as TransportUnreachable } from './transport';
 import { UserEvents, type UserEvent } from './user-events';
@@ -107,6 +108,8 @@ export interface GossipEvents {
   'name-conflict': NameConflict;
   /** A reliable-channel message, delivered in order, once. */
   reliable: { readonly from: string; readonly payload: unknown };
+  /** A best-effort message (sendBestEffort): at most once per copy sent, in any order. */
+  direct: { readonly from: string; readonly payload: unknown };
   /** The reliable channel gave up on a member (pending sends were rejected). */
   unreachable: { readonly member: string; readonly reason: UnreachableReason };
   /**
@@ -471,6 +474,31 @@ export class GossipNode {
     return this.channels.send(to, payload);
   }
 
+  /**
+   * Send `payload` to member `to` once, best effort (memberlist's
+   * SendBestEffort): no sequence number, ack or retransmit, so it may be
+   * lost, and a layer above that has its own acks (relation links) pays for
+   * one reliability layer, not two. Returns false when nothing was sent
+   * (not running; unknown, failed or left member). Throws
+   * GOSSIP_ERR_MESSAGE_TOO_LARGE for a payload that cannot fit a frame.
+   */
+  sendBestEffort(to: string, payload: unknown): boolean {
+    if (!this.running) return false;
+    const m = this.membership.get(to);
+    if (!m || m.name === this.name || m.status === 'failed' || m.status === 'left') return false;
+    const size = encodedSize(payload ?? null);
+    if (size > this.profile.maxFrameSize - 512) {
+      throw new GossipError('GOSSIP_ERR_MESSAGE_TOO_LARGE', `best-effort payload of ${size} bytes does not fit in a frame (maxFrameSize ${this.profile.maxFrameSize}); split it`);
+    }
+    this.ctx.send(m.addr, [{ t: MessageType.Direct, payload: payload ?? null }]);
+    return true;
+  }
+
+  /** Receive best-effort messages (sendBestEffort); returns unsubscribe. */
+  onDirect(handler: (from: string, payload: unknown) => void): () => void {
+    return this.emitter.on('direct', ({ from, payload }) => handler(from, payload));
+  }
+
   /** Receive reliable-channel messages (in order, once per message); returns unsubscribe. */
   onReliable(handler: (from: string, payload: unknown) => void): () => void {
     return this.emitter.on('reliable', ({ from, payload }) => handler(from, payload));
@@ -610,6 +638,11 @@ export class GossipNode {
         return this.onConflictNotice(msg, env);
       case MessageType.Heard:
         return this.membership.heardWitness(msg);
+      case MessageType.Direct:
+        // Only from a member we know by that name: a frame's claimed name is all we have (the keyring authenticates it).
+        if (this.membership.get(env.from) === undefined || env.from === this.name) return;
+        this.emitter.emit('direct', { from: env.from, payload: msg.payload });
+        return;
     }
   }
 

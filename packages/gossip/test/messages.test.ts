@@ -30,6 +30,7 @@ const validMessage: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ t: fc.constant(MessageType.ReliableAck), sid: uint, upTo: uint }),
   fc.record({ t: fc.constant(MessageType.Conflict), node: name, addr: name }),
   fc.record({ t: fc.constant(MessageType.Heard), node: name, inc: uint, from: name }),
+  fc.record({ t: fc.constant(MessageType.Direct), payload: fc.jsonValue() }),
 );
 
 describe('parseMessage', () => {
@@ -44,7 +45,7 @@ describe('parseMessage', () => {
 
   it('rejects unknown types with GOSSIP_ERR_UNKNOWN_TYPE', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.integer({ min: 16, max: 1_000 }), fc.integer({ max: 0 }), fc.string()), (t) => {
+      fc.property(fc.oneof(fc.integer({ min: 17, max: 1_000 }), fc.integer({ max: 0 }), fc.string()), (t) => {
         try {
           parseMessage({ t, seq: 1 });
           return false;

@@ -26,6 +26,8 @@ export type RelationErrorCode =
   | 'REL_ERR_WRONG_SIDE'
   /** A link message that does not parse (dropped at the boundary, never applied). */
   | 'REL_ERR_BAD_MESSAGE'
+  /** A link message in a protocol version this agent does not read (the message says which side to upgrade). */
+  | 'REL_ERR_PROTOCOL_VERSION'
   /** A well-formed link message whose epoch, incarnation, sequence number or version jumps implausibly far ahead (refused, not adopted). */
   | 'REL_ERR_IMPLAUSIBLE'
   /** Options out of range or contradicting each other. */

@@ -23,10 +23,10 @@ export type { RelationManagerOptions, RetransmitOptions, AddRelationSpec, Applie
 export type { LinkTransport } from './transport';
 export { MemoryLinkStore, emptyLinkRecord } from './link-store';
 export type { LinkStore, LinkRecord } from './link-store';
-export { parseLinkMessage, LINK_PROTOCOL_VERSION, MAX_LINK_MESSAGE_BYTES, MAX_LINK_COUNTER, MAX_LINK_STAMP } from './messages';
+export { parseLinkMessage, LINK_PROTOCOL, MAX_LINK_MESSAGE_BYTES, MAX_LINK_COUNTER, MAX_LINK_STAMP } from './messages';
 export { DEFAULT_PLAUSIBILITY } from './link-protocol';
 export type { PlausibilityBounds } from './link-protocol';
-export type { LinkMessage, DataMessage, AckMessage, SyncMessage, PullMessage } from './messages';
+export type { LinkMessage, DataMessage, AckMessage, SyncMessage, PullMessage, LinkVersionRange } from './messages';
 export { SimLinkNetwork, DEFAULT_SIM_LINK_FAULTS } from './sim-transport';
 export type { SimLinkFaults, SimLinkNetworkOptions, SimLinkStats } from './sim-transport';
 export { runRelationScenario, endpointStateFromFixture } from './testing';

@@ -6,7 +6,7 @@
  */
 import type { Engine } from '@rhizome/engine';
 import type { LinkStore } from './link-store';
-import type { LinkMessage } from './messages';
+import type { OutgoingLinkMessage } from './messages';
 import type { LinkTransport } from './transport';
 
 export interface LinkContext {
@@ -19,9 +19,12 @@ export interface LinkContext {
    * Sends once every link-store change made so far is durable (store.flush),
    * in call order: what a message says (a sequence number, an epoch) can
    * never be forgotten by a crash after it left. Acks need not wait: they
-   * follow a commit the engine already made durable.
+   * follow a commit the engine already made durable (sendNow). Both stamp
+   * the link protocol version the peer reads (messages.ts).
    */
-  send(unit: string, message: LinkMessage): void;
+  send(unit: string, message: OutgoingLinkMessage): void;
+  /** Sends at once, without waiting for the store (acks). */
+  sendNow(unit: string, message: OutgoingLinkMessage): void;
   /** True once the manager was stopped: from then on nothing is sent, stored or scheduled. */
   isStopped(): boolean;
   /** Whether messages to `unit` go on the wire now: not stopped, and the mesh has not reported the unit unreachable. */

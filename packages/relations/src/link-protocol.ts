@@ -21,7 +21,7 @@
  */
 import { covered } from './apply';
 import type { LinkRecord } from './link-store';
-import type { DataMessage, PullMessage, SyncMessage } from './messages';
+import type { DataMessage, PullMessage, SyncMessage, Unstamped } from './messages';
 import { compareVersions, effectiveLocal, type EndpointState, type LinkReceiveState, type UnitView } from './state';
 
 export interface QueueInput {
@@ -42,7 +42,7 @@ export interface QueueInput {
  * peers, the app bag held, with the record after queueing it; undefined
  * when the link already queued these versions.
  */
-export function queueData(rec: LinkRecord, state: EndpointState, q: QueueInput): { record: LinkRecord; message: DataMessage } | undefined {
+export function queueData(rec: LinkRecord, state: EndpointState, q: QueueInput): { record: LinkRecord; message: Unstamped<DataMessage> } | undefined {
   // Peers relay the application bag they hold, whoever wrote it, so every peer converges to the newest one
   // even if its writer (a former leader) is gone.
   const app = state.role === 'peers' ? state.app : undefined;
@@ -55,8 +55,7 @@ export function queueData(rec: LinkRecord, state: EndpointState, q: QueueInput):
   const seq = rec.nextSeq;
   // Keep room for this message; older ones beyond the bound are superseded by it.
   const kept = q.maxOutbox > 1 ? rec.outbox.slice(-(q.maxOutbox - 1)) : [];
-  const message: DataMessage = {
-    v: 1,
+  const message: Unstamped<DataMessage> = {
     type: 'data',
     rel: q.relationId,
     from: q.from,
@@ -86,7 +85,7 @@ export function queueData(rec: LinkRecord, state: EndpointState, q: QueueInput):
  * recomputed: what was acknowledged since a message was queued no longer
  * holds the receiver back.
  */
-export function retransmission(rec: LinkRecord, window: number): DataMessage[] {
+export function retransmission(rec: LinkRecord, window: number): Unstamped<DataMessage>[] {
   const first = rec.outbox[0];
   if (!first) return [];
   return rec.outbox.slice(0, window).map((m) => (m.base === first.seq ? m : { ...m, base: first.seq }));

@@ -31,7 +31,7 @@ import type { InterfaceRegistry } from './interface';
 import type { LinkContext } from './link-context';
 import { admit, implausible, nextInOrder, shouldPull, type PlausibilityBounds } from './link-protocol';
 import { emptyLinkRecord } from './link-store';
-import type { AckMessage, DataMessage, PullMessage, SyncMessage } from './messages';
+import type { AckMessage, DataMessage, PullMessage, SyncMessage, Unstamped } from './messages';
 import { findRelation, type RelationRef } from './relation-lookup';
 import { compareVersions, LINKS_KEY, linkId, type LinkReceiveState } from './state';
 
@@ -126,8 +126,7 @@ export class LinkReceiver {
     const relationId = ref.relationId;
     const view = ref.relation.units[unit];
     const pos = this.receivePosition(linkId(relationId, unit));
-    const msg: PullMessage = {
-      v: 1,
+    const msg: Unstamped<PullMessage> = {
       type: 'pull',
       rel: relationId,
       from: this.ctx.unit,
@@ -204,8 +203,8 @@ export class LinkReceiver {
 
   private sendAck(relationId: string, to: string, epoch: number, seq: number): void {
     if (!this.ctx.canSend(to) || seq < 1) return;
-    const msg: AckMessage = { v: 1, type: 'ack', rel: relationId, from: this.ctx.unit, to, epoch, seq };
-    this.ctx.transport.send(to, msg);
+    const msg: Unstamped<AckMessage> = { type: 'ack', rel: relationId, from: this.ctx.unit, to, epoch, seq };
+    this.ctx.sendNow(to, msg);
   }
 
   private receivePosition(id: string): LinkReceiveState {

@@ -28,7 +28,7 @@ import type { RunReport } from '@rhizome/engine';
 import type { LinkContext } from './link-context';
 import { acknowledge, answerPull, queueData, retransmission } from './link-protocol';
 import { emptyLinkRecord, type LinkRecord } from './link-store';
-import type { AckMessage, PullMessage, SyncMessage } from './messages';
+import type { AckMessage, PullMessage, SyncMessage, Unstamped } from './messages';
 import { findRelation, forEachJoined, type RelationRef } from './relation-lookup';
 import { asEndpointState, effectiveLocal, LINKS_KEY, linkId, type EndpointState } from './state';
 
@@ -158,8 +158,7 @@ export class LinkSender {
     if (!this.ctx.canSend(unit)) return;
     const rec = this.sendRecord(linkId(ref.relationId, unit), ref.relationId, unit, ref.state.incarnation);
     const app = ref.state.role === 'peers' ? ref.state.app : undefined;
-    const msg: SyncMessage = {
-      v: 1,
+    const msg: Unstamped<SyncMessage> = {
       type: 'sync',
       rel: ref.relationId,
       from: this.ctx.unit,

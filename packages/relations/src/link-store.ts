@@ -19,7 +19,7 @@
  * bags after the old ones. Either way the views converge; only messages
  * superseded by a newer bag may never be applied.
  */
-import type { DataMessage } from './messages';
+import type { DataMessage, Unstamped } from './messages';
 
 export interface LinkRecord {
   readonly relationId: string;
@@ -46,7 +46,7 @@ export interface LinkRecord {
    */
   readonly queuedIfaceVersion?: string;
   /** Sent but not acknowledged, ascending seq. */
-  readonly outbox: readonly DataMessage[];
+  readonly outbox: readonly Unstamped<DataMessage>[];
   /**
    * Received but not applied yet. Always empty in records written now: the
    * receiver buffers in memory (link-receiver.ts); records of older versions

@@ -55,7 +55,7 @@ import { DEFAULT_PLAUSIBILITY, type PlausibilityBounds } from './link-protocol';
 import { LinkReceiver, type AppliedInfo } from './link-receiver';
 import { DEFAULT_RETRANSMIT_OPTIONS, LinkSender, type RetransmitOptions } from './link-sender';
 import { MemoryLinkStore, type LinkStore } from './link-store';
-import { parseLinkMessage, type LinkMessage } from './messages';
+import { ANY_LINK_PROTOCOL, LINK_PROTOCOL, linkVersionFor, parseLinkMessage, senderRange, type LinkMessage, type LinkVersionRange, type OutgoingLinkMessage } from './messages';
 import { endpointOf, type CharmMetadata } from './metadata';
 import { findRelation, forEachJoined, type RelationRef } from './relation-lookup';
 import { asEndpointState, LINKS_KEY, linkId } from './state';
@@ -104,6 +104,11 @@ export interface RelationManagerOptions {
   readonly now?: () => number;
   /** Bounds on how far ahead incoming stamps and counters may jump (DEFAULT_PLAUSIBILITY). */
   readonly plausibility?: Partial<Omit<PlausibilityBounds, 'now'>>;
+  /**
+   * The link protocol versions this unit reads and writes (default
+   * LINK_PROTOCOL); other values only to test a rolling upgrade.
+   */
+  readonly linkProtocol?: LinkVersionRange;
   /** Called after a link message was applied and committed. */
   readonly onApplied?: (info: AppliedInfo) => void;
   /** Called for messages refused at the boundary and for unexpected internal errors. */
@@ -161,6 +166,11 @@ export class RelationManager {
   private readonly queued = new Set<Promise<unknown>>();
   /** Per link: the `joined` queued in the engine and not settled yet. */
   private readonly pendingJoins = new Map<string, Promise<RunReport | undefined>>();
+  private readonly protocol: LinkVersionRange;
+  /** Per remote unit: the link protocol versions it said it reads (learned from its messages; dropped by forgetUnit). */
+  private readonly peerProtocols = new Map<string, LinkVersionRange>();
+  /** Remote units already reported as speaking no common version (reported once per range). */
+  private readonly refusedPeers = new Map<string, string>();
   private readonly unreachable = new Set<string>();
   private readonly unsubscribe: Array<() => void> = [];
   private started = false;
@@ -187,6 +197,11 @@ export class RelationManager {
     for (const [name, v] of [['maxInbox', maxInbox], ['maxOutbox', maxOutbox]] as const) {
       if (!Number.isInteger(v) || v < 1) throw new RelationError('REL_ERR_OPTIONS', `${name} must be a positive integer, got ${String(v)}`);
     }
+    const protocol = options.linkProtocol ?? LINK_PROTOCOL;
+    if (!(Number.isInteger(protocol.min) && Number.isInteger(protocol.max) && protocol.min >= 1 && protocol.min <= protocol.max)) {
+      throw new RelationError('REL_ERR_OPTIONS', `linkProtocol must be { min, max } with 1 <= min <= max, got ${JSON.stringify(protocol)}`);
+    }
+    this.protocol = protocol;
     this.incarnation = options.incarnation ?? Date.now;
     this.onError = options.onError ?? (() => undefined);
     const ctx: LinkContext = {
@@ -197,12 +212,13 @@ export class RelationManager {
       send: (unit, message) => {
         this.store.flush().then(
           () => {
-            if (!this.stopped) this.transport.send(unit, message);
+            if (!this.stopped) this.sendStamped(unit, message);
           },
           // The store cannot make it durable (the agent is failing): nothing may leave.
           (error: unknown) => this.onError(error),
         );
       },
+      sendNow: (unit, message) => this.sendStamped(unit, message),
       isStopped: () => this.stopped,
       canSend: (unit) => !this.stopped && !this.unreachable.has(unit),
       onError: (error) => this.onError(error),
@@ -387,6 +403,8 @@ export class RelationManager {
       this.sender.forget(id);
       this.receiver.forget(id);
       this.store.delete(id);
+      this.peerProtocols.delete(unit);
+      this.refusedPeers.delete(unit);
       return known || hadLink;
     });
   }
@@ -457,8 +475,10 @@ export class RelationManager {
     if (this.stopped) return;
     let m: LinkMessage;
     try {
-      m = parseLinkMessage(raw);
+      m = parseLinkMessage(raw, this.protocol);
     } catch (error) {
+      // A well-formed message in a version we do not read still says which versions its sender reads.
+      if (error instanceof RelationError && error.code === 'REL_ERR_PROTOCOL_VERSION') this.learnProtocol(from, raw);
       this.onError(error);
       return;
     }
@@ -470,6 +490,7 @@ export class RelationManager {
     // A message from a unit proves it is there: a "reachable" notice may have been lost (the mesh emits none
     // when a suspicion is refuted), and a unit kept unreachable would get no acks, pulls or data again.
     if (this.unreachable.has(from)) this.setReachable(from, true);
+    this.learnProtocol(from, m);
     try {
       switch (m.type) {
         case 'data':
@@ -484,6 +505,43 @@ export class RelationManager {
     } catch (error) {
       this.onError(error);
     }
+  }
+
+  /**
+   * Remembers the link protocol versions a remote unit reads, from a message
+   * it sent us that is well-formed in some version (garbage teaches nothing):
+   * from then on we write the highest version both read.
+   */
+  private learnProtocol(from: string, raw: unknown): void {
+    const speaks = senderRange(raw);
+    if (!speaks || from === this.unit) return;
+    let m: LinkMessage;
+    try {
+      m = parseLinkMessage(raw, ANY_LINK_PROTOCOL);
+    } catch {
+      return;
+    }
+    if (m.from === from && m.to === this.unit) this.peerProtocols.set(from, speaks);
+  }
+
+  /**
+   * Puts a message on the wire in the highest link protocol version both
+   * sides read, with the range this unit reads. A peer that reads none of
+   * ours gets nothing (its messages are refused too), reported once.
+   */
+  private sendStamped(unit: string, message: OutgoingLinkMessage): void {
+    const theirs = this.peerProtocols.get(unit);
+    const v = linkVersionFor(this.protocol, theirs);
+    if (v === undefined) {
+      const key = `${theirs?.min}-${theirs?.max}`;
+      if (this.refusedPeers.get(unit) !== key) {
+        this.refusedPeers.set(unit, key);
+        const upgrade = (theirs?.max ?? 0) < this.protocol.min ? `upgrade the agent of ${unit}` : `upgrade this agent (${this.unit})`;
+        this.onError(new RelationError('REL_ERR_PROTOCOL_VERSION', `${unit} reads link protocol v${theirs?.min}-v${theirs?.max}, ${this.unit} reads v${this.protocol.min}-v${this.protocol.max}: no common version, nothing is sent to it; ${upgrade}`));
+      }
+      return;
+    }
+    this.transport.send(unit, { ...message, v, vr: [this.protocol.min, this.protocol.max] } as LinkMessage);
   }
 
   // ---- submissions -------------------------------------------------------

@@ -1,7 +1,8 @@
 /**
  * Link messages: what two relation managers say to each other about one
- * relation. Every message names the relation and both units; `v` is the
- * protocol version, checked at the boundary.
+ * relation. Every message names the relation and both units, the link
+ * protocol version it is written in (`v`) and the versions its sender reads
+ * (`vr`, [min, max]); both are checked at the boundary (see Versions below).
  *
  *   data  sender -> receiver   the sender's full bag (and, for peers, the app
  *                              bag it wrote) at (`inc`, `version`), as link
@@ -26,6 +27,16 @@
  * WARNING: only append message types and optional fields; the shapes are
  * part of the protocol between agents of different versions.
  *
+ * Versions (memberlist's ProtocolVersionMin/Max). An agent reads the link
+ * protocol versions LINK_PROTOCOL.min..max. It writes to a peer the highest
+ * version both read, once it has heard the peer's range (every message
+ * carries it); before that, its own min. So during a rolling upgrade a peer
+ * one version ahead or behind, whose range overlaps, is understood; one
+ * whose range does not overlap is refused with REL_ERR_PROTOCOL_VERSION
+ * saying which side to upgrade. Messages from agents before ranges carry no
+ * `vr`: they read exactly their `v`. Bump max when a version is added;
+ * raise min once no agent in the field writes the old one.
+ *
  * Data messages carry whole bags, not diffs: a bag is small, and a message
  * that carries the full state makes any later message supersede every
  * earlier one, which is what lets a link re-sync by state.
@@ -35,12 +46,30 @@ import { assertJson, type JsonObject } from '@rhizome/engine';
 import { RelationError } from './errors';
 import type { AppBag } from './state';
 
-export const LINK_PROTOCOL_VERSION = 1;
+/** A range of link protocol versions, both ends included. */
+export interface LinkVersionRange {
+  readonly min: number;
+  readonly max: number;
+}
+
+/** The link protocol versions this build reads and writes. */
+export const LINK_PROTOCOL: LinkVersionRange = Object.freeze({ min: 1, max: 1 });
+/** Highest version number a message may claim (a bound on the wire integer). */
+export const MAX_LINK_PROTOCOL_VERSION = 255;
+/** Every version: for checking a message's shape whatever its version. */
+export const ANY_LINK_PROTOCOL: LinkVersionRange = Object.freeze({ min: 1, max: MAX_LINK_PROTOCOL_VERSION });
 /** A serialized data message larger than this is refused at the boundary. */
 export const MAX_LINK_MESSAGE_BYTES = 256 * 1024;
 
-export interface DataMessage {
-  readonly v: 1;
+/** What every message says about versions (see Versions above). */
+interface Versioned {
+  /** The link protocol version the message is written in. */
+  readonly v: number;
+  /** The versions its sender reads, [min, max]; absent from agents before ranges (they read exactly `v`). */
+  readonly vr?: readonly [number, number];
+}
+
+export interface DataMessage extends Versioned {
   readonly type: 'data';
   readonly rel: string;
   readonly from: string;
@@ -60,8 +89,7 @@ export interface DataMessage {
   readonly ifaceVersion?: string;
 }
 
-export interface AckMessage {
-  readonly v: 1;
+export interface AckMessage extends Versioned {
   readonly type: 'ack';
   readonly rel: string;
   readonly from: string;
@@ -70,8 +98,7 @@ export interface AckMessage {
   readonly seq: number;
 }
 
-export interface SyncMessage {
-  readonly v: 1;
+export interface SyncMessage extends Versioned {
   readonly type: 'sync';
   readonly rel: string;
   readonly from: string;
@@ -83,8 +110,7 @@ export interface SyncMessage {
   readonly lastSeq: number;
 }
 
-export interface PullMessage {
-  readonly v: 1;
+export interface PullMessage extends Versioned {
   readonly type: 'pull';
   readonly rel: string;
   readonly from: string;
@@ -96,6 +122,43 @@ export interface PullMessage {
 }
 
 export type LinkMessage = DataMessage | AckMessage | SyncMessage | PullMessage;
+
+/** A message as the link code builds it: the manager stamps the version when it sends (RelationManager). */
+export type Unstamped<M extends LinkMessage> = M extends unknown ? Omit<M, keyof Versioned> : never;
+export type OutgoingLinkMessage = Unstamped<LinkMessage>;
+
+/**
+ * The version to write to a peer: the highest both read, given the peer's
+ * range if it was heard (else `ours.min`, which an older peer most likely
+ * reads); undefined when the ranges do not overlap.
+ */
+export function linkVersionFor(ours: LinkVersionRange, theirs: LinkVersionRange | undefined): number | undefined {
+  if (theirs === undefined) return ours.min;
+  const v = Math.min(ours.max, theirs.max);
+  return v >= Math.max(ours.min, theirs.min) ? v : undefined;
+}
+
+/** The versions the sender of a raw message reads, if it says so plausibly (for learning a peer's range even from a message refused). */
+export function senderRange(raw: unknown): LinkVersionRange | undefined {
+  if (raw === null || typeof raw !== 'object') return undefined;
+  const { v, vr } = raw as { v?: unknown; vr?: unknown };
+  const ok = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= MAX_LINK_PROTOCOL_VERSION;
+  if (Array.isArray(vr) && vr.length === 2 && ok(vr[0]) && ok(vr[1]) && vr[0] <= vr[1]) return { min: vr[0], max: vr[1] };
+  if (vr === undefined && ok(v)) return { min: v, max: v };
+  return undefined;
+}
+
+function describeRange(r: LinkVersionRange): string {
+  return r.min === r.max ? `v${r.min}` : `v${r.min}-v${r.max}`;
+}
+
+/** Why a message written in `v` by a sender reading `theirs` cannot be read by an agent reading `ours` (undefined: it can). */
+export function versionRefusal(v: number, theirs: LinkVersionRange, ours: LinkVersionRange): string | undefined {
+  if (v >= ours.min && v <= ours.max) return undefined;
+  const head = `link message written in protocol v${v} by a peer that reads ${describeRange(theirs)}; this agent reads ${describeRange(ours)}`;
+  if (linkVersionFor(ours, theirs) !== undefined) return `${head}: the peer writes a version both read once it hears from this agent (transient during an upgrade)`;
+  return theirs.max < ours.min ? `${head}: upgrade the peer's agent (it is too old)` : `${head}: upgrade this agent (the peer is too new)`;
+}
 
 /**
  * Bounds on wire integers. A counter (seq, base, version, ...) grows by one
@@ -113,7 +176,8 @@ const seq = z.number().int().nonnegative().max(MAX_LINK_COUNTER);
 const stamp = z.number().int().nonnegative().max(MAX_LINK_STAMP);
 const name = z.string().min(1).max(256);
 const bag = z.record(z.string(), z.unknown());
-const head = { v: z.literal(LINK_PROTOCOL_VERSION), rel: name, from: name, to: name };
+const protocolVersion = z.number().int().min(1).max(MAX_LINK_PROTOCOL_VERSION);
+const head = { v: protocolVersion, vr: z.tuple([protocolVersion, protocolVersion]).readonly().optional(), rel: name, from: name, to: name };
 
 const messageSchema = z.discriminatedUnion('type', [
   z.object({
@@ -133,10 +197,20 @@ const messageSchema = z.discriminatedUnion('type', [
   z.object({ ...head, type: z.literal('pull'), epoch: stamp, expect: seq.min(1), viewInc: stamp, version: seq }),
 ]);
 
-/** Checks a message from the network; throws REL_ERR_BAD_MESSAGE saying what is wrong. */
-export function parseLinkMessage(input: unknown): LinkMessage {
-  if (input !== null && typeof input === 'object' && (input as { v?: unknown }).v !== LINK_PROTOCOL_VERSION) {
-    throw new RelationError('REL_ERR_BAD_MESSAGE', `link protocol version ${JSON.stringify((input as { v?: unknown }).v)} is not supported (this agent speaks ${LINK_PROTOCOL_VERSION}); upgrade the older agent`);
+/**
+ * Checks a message from the network against the versions this agent reads
+ * (`ours`, default LINK_PROTOCOL); throws REL_ERR_PROTOCOL_VERSION (with
+ * which side to upgrade) or REL_ERR_BAD_MESSAGE saying what is wrong.
+ */
+export function parseLinkMessage(input: unknown, ours: LinkVersionRange = LINK_PROTOCOL): LinkMessage {
+  if (input !== null && typeof input === 'object') {
+    const v = (input as { v?: unknown }).v;
+    const theirs = senderRange(input);
+    if (typeof v !== 'number' || theirs === undefined || v < theirs.min || v > theirs.max) {
+      throw new RelationError('REL_ERR_PROTOCOL_VERSION', `link message with version ${JSON.stringify(v)} and range ${JSON.stringify((input as { vr?: unknown }).vr)}: not a version (an integer 1-${MAX_LINK_PROTOCOL_VERSION}) within the range the sender claims to read`);
+    }
+    const refusal = versionRefusal(v, theirs, ours);
+    if (refusal !== undefined) throw new RelationError('REL_ERR_PROTOCOL_VERSION', refusal);
   }
   const r = messageSchema.safeParse(input);
   if (!r.success) {

@@ -183,6 +183,7 @@ export class SimUnit {
       incarnation: () => this.cluster.stamp(),
       onError: (e) => this.cluster.errors.push(`${this.unit}: ${e instanceof Error ? e.message : String(e)}`),
       ...this.cluster.managerOptions,
+      ...this.cluster.unitManagerOptions.get(this.unit),
     });
     this.manager.start();
     // The agent tells a restarted manager about the members the mesh knows (joins already committed are no-ops).
@@ -261,6 +262,8 @@ export class SimCluster {
   private lastStamp = 0;
   /** Overrides for every unit's RelationManager. */
   managerOptions: Partial<Pick<RelationManagerOptions, 'maxOutbox' | 'maxInbox' | 'retransmit'>> = {};
+  /** Overrides for one unit's RelationManager (set before add()). */
+  readonly unitManagerOptions = new Map<string, Partial<Pick<RelationManagerOptions, 'linkProtocol'>>>();
   /** Overrides for every unit's Engine (e.g. the agent's burst window). */
   engineOptions: Partial<Pick<EngineOptions, 'burst'>> = {};
   /** Virtual time a commit takes to become durable. */

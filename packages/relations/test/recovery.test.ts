@@ -60,7 +60,7 @@ describe('recovery from lost stores', () => {
 });
 
 describe('a misbehaving peer', () => {
-  it('malformed messages are refused at the boundary with REL_ERR_BAD_MESSAGE and change nothing', async () => {
+  it('malformed messages are refused at the boundary (REL_ERR_BAD_MESSAGE, REL_ERR_PROTOCOL_VERSION) and change nothing', async () => {
     const { c, d0 } = await pair(13);
     const rogue = c.net.attach('src/0');
     const before = d0.kb;
@@ -78,7 +78,7 @@ describe('a misbehaving peer', () => {
     await c.tick(100);
     expect(c.errors, JSON.stringify(c.errors)).toHaveLength(bad.length);
     // (Delivery order is random: the network reorders.)
-    expect(c.errors.filter((e) => /protocol version|malformed|base 3 is above/.test(e))).toHaveLength(7);
+    expect(c.errors.filter((e) => /link message written in protocol v2|malformed|base 3 is above/.test(e))).toHaveLength(7);
     expect(c.errors.filter((e) => /claims to be from src\/9/.test(e))).toHaveLength(1);
     expect(d0.kb.relations).toEqual(before.relations);
     expect(d0.engine.status().state).toBe('idle');

@@ -1,6 +1,15 @@
 /**
- * The relation manager's LinkTransport, backed by the gossip node's reliable
- * point-to-point channel.
+ * The relation manager's LinkTransport, backed by the gossip node's
+ * best-effort direct messages (memberlist's SendBestEffort).
+ *
+ * One reliability layer: relation links already make up for loss,
+ * duplication and reordering (sequence numbers, acks after commit,
+ * retransmit, dedupe: packages/relations link-receiver.ts), so they ride a
+ * message with no acks of its own. Under the gossip reliable channel each
+ * applied relation message cost a channel ack, a link ack, the link ack's
+ * own channel ack and two independent retransmit timers.
+ * Messages from an older agent still arrive on the reliable channel: both
+ * are received.
  *
  * Durability is the relation manager's: it sends a message only after the
  * link store's flush (the record holding it is durable) or after the commit
@@ -14,13 +23,13 @@
  * emits no event, so treating it as down would pause the link for good
  * (no acks, no pulls: issue 13, item 2).
  *
- * The channel may still lose a message (the member fails mid-way): links
- * retransmit until acked, so a rejected `sendReliable` is only counted.
+ * A message may be lost: links retransmit until acked, so an unsent or
+ * refused message is only counted.
  */
 import type { GossipNode, Member } from '@rhizome/gossip';
 import type { LinkMessage, LinkTransport } from '@rhizome/relations';
 
-/** Envelope kind of relation link messages on the reliable channel. */
+/** Envelope kind of relation link messages (on direct messages, and on the reliable channel from older agents). */
 export const LINK_ENVELOPE = 'rz.link';
 
 export interface MeshLinkTransportStats {
@@ -38,19 +47,25 @@ export class MeshLinkTransport implements LinkTransport {
   send(toUnit: string, message: LinkMessage): void {
     if (this.closed || !this.node.running) return;
     this.stats.sent++;
-    this.node.sendReliable(toUnit, { k: LINK_ENVELOPE, m: message }).catch(() => {
-      this.stats.sendFailures++;
-    });
+    let sent = false;
+    try {
+      sent = this.node.sendBestEffort(toUnit, { k: LINK_ENVELOPE, m: message });
+    } catch {
+      // Too large for a frame: the manager bounds link messages below that, so this is a bug, counted.
+    }
+    if (!sent) this.stats.sendFailures++;
   }
 
   onMessage(handler: (fromUnit: string, message: unknown) => void): () => void {
-    return this.node.onReliable((from, payload) => {
+    const receive = (from: string, payload: unknown): void => {
       if (this.closed) return;
       const p = payload as { k?: unknown; m?: unknown } | null;
       if (p === null || typeof p !== 'object' || p.k !== LINK_ENVELOPE) return;
       this.stats.received++;
       handler(from, p.m);
-    });
+    };
+    const offs = [this.node.onDirect(receive), this.node.onReliable(receive)];
+    return () => offs.forEach((off) => off());
   }
 
   onReachability(handler: (unit: string, reachable: boolean) => void): () => void {

@@ -29,6 +29,7 @@ export const MessageType = Object.freeze({
   ReliableAck: 13,
   Conflict: 14,
   Heard: 15,
+  Direct: 16,
 } as const);
 
 /** Longest node name, address, event or query name accepted. */
@@ -106,9 +107,15 @@ export interface ConflictMsg { t: 14; node: string; addr: string }
 /** "`from` received a frame from the suspect `node` (at incarnation `inc`) just now": it is slow, not dead. */
 export interface HeardMsg { t: 15; node: string; inc: number; from: string }
 
+/**
+ * A best-effort message to one member (memberlist's SendBestEffort): no
+ * sequence number, ack or retransmit; for a layer with its own (relation links).
+ */
+export interface DirectMsg { t: 16; payload: unknown }
+
 export type Message =
   | PingMsg | IndirectPingMsg | AckMsg | NackMsg | SuspectMsg | AliveMsg | DeadMsg | PushPullMsg
-  | UserEventMsg | QueryMsg | QueryResponseMsg | ReliableMsg | ReliableAckMsg | ConflictMsg | HeardMsg;
+  | UserEventMsg | QueryMsg | QueryResponseMsg | ReliableMsg | ReliableAckMsg | ConflictMsg | HeardMsg | DirectMsg;
 
 // ---------------------------------------------------------------------------
 // Field checks. Each throws MessageError('GOSSIP_ERR_MALFORMED_MESSAGE').
@@ -265,6 +272,9 @@ export function parseMessage(raw: unknown): Message {
       return { t, node: str(raw, 'node'), addr: str(raw, 'addr') };
     case MessageType.Heard:
       return { t, node: str(raw, 'node'), inc: uint(raw, 'inc'), from: str(raw, 'from') };
+    case MessageType.Direct:
+      // The payload is the layer above's to check (frames bound its size).
+      return { t, payload: raw['payload'] ?? null };
     default:
       throw new MessageError('GOSSIP_ERR_UNKNOWN_TYPE', `unknown message type ${typeof t === 'number' ? t : typeof t}`);
   }
