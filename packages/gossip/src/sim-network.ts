@@ -82,8 +82,8 @@ class FrameDelivery implements ScheduledTimer {
     public at: number,
     readonly net: SimNetwork,
     readonly from: Address,
+    /** The receiving process (a restart is a new Endpoint: frames to the old one are lost). */
     readonly to: Endpoint,
-    readonly target: SimTransport,
     readonly payload: Uint8Array | DirectEnvelope,
   ) {}
 }
@@ -95,6 +95,8 @@ function deliverFrame(this: ScheduledTimer): void {
 
 class SimTransport implements Transport {
   sendEnvelope?: (to: Address, env: DirectEnvelope) => void;
+  /** This process's endpoint (set by createTransport): the network looks nothing up per frame. */
+  ep!: Endpoint;
   constructor(
     readonly address: Address,
     private readonly net: SimNetwork,
@@ -155,7 +157,9 @@ export class SimNetwork {
     if (existing?.open) throw new Error(`SimNetwork: address ${address} is already in use`);
     const transport = new SimTransport(address, this, { handler: null, open: true });
     if (this.trusted) transport.sendEnvelope = (to, env) => transport.sendDirect(to, env);
-    this.endpoints.set(address, { address, lastArrival: new Map(), pruneAt: 64, contacts: new Map(), open: true, transport, framesSent: 0, bytesSent: 0 });
+    const ep: Endpoint = { address, lastArrival: new Map(), pruneAt: 64, contacts: new Map(), open: true, transport, framesSent: 0, bytesSent: 0 };
+    transport.ep = ep;
+    this.endpoints.set(address, ep);
     return transport;
   }
 
@@ -240,8 +244,9 @@ export class SimNetwork {
 
   /** @internal used by SimTransport. */
   deliver(from: Address, to: Address, payload: Uint8Array | DirectEnvelope, sender: SimTransport): void {
-    const src = this.endpoints.get(from);
-    if (!src || src.transport !== sender || !src.open) return; // a dead process sends nothing
+    // A dead process sends nothing. (An endpoint replaced by a restart was closed first: createTransport checks.)
+    const src = sender.ep;
+    if (!src.open) return;
     const bytes = payload instanceof Uint8Array ? payload.byteLength : 0;
     this.stats.framesSent++;
     this.stats.bytesSent += bytes;
@@ -280,19 +285,20 @@ export class SimNetwork {
     for (let c = 0; c < copies; c++) {
       let at = now + (c === 0 ? latency : latency + this.draw(cond.latency));
       if (!cond.reorder) at = this.fifo(src, dst, at, now);
-      this.clock.schedule(new FrameDelivery(at, this, from, dst, dst.transport, payload));
+      this.clock.schedule(new FrameDelivery(at, this, from, dst, payload));
     }
   }
 
   /** @internal a frame in flight arrives. */
   arrive(d: FrameDelivery): void {
-    const cur = this.endpoints.get(d.to.address);
-    if (!cur || cur.transport !== d.target || !cur.open || (this.silenced.size > 0 && this.silenced.has(d.to.address))) {
+    // Killed, closed or restarted since (a restart is a new endpoint; the old one stays closed): lost.
+    const to = d.to;
+    if (!to.open || (this.silenced.size > 0 && this.silenced.has(to.address))) {
       this.stats.framesDropped++;
       return;
     }
     this.stats.framesDelivered++;
-    const handler = d.target.endpoint.handler;
+    const handler = to.transport.endpoint.handler;
     if (!handler) return;
     if (d.payload instanceof Uint8Array) handler.onFrame(d.payload, d.from);
     else handler.onEnvelope?.(d.payload, d.from);

@@ -1,4 +1,5 @@
 import { VirtualClock } from '@rhizome/clock';
+import { testSeed } from '@rhizome/test-support';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Awareness } from '../src/awareness';
@@ -143,5 +144,70 @@ describe('BroadcastQueue', () => {
     for (let i = 0; i < 50; i++) q.queue({ key: null, msg: i, size: 1 });
     expect(q.length).toBe(10);
     expect((q.take(1_000) as number[]).sort((a, b) => a - b)).toEqual([40, 41, 42, 43, 44, 45, 46, 47, 48, 49]);
+  });
+
+  it('makes exactly the choices of the eager reference queue (lazy removal, early stop)', () => {
+    // The queue before lazy removal and the early stop: indexOf + splice, a walk over every entry.
+    class Reference {
+      entries: { key: string | null; msg: number; size: number; transmits: number; id: number }[] = [];
+      nextId = 0;
+      constructor(
+        readonly limit: number,
+        readonly max: number,
+        readonly done: number[],
+      ) {}
+      queue(key: string | null, msg: number, size: number): void {
+        const old = key === null ? -1 : this.entries.findIndex((e) => e.key === key);
+        if (old >= 0) this.done.push(this.entries.splice(old, 1)[0]!.msg);
+        this.entries.push({ key, msg, size, transmits: 0, id: this.nextId++ });
+        if (this.entries.length > this.max) {
+          this.sort();
+          for (const d of this.entries.splice(this.max)) this.done.push(d.msg);
+        }
+      }
+      take(budget: number): number[] {
+        this.sort();
+        const out: number[] = [];
+        let used = 0;
+        for (const e of [...this.entries]) {
+          if (used + e.size + 2 > budget) continue;
+          used += e.size + 2;
+          out.push(e.msg);
+          if (++e.transmits >= this.limit) {
+            this.entries.splice(this.entries.indexOf(e), 1);
+            this.done.push(e.msg);
+          }
+        }
+        return out;
+      }
+      sort(): void {
+        this.entries.sort((a, b) => a.transmits - b.transmits || b.id - a.id);
+      }
+    }
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('queue' as const), key: fc.option(fc.integer({ min: 0, max: 40 }), { nil: null }), size: fc.integer({ min: 4, max: 80 }) }),
+      fc.record({ kind: fc.constant('take' as const), budget: fc.integer({ min: 0, max: 400 }) }),
+    );
+    const seed = testSeed('RHIZOME_QUEUE_SEED', 'broadcast queue equivalence');
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 5, max: 200 }), fc.array(op, { maxLength: 600 }), (limit, max, ops) => {
+        const doneQ: number[] = [];
+        const doneR: number[] = [];
+        const q = new BroadcastQueue(() => limit, max);
+        const r = new Reference(limit, max, doneR);
+        ops.forEach((o, msg) => {
+          if (o.kind === 'queue') {
+            const key = o.key === null ? null : `k${o.key}`;
+            q.queue({ key, msg, size: o.size, onDone: () => doneQ.push(msg) });
+            r.queue(key, msg, o.size);
+          } else {
+            expect(q.take(o.budget)).toEqual(r.take(o.budget));
+          }
+          expect(q.length).toBe(r.entries.length);
+        });
+        expect(doneQ).toEqual(doneR);
+      }),
+      { seed, numRuns: 200 },
+    );
   });
 });

@@ -23,12 +23,23 @@ interface Entry {
   b: Broadcast;
   transmits: number;
   id: number;
+  /** Removed (replaced, sent its last time, or dropped): skipped, and compacted away in bulk. */
+  dead: boolean;
 }
 
 export class BroadcastQueue {
   private entries: Entry[] = [];
   private readonly byKey = new Map<string, Entry>();
   private nextId = 0;
+  /**
+   * A lower bound on the size of every queued broadcast (the smallest ever
+   * queued): `take` stops walking once less than that is left of its budget.
+   * Under a flood (thousands queued) that is the difference between a few
+   * dozen entries per frame and the whole queue.
+   */
+  private minSize = Infinity;
+  /** Dead entries still in `entries` (removal is lazy: O(1) instead of indexOf + splice). */
+  private deadCount = 0;
   /** Bytes (estimated) returned by the last `take`. */
   lastTakenBytes = 0;
 
@@ -40,7 +51,7 @@ export class BroadcastQueue {
   ) {}
 
   get length(): number {
-    return this.entries.length;
+    return this.entries.length - this.deadCount;
   }
 
   queue(b: Broadcast): void {
@@ -51,10 +62,12 @@ export class BroadcastQueue {
         old.b.onDone?.();
       }
     }
-    const e: Entry = { b, transmits: 0, id: this.nextId++ };
+    const e: Entry = { b, transmits: 0, id: this.nextId++, dead: false };
+    if (b.size < this.minSize) this.minSize = b.size;
     this.entries.push(e);
     if (b.key !== null) this.byKey.set(b.key, e);
-    if (this.entries.length > this.maxQueued) {
+    if (this.length > this.maxQueued) {
+      this.compact();
       this.sort();
       const dropped = this.entries.splice(this.maxQueued);
       for (const d of dropped) {
@@ -71,13 +84,16 @@ export class BroadcastQueue {
    */
   take(maxBytes: number, overheadPerMsg = 2): unknown[] {
     this.lastTakenBytes = 0;
-    if (this.entries.length === 0) return [];
+    if (this.length === 0) return [];
     this.sort();
     const limit = this.limit();
     const out: unknown[] = [];
     let used = 0;
     const finished: Entry[] = [];
+    const smallest = this.minSize + overheadPerMsg;
     for (const e of this.entries) {
+      if (used + smallest > maxBytes) break; // nothing further can fit
+      if (e.dead) continue;
       const cost = e.b.size + overheadPerMsg;
       if (used + cost > maxBytes) continue;
       used += cost;
@@ -97,14 +113,24 @@ export class BroadcastQueue {
   reset(): void {
     const all = this.entries;
     this.entries = [];
+    this.deadCount = 0;
     this.byKey.clear();
-    for (const e of all) e.b.onDone?.();
+    for (const e of all) if (!e.dead) e.b.onDone?.();
   }
 
   private remove(e: Entry): void {
-    const i = this.entries.indexOf(e);
-    if (i >= 0) this.entries.splice(i, 1);
+    if (e.dead) return;
+    e.dead = true;
+    this.deadCount++;
     if (e.b.key !== null && this.byKey.get(e.b.key) === e) this.byKey.delete(e.b.key);
+    // Compact once the dead are half the array: amortised O(1) per removal.
+    if (this.deadCount > 32 && 2 * this.deadCount > this.entries.length) this.compact();
+  }
+
+  private compact(): void {
+    if (this.deadCount === 0) return;
+    this.entries = this.entries.filter((e) => !e.dead);
+    this.deadCount = 0;
   }
 
   private sort(): void {
