@@ -3,9 +3,11 @@
  * leave nothing behind: no listener, no timer, nothing keeping Node alive.
  */
 import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { warmUp } from '../src/warm-up';
+import { compileFixture } from '@rhizome/test-support';
 import { REPO_ROOT } from './fixtures/proc';
 
 const run = promisify(execFile);
@@ -18,8 +20,7 @@ describe('warmUp', () => {
   });
 
   it('leaves nothing running: a process that only warms up exits by itself', async () => {
-    const script = "import { warmUp } from './packages/gossip/src/warm-up.ts'; const r = await warmUp(); console.log(JSON.stringify(r));";
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO_ROOT, timeout: 30_000 });
+    const { stdout } = await run(process.execPath, [await compileFixture(join(import.meta.dirname, 'fixtures/warm-up-only.ts'))], { cwd: REPO_ROOT, timeout: 30_000 });
     const report = JSON.parse(stdout.trim()) as { ms: number; cpuMs: number };
     expect(report.cpuMs).toBeGreaterThan(0);
   });

@@ -7,7 +7,7 @@ import { WebSocket } from 'ws';
 import { createWsTransport, WS_PATH } from '../src/ws-transport';
 import type { WsTransport, WsTransportOptions } from '../src/ws-transport';
 import type { UnreachableReason } from '../src/transport';
-import { killAll, spawnTs } from './fixtures/proc';
+import { killAll, spawnFixture } from './fixtures/proc';
 import { until } from '@rhizome/test-support';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -173,7 +173,7 @@ describe('ws transport: unreachable evidence', () => {
   });
 
   it("reports 'reset' when the peer process is SIGKILLed, then 'refused'", async () => {
-    const peer = spawnTs(PEER);
+    const peer = await spawnFixture(PEER);
     const { port } = await peer.line<{ port: number }>((l) => typeof l['port'] === 'number', 'peer listening');
     const to = `127.0.0.1:${port}`;
     const a = await transport();
@@ -249,7 +249,7 @@ describe('ws transport: bad input', () => {
 
   it('forgets an inbound connection whose peer process dies, without calling it a protocol error', async () => {
     const b = await transport();
-    const peer = spawnTs(PEER, { PEER_TARGET: b.address });
+    const peer = await spawnFixture(PEER, { PEER_TARGET: b.address });
     await until('peer connected and sent', () => b.frames.length >= 1);
     expect(b.stats().openInbound).toBe(1);
     peer.kill('SIGKILL');

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
-const SUPERVISOR = join(import.meta.dirname, '../../src/deploy/supervisor-main.ts');
+// The compiled supervisor, as deploy copies it to machines (`pnpm build` makes it).
+const SUPERVISOR = join(import.meta.dirname, '../../dist/supervisor.js');
 const SERVING_AGENT = "require('fs').writeFileSync('agent.json', JSON.stringify({ pid: process.pid })); setInterval(() => {}, 1000)";
 
 const started: ChildProcess[] = [];
@@ -21,7 +22,7 @@ afterEach(async () => {
 });
 
 function supervise(dir: string, agentScript: string): ChildProcess {
-  const c = spawn(process.execPath, ['--import', 'tsx', SUPERVISOR, dir, '--', process.execPath, '-e', agentScript], { stdio: 'ignore' });
+  const c = spawn(process.execPath, [SUPERVISOR, dir, '--', process.execPath, '-e', agentScript], { stdio: 'ignore' });
   started.push(c);
   return c;
 }
