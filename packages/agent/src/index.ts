@@ -26,8 +26,11 @@ export { connectToAgent, readControlEndpoint, writeControlEndpoint, parseControl
 export type { ControlEndpoint } from './control/endpoint';
 export { defineCharm } from './charm/define';
 export type { CharmDefinition, UnitContext, CharmLogger, WorkloadPidFile } from './charm/define';
-export { Agent, AGENT_INFO_FILE, DEFAULT_AGENT_GOSSIP_TUNING } from './agent';
-export type { AgentOptions, AgentInfo, AgentStatus, LocalConvergence } from './agent';
+export { Agent, DEFAULT_AGENT_GOSSIP_TUNING } from './agent';
+export type { AgentOptions } from './agent';
+export { AGENT_INFO_FILE } from './agent-info';
+export type { AgentInfo } from './agent-info';
+export type { AgentStatus, LocalConvergence } from './unit/api';
 export { parseAgentConfig, loadAgentConfig, DEFAULT_AGENT_CONFIG } from './config';
 export type { AgentConfig, AgentConfigInput } from './config';
 export { loadCharm, buildHandlers, BUILTIN_INTERFACES, CHARM_FILE } from './charm/load';

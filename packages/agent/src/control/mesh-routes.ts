@@ -13,7 +13,7 @@
  *   POST /keys                         { operation: list|install|use|remove, key? }: serf keys semantics
  */
 import * as z from 'zod';
-import type { Agent } from '../agent';
+import type { AgentApi } from '../unit/api';
 import { formatIssues } from '../config';
 import { AgentError, ControlError } from '../errors';
 import type { LogRecord } from '../log/log-tail';
@@ -57,7 +57,7 @@ function unitParam(req: ControlRequest): string {
 }
 
 /** Logs of a remote unit: its recent lines, then (follow) new ones by polling over the mesh. */
-function remoteLogs(agent: Agent): StreamRoute {
+function remoteLogs(agent: AgentApi): StreamRoute {
   const local = logStreamRoute(agent.logTail);
   return {
     kind: 'stream',
@@ -93,7 +93,7 @@ function remoteLogs(agent: Agent): StreamRoute {
   };
 }
 
-export function meshControlRoutes(agent: Agent): ControlRoutes {
+export function meshControlRoutes(agent: AgentApi): ControlRoutes {
   return {
     'GET /cluster/status': (req) => agent.remote.clusterStatus(timeoutOf(req)),
     'GET /units/:unit/status': (req) => agent.remote.call(unitParam(req), 'status', {}, timeoutOf(req)),

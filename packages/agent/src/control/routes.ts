@@ -29,7 +29,7 @@
 import * as z from 'zod';
 import type { Json } from '@rhizome/engine';
 import { MAX_PAYLOAD_DEPTH, nestsDeeperThan } from '@rhizome/gossip';
-import type { Agent } from '../agent';
+import type { AgentApi } from '../unit/api';
 import { formatIssues } from '../config';
 import { AgentError } from '../errors';
 import { logStreamRoute } from './log-route';
@@ -69,7 +69,7 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown, example: string): T {
   return r.data;
 }
 
-export function buildControlRoutes(agent: Agent): ControlRoutes {
+export function buildControlRoutes(agent: AgentApi): ControlRoutes {
   return {
     'GET /info': () => agent.info(),
     'GET /status': () => agent.status(),

@@ -13,7 +13,7 @@
  *     that unit's latest published (incarnation, version);
  * and this held on two consecutive polls (a run may start between two).
  */
-import type { LocalConvergence } from '../agent';
+import type { LocalConvergence } from '../unit/api';
 import { AgentError } from '../errors';
 import { parseEndpointRef, relationIdOf } from '../mesh/relation-id';
 import { clientFor, liveUnits, type Deployment } from './deployment';

@@ -10,8 +10,9 @@
  * own keyring file when `rhizome keys` changes the keys at run time.
  */
 import { chmod, open, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { Keyring } from '@rhizome/gossip';
+import { Keyring, type GossipNode } from '@rhizome/gossip';
 import { AgentError } from '../errors';
+import type { Logger } from '../log/logger';
 
 /** A deployment's keyring file name, in its deployment directory. */
 export const KEYRING_FILE = 'keyring';
@@ -87,4 +88,22 @@ export async function ensureKeyringFile(file: string): Promise<boolean> {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     return false;
   }
+}
+
+/**
+ * Rewrites `file` whenever `rhizome keys` changes the node's keyring, so a
+ * restart keeps the keys the cluster uses. Writes go one after another (key
+ * operations may arrive back to back); a failed write is logged, the keys
+ * stay in effect in memory. Returns the unsubscribe.
+ */
+export function persistKeyringChanges(node: GossipNode, file: string, log: Logger): () => void {
+  let writes: Promise<void> = Promise.resolve();
+  return node.on('keyring-change', (change) => {
+    writes = writes
+      .then(() => writeKeyringFile(file, change.keys))
+      .then(
+        () => log.info({ operation: change.operation, keys: change.keys.length, file }, `keyring ${change.operation}: ${file} rewritten`),
+        (err: unknown) => log.error({ err, file }, `keyring ${change.operation} applied in memory but ${file} could not be written; a restart would lose it`),
+      );
+  });
 }

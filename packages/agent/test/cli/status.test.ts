@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import type { AgentStatus } from '../../src/agent';
+import type { AgentStatus } from '../../src/unit/api';
 import { selectStatus, summarizeStatus, type ClusterStatus, type StatusSummary } from '../../src/cli/status/model';
 import { renderStatus, wantsColor } from '../../src/cli/status/render';
 

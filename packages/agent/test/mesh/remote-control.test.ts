@@ -14,7 +14,7 @@ import { Keyring } from '@rhizome/gossip';
 import { Agent, connectToAgent } from '../../src/index';
 import { summarizeStatus } from '../../src/cli/status/model';
 import { renderStatus } from '../../src/cli/status/render';
-import type { AgentStatus } from '../../src/agent';
+import type { AgentStatus } from '../../src/unit/api';
 import { until } from '@rhizome/test-support';
 
 const CHARMS = join(import.meta.dirname, '../fixtures/charms');

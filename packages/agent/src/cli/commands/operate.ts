@@ -8,7 +8,7 @@ import type { Json } from '@rhizome/engine';
 import { MAX_PAYLOAD_DEPTH, nestsDeeperThan } from '@rhizome/gossip';
 import { AgentError } from '../../errors';
 import { relate } from '../../deploy/deploy';
-import type { QueryStreamEvent } from '../../agent';
+import type { QueryStreamEvent } from '../../unit/api';
 import { formatDuration } from '../logs/format';
 import { printJson } from '../output';
 import { anyClient, resolveTarget, unitClient, type GlobalOptions } from '../target';

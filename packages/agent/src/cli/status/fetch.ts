@@ -5,7 +5,7 @@
  * (`GET /cluster/status`), and returns a `ClusterStatus` for the renderers.
  * Units that do not answer are reported, not dropped.
  */
-import type { AgentStatus } from '../../agent';
+import type { AgentStatus } from '../../unit/api';
 import { clientFor, unitAlive, type DeployedUnit } from '../../deploy/deployment';
 import { resolveTarget, type GlobalOptions } from '../target';
 import type { ClusterStatus, UnitReport } from './model';

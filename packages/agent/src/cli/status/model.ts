@@ -18,7 +18,7 @@
  *   - a relation is listed once (provider, requirer, interface), with the
  *     worst state any of its units reports.
  */
-import type { AgentStatus } from '../../agent';
+import type { AgentStatus } from '../../unit/api';
 import { compareUnitNames } from '../../deploy/deployment';
 
 /** One unit as fetched: its agent's status, or why there is none. */
