@@ -35,20 +35,14 @@ import { AGENT_CONFIG_FILE } from '../packages/agent/src/deploy/deploy';
 import { agentCommand } from '../packages/agent/src/runtime';
 import { readAgentInfo } from '../packages/agent/src/deploy/deployment';
 import { seededRandom } from '@rhizome/gossip/testing';
+import { testSeed } from '@rhizome/test-support';
 
 const BUNDLE = join(import.meta.dirname, '../packages/agent/test/fixtures/bundles/crash.yaml');
 const KILLS = 50;
 /** One kill (restart, wait, kill; now and then a sender restart) taking longer than this means something is stuck. */
 const KILL_STALL_MS = 60_000;
 
-function crashSeed(): number {
-  const env = process.env['AGENT_CRASH_SEED'];
-  if (env === undefined) return Math.floor(Math.random() * 2 ** 31);
-  const n = Number(env);
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`AGENT_CRASH_SEED: '${env}' is not a non-negative integer`);
-  return n;
-}
-const SEED = crashSeed();
+const SEED = testSeed('AGENT_CRASH_SEED', 'agent crash test');
 const random = seededRandom(SEED);
 let home = '';
 const spawned: number[] = [];
@@ -109,7 +103,6 @@ afterAll(async () => {
 
 describe('crash test: SIGKILL the receiving agent at random instants during a stream of relation changes', () => {
   it(`loses no committed run, applies none twice, and converges (${KILLS} kills)`, async () => {
-    console.log(`agent crash test: seed ${SEED} (replay: AGENT_CRASH_SEED=${SEED})`);
     const t0 = Date.now();
     const { deployment } = await deploy(BUNDLE, { home, timeoutMs: 90_000 });
     const deployMs = Date.now() - t0;

@@ -1,3 +1,10 @@
+/**
+ * DurableStore under SIGKILL: a child process appends and acknowledges
+ * records while it is killed at random instants, then restarted on the same
+ * directory. The kill instants come from a seeded PRNG, printed;
+ * STORE_CRASH_SEED=<n> replays the same instants (the child's progress at
+ * each instant still depends on the machine's timing).
+ */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -7,20 +14,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { seededRandom } from '@rhizome/gossip/testing';
+import { compileFixture, testSeed } from '@rhizome/test-support';
 import { DurableStore } from '../../src/persistence/durable-store';
-
-/**
- * The kill instants come from a seeded PRNG, printed; STORE_CRASH_SEED=<n>
- * replays the same instants (the child's progress at each instant still
- * depends on the machine's timing).
- */
-function crashSeed(): number {
-  const env = process.env['STORE_CRASH_SEED'];
-  if (env === undefined) return Math.floor(Math.random() * 2 ** 31);
-  const n = Number(env);
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`STORE_CRASH_SEED: '${env}' is not a non-negative integer`);
-  return n;
-}
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '../../../..');
@@ -42,7 +37,8 @@ interface Life {
 
 /** Starts the child, lets it append for `runMs` after it is ready, SIGKILLs it. */
 async function liveAndDie(dir: string, runMs: number): Promise<Life> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture, dir], {
+  // Compiled once (compileFixture): plain node starts much faster than a TypeScript loader, so kills are cheap.
+  const child = spawn(process.execPath, [await compileFixture(fixture), dir], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -79,8 +75,7 @@ describe('DurableStore under SIGKILL', () => {
   it('keeps every acknowledged record exactly once across 12 kills at random instants (the agent-level 50-kill test is test/agent-crash.test.ts)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'rhizome-crash-'));
     dirs.push(dir);
-    const seed = crashSeed();
-    console.log(`store crash test: seed ${seed} (replay: STORE_CRASH_SEED=${seed})`);
+    const seed = testSeed('STORE_CRASH_SEED', 'store crash test');
     const random = seededRandom(seed);
     const acked = new Set<number>();
     let totalAcks = 0;

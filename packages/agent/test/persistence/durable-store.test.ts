@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { testSeed } from '@rhizome/test-support';
 import { AgentError, StoreCorruptError } from '../../src/errors';
 import { DurableStore, logFileName, snapshotFileName } from '../../src/persistence/durable-store';
 import { processStartTime } from '../../src/persistence/dir-lock';
@@ -160,7 +161,7 @@ describe('DurableStore', () => {
           await again.store.close();
         },
       ),
-      { numRuns: 60 },
+      { numRuns: 60, seed: testSeed('STORE_TORN_SEED', 'torn-tail property') },
     );
   });
 

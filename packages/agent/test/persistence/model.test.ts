@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { testSeed } from '@rhizome/test-support';
 import { DurableStore, logFileName } from '../../src/persistence/durable-store';
 import type { OpenedStore } from '../../src/persistence/durable-store';
 import { encodeFrame } from '../../src/persistence/framing';
@@ -92,7 +93,7 @@ describe('DurableStore against a model', () => {
           await opened.store.close();
         }
       }),
-      { numRuns: 60 },
+      { numRuns: 60, seed: testSeed('STORE_MODEL_SEED', 'store model test') },
     );
   }, 60_000);
 });
