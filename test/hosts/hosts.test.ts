@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand } from './run.js';
 import { createHosts, netnsUnavailableReason, type Host, type HostNetwork } from './index.js';
+import { until } from '@rhizome/test-support';
 
 const reason = await netnsUnavailableReason();
 if (reason) console.warn(`skipping network-namespace tests: ${reason}`);
@@ -27,9 +28,7 @@ describe.skipIf(reason !== undefined)(`network-namespace hosts${reason ? ` (skip
     net = await createHosts({ prefix: 'mh-t', addresses: ['10.231.9.1', '10.231.9.2', '10.231.9.3'] });
     for (const h of net.hosts) {
       const p = h.spawn(process.execPath, ['-e', SERVER, h.name]);
-      const deadline = Date.now() + 10_000;
-      while (!p.output().includes('listening') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      expect(p.output()).toContain('listening');
+      await until(`${h.name}'s server listening`, () => p.output().includes('listening'), 10_000);
     }
   });
   afterAll(async () => {
@@ -94,8 +93,6 @@ describe.skipIf(reason !== undefined)(`network-namespace hosts${reason ? ` (skip
     expect(list.stdout).not.toMatch(/^mh-u-/m);
     // SIGKILLed orphans are reaped by init shortly after; wait for that (bounded).
     const alive = (): number[] => pids.filter((pid) => { try { process.kill(pid, 0); return true; } catch { return false; } });
-    const deadline = Date.now() + 5_000;
-    while (alive().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(alive()).toEqual([]);
+    await until('the SIGKILLed processes reaped', () => alive().length === 0, 5_000);
   });
 });

@@ -82,8 +82,9 @@ describe('encrypted gossip over WebSocket', () => {
     // A node that only has the retired key is locked out.
     const stale = await start('stale', new Keyring(k1), 1_000);
     await expect(stale.join([a.address])).rejects.toMatchObject({ code: 'GOSSIP_ERR_JOIN_FAILED' });
-    // Several probe rounds later, nobody was suspected during the rotation.
-    await new Promise((r) => setTimeout(r, 4 * LOCAL_PROFILE.probeInterval));
+    // Several probe rounds later (counted in messages each received, not in wall time), nobody was suspected during the rotation.
+    const [ma, mb] = [a.stats().messagesIn, b.stats().messagesIn];
+    await until('a few probe rounds between a and b', () => a.stats().messagesIn >= ma + 8 && b.stats().messagesIn >= mb + 8);
     expect(a.member('b')?.status).toBe('alive');
     expect(b.member('a')?.status).toBe('alive');
   });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectToAgent, rhizomeCommand } from '../../src/index';
+import { GiveUp, until } from '@rhizome/test-support';
 
 const CHARMS = join(import.meta.dirname, '../fixtures/charms');
 const pids: number[] = [];
@@ -30,11 +31,10 @@ describe('rhizome agent (foreground process)', () => {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    const deadline = Date.now() + 45_000;
-    while (!/agent faulty\/0 running: control http:\/\/127\.0\.0\.1:\d+, gossip 127\.0\.0\.1:\d+/.test(out)) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`agent did not start:\n${out}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await until('the agent to say it runs', () => {
+      if (child.exitCode !== null) throw new GiveUp(`agent did not start:\n${out}`);
+      return /agent faulty\/0 running: control http:\/\/127\.0\.0\.1:\d+, gossip 127\.0\.0\.1:\d+/.test(out);
+    }, 45_000);
     const client = await connectToAgent(dir);
     const status = await client.get<{ unit: string; workload: { state: string } }>('/status');
     expect(status.unit).toBe('faulty/0');

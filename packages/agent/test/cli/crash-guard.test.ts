@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectToAgent, rhizomeCommand } from '../../src/index';
+import { GiveUp, until } from '@rhizome/test-support';
 
 const CHARMS = join(import.meta.dirname, '../fixtures/charms');
 const pids: number[] = [];
@@ -40,22 +41,17 @@ describe('charm code failing outside its handlers (the agent process)', () => {
       return { child, exit, out: () => out };
     };
     const started = async (p: ReturnType<typeof start>): Promise<void> => {
-      const deadline = Date.now() + 45_000;
-      while (!/agent sloppy\/0 running/.test(p.out())) {
-        if (Date.now() > deadline || p.child.exitCode !== null) throw new Error(`agent did not start:\n${p.out()}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await until('the agent to say it runs', () => {
+        if (p.child.exitCode !== null) throw new GiveUp(`agent did not start:\n${p.out()}`);
+        return /agent sloppy\/0 running/.test(p.out());
+      }, 45_000);
     };
     const first = start();
     await started(first);
     let client = await connectToAgent(dir);
     expect(await client.post('/actions/float', {})).toMatchObject({ result: { ok: true } });
     // The rejection is in the log, and the agent still answers and committed the run.
-    const deadline = Date.now() + 10_000;
-    while (!(await logLines(dir)).some((l) => /unhandled promise rejection/.test(l.msg) && l.err?.message === 'floating boom')) {
-      if (Date.now() > deadline) throw new Error(`no rejection logged:\n${first.out()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await until('the rejection in the log', async () => (await logLines(dir)).some((l) => /unhandled promise rejection/.test(l.msg) && l.err?.message === 'floating boom'), 10_000);
     const facts = await client.get<Record<string, unknown>>('/facts');
     expect(JSON.stringify(facts)).toContain('floated');
     expect(first.child.exitCode).toBe(null);

@@ -9,6 +9,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { until } from '@rhizome/test-support';
 
 // The compiled supervisor, as deploy copies it to machines (`pnpm build` makes it).
 const SUPERVISOR = join(import.meta.dirname, '../../dist/supervisor.js');
@@ -37,13 +38,10 @@ const alive = (pid: number) => {
 };
 
 async function servingPid(dir: string, not?: number): Promise<number> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
+  return until(`a serving agent in ${dir}`, async () => {
     const pid = await readFile(join(dir, 'agent.json'), 'utf8').then((t) => (JSON.parse(t) as { pid: number }).pid, () => 0);
-    if (pid > 0 && pid !== not && alive(pid)) return pid;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no serving agent in ${dir} within 20 s`);
+    return pid > 0 && pid !== not && alive(pid) ? pid : undefined;
+  }, 20_000);
 }
 
 const exitOf = (c: ChildProcess) => new Promise<number | null>((r) => (c.exitCode !== null ? r(c.exitCode) : c.once('exit', (code) => r(code))));

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkOwnership, readProcess } from '../../src/deploy/process-identity';
 import { recordWorkloads, stopUnitWorkloads, stopWorkload, WORKLOADS_FILE } from '../../src/deploy/workloads';
+import { until } from '@rhizome/test-support';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/charms');
 
@@ -43,17 +44,10 @@ async function startDaemon(marker: string, opts: { stubborn?: boolean; worker?: 
   const ready = join(dir, `ready-${started.length}`);
   const child = spawn(process.execPath, ['-e', DAEMON, '--', opts.stubborn ? 'stubborn' : 'polite', marker, ready, opts.worker ? 'worker' : 'alone'], { stdio: 'ignore', detached: opts.detached ?? false });
   started.push(child);
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const text = await readFile(ready, 'utf8').catch(() => undefined);
-    if (text !== undefined) {
-      const workerPid = text === '' ? undefined : Number(text);
-      if (workerPid) workerPids.push(workerPid);
-      return { pid: child.pid!, ...(workerPid ? { workerPid } : {}) };
-    }
-    if (Date.now() > deadline) throw new Error(`the test daemon ${marker} did not get ready in 10 s`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  const text = await until(`the test daemon ${marker} ready`, () => readFile(ready, 'utf8'), { timeoutMs: 10_000, intervalMs: 20 });
+  const workerPid = text === '' ? undefined : Number(text);
+  if (workerPid) workerPids.push(workerPid);
+  return { pid: child.pid!, ...(workerPid ? { workerPid } : {}) };
 }
 
 const running = async (pid: number): Promise<boolean> => (await readProcess(pid)) !== undefined;
@@ -76,8 +70,7 @@ describe('whose pid is it (process-identity)', () => {
     expect(Math.abs(p!.startedAtMs - Date.now())).toBeLessThan(15_000);
     expect(checkOwnership(p!, { cmdline: [`marker-${dir}`], pidFileWrittenAtMs: Date.now() })).toEqual({ owned: true });
     process.kill(d.pid, 'SIGKILL');
-    const deadline = Date.now() + 5_000;
-    while (Date.now() < deadline && (await running(d.pid))) await new Promise((r) => setTimeout(r, 20));
+    await until('the daemon gone', async () => !(await running(d.pid)), { timeoutMs: 5_000, intervalMs: 20 });
     expect(await readProcess(d.pid)).toBeUndefined();
   });
 
@@ -134,8 +127,7 @@ describe('stopping a workload left behind (stopWorkload)', () => {
     expect(Date.now() - t0).toBeLessThan(6_000);
     expect(r).toMatchObject({ outcome: 'killed', detail: `stopped daemon (pid ${d.pid}) with SIGKILL to its process group, 1 s after SIGTERM` });
     expect(await running(d.pid)).toBe(false);
-    const deadline = Date.now() + 5_000;
-    while (Date.now() < deadline && (await running(d.workerPid!))) await new Promise((r) => setTimeout(r, 20));
+    await until('its worker gone', async () => !(await running(d.workerPid!)), { timeoutMs: 5_000, intervalMs: 20 });
     expect(await running(d.workerPid!)).toBe(false);
   });
 
@@ -147,8 +139,7 @@ describe('stopping a workload left behind (stopWorkload)', () => {
     const d = await startDaemon(`marker-${dir}`);
     await writeFile(w.pidFile, `${d.pid}\n`);
     process.kill(d.pid, 'SIGKILL');
-    const deadline = Date.now() + 5_000;
-    while (Date.now() < deadline && (await running(d.pid))) await new Promise((r) => setTimeout(r, 20));
+    await until('the daemon gone', async () => !(await running(d.pid)), { timeoutMs: 5_000, intervalMs: 20 });
     expect(await stopWorkload('svc/0', w)).toMatchObject({ outcome: 'not-running', pid: d.pid, detail: expect.stringContaining('has exited') });
   });
 });
