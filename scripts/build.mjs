@@ -12,7 +12,7 @@
 // it uses.
 import { build } from 'esbuild';
 import { readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -62,6 +62,23 @@ const dateFnsSubset = {
   },
 };
 
+/**
+ * esbuild escapes non-ASCII characters in strings and identifiers but keeps
+ * the comments it carries over as they are; one `—` in a comment makes V8
+ * hold the whole file's source as a two-byte string (twice the heap, for as
+ * long as the process runs). Escaping them leaves comments readable enough.
+ */
+async function asciiOnly(files) {
+  await Promise.all(
+    files.map(async (file) => {
+      const text = await readFile(file, 'utf8');
+      if (!/[^\x00-\x7f]/.test(text)) return;
+      // Per UTF-16 unit (no `u` flag): an astral character becomes its surrogate pair's two escapes.
+      await writeFile(file, text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+    }),
+  );
+}
+
 function externals(dir, name) {
   const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
   const inline = new Set(INLINE[name] ?? []);
@@ -75,8 +92,9 @@ await Promise.all(
     const dir = join(ROOT, 'packages', name);
     // Only esbuild's outputs: dist/src (tsc's declarations) is tsc's.
     await rm(join(dir, 'dist', 'chunks'), { recursive: true, force: true });
-    await build({
+    const result = await build({
       absWorkingDir: dir,
+      metafile: true,
       entryPoints: Object.fromEntries(Object.entries(entries).map(([out, src]) => [out, join(dir, src)])),
       outdir: join(dir, 'dist'),
       chunkNames: 'chunks/[name]-[hash]',
@@ -89,6 +107,7 @@ await Promise.all(
       sourcemap: 'linked',
       logLevel: 'warning',
     });
+    await asciiOnly(Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.js')).map((f) => join(dir, f)));
   }),
 );
 process.stdout.write(`built ${Object.keys(PACKAGES).map((p) => `@rhizome/${p}`).join(', ')} in ${Date.now() - started} ms\n`);

@@ -24,6 +24,7 @@ import { readFile } from 'node:fs/promises';
 import { stringify as toYaml } from 'yaml';
 import { ControlClient } from '../control/client';
 import { AgentError } from '../errors';
+import { AGENT_NODE_FLAGS } from '../runtime';
 import { agentArtifact, charmArtifact, supervisorArtifact, type Artifact } from './release';
 import { parseSshTarget, shellQuote, SshHost } from './ssh';
 import type { DeployedUnit, Deployment, MachineRecord } from './deployment';
@@ -183,7 +184,7 @@ export async function startRemoteUnit(d: Deployment, u: DeployedUnit, m: Machine
     options: u.options,
     ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
   };
-  const agentCmd = ['node', cachePath(m, agent), 'agent', '--config', configFile, ...(opts.noFsync ? ['--no-fsync'] : [])].map(shellQuote).join(' ');
+  const agentCmd = ['node', ...AGENT_NODE_FLAGS, cachePath(m, agent), 'agent', '--config', configFile, ...(opts.noFsync ? ['--no-fsync'] : [])].map(shellQuote).join(' ');
   const D = shellQuote(u.dataDir);
   const launch =
     check.supervisor === 'systemd'

@@ -14,7 +14,6 @@
  * resolves. An error thrown by it, or by the watcher, goes to `onError`.
  */
 import { resolve } from 'node:path';
-import { watch } from 'chokidar';
 import type { FSWatcher } from 'chokidar';
 import { AgentError } from '../errors';
 
@@ -93,6 +92,8 @@ export async function watchFiles(opts: WatchFilesOptions): Promise<FileWatcher> 
     maxTimer ??= setTimeout(flush, maxWaitMs);
   };
 
+  // Loaded when a charm watches files: most do not, and chokidar (with readdirp) is ~80 KB an agent would compile at start.
+  const { watch } = await import('chokidar');
   const watcher: FSWatcher = watch(paths, { ignoreInitial: true, persistent: true });
   watcher.on('add', onEvent);
   watcher.on('change', onEvent);
