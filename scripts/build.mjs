@@ -23,7 +23,7 @@ const PACKAGES = {
   clock: { index: 'src/index.ts' },
   engine: { index: 'src/index.ts', testing: 'src/testing.ts' },
   gossip: { index: 'src/index.ts', testing: 'src/testing.ts' },
-  relations: { index: 'src/index.ts' },
+  relations: { index: 'src/index.ts', testing: 'src/testing.ts' },
   // supervisor: copied to machines by SSH deployments (deploy/release.ts).
   agent: { index: 'src/index.ts', bin: 'src/cli/bin.ts', supervisor: 'src/deploy/supervisor-main.ts' },
 };

@@ -25,6 +25,7 @@ const LIBS = {
   engine: '@rhizome/engine',
   'engine/testing': '@rhizome/engine/testing',
   relations: '@rhizome/relations',
+  'relations/testing': '@rhizome/relations/testing',
   gossip: '@rhizome/gossip',
   zod: 'zod',
 };

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it, onTestFinished } from 'vitest';
 import type { UnitContext } from '@rhizome/agent';
-import { runRelationScenario } from '@rhizome/relations';
+import { runRelationScenario } from '@rhizome/relations/testing';
 import { greeting } from '@rhizome-charms/guide-greeter/greeting';
 import listener from '../charm';
 

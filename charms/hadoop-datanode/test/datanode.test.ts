@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseHadoopXml, testUnit } from '@rhizome-charms/kit';
-import { dfsSlave, runRelationScenario, type EndpointFixture, type RelationScenarioOutput, type ScenarioRelationEvent } from '@rhizome/relations';
+import { dfsSlave } from '@rhizome/relations';
+import { runRelationScenario, type EndpointFixture, type RelationScenarioOutput, type ScenarioRelationEvent } from '@rhizome/relations/testing';
 import charm from '../charm';
 import { datanodeHostname, WAITING_FOR_NAMENODE } from '../src/handlers';
 

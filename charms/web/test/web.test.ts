@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { testUnit } from '@rhizome-charms/kit';
-import { http, runRelationScenario, type EndpointFixture } from '@rhizome/relations';
+import { http } from '@rhizome/relations';
+import { runRelationScenario, type EndpointFixture } from '@rhizome/relations/testing';
 import charm from '../charm';
 
 const side = { side: http.provider } satisfies EndpointFixture;

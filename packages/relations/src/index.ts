@@ -1,35 +1,26 @@
-export { RelationError } from './errors';
-export type { RelationErrorCode } from './errors';
-export { parseCharmMetadata, endpointOf, ENDPOINT_ROLES } from './metadata';
-export type { CharmMetadata, EndpointSpec, EndpointRole } from './metadata';
-export { defineInterface, validateBag, InterfaceRegistry } from './interface';
+/**
+ * @rhizome/relations: endpoints, interfaces, typed data bags, relation events
+ * and exactly-once FIFO links. Charm authors need `defineInterface` and
+ * `relation`; the agent wires a `RelationManager` to its engine, mesh and
+ * store. Test helpers (runRelationScenario, the simulated link network) are
+ * on `@rhizome/relations/testing`; the link machinery is in src/internal.
+ */
+export { RelationError, type RelationErrorCode } from './errors';
+export { parseCharmMetadata, type CharmMetadata, type EndpointSpec, type EndpointRole } from './metadata';
+export { defineInterface, InterfaceRegistry } from './interface';
 export type { InterfaceDefinition, InterfaceInput, InterfaceSide, BagSchema, BagStatus, BagValidation } from './interface';
-export { checkRelation } from './compat';
-export { interfaceCompatibility } from './interface-version';
-export type { InterfaceCompatibility } from './interface-version';
-export type { ServiceEndpoint, CheckedRelation } from './compat';
+export { checkRelation, type ServiceEndpoint, type CheckedRelation } from './compat';
 export { relationsModel } from './model';
 export { relation } from './relation';
 export type { RelationHandle, RelationDataError, RemoteBag, DepartingBag, PublishData, RelationScope } from './relation';
-export type { DepartedPayload, DepartedBag } from './departing';
-export { LINKS_KEY, asEndpointState, effectiveLocal, leaderOf, compareUnits, linkId } from './state';
-export type { EndpointState, RelationRecord, UnitView, VersionedBag, AppBag, LinksState } from './state';
-export { dfsSlave, DFS_DEFAULT_PORT, DFS_DEFAULT_WEBHDFS_PORT } from './interfaces/dfs-slave';
-export type { DfsSlaveNamenodeData, DfsSlaveDatanodeData } from './interfaces/dfs-slave';
-export { http } from './interfaces/http';
-export type { HttpWebData } from './interfaces/http';
+export type { DepartedPayload, DepartedBag } from './internal/departing';
+export { asEndpointState, type EndpointState, type RelationRecord, type UnitView, type VersionedBag, type AppBag } from './state';
+export { relationStatus, type RelationStatus, type UnitStatus } from './status';
+export { dfsSlave, DFS_DEFAULT_PORT, DFS_DEFAULT_WEBHDFS_PORT, type DfsSlaveNamenodeData, type DfsSlaveDatanodeData } from './interfaces/dfs-slave';
+export { http, type HttpWebData } from './interfaces/http';
 export { RelationManager, DEFAULT_RETRANSMIT_OPTIONS, DEFAULT_RELATION_MANAGER_OPTIONS, RELATION_CREATED_EVENT, LINK_SYNC_EVENT } from './manager';
 export type { RelationManagerOptions, RetransmitOptions, AddRelationSpec, AppliedInfo, LinkStatus } from './manager';
 export type { LinkTransport } from './transport';
-export { MemoryLinkStore, emptyLinkRecord } from './link-store';
-export type { LinkStore, LinkRecord } from './link-store';
-export { parseLinkMessage, LINK_PROTOCOL, MAX_LINK_MESSAGE_BYTES, MAX_LINK_COUNTER, MAX_LINK_STAMP } from './messages';
-export { DEFAULT_PLAUSIBILITY } from './link-protocol';
-export type { PlausibilityBounds } from './link-protocol';
-export type { LinkMessage, DataMessage, AckMessage, SyncMessage, PullMessage, LinkVersionRange } from './messages';
-export { SimLinkNetwork, DEFAULT_SIM_LINK_FAULTS } from './sim-transport';
-export type { SimLinkFaults, SimLinkNetworkOptions, SimLinkStats } from './sim-transport';
-export { runRelationScenario, endpointStateFromFixture } from './testing';
-export type { RelationScenarioInput, RelationScenarioOutput, ScenarioRelationEvent, EndpointFixture, RelationFixture } from './testing';
-export { relationStatus } from './status';
-export type { RelationStatus, UnitStatus } from './status';
+export { MemoryLinkStore, emptyLinkRecord, type LinkStore, type LinkRecord } from './link-store';
+export { LINK_PROTOCOL, type LinkMessage, type LinkVersionRange } from './messages';
+export type { PlausibilityBounds } from './internal/link-protocol';

@@ -2,8 +2,8 @@
  * The relation manager: one per agent unit. It turns relation membership
  * (relate, join, depart, unrelate) into engine events, and runs one FIFO,
  * exactly-once link per (relation, remote unit) in each direction. Each
- * link has two halves, wired together here: link-sender.ts (outbox,
- * sequence numbers, retransmission, acks, sync offers) and link-receiver.ts
+ * link has two halves, wired together here: internal/link-sender.ts (outbox,
+ * sequence numbers, retransmission, acks, sync offers) and internal/link-receiver.ts
  * (in-order delivery, dedupe, applying a message as an engine run, holding
  * messages from departed units). The manager routes incoming messages to
  * them and tells them about joins, departures and reachability.
@@ -45,24 +45,24 @@
  */
 import { systemClock, type Clock } from '@rhizome/clock';
 import { internalEvent, type Engine, type RunReport } from '@rhizome/engine';
-import { linkPosition, remoteSchemas, stageRelationBroken, stageRelationCreated, stageUnitDeparted, stageUnitJoined, stageUnitReaped } from './apply';
+import { linkPosition, remoteSchemas, stageRelationBroken, stageRelationCreated, stageUnitDeparted, stageUnitJoined, stageUnitReaped } from './internal/apply';
 import { checkRelation } from './compat';
-import { departedEvent } from './departing';
+import { departedEvent } from './internal/departing';
 import { RelationError } from './errors';
 import type { InterfaceRegistry } from './interface';
-import type { LinkContext } from './link-context';
-import { DEFAULT_PLAUSIBILITY, type PlausibilityBounds } from './link-protocol';
-import { LinkReceiver, type AppliedInfo } from './link-receiver';
-import { DEFAULT_RETRANSMIT_OPTIONS, LinkSender, type RetransmitOptions } from './link-sender';
+import type { LinkContext } from './internal/link-context';
+import { DEFAULT_PLAUSIBILITY, type PlausibilityBounds } from './internal/link-protocol';
+import { LinkReceiver, type AppliedInfo } from './internal/link-receiver';
+import { DEFAULT_RETRANSMIT_OPTIONS, LinkSender, type RetransmitOptions } from './internal/link-sender';
 import { MemoryLinkStore, type LinkStore } from './link-store';
 import { ANY_LINK_PROTOCOL, LINK_PROTOCOL, linkVersionFor, parseLinkMessage, senderRange, type LinkMessage, type LinkVersionRange, type OutgoingLinkMessage } from './messages';
 import { endpointOf, type CharmMetadata } from './metadata';
-import { findRelation, forEachJoined, type RelationRef } from './relation-lookup';
+import { findRelation, forEachJoined, type RelationRef } from './internal/relation-lookup';
 import { asEndpointState, LINKS_KEY, linkId } from './state';
 import type { LinkTransport } from './transport';
 
-export { LINK_SYNC_EVENT, type AppliedInfo } from './link-receiver';
-export { DEFAULT_RETRANSMIT_OPTIONS, type RetransmitOptions } from './link-sender';
+export { LINK_SYNC_EVENT, type AppliedInfo } from './internal/link-receiver';
+export { DEFAULT_RETRANSMIT_OPTIONS, type RetransmitOptions } from './internal/link-sender';
 
 /** Internal event of the run that creates a relation (payload: { endpoint, relationId, remoteService }). */
 export const RELATION_CREATED_EVENT = 'relation.created';

@@ -26,9 +26,9 @@
 import type { z } from 'zod';
 import { asDraft, assertJson, jsonEqual, type Json, type JsonObject, type RelationDraft, type Transaction } from '@rhizome/engine';
 import { RelationError } from './errors';
-import { departingOf } from './departing';
+import { departingOf } from './internal/departing';
 import { validateBag, type BagSchema, type InterfaceDefinition, type InterfaceSide } from './interface';
-import { withLocalChange, type LocalChange } from './local-bag';
+import { withLocalChange, type LocalChange } from './internal/local-bag';
 import { asEndpointState, compareUnits, effectiveLocal, joinedUnits, leaderOf, newEndpointState, type EndpointState } from './state';
 
 /** What a charm may publish: the side's input type, every key optional. */

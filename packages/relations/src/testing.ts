@@ -36,8 +36,8 @@ import {
   stageUnitJoined,
   previewRemoteBag,
   type RemoteSchemas,
-} from './apply';
-import { departedEvent } from './departing';
+} from './internal/apply';
+import { departedEvent } from './internal/departing';
 import { RelationError } from './errors';
 import type { BagSchema, InterfaceSide } from './interface';
 import { relationsModel } from './model';
@@ -253,3 +253,8 @@ function scratchTransaction(endpoint: string, get: () => Json | undefined, set: 
     },
   };
 }
+
+// The simulated link network (loss, duplication, reordering, partitions on
+// virtual time) and the boundary parser, for tests, fuzzers and benchmarks.
+export { SimLinkNetwork, DEFAULT_SIM_LINK_FAULTS, type SimLinkFaults, type SimLinkNetworkOptions, type SimLinkStats } from './sim-transport';
+export { parseLinkMessage, MAX_LINK_MESSAGE_BYTES, MAX_LINK_COUNTER, MAX_LINK_STAMP } from './messages';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { emptyLinkRecord, type LinkRecord } from '../src/link-store';
-import { acknowledge, admit, answerPull, nextInOrder, queueData, retransmission, shouldPull } from '../src/link-protocol';
+import { acknowledge, admit, answerPull, nextInOrder, queueData, retransmission, shouldPull } from '../src/internal/link-protocol';
 import type { DataMessage, PullMessage, SyncMessage } from '../src/messages';
 import { newEndpointState, type EndpointState, type LinkReceiveState, type UnitView } from '../src/state';
 

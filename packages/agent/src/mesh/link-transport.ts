@@ -4,7 +4,7 @@
  *
  * One reliability layer: relation links already make up for loss,
  * duplication and reordering (sequence numbers, acks after commit,
- * retransmit, dedupe: packages/relations link-receiver.ts), so they ride a
+ * retransmit, dedupe: packages/relations src/internal/link-receiver.ts), so they ride a
  * message with no acks of its own. Under the gossip reliable channel each
  * applied relation message cost a channel ack, a link ack, the link ack's
  * own channel ack and two independent retransmit timers.

@@ -20,9 +20,9 @@
  *     covered by its position is a duplicate or stale.
  */
 import { covered } from './apply';
-import type { LinkRecord } from './link-store';
-import type { DataMessage, PullMessage, SyncMessage, Unstamped } from './messages';
-import { compareVersions, effectiveLocal, type EndpointState, type LinkReceiveState, type UnitView } from './state';
+import type { LinkRecord } from '../link-store';
+import type { DataMessage, PullMessage, SyncMessage, Unstamped } from '../messages';
+import { compareVersions, effectiveLocal, type EndpointState, type LinkReceiveState, type UnitView } from '../state';
 
 export interface QueueInput {
   readonly relationId: string;

@@ -5,7 +5,7 @@
  * in the knowledge base as it is when they look, never in a cached copy.
  */
 import type { KnowledgeBase } from '@rhizome/engine';
-import { asEndpointState, type EndpointState, type RelationRecord } from './state';
+import { asEndpointState, type EndpointState, type RelationRecord } from '../state';
 
 /** A relation of this unit, with the endpoint state that holds it. */
 export interface RelationRef {

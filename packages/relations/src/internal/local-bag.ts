@@ -7,7 +7,7 @@
  * `localVersion` moved past what they last queued.
  */
 import { jsonEqual, type JsonObject } from '@rhizome/engine';
-import { effectiveLocal, type EndpointState, type RelationRecord } from './state';
+import { effectiveLocal, type EndpointState, type RelationRecord } from '../state';
 
 export interface LocalChange {
   /** The new endpoint-wide bag (undefined = unchanged). */

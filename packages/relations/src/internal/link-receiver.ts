@@ -26,14 +26,14 @@
  */
 import { EngineError, internalEvent, type EngineEvent, type Transaction } from '@rhizome/engine';
 import { covered, linkPosition, previewRemoteBag, remoteSchemas, stageLinkApplied, stageRemoteBag, stateAfterJoin, type RemoteBagUpdate } from './apply';
-import { RelationError } from './errors';
-import type { InterfaceRegistry } from './interface';
+import { RelationError } from '../errors';
+import type { InterfaceRegistry } from '../interface';
 import type { LinkContext } from './link-context';
 import { admit, implausible, nextInOrder, shouldPull, type PlausibilityBounds } from './link-protocol';
-import { emptyLinkRecord } from './link-store';
-import type { AckMessage, DataMessage, PullMessage, SyncMessage, Unstamped } from './messages';
+import { emptyLinkRecord } from '../link-store';
+import type { AckMessage, DataMessage, PullMessage, SyncMessage, Unstamped } from '../messages';
 import { findRelation, type RelationRef } from './relation-lookup';
-import { compareVersions, LINKS_KEY, linkId, type LinkReceiveState } from './state';
+import { compareVersions, LINKS_KEY, linkId, type LinkReceiveState } from '../state';
 
 /** Internal event of a run that only records a link message as applied (its bag was not newer). No charm should need it. */
 export const LINK_SYNC_EVENT = 'relation.link-sync';

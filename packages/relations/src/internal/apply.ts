@@ -11,10 +11,10 @@
  * applying a link message exactly-once even if it is submitted twice.
  */
 import { asDraft, type Json, type JsonObject, type RelationDraft, type Transaction } from '@rhizome/engine';
-import { RelationError } from './errors';
-import { validateBag, type BagSchema, type InterfaceDefinition } from './interface';
+import { RelationError } from '../errors';
+import { validateBag, type BagSchema, type InterfaceDefinition } from '../interface';
 import { incompatibleMessage, interfaceCompatibility, type InterfaceCompatibility } from './interface-version';
-import type { EndpointRole } from './metadata';
+import type { EndpointRole } from '../metadata';
 import {
   asEndpointState,
   changedKeys,
@@ -31,7 +31,7 @@ import {
   type LinksState,
   type RelationRecord,
   type UnitView,
-} from './state';
+} from '../state';
 
 export interface RelationInit {
   readonly endpoint: string;

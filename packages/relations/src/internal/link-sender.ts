@@ -27,10 +27,10 @@ import type { Clock, TimerHandle } from '@rhizome/clock';
 import type { RunReport } from '@rhizome/engine';
 import type { LinkContext } from './link-context';
 import { acknowledge, answerPull, queueData, retransmission } from './link-protocol';
-import { emptyLinkRecord, type LinkRecord } from './link-store';
-import type { AckMessage, PullMessage, SyncMessage, Unstamped } from './messages';
+import { emptyLinkRecord, type LinkRecord } from '../link-store';
+import type { AckMessage, PullMessage, SyncMessage, Unstamped } from '../messages';
 import { findRelation, forEachJoined, type RelationRef } from './relation-lookup';
-import { asEndpointState, effectiveLocal, LINKS_KEY, linkId, type EndpointState } from './state';
+import { asEndpointState, effectiveLocal, LINKS_KEY, linkId, type EndpointState } from '../state';
 
 export interface RetransmitOptions {
   readonly baseMs: number;

@@ -22,7 +22,7 @@
  *     the interface validates it when it is read, exactly as for `all()`.
  */
 import type { EngineEvent, HandlerContext, Json, JsonObject, RelationEvent, Transaction } from '@rhizome/engine';
-import type { EndpointState } from './state';
+import type { EndpointState } from '../state';
 
 /** The last view of a departing unit's bag, as carried by the `departed` event. */
 export interface DepartedBag {

@@ -5,9 +5,9 @@
  * (link-store.ts); the receiver buffers in memory.
  */
 import type { Engine } from '@rhizome/engine';
-import type { LinkStore } from './link-store';
-import type { OutgoingLinkMessage } from './messages';
-import type { LinkTransport } from './transport';
+import type { LinkStore } from '../link-store';
+import type { OutgoingLinkMessage } from '../messages';
+import type { LinkTransport } from '../transport';
 
 export interface LinkContext {
   /** This unit, e.g. `hdfs-datanode/0`. */
