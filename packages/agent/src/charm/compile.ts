@@ -23,14 +23,15 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AgentError } from '../errors';
-import { agentPackageRoot, agentVersion } from '../runtime';
+import { agentVersion } from '../runtime';
+import { CHARM_SOURCE, frameworkModules } from './framework';
 
-export const CHARM_SOURCE = 'charm.ts';
+export { CHARM_SOURCE, frameworkModules } from './framework';
+
 export const COMPILED_CHARM = 'charm.mjs';
 const TYPECHECKED_MARK = 'typechecked';
 /** Charm folder files hashed into the key, at most (node_modules and dot folders are skipped). */
@@ -59,27 +60,6 @@ export function charmCacheDir(): string {
   if (explicit) return resolve(explicit);
   const xdg = process.env['XDG_CACHE_HOME'];
   return join(xdg ? resolve(xdg) : join(homedir(), '.cache'), 'rhizome', 'charms');
-}
-
-const FRAMEWORK = ['agent', 'engine', 'relations', 'gossip'] as const;
-
-/**
- * Import specifier -> absolute file of the framework module this CLI runs.
- * Throws AGENT_ERR_NOT_BUILT when the compiled framework is missing.
- */
-export function frameworkModules(): Record<string, string> {
-  const root = agentPackageRoot();
-  const req = createRequire(join(root, 'package.json'));
-  const out: Record<string, string> = {};
-  for (const name of FRAMEWORK) {
-    const file = name === 'agent' ? join(root, 'dist', 'index.js') : req.resolve(`@rhizome/${name}`);
-    if (!existsSync(file) || !file.endsWith('.js')) {
-      throw new AgentError('AGENT_ERR_NOT_BUILT', `the compiled framework module ${file} (@rhizome/${name}) is missing; run 'pnpm build' in the repository`);
-    }
-    out[`@rhizome/${name}`] = file;
-    out[name === 'agent' ? 'rhizome' : `rhizome/${name}`] = file;
-  }
-  return out;
 }
 
 async function charmFiles(dir: string, into: string[]): Promise<void> {

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { CompilerOptions, Diagnostic, FormatDiagnosticsHost } from 'typescript';
 import { AgentError } from '../errors';
-import { CHARM_SOURCE, frameworkModules } from './compile';
+import { CHARM_SOURCE, frameworkModules } from './framework';
 
 /** Framework import names -> their declaration files (next to the compiled module: dist/src/index.d.ts). */
 function frameworkTypes(): Record<string, string[]> {

@@ -27,7 +27,7 @@ import { AgentError } from '../errors';
 import { AGENT_NODE_FLAGS } from '../runtime';
 import { agentArtifact, charmArtifact, supervisorArtifact, type Artifact } from './release';
 import { parseSshTarget, shellQuote, SshHost } from './ssh';
-import type { DeployedUnit, Deployment, MachineRecord } from './deployment';
+import type { DeployedUnit, Deployment, MachineRecord } from './deployment-record';
 import type { WorkloadReport } from './workloads';
 
 /** Node.js major version the agent needs. */

@@ -49,7 +49,10 @@
 import { Packr } from 'msgpackr';
 import type { Keyring } from '../keyring';
 import { SEAL_OVERHEAD } from '../keyring';
+import { FrameError } from './frame-error';
 import { checkVersions, PROTOCOL_VERSIONS, type VersionRange } from './versions';
+
+export { FrameError, type FrameErrorCode } from './frame-error';
 
 // Protocol versions are ranges (versions.ts): a frame is refused only outside the receiver's range.
 export { PROTOCOL_VERSION, PROTOCOL_VERSIONS, type VersionRange } from './versions';
@@ -108,37 +111,6 @@ export interface Envelope {
   /** Sender address (where it listens). */
   addr: string;
   msgs: unknown[];
-}
-
-export type FrameErrorCode =
-  /** Frame is larger than maxFrameSize. */
-  | 'GOSSIP_ERR_FRAME_TOO_LARGE'
-  /** Not a frame: bad tag, bad msgpack, disallowed types, or invalid envelope fields. */
-  | 'GOSSIP_ERR_MALFORMED_FRAME'
-  /** Envelope carries a protocol version this node does not speak. */
-  | 'GOSSIP_ERR_VERSION'
-  /** Encrypted frame that no installed key authenticates (wrong key or tampered). */
-  | 'GOSSIP_ERR_DECRYPT'
-  /** Plaintext frame received while a keyring is configured. */
-  | 'GOSSIP_ERR_PLAINTEXT_REFUSED'
-  /** Encrypted frame received while no keyring is configured. */
-  | 'GOSSIP_ERR_NO_KEYRING'
-  /** Frame from another cluster: its label differs from ours, or one side has none. */
-  | 'GOSSIP_ERR_LABEL'
-  /** (encode) A single message does not fit in a frame of maxFrameSize. */
-  | 'GOSSIP_ERR_MESSAGE_TOO_LARGE'
-  /** (encode) A message or envelope field holds something that is not plain data. */
-  | 'GOSSIP_ERR_UNENCODABLE';
-
-export class FrameError extends Error {
-  override readonly name = 'FrameError';
-  constructor(
-    readonly code: FrameErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 export interface CodecOptions {

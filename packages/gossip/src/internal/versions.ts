@@ -12,7 +12,7 @@
  * [n - 1, n]). Frames from before ranges carry only `v`: their range is
  * [v, v]. Old receivers ignore the two extra envelope fields.
  */
-import { FrameError } from './codec';
+import { FrameError } from './frame-error';
 
 export interface VersionRange {
   readonly min: number;
