@@ -39,7 +39,7 @@ const PACKAGES = {
  * zod already; zod's `instanceof` goes by traits, so copies interoperate.
  * Everything else stays external.
  */
-const INLINE = { agent: ['yaml', 'commander', 'cli-table3', 'picocolors', 'pino-roll', 'zod'], relations: ['zod'] };
+const INLINE = { agent: ['yaml', 'commander', 'cli-table3', 'picocolors', 'pino-roll', 'zod', 'string-width'], relations: ['zod'] };
 // Inlined CommonJS modules call require() for Node's built-ins: give the ES modules one.
 const REQUIRE_BANNER = "import { createRequire as __rhizomeCreateRequire } from 'node:module'; const require = __rhizomeCreateRequire(import.meta.url);";
 

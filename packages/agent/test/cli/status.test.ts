@@ -3,10 +3,15 @@
  * states (error column, leader, down units, selectors, formats, colour). The
  * command against real agents is in operator-cli.test.ts.
  */
+import { testSeed } from '@rhizome/test-support';
+import Table from 'cli-table3';
+import fc from 'fast-check';
+import { createColors } from 'picocolors';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { AgentStatus } from '../../src/unit/api';
 import { selectStatus, summarizeStatus, type ClusterStatus, type StatusSummary } from '../../src/cli/status/model';
+import { borderless } from '../../src/cli/status/columns';
 import { renderStatus, wantsColor } from '../../src/cli/status/render';
 
 const ANSI = /\x1b\[/;
@@ -122,5 +127,42 @@ describe('charm warnings (issue 13 item 7)', () => {
     expect(selectStatus(s, { patterns: ['kafka'] }).warnings).toHaveLength(1);
     expect(selectStatus(s, { patterns: ['other'] }).warnings).toEqual([]);
     expect(summarizeStatus(cluster).warnings).toBeUndefined();
+  });
+});
+
+describe('the borderless table (columns.ts)', () => {
+  /** What status drew before columns.ts: cli-table3 with empty borders. */
+  function cliTable3(rows: string[][]): string {
+    const none = { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: ' ' };
+    const t = new Table({ head: rows[0]!, chars: none, style: { head: [], border: [], compact: true, 'padding-left': 0, 'padding-right': 1 }, wordWrap: false });
+    for (const r of rows.slice(1)) t.push(r);
+    return t
+      .toString()
+      .split('\n')
+      .map((l) => l.trimEnd())
+      .join('\n');
+  }
+
+  it('draws what cli-table3 drew: colour codes, wide characters, emoji, several lines in a cell', () => {
+    const c = createColors(true);
+    // A cell as status makes them: a coloured state word, or plain text (a message may hold CJK, emoji or lines).
+    const word = fc.stringMatching(/^[a-z][a-z0-9/.:-]{0,11}$/);
+    const text = fc.array(fc.constantFrom('a', 'Z', '0', ' ', '-', '漢', '字', 'é', '😀', '\n'), { maxLength: 14 }).map((xs) => xs.join('').trim());
+    const cell = fc.oneof(word, word.map((w) => c.green(w)), word.map((w) => c.bold(w)), text);
+    const seed = testSeed('RHIZOME_COLUMNS_SEED', 'borderless table');
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 6 }).chain((n) => fc.array(fc.array(cell, { minLength: n, maxLength: n }), { minLength: 1, maxLength: 6 })),
+        (rows) => {
+          expect(borderless(rows)).toBe(cliTable3(rows));
+        },
+      ),
+      { seed, numRuns: 300 },
+    );
+  });
+
+  it('aligns a wide-character message under its header', () => {
+    const out = borderless([['Unit', 'Message'], ['web/0', '漢字 ready'], ['web/10', 'ok']]).split('\n');
+    expect(out).toEqual(['Unit    Message', 'web/0   漢字 ready', 'web/10  ok']);
   });
 });

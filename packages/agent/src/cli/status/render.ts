@@ -9,8 +9,8 @@
  * Colour comes from picocolors (`createColors(enabled)`); whether to enable
  * it (a TTY, NO_COLOR) is the caller's decision, so these stay pure.
  */
-import Table from 'cli-table3';
 import { createColors } from 'picocolors';
+import { borderless } from './columns';
 import type { StatusSummary } from './model';
 
 export const STATUS_FORMATS = ['table', 'plain', 'json', 'yaml'] as const;
@@ -51,20 +51,7 @@ function paint(c: Colors, state: string): string {
 }
 
 function box(head: string[], rows: string[][], c: Colors): string {
-  // Borderless, as juju status draws it: sections stay short on a terminal.
-  const none = { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: ' ' };
-  const t = new Table({
-    head: head.map((h) => c.bold(h)),
-    chars: none,
-    style: { head: [], border: [], compact: true, 'padding-left': 0, 'padding-right': 1 },
-    wordWrap: false,
-  });
-  for (const r of rows) t.push(r);
-  return t
-    .toString()
-    .split('\n')
-    .map((l) => l.trimEnd())
-    .join('\n');
+  return borderless([head.map((h) => c.bold(h)), ...rows]);
 }
 
 /** Aligned columns without borders; the header as a `#` line. */
