@@ -323,7 +323,7 @@ export class Agent implements AgentApi {
         config: () => this.configOptions(),
         configure: (set, dryRun) => this.reconfigure(set, dryRun),
         actions: () => this.actions(),
-        action: (name, params) => this.runAction(name, params),
+        action: (name, params, background) => this.runAction(name, params, background),
       },
       c.label,
     );
@@ -458,8 +458,8 @@ export class Agent implements AgentApi {
   actions(): ActionList {
     return this.parts.charm.actions();
   }
-  runAction(name: string, set: Readonly<Record<string, string>>): Promise<ActionOutcome> {
-    return this.parts.charm.runAction(this.parts.engine, name, set);
+  runAction(name: string, set: Readonly<Record<string, string>>, background = false): Promise<ActionOutcome> {
+    return this.parts.charm.runAction(this.parts.engine, name, set, background);
   }
   sendEvent(name: string, payload: Json | undefined): { name: string; ltime: number; queuedTo: number } {
     return sendUserEvent(this.parts.node, name, payload);

@@ -25,7 +25,7 @@ const keysBody = z.discriminatedUnion('operation', [
   z.strictObject({ operation: z.enum(['install', 'use', 'remove']), key: z.string().min(1).max(100) }),
 ]);
 const resolveBody = z.strictObject({ skip: z.boolean().optional() }).optional();
-const actionBody = z.strictObject({ params: z.record(z.string().min(1).max(128), z.string().max(1024)).optional() });
+const actionBody = z.strictObject({ params: z.record(z.string().min(1).max(128), z.string().max(1024)).optional(), background: z.boolean().optional() });
 const configBody = z.strictObject({ set: z.record(z.string().min(1).max(128), z.string().max(1024)), dryRun: z.boolean().optional() });
 
 /** How often a remote `logs --follow` asks for new lines. */
@@ -110,7 +110,7 @@ export function meshControlRoutes(agent: AgentApi): ControlRoutes {
     'POST /units/:unit/actions/:name': (req) => {
       const r = actionBody.safeParse(req.body ?? {});
       if (!r.success) throw new AgentError('AGENT_ERR_BAD_REQUEST', `bad request body: ${formatIssues(r.error.issues)}; expected { "params": { "to": "/tmp/x" } }`);
-      return agent.remote.call(unitParam(req), 'action', { name: req.params['name'] ?? '', set: r.data.params ?? {} }, actionTimeoutOf(req));
+      return agent.remote.call(unitParam(req), 'action', { name: req.params['name'] ?? '', set: r.data.params ?? {}, background: r.data.background === true }, actionTimeoutOf(req));
     },
     'GET /units/:unit/config': (req) => agent.remote.call(unitParam(req), 'config', {}, timeoutOf(req)),
     'POST /units/:unit/config': (req) => {

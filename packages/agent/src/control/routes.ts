@@ -45,7 +45,7 @@ const goneBody = z.strictObject({ unit: z.string().min(1).max(80) });
 const eventBody = z.strictObject({ name: z.string().min(1), payload: jsonValue.optional() });
 const queryBody = z.strictObject({ name: z.string().min(1), payload: jsonValue.optional(), timeoutMs: z.number().int().min(10).max(60_000).optional() });
 const configBody = z.strictObject({ set: z.record(z.string().min(1).max(128), z.string().max(64 * 1024)), dryRun: z.boolean().optional() });
-const actionBody = z.strictObject({ params: z.record(z.string().min(1).max(128), z.string().max(64 * 1024)).optional() });
+const actionBody = z.strictObject({ params: z.record(z.string().min(1).max(128), z.string().max(64 * 1024)).optional(), background: z.boolean().optional() });
 const relateBody = z.strictObject({ a: z.string(), b: z.string() });
 
 /**
@@ -95,7 +95,7 @@ export function buildControlRoutes(agent: AgentApi): ControlRoutes {
     'GET /actions': () => agent.actions(),
     'POST /actions/:name': (req) => {
       const body = parseBody(actionBody, req.body ?? {}, '{ "params": { "to": "/tmp/backup" } }');
-      return agent.runAction(req.params['name'] ?? '', body.params ?? {});
+      return agent.runAction(req.params['name'] ?? '', body.params ?? {}, body.background === true);
     },
     'GET /config': () => agent.configOptions(),
     'POST /config': (req) => {

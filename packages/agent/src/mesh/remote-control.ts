@@ -47,7 +47,7 @@ export interface LocalControl {
   configure(set: Record<string, string>, dryRun: boolean): unknown;
   /** `rhizome run`: the charm's actions, and running one. */
   actions(): unknown;
-  action(name: string, params: Record<string, string>): Promise<unknown>;
+  action(name: string, params: Record<string, string>, background: boolean): Promise<unknown>;
 }
 
 export interface RemoteLogsArgs {
@@ -61,7 +61,7 @@ export interface RemoteLogsArgs {
 interface Request {
   op: RemoteOp;
   unit: string;
-  args?: { skip?: boolean; set?: Record<string, string>; dryRun?: boolean; name?: string } & RemoteLogsArgs;
+  args?: { skip?: boolean; set?: Record<string, string>; dryRun?: boolean; name?: string; background?: boolean } & RemoteLogsArgs;
 }
 
 type Answer = { ok: true; value: unknown; dropped?: number } | { ok: false; code: string; message: string };
@@ -197,7 +197,7 @@ export class RemoteControl {
         case 'actions':
           return fit(this.local.actions());
         case 'action':
-          return this.local.action(req.args?.name ?? '', req.args?.set ?? {}).then(fit, (err: unknown) => failed(err));
+          return this.local.action(req.args?.name ?? '', req.args?.set ?? {}, req.args?.background === true).then(fit, (err: unknown) => failed(err));
       }
     } catch (err) {
       return failed(err);
@@ -222,6 +222,7 @@ function parseRequest(payload: unknown): Request | undefined {
     const r = a as Record<string, unknown>;
     if (typeof r['skip'] === 'boolean') args.skip = r['skip'];
     if (typeof r['dryRun'] === 'boolean') args.dryRun = r['dryRun'];
+    if (typeof r['background'] === 'boolean') args.background = r['background'];
     if (typeof r['name'] === 'string' && /^[a-z][a-z0-9-]{0,63}$/.test(r['name'])) args.name = r['name'];
     const set = r['set'];
     if (set !== undefined) {

@@ -91,6 +91,8 @@ export interface ActionOutcome {
   runId?: string;
   result?: Json;
   error?: string;
+  /** Started in the background (`rhizome run --background`): no result here; the unit logs it under the run when it ends. */
+  queued?: boolean;
   durationMs: number;
 }
 
@@ -112,7 +114,7 @@ export interface AgentApi {
   query(name: string, payload: Json | undefined, timeoutMs: number | undefined): Promise<{ acks: readonly string[]; responses: readonly { from: string; payload: unknown }[] }>;
   queryStream(name: string, payload: Json | undefined, timeoutMs: number | undefined): AsyncGenerator<QueryStreamEvent>;
   actions(): ActionList;
-  runAction(name: string, set: Readonly<Record<string, string>>): Promise<ActionOutcome>;
+  runAction(name: string, set: Readonly<Record<string, string>>, background?: boolean): Promise<ActionOutcome>;
   configOptions(): ConfigView;
   reconfigure(set: Readonly<Record<string, string>>, dryRun: boolean): ConfigChange;
 }

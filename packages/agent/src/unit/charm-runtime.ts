@@ -20,6 +20,8 @@ export const CONFIG_OVERRIDES_FACT = 'config.overrides';
 
 /** Action results kept for runAction to pick up; more are dropped (oldest first). */
 const MAX_ACTION_RESULTS = 64;
+/** A background action's result is logged up to this many characters of JSON. */
+const MAX_LOGGED_RESULT_CHARS = 4_096;
 
 export interface CharmRuntimeInput {
   readonly charm: LoadedCharm;
@@ -130,11 +132,27 @@ export class CharmRuntime {
   /**
    * Runs an action as one fail-fast run (see charm/actions.ts). Bad
    * parameters throw before anything runs; a failing action answers
-   * `{ ok: false, error }` after its run rolled back.
+   * `{ ok: false, error }` after its run rolled back. In the background
+   * (checked parameters, then `{ queued: true }` at once), the outcome is
+   * logged when the run ends, with its run id, so `rhizome logs --run ID`
+   * and `rhizome runs UNIT` show it.
    */
-  async runAction(engine: Engine, name: string, set: Readonly<Record<string, string>>): Promise<ActionOutcome> {
-    const unit = this.ctx.unit;
+  async runAction(engine: Engine, name: string, set: Readonly<Record<string, string>>, background = false): Promise<ActionOutcome> {
     const params = readActionParams(this.charm.definition, name, set);
+    const done = this.action(engine, name, params);
+    if (!background) return done;
+    void done.then((o) => {
+      // A result is the charm's to size: the log keeps a bounded rendering of it.
+      const text = o.result === undefined ? undefined : JSON.stringify(o.result);
+      const result = text !== undefined && text.length <= MAX_LOGGED_RESULT_CHARS ? o.result : text === undefined ? undefined : `${text.slice(0, MAX_LOGGED_RESULT_CHARS)}...`;
+      if (o.ok) this.log.info({ action: name, runId: o.runId, result, durationMs: Math.round(o.durationMs) }, `action ${name} completed (background)`);
+      else this.log.warn({ action: name, error: o.error, durationMs: Math.round(o.durationMs) }, `action ${name} failed (background): ${o.error ?? ''}`);
+    });
+    return { unit: this.ctx.unit, action: name, ok: true, queued: true, durationMs: 0 };
+  }
+
+  private async action(engine: Engine, name: string, params: Record<string, Json>): Promise<ActionOutcome> {
+    const unit = this.ctx.unit;
     const started = performance.now();
     try {
       const report = await engine.submit(internalEvent(actionEvent(name), params), { failFast: true });

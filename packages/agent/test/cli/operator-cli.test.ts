@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StatusSummary } from '../../src/cli/status/model';
 import type { LogRecord } from '../../src/log/log-tail';
+import { readDeployment } from '../../src/deploy/deployment';
 import { rhizomeCommand } from '../../src/runtime';
 import { okIn, rhizomeIn } from './harness';
 import { until } from '@rhizome/test-support';
@@ -259,6 +260,28 @@ describe('operator commands against real agents', () => {
       expect(r.code, bad).toBe(2);
       expect(r.stderr).toMatch(/--timeout <seconds>' argument .* takes seconds in \(0, 3600\]/);
     }
+  }, 60_000);
+
+  it('run --background: returns once started (parameters checked first); the result is logged under its run, also over the mesh', async () => {
+    const started = Date.now();
+    const out = await ok('run', 'faulty/0', 'slow', 'ms=1500', '--background');
+    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(out).toBe("faulty/0: slow started in the background ('rhizome logs -i faulty/0' shows its result)\n");
+    const logged = await until('the background result in the log', async () => {
+      const lines = (await ok('logs', '-i', 'faulty/0', '--replay', '--json')).trim().split('\n').map((l) => JSON.parse(l) as LogRecord & { result?: unknown });
+      return lines.find((r) => r.msg === 'action slow completed (background)');
+    });
+    expect(logged).toMatchObject({ result: { waited: 1500 }, runId: expect.stringMatching(/^faulty\/0-\d+/) });
+    const runs = JSON.parse(await ok('runs', 'faulty/0', '--json')) as { runId: string; outcome: string }[];
+    expect(runs.find((r) => r.runId === logged.runId)).toMatchObject({ outcome: 'committed' });
+    // Bad parameters are still refused, before anything starts.
+    const bad = await rhizome('run', 'faulty/0', 'slow', 'ms=99999', '--background');
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/faulty\/0: slow failed: invalid parameters for action "slow": ms: /);
+    // Through another unit's agent, over the mesh.
+    const via = (await readDeployment(home, 'cluster')).units['receiver/0']!.dataDir;
+    expect(await ok('--data-dir', via, 'run', 'faulty/0', 'slow', 'ms=5', '--background')).toMatch(/^faulty\/0: slow started in the background/);
+    await until('the mesh-started action logged', async () => (await ok('logs', '-i', 'faulty/0', '--replay')).match(/action slow completed \(background\)/g)?.length === 2);
   }, 60_000);
 
   it('upgrade-charm: rolls a new charm out keeping state; refuses one whose interfaces break a relation, changing nothing', async () => {

@@ -6,7 +6,10 @@
  * the action's schema before it runs; a failed action rolls its run back.
  * Exit 1 when any unit failed (AGENT_ERR_ACTION) or did not answer in time
  * (AGENT_ERR_ACTION_TIMEOUT, naming those units: their action may still
- * commit, and `rhizome runs UNIT` shows whether it did).
+ * commit, and `rhizome runs UNIT` shows whether it did). With
+ * `--background` (juju run --background) each unit checks the parameters
+ * and starts the action, and the command returns; the unit logs the result
+ * under the run when it ends.
  */
 import { type Command, InvalidArgumentError } from 'commander';
 import { stringify } from 'yaml';
@@ -25,6 +28,8 @@ interface ActionAnswer {
   error?: string;
   /** No answer within --timeout: the action may still run and commit there. */
   timedOut?: boolean;
+  /** --background: started, not waited for. */
+  queued?: boolean;
   durationMs: number;
 }
 
@@ -44,7 +49,7 @@ function parseTimeout(text: string): number {
 const seconds = (ms: number): string => `${Number((ms / 1000).toFixed(1))} s`;
 
 /** Asks one unit to run the action; settles by `timeoutMs` at the latest, with `timedOut` when the unit had not answered. */
-async function runOn(g: GlobalOptions, unit: string, action: string, params: Record<string, string>, timeoutMs: number): Promise<ActionAnswer> {
+async function runOn(g: GlobalOptions, unit: string, action: string, params: Record<string, string>, timeoutMs: number, background: boolean): Promise<ActionAnswer> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<ActionAnswer>((resolve) => {
     timer = setTimeout(() => resolve({ unit, action, ok: false, timedOut: true, error: `no answer within ${seconds(timeoutMs)}`, durationMs: timeoutMs }), timeoutMs);
@@ -53,7 +58,7 @@ async function runOn(g: GlobalOptions, unit: string, action: string, params: Rec
     try {
       // The client and the mesh wait a little longer than we do, so the answer that decides is ours.
       const client = (await unitClient(g, unit)).withTimeout(timeoutMs + 5_000);
-      return await client.json<ActionAnswer>('POST', `/actions/${encodeURIComponent(action)}`, { params }, { timeoutMs: String(Math.min(timeoutMs + 2_000, MAX_ACTION_TIMEOUT_S * 1000)) });
+      return await client.json<ActionAnswer>('POST', `/actions/${encodeURIComponent(action)}`, { params, ...(background ? { background } : {}) }, { timeoutMs: String(Math.min(timeoutMs + 2_000, MAX_ACTION_TIMEOUT_S * 1000)) });
     } catch (err) {
       // Refused before running (unknown action, bad parameters) or unreachable.
       return { unit, action, ok: false, error: (err as Error).message, durationMs: 0 };
@@ -74,16 +79,18 @@ export function registerActions(program: Command, globals: () => GlobalOptions):
     .argument('[params...]', 'key=value parameters')
     .description("run a charm action on units, as one transaction each; prints each unit's result or error")
     .option('--timeout <seconds>', `how long to wait for every unit's answer (at most ${MAX_ACTION_TIMEOUT_S})`, parseTimeout, DEFAULT_ACTION_TIMEOUT_S)
-    .action(async (target: string, action: string, words: string[], opts: { timeout: number }) => {
+    .option('--background', "start the action on each unit and return (parameters still checked first); 'rhizome runs UNIT' and 'rhizome logs -i UNIT' show how it ended")
+    .action(async (target: string, action: string, words: string[], opts: { timeout: number; background?: boolean }) => {
       const g = globals();
       const timeoutMs = opts.timeout * 1000;
       const params = parseAssignments(words, 'parameter');
       const units = target.includes('/') ? [target] : (await serviceUnits(g, target)).live;
-      const answers = await Promise.all(units.map((unit) => runOn(g, unit, action, params, timeoutMs)));
+      const answers = await Promise.all(units.map((unit) => runOn(g, unit, action, params, timeoutMs, opts.background === true)));
       if (g.json) printJson(answers);
       else {
         for (const a of answers) {
-          if (a.ok) {
+          if (a.ok && a.queued === true) process.stdout.write(`${a.unit}: ${action} started in the background ('rhizome logs -i ${a.unit}' shows its result)\n`);
+          else if (a.ok) {
             process.stdout.write(`${a.unit}: ${action} completed in ${formatDuration(a.durationMs)} (run ${a.runId ?? '?'})\n`);
             if (a.result !== null && a.result !== undefined) process.stdout.write(`${stringify(a.result, { lineWidth: 0 }).trimEnd().replace(/^/gm, '  ')}\n`);
           } else if (a.timedOut) process.stdout.write(`${a.unit}: ${action} did not answer within ${seconds(timeoutMs)}\n`);
