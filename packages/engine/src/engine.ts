@@ -167,8 +167,8 @@ interface InFlightCommit {
   readonly commit: RunCommit;
   /** The head before this commit: where the engine goes back to if it fails. */
   readonly before: KnowledgeBase;
-  /** Settles when this commit is durable or abandoned. */
-  settled: Promise<void>;
+  /** Set when onCommit settles: undefined while the commit is in flight. */
+  outcome: { readonly ok: true } | { readonly ok: false; readonly error: unknown } | undefined;
 }
 
 interface InboxItem {
@@ -188,7 +188,7 @@ interface InboxItem {
  * flight (see pump). Small enough that I/O completions wait well under a
  * millisecond, large enough that the turns cost nothing measurable.
  */
-const YIELD_EVERY_RUNS = 16;
+const YIELD_EVERY_RUNS = 64;
 
 /** Relation events applied in one run at most (see Engine.batchBehind). */
 const MAX_BATCH = 32;
@@ -213,9 +213,9 @@ export class Engine {
   private durableKb: KnowledgeBase;
   private readonly maxCommitsInFlight: number;
   /** Commits handed to onCommit and not durable yet, oldest first. */
-  private readonly inFlight: InFlightCommit[] = [];
-  /** Settles when every commit in flight has settled (in order). */
-  private inFlightTail: Promise<void> = Promise.resolve();
+  private readonly inFlight = new Fifo<InFlightCommit>();
+  /** Wakes the pump when the oldest commit in flight has settled (created only while it waits). */
+  private settleWaiter: { readonly promise: Promise<void>; readonly wake: () => void } | undefined;
   private readonly inbox = new Fifo<InboxItem>();
   private state: EngineState = 'idle';
   private runCounter = 0;
@@ -448,9 +448,9 @@ export class Engine {
           this.state = 'running';
           await this.attempt(item);
           // Group commit: bounded; beyond the bound, wait for the oldest commit to be durable.
-          const oldest = this.inFlight[0];
-          if (oldest && this.inFlight.length >= this.maxCommitsInFlight) await oldest.settled;
-          else if (oldest && ++this.runsSinceYield >= YIELD_EVERY_RUNS) {
+          const inFlight = this.inFlight.length;
+          if (inFlight > 0 && inFlight >= this.maxCommitsInFlight) await this.nextSettle();
+          else if (inFlight > 0 && ++this.runsSinceYield >= YIELD_EVERY_RUNS) {
             // Runs chain on microtasks: without a turn of the event loop, the
             // write and fsync of the commits in flight cannot progress (their
             // completions are I/O callbacks), and the disk and the CPU take
@@ -461,7 +461,7 @@ export class Engine {
         }
         if (this.inFlight.length === 0) break;
         // Idle only once every commit is durable (or abandoned: then the inbox holds its event again).
-        await this.inFlightTail;
+        await this.nextSettle();
       }
       if (this.state === 'running') this.state = 'idle';
     } finally {
@@ -597,27 +597,50 @@ export class Engine {
     } catch (thrown) {
       durable = Promise.reject(thrown);
     }
-    // Handled below, in order; never an unhandled rejection meanwhile.
-    durable.catch(() => undefined);
-    const entry: InFlightCommit = { item, batch, commit, before: this.kb, settled: Promise.resolve() };
+    const entry: InFlightCommit = { item, batch, commit, before: this.kb, outcome: undefined };
     this.kb = commit.kb;
     this.reads.refresh(this.kb, executedOk(commit.report));
     this.inbox.drop(1 + batch.length);
     this.lastError = undefined;
     this.inFlight.push(entry);
-    const settled = this.inFlightTail.then(() =>
-      durable.then(
-        () => this.commitDurable(entry),
-        (thrown: unknown) => this.commitFailed(entry, thrown),
-      ),
+    // One reaction per commit; commits take effect strictly in order (drainSettled).
+    durable.then(
+      () => this.settled(entry, { ok: true }),
+      (error: unknown) => this.settled(entry, { ok: false, error }),
     );
-    entry.settled = settled;
-    this.inFlightTail = settled;
+  }
+
+  /**
+   * onCommit settled for `entry`. It takes effect once every commit before
+   * it has: onCommit is asked to make commits durable in order, but its
+   * promises need not settle in order.
+   */
+  private settled(entry: InFlightCommit, outcome: NonNullable<InFlightCommit['outcome']>): void {
+    entry.outcome = outcome;
+    let progressed = false;
+    for (let head = this.inFlight.at(0); head?.outcome !== undefined; head = this.inFlight.at(0)) {
+      progressed = true;
+      if (head.outcome.ok) this.commitDurable(head);
+      else this.commitFailed(head, head.outcome.error);
+    }
+    const waiter = this.settleWaiter;
+    if (progressed && waiter !== undefined) {
+      this.settleWaiter = undefined;
+      waiter.wake();
+    }
+  }
+
+  /** Resolves when the oldest commit in flight has settled. */
+  private nextSettle(): Promise<void> {
+    if (this.settleWaiter === undefined) {
+      let wake!: () => void;
+      const promise = new Promise<void>((resolve) => (wake = resolve));
+      this.settleWaiter = { promise, wake };
+    }
+    return this.settleWaiter.promise;
   }
 
   private commitDurable(entry: InFlightCommit): void {
-    // Abandoned already (an earlier commit failed): its event is queued again.
-    if (this.inFlight[0] !== entry) return;
     this.inFlight.shift();
     this.durableKb = entry.commit.kb;
     this.record(entry.commit.report);
@@ -627,9 +650,9 @@ export class Engine {
   }
 
   private commitFailed(entry: InFlightCommit, thrown: unknown): void {
-    if (this.inFlight[0] !== entry) return;
     // This commit and every later one (they ran on top of it) are abandoned; their events run again after resolve().
-    const abandoned = this.inFlight.splice(0);
+    // (Their onCommit promises still settle later: settled() ignores entries no longer in flight.)
+    const abandoned = this.inFlight.takeAll();
     this.kb = entry.before;
     // What handlers read is kept in the knowledge base: rebuild the index for the state the engine went back to.
     this.reads = ReadIndex.fromKnowledge(this.kb, this.handlerNames);

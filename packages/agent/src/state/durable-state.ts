@@ -208,20 +208,26 @@ export class DurableState {
     return new DurableState(opened.store, kb, decls, links, opened.recovery, options);
   }
 
-  /** The engine's onCommit: appends the run's patches and resolves when they are durable. */
-  async commitRun(commit: RunCommit): Promise<void> {
-    if (this.failed !== undefined) throw this.failed;
-    try {
-      await this.appendCommit(commit);
-    } catch (err) {
-      // The store refuses further writes now (DurableStore): the agent must stop.
-      if (this.failed === undefined && (err as { code?: string }).code !== 'AGENT_ERR_STORE_RECORD_TOO_LARGE') {
-        this.failed = err;
-        this.onFailure(err);
-      }
-      throw err;
-    }
+  /**
+   * The engine's onCommit: appends the run's patches and resolves when they
+   * are durable. Called once per run (the hot path of durable runs): one
+   * promise, shared by the whole group-commit batch, plus one reaction.
+   */
+  commitRun(commit: RunCommit): Promise<void> {
+    if (this.failed !== undefined) return Promise.reject(this.failed);
+    const done = this.appendCommit(commit);
+    // Runs before the engine's own reaction (registered after this one).
+    done.then(undefined, this.commitFailed);
+    return done;
   }
+
+  private readonly commitFailed = (err: unknown): void => {
+    // The store refuses further writes now (DurableStore): the agent must stop.
+    if (this.failed === undefined && (err as { code?: string }).code !== 'AGENT_ERR_STORE_RECORD_TOO_LARGE') {
+      this.failed = err;
+      this.onFailure(err);
+    }
+  };
 
   /**
    * Appends the commit record and, when one is due, the snapshot, both before
@@ -235,12 +241,14 @@ export class DurableState {
     this.commits++;
     const done = this.store.append({ t: 'c', p: commit.patches });
     this.sinceSnapshot++;
-    let last = done;
-    if (this.sinceSnapshot >= this.snapshotEvery) {
-      this.sinceSnapshot = 0;
-      last = this.store.snapshot({ v: 1, kb: commit.kb, declarations: [...this.decls.values()], links: [...this.links.entries()] });
+    if (this.sinceSnapshot < this.snapshotEvery) {
+      // barrier() handles a rejection; commitRun's caller is told too.
+      this.lastAppend = done;
+      return done;
     }
-    this.lastAppend = last.catch(() => undefined);
+    this.sinceSnapshot = 0;
+    const last = this.store.snapshot({ v: 1, kb: commit.kb, declarations: [...this.decls.values()], links: [...this.links.entries()] });
+    this.lastAppend = last;
     return Promise.all([done, last]).then(() => undefined);
   }
 
@@ -262,9 +270,12 @@ export class DurableState {
 
   /** Resolves when every record appended so far is durable. */
   barrier(): Promise<void> {
-    return this.lastAppend.then(() => {
+    // lastAppend may have rejected (a record refused as too large leaves the
+    // store usable): what matters is whether the store has failed.
+    const check = (): void => {
       if (this.failed !== undefined) throw this.failed;
-    });
+    };
+    return this.lastAppend.then(check, check);
   }
 
   get logRecords(): number {
