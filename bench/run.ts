@@ -26,7 +26,10 @@ for (const [name, file] of Object.entries(SUITES)) {
     continue;
   }
   console.log(`\n== ${name} ==`);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', file], { stdio: 'inherit' });
+  // Each section in its own process (its memory and CPU figures are its own), run the way this
+  // runner was (`pnpm bench` starts it with tsx): the sections read files beside their sources
+  // through import.meta, so they run as sources rather than as a bundle compiled elsewhere.
+  const r = spawnSync(process.execPath, [...process.execArgv, file], { stdio: 'inherit' });
   if (r.status !== 0) failed = true;
 }
 process.exit(failed ? 1 : 0);
