@@ -1,6 +1,7 @@
 /**
- * The README's main job: the Hadoop example end to end on 127.0.0.1, with one
- * real agent process per unit.
+ * The README's main job. By default on five machines over SSH
+ * (demo-machines.ts: network namespaces, each with its own sshd; needs root),
+ * else, or with --local, on 127.0.0.1 with one real agent process per unit:
  *
  *   1. deploy examples/hadoop/bundle.yaml (1 namenode, 3 datanodes) and show
  *      progress until the cluster has converged;
@@ -13,6 +14,7 @@
  * temporary RHIZOME_HOME, removed at the end (also on Ctrl-C or failure).
  *
  *   scripts/demo.sh            # or: pnpm demo
+ *   scripts/demo.sh --local    # the loopback version
  *   pnpm demo -- --keep        # keep the home directory to look around
  */
 import { spawnSync } from 'node:child_process';
@@ -20,7 +22,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { addUnit, deploy, destroy, killUnit, readDeployment, rhizomeCommand, unitOf, waitForConvergence, type ConvergenceCheck } from '@rhizome/agent';
+import { addUnit, deploy, destroy, killUnit, readDeployment, rhizomeCommand, unitOf, waitForConvergence } from '@rhizome/agent';
+import { sshHostsUnavailable } from '../test/ssh-hosts';
+import { machinesDemo } from './demo-machines';
+import { bold, describeCheck, dim, Progress, secs } from './demo-output';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BUNDLE = join(ROOT, 'examples/hadoop/bundle.yaml');
@@ -28,34 +33,7 @@ const NAME = 'hadoop';
 /** Every wait is bounded: a demo that hangs is a failed demo. */
 const CONVERGE_TIMEOUT_MS = 120_000;
 const keep = process.argv.includes('--keep');
-const tty = process.stdout.isTTY === true;
-
-const bold = (s: string): string => (tty ? `\x1b[1m${s}\x1b[0m` : s);
-const dim = (s: string): string => (tty ? `\x1b[2m${s}\x1b[0m` : s);
-const secs = (ms: number): string => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
-
-/**
- * One progress line: rewritten in place on a terminal; in a log (not a
- * terminal) printed only when it says something new, timings aside.
- */
-class Progress {
-  private last = '';
-  update(line: string): void {
-    const key = line.replace(/[\d.]+ (ms|s)\b/g, '');
-    if (tty) process.stdout.write(`\r\x1b[K  ${dim(line)}`);
-    else if (key !== this.last) console.log(`  ${line}`);
-    this.last = key;
-  }
-  done(): void {
-    if (tty && this.last !== '') process.stdout.write('\r\x1b[K');
-    this.last = '';
-  }
-}
-
-function describeCheck(c: ConvergenceCheck, elapsedMs: number): string {
-  const head = `converging… ${secs(elapsedMs)}: ${c.live.length} live unit(s)`;
-  return c.converged ? `${head}, all agree (confirming)` : `${head}, ${c.reasons.length} pending: ${c.reasons[0] ?? ''}`;
-}
+const local = process.argv.includes('--local');
 
 async function workers(home: string): Promise<string[]> {
   const text = await readFile(join(home, NAME, 'namenode-0', 'unit', 'workers'), 'utf8').catch(() => '');
@@ -127,9 +105,19 @@ async function main(): Promise<void> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
+  const noMachines = local ? 'asked for --local' : await sshHostsUnavailable();
+  if (noMachines === undefined) {
+    try {
+      await machinesDemo(home, home);
+    } finally {
+      if (!keep) await rm(home, { recursive: true, force: true });
+    }
+    return;
+  }
   const timings: [string, number][] = [];
   try {
     console.log(bold('Rhizome demo: a small HDFS, one agent process per unit, on 127.0.0.1'));
+    if (!local) console.log(dim(`  (the five-machine version needs what is missing here: ${noMachines})`));
     console.log(dim(`  bundle ${BUNDLE}`));
     console.log(dim(`  home   ${home}${keep ? ' (kept)' : ''}\n`));
 
