@@ -73,7 +73,7 @@ export function registerDeploy(program: Command, globals: () => GlobalOptions): 
     .option('--timeout <seconds>', 'convergence timeout', '120')
     .option('--log-level <level>', "the agents' log level")
     .option('--no-fsync', 'agents skip fsync (tests only)')
-    .description('start the agents of a bundle on this machine, relate them and wait for convergence')
+    .description("start the agents of a bundle on its machines (this one, or over SSH as its machines: say), relate them and wait for convergence")
     .action(async (bundle: string | undefined, f: SpawnFlags & { add?: string }) => {
       const g = globals();
       const home = rhizomeHome(g.home);
