@@ -12,7 +12,7 @@ export default defineConfig({
     alias: [
       { find: /^@rhizome\/(clock|engine|gossip|relations|agent)$/, replacement: fileURLToPath(new URL('./packages/$1/src/index.ts', import.meta.url)) },
       // Subpath exports (`@rhizome/gossip/testing`): src/<subpath>.ts.
-      { find: /^@rhizome\/(engine|gossip|relations|agent)\/(testing)$/, replacement: fileURLToPath(new URL('./packages/$1/src/$2.ts', import.meta.url)) },
+      { find: /^@rhizome\/(engine|gossip|relations|agent)\/(testing|cli)$/, replacement: fileURLToPath(new URL('./packages/$1/src/$2.ts', import.meta.url)) },
     ],
   },
   test: {

@@ -24,7 +24,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Table from 'cli-table3';
-import { agentCommand, cliEntry, clientFor, deploy, destroy, type Deployment } from '../packages/agent/src/index';
+import { clientFor, deploy, destroy, type Deployment } from '../packages/agent/src/index';
+import { agentCommand, cliEntry } from '../packages/agent/src/cli';
 import { deploymentKeyringFile, deploymentLabel } from '../packages/agent/src/deploy/deploy';
 import { freePorts, RhizomeCluster } from './gossip/clusters';
 

@@ -17,7 +17,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildHandlers, clientFor, cliEntry, loadCharm, readDeployment, unitOf, type AgentStatus } from '../packages/agent/src/index';
+import { clientFor, readDeployment, unitOf, type AgentStatus } from '../packages/agent/src/index';
+import { buildHandlers, loadCharm } from '../packages/agent/src/testing';
+import { cliEntry } from '../packages/agent/src/cli';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const GUIDE = readFileSync(join(ROOT, 'docs/charm-guide.md'), 'utf8');

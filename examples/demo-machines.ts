@@ -24,7 +24,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { destroy, readDeployment, rhizomeCommand, unitOf, waitForConvergence } from '@rhizome/agent';
+import { destroy, readDeployment, unitOf, waitForConvergence } from '@rhizome/agent';
+import { rhizomeCommand } from '@rhizome/agent/cli';
 import { startSshHosts, type SshHosts } from '../test/ssh-hosts';
 import { bold, dim, describeCheck, Progress, secs } from './demo-output';
 

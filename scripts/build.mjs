@@ -25,7 +25,7 @@ const PACKAGES = {
   gossip: { index: 'src/index.ts', testing: 'src/testing.ts' },
   relations: { index: 'src/index.ts', testing: 'src/testing.ts' },
   // supervisor: copied to machines by SSH deployments (deploy/release.ts).
-  agent: { index: 'src/index.ts', bin: 'src/cli/bin.ts', supervisor: 'src/deploy/supervisor-main.ts' },
+  agent: { index: 'src/index.ts', cli: 'src/cli.ts', testing: 'src/testing.ts', bin: 'src/cli/bin.ts', supervisor: 'src/deploy/supervisor-main.ts' },
 };
 
 /**

@@ -22,6 +22,8 @@ const PACKAGES = ['clock', 'engine', 'gossip', 'relations', 'agent'];
 /** Subpaths of the rhizome package -> the module they re-export. */
 const LIBS = {
   index: '@rhizome/agent',
+  cli: '@rhizome/agent/cli',
+  testing: '@rhizome/agent/testing',
   engine: '@rhizome/engine',
   'engine/testing': '@rhizome/engine/testing',
   relations: '@rhizome/relations',

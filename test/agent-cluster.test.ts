@@ -10,7 +10,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientFor, readDeployment, rhizomeCommand, type AgentStatus, type Deployment } from '@rhizome/agent';
+import { clientFor, readDeployment, type AgentStatus, type Deployment } from '@rhizome/agent';
+import { rhizomeCommand } from '@rhizome/agent/cli';
 import { until } from '@rhizome/test-support';
 
 const ROOT = join(import.meta.dirname, '..');

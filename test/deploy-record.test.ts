@@ -14,7 +14,8 @@ import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientFor, deploy, destroy, readDeployment, rhizomeCommand, unitOf, type AgentStatus } from '@rhizome/agent';
+import { clientFor, deploy, destroy, readDeployment, unitOf, type AgentStatus } from '@rhizome/agent';
+import { rhizomeCommand } from '@rhizome/agent/cli';
 import { converge, ROOT, unitDir } from './e2e-support';
 import { until } from '@rhizome/test-support';
 

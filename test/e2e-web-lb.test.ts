@@ -15,7 +15,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { addUnit, deploy, destroy, killUnit, runCli, startUnit } from '@rhizome/agent';
+import { addUnit, deploy, destroy, killUnit, startUnit } from '@rhizome/agent';
+import { runCli } from '@rhizome/agent/cli';
 import { converge, freePort, ROOT, unitDir, unitStatus, writeBundle } from './e2e-support';
 import { until } from '@rhizome/test-support';
 

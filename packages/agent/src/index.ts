@@ -1,55 +1,33 @@
-export {};
-export { AgentError, StoreCorruptError, ExecError, AnsibleError, ControlError, toAgentError, isAgentErrorCode, AGENT_ERROR_CODES } from './errors';
-export type { AgentErrorCode, AnsibleTaskFailure } from './errors';
-export { DurableStore, DEFAULT_DURABLE_STORE_OPTIONS } from './persistence/durable-store';
-export type { DurableStoreOptions, OpenedStore, Recovery } from './persistence/durable-store';
-export { runCommand, DEFAULT_RUN_COMMAND_OPTIONS, INPUT_ENV } from './executors/run-command';
-export type { RunCommandOptions, CommandResult } from './executors/run-command';
-export { runAnsiblePlaybook, parseAnsibleReport, DEFAULT_ANSIBLE_OPTIONS } from './executors/ansible';
-export type { AnsiblePlaybookOptions, AnsibleExtraVars, AnsibleResult, AnsibleHostStats } from './executors/ansible';
-export { runChef, planChefRun, writeChefDataBags, chefItemId, DEFAULT_CHEF_OPTIONS } from './executors/chef';
-export type { ChefRunOptions, RunChefOptions, ChefPlan, ChefResult, ChefDataBags } from './executors/chef';
-export { createControlServer, DEFAULT_CONTROL_SERVER_OPTIONS } from './control/server';
-export type { ControlServer, ControlServerOptions, ControlRoutes, ControlRoute, ControlRequest, StreamRoute, JsonHandler, HttpMethod } from './control/server';
-export { ControlClient, DEFAULT_CONTROL_CLIENT_OPTIONS } from './control/client';
-export type { ControlClientOptions } from './control/client';
-export { loadOrCreateToken, readToken, tokensEqual, TOKEN_FILE } from './control/token';
-export { watchFiles, DEFAULT_WATCH_FILES_OPTIONS } from './watch/watch-files';
-export type { WatchFilesOptions, FileWatcher } from './watch/watch-files';
-export { createLogger, runLogger, DEFAULT_LOGGER_OPTIONS, REDACTED_PATHS } from './log/logger';
-export type { CreateLoggerOptions, LogLevel, Logger } from './log/logger';
-export { LogTail, DEFAULT_LOG_TAIL_OPTIONS } from './log/log-tail';
-export type { LogRecord, LogTailOptions, LogFilter, FollowOptions } from './log/log-tail';
-export { logStreamRoute, parseLogStreamQuery } from './control/log-route';
-export type { LogStreamQuery } from './control/log-route';
-export { connectToAgent, readControlEndpoint, writeControlEndpoint, parseControlEndpoint, ENDPOINT_FILE } from './control/endpoint';
-export type { ControlEndpoint } from './control/endpoint';
+/**
+ * @rhizome/agent: charms, their executors, and the agent that runs them.
+ * - Charm authors: defineCharm and the executors (shell, Ansible, Chef).
+ * - Embedders: the Agent, its config, a client for running agents, and the
+ *   deployment functions behind `rhizome deploy`.
+ * The CLI and how to launch it: `@rhizome/agent/cli`. Loading a charm in a
+ * test: `@rhizome/agent/testing`. The rest of src/ is internal.
+ */
 export { defineCharm } from './charm/define';
 export type { CharmDefinition, UnitContext, CharmLogger, WorkloadPidFile } from './charm/define';
+export { runCommand, INPUT_ENV } from './executors/run-command';
+export type { RunCommandOptions, CommandResult } from './executors/run-command';
+export { runAnsiblePlaybook } from './executors/ansible';
+export type { AnsiblePlaybookOptions, AnsibleExtraVars, AnsibleResult, AnsibleHostStats } from './executors/ansible';
+export { runChef } from './executors/chef';
+export type { RunChefOptions, ChefResult, ChefDataBags } from './executors/chef';
+export { AgentError, ExecError, AnsibleError, ControlError, isAgentErrorCode } from './errors';
+export type { AgentErrorCode, AnsibleTaskFailure } from './errors';
 export { Agent, DEFAULT_AGENT_GOSSIP_TUNING } from './agent';
 export type { AgentOptions } from './agent';
-export { AGENT_INFO_FILE } from './agent-info';
+export { parseAgentConfig, loadAgentConfig } from './config';
+export type { AgentConfig, AgentConfigInput } from './config';
 export type { AgentInfo } from './agent-info';
 export type { AgentStatus, LocalConvergence } from './unit/api';
-export { parseAgentConfig, loadAgentConfig, DEFAULT_AGENT_CONFIG } from './config';
-export type { AgentConfig, AgentConfigInput } from './config';
-export { loadCharm, buildHandlers, BUILTIN_INTERFACES, CHARM_FILE } from './charm/load';
-export type { LoadedCharm } from './charm/load';
-export { DurableState, DEFAULT_DURABLE_STATE_OPTIONS } from './state/durable-state';
-export type { Declaration, DurableStateOptions } from './state/durable-state';
-export { RelationDirectory, relationIdOf, parseEndpointRef, DEFAULT_RELATION_DIRECTORY_OPTIONS } from './mesh/relation-directory';
-export type { RelationView, EndpointRef } from './mesh/relation-directory';
-export { buildControlRoutes } from './control/routes';
-export { parseBundle, readBundle, checkBundle } from './deploy/bundle';
-export type { Bundle, BundleService } from './deploy/bundle';
-export { deploy, addUnit, startUnit, stopUnit, killUnit, removeUnit, destroy, relate, spawnUnit, prepareCharm, writeAgentConfig, AGENT_CONFIG_FILE } from './deploy/deploy';
+export { ControlClient } from './control/client';
+export type { ControlClientOptions } from './control/client';
+export { connectToAgent } from './control/endpoint';
+export { deploy, addUnit, startUnit, stopUnit, killUnit, removeUnit, destroy, relate } from './deploy/deploy';
 export type { DeployOptions, DeployResult } from './deploy/deploy';
-export { readDeployment, rhizomeHome, liveUnits, unitOf, clientFor, isAlive, DEPLOYMENT_FILE } from './deploy/deployment';
+export { readDeployment, clientFor, unitOf } from './deploy/deployment';
 export type { Deployment, DeployedUnit } from './deploy/deployment';
-export { checkConvergence, waitForConvergence, describeUnitError, DEFAULT_WAIT_OPTIONS } from './deploy/converge';
-export type { ConvergenceCheck, UnitInError, WaitOptions } from './deploy/converge';
-export { main as runCli, buildProgram } from './cli/main';
-export { agentCommand, rhizomeCommand, cliEntry, agentPackageRoot, agentVersion, CLI_BIN } from './runtime';
-export type { CommandLine } from './runtime';
-export { buildCharm, charmCacheDir, frameworkModules, COMPILED_CHARM } from './charm/compile';
-export type { BuildCharmOptions, CompiledCharm } from './charm/compile';
+export { checkConvergence, waitForConvergence } from './deploy/converge';
+export type { ConvergenceCheck, WaitOptions } from './deploy/converge';

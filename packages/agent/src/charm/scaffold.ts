@@ -137,7 +137,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import type { UnitContext } from 'rhizome';
-import { runRelationScenario } from 'rhizome/relations';
+import { runRelationScenario } from 'rhizome/relations/testing';
 import charm from '../charm';
 
 it('writes its message and says it is active', async () => {

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Keyring, MAX_PAYLOAD_DEPTH } from '@rhizome/gossip';
-import { Agent, ControlClient, loadAgentConfig, readToken } from '../../src/index';
+import { Agent, ControlClient, loadAgentConfig } from '../../src/index';
+import { readToken } from '../../src/control/token-file';
 import type { AgentStatus } from '../../src/index';
 import { until } from '@rhizome/test-support';
 

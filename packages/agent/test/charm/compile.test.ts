@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgentError, agentPackageRoot, buildCharm, deploy } from '../../src/index';
+import { AgentError, deploy } from '../../src/index';
+import { buildCharm } from '../../src/charm/compile';
+import { agentPackageRoot } from '../../src/runtime';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures');
 let tmp = '';

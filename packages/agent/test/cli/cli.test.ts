@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { rhizomeCommand } from '../../src/index';
+import { rhizomeCommand } from '../../src/runtime';
 import { rhizomeIn, type CliResult } from './harness';
 
 const BIN = join(import.meta.dirname, '../../bin/rhizome.mjs');

@@ -3,7 +3,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { connectToAgent, rhizomeCommand } from '../../src/index';
+import { connectToAgent } from '../../src/index';
+import { rhizomeCommand } from '../../src/runtime';
 import { GiveUp, until } from '@rhizome/test-support';
 
 const CHARMS = join(import.meta.dirname, '../fixtures/charms');

@@ -3,7 +3,7 @@
  * what it writes. Shared by the operator-command tests.
  */
 import { vi } from 'vitest';
-import { runCli } from '../../src/index';
+import { runCli } from '../../src/cli';
 
 export interface CliResult {
   code: number;

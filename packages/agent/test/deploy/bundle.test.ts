@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkBundle, parseBundle, readBundle } from '../../src/index';
+import { checkBundle, parseBundle, readBundle } from '../../src/deploy/bundle';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures');
 const file = join(FIXTURES, 'bundles/test.yaml');

@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { runCli } from '../../src/index';
+import { runCli } from '../../src/cli';
 import { writeWorkloadManifest } from '../../src/deploy/workloads';
 
 let dir = '';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parseCharmMetadata } from '@rhizome/relations';
 import type { Member } from '@rhizome/gossip';
-import { parseEndpointRef, relationIdOf } from '../../src/index';
+import { parseEndpointRef, relationIdOf } from '../../src/mesh/relation-directory';
 import { compareDeclarations, type Declaration } from '../../src/state/durable-state';
 import { agentTags, metadataFromTags } from '../../src/mesh/tags';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Engine, event, factsOf, internalEvent } from '@rhizome/engine';
 import { emptyLinkRecord } from '@rhizome/relations';
-import { DurableState } from '../../src/index';
+import { DurableState } from '../../src/state/durable-state';
 import { FRAME_HEADER_BYTES } from '../../src/persistence/framing';
 
 const dirs: string[] = [];
