@@ -47,7 +47,7 @@ import { readMeshMemory, Rejoiner } from './mesh/rejoin';
 import { RelationDirectory } from './mesh/relation-directory';
 import { RemoteControl } from './mesh/remote-control';
 import { agentTags } from './mesh/tags';
-import { DurableState } from './state/durable-state';
+import { DurableState, GROUP_COMMIT_MAX_IN_FLIGHT } from './state/durable-state';
 import type { ActionList, ActionOutcome, AgentApi, AgentStatus, ConfigChange, ConfigView, LocalConvergence, QueryStreamEvent } from './unit/api';
 import { CharmRuntime, CONFIG_OVERRIDES_FACT } from './unit/charm-runtime';
 import { query, queryStream, sendUserEvent } from './unit/mesh-calls';
@@ -237,7 +237,7 @@ export class Agent implements AgentApi {
       onCommit: (commit) => state.commitRun(commit),
       // Group commit: the log appends commits in order and fsyncs them in batches, so later runs need not wait
       // for an earlier run's fsync; acks, link messages and status still wait until a commit is durable.
-      maxCommitsInFlight: 256,
+      maxCommitsInFlight: GROUP_COMMIT_MAX_IN_FLIGHT,
       onError: (err) => this.log.error({ err }, 'engine listener failed'),
       runIdPrefix: c.unit,
       // A burst of relation changes (units joining, a relate) gathers for a moment and converges in one run.

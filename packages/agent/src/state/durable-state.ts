@@ -68,6 +68,18 @@ export const DEFAULT_DURABLE_STATE_OPTIONS = Object.freeze({
   snapshotEvery: 500,
 });
 
+/**
+ * The engine's maxCommitsInFlight over this state: commitRun appends in
+ * order, so later runs may execute while earlier fsyncs are in flight. The
+ * bound is what absorbs a slow fdatasync: the engine stalls once this many
+ * commits wait, so throughput is at most this many runs per fsync. With
+ * fdatasync at 2-5 ms (a busy shared disk), the event loop idled half the
+ * time at 256 and about a tenth at 1024 (bench/relations). A commit waiting
+ * holds its report and patches (a few KB; a few MB at the bound) and
+ * nothing leaves for peers before it is durable.
+ */
+export const GROUP_COMMIT_MAX_IN_FLIGHT = 1024;
+
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 function parseDeclaration(v: unknown): Declaration {
