@@ -74,6 +74,13 @@ describe('rhizome CLI arguments and errors', () => {
       expect(raw.code).toBe(1);
       expect(raw.stderr).toMatch(/no deployment found/);
     }
+    // query --timeout: a duration (2s, 500ms; a bare number is ms), 10 ms to 60 s, else a usage error
+    for (const bad of ['5x', '61s', '0', '-1s']) {
+      const r = await rhizome('query', 'ping', '--timeout', bad);
+      expect(r.code, bad).toBe(2);
+      expect(r.stderr).toMatch(/--timeout <duration>' argument .* takes a duration from 10ms to 60s/);
+    }
+    for (const good of ['1.5s', '500ms', '3000']) expect((await rhizome('query', 'ping', '--timeout', good)).stderr, good).toMatch(/no deployment found/);
   });
 
   it('refuses a bad bundle with exit 1 and the path of the bad field', async () => {

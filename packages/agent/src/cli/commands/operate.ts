@@ -3,7 +3,7 @@
  * `event NAME [payload]` (a gossip user event: every agent raises
  * `user.NAME`), `query NAME [payload]`, `resolve UNIT [--skip]` (`logs` has its own file, commands/logs.ts).
  */
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import type { Json } from '@rhizome/engine';
 import { MAX_PAYLOAD_DEPTH, nestsDeeperThan } from '@rhizome/gossip';
 import { AgentError } from '../../errors';
@@ -35,6 +35,18 @@ function parsePayload(text: string | undefined, raw: boolean | undefined): Json 
     throw new AgentError('AGENT_ERR_BAD_OPTIONS', `payload nests deeper than ${MAX_PAYLOAD_DEPTH} levels of arrays/objects (the gossip wire's limit); flatten it`);
   }
   return value;
+}
+
+/**
+ * `query --timeout`: Serf's durations (`2s`, `500ms`); a bare number is
+ * milliseconds, as this flag always took. Bounded by what the agent accepts
+ * (10 ms to 60 s). A bad value is a usage error (exit 2).
+ */
+function parseQueryTimeout(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(text.trim());
+  const ms = m ? Math.round(Number(m[1]) * (m[2] === 's' ? 1000 : 1)) : Number.NaN;
+  if (!(ms >= 10 && ms <= 60_000)) throw new InvalidArgumentError('takes a duration from 10ms to 60s, e.g. 2s or 500ms');
+  return ms;
 }
 
 export function registerOperate(program: Command, globals: () => GlobalOptions): void {
@@ -81,12 +93,11 @@ export function registerOperate(program: Command, globals: () => GlobalOptions):
     .argument('<name>', 'query name')
     .argument('[payload]', 'payload (JSON; with --raw, any text sent as a string)')
     .option('--raw', 'send the payload text as a JSON string')
-    .option('--timeout <ms>', 'how long to collect responses', '2000')
+    .option('--timeout <duration>', 'how long to collect responses: 2s, 500ms (a bare number is milliseconds); at most 60s', parseQueryTimeout, 2_000)
     .description('ask every member; prints acks and responses')
-    .action(async (name: string, payload: string | undefined, opts: { timeout: string; raw?: boolean }) => {
+    .action(async (name: string, payload: string | undefined, opts: { timeout: number; raw?: boolean }) => {
       const g = globals();
-      const timeoutMs = Number(opts.timeout);
-      if (!Number.isInteger(timeoutMs) || timeoutMs < 10) throw new AgentError('AGENT_ERR_BAD_OPTIONS', '--timeout must be milliseconds (>= 10)');
+      const timeoutMs = opts.timeout;
       const value = parsePayload(payload, opts.raw);
       const client = await anyClient(g);
       // Serf's way: each ack and response printed as it arrives, then the totals.
