@@ -22,6 +22,7 @@
  * and unlocked.
  */
 import { join } from 'node:path';
+import { systemClock } from '@rhizome/clock';
 import { Engine, factsOf, getFact, internalEvent, jsonEqual, type Json, type RetryOptions, type RunReport } from '@rhizome/engine';
 import { createNode, createWsTransport, warmUp, type GossipNode, type GossipProfile, type Keyring, type Member } from '@rhizome/gossip';
 import { RelationManager, relationsModel, type RetransmitOptions } from '@rhizome/relations';
@@ -228,9 +229,12 @@ export class Agent implements AgentApi {
     // Also when started without the CLI (a supervisor): `rhizome destroy` finds the daemons to stop there.
     await writeWorkloadManifest(c.dataDir, c.unit, declaredWorkloads(loaded, charm.unitContext));
 
-    // 3. engine
+    // 3. engine. One time source for the engine, the gossip node and the relation links: each timer
+    // says whether it keeps the process alive (@rhizome/clock).
+    const clock = systemClock;
     const engine = new Engine({
       handlers,
+      clock,
       ...(loaded.definition.facts !== undefined ? { facts: loaded.definition.facts } : {}),
       relationModel: relationsModel,
       initial: state.recoveredKb,
@@ -293,6 +297,7 @@ export class Agent implements AgentApi {
         : await listen(net.bindPort);
     const node = createNode({
       name: c.unit,
+      clock,
       transport: wsTransport,
       profile: gossipProfile(net.profile),
       tuning: { ...DEFAULT_AGENT_GOSSIP_TUNING, ...this.options.gossip },
@@ -335,6 +340,7 @@ export class Agent implements AgentApi {
     p.transport = transport;
     const manager = new RelationManager({
       unit: c.unit,
+      clock,
       metadata: loaded.metadata,
       interfaces: loaded.interfaces,
       engine,

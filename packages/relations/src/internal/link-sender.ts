@@ -23,7 +23,7 @@
  * retransmitted with exponential backoff (paused while the unit is
  * unreachable or departed, resumed at once when it comes back).
  */
-import type { Clock, TimerHandle } from '@rhizome/clock';
+import { BACKGROUND, KEEP_ALIVE, type Clock, type TimerHandle } from '@rhizome/clock';
 import type { RunReport } from '@rhizome/engine';
 import type { LinkContext } from './link-context';
 import { acknowledge, answerPull, queueData, retransmission } from './link-protocol';
@@ -209,12 +209,17 @@ export class LinkSender {
 
   private scheduleSyncRound(): void {
     if (this.ctx.isStopped()) return;
-    this.syncTimer = this.options.clock.setTimeout(() => {
-      this.syncTimer = undefined;
-      if (this.ctx.isStopped()) return;
-      forEachJoined(this.ctx.engine.knowledge, (ref, unit) => this.sendSync(ref, unit));
-      this.scheduleSyncRound();
-    }, this.options.retransmit.syncIntervalMs);
+    // Periodic upkeep for as long as the manager runs: it never holds a process open by itself.
+    this.syncTimer = this.options.clock.setTimeout(
+      () => {
+        this.syncTimer = undefined;
+        if (this.ctx.isStopped()) return;
+        forEachJoined(this.ctx.engine.knowledge, (ref, unit) => this.sendSync(ref, unit));
+        this.scheduleSyncRound();
+      },
+      this.options.retransmit.syncIntervalMs,
+      BACKGROUND,
+    );
   }
 
   private queueIfNewer(state: EndpointState, relationId: string, unit: string, force: boolean): void {
@@ -251,12 +256,17 @@ export class LinkSender {
     }
     if (t.handle !== undefined) return;
     const timer = t;
-    timer.handle = this.options.clock.setTimeout(() => {
-      timer.handle = undefined;
-      if (this.ctx.isStopped()) return;
-      timer.delay = Math.min(this.options.retransmit.maxMs, timer.delay * 2);
-      this.retransmitNow(id);
-    }, timer.delay);
+    // Due work: a reachable peer has not acknowledged a committed message yet.
+    timer.handle = this.options.clock.setTimeout(
+      () => {
+        timer.handle = undefined;
+        if (this.ctx.isStopped()) return;
+        timer.delay = Math.min(this.options.retransmit.maxMs, timer.delay * 2);
+        this.retransmitNow(id);
+      },
+      timer.delay,
+      KEEP_ALIVE,
+    );
   }
 
   /** Back to the shortest retransmission delay: the link just made progress (an ack) or healed. */
