@@ -6,6 +6,7 @@
  *   pnpm bench:gossip -- --n 5,20 --out FILE            sizes and output path
  *   options: --profile lan|local (default lan, the same profile for both systems)
  *            --sim-n 10,100  --no-sim  --no-serf  --no-real
+ *            --sim-no-fp    skip the two false-positive windows (join, idle, event only: large N)
  *            --no-warm-up   Rhizome agents skip their JIT warm-up at start (cold joins)
  *
  * Writes JSON rows `{ n, metric, rhizome, serf }` (bench/results/gossip.json
@@ -45,6 +46,7 @@ function parseArgs(argv: string[]) {
     serf: true,
     real: true,
     warmUp: true,
+    simFp: true,
   };
   const list = (v: string | undefined, flag: string): number[] => {
     const xs = (v ?? '').split(',').map((x) => Number(x.trim()));
@@ -65,6 +67,7 @@ function parseArgs(argv: string[]) {
     else if (a === '--no-serf') o.serf = false;
     else if (a === '--no-real') o.real = false;
     else if (a === '--no-warm-up') o.warmUp = false;
+    else if (a === '--sim-no-fp') o.simFp = false;
     else throw new TypeError(`unknown option ${a}; see the header of bench/gossip.bench.ts`);
   }
   return o;
@@ -148,10 +151,10 @@ async function main(): Promise<void> {
   if (o.sim) {
     console.log(`\n== simulation (SimNetwork, LAN profile, 1–5 ms links; slowed = +${SLOW_MS} ms per frame) ==`);
     const table = new Table({
-      head: ['N', 'join rounds', 'event rounds', 'msgs/member/s', 'frames/member/s', 'healthy FP, LG off', 'healthy FP, LG on', 'slowed failed, LG off', 'slowed failed, LG on', 'wall s', 'cpu s', 'peak RSS MB'],
+      head: ['N', 'join rounds', 'event rounds', 'msgs/member/s', 'frames/member/s', 'healthy FP, LG off', 'healthy FP, LG on', 'slowed failed, LG off', 'slowed failed, LG on', 'wall s', 'cpu s', 'peak RSS MB', 'join cpu s', 'heap B/pair'],
     });
     for (const n of o.simN) {
-      const s = await measureSim(n, (m) => console.log(`  ${m}`));
+      const s = await measureSim(n, (m) => console.log(`  ${m}`), 42, o.simFp);
       for (const [metric, v] of [
         ['sim_join_rounds', s.join_rounds],
         ['sim_event_rounds', s.event_rounds],
@@ -162,6 +165,8 @@ async function main(): Promise<void> {
         ['sim_slowed_failed_lifeguard_off', s.slowed_failed_lifeguard_off],
         ['sim_slowed_failed_lifeguard_on', s.slowed_failed_lifeguard_on],
         ['sim_cpu_s', s.cpu_s],
+        ['sim_join_cpu_s', s.join_cpu_s],
+        ['sim_heap_per_pair_b', s.heap_per_pair_b],
         ['sim_rss_peak_mb', s.rss_peak_mb],
       ] as const) {
         rows.push({ n, metric, rhizome: v, serf: null });
@@ -179,6 +184,8 @@ async function main(): Promise<void> {
         fmt(s.wall_s),
         fmt(s.cpu_s),
         fmt(s.rss_peak_mb),
+        fmt(s.join_cpu_s),
+        fmt(s.heap_per_pair_b),
       ]);
       save();
     }

@@ -13,7 +13,12 @@
  *                        healthy members declared failed by anyone during the
  *                        window, plain SWIM vs Lifeguard (all are alive).
  *   slowed_failed_...    the same for the slowed members themselves.
+ *   join_cpu_s           CPU to build the first cluster and join it (N² work: everyone learns everyone).
+ *   heap_per_pair_b      heap after a full GC right after that join, per node-member pair (N²):
+ *                        at ~200 B, N = 10,000 needs ~20 GB; 4 GB needs ~40 B.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { createNode, DEFAULT_LAN_PROFILE } from '../../packages/gossip/src/index';
 import { SimNetwork } from '../../packages/gossip/src/testing';
 import type { GossipNode, GossipProfile } from '../../packages/gossip/src/index';
@@ -35,6 +40,17 @@ export interface SimResult {
   cpu_s: number;
   /** Peak resident memory of the process so far, MB (includes earlier sizes of the same run). */
   rss_peak_mb: number;
+  /** CPU seconds for building N nodes and the join until all know all (the first cluster). */
+  join_cpu_s: number;
+  /** JS heap in use after a full GC right after the join, divided by N²: what decides the largest N that fits. */
+  heap_per_pair_b: number;
+}
+
+/** Heap in use after a full collection (the bench has no --expose-gc; V8 lends one). */
+function heapAfterGc(): number {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+  return process.memoryUsage().heapUsed;
 }
 
 interface Sim {
@@ -101,13 +117,16 @@ async function shutdown(sim: Sim): Promise<void> {
   await Promise.all(sim.nodes.map((x) => x.shutdown()));
 }
 
-export async function measureSim(n: number, log: (m: string) => void, seed = 42): Promise<SimResult> {
+/** `fp` false skips the two false-positive windows (each builds and joins its own cluster). */
+export async function measureSim(n: number, log: (m: string) => void, seed = 42, fp = true): Promise<SimResult> {
   const w0 = performance.now();
   const c0 = process.cpuUsage();
   const sim = build(n, seed);
   const clock = sim.net.clock;
   const join_rounds = await converge(sim, 300_000);
-  log(`sim N=${n}: join converged in ${join_rounds?.toFixed(1) ?? 'timeout'} rounds`);
+  const join_cpu_s = ((c) => c.user + c.system)(process.cpuUsage(c0)) / 1e6;
+  const heap_per_pair_b = heapAfterGc() / n / n;
+  log(`sim N=${n}: join converged in ${join_rounds?.toFixed(1) ?? 'timeout'} rounds (${join_cpu_s.toFixed(1)} s CPU; heap ${heap_per_pair_b.toFixed(0)} B per node-member pair)`);
   await clock.advance(5_000);
 
   // Idle traffic over 10 s of virtual time.
@@ -127,7 +146,7 @@ export async function measureSim(n: number, log: (m: string) => void, seed = 42)
   log(`sim N=${n}: event reached all in ${event_rounds?.toFixed(1) ?? 'timeout'} rounds; ${msgs_per_member_s.toFixed(1)} msgs, ${frames_per_member_s.toFixed(1)} frames /member/s idle`);
   await shutdown(sim);
 
-  const fp = async (lifeguard: boolean): Promise<{ healthy: number; slowed: number } | null> => {
+  const window = async (lifeguard: boolean): Promise<{ healthy: number; slowed: number } | null> => {
     const s = build(n, seed + 1, { lifeguard });
     if ((await converge(s, 300_000)) === null) return null;
     await s.net.clock.advance(2_000);
@@ -146,8 +165,8 @@ export async function measureSim(n: number, log: (m: string) => void, seed = 42)
     await shutdown(s);
     return { healthy: healthyFailed / (n - slowed), slowed: slowFailed / slowed };
   };
-  const off = await fp(false);
-  const on = await fp(true);
+  const off = fp ? await window(false) : null;
+  const on = fp ? await window(true) : null;
   return {
     n,
     join_rounds,
@@ -161,5 +180,7 @@ export async function measureSim(n: number, log: (m: string) => void, seed = 42)
     wall_s: (performance.now() - w0) / 1000,
     cpu_s: ((c => c.user + c.system)(process.cpuUsage(c0))) / 1e6,
     rss_peak_mb: process.resourceUsage().maxRSS / 1024,
+    join_cpu_s,
+    heap_per_pair_b,
   };
 }
