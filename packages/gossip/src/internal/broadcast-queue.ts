@@ -19,6 +19,9 @@ export interface Broadcast {
   onDone?: () => void;
 }
 
+/** What a removed entry holds until compaction: the message itself is let go at once. */
+const REMOVED: Broadcast = Object.freeze({ key: null, msg: null, size: 0 });
+
 interface Entry {
   b: Broadcast;
   transmits: number;
@@ -57,10 +60,7 @@ export class BroadcastQueue {
   queue(b: Broadcast): void {
     if (b.key !== null) {
       const old = this.byKey.get(b.key);
-      if (old) {
-        this.remove(old);
-        old.b.onDone?.();
-      }
+      if (old) this.remove(old).onDone?.();
     }
     const e: Entry = { b, transmits: 0, id: this.nextId++, dead: false };
     if (b.size < this.minSize) this.minSize = b.size;
@@ -102,10 +102,7 @@ export class BroadcastQueue {
       if (e.transmits >= limit) finished.push(e);
     }
     this.lastTakenBytes = used;
-    for (const e of finished) {
-      this.remove(e);
-      e.b.onDone?.();
-    }
+    for (const e of finished) this.remove(e).onDone?.();
     return out;
   }
 
@@ -118,13 +115,17 @@ export class BroadcastQueue {
     for (const e of all) if (!e.dead) e.b.onDone?.();
   }
 
-  private remove(e: Entry): void {
-    if (e.dead) return;
+  /** Marks `e` removed and returns its broadcast (whose onDone the caller runs). */
+  private remove(e: Entry): Broadcast {
+    const b = e.b;
+    if (e.dead) return REMOVED;
     e.dead = true;
+    e.b = REMOVED;
     this.deadCount++;
-    if (e.b.key !== null && this.byKey.get(e.b.key) === e) this.byKey.delete(e.b.key);
+    if (b.key !== null && this.byKey.get(b.key) === e) this.byKey.delete(b.key);
     // Compact once the dead are half the array: amortised O(1) per removal.
     if (this.deadCount > 32 && 2 * this.deadCount > this.entries.length) this.compact();
+    return b;
   }
 
   private compact(): void {
