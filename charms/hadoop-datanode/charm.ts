@@ -8,6 +8,7 @@
  * `blocked: waiting for namenode`.
  */
 import { defineCharm } from '@rhizome/agent';
+import { dfsSlave } from '@rhizome-charms/kit';
 import { datanodeHandlers } from './src/handlers';
 
 export default defineCharm({
@@ -16,6 +17,7 @@ export default defineCharm({
     description: 'HDFS datanode: renders its Hadoop config from the related namenode',
     requires: { namenode: { interface: 'dfs-slave', limit: 1 } },
   },
+  interfaces: [dfsSlave],
   // '' = the unit's advertised address (or its label on loopback).
   config: { hostname: '' },
   handlers: datanodeHandlers,

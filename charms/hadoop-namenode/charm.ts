@@ -6,6 +6,7 @@
  * the workload.
  */
 import { defineCharm } from '@rhizome/agent';
+import { dfsSlave } from '@rhizome-charms/kit';
 import { DEFAULT_NAMENODE_CONFIG } from './src/config';
 import { namenodeHandlers } from './src/handlers';
 
@@ -15,6 +16,7 @@ export default defineCharm({
     description: 'HDFS namenode: publishes fs.defaultFS to datanodes and lists them in workers',
     provides: { datanode: { interface: 'dfs-slave' } },
   },
+  interfaces: [dfsSlave],
   config: DEFAULT_NAMENODE_CONFIG,
   handlers: namenodeHandlers,
 });

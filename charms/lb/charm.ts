@@ -10,6 +10,7 @@
  * by its pid file, and `rhizome destroy` / `stop` end it once the agent is gone.
  */
 import { defineCharm } from '@rhizome/agent';
+import { http } from '@rhizome-charms/kit';
 import { DEFAULT_LB_CONFIG, parseLbConfig } from './src/config';
 import { lbHandlers } from './src/handlers';
 import { nginxFiles, nginxWorkload, stopNginx } from './src/nginx';
@@ -20,6 +21,7 @@ export default defineCharm({
     description: 'nginx in front of the related web units, configured by an Ansible playbook',
     requires: { backends: { interface: 'http' } },
   },
+  interfaces: [http],
   config: DEFAULT_LB_CONFIG,
   handlers: (unit) => lbHandlers(unit),
   // nginx removes its pid file when it exits: the change restarts it (restart-nginx).

@@ -4,6 +4,7 @@
  * the `http` interface. `stop` closes the server when the agent stops.
  */
 import { defineCharm } from '@rhizome/agent';
+import { http } from '@rhizome-charms/kit';
 import { DEFAULT_WEB_CONFIG, webHandlers } from './src/handlers';
 import { stopServer } from './src/server';
 
@@ -13,6 +14,7 @@ export default defineCharm({
     description: 'HTTP server that answers with its unit name',
     provides: { website: { interface: 'http' } },
   },
+  interfaces: [http],
   config: DEFAULT_WEB_CONFIG,
   handlers: webHandlers,
   stop: (unit) => stopServer(unit.dir),

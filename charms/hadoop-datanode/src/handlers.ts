@@ -13,10 +13,10 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { unitLabel, writeFileAtomic } from '@rhizome-charms/kit';
+import { unitLabel, writeFileAtomic, dfsSlave } from '@rhizome-charms/kit';
 import type { UnitContext } from '@rhizome/agent';
 import { all, fact, not, relationFact, type HandlerSpec } from '@rhizome/engine';
-import { dfsSlave, relation } from '@rhizome/relations';
+import { relation } from '@rhizome/relations';
 import { FILES, defaultFS, renderCoreSite, renderHdfsSite } from './render';
 
 /** The endpoint that relates to the namenode. */

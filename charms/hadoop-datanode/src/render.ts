@@ -3,8 +3,7 @@
  * published data, so handlers only decide when to write.
  */
 import { join } from 'node:path';
-import { hostPort, renderHadoopXml } from '@rhizome-charms/kit';
-import type { DfsSlaveNamenodeData } from '@rhizome/relations';
+import { hostPort, renderHadoopXml, type DfsSlaveNamenodeData } from '@rhizome-charms/kit';
 
 export const FILES = Object.freeze({ coreSite: 'core-site.xml', hdfsSite: 'hdfs-site.xml' });
 

@@ -2,8 +2,8 @@
  * The namenode's config: the charm's defaults merged with the bundle's
  * `options`, checked once here (it comes from a YAML file a person wrote).
  */
+import { DFS_DEFAULT_PORT, DFS_DEFAULT_WEBHDFS_PORT } from '@rhizome-charms/kit';
 import type { Json } from '@rhizome/engine';
-import { DFS_DEFAULT_PORT, DFS_DEFAULT_WEBHDFS_PORT } from '@rhizome/relations';
 
 export interface NamenodeConfig {
   readonly clustername: string;

@@ -14,10 +14,10 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { naturalSort, unitLabel, writeFileAtomic } from '@rhizome-charms/kit';
+import { naturalSort, unitLabel, writeFileAtomic, dfsSlave } from '@rhizome-charms/kit';
 import type { UnitContext } from '@rhizome/agent';
 import { all, fact, relationEvent, relationFact, type HandlerContext, type HandlerSpec, type Transaction } from '@rhizome/engine';
-import { dfsSlave, relation } from '@rhizome/relations';
+import { relation } from '@rhizome/relations';
 import { parseNamenodeConfig } from './config';
 import { FILES, defaultFS, renderCoreSite, renderHdfsSite, renderWorkers } from './render';
 

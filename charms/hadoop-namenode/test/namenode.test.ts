@@ -2,8 +2,8 @@ import { mkdtemp, readFile, rm, stat, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseHadoopXml, testUnit } from '@rhizome-charms/kit';
-import { dfsSlave } from '@rhizome/relations';
+import { parseHadoopXml, testUnit, dfsSlave } from '@rhizome-charms/kit';
+
 import { runRelationScenario, type EndpointFixture, type RelationScenarioOutput, type ScenarioRelationEvent } from '@rhizome/relations/testing';
 import charm from '../charm';
 

@@ -19,8 +19,8 @@
 import type { AnsiblePlaybookOptions, AnsibleResult, UnitContext } from '@rhizome/agent';
 import { runAnsiblePlaybook } from '@rhizome/agent';
 import { all, event, fact, jsonEqual, relationEvent, type HandlerContext, type HandlerSpec, type Json, type Transaction } from '@rhizome/engine';
-import { http, relation } from '@rhizome/relations';
-import { naturalSort } from '@rhizome-charms/kit';
+import { relation } from '@rhizome/relations';
+import { naturalSort, http } from '@rhizome-charms/kit';
 import { parseLbConfig } from './config';
 import { findNginx, nginxFiles, nginxPid, PLAYBOOK } from './nginx';
 

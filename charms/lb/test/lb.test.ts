@@ -11,9 +11,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { testUnit } from '@rhizome-charms/kit';
+import { testUnit, http } from '@rhizome-charms/kit';
 import type { AnsiblePlaybookOptions, AnsibleResult } from '@rhizome/agent';
-import { http } from '@rhizome/relations';
+
 import { runRelationScenario, type EndpointFixture, type ScenarioRelationEvent } from '@rhizome/relations/testing';
 import web from '@rhizome-charms/web';
 import lb from '../charm';

@@ -8,9 +8,10 @@
  * used before (the fact survives restarts, so a load balancer's upstream
  * stays valid across an agent restart), else one the OS assigns.
  */
+import { http } from '@rhizome-charms/kit';
 import type { UnitContext } from '@rhizome/agent';
 import { all, fact, relationFact, type HandlerSpec, type Json } from '@rhizome/engine';
-import { http, relation } from '@rhizome/relations';
+import { relation } from '@rhizome/relations';
 import { ensureServer } from './server';
 
 export const WEBSITE_ENDPOINT = 'website';

@@ -3,8 +3,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { testUnit } from '@rhizome-charms/kit';
-import { http } from '@rhizome/relations';
+import { testUnit, http } from '@rhizome-charms/kit';
+
 import { runRelationScenario, type EndpointFixture } from '@rhizome/relations/testing';
 import charm from '../charm';
 

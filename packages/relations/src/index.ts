@@ -16,8 +16,6 @@ export type { RelationHandle, RelationDataError, RemoteBag, DepartingBag, Publis
 export type { DepartedPayload, DepartedBag } from './internal/departing';
 export { asEndpointState, type EndpointState, type RelationRecord, type UnitView, type VersionedBag, type AppBag } from './state';
 export { relationStatus, type RelationStatus, type UnitStatus } from './status';
-export { dfsSlave, DFS_DEFAULT_PORT, DFS_DEFAULT_WEBHDFS_PORT, type DfsSlaveNamenodeData, type DfsSlaveDatanodeData } from './interfaces/dfs-slave';
-export { http, type HttpWebData } from './interfaces/http';
 export { RelationManager, DEFAULT_RETRANSMIT_OPTIONS, DEFAULT_RELATION_MANAGER_OPTIONS, RELATION_CREATED_EVENT, LINK_SYNC_EVENT } from './manager';
 export type { RelationManagerOptions, RetransmitOptions, AddRelationSpec, AppliedInfo, LinkStatus } from './manager';
 export type { LinkTransport } from './transport';

@@ -8,7 +8,7 @@
  */
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { defineHandler, event, internalEvent, relationEvent, relationFact, type HandlerSpec, type Json } from '@rhizome/engine';
-import { http } from '../src/interfaces/http';
+import { http } from './interfaces/http';
 import { relation, type DepartingBag } from '../src/relation';
 import { runRelationScenario, type EndpointFixture } from '../src/testing';
 import { SimCluster, counter, dstMeta, srcMeta, testHandlers } from './harness';

@@ -20,8 +20,8 @@ import {
 } from '@rhizome/engine';
 import * as engineApi from '@rhizome/engine';
 import { defineInterface, InterfaceRegistry } from '../src/interface';
-import { dfsSlave } from '../src/interfaces/dfs-slave';
-import { http } from '../src/interfaces/http';
+import { dfsSlave } from './interfaces/dfs-slave';
+import { http } from './interfaces/http';
 import { MemoryLinkStore, type LinkStore } from '../src/link-store';
 import { LINK_SYNC_EVENT, RelationManager, type AddRelationSpec, type AppliedInfo, type RelationManagerOptions } from '../src/manager';
 import { parseCharmMetadata, type CharmMetadata } from '../src/metadata';

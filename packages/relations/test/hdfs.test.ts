@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { all, defineHandler, fact, not, relationEvent, relationFact, type HandlerSpec } from '@rhizome/engine';
-import { dfsSlave } from '../src/interfaces/dfs-slave';
+import { dfsSlave } from './interfaces/dfs-slave';
 import { parseCharmMetadata } from '../src/metadata';
 import { relation } from '../src/relation';
 import { SimCluster } from './harness';

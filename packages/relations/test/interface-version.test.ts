@@ -8,8 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import { defineHandler, event, type HandlerSpec, type Json } from '@rhizome/engine';
 import { defineInterface, InterfaceRegistry } from '../src/interface';
-import { dfsSlave } from '../src/interfaces/dfs-slave';
-import { http } from '../src/interfaces/http';
+import { dfsSlave } from './interfaces/dfs-slave';
+import { http } from './interfaces/http';
 import { parseLinkMessage } from '../src/messages';
 import { relationsModel } from '../src/model';
 import { relation } from '../src/relation';

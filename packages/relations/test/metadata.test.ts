@@ -3,8 +3,8 @@ import { z } from 'zod';
 import { checkRelation } from '../src/compat';
 import { RelationError } from '../src/errors';
 import { defineInterface, InterfaceRegistry } from '../src/interface';
-import { dfsSlave } from '../src/interfaces/dfs-slave';
-import { http } from '../src/interfaces/http';
+import { dfsSlave } from './interfaces/dfs-slave';
+import { http } from './interfaces/http';
 import { parseCharmMetadata } from '../src/metadata';
 import { datanodeMeta, lbMeta, namenodeMeta, webMeta } from './fixtures';
 

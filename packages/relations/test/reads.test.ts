@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { fact, type HandlerSpec } from '@rhizome/engine';
-import { dfsSlave, relation } from '../src/index';
+import { relation } from '../src/index';
+import { dfsSlave } from './interfaces/dfs-slave';
 import { runRelationScenario, type EndpointFixture } from '../src/testing';
 import { NAMENODE_DATA } from './fixtures';
 

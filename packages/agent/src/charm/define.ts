@@ -61,8 +61,10 @@ export interface CharmDefinition {
   /** One line per option, shown by `rhizome config SERVICE`. */
   readonly configDescriptions?: Readonly<Record<string, string>>;
   /**
-   * Interfaces this charm uses beyond the built-in ones (`dfs-slave`, `http`):
-   * the results of `defineInterface()`. Every endpoint's interface must be known.
+   * The interfaces this charm's endpoints speak: the results of
+   * `defineInterface()`. Every endpoint's interface must be declared (the
+   * agent has none built in; the examples' `http` and `dfs-slave` come from
+   * @rhizome-charms/kit).
    */
   readonly interfaces?: readonly InterfaceDefinition<BagSchema, BagSchema, BagSchema, BagSchema>[];
   /**

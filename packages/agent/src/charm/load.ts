@@ -13,7 +13,7 @@ import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Engine, type HandlerSpec } from '@rhizome/engine';
-import { dfsSlave, http, InterfaceRegistry, parseCharmMetadata, type CharmMetadata, type InterfaceDefinition } from '@rhizome/relations';
+import { InterfaceRegistry, parseCharmMetadata, type CharmMetadata, type InterfaceDefinition } from '@rhizome/relations';
 import { AgentError } from '../errors';
 import type { CharmDefinition, UnitContext, WorkloadPidFile } from './define';
 
@@ -26,12 +26,9 @@ export interface LoadedCharm {
   readonly file: string;
   readonly definition: CharmDefinition;
   readonly metadata: CharmMetadata;
-  /** Built-in interfaces plus the charm's own. */
+  /** The interfaces the charm declares. */
   readonly interfaces: InterfaceRegistry;
 }
-
-/** Interfaces every agent knows. */
-export const BUILTIN_INTERFACES: readonly InterfaceDefinition[] = Object.freeze([dfsSlave as unknown as InterfaceDefinition, http as unknown as InterfaceDefinition]);
 
 function fail(file: string, message: string, cause?: unknown): AgentError {
   return new AgentError('AGENT_ERR_CHARM_LOAD', `cannot load charm ${file}: ${message}`, cause === undefined ? undefined : { cause });
@@ -100,13 +97,20 @@ export async function loadCharm(charmDir: string, charmModule?: string): Promise
   }
   const interfaces = new InterfaceRegistry();
   try {
-    for (const i of BUILTIN_INTERFACES) interfaces.register(i);
     const own: unknown = def.interfaces;
     if (own !== undefined) {
       if (!Array.isArray(own)) throw new Error('`interfaces` must be an array of defineInterface() results');
       for (const i of own as InterfaceDefinition[]) if (!interfaces.has(i.name)) interfaces.register(i);
     }
-    for (const ep of Object.values(metadata.endpoints)) interfaces.get(ep.interface);
+    // The agent knows no interface of its own: each is a charm's (domain interfaces live next to their charms).
+    for (const [name, ep] of Object.entries(metadata.endpoints)) {
+      if (!interfaces.has(ep.interface)) {
+        throw new Error(
+          `endpoint "${name}" speaks interface "${ep.interface}", which the charm does not declare; add its defineInterface() result to \`interfaces\` ` +
+            `(the examples' http and dfs-slave are exported by @rhizome-charms/kit)${interfaces.names().length > 0 ? `; declared: ${interfaces.names().join(', ')}` : ''}`,
+        );
+      }
+    }
   } catch (err) {
     throw fail(file, err instanceof Error ? err.message : String(err), err);
   }

@@ -4,8 +4,8 @@
  * The namenode side (provides) publishes where the filesystem lives; the
  * datanode side (requires) publishes where the datanode can be reached.
  */
-import * as z from 'zod';
-import { defineInterface } from '../interface';
+import { z } from 'zod';
+import { defineInterface } from '@rhizome/relations';
 
 /** The namenode's default RPC port (fs.defaultFS). */
 export const DFS_DEFAULT_PORT = 8020;

@@ -4,8 +4,8 @@
  * The web side (provides) publishes where it listens; the load-balancer
  * side (requires) may publish nothing.
  */
-import * as z from 'zod';
-import { defineInterface } from '../interface';
+import { z } from 'zod';
+import { defineInterface } from '@rhizome/relations';
 
 export const http = defineInterface({
   name: 'http',

@@ -1,0 +1,23 @@
+/**
+ * A test copy of the example charms' interface (charms/kit/src/interfaces): a
+ * realistic interface for the relations package's own tests.
+ *
+ * `http`: a web server offered to a load balancer (or any HTTP client).
+ *
+ * The web side (provides) publishes where it listens; the load-balancer
+ * side (requires) may publish nothing.
+ */
+import { z } from 'zod';
+import { defineInterface } from '../../src/interface';
+
+export const http = defineInterface({
+  name: 'http',
+  version: '1.0.0',
+  provides: z.object({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535),
+  }),
+  requires: z.object({}),
+});
+
+export type HttpWebData = z.output<typeof http.schemas.provides>;
