@@ -95,6 +95,16 @@ export async function buildProgram(argv?: readonly string[]): Promise<Command> {
     .option('--token <token>', 'control token for --agent')
     .option('--json', 'machine-readable output')
     .exitOverride()
+    .addHelpText(
+      'after',
+      `
+Which agent a command talks to: --agent URL --token T, else --data-dir DIR (or $RHIZOME_DATA_DIR),
+else the deployment in --home (the last one, or --deployment NAME), else a live agent under the
+home. One agent answers for its whole mesh: units on other hosts are reached through it.
+
+Exit codes: 0 done, 1 runtime error ("error: ..."; with --json also as JSON on stdout), 2 bad usage.
+Every command: rhizome COMMAND --help. Reference: the agent package's README (CLI, control API).`,
+    )
     .showHelpAfterError('usage: rhizome [options] <command> (rhizome --help lists the commands)')
     .configureOutput({ outputError: (str, write) => write(str) });
   const globals = (): GlobalOptions => program.opts<GlobalOptions>();

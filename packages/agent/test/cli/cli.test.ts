@@ -46,6 +46,16 @@ describe('rhizome CLI arguments and errors', () => {
     expect(r.stderr).toMatch(usage);
   });
 
+  it('--help lists every command, says which agent a command reaches and what the exit codes mean', async () => {
+    const h = await rhizome('--help');
+    expect(h.code).toBe(0);
+    for (const c of ['deploy', 'status', 'run', 'dashboard', 'agent', 'logs', 'config', 'upgrade-charm']) expect(h.stdout).toMatch(new RegExp(`^  ${c} `, 'm'));
+    expect(h.stdout).toMatch(/Which agent a command talks to: --agent URL --token T, else --data-dir DIR/);
+    expect(h.stdout).toMatch(/Exit codes: 0 done, 1 runtime error .* 2 bad usage/);
+    const run = await rhizome('run', '--help');
+    expect(run.stdout).toMatch(/--timeout <seconds>.*\n.*--background/s);
+  });
+
   it('exits 1 with a clear message when there is nothing to talk to', async () => {
     const r = await rhizome('status');
     expect(r.code).toBe(1);
