@@ -7,11 +7,12 @@
 // cycle is the same tangle of responsibilities. Reads every packages/*/src
 // file's relative imports (static `import`/`export ... from` and dynamic
 // `import()`) and reports each strongly connected component as a cycle.
+// `node scripts/check-cycles.mjs [ROOT]` checks ROOT/packages (default: this repository).
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = resolve(process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), '..'));
 const IMPORT = /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
 
 function files(dir, out = []) {
