@@ -191,7 +191,8 @@ class RunExecution {
       for (;;) {
         const entry = queue.shift();
         if (entry === undefined) break;
-        const failure = await this.runHandler(entry);
+        let failure = this.runHandler(entry);
+        if (failure instanceof Promise) failure = await failure;
         if (failure) return failure;
       }
     }
@@ -206,8 +207,12 @@ class RunExecution {
     return this.input.table;
   }
 
-  /** Runs one queued handler, then retests; returns a result only if the run must stop. */
-  private async runHandler(entry: QueueEntry): Promise<RunResult | undefined> {
+  /**
+   * Runs one queued handler, then retests; returns a result only if the run
+   * must stop. Synchronous for a synchronous handler (most are): a promise
+   * per step was a measurable share of a durable run.
+   */
+  private runHandler(entry: QueueEntry): RunResult | undefined | Promise<RunResult | undefined> {
     const { stage, input } = this;
     const h = entry.handler;
     const previous = this.seen.get(h.name);
@@ -233,22 +238,38 @@ class RunExecution {
     const reads = new Map<string, unknown>();
     for (const t of h.pre.tokens) reads.set(t, stage.tokenValue(t));
     const ctx = new RunContext(stage, h.name, input.runId, entry.event, input.event, t0, step, this, reads);
+    let result: unknown;
     try {
-      const result = h.spec.run(ctx);
-      if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
-        await this.withDeadline(result as Promise<void>, h, ctx);
-      }
+      result = h.spec.run(ctx);
     } catch (thrown) {
-      ctx.close();
-      step.durationMs = input.clock.now() - t0;
-      step.outcome = 'failed';
-      step.error = describeThrown(thrown);
-      const error =
-        thrown instanceof HandlerDeadline
-          ? new EngineError('ENGINE_ERR_HANDLER_TIMEOUT', `handler "${h.name}" did not finish within ${thrown.ms} ms on ${this.eventLabel}; it was abandoned (its context is closed and ctx.signal aborted) and the run rolled back. Make it finish sooner, or raise its deadline with \`deadlineMs\` in its spec.`)
-          : new EngineError('ENGINE_ERR_HANDLER_FAILED', `handler "${h.name}" failed on ${this.eventLabel}: ${step.error}`, { cause: thrown });
-      return this.rollback(error, h.name, 'failed');
+      return this.handlerFailed(h, ctx, step, t0, thrown);
     }
+    if (result !== undefined && result !== null && typeof (result as Promise<void>).then === 'function') {
+      return this.withDeadline(result as Promise<void>, h, ctx).then(
+        () => this.handlerDone(entry, ctx, step, t0, reads, previous),
+        (thrown: unknown) => this.handlerFailed(h, ctx, step, t0, thrown),
+      );
+    }
+    return this.handlerDone(entry, ctx, step, t0, reads, previous);
+  }
+
+  private handlerFailed(h: CompiledHandler, ctx: RunContext, step: MutableStep, t0: number, thrown: unknown): Promise<RunResult> {
+    const { input } = this;
+    ctx.close();
+    step.durationMs = input.clock.now() - t0;
+    step.outcome = 'failed';
+    step.error = describeThrown(thrown);
+    const error =
+      thrown instanceof HandlerDeadline
+        ? new EngineError('ENGINE_ERR_HANDLER_TIMEOUT', `handler "${h.name}" did not finish within ${thrown.ms} ms on ${this.eventLabel}; it was abandoned (its context is closed and ctx.signal aborted) and the run rolled back. Make it finish sooner, or raise its deadline with \`deadlineMs\` in its spec.`)
+        : new EngineError('ENGINE_ERR_HANDLER_FAILED', `handler "${h.name}" failed on ${this.eventLabel}: ${step.error}`, { cause: thrown });
+    return this.rollback(error, h.name, 'failed');
+  }
+
+  /** The handler completed: bookkeeping, cycle check, retest of what it changed. */
+  private handlerDone(entry: QueueEntry, ctx: RunContext, step: MutableStep, t0: number, reads: Map<string, unknown>, previous: Seen[] | undefined): RunResult | undefined | Promise<RunResult> {
+    const { stage, input } = this;
+    const h = entry.handler;
     ctx.close();
     step.durationMs = input.clock.now() - t0;
     this.completed.push(h);
