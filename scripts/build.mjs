@@ -37,9 +37,14 @@ const PACKAGES = {
  * because its package entry loads every locale: ~130 ES modules an agent
  * resolved and compiled before joining the mesh. Charms bundle their own
  * zod already; zod's `instanceof` goes by traits, so copies interoperate.
+ * pino (agent) and ws (gossip) are CommonJS: imported from an ES module,
+ * every file of theirs went through Node's CommonJS export lexer, ~15% of an
+ * agent's start-up CPU; compiled in, they are plain functions in the bundle.
  * Everything else stays external.
  */
-const INLINE = { agent: ['yaml', 'commander', 'cli-table3', 'picocolors', 'pino-roll', 'zod', 'string-width'], relations: ['zod'] };
+const INLINE = { agent: ['yaml', 'commander', 'cli-table3', 'picocolors', 'pino', 'pino-roll', 'zod', 'string-width'], relations: ['zod'], gossip: ['ws'] };
+/** Optional native helpers the inlined code require()s inside try/catch: loaded from node_modules when installed. */
+const OPTIONAL = ['bufferutil', 'utf-8-validate'];
 // Inlined CommonJS modules call require() for Node's built-ins: give the ES modules one.
 const REQUIRE_BANNER = "import { createRequire as __rhizomeCreateRequire } from 'node:module'; const require = __rhizomeCreateRequire(import.meta.url);";
 
@@ -79,11 +84,29 @@ async function asciiOnly(files) {
   );
 }
 
+/**
+ * commander requires node:child_process when it loads, for executable
+ * subcommands this CLI does not have; loading it (and the net, dgram and
+ * stream modules behind it) was 3% of `rhizome status`. Its one use,
+ * `childProcess.spawn`, now requires it when called.
+ */
+const COMMANDER_CHILD_PROCESS = "const childProcess = require('node:child_process');";
+const lazyChildProcess = {
+  name: 'commander-lazy-child-process',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]commander[\\/]lib[\\/]command\.js$/ }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      if (!text.includes(COMMANDER_CHILD_PROCESS)) throw new Error(`${args.path}: commander changed; revisit lazyChildProcess in scripts/build.mjs`);
+      return { contents: text.replace(COMMANDER_CHILD_PROCESS, "const childProcess = { spawn: (...args) => require('node:child_process').spawn(...args) };"), loader: 'js' };
+    });
+  },
+};
+
 function externals(dir, name) {
   const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
   const inline = new Set(INLINE[name] ?? []);
   const deps = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.devDependencies ?? {})].filter((d) => !inline.has(d));
-  return deps.flatMap((d) => [d, `${d}/*`]);
+  return [...deps, ...OPTIONAL].flatMap((d) => [d, `${d}/*`]);
 }
 
 const started = Date.now();
@@ -103,7 +126,7 @@ await Promise.all(
       format: 'esm',
       platform: 'node',
       target: 'node20',
-      ...(INLINE[name] ? { external: externals(dir, name), banner: { js: REQUIRE_BANNER }, plugins: [dateFnsSubset] } : { packages: 'external' }),
+      ...(INLINE[name] ? { external: externals(dir, name), banner: { js: REQUIRE_BANNER }, plugins: [dateFnsSubset, lazyChildProcess] } : { packages: 'external' }),
       sourcemap: 'linked',
       logLevel: 'warning',
     });
