@@ -20,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientFor, readDeployment, unitOf, type AgentStatus } from '../packages/agent/src/index';
 import { buildHandlers, loadCharm } from '../packages/agent/src/testing';
 import { cliEntry } from '../packages/agent/src/cli';
+import { until } from '@rhizome/test-support';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const GUIDE = readFileSync(join(ROOT, 'docs/charm-guide.md'), 'utf8');
@@ -121,33 +122,31 @@ function sh(line: string, timeoutMs = 180_000): Promise<Ran> {
 }
 
 /** Re-runs `line` until `ok` accepts its result (bounded), returning that result. */
-async function eventually(line: string, ok: (r: Ran) => boolean, timeoutMs = 90_000): Promise<Ran> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await sh(line);
-    if (ok(r)) return r;
-    if (Date.now() > deadline) throw new Error(`\`${line}\` never gave the expected result within ${timeoutMs} ms; last: exit ${r.code}\n${r.stdout}${r.stderr}`);
-    await new Promise((res) => setTimeout(res, 500));
-  }
+function eventually(line: string, ok: (r: Ran) => boolean, timeoutMs = 90_000): Promise<Ran> {
+  return until(
+    `\`${line}\` to give the expected result`,
+    async () => {
+      const r = await sh(line);
+      if (ok(r)) return r;
+      throw new Error(`exit ${r.code}\n${r.stdout}${r.stderr}`);
+    },
+    { timeoutMs, intervalMs: 500 },
+  );
 }
 
 /** Polls a unit's control API (cheaper than a CLI process per poll) until `ok` holds (bounded). */
-async function until(deployment: string, unit: string, what: string, ok: (s: { status: AgentStatus; facts: Record<string, unknown> }) => boolean, timeoutMs = 90_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    try {
+async function unitReaches(deployment: string, unit: string, what: string, ok: (s: { status: AgentStatus; facts: Record<string, unknown> }) => boolean, timeoutMs = 90_000): Promise<void> {
+  await until(
+    `${unit}: ${what}`,
+    async () => {
       const client = await clientFor(unitOf(await readDeployment(home, deployment), unit), 5_000);
       const status = await client.get<AgentStatus>('/status');
       const facts = await client.get<Record<string, unknown>>('/facts');
-      if (ok({ status, facts })) return;
-      last = JSON.stringify({ engine: status.engine, workload: status.workload, facts });
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    if (Date.now() > deadline) throw new Error(`${unit} never reached: ${what} (within ${timeoutMs} ms); last: ${last}`);
-    await new Promise((res) => setTimeout(res, 250));
-  }
+      if (ok({ status, facts })) return true;
+      throw new Error(JSON.stringify({ engine: status.engine, workload: status.workload, facts }));
+    },
+    { timeoutMs, intervalMs: 250 },
+  );
 }
 
 /** What to check after a line (first match wins); any other line must exit 0. */
@@ -188,7 +187,7 @@ describe('docs/charm-guide.md walkthroughs, on real agents', () => {
       [
         /facts greeter\/0$/,
         async (r) => {
-          await until('greetings', 'greeter/0', 'an audience of three listeners', ({ facts }) => JSON.stringify(facts['greeter.audience']) === '["listener/0","listener/1","listener/2"]');
+          await unitReaches('greetings', 'greeter/0', 'an audience of three listeners', ({ facts }) => JSON.stringify(facts['greeter.audience']) === '["listener/0","listener/1","listener/2"]');
           expect(r.stdout).toContain('greeter.audience');
         },
       ],
@@ -197,8 +196,8 @@ describe('docs/charm-guide.md walkthroughs, on real agents', () => {
 
   it('7. a failing handler: status names it, compensation cleaned up, resolve retries', { timeout: 400_000 }, async () => {
     await walk('failure', [
-      [/event provision '\{"site":"blog"\}'$/, () => until('sites', 'sites/0', 'blog provisioned', ({ facts }) => facts['sites.blog'] !== undefined)],
-      [/event provision '\{"site":"shop"\}'$/, () => until('sites', 'sites/0', 'the engine in error', ({ status }) => status.engine.state === 'error' && status.engine.error?.handler === 'register-site')],
+      [/event provision '\{"site":"blog"\}'$/, () => unitReaches('sites', 'sites/0', 'blog provisioned', ({ facts }) => facts['sites.blog'] !== undefined)],
+      [/event provision '\{"site":"shop"\}'$/, () => unitReaches('sites', 'sites/0', 'the engine in error', ({ status }) => status.engine.state === 'error' && status.engine.error?.handler === 'register-site')],
       [
         /status$/,
         async (r) => {
@@ -211,13 +210,13 @@ describe('docs/charm-guide.md walkthroughs, on real agents', () => {
           } else {
             // After resolve: the retried run committed (the resolve check waited for it).
             expect(r.stdout).toContain('2 sites: blog, shop');
-            await until('sites', 'sites/0', 'idle again', ({ status }) => status.engine.state === 'idle' && status.engine.error === undefined);
+            await unitReaches('sites', 'sites/0', 'idle again', ({ status }) => status.engine.state === 'idle' && status.engine.error === undefined);
           }
         },
       ],
       [/runs sites\/0$/, (r) => expect(r.stdout.match(/register-site/g)?.length ?? 0).toBeGreaterThanOrEqual(3)],
       [/^ls /, (r) => expect(r.stdout.trim()).toBe('blog')],
-      [/resolve sites\/0$/, () => until('sites', 'sites/0', 'shop provisioned', ({ facts }) => facts['sites.shop'] !== undefined)],
+      [/resolve sites\/0$/, () => unitReaches('sites', 'sites/0', 'shop provisioned', ({ facts }) => facts['sites.shop'] !== undefined)],
     ]);
   });
 });
