@@ -8,8 +8,11 @@
  * message with no acks of its own. Under the gossip reliable channel each
  * applied relation message cost a channel ack, a link ack, the link ack's
  * own channel ack and two independent retransmit timers.
- * Messages from an older agent still arrive on the reliable channel: both
- * are received.
+ * Rolling upgrades: an older agent sends (and reads) link messages only on
+ * the reliable channel. Both are received; a unit whose link messages came
+ * on the reliable channel is answered there (until it sends a direct one),
+ * so old and new agents keep their links during the upgrade (the first
+ * direct messages to an old agent are lost, and retransmitted).
  *
  * Durability is the relation manager's: it sends a message only after the
  * link store's flush (the record holding it is durable) or after the commit
@@ -36,17 +39,31 @@ export interface MeshLinkTransportStats {
   sent: number;
   received: number;
   sendFailures: number;
+  /** Messages sent on the reliable channel, to units running an older agent. */
+  sentReliable: number;
 }
 
+/** Units remembered as older agents at most (beyond, the oldest entry is dropped: it falls back to direct messages, then is learned again). */
+const MAX_LEGACY_UNITS = 4_096;
+
 export class MeshLinkTransport implements LinkTransport {
-  readonly stats: MeshLinkTransportStats = { sent: 0, received: 0, sendFailures: 0 };
+  readonly stats: MeshLinkTransportStats = { sent: 0, received: 0, sendFailures: 0, sentReliable: 0 };
   private closed = false;
+  /** Units whose link messages arrive on the reliable channel: older agents, which read only that. */
+  private readonly legacy = new Set<string>();
 
   constructor(private readonly node: GossipNode) {}
 
   send(toUnit: string, message: LinkMessage): void {
     if (this.closed || !this.node.running) return;
     this.stats.sent++;
+    if (this.legacy.has(toUnit)) {
+      this.stats.sentReliable++;
+      this.node.sendReliable(toUnit, { k: LINK_ENVELOPE, m: message }).catch(() => {
+        this.stats.sendFailures++;
+      });
+      return;
+    }
     let sent = false;
     try {
       sent = this.node.sendBestEffort(toUnit, { k: LINK_ENVELOPE, m: message });
@@ -57,14 +74,15 @@ export class MeshLinkTransport implements LinkTransport {
   }
 
   onMessage(handler: (fromUnit: string, message: unknown) => void): () => void {
-    const receive = (from: string, payload: unknown): void => {
+    const receive = (from: string, payload: unknown, reliable: boolean): void => {
       if (this.closed) return;
       const p = payload as { k?: unknown; m?: unknown } | null;
       if (p === null || typeof p !== 'object' || p.k !== LINK_ENVELOPE) return;
       this.stats.received++;
+      this.noteChannel(from, reliable);
       handler(from, p.m);
     };
-    const offs = [this.node.onDirect(receive), this.node.onReliable(receive)];
+    const offs = [this.node.onDirect((from, payload) => receive(from, payload, false)), this.node.onReliable((from, payload) => receive(from, payload, true))];
     return () => offs.forEach((off) => off());
   }
 
@@ -84,5 +102,16 @@ export class MeshLinkTransport implements LinkTransport {
 
   close(): void {
     this.closed = true;
+  }
+
+  /** Answers a unit on the channel its link messages come on. */
+  private noteChannel(from: string, reliable: boolean): void {
+    if (!reliable) {
+      this.legacy.delete(from);
+      return;
+    }
+    if (this.legacy.has(from)) return;
+    if (this.legacy.size >= MAX_LEGACY_UNITS) this.legacy.delete(this.legacy.values().next().value as string);
+    this.legacy.add(from);
   }
 }
