@@ -24,7 +24,7 @@
 import { join } from 'node:path';
 import { systemClock } from '@rhizome/clock';
 import { Engine, factsOf, getFact, internalEvent, jsonEqual, type Json, type RetryOptions, type RunReport } from '@rhizome/engine';
-import { createNode, createWsTransport, warmUp, type GossipNode, type GossipProfile, type Keyring, type Member } from '@rhizome/gossip';
+import type { GossipNode, GossipProfile, Member } from '@rhizome/gossip';
 import { RelationManager, relationsModel, type RetransmitOptions } from '@rhizome/relations';
 import { AGENT_INFO_FILE, writeJsonAtomic, type AgentInfo } from './agent-info';
 import { declaredWorkloads, loadCharm, watchedFiles } from './charm/load';
@@ -35,23 +35,23 @@ import { createControlServer } from './control/server';
 import { loadOrCreateToken } from './control/token';
 import { writeWorkloadManifest } from './deploy/workloads';
 import { AgentError, toAgentError } from './errors';
-import { summarizingLogger, type SummarizingLogger } from './internal/log-summary';
+import type { SummarizingLogger } from './internal/log-summary';
 import { planNetwork } from './internal/network-plan';
 import { ensurePrivateDir, tightenFile } from './internal/private-fs';
-import { gossipProfile } from './internal/profiles';
-import { persistKeyringChanges, readKeyringFile } from './keys/keyring-file';
+import { persistKeyringChanges } from './keys/keyring-file';
 import { openLogFile, type LogFile, type LogFileOptions } from './log/log-file';
 import { LogTail } from './log/log-tail';
 import { createLogger, type Logger } from './log/logger';
 import { MeshLinkTransport } from './mesh/link-transport';
-import { readMeshMemory, Rejoiner } from './mesh/rejoin';
+import { Rejoiner } from './mesh/rejoin';
 import { RelationDirectory } from './mesh/relation-directory';
 import { RemoteControl } from './mesh/remote-control';
-import { agentTags } from './mesh/tags';
 import { DurableState, GROUP_COMMIT_MAX_IN_FLIGHT } from './state/durable-state';
 import type { ActionList, ActionOutcome, AgentApi, AgentStatus, ConfigChange, ConfigView, LocalConvergence, QueryStreamEvent } from './unit/api';
 import { CharmRuntime, CONFIG_OVERRIDES_FACT } from './unit/charm-runtime';
 import { query, queryStream, sendUserEvent } from './unit/mesh-calls';
+import { routeMeshEvents } from './unit/mesh-events';
+import { startMeshNode } from './unit/mesh-node';
 import type { AgentParts } from './unit/parts';
 import { logReport } from './unit/run-log';
 import { agentInfo, agentStatus, localConvergence, meshServices, workloadOf } from './unit/views';
@@ -261,54 +261,20 @@ export class Agent implements AgentApi {
     });
     p.control = control;
 
-    // 5. gossip
-    let keyring: Keyring | undefined;
-    if (c.keyringFile !== undefined) keyring = await readKeyringFile(c.keyringFile);
-    if (this.options.gossipWarmUp ?? false) {
-      // Only an optimization: an agent that cannot warm up (no loopback?) starts cold.
-      await warmUp({ encrypted: keyring !== undefined }).then(
-        (w) => this.log.debug({ ms: Math.round(w.ms), cpuMs: Math.round(w.cpuMs) }, 'gossip warmed up'),
-        (err: unknown) => this.log.warn({ err }, 'gossip warm-up failed; starting cold'),
-      );
-    }
-    p.encrypted = keyring !== undefined;
-    // Whatever a stranger can provoke per frame is logged at a bounded rate.
-    const gossipLog = summarizingLogger(this.log.child({ component: 'gossip' }), {
-      ...(this.options.logSummaryIntervalMs !== undefined ? { intervalMs: this.options.logSummaryIntervalMs } : {}),
-    });
-    this.gossipLog = gossipLog;
-    const remembered = await readMeshMemory(c.dataDir);
-    const listen = (port: number) =>
-      createWsTransport({
-        host: net.bindHost,
-        port,
-        ...(net.advertiseAddress !== undefined ? { advertiseAddress: net.advertiseAddress } : {}),
-        logger: gossipLog,
-        // Refused frames: one summary line per peer per interval (the node counts them).
-        ...(this.options.logSummaryIntervalMs !== undefined ? { refusalReportInterval: this.options.logSummaryIntervalMs } : {}),
-      });
-    // Port 0 (a local unit): listen where this unit listened before, so the addresses peers remember stay true.
-    const wsTransport =
-      net.bindPort === 0 && remembered.port !== undefined
-        ? await listen(remembered.port).catch((err: unknown) => {
-            this.log.info({ err, port: remembered.port }, `gossip port ${remembered.port} (used before) is taken; listening on another`);
-            return listen(0);
-          })
-        : await listen(net.bindPort);
-    const node = createNode({
-      name: c.unit,
+    // 5. gossip (unit/mesh-node.ts)
+    const mesh = await startMeshNode({
+      config: c,
+      net,
       clock,
-      transport: wsTransport,
-      profile: gossipProfile(net.profile),
+      metadata: loaded.metadata,
       tuning: { ...DEFAULT_AGENT_GOSSIP_TUNING, ...this.options.gossip },
-      tags: agentTags(c.service, loaded.metadata, c.tags),
-      seeds: c.seeds,
-      ...(keyring ? { keyring } : {}),
-      ...(c.label !== undefined ? { label: c.label } : {}),
-      logger: gossipLog,
-      // Refused frames: one summary line per peer per interval (the node counts them).
-      ...(this.options.logSummaryIntervalMs !== undefined ? { refusalReportInterval: this.options.logSummaryIntervalMs } : {}),
+      warmUp: this.options.gossipWarmUp ?? false,
+      logSummaryIntervalMs: this.options.logSummaryIntervalMs,
+      log: this.log,
     });
+    const { node, remembered } = mesh;
+    this.gossipLog = mesh.gossipLog;
+    p.encrypted = mesh.encrypted;
     p.node = node;
     // `rhizome keys` changed this member's keyring: persist it, so a restart keeps the keys the cluster uses.
     if (c.keyringFile !== undefined) this.offs.push(persistKeyringChanges(node, c.keyringFile, this.log));
@@ -362,22 +328,7 @@ export class Agent implements AgentApi {
       ...(this.options.absentGraceMs !== undefined ? { absentGraceMs: this.options.absentGraceMs } : {}),
     });
     p.directory = directory;
-    this.offs.push(
-      node.on('user-event', (e) => {
-        if (e.name.startsWith('rz.')) return;
-        let payload: Json | undefined;
-        try {
-          payload = e.payload === undefined || e.payload === null ? undefined : (JSON.parse(JSON.stringify(e.payload)) as Json);
-        } catch {
-          payload = undefined;
-        }
-        engine.submit(internalEvent(`user.${e.name}`, payload)).catch((err: unknown) => this.log.debug({ err, event: e.name }, 'user event run did not commit'));
-      }),
-      node.onQuery('*', (q) => (q.name.startsWith('rz.') ? undefined : { unit: c.unit, service: c.service, state: engine.status().state, workload: workloadOf({ engine }) ?? null })),
-    );
-    for (const ev of ['member-join', 'member-failed', 'member-leave'] as const) {
-      this.offs.push(node.on(ev, (m: Member) => this.log.info({ member: m.name, status: m.status }, `mesh: ${ev.slice(7)} ${m.name}`)));
-    }
+    this.offs.push(...routeMeshEvents(node, engine, c, this.log));
     manager.start();
     directory.start();
 

@@ -73,3 +73,4 @@ async function* queryEvents(node: GossipNode, name: string, payload: Json | unde
   }
   yield { type: 'done', acks, responses: responded.size, members: expected.size, ms: Date.now() - started, complete: [...expected].every((m) => responded.has(m)) };
 }
+
