@@ -76,9 +76,9 @@ export class ControlClient {
     return this.json<T>('POST', path, body);
   }
 
-  /** Sends a request and resolves with the parsed JSON answer (`undefined` for 204). */
-  async json<T = unknown>(method: string, path: string, body?: unknown, query?: Record<string, string>): Promise<T> {
-    const res = await this.send(method, path, body, query, this.timeoutMs);
+  /** Sends a request and resolves with the parsed JSON answer (`undefined` for 204); aborting `signal` gives up on it. */
+  async json<T = unknown>(method: string, path: string, body?: unknown, query?: Record<string, string>, signal?: AbortSignal): Promise<T> {
+    const res = await this.send(method, path, body, query, this.timeoutMs, signal);
     const text = await readAll(res, this.url);
     if (res.statusCode === 204 || text === '') return undefined as T;
     try {

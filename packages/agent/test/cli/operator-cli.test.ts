@@ -253,6 +253,14 @@ describe('operator commands against real agents', () => {
       return runs.some((r) => r.eventLabel === 'action.slow' && r.outcome === 'committed');
     });
     expect((JSON.parse(await ok('facts', 'faulty/0', '--json')) as Record<string, unknown>)['slow.waited']).toBe(4000);
+    // As a process: it exits at the timeout, not when the unit finally answers.
+    const t0 = Date.now();
+    const proc = spawn(process.execPath, rhizomeCommand(['--home', home, 'run', 'faulty/0', 'slow', 'ms=5000', '--timeout', '0.5']).args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let perr = '';
+    proc.stderr.on('data', (d: Buffer) => (perr += d.toString()));
+    const code = await new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
+    expect([code, Date.now() - t0 < 4_000]).toEqual([1, true]);
+    expect(perr).toMatch(/no answer within 0\.5 s from faulty\/0/);
     // Long enough: the result, as without --timeout.
     expect(await ok('run', 'faulty/0', 'slow', 'ms=200', '--timeout', '30')).toMatch(/^faulty\/0: slow completed in .*\n {2}waited: 200/);
     for (const bad of ['0', 'soon', '3601']) {

@@ -51,14 +51,19 @@ const seconds = (ms: number): string => `${Number((ms / 1000).toFixed(1))} s`;
 /** Asks one unit to run the action; settles by `timeoutMs` at the latest, with `timedOut` when the unit had not answered. */
 async function runOn(g: GlobalOptions, unit: string, action: string, params: Record<string, string>, timeoutMs: number, background: boolean): Promise<ActionAnswer> {
   let timer: NodeJS.Timeout | undefined;
+  // Past the timeout the request is dropped, so the CLI exits then rather than when the unit answers.
+  const giveUp = new AbortController();
   const late = new Promise<ActionAnswer>((resolve) => {
-    timer = setTimeout(() => resolve({ unit, action, ok: false, timedOut: true, error: `no answer within ${seconds(timeoutMs)}`, durationMs: timeoutMs }), timeoutMs);
+    timer = setTimeout(() => {
+      resolve({ unit, action, ok: false, timedOut: true, error: `no answer within ${seconds(timeoutMs)}`, durationMs: timeoutMs });
+      giveUp.abort();
+    }, timeoutMs);
   });
   const asked = (async (): Promise<ActionAnswer> => {
     try {
       // The client and the mesh wait a little longer than we do, so the answer that decides is ours.
       const client = (await unitClient(g, unit)).withTimeout(timeoutMs + 5_000);
-      return await client.json<ActionAnswer>('POST', `/actions/${encodeURIComponent(action)}`, { params, ...(background ? { background } : {}) }, { timeoutMs: String(Math.min(timeoutMs + 2_000, MAX_ACTION_TIMEOUT_S * 1000)) });
+      return await client.json<ActionAnswer>('POST', `/actions/${encodeURIComponent(action)}`, { params, ...(background ? { background } : {}) }, { timeoutMs: String(Math.min(timeoutMs + 2_000, MAX_ACTION_TIMEOUT_S * 1000)) }, giveUp.signal);
     } catch (err) {
       // Refused before running (unknown action, bad parameters) or unreachable.
       return { unit, action, ok: false, error: (err as Error).message, durationMs: 0 };
