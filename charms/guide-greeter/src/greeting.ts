@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineInterface } from '@rhizome/relations';
 
 /** `greeting`: a greeter tells its listeners what to say; each listener says who it is. */

@@ -3,7 +3,7 @@
  * port + N (several units fit on one machine). The system cluster (5432) is
  * never used: each unit runs its own server from the package's binaries.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Json } from '@rhizome/engine';
 
 export const DEFAULT_POSTGRESQL_CONFIG = Object.freeze({

@@ -10,7 +10,7 @@
  * leader unit keeps the application bag: which unit is the primary and the
  * generated credentials (replication and application users).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineInterface } from '@rhizome/relations';
 
 const port = z.number().int().min(1).max(65535);

@@ -3,7 +3,7 @@
  * so several units fit on one machine (and on separate hosts nothing
  * collides either). All ports are high; the system service's 2181 is never used.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Json } from '@rhizome/engine';
 
 export const DEFAULT_ZOOKEEPER_CONFIG = Object.freeze({

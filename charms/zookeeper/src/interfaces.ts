@@ -11,7 +11,7 @@
  * server unit publishes its client address; a client joins them into a
  * connection string (`clientConnectString`).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineInterface } from '@rhizome/relations';
 
 const port = z.number().int().min(1).max(65535);

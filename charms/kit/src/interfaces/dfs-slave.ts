@@ -4,7 +4,7 @@
  * The namenode side (provides) publishes where the filesystem lives; the
  * datanode side (requires) publishes where the datanode can be reached.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineInterface } from '@rhizome/relations';
 
 /** The namenode's default RPC port (fs.defaultFS). */

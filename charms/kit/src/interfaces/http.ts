@@ -4,7 +4,7 @@
  * The web side (provides) publishes where it listens; the load-balancer
  * side (requires) may publish nothing.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineInterface } from '@rhizome/relations';
 
 export const http = defineInterface({

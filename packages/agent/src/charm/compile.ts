@@ -96,7 +96,10 @@ export async function buildCharm(charmDir: string, opts: BuildCharmOptions = {})
       write: false,
       metafile: true,
       outfile: join(dir, COMPILED_CHARM),
-      sourcemap: 'inline',
+      // A map file beside charm.mjs, not inline: an inline map is a base64 copy of every bundled source
+      // inside the module's text, which V8 keeps in the agent's heap for as long as it runs (~2 MB for a
+      // charm bundling zod). Node reads the file only with --enable-source-maps.
+      sourcemap: 'linked',
       logLevel: 'silent',
       // Bundled CommonJS dependencies may call require(): give the ESM output one.
       banner: { js: "import { createRequire as __rhizomeCreateRequire } from 'node:module'; const require = __rhizomeCreateRequire(import.meta.url);" },
@@ -127,7 +130,9 @@ export async function buildCharm(charmDir: string, opts: BuildCharmOptions = {})
     const detail = errors.length > 0 ? errors.slice(0, 10).map((e) => (e.location ? `${e.location.file}:${e.location.line}:${e.location.column}: ${e.text}` : e.text)).join('\n') : (err as Error).message;
     throw new AgentError('AGENT_ERR_CHARM_LOAD', `cannot compile charm ${source}:\n${detail}`, { cause: err });
   }
-  const code = result.outputFiles?.[0]?.text ?? '';
+  const outputs = result.outputFiles ?? [];
+  const code = outputs.find((f) => f.path.endsWith(COMPILED_CHARM))?.text ?? '';
+  const map = outputs.find((f) => f.path.endsWith(`${COMPILED_CHARM}.map`))?.text;
   const hash = createHash('sha256');
   hash.update(`rhizome ${agentVersion()} esbuild ${esbuild.version}\n`);
   for (const [name, file] of Object.entries(framework).sort()) {
@@ -156,6 +161,8 @@ export async function buildCharm(charmDir: string, opts: BuildCharmOptions = {})
   }
   await mkdir(entry, { recursive: true });
   if (!cached) {
+    // The map first: once charm.mjs exists the entry counts as cached.
+    if (map !== undefined) await writeFile(`${module}.map`, map);
     const tmp = `${module}.${process.pid}.tmp`;
     await writeFile(tmp, code);
     await rename(tmp, module);

@@ -83,7 +83,7 @@ function files(name: string, version: string, link: string | undefined): Record<
       null,
       2,
     )}\n`,
-    [`src/${iface}.ts`]: `import { z } from 'rhizome/zod';
+    [`src/${iface}.ts`]: `import * as z from 'rhizome/zod';
 import { defineInterface } from 'rhizome/relations';
 
 /** \`${iface}\`: what a ${name} unit tells the units related to it. */
