@@ -54,6 +54,20 @@ describe.skipIf(!hasNpm)('the release tarball', () => {
 
     expect((await rhizome(['version'], tmp)).stdout).toBe(`rhizome ${VERSION} (node ${process.version})\n`);
 
+    // Every public entry loads from the install (the bundled @rhizome/clock included); insides stay closed.
+    const entries = ['rhizome', 'rhizome/cli', 'rhizome/testing', 'rhizome/engine', 'rhizome/engine/testing', 'rhizome/relations', 'rhizome/relations/testing', 'rhizome/gossip', '@rhizome/clock'];
+    const probe = `const loaded = {};
+for (const e of ${JSON.stringify(entries)}) loaded[e] = Object.keys(await import(e)).length;
+let refused = 'loaded';
+try { await import('@rhizome/engine/internal/run'); } catch (err) { refused = err.code; }
+console.log(JSON.stringify({ loaded, refused }));`;
+    const probed = JSON.parse((await run(process.execPath, ['--input-type=module', '-e', probe], { cwd: installed, env: env(), timeout: 60_000 })).stdout) as {
+      loaded: Record<string, number>;
+      refused: string;
+    };
+    for (const e of entries) expect(probed.loaded[e], e).toBeGreaterThan(0);
+    expect(probed.refused).toBe('ERR_PACKAGE_PATH_NOT_EXPORTED');
+
     const init = await rhizome(['init', 'charm', 'hello'], tmp);
     expect(init.stdout).toContain(`created ${join(tmp, 'hello')}`);
     const dir = join(tmp, 'hello');
