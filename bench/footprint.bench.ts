@@ -14,13 +14,20 @@
  *                    convergence (target <= 60 MB; bare `node -e` alongside),
  *                    and of a gossip-only node beside a Serf agent.
  *
+ * Beside each wall time, the CPU time (user + system) the measured process
+ * spent: on a machine other work keeps busy, wall times inflate while CPU
+ * times hardly move (status: the CLI processes' own CPU, from this process's
+ * reaped-children counters; start -> member: the agent's CPU when it was
+ * first listed alive). `before` holds the figures this bench gave when the
+ * issue 11 start-up work began, for comparison.
+ *
  * Writes bench/results/footprint.json. Needs `pnpm build` (agents and the
  * CLI run compiled) and `serf` (Serf columns are null without it).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Table from 'cli-table3';
@@ -31,6 +38,16 @@ import { freePorts, RhizomeCluster } from './gossip/clusters';
 
 const ROOT = join(import.meta.dirname, '..');
 const RUNS_STATUS = 10;
+/**
+ * This bench's figures when the issue 11 start-up work began (commit
+ * d888fa0): quiet machine, and a run at load average ~8 (with CPU times
+ * measured by hand: perf stat task-clock for status, /proc for the agent).
+ */
+const BEFORE = {
+  commit: 'd888fa0',
+  quiet: { status_ms: 136, start_member_ms: 453, datanode_agent_rss_mb: 76, gossip_only_rss_mb: 58 },
+  loaded: { load_average_1m: 8, status_ms: 391.6, status_cpu_ms: 125, start_member_ms: 1929.4, start_member_cpu_ms: 460, datanode_agent_rss_mb: 75.6, gossip_only_rss_mb: 58.3 },
+};
 const RUNS_START = 5;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]): number | null => {
@@ -50,9 +67,23 @@ function rssMb(pid: number | undefined): number | null {
   }
 }
 
-function timeCommand(cmd: string, args: string[], runs: number): number[] {
-  const out: number[] = [];
+/** CPU time (user + system, ms) of a live process, or of this process's reaped children with `'children'`. */
+function cpuMs(pid: number | 'children'): number | null {
+  try {
+    const f = readFileSync(`/proc/${pid === 'children' ? 'self' : pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // Fields 14-17 of stat (utime, stime, cutime, cstime), in clock ticks (100 per second on Linux).
+    const [user, sys] = pid === 'children' ? [f[13], f[14]] : [f[11], f[12]];
+    return (Number(user) + Number(sys)) * 10;
+  } catch {
+    return null;
+  }
+}
+
+/** Wall times of `runs` runs, and the mean CPU time of one (the children's counters have 10 ms ticks; a mean over the runs is finer). */
+function timeCommand(cmd: string, args: string[], runs: number): number[] & { cpuMs?: number | null } {
+  const out: number[] & { cpuMs?: number | null } = [];
   spawnSync(cmd, args, { stdio: 'ignore' }); // warm the page cache once
+  const cpu0 = cpuMs('children');
   for (let i = 0; i < runs; i++) {
     const t = performance.now();
     const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 30_000 });
@@ -60,6 +91,8 @@ function timeCommand(cmd: string, args: string[], runs: number): number[] {
     if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
     out.push(ms);
   }
+  const cpu1 = cpuMs('children');
+  out.cpuMs = cpu0 === null || cpu1 === null ? null : (cpu1 - cpu0) / runs;
   return out;
 }
 
@@ -97,6 +130,7 @@ async function rhizomeSide(tmp: string) {
     // What deploy writes to agent.yaml, for one more unit (JSON is YAML).
     const template = { charmDir: datanode.charmDir, charmModule: datanode.charmModule, keyringFile: deploymentKeyringFile(d), label: deploymentLabel(d), logLevel: 'warn' };
     const starts: number[] = [];
+    const startCpus: number[] = [];
     for (let i = 0; i < RUNS_START; i++) {
       const unit = `datanode/${50 + i}`;
       const dataDir = join(tmp, `extra-${i}`);
@@ -111,6 +145,8 @@ async function rhizomeSide(tmp: string) {
           return members.some((m) => m.name === unit && m.status === 'alive') ? true : undefined;
         }, 30_000);
         starts.push(performance.now() - t);
+        const c = child.pid === undefined ? null : cpuMs(child.pid);
+        if (c !== null) startCpus.push(c);
       } finally {
         child.kill('SIGTERM');
         await Promise.race([new Promise((r) => child.once('exit', r)), sleep(10_000)]);
@@ -121,7 +157,7 @@ async function rhizomeSide(tmp: string) {
     // Resident memory 10 s after convergence.
     await sleep(Math.max(0, convergedAt + 10_000 - Date.now()));
     const datanodes = Object.values(d.units).filter((u) => u.service === 'datanode').map((u) => rssMb(u.pid)).filter((x): x is number => x !== null);
-    return { status, starts, datanodeRss: median(datanodes), namenodeRss: rssMb(namenode.pid) };
+    return { status, starts, startCpus, datanodeRss: median(datanodes), namenodeRss: rssMb(namenode.pid) };
   } finally {
     await destroy(home, { deployment: d.name });
   }
@@ -198,11 +234,15 @@ try {
   const result = {
     date: new Date().toISOString(),
     node: process.version,
+    // Wall times inflate with the machine's load; the CPU figures hardly move.
+    load_average_1m: round(loadavg()[0] ?? null, 2),
     rhizome: {
       status_ms: round(median(r.status)),
       status_runs_ms: r.status.map((x) => round(x)),
+      status_cpu_ms: round(r.status.cpuMs ?? null),
       start_member_ms: round(median(r.starts)),
       start_member_runs_ms: r.starts.map((x) => round(x)),
+      start_member_cpu_ms: round(median(r.startCpus)),
       datanode_agent_rss_mb: round(r.datanodeRss),
       namenode_agent_rss_mb: round(r.namenodeRss),
       gossip_only_rss_mb: round(gossipRss),
@@ -210,11 +250,14 @@ try {
     serf: s ? { members_ms: round(median(s.status)), members_runs_ms: s.status.map((x) => round(x)), start_member_ms: round(median(s.starts)), agent_rss_mb: round(s.rss) } : null,
     bare_node_rss_mb: round(bare),
     targets: { status_ms: 100, start_member_ms: 300, datanode_agent_rss_mb: 60 },
+    before: BEFORE,
   };
   const table = new Table({ head: ['measure', 'Rhizome', 'Serf', 'target'] });
   table.push(
     ['CLI: status / serf members, median of 10 (ms)', String(result.rhizome.status_ms), String(result.serf?.members_ms ?? '-'), '<= 100'],
+    ['  CPU of one status process (ms)', String(result.rhizome.status_cpu_ms), '', ''],
     ['agent start -> member of the mesh, median of 5 (ms)', String(result.rhizome.start_member_ms), String(result.serf?.start_member_ms ?? '-'), '<= 300'],
+    ['  CPU of the agent until then, median (ms)', String(result.rhizome.start_member_cpu_ms), '', ''],
     ['RSS: hadoop-datanode agent, 10 s after convergence (MB)', String(result.rhizome.datanode_agent_rss_mb), '-', '<= 60'],
     ['RSS: gossip-only node / Serf agent (MB)', String(result.rhizome.gossip_only_rss_mb), String(result.serf?.agent_rss_mb ?? '-'), ''],
     ['RSS: bare node (MB)', String(result.bare_node_rss_mb), '', ''],
