@@ -48,6 +48,11 @@ export interface EngineOptions {
    */
   readonly facts?: FactSchemas;
   readonly relationModel?: RelationModel;
+  /**
+   * Time for retries, bursts and handler deadlines (default: systemClock;
+   * a VirtualClock in tests). All of them keep the process alive: each is
+   * work that is due.
+   */
   readonly clock?: Clock;
   /** Random numbers in [0, 1), for jitter; inject a seeded one for determinism. */
   readonly random?: () => number;

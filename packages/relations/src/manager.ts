@@ -79,6 +79,7 @@ export interface RelationManagerOptions {
   readonly transport: LinkTransport;
   /** Durable in production (the agent's); defaults to an in-memory store. */
   readonly store?: LinkStore;
+  /** Time for retransmits and sync rounds (default: systemClock; the agent passes the engine's). */
   readonly clock?: Clock;
   readonly retransmit?: Partial<RetransmitOptions>;
   /** Messages buffered per link before further ones are dropped (their sender retransmits). */
