@@ -163,6 +163,13 @@ export interface SubmitOptions {
    * operator, not a fault of the unit.
    */
   readonly failFast?: boolean;
+  /**
+   * Whether a relation event waits for its burst to gather (default true).
+   * False for a link message with more of the same link right behind it:
+   * those are queued only once this one commits, so waiting would gather
+   * nothing and cost every message of a backlog the whole quiet window.
+   */
+  readonly gather?: boolean;
 }
 
 interface InFlightCommit {
@@ -181,6 +188,8 @@ interface InboxItem {
   readonly apply: ((tx: Transaction) => void) | undefined;
   readonly fullScan: boolean;
   readonly failFast: boolean;
+  /** SubmitOptions.gather. */
+  readonly gather: boolean;
   /** Clock time it was queued (for the burst window). */
   readonly queuedAt: number;
   readonly resolve: (report: RunReport) => void;
@@ -349,14 +358,14 @@ export class Engine {
    * charm may have new handlers).
    */
   start(): Promise<RunReport> {
-    const run = this.enqueue(internalEvent(START_EVENT), undefined, true, false);
+    const run = this.enqueue(internalEvent(START_EVENT), undefined, true, false, true);
     run.then(() => (this.started = true), () => undefined);
     return run;
   }
 
   /** Queues an event; settles when its run commits (or is skipped / the engine stops). */
   submit(event: EngineEvent, options: SubmitOptions = {}): Promise<RunReport> {
-    return this.enqueue(parseEvent(event), options.apply, false, options.failFast === true);
+    return this.enqueue(parseEvent(event), options.apply, false, options.failFast === true, options.gather !== false);
   }
 
   /** In `error` or `retrying`: retry the failed event now. */
@@ -405,14 +414,14 @@ export class Engine {
     this.notifyIdle();
   }
 
-  private enqueue(event: EngineEvent, apply: InboxItem['apply'], fullScan: boolean, failFast: boolean): Promise<RunReport> {
+  private enqueue(event: EngineEvent, apply: InboxItem['apply'], fullScan: boolean, failFast: boolean, gather: boolean): Promise<RunReport> {
     if (this.state === 'stopped') {
       return Promise.reject(new EngineError('ENGINE_ERR_STOPPED', `engine is stopped; ${describeEvent(event)} was not queued`));
     }
     return new Promise<RunReport>((resolve, reject) => {
       const queuedAt = this.clock.now();
       if (event.kind === 'relation') this.lastRelationQueuedAt = queuedAt;
-      this.inbox.push({ event, apply, fullScan, failFast, queuedAt, resolve, reject, attempts: 0 });
+      this.inbox.push({ event, apply, fullScan, failFast, gather, queuedAt, resolve, reject, attempts: 0 });
       void this.pump();
     });
   }
@@ -497,7 +506,7 @@ export class Engine {
 
   /** How long the head should still wait for its burst to gather (0: run now). Never for retries. */
   private burstWait(item: InboxItem): number {
-    if (this.burst === undefined || item.attempts > 0 || item.event.kind !== 'relation' || item.fullScan || item.failFast) return 0;
+    if (this.burst === undefined || !item.gather || item.attempts > 0 || item.event.kind !== 'relation' || item.fullScan || item.failFast) return 0;
     const now = this.clock.now();
     const until = Math.min(item.queuedAt + this.burst.maxMs, this.lastRelationQueuedAt + this.burst.quietMs);
     return Math.max(0, until - now);

@@ -5,6 +5,7 @@
  * relation runs once for the burst. A failure rolls the whole burst back.
  */
 import { describe, expect, it } from 'vitest';
+import { VirtualClock } from '@rhizome/clock';
 import { Engine, factsOf, fact, internalEvent, relationEvent, type EngineEvent, type HandlerSpec } from '../src/index';
 
 function changed(unit: string): EngineEvent {
@@ -100,5 +101,18 @@ describe('the burst window', () => {
     await engine.submit(internalEvent('now'));
     expect(Date.now() - t0).toBeLessThan(60);
     expect(() => new Engine({ handlers: [], burst: { quietMs: 10, maxMs: 5 } })).toThrow(/burst must be/);
+  });
+
+  it('does not hold back an event submitted with gather: false (a link backlog), only one that gathers', async () => {
+    const clock = new VirtualClock();
+    const engine = new Engine({ handlers: [], clock, burst: { quietMs: 200, maxMs: 1_500 } });
+    const settled = (p: Promise<unknown>): Promise<boolean> => Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 50))]);
+    // Virtual time stands still: a backlog message runs at once, with no clock advance.
+    expect(await settled(engine.submit(changed('web/0'), { apply: (tx) => tx.set('backend.web-0', 1), gather: false }))).toBe(true);
+    // The default still waits for its quiet period, and runs once it has passed.
+    const gathering = engine.submit(changed('web/1'), { apply: (tx) => tx.set('backend.web-1', 1) });
+    expect(await settled(gathering)).toBe(false);
+    await clock.advance(200);
+    expect(await settled(gathering)).toBe(true);
   });
 });

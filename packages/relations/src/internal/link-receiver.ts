@@ -261,7 +261,10 @@ export class LinkReceiver {
         ? { kind: 'relation', endpoint: ref.endpoint, name: 'changed', unit: m.from, keys, payload: { relationId: m.rel, seq: m.seq, version: m.version } }
         : internalEvent(LINK_SYNC_EVENT, { relationId: m.rel, unit: m.from, seq: m.seq });
     // Queued now, inside the serial chain (order); awaited outside it.
-    const submitted = engine.submit(event, { apply });
+    // A backlog (the next message of this link is already here) runs without waiting for a burst to gather:
+    // the next one is queued only after this one commits, so the wait would gather nothing.
+    const backlog = inbox.some((x) => x.epoch === m.epoch && x.seq === m.seq + 1);
+    const submitted = engine.submit(event, { apply, gather: !backlog });
     submitted.catch(() => undefined);
     this.options.track(submitted);
     return { done: this.afterSubmit(id, m, keys, submitted) };
