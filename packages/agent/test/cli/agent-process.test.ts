@@ -46,3 +46,55 @@ describe('rhizome agent (foreground process)', () => {
     expect(JSON.parse(log.at(-1)!).msg).toBe('agent stopped');
   });
 });
+
+const logLines = async (dir: string): Promise<Array<{ msg: string; level: number; err?: { message?: string } }>> =>
+  (await readFile(join(dir, 'agent.log'), 'utf8').catch(() => ''))
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { msg: string; level: number; err?: { message?: string } });
+
+describe('charm code failing outside its handlers (the agent process)', () => {
+  it('logs a rejection nobody awaits and keeps running; logs an uncaught throw as fatal and exits 70 with its committed runs kept', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rz-guard-'));
+    dirs.push(dir);
+    const start = () => {
+      const child = spawn(process.execPath, rhizomeCommand(['agent', '--unit', 'sloppy/0', '--charm', join(CHARMS, 'sloppy'), '--data-dir', dir]).args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      pids.push(child.pid!);
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      return { child, exit, out: () => out };
+    };
+    const started = async (p: ReturnType<typeof start>): Promise<void> => {
+      await until('the agent to say it runs', () => {
+        if (p.child.exitCode !== null) throw new GiveUp(`agent did not start:\n${p.out()}`);
+        return /agent sloppy\/0 running/.test(p.out());
+      }, 45_000);
+    };
+    const first = start();
+    await started(first);
+    let client = await connectToAgent(dir);
+    expect(await client.post('/actions/float', {})).toMatchObject({ result: { ok: true } });
+    // The rejection is in the log, and the agent still answers and committed the run.
+    await until('the rejection in the log', async () => (await logLines(dir)).some((l) => /unhandled promise rejection/.test(l.msg) && l.err?.message === 'floating boom'), 10_000);
+    const facts = await client.get<Record<string, unknown>>('/facts');
+    expect(JSON.stringify(facts)).toContain('floated');
+    expect(first.child.exitCode).toBe(null);
+
+    // A throw from a timer: fatal in the log, exit 70; the next start has the committed fact.
+    await client.post('/actions/throw-later', {}).catch(() => undefined);
+    expect(await first.exit).toBe(70);
+    const fatal = (await logLines(dir)).find((l) => l.level === 60);
+    expect(fatal?.msg).toMatch(/uncaught exception/);
+    expect(fatal?.err?.message).toBe('late bang');
+    expect(first.out()).toMatch(/fatal: agent sloppy\/0: uncaught exception: Error: late bang/);
+
+    const second = start();
+    await started(second);
+    client = await connectToAgent(dir);
+    expect(JSON.stringify(await client.get('/facts'))).toContain('floated');
+    second.child.kill('SIGTERM');
+    expect(await second.exit).toBe(0);
+  });
+});
