@@ -13,7 +13,7 @@ import { parse as parseYaml } from 'yaml';
 import * as z from 'zod';
 import type { Json } from '@rhizome/engine';
 import { AgentError } from './errors';
-import { parseHostPort, type HostPort } from './internal/address';
+import { isLoopback, parseHostPort, type HostPort } from './internal/address';
 import { defaultProfileFor, PROFILE_NAMES, type ProfileName } from './internal/profiles';
 import type { LogLevel } from './log/logger';
 
@@ -36,7 +36,11 @@ export interface AgentConfig {
   readonly tags: Readonly<Record<string, string>>;
   /** Gossip bind host (`bind` / `--bind HOST[:PORT]`; a wildcard listens on every interface). */
   readonly bindHost: string;
-  /** Gossip port; 0 picks a free one. */
+  /**
+   * Gossip port; 0 picks a free one (and a restart takes it again, see
+   * mesh/rejoin.ts). Default: Serf's 7946 on an address other hosts can
+   * reach, 0 on loopback (where one host runs many units).
+   */
   readonly bindPort: number;
   /** What other agents dial (`advertise` / `--advertise HOST[:PORT]`); absent: derived from the bind (see internal/address.ts). */
   readonly advertise?: HostPort;
@@ -120,6 +124,9 @@ export function formatIssues(issues: readonly { path: readonly PropertyKey[]; me
   return issues.map((i) => `${i.path.length > 0 ? i.path.map(String).join('.') : '(root)'}: ${i.message}`).join('; ');
 }
 
+/** The gossip port an agent bound off loopback listens on when none is given (Serf's). */
+export const DEFAULT_GOSSIP_PORT = 7946;
+
 /** Checks an agent configuration (untrusted: a file or flags). Relative paths resolve against `baseDir` (default: cwd). */
 export function parseAgentConfig(input: unknown, baseDir = process.cwd()): AgentConfig {
   const parsed = configSchema.safeParse(input);
@@ -142,7 +149,7 @@ export function parseAgentConfig(input: unknown, baseDir = process.cwd()): Agent
     dataDir: resolve(baseDir, c.dataDir),
     tags: Object.freeze({ ...(c.tags ?? {}) }),
     bindHost,
-    bindPort: bind?.port ?? c.bindPort ?? DEFAULT_AGENT_CONFIG.bindPort,
+    bindPort: bind?.port ?? c.bindPort ?? (isLoopback(bindHost) ? DEFAULT_AGENT_CONFIG.bindPort : DEFAULT_GOSSIP_PORT),
     ...(advertise !== undefined ? { advertise } : {}),
     profile: c.profile ?? defaultProfileFor(bindHost),
     seeds: Object.freeze([...(c.seeds ?? [])]),

@@ -175,7 +175,8 @@ export async function startRemoteUnit(d: Deployment, u: DeployedUnit, m: Machine
     unit: u.unit,
     charmDir: `${m.dir}/cache/${charm.hash}`,
     dataDir: u.dataDir,
-    bind: '0.0.0.0',
+    // Port 0, not 7946: a machine may run several units; each keeps its port across restarts (mesh.json).
+    bind: '0.0.0.0:0',
     advertise: machineAddress(m),
     profile: 'lan',
     seeds: [...seeds],

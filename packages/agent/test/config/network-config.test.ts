@@ -39,6 +39,17 @@ describe('agent config: addresses and profile', () => {
     expect([a.bindHost, a.bindPort]).toEqual(['127.0.0.1', 5]);
     expect(() => parseAgentConfig({ ...base, bind: '0.0.0.0', bindHost: '127.0.0.1' })).toThrow(/either bind/);
   });
+  it("defaults the port to Serf's 7946 off loopback and to a free one (0) on loopback; an explicit port wins", () => {
+    const port = (extra: Record<string, unknown>): number => parseAgentConfig({ ...base, insecure: true, ...extra }).bindPort;
+    expect(port({})).toBe(0);
+    expect(port({ bind: '127.0.0.1' })).toBe(0);
+    expect(port({ bind: 'localhost' })).toBe(0);
+    expect(port({ bind: '0.0.0.0' })).toBe(7946);
+    expect(port({ bind: '10.0.0.5' })).toBe(7946);
+    expect(port({ bindHost: '10.0.0.5' })).toBe(7946);
+    expect(port({ bind: '0.0.0.0:0' })).toBe(0);
+    expect(port({ bind: '10.0.0.5:8301' })).toBe(8301);
+  });
   it('defaults the profile to local on loopback and lan elsewhere; rejects unknown ones', () => {
     expect(parseAgentConfig(base).profile).toBe('local');
     expect(parseAgentConfig({ ...base, bind: '0.0.0.0', insecure: true }).profile).toBe('lan');

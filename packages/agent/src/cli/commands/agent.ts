@@ -92,7 +92,7 @@ export function registerAgent(program: Command, globals: () => GlobalOptions): v
     .option('--charm <dir>', 'charm folder (holding charm.ts)')
     .option('--charm-module <file>', 'the charm compiled by `rhizome build-charm` (default: compile --charm at start)')
     .option('--tag <key=value>', 'extra gossip tag (repeatable)', collect)
-    .option('--bind <host[:port]>', 'gossip listen address (default 127.0.0.1, port picked; 0.0.0.0 = every interface)')
+    .option('--bind <host[:port]>', 'gossip listen address (default 127.0.0.1 with a free port; off loopback the port defaults to 7946, like Serf; 0.0.0.0 = every interface)')
     .option('--advertise <host[:port]>', 'address other agents dial (default: the bind address; for a wildcard bind, the first non-loopback address)')
     .option('--profile <name>', 'gossip timings: local, lan or wan (default local on loopback, lan otherwise)')
     .option('--bind-host <host>', 'alias: the host part of --bind')
