@@ -69,7 +69,9 @@ export async function startMeshNode(input: MeshNodeInput): Promise<MeshNode> {
     transport =
       net.bindPort === 0 && remembered.port !== undefined
         ? await listen(remembered.port).catch((err: unknown) => {
-            log.info({ err, port: remembered.port }, `gossip port ${remembered.port} (used before) is taken; listening on another`);
+            // Only a taken port is worth another try; anything else (no such address) fails the same on port 0.
+            if ((err as { code?: unknown }).code !== 'EADDRINUSE') throw err;
+            log.info({ port: remembered.port }, `gossip port ${remembered.port} (used before) is taken; listening on another`);
             return listen(0);
           })
         : await listen(net.bindPort);
