@@ -3,7 +3,7 @@
  * free ports, where a deployed unit's files are, and a
  * bundle copy with absolute charm paths (so a test can change options).
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,4 +42,22 @@ export async function writeBundle(dir: string, yaml: string): Promise<string> {
   const file = join(dir, 'bundle.yaml');
   await writeFile(file, yaml.replace(/charm: charms\//g, `charm: ${join(ROOT, 'charms')}/`));
   return file;
+}
+
+/**
+ * Safety net for the web-lb tests: the lb's nginx is a daemon (its own
+ * session) that a failed test could leave behind; stop it by the pid file in
+ * the unit's dir, only if that pid still is this unit's nginx.
+ */
+export async function stopLeftoverNginx(home: string, deployment: string, unit = 'lb/0'): Promise<void> {
+  const lbDir = unitDir(home, deployment, unit);
+  const pid = Number((await readFile(join(lbDir, 'nginx.pid'), 'utf8').catch(() => '')).trim());
+  const cmdline = pid > 0 ? await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '') : '';
+  if (cmdline.includes('nginx') && cmdline.includes(lbDir)) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
 }

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientFor, deploy, destroy, readDeployment, relate, unitOf } from '@rhizome/agent';
-import { converge, freePort, ROOT, unitDir, writeBundle } from './e2e-support';
+import { converge, freePort, ROOT, writeBundle, stopLeftoverNginx } from './e2e-support';
 import { until } from '@rhizome/test-support';
 
 const NAME = 'web-lb';
@@ -59,17 +59,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await destroy(home, { deployment: NAME, keep: true }).catch(() => undefined);
-  // Safety net, as in e2e-web-lb.test.ts: nginx is a daemon a failed test could leave behind.
-  const lbDir = unitDir(home, NAME, 'lb/0');
-  const pid = Number((await readFile(join(lbDir, 'nginx.pid'), 'utf8').catch(() => '')).trim());
-  const cmdline = pid > 0 ? await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '') : '';
-  if (cmdline.includes('nginx') && cmdline.includes(lbDir)) {
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-  }
+  await stopLeftoverNginx(home, NAME);
   await rm(home, { recursive: true, force: true });
 }, 60_000);
 

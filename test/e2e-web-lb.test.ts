@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { addUnit, deploy, destroy, killUnit, startUnit } from '@rhizome/agent';
 import { runCli } from '@rhizome/agent/cli';
-import { converge, freePort, ROOT, unitDir, unitStatus, writeBundle } from './e2e-support';
+import { converge, freePort, ROOT, unitDir, unitStatus, writeBundle, stopLeftoverNginx } from './e2e-support';
 import { until } from '@rhizome/test-support';
 
 const NAME = 'web-lb';
@@ -35,18 +35,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await destroy(home, { deployment: NAME, keep: true }).catch(() => undefined);
-  // Safety net: the lb's nginx is a daemon (its own session), which a failed
-  // test could leave behind; stop it by the pid file of the unit's dir.
-  const lbDir = unitDir(home, NAME, 'lb/0');
-  const pid = Number((await readFile(join(lbDir, 'nginx.pid'), 'utf8').catch(() => '')).trim());
-  const cmdline = pid > 0 ? await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '') : '';
-  if (cmdline.includes('nginx') && cmdline.includes(lbDir)) {
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-  }
+  await stopLeftoverNginx(home, NAME);
   await rm(home, { recursive: true, force: true });
 }, 60_000);
 
