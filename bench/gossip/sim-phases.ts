@@ -1,7 +1,8 @@
 /**
  * Where a large simulation's CPU and memory go, phase by phase: build, join,
  * settle, idle, and a window with 10 % of the members (at most 100) slowed
- * by 2.5 s per frame. Prints CPU, heap after a full GC (and per node-member
+ * by 2.5 s per frame. Prints CPU, heap (JS heap plus typed-array
+ * buffers, where the member tables live) after a full GC (and per node-member
  * pair), RSS, frames and timers after each phase; deterministic for a seed,
  * so two builds can be compared frame for frame.
  *
@@ -41,7 +42,7 @@ const phase = (name: string): void => {
   (globalThis as { gc?: () => void }).gc?.();
   const m = process.memoryUsage();
   console.log(
-    `${name}: cpu ${((d.user + d.system) / 1e6).toFixed(1)} s, heap ${(m.heapUsed / 1e6).toFixed(0)} MB (${(m.heapUsed / n / n).toFixed(0)} B/pair), ` +
+    `${name}: cpu ${((d.user + d.system) / 1e6).toFixed(1)} s, heap ${((m.heapUsed + m.arrayBuffers) / 1e6).toFixed(0)} MB (${((m.heapUsed + m.arrayBuffers) / n / n).toFixed(0)} B/pair), ` +
       `rss ${(m.rss / 1e6).toFixed(0)} MB, frames ${net.stats.framesSent}, timers ${net.clock.fired}, failed ${failed}, wall ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
 };

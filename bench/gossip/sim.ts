@@ -14,8 +14,8 @@
  *                        window, plain SWIM vs Lifeguard (all are alive).
  *   slowed_failed_...    the same for the slowed members themselves.
  *   join_cpu_s           CPU to build the first cluster and join it (N² work: everyone learns everyone).
- *   heap_per_pair_b      heap after a full GC right after that join, per node-member pair (N²):
- *                        at ~200 B, N = 10,000 needs ~20 GB; 4 GB needs ~40 B.
+ *   heap_per_pair_b      heap (typed-array buffers included) after a full GC right after that
+ *                        join, per node-member pair (N²): 4 GB at N = 10,000 allows ~40 B.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -46,11 +46,15 @@ export interface SimResult {
   heap_per_pair_b: number;
 }
 
-/** Heap in use after a full collection (the bench has no --expose-gc; V8 lends one). */
+/**
+ * Heap in use after a full collection (the bench has no --expose-gc; V8
+ * lends one), typed-array buffers included: the member tables live there.
+ */
 function heapAfterGc(): number {
   setFlagsFromString('--expose-gc');
   (runInNewContext('gc') as () => void)();
-  return process.memoryUsage().heapUsed;
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
 }
 
 interface Sim {

@@ -22,15 +22,17 @@ export interface Member {
   readonly incarnation: number;
 }
 
-/** @internal the mutable record a node keeps per member. */
+/** @internal a node's current view of one member (internal/member-table.ts keeps them by column). */
 export interface MemberState {
-  name: string;
-  addr: string;
-  inc: number;
-  status: MemberStatus;
-  tags: Tags;
+  /** The member's name id (internal/member-table.ts). */
+  readonly id: number;
+  readonly name: string;
+  readonly addr: string;
+  readonly inc: number;
+  readonly status: MemberStatus;
+  readonly tags: Tags;
   /** Clock time of the last status change. */
-  stateChange: number;
+  readonly stateChange: number;
 }
 
 export function snapshot(m: MemberState): Member {

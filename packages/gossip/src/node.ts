@@ -304,7 +304,7 @@ export class GossipNode {
     this.keys = new KeyManager({
       keyring: this.keyring,
       name: this.name,
-      liveMembers: () => this.membership.list.filter((m) => m.status === 'alive' || m.status === 'suspect').map((m) => m.name),
+      liveMembers: () => this.membership.liveNames(),
       query: (name, payload, opts) => this.queries.query(name, payload, opts),
       respond: (name, fn) => this.queries.respond(name, fn),
       changed: (change) => {
@@ -368,8 +368,10 @@ export class GossipNode {
     if (others <= DIRECT_LEAVE_LIMIT) {
       const local = this.membership.local;
       const msg: Message = { t: MessageType.Dead, node: local.name, inc: local.inc, from: local.name };
-      for (const m of this.membership.list) {
-        if (m !== local && (m.status === 'alive' || m.status === 'suspect')) this.dissemination.send(m.addr, [msg], false);
+      const ms = this.membership;
+      for (let i = 0; i < ms.size; i++) {
+        const id = ms.order[i] as number;
+        if (id !== local.id && ms.isLive(id)) this.dissemination.send(ms.addrOf(id), [msg], false);
       }
     }
     let timer: TimerHandle | null = null;
@@ -558,7 +560,7 @@ export class GossipNode {
   private accept(env: Envelope, remote: string, trusted: boolean): void {
     // A frame whose sender claims a name owned by a different live member (or ours) is refused.
     const claimed = this.membership.get(env.from);
-    if (claimed && claimed.addr !== env.addr && (claimed === this.membership.local || claimed.status === 'alive' || claimed.status === 'suspect')) {
+    if (claimed && claimed.addr !== env.addr && (claimed.id === this.membership.local.id || claimed.status === 'alive' || claimed.status === 'suspect')) {
       this.counters.dropped.spoofed++;
       this.refusals.refused(
         remote,
@@ -611,7 +613,7 @@ export class GossipNode {
         // Someone saw its host refuse or reset a connection: check it ourselves once; a refusal is our
         // independent confirmation. (Not for timeout-based suspicion: SWIM's probes cover that, and N pings
         // per suspicion would be wasted on a member that is merely slow.)
-        if (fresh && msg.ev && this.profile.streamEvidence && target !== this.membership.local && msg.from !== this.name && target.status === 'suspect') {
+        if (fresh && msg.ev && this.profile.streamEvidence && target.id !== this.membership.local.id && msg.from !== this.name && this.membership.statusOf(target.id) === 'suspect') {
           this.prober.pingOnce(target);
         }
         return;
@@ -651,7 +653,7 @@ export class GossipNode {
     if (reason !== 'timeout') this.joining?.refusedBy(to);
     if (reason === 'timeout' || !this.profile.streamEvidence) return;
     const m = this.membership.byAddress(to);
-    if (!m || m === this.membership.local || (m.status !== 'alive' && m.status !== 'suspect')) return;
+    if (!m || m.id === this.membership.local.id || (m.status !== 'alive' && m.status !== 'suspect')) return;
     // Nobody listens there: stronger evidence than a timeout. Suspect at once (or confirm).
     this.membership.suspectNode({ t: MessageType.Suspect, node: m.name, inc: m.inc, from: this.name, ev: true });
   }

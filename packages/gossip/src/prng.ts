@@ -6,9 +6,9 @@ import type { Random } from '@rhizome/clock';
 
 export { seededRandom, type Random } from '@rhizome/clock';
 
-/** Fisher–Yates shuffle in place. */
-export function shuffle<T>(items: T[], random: Random): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
+/** Fisher–Yates shuffle in place (of the first `n` items: a typed array may have spare room). */
+export function shuffle<T, A extends { [i: number]: T; readonly length: number }>(items: A, random: Random, n = items.length): A {
+  for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
     const tmp = items[i] as T;
     items[i] = items[j] as T;
@@ -17,10 +17,9 @@ export function shuffle<T>(items: T[], random: Random): T[] {
   return items;
 }
 
-/** Up to `k` distinct items chosen uniformly from `items` that pass `accept`. */
-export function sample<T>(items: readonly T[], k: number, random: Random, accept: (item: T) => boolean): T[] {
+/** Up to `k` distinct items chosen uniformly from the first `n` of `items` that pass `accept`. */
+export function sample<T>(items: ArrayLike<T>, k: number, random: Random, accept: (item: T) => boolean, n = items.length): T[] {
   const out: T[] = [];
-  const n = items.length;
   if (n === 0 || k <= 0) return out;
   // Random probes first (cheap for large n), then a linear sweep from a random start.
   const seen = new Set<number>();

@@ -86,18 +86,17 @@ export class Prober {
    * meanwhile land at random positions. Skips self, failed and left.
    */
   private nextTarget(): MemberState | undefined {
-    const order = this.membership.list;
-    for (let checked = 0; checked <= order.length; checked++) {
-      if (this.index >= order.length) {
-        shuffle(order, this.ctx.random);
+    const ms = this.membership;
+    for (let checked = 0; checked <= ms.size; checked++) {
+      if (this.index >= ms.size) {
+        shuffle(ms.order, this.ctx.random, ms.size);
         this.index = 0;
-        if (order.length === 0) return undefined;
+        if (ms.size === 0) return undefined;
       }
-      const m = order[this.index++] as MemberState;
-      if (m === this.membership.local) continue;
-      if (m.status === 'failed' || m.status === 'left') continue;
-      if (this.membership.get(m.name) !== m) continue; // reaped since the shuffle
-      return m;
+      // Reaped members leave the order at once (the index may skip one then, as with a splice).
+      const id = ms.order[this.index++] as number;
+      if (id === ms.localIdNumber || !ms.isLive(id)) continue;
+      return ms.ref(id);
     }
     return undefined;
   }
@@ -124,11 +123,12 @@ export class Prober {
     this.deadline(p.probeTimeout, () => {
       if (this.stopped || acked) return;
       // Direct ping timed out: ask others to try (indirect probes), with nacks under Lifeguard.
-      const helpers = sample(this.membership.list, p.indirectChecks, ctx.random, (m) => m !== this.membership.local && m !== target && m.status === 'alive');
+      const ms = this.membership;
+      const helpers = sample(ms.order, p.indirectChecks, ctx.random, (id) => id !== ms.localIdNumber && id !== target.id && ms.statusOf(id) === 'alive', ms.size);
       const nack = p.lifeguard;
       for (const h of helpers) {
         const req: IndirectPingMsg = { t: MessageType.IndirectPing, seq, target: target.name, targetAddr: target.addr, nack };
-        ctx.send(h.addr, [req]);
+        ctx.send(ms.addrOf(h), [req]);
       }
       if (nack) expectedNacks = helpers.length;
     });

@@ -31,9 +31,10 @@
  */
 import { plausibleIncarnation } from './bounds';
 import type { NodeContext } from './internal/context';
+import { ALIVE, FAILED, LEFT, MemberColumns, MemberRef, SUSPECT, identities, statusName, type StatusCode } from './internal/member-table';
 import type { AliveMsg, DeadMsg, HeardMsg, Message, SuspectMsg, Tags, WireMember } from './internal/messages';
 import { MessageType, WireStatus } from './internal/messages';
-import { snapshot, tagsEqual, toWireStatus, type Member, type MemberState } from './member';
+import { snapshot, tagsEqual, toWireStatus, type Member, type MemberState, type MemberStatus } from './member';
 import { suspicionTimeout } from './options';
 import { Suspicion } from './suspicion';
 
@@ -48,11 +49,10 @@ export interface MembershipHooks {
 }
 
 export class Membership {
-  readonly local: MemberState;
-  private readonly byName = new Map<string, MemberState>();
-  private readonly byAddr = new Map<string, MemberState>();
-  /** All members, self included, in random order (new members inserted at random positions). */
-  readonly list: MemberState[] = [];
+  /** Columns per member (internal/member-table.ts): no object per member. */
+  private readonly cols: MemberColumns;
+  readonly local: MemberRef;
+  private readonly localId: number;
   private readonly suspicions = new Map<string, Suspicion>();
   /** Signs of life from members while they were suspect (slow, not dead): name → last time. Kept across refutations. */
   private readonly heardAt = new Map<string, number>();
@@ -64,16 +64,56 @@ export class Membership {
     private readonly hooks: MembershipHooks,
     tags: Tags,
   ) {
-    this.local = { name: ctx.name, addr: ctx.address, inc: 1, status: 'alive', tags, stateChange: ctx.clock.now() };
-    this.insert(this.local);
+    this.cols = MemberColumns.owned(this);
+    this.localId = this.insert(ctx.name, ctx.address, tags, 1, ALIVE);
+    this.local = new MemberRef(this.cols, this.localId, ctx.name);
   }
 
-  get(name: string): MemberState | undefined {
-    return this.byName.get(name);
+  get(name: string): MemberRef | undefined {
+    const id = this.cols.idOf(name);
+    return id === undefined ? undefined : new MemberRef(this.cols, id, name);
   }
 
-  byAddress(addr: string): MemberState | undefined {
-    return this.byAddr.get(addr);
+  /** The member now at `addr`, if any. */
+  byAddress(addr: string): MemberRef | undefined {
+    for (const iid of identities.withAddr(addr) ?? []) {
+      const id = identities.identName[iid] as number;
+      if (this.cols.has(id) && this.cols.ident[id] === iid) return this.ref(id);
+    }
+    return undefined;
+  }
+
+  /** A view of the member with name id `id` (held by this node). */
+  ref(id: number): MemberRef {
+    return new MemberRef(this.cols, id, identities.nameOf(id) as string);
+  }
+
+  /** All members' ids, self included, in probe order (random; members inserted at random positions). Entries below `size` are in use; valid until the next change. */
+  get order(): Int32Array {
+    return this.cols.order;
+  }
+
+  get size(): number {
+    return this.cols.size;
+  }
+
+  get localIdNumber(): number {
+    return this.localId;
+  }
+
+  /** Column reads by id, for loops over many members (no view object each). */
+  statusOf(id: number): MemberStatus {
+    return statusName(this.cols.status[id] as number);
+  }
+  isLive(id: number): boolean {
+    const s = this.cols.status[id];
+    return s === ALIVE || s === SUSPECT;
+  }
+  addrOf(id: number): string {
+    return this.cols.addrOf(id);
+  }
+  changedAt(id: number): number {
+    return this.cols.changed[id] as number;
   }
 
   /** Members not failed or left, self included (memberlist estNumNodes). */
@@ -82,7 +122,19 @@ export class Membership {
   }
 
   members(): Member[] {
-    return this.list.map(snapshot);
+    const out: Member[] = [];
+    for (let i = 0; i < this.cols.size; i++) out.push(snapshot(this.ref(this.cols.order[i] as number)));
+    return out;
+  }
+
+  /** Names of the members not failed or left, self included. */
+  liveNames(): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < this.cols.size; i++) {
+      const id = this.cols.order[i] as number;
+      if (this.isLive(id)) out.push(identities.nameOf(id) as string);
+    }
+    return out;
   }
 
   /** The local alive message (to announce ourselves). */
@@ -93,16 +145,16 @@ export class Membership {
 
   /** Change our tags: a new incarnation so the news overrides the old. */
   setLocalTags(tags: Tags): void {
-    this.local.inc++;
-    this.local.tags = tags;
+    this.cols.inc[this.localId] = this.local.inc + 1;
+    this.cols.setIdentity(this.localId, this.local.addr, tags);
     this.hooks.broadcast(this.local.name, this.localAlive());
   }
 
   /** Come back after a leave: alive again at a new incarnation. */
   rejoinLocal(): void {
     this.leaving = false;
-    this.local.inc++;
-    this.setStatus(this.local, 'alive');
+    this.cols.inc[this.localId] = this.local.inc + 1;
+    this.setStatus(this.localId, ALIVE);
     this.hooks.broadcast(this.local.name, this.localAlive());
   }
 
@@ -122,58 +174,56 @@ export class Membership {
    */
   aliveNode(a: AliveMsg, quietIfNew = false): void {
     const self = this.ctx.name;
+    const cols = this.cols;
     // While leaving, echoes of our old alive news must not resurrect us.
     if (this.leaving && a.node === self) return;
-    let state = this.byName.get(a.node);
+    let id = cols.idOf(a.node);
     // Ignore implausible incarnation numbers (bounds.ts): believing one could put a member beyond refutation.
-    if (!plausibleIncarnation(a.inc, state?.inc)) return this.ctx.implausible(`alive for ${a.node} at incarnation ${a.inc}`);
+    if (!plausibleIncarnation(a.inc, id === undefined ? undefined : cols.inc[id])) return this.ctx.implausible(`alive for ${a.node} at incarnation ${a.inc}`);
     let isNew = false;
     let updatesAddr = false;
-    if (!state) {
-      state = { name: a.node, addr: a.addr, inc: a.inc, status: 'failed', tags: a.tags, stateChange: this.ctx.clock.now() };
-      this.insert(state);
-      this.live--; // inserted as not-live; setStatus below counts it
+    if (id === undefined) {
+      id = this.insert(a.node, a.addr, a.tags, a.inc, FAILED); // inserted as not-live; setStatus below counts it
       isNew = true;
-    } else if (state.addr !== a.addr) {
+    } else if (cols.addrOf(id) !== a.addr) {
       // Same name, another address: a restart elsewhere is fine once the old one is dead; otherwise a conflict.
-      if (state.status !== 'failed' && state.status !== 'left') {
-        this.hooks.conflict(state, a.addr);
+      if (this.isLive(id)) {
+        this.hooks.conflict(this.ref(id), a.addr);
         return;
       }
       updatesAddr = true;
     }
     const isLocal = a.node === self;
+    const inc = cols.inc[id] as number;
     // Ignore old incarnation numbers (for us only strictly older ones: equal may carry foreign tags to refute).
-    if (!isNew && !updatesAddr && !isLocal && a.inc <= state.inc) return;
-    if (!isNew && isLocal && a.inc < state.inc) return;
+    if (!isNew && !updatesAddr && !isLocal && a.inc <= inc) return;
+    if (!isNew && isLocal && a.inc < inc) return;
     this.clearSuspicion(a.node);
     if (isLocal) {
       // Our own news echoed back is fine; anything else about us must be refuted.
-      if (a.inc === state.inc && a.addr === state.addr && tagsEqual(a.tags, state.tags)) return;
-      this.refute(state, a.inc);
+      if (a.inc === inc && a.addr === cols.addrOf(id) && tagsEqual(a.tags, cols.tagsOf(id))) return;
+      this.refute(a.inc);
       return;
     }
     if (!(isNew && quietIfNew)) this.hooks.broadcast(a.node, a);
-    const wasDown = isNew || state.status === 'failed' || state.status === 'left';
-    const tagsChanged = !tagsEqual(state.tags, a.tags);
-    if (updatesAddr) {
-      this.byAddr.delete(state.addr);
-      state.addr = a.addr;
-      this.byAddr.set(state.addr, state);
-    }
-    state.inc = a.inc;
-    state.tags = a.tags;
-    if (state.status !== 'alive') this.setStatus(state, 'alive');
-    if (wasDown) this.hooks.emit('member-join', snapshot(state));
-    else if (tagsChanged || updatesAddr) this.hooks.emit('member-update', snapshot(state));
+    const status = cols.status[id];
+    const wasDown = isNew || status === FAILED || status === LEFT;
+    const tagsChanged = !tagsEqual(cols.tagsOf(id), a.tags);
+    if (updatesAddr || tagsChanged) cols.setIdentity(id, a.addr, a.tags);
+    cols.inc[id] = a.inc;
+    if (status !== ALIVE) this.setStatus(id, ALIVE);
+    if (wasDown) this.hooks.emit('member-join', snapshot(this.ref(id)));
+    else if (tagsChanged || updatesAddr) this.hooks.emit('member-update', snapshot(this.ref(id)));
   }
 
   suspectNode(s: SuspectMsg): void {
-    const state = this.byName.get(s.node);
-    if (!state) return;
+    const cols = this.cols;
+    const id = cols.idOf(s.node);
+    if (id === undefined) return;
     // Ignore old incarnation numbers, and implausibly new ones (bounds.ts).
-    if (s.inc < state.inc) return;
-    if (!plausibleIncarnation(s.inc, state.inc)) return this.ctx.implausible(`suspect for ${s.node} at incarnation ${s.inc}`);
+    const inc = cols.inc[id] as number;
+    if (s.inc < inc) return;
+    if (!plausibleIncarnation(s.inc, inc)) return this.ctx.implausible(`suspect for ${s.node} at incarnation ${s.inc}`);
     // An independent confirmation of a running suspicion shortens it; re-gossip it if it was new.
     const timer = this.suspicions.get(s.node);
     if (timer) {
@@ -181,15 +231,16 @@ export class Membership {
       return;
     }
     // Only alive members can become suspect (left and failed are final for their incarnation).
-    if (state.status !== 'alive') return;
+    if (cols.status[id] !== ALIVE) return;
     // If this is us, refute.
-    if (state === this.local) {
-      this.refute(state, s.inc);
+    if (id === this.localId) {
+      this.refute(s.inc);
       return;
     }
     this.hooks.broadcast(s.node, s);
-    state.inc = s.inc;
-    this.setStatus(state, 'suspect');
+    cols.inc[id] = s.inc;
+    this.setStatus(id, SUSPECT);
+    const state = this.ref(id);
     const changeTime = state.stateChange;
     // Buddy system: if we are the accuser, tell the suspect first so it can refute early.
     if (s.from === this.ctx.name) this.ctx.send(state.addr, [s]);
@@ -232,44 +283,48 @@ export class Membership {
   }
 
   deadNode(d: DeadMsg, onDone?: () => void): void {
-    const state = this.byName.get(d.node);
-    if (!state) {
+    const cols = this.cols;
+    const id = cols.idOf(d.node);
+    if (id === undefined) {
       onDone?.();
       return;
     }
     // Ignore old incarnation numbers, and implausibly new ones (bounds.ts).
-    if (d.inc < state.inc || !plausibleIncarnation(d.inc, state.inc)) {
-      if (d.inc >= state.inc) this.ctx.implausible(`dead for ${d.node} at incarnation ${d.inc}`);
+    const inc = cols.inc[id] as number;
+    if (d.inc < inc || !plausibleIncarnation(d.inc, inc)) {
+      if (d.inc >= inc) this.ctx.implausible(`dead for ${d.node} at incarnation ${d.inc}`);
       onDone?.();
       return;
     }
     const isLeave = d.from === d.node;
+    const status = cols.status[id];
     // Already left: final. Already failed: only a leave upgrades it (a leave must never end as failed).
-    if (state.status === 'left' || (state.status === 'failed' && !isLeave)) {
+    if (status === LEFT || (status === FAILED && !isLeave)) {
       onDone?.();
       return;
     }
     this.clearSuspicion(d.node);
     // If this is us, refute unless we are the one leaving.
-    if (state === this.local && !this.leaving) {
-      this.refute(state, d.inc);
+    if (id === this.localId && !this.leaving) {
+      this.refute(d.inc);
       onDone?.();
       return;
     }
     this.hooks.broadcast(d.node, d, onDone);
-    state.inc = d.inc;
-    this.setStatus(state, isLeave ? 'left' : 'failed');
-    if (state !== this.local) this.hooks.emit(isLeave ? 'member-leave' : 'member-failed', snapshot(state));
+    cols.inc[id] = d.inc;
+    this.setStatus(id, isLeave ? LEFT : FAILED);
+    if (id !== this.localId) this.hooks.emit(isLeave ? 'member-leave' : 'member-failed', snapshot(this.ref(id)));
   }
 
   /** Merge a peer's full state (push-pull). `from` is the peer's name, used as the accuser. */
   mergeRemoteState(members: readonly WireMember[], from: string): void {
+    const cols = this.cols;
     for (const m of members) {
       // Most entries of a full state are news we already hold: an alive entry at an incarnation we
       // have passed, same address, about someone else is ignored by aliveNode anyway (no message built).
       if (m.s === WireStatus.Alive && m.n !== this.ctx.name) {
-        const cur = this.byName.get(m.n);
-        if (cur !== undefined && m.i <= cur.inc && cur.addr === m.a) continue;
+        const id = cols.idOf(m.n);
+        if (id !== undefined && m.i <= (cols.inc[id] as number) && cols.addrOf(id) === m.a) continue;
       }
       switch (m.s) {
         case WireStatus.Alive:
@@ -289,27 +344,36 @@ export class Membership {
 
   /** Our full state for push-pull. */
   localState(): WireMember[] {
-    return this.list.map((m) => ({ n: m.name, a: m.addr, i: m.inc, s: toWireStatus(m.status), g: m.tags }));
+    const cols = this.cols;
+    const out: WireMember[] = new Array<WireMember>(cols.size);
+    for (let i = 0; i < cols.size; i++) {
+      const id = cols.order[i] as number;
+      const iid = cols.ident[id] as number;
+      out[i] = { n: identities.nameOf(id) as string, a: identities.identAddr[iid] as string, i: cols.inc[id] as number, s: toWireStatus(statusName(cols.status[id] as number)), g: identities.identTags[iid] as Tags };
+    }
+    return out;
   }
 
   /** Remove tombstones older than their timeout; returns how many were reaped. */
   reap(): number {
     const now = this.ctx.clock.now();
     const p = this.ctx.profile;
-    let reaped = 0;
-    for (let i = this.list.length - 1; i >= 0; i--) {
-      const m = this.list[i] as MemberState;
-      if (m === this.local) continue;
-      const limit = m.status === 'left' ? p.tombstoneTimeout : m.status === 'failed' ? p.reapTimeout : Infinity;
-      if (now - m.stateChange < limit) continue;
-      this.list.splice(i, 1);
-      this.byName.delete(m.name);
-      if (this.byAddr.get(m.addr) === m) this.byAddr.delete(m.addr);
-      this.heardAt.delete(m.name);
-      reaped++;
-      this.hooks.emit('member-reap', snapshot(m));
+    const cols = this.cols;
+    const due: number[] = [];
+    for (let i = 0; i < cols.size; i++) {
+      const id = cols.order[i] as number;
+      if (id === this.localId) continue;
+      const status = cols.status[id];
+      const limit = status === LEFT ? p.tombstoneTimeout : status === FAILED ? p.reapTimeout : Infinity;
+      if (now - (cols.changed[id] as number) >= limit) due.push(id);
     }
-    return reaped;
+    for (const id of due) {
+      const gone = snapshot(this.ref(id));
+      cols.remove(id);
+      this.heardAt.delete(gone.name);
+      this.hooks.emit('member-reap', gone);
+    }
+    return due.length;
   }
 
   shutdown(): void {
@@ -317,14 +381,14 @@ export class Membership {
     this.suspicions.clear();
   }
 
-  private refute(me: MemberState, accusedInc: number): void {
+  private refute(accusedInc: number): void {
     // Make sure the incarnation number beats the accusation.
-    me.inc = Math.max(me.inc + 1, accusedInc + 1);
+    const cols = this.cols;
+    cols.inc[this.localId] = Math.max((cols.inc[this.localId] as number) + 1, accusedInc + 1);
     // Being accused is a sign we may be the slow one (Lifeguard).
     if (this.ctx.profile.lifeguard) this.ctx.awareness.applyDelta(1);
-    this.hooks.broadcast(me.name, this.localAlive());
+    this.hooks.broadcast(this.local.name, this.localAlive());
   }
-
   private clearSuspicion(name: string): void {
     const s = this.suspicions.get(name);
     if (s) {
@@ -347,9 +411,9 @@ export class Membership {
 
   /** A witness heard from a suspect. */
   heardWitness(h: HeardMsg): void {
-    const state = this.byName.get(h.node);
-    if (!state || state.status !== 'suspect' || h.inc < state.inc || !this.ctx.profile.lifeguard) return;
-    if (!plausibleIncarnation(h.inc, state.inc)) return this.ctx.implausible(`heard for ${h.node} at incarnation ${h.inc}`);
+    const id = this.cols.idOf(h.node);
+    if (id === undefined || this.cols.status[id] !== SUSPECT || h.inc < (this.cols.inc[id] as number) || !this.ctx.profile.lifeguard) return;
+    if (!plausibleIncarnation(h.inc, this.cols.inc[id])) return this.ctx.implausible(`heard for ${h.node} at incarnation ${h.inc}`);
     if (this.noteHeard(h.node)) this.hooks.broadcast(`${h.node}\u0000heard`, h);
   }
 
@@ -366,24 +430,21 @@ export class Membership {
     return last === undefined || now - last >= this.ctx.profile.probeInterval;
   }
 
-  private setStatus(m: MemberState, status: MemberState['status']): void {
-    const wasLive = m.status === 'alive' || m.status === 'suspect';
-    const isLive = status === 'alive' || status === 'suspect';
+  private setStatus(id: number, status: StatusCode): void {
+    const cols = this.cols;
+    const was = cols.status[id];
+    const wasLive = was === ALIVE || was === SUSPECT;
+    const isLive = status === ALIVE || status === SUSPECT;
     if (wasLive && !isLive) this.live--;
     if (!wasLive && isLive) this.live++;
-    m.status = status;
-    m.stateChange = this.ctx.clock.now();
+    cols.status[id] = status;
+    cols.changed[id] = this.ctx.clock.now();
   }
 
-  private insert(m: MemberState): void {
-    this.byName.set(m.name, m);
-    this.byAddr.set(m.addr, m);
-    // Random position, so probe order and gossip targets are not biased by join order.
-    const i = Math.floor(this.ctx.random() * (this.list.length + 1));
-    this.list.push(m);
-    const last = this.list.length - 1;
-    this.list[last] = this.list[i] as MemberState;
-    this.list[i] = m;
-    this.live++;
+  /** Add a member (at a random position of the probe order, so it is not biased by join order). */
+  private insert(name: string, addr: string, tags: Tags, inc: number, status: StatusCode): number {
+    const id = this.cols.add(name, addr, tags, inc, status, this.ctx.clock.now(), this.ctx.random);
+    if (status === ALIVE || status === SUSPECT) this.live++;
+    return id;
   }
 }

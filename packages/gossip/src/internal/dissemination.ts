@@ -31,7 +31,6 @@ import type { Clock, TimerHandle } from '@rhizome/clock';
 import { encodeFrames } from './codec';
 import type { Keyring } from '../keyring';
 import type { GossipLogger } from '../logger';
-import type { MemberState } from '../member';
 import { MessageType, type Message } from './messages';
 import type { GossipProfile } from '../options';
 import { sample, type Random } from '../prng';
@@ -188,26 +187,26 @@ export class Dissemination {
     const now = this.d.clock.now();
     this.lastGossip = now;
     if (!this.anythingQueued()) return;
-    const membership = this.d.membership();
-    const local = membership.local;
+    const ms = this.d.membership();
+    const local = ms.localIdNumber;
     const deadTime = this.d.profile.gossipToTheDeadTime;
-    const eligible = (m: MemberState): boolean => {
-      if (m === local) return false;
-      if (m.status === 'alive' || m.status === 'suspect') return true;
-      return now - m.stateChange < deadTime;
+    const eligible = (id: number): boolean => {
+      if (id === local) return false;
+      if (ms.isLive(id)) return true;
+      return now - ms.changedAt(id) < deadTime;
     };
     const k = this.d.profile.gossipNodes;
     const transport = this.d.transport;
-    let targets: MemberState[];
+    let targets: number[];
     if (transport.connected === undefined) {
-      targets = sample(membership.list, k, this.d.random, eligible);
+      targets = sample(ms.order, k, this.d.random, eligible, ms.size);
     } else {
       // See the header: connected members first, plus one random member at most once per gossipInterval.
-      targets = sample(membership.list, k, this.d.random, (m) => eligible(m) && transport.connected!(m.addr));
+      targets = sample(ms.order, k, this.d.random, (id) => eligible(id) && transport.connected!(ms.addrOf(id)), ms.size);
       if (targets.length === 0 || now - this.lastNewGossipLink >= this.d.profile.gossipInterval) {
-        const extra = sample(membership.list, 1, this.d.random, (m) => eligible(m) && !targets.includes(m))[0];
+        const extra = sample(ms.order, 1, this.d.random, (id) => eligible(id) && !targets.includes(id), ms.size)[0];
         if (extra !== undefined) {
-          if (!transport.connected(extra.addr)) this.lastNewGossipLink = now;
+          if (!transport.connected(ms.addrOf(extra))) this.lastNewGossipLink = now;
           if (targets.length >= k) targets[k - 1] = extra;
           else targets.push(extra);
         }
@@ -216,7 +215,7 @@ export class Dissemination {
     for (const t of targets) {
       const msgs = this.takeBroadcasts(this.d.profile.gossipBudget);
       if (msgs.length === 0) break;
-      this.send(t.addr, msgs, false, 0);
+      this.send(ms.addrOf(t), msgs, false, 0);
     }
   }
 }

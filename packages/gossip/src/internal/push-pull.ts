@@ -23,7 +23,6 @@
  */
 import type { TimerHandle } from '@rhizome/clock';
 import type { NodeContext } from './context';
-import type { MemberState } from '../member';
 import { MAX_EVENT_DIGESTS, MessageType, PUSH_PULL_CHUNK, type EventDigest, type Message, type PushPullMsg } from './messages';
 import { pushPullScale } from '../options';
 import { sample } from '../prng';
@@ -122,15 +121,15 @@ export class PushPull {
   syncRandom(): void {
     if (this.membership.leaving || !this.ctx.running()) return;
     const live = this.membership.numLive();
-    const list = this.membership.list;
-    const local = this.membership.local;
-    const failed = list.reduce((n, m) => n + (m.status === 'failed' ? 1 : 0), 0);
-    let target: MemberState | undefined;
+    const ms = this.membership;
+    let failed = 0;
+    for (let i = 0; i < ms.size; i++) if (ms.statusOf(ms.order[i] as number) === 'failed') failed++;
+    let target: number | undefined;
     // Serf-style reconnect: sometimes try a failed member, so partitions heal.
     if (failed > 0 && this.ctx.random() < failed / Math.max(1, live)) {
-      target = sample(list, 1, this.ctx.random, (m) => m.status === 'failed')[0];
+      target = sample(ms.order, 1, this.ctx.random, (id) => ms.statusOf(id) === 'failed', ms.size)[0];
     }
-    target ??= sample(list, 1, this.ctx.random, (m) => m !== local && m.status === 'alive')[0];
-    if (target) this.pushPullTo(target.addr, false);
+    target ??= sample(ms.order, 1, this.ctx.random, (id) => id !== ms.localIdNumber && ms.statusOf(id) === 'alive', ms.size)[0];
+    if (target !== undefined) this.pushPullTo(ms.addrOf(target), false);
   }
 }
