@@ -34,7 +34,7 @@ import type { NodeContext } from './internal/context';
 import { ALIVE, FAILED, LEFT, MemberColumns, MemberRef, SUSPECT, identities, statusName, type StatusCode } from './internal/member-table';
 import type { AliveMsg, DeadMsg, HeardMsg, Message, SuspectMsg, Tags, WireMember } from './internal/messages';
 import { MessageType, WireStatus } from './internal/messages';
-import { snapshot, tagsEqual, toWireStatus, type Member, type MemberState, type MemberStatus } from './member';
+import { snapshot, tagsEqual, type Member, type MemberState, type MemberStatus } from './member';
 import { suspicionTimeout } from './options';
 import { Suspicion } from './suspicion';
 
@@ -145,7 +145,7 @@ export class Membership {
 
   /** Change our tags: a new incarnation so the news overrides the old. */
   setLocalTags(tags: Tags): void {
-    this.cols.inc[this.localId] = this.local.inc + 1;
+    this.cols.setInc(this.localId, this.local.inc + 1);
     this.cols.setIdentity(this.localId, this.local.addr, tags);
     this.hooks.broadcast(this.local.name, this.localAlive());
   }
@@ -153,7 +153,7 @@ export class Membership {
   /** Come back after a leave: alive again at a new incarnation. */
   rejoinLocal(): void {
     this.leaving = false;
-    this.cols.inc[this.localId] = this.local.inc + 1;
+    this.cols.setInc(this.localId, this.local.inc + 1);
     this.setStatus(this.localId, ALIVE);
     this.hooks.broadcast(this.local.name, this.localAlive());
   }
@@ -210,7 +210,7 @@ export class Membership {
     const wasDown = isNew || status === FAILED || status === LEFT;
     const tagsChanged = !tagsEqual(cols.tagsOf(id), a.tags);
     if (updatesAddr || tagsChanged) cols.setIdentity(id, a.addr, a.tags);
-    cols.inc[id] = a.inc;
+    cols.setInc(id, a.inc);
     if (status !== ALIVE) this.setStatus(id, ALIVE);
     if (wasDown) this.hooks.emit('member-join', snapshot(this.ref(id)));
     else if (tagsChanged || updatesAddr) this.hooks.emit('member-update', snapshot(this.ref(id)));
@@ -238,7 +238,7 @@ export class Membership {
       return;
     }
     this.hooks.broadcast(s.node, s);
-    cols.inc[id] = s.inc;
+    cols.setInc(id, s.inc);
     this.setStatus(id, SUSPECT);
     const state = this.ref(id);
     const changeTime = state.stateChange;
@@ -311,7 +311,7 @@ export class Membership {
       return;
     }
     this.hooks.broadcast(d.node, d, onDone);
-    cols.inc[id] = d.inc;
+    cols.setInc(id, d.inc);
     this.setStatus(id, isLeave ? LEFT : FAILED);
     if (id !== this.localId) this.hooks.emit(isLeave ? 'member-leave' : 'member-failed', snapshot(this.ref(id)));
   }
@@ -342,14 +342,13 @@ export class Membership {
     }
   }
 
-  /** Our full state for push-pull. */
+  /** Our full state for push-pull (entries shared with other nodes that agree: read-only). */
   localState(): WireMember[] {
     const cols = this.cols;
     const out: WireMember[] = new Array<WireMember>(cols.size);
     for (let i = 0; i < cols.size; i++) {
       const id = cols.order[i] as number;
-      const iid = cols.ident[id] as number;
-      out[i] = { n: identities.nameOf(id) as string, a: identities.identAddr[iid] as string, i: cols.inc[id] as number, s: toWireStatus(statusName(cols.status[id] as number)), g: identities.identTags[iid] as Tags };
+      out[i] = identities.wireEntry(cols.ident[id] as number, cols.inc[id] as number, cols.status[id] as number);
     }
     return out;
   }
@@ -384,7 +383,7 @@ export class Membership {
   private refute(accusedInc: number): void {
     // Make sure the incarnation number beats the accusation.
     const cols = this.cols;
-    cols.inc[this.localId] = Math.max((cols.inc[this.localId] as number) + 1, accusedInc + 1);
+    cols.setInc(this.localId, Math.max((cols.inc[this.localId] as number) + 1, accusedInc + 1));
     // Being accused is a sign we may be the slow one (Lifeguard).
     if (this.ctx.profile.lifeguard) this.ctx.awareness.applyDelta(1);
     this.hooks.broadcast(this.local.name, this.localAlive());

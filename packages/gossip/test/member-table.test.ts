@@ -46,6 +46,19 @@ describe('member table (columns, shared identities)', () => {
     expect(identities.nameId(uniq('m'))).toBeUndefined();
   });
 
+  it('incarnations past 32 bits widen the column without losing the others', () => {
+    const random = seededRandom(4);
+    const t = new MemberColumns();
+    const a = t.add(uniq('i1'), 'sim://i1', {}, 7, ALIVE, 0, random);
+    const b = t.add(uniq('i2'), 'sim://i2', {}, 2 ** 32 - 1, ALIVE, 0, random);
+    expect(t.inc).toBeInstanceOf(Uint32Array);
+    t.setInc(b, 2 ** 32 + 5);
+    expect([t.inc[a], t.inc[b]]).toEqual([7, 2 ** 32 + 5]);
+    t.add(uniq('i3'), 'sim://i3', {}, 1, ALIVE, 0, random); // growth keeps the wide column
+    expect(t.inc[b]).toBe(2 ** 32 + 5);
+    t.releaseAll();
+  });
+
   it('the probe order holds every member once, in a seeded random order, and survives growth and removal', () => {
     const random = seededRandom(3);
     const t = new MemberColumns();

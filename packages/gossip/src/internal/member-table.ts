@@ -11,7 +11,7 @@
  *   runs one node per process, so for it this is its own table.
  * - Each node keeps typed-array columns indexed by name id: status,
  *   incarnation, time of the last status change and identity id, plus the
- *   probe order as an array of ids (~25 B per pair).
+ *   probe order as an array of ids (~21 B per pair).
  *
  * Identities a node stops using (a member reaped, a new address or tags)
  * are released; one nobody uses is freed and its ids reused, so a
@@ -20,7 +20,7 @@
  * garbage collected (FinalizationRegistry).
  */
 import { tagsEqual, type MemberState, type MemberStatus } from '../member';
-import type { Tags } from './messages';
+import { WireStatus, type Tags, type WireMember } from './messages';
 
 /** Column codes for a member's status; 0 is "no such member here". */
 export const ABSENT = 0;
@@ -34,6 +34,8 @@ const STATUS_NAMES: readonly MemberStatus[] = ['failed', 'alive', 'suspect', 'fa
 export function statusName(code: number): MemberStatus {
   return STATUS_NAMES[code] ?? 'failed';
 }
+const WIRE_STATUS: readonly WireStatus[] = [WireStatus.Failed, WireStatus.Alive, WireStatus.Suspect, WireStatus.Failed, WireStatus.Left];
+
 export function statusCode(s: MemberStatus): StatusCode {
   return s === 'alive' ? ALIVE : s === 'suspect' ? SUSPECT : s === 'failed' ? FAILED : LEFT;
 }
@@ -53,6 +55,13 @@ class IdentityRegistry {
   private readonly freeIdents: number[] = [];
   /** address → identity ids with that address (byAddress lookups). */
   private readonly byAddr = new Map<string, number[]>();
+  /**
+   * identity id → the last push-pull entry built for it. Nodes that agree
+   * on a member (the usual case) send the same entry object, so a full
+   * state costs an array of pointers, not N new objects. Entries are never
+   * mutated after they are built (receivers and the codec only read them).
+   */
+  private readonly wire: (WireMember | undefined)[] = [];
 
   /** One more than the highest name id ever handed out: how wide a node's columns may need to be. */
   get nameSpan(): number {
@@ -70,6 +79,16 @@ class IdentityRegistry {
   /** Identity ids that have this address. */
   withAddr(addr: string): readonly number[] | undefined {
     return this.byAddr.get(addr);
+  }
+
+  /** The push-pull entry for identity `iid` at incarnation `inc` with status `code`. */
+  wireEntry(iid: number, inc: number, code: number): WireMember {
+    const s = WIRE_STATUS[code] ?? WireStatus.Failed;
+    const w = this.wire[iid];
+    if (w !== undefined && w.i === inc && w.s === s) return w;
+    const entry: WireMember = { n: this.names[this.identName[iid] as number] as string, a: this.identAddr[iid] as string, i: inc, s, g: this.identTags[iid] as Tags };
+    this.wire[iid] = entry;
+    return entry;
   }
 
   /** An identity for (name, addr, tags), with one more reference. */
@@ -114,6 +133,7 @@ class IdentityRegistry {
     if (at.length === 0) this.byAddr.delete(addr);
     this.identAddr[iid] = '';
     this.identTags[iid] = EMPTY_TAGS;
+    this.wire[iid] = undefined;
     this.freeIdents.push(iid);
     if (vs.length === 0) {
       this.nameIds.delete(this.names[nid] as string);
@@ -136,7 +156,11 @@ const dropped = new FinalizationRegistry<MemberColumns>((cols) => cols.releaseAl
  */
 export class MemberColumns {
   status = new Uint8Array(0);
-  inc = new Float64Array(0);
+  /**
+   * Incarnations: 32 bits (memberlist's range) until one does not fit, then
+   * the column becomes 64-bit floats (bounds.ts lets them grow past 2^32).
+   */
+  inc: Uint32Array | Float64Array = new Uint32Array(0);
   /** Clock time of the last status change. */
   changed = new Float64Array(0);
   ident = new Uint32Array(0);
@@ -175,7 +199,7 @@ export class MemberColumns {
     const id = identities.identName[iid] as number;
     this.reserve(id + 1, this.size + 1);
     this.ident[id] = iid;
-    this.inc[id] = inc;
+    this.setInc(id, inc);
     this.status[id] = status;
     this.changed[id] = now;
     const i = Math.floor(random() * (this.size + 1));
@@ -183,6 +207,11 @@ export class MemberColumns {
     this.order[i] = id;
     this.size++;
     return id;
+  }
+
+  setInc(id: number, inc: number): void {
+    if (inc > 0xffffffff && this.inc instanceof Uint32Array) this.inc = Float64Array.from(this.inc);
+    this.inc[id] = inc;
   }
 
   /** A new address or tags for a member: another identity. */
@@ -221,7 +250,7 @@ export class MemberColumns {
     if (span > this.status.length) {
       const cap = Math.max(span, Math.min(Math.max(2 * this.status.length, 8), identities.nameSpan));
       this.status = grow(this.status, new Uint8Array(cap));
-      this.inc = grow(this.inc, new Float64Array(cap));
+      this.inc = grow(this.inc, this.inc instanceof Uint32Array ? new Uint32Array(cap) : new Float64Array(cap));
       this.changed = grow(this.changed, new Float64Array(cap));
       this.ident = grow(this.ident, new Uint32Array(cap));
     }
