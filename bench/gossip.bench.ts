@@ -6,7 +6,7 @@
  *   pnpm bench:gossip -- --n 5,20 --out FILE            sizes and output path
  *   options: --profile lan|local (default lan, the same profile for both systems)
  *            --sim-n 10,100  --no-sim  --no-serf  --no-real
- *            --sim-no-fp    skip the two false-positive windows (join, idle, event only: large N)
+ *            --sim-no-fp    skip the two false-positive windows (join, idle, event only)
  *            --no-warm-up   Rhizome agents skip their JIT warm-up at start (cold joins)
  *
  * Writes JSON rows `{ n, metric, rhizome, serf }` (bench/results/gossip.json
@@ -151,7 +151,7 @@ async function main(): Promise<void> {
   if (o.sim) {
     console.log(`\n== simulation (SimNetwork, LAN profile, 1–5 ms links; slowed = +${SLOW_MS} ms per frame) ==`);
     const table = new Table({
-      head: ['N', 'join rounds', 'event rounds', 'msgs/member/s', 'frames/member/s', 'healthy FP, LG off', 'healthy FP, LG on', 'slowed failed, LG off', 'slowed failed, LG on', 'wall s', 'cpu s', 'peak RSS MB', 'join cpu s', 'heap B/pair'],
+      head: ['N', 'join rounds', 'event rounds', 'msgs/member/s', 'frames/member/s', 'slowed', 'healthy FP, LG off', 'healthy FP, LG on', 'slowed failed, LG off', 'slowed failed, LG on', 'wall s', 'cpu s', 'peak RSS MB', 'join cpu s', 'heap B/pair'],
     });
     for (const n of o.simN) {
       const s = await measureSim(n, (m) => console.log(`  ${m}`), 42, o.simFp);
@@ -160,6 +160,7 @@ async function main(): Promise<void> {
         ['sim_event_rounds', s.event_rounds],
         ['sim_msgs_per_member_s', s.msgs_per_member_s],
         ['sim_frames_per_member_s', s.frames_per_member_s],
+        ['sim_slowed', s.slowed],
         ['sim_fp_rate_lifeguard_off', s.fp_rate_lifeguard_off],
         ['sim_fp_rate_lifeguard_on', s.fp_rate_lifeguard_on],
         ['sim_slowed_failed_lifeguard_off', s.slowed_failed_lifeguard_off],
@@ -177,6 +178,7 @@ async function main(): Promise<void> {
         fmt(s.event_rounds),
         fmt(s.msgs_per_member_s),
         fmt(s.frames_per_member_s),
+        fmt(s.slowed),
         fmt(s.fp_rate_lifeguard_off),
         fmt(s.fp_rate_lifeguard_on),
         fmt(s.slowed_failed_lifeguard_off),

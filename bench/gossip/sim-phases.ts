@@ -1,6 +1,6 @@
 /**
  * Where a large simulation's CPU and memory go, phase by phase: build, join,
- * settle, idle, and a window with 10 % of the members (at most 100) slowed
+ * settle, idle, and a window with 10 % of the members (at most slowedCount(N), sim.ts) slowed
  * by 2.5 s per frame. Prints CPU, heap (JS heap plus typed-array
  * buffers, where the member tables live) after a full GC (and per node-member
  * pair), RSS, frames and timers after each phase; deterministic for a seed,
@@ -11,6 +11,7 @@
  */
 import { createNode, DEFAULT_LAN_PROFILE, type GossipNode } from '../../packages/gossip/src/index';
 import { SimNetwork } from '../../packages/gossip/src/testing';
+import { slowedCount, SLOW_MS } from './sim';
 
 const n = Number(process.argv[2] ?? 1000);
 const lifeguard = process.argv[3] !== 'off';
@@ -55,8 +56,8 @@ await net.clock.advance(2_000);
 phase('settle 2 s');
 await net.clock.advance(10_000);
 phase('idle 10 s');
-const slowed = Math.max(1, Math.min(100, Math.round(n / 10)));
-for (let i = 0; i < slowed; i++) net.slow(`sim://n${n - 1 - i}`, 2_500);
+const slowed = slowedCount(n);
+for (let i = 0; i < slowed; i++) net.slow(`sim://n${n - 1 - i}`, SLOW_MS);
 await net.clock.advance(windowMs);
 phase(`window ${windowMs / 1000} s, ${slowed} slowed`);
 await Promise.all(nodes.map((x) => x.shutdown()));
