@@ -43,7 +43,7 @@ import { openLogFile, type LogFile, type LogFileOptions } from './log/log-file';
 import { LogTail } from './log/log-tail';
 import { createLogger, type Logger } from './log/logger';
 import { MeshLinkTransport } from './mesh/link-transport';
-import { Rejoiner } from './mesh/rejoin';
+import { readMeshMemory, Rejoiner } from './mesh/rejoin';
 import { RelationDirectory } from './mesh/relation-directory';
 import { RemoteControl } from './mesh/remote-control';
 import { DurableState, GROUP_COMMIT_MAX_IN_FLIGHT } from './state/durable-state';
@@ -191,7 +191,8 @@ export class Agent implements AgentApi {
     const c = this.config;
     const p = this.booting;
     // 0. where this unit is on the network (refuses to start exposed without a keyring)
-    const net = await planNetwork(c);
+    const remembered = await readMeshMemory(c.dataDir);
+    const net = await planNetwork(c, remembered.port);
     p.net = net;
     if (net.note) this.log.info({ advertise: net.advertiseHost }, net.note);
     if (net.insecure) {
@@ -271,8 +272,9 @@ export class Agent implements AgentApi {
       warmUp: this.options.gossipWarmUp ?? false,
       logSummaryIntervalMs: this.options.logSummaryIntervalMs,
       log: this.log,
+      remembered,
     });
-    const { node, remembered } = mesh;
+    const { node } = mesh;
     this.gossipLog = mesh.gossipLog;
     p.encrypted = mesh.encrypted;
     p.node = node;

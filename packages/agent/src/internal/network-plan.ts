@@ -35,8 +35,14 @@ export function assertSecure(config: AgentConfig): void {
   );
 }
 
-/** Resolves the addresses; picks the port first when a fixed advertise address needs it. */
-export async function planNetwork(config: AgentConfig): Promise<NetworkPlan> {
+/**
+ * Resolves the addresses; picks the port first when a fixed advertise address
+ * needs it: the port this unit listened on before (`rememberedPort`, from
+ * mesh.json) while it is free, so that a restarted unit is where its peers
+ * and its seeds' memories say it is (a whole cluster restarted at once finds
+ * itself again), else one the OS picks.
+ */
+export async function planNetwork(config: AgentConfig, rememberedPort?: number): Promise<NetworkPlan> {
   assertSecure(config);
   const r = resolveAdvertise(config.bindHost, config.advertise);
   let bindPort = config.bindPort;
@@ -44,6 +50,7 @@ export async function planNetwork(config: AgentConfig): Promise<NetworkPlan> {
   if (config.advertise !== undefined || r.advertiseHost !== config.bindHost) {
     // The advertised address is fixed when the transport is created, so an
     // OS-picked port must be known before: pick it now on the bind host.
+    if (bindPort === 0 && rememberedPort !== undefined) bindPort = await portIfFree(config.bindHost, rememberedPort);
     if (bindPort === 0) bindPort = await pickFreePort(config.bindHost);
     advertiseAddress = formatHostPort(r.advertiseHost, r.advertisePort ?? bindPort);
   }
@@ -57,6 +64,15 @@ export async function planNetwork(config: AgentConfig): Promise<NetworkPlan> {
     insecure,
     ...(r.chosen ? { note: `${r.chosen.reason}: ${r.advertiseHost} (interface ${r.chosen.iface}); pass --advertise to choose another` } : {}),
   };
+}
+
+/** `port` when it can be bound on `host` now, else 0 (taken, or refused for any other reason: the OS picks then). */
+function portIfFree(host: string, port: number): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(0));
+    s.listen(port, host, () => s.close(() => resolve(port)));
+  });
 }
 
 function pickFreePort(host: string): Promise<number> {

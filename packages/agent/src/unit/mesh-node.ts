@@ -14,7 +14,7 @@ import type { NetworkPlan } from '../internal/network-plan';
 import { gossipProfile } from '../internal/profiles';
 import { readKeyringFile } from '../keys/keyring-file';
 import type { Logger } from '../log/logger';
-import { readMeshMemory, type MeshMemory } from '../mesh/rejoin';
+import type { MeshMemory } from '../mesh/rejoin';
 import { agentTags } from '../mesh/tags';
 
 export interface MeshNodeInput {
@@ -28,14 +28,14 @@ export interface MeshNodeInput {
   /** How often refused frames and repeated gossip warnings are summarised (default: the summary's own). */
   readonly logSummaryIntervalMs: number | undefined;
   readonly log: Logger;
+  /** What this unit remembered of the mesh (mesh.json), read before the network was planned. */
+  readonly remembered: MeshMemory;
 }
 
 export interface MeshNode {
   readonly node: GossipNode;
   /** Gossip's log, summarising what strangers can provoke per frame; closed by the agent's stop. */
   readonly gossipLog: SummarizingLogger;
-  /** What this unit remembered of the mesh (its port, its peers) for the rejoin. */
-  readonly remembered: MeshMemory;
   readonly encrypted: boolean;
 }
 
@@ -57,7 +57,7 @@ export async function startMeshNode(input: MeshNodeInput): Promise<MeshNode> {
   const gossipLog = summarizingLogger(log.child({ component: 'gossip' }), summaryEvery);
   let transport: WsTransport | undefined;
   try {
-    const remembered = await readMeshMemory(c.dataDir);
+    const { remembered } = input;
     const listen = (port: number) =>
       createWsTransport({
         host: net.bindHost,
@@ -88,7 +88,7 @@ export async function startMeshNode(input: MeshNodeInput): Promise<MeshNode> {
       logger: gossipLog,
       ...refusalEvery,
     });
-    return { node, gossipLog, remembered, encrypted: keyring !== undefined };
+    return { node, gossipLog, encrypted: keyring !== undefined };
   } catch (err) {
     await transport?.close().catch(() => undefined);
     gossipLog.close();

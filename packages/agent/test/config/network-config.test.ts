@@ -2,6 +2,7 @@
  * Bind, advertise, profile and the secure-by-default rule (config parsing
  * and the start-up network plan, without starting agents).
  */
+import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { parseAgentConfig } from '../../src/config';
 import { parseHostPort, resolveAdvertise } from '../../src/internal/address';
@@ -81,6 +82,22 @@ describe('advertise', () => {
     expect(plan.bindPort).toBe(Number(plan.advertiseAddress!.split(':')[1]));
     const fixed = await planNetwork(parseAgentConfig({ ...base, bind: '127.0.0.1:23100', advertise: '127.0.0.3' }));
     expect(fixed.advertiseAddress).toBe('127.0.0.3:23100');
+  });
+  it('picks the remembered port again while it is free, another once it is taken', async () => {
+    const config = parseAgentConfig({ ...base, bind: '127.0.0.1', advertise: '127.0.0.2', keyringFile: '/k' });
+    const first = await planNetwork(config);
+    const again = await planNetwork(config, first.bindPort);
+    expect(again.bindPort).toBe(first.bindPort);
+    expect(again.advertiseAddress).toBe(`127.0.0.2:${first.bindPort}`);
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(first.bindPort, '127.0.0.1', r));
+    try {
+      const other = await planNetwork(config, first.bindPort);
+      expect(other.bindPort).not.toBe(first.bindPort);
+      expect(other.bindPort).toBeGreaterThan(0);
+    } finally {
+      await new Promise((r) => taken.close(r));
+    }
   });
 });
 
