@@ -47,7 +47,29 @@ export function describeUnitError(e: UnitInError): string {
   );
 }
 
-export async function checkConvergence(d: Deployment): Promise<ConvergenceCheck> {
+/** Whether a reason line names `unit` (as a whole unit name: `kv/1` is not `kv/10`). */
+function mentions(reason: string, unit: string): boolean {
+  let at = reason.indexOf(unit);
+  while (at >= 0) {
+    const after = reason[at + unit.length];
+    const before = at === 0 ? ' ' : reason[at - 1]!;
+    if (!/[\w/-]/.test(before) && (after === undefined || !/\d/.test(after))) return true;
+    at = reason.indexOf(unit, at + 1);
+  }
+  return false;
+}
+
+export interface CheckOptions {
+  /**
+   * Units in error that do not hold convergence back: their error, their own
+   * reasons and every reason naming them are left out. upgrade-charm passes
+   * the units it has not reached yet, which run the old charm and whose
+   * failed run the new one retries when their turn comes.
+   */
+  readonly tolerate?: ReadonlySet<string>;
+}
+
+export async function checkConvergence(d: Deployment, options: CheckOptions = {}): Promise<ConvergenceCheck> {
   const live = liveUnits(d);
   const liveNames = live.map((u) => u.unit).sort();
   const reasons: string[] = [];
@@ -103,6 +125,16 @@ export async function checkConvergence(d: Deployment): Promise<ConvergenceCheck>
     }
   }
   if (live.length === 0) reasons.push('no live unit');
+  const tolerated = [...(options.tolerate ?? [])].filter((u) => errors.some((e) => e.unit === u));
+  if (tolerated.length > 0) {
+    const keep = (r: string) => !tolerated.some((u) => r.startsWith(`${u}: `) || mentions(r, u));
+    const kept = reasons.filter(keep);
+    reasons.length = 0;
+    reasons.push(...kept);
+    const rest = errors.filter((e) => !tolerated.includes(e.unit));
+    errors.length = 0;
+    errors.push(...rest);
+  }
   errors.sort((a, b) => (a.unit < b.unit ? -1 : a.unit > b.unit ? 1 : 0));
   return { converged: reasons.length === 0, reasons: reasons.slice(0, 50), live: liveNames, errors };
 }
@@ -120,6 +152,8 @@ export interface WaitOptions {
    * only `resolve` moves such a unit on).
    */
   readonly waitThroughErrors?: boolean;
+  /** See `CheckOptions.tolerate`. */
+  readonly tolerate?: ReadonlySet<string>;
 }
 
 export const DEFAULT_WAIT_OPTIONS = Object.freeze({
@@ -141,7 +175,7 @@ export async function waitForConvergence(d: Deployment, options: WaitOptions = {
   let dep = d;
   for (;;) {
     if (options.reload) dep = await options.reload();
-    last = await checkConvergence(dep);
+    last = await checkConvergence(dep, options.tolerate ? { tolerate: options.tolerate } : {});
     options.onProgress?.(last, Date.now() - start);
     if (last.errors.length > 0 && options.waitThroughErrors !== true) {
       throw new AgentError('AGENT_ERR_UNIT_ERROR', last.errors.map(describeUnitError).join('\n'));

@@ -9,7 +9,7 @@
 import type { Command } from 'commander';
 import { AgentError } from '../../errors';
 import { addUnit, deploy, destroy, killUnit, removeUnit, startUnit, stopUnit } from '../../deploy/deploy';
-import { waitForConvergence, type ConvergenceCheck } from '../../deploy/converge';
+import { waitForConvergence, type ConvergenceCheck, type WaitOptions } from '../../deploy/converge';
 import { readDeployment, rhizomeHome } from '../../deploy/deployment';
 import { describeWorkloadReports, type WorkloadReport } from '../../deploy/workloads';
 import { formatMs, printJson, Progress } from '../output';
@@ -26,12 +26,12 @@ function progressKey(check: ConvergenceCheck): string {
   return `${check.converged}|${check.live.length}|${check.reasons[0] ?? ''}`;
 }
 
-async function waitConverged(g: GlobalOptions, timeoutMs: number): Promise<number> {
+async function waitConverged(g: GlobalOptions, timeoutMs: number, extra: Pick<WaitOptions, 'tolerate'> = {}): Promise<number> {
   const home = rhizomeHome(g.home);
   const d = await readDeployment(home, g.deployment);
   const progress = new Progress();
   try {
-    const ms = await waitForConvergence(d, { timeoutMs, reload: () => readDeployment(home, d.name), onProgress: (c, e) => progress.update(progressLine(c, e), progressKey(c)) });
+    const ms = await waitForConvergence(d, { ...extra, timeoutMs, reload: () => readDeployment(home, d.name), onProgress: (c, e) => progress.update(progressLine(c, e), progressKey(c)) });
     progress.done(`converged in ${formatMs(ms)}`);
     return ms;
   } catch (err) {

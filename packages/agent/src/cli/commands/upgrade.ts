@@ -5,6 +5,11 @@
  * from its own data directory on the new charm (its facts, relation views and
  * links are kept), and the deployment converges before the next unit goes.
  *
+ * A unit in error that the roll-out has not reached yet does not stop it:
+ * the new charm retries that unit's failed run when its turn comes (so an
+ * upgrade is how a charm's fix reaches units stuck on its bug). An upgraded
+ * unit that fails stops the roll-out, with its error.
+ *
  * Refused before any unit stops when the new charm could not talk to the
  * units it is related to: an endpoint used by a relation is missing, or has
  * another role or interface than the one the relation was made on.
@@ -18,6 +23,10 @@ import { AgentError } from '../../errors';
 import { formatDuration } from '../logs/format';
 import { printJson } from '../output';
 import type { GlobalOptions } from '../target';
+import type { WaitOptions } from '../../deploy/converge';
+
+/** The CLI's convergence wait with its progress line (commands/deploy.ts). */
+export type WaitConverged = (g: GlobalOptions, timeoutMs: number, extra?: Pick<WaitOptions, 'tolerate'>) => Promise<number>;
 
 interface EndpointShape {
   role: string;
@@ -51,7 +60,7 @@ export function incompatibilities(d: Deployment, service: string, before: Record
   return reasons;
 }
 
-export function registerUpgrade(program: Command, globals: () => GlobalOptions, waitConverged: (g: GlobalOptions, timeoutMs: number) => Promise<number>): void {
+export function registerUpgrade(program: Command, globals: () => GlobalOptions, waitConverged: WaitConverged): void {
   program
     .command('upgrade-charm')
     .argument('<service>', 'service of the deployment')
@@ -81,7 +90,12 @@ export function registerUpgrade(program: Command, globals: () => GlobalOptions, 
       }
       const started = Date.now();
       const done: { unit: string; tookMs: number }[] = [];
+      // Units not upgraded yet may be in error on the old charm (the upgrade
+      // is how their author ships the fix): that must not stop the roll-out
+      // before their turn, when the new charm retries their failed run.
+      const notYet = new Set(units.map((u) => u.unit));
       for (const u of units) {
+        notYet.delete(u.unit);
         const t0 = Date.now();
         const wasRunning = u.state === 'running';
         if (wasRunning) await stopUnit(home, u.unit, { deployment: d.name });
@@ -91,7 +105,7 @@ export function registerUpgrade(program: Command, globals: () => GlobalOptions, 
         });
         if (wasRunning) {
           await startUnit(home, u.unit, { deployment: d.name });
-          await waitConverged(g, seconds * 1000);
+          await waitConverged(g, seconds * 1000, { tolerate: notYet });
         }
         done.push({ unit: u.unit, tookMs: Date.now() - t0 });
         if (!g.json) process.stdout.write(`${u.unit}: ${wasRunning ? 'upgraded and converged' : 'upgraded (not running: takes it when started)'} in ${formatDuration(Date.now() - t0)}\n`);
