@@ -6,8 +6,8 @@
  * touched. All namespaces share this filesystem, which is fine: agents are
  * still only ever reached over SSH, and each machine gets its own dir.
  *
- * Names carry the `ssh-` prefix and a random tag (parallel runs never
- * collide); addresses are in 10.232.0.0/16. `cleanup()` ends every process
+ * Names carry a prefix (`ssh-` by default) and a random tag (parallel runs
+ * never collide); addresses are in 10.232.0.0/16 unless told another /16. `cleanup()` ends every process
  * left in the namespaces (only processes this harness started live there:
  * its sshd and what was started through it), deletes the namespaces and the
  * bridge, and is safe to call twice.
@@ -61,14 +61,21 @@ export async function sshHostsUnavailable(): Promise<string | undefined> {
   return undefined;
 }
 
-/**
- * Starts `count` machines under `root`. Machines listed in `withoutNode`
- * have a PATH without Node.js in their SSH sessions (sshd's SetEnv).
- */
-export async function startSshHosts(root: string, count: number, opts: { withoutNode?: readonly number[] } = {}): Promise<SshHosts> {
+export interface SshHostsOptions {
+  /** Machines whose SSH sessions have a PATH without Node.js (sshd's SetEnv). */
+  readonly withoutNode?: readonly number[];
+  /** Names the namespaces, veths and bridge (default `ssh`; at most 4 characters, interface names are short). */
+  readonly prefix?: string;
+  /** The first two octets of the machines' /24 (default `10.232`). */
+  readonly subnet?: string;
+}
+
+/** Starts `count` machines under `root`. */
+export async function startSshHosts(root: string, count: number, opts: SshHostsOptions = {}): Promise<SshHosts> {
   const tag = Math.random().toString(16).slice(2, 6);
-  const subnet = `10.232.${1 + Math.floor(Math.random() * 250)}`;
-  const bridge = `ssh-${tag}-br`;
+  const subnet = `${opts.subnet ?? '10.232'}.${1 + Math.floor(Math.random() * 250)}`;
+  const prefix = opts.prefix ?? 'ssh';
+  const bridge = `${prefix}-${tag}-br`;
   const machines: SshMachine[] = [];
   const namespaces: string[] = [];
   let bridgeMade = false;
@@ -101,8 +108,8 @@ export async function startSshHosts(root: string, count: number, opts: { without
     await run('ip', ['link', 'set', bridge, 'up']);
     const knownHosts: string[] = [];
     for (let i = 0; i < count; i++) {
-      const ns = `ssh-${tag}-${i}`;
-      const veth = `ssh-${tag}-v${i}`;
+      const ns = `${prefix}-${tag}-${i}`;
+      const veth = `${prefix}-${tag}-v${i}`;
       const address = `${subnet}.${10 + i}`;
       await run('ip', ['netns', 'add', ns]);
       namespaces.push(ns);

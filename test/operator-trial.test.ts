@@ -1,0 +1,99 @@
+/**
+ * What an operator ran into trying the product by hand on three machines
+ * (network namespaces, each with its own sshd: test/ssh-hosts.ts), each
+ * case a regression test on one shared set of machines and one deployment:
+ *   - upgrade-charm is how a charm's fix reaches units stuck in error on its
+ *     bug: it rolls through them (it used to stop at the first unit not yet
+ *     upgraded, leaving the service half on each version);
+ *   - a whole cluster killed at once (a power cut) finds itself again: a
+ *     unit bound to a wildcard keeps its gossip port across restarts, so
+ *     the addresses its peers remember stay true (every unit used to come
+ *     back on a new port and each stayed alone).
+ * Skips (with the reason) without root or network namespaces.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deploy, destroy, killUnit, readDeployment, unitOf } from '@rhizome/agent';
+import { until } from '@rhizome/test-support';
+import { rhizomeIn } from '../packages/agent/test/cli/harness';
+import { closeSshConnections } from '../packages/agent/src/deploy/remote';
+import { converge, ROOT } from './e2e-support';
+import { sshHostsUnavailable, startSshHosts, type SshHosts } from './ssh-hosts';
+
+const unavailable = await sshHostsUnavailable();
+if (unavailable) process.stderr.write(`skipping the operator trial tests: ${unavailable}\n`);
+
+const NAME = 'trial';
+const CHARMS = join(ROOT, 'packages/agent/test/fixtures/charms');
+const UNITS = ['peers/0', 'peers/1', 'peers/2'];
+let root = '';
+let home = '';
+let hosts: SshHosts;
+
+beforeAll(async () => {
+  if (unavailable) return;
+  root = await mkdtemp(join(tmpdir(), 'rz-trial-'));
+  home = join(root, 'home');
+  hosts = await startSshHosts(join(root, 'hosts'), 3, { prefix: 'tr', subnet: '10.237' });
+  process.env['RHIZOME_SSH_CONFIG'] = hosts.sshConfig;
+}, 60_000);
+
+afterAll(async () => {
+  if (unavailable) return;
+  await destroy(home, { deployment: NAME }).catch(() => undefined);
+  await closeSshConnections();
+  await hosts?.cleanup();
+  await rm(root, { recursive: true, force: true });
+}, 90_000);
+
+function bundle(charm: string): string {
+  const m = hosts.machines;
+  return [
+    `name: ${NAME}`,
+    'machines:',
+    ...m.map((x, i) => `  "${i}": { ssh: ${x.ssh}, dir: ${x.dir} }`),
+    'services:',
+    `  peers: { charm: ${join(CHARMS, charm)}, to: [0, 1, 2] }`,
+    '',
+  ].join('\n');
+}
+
+describe.skipIf(unavailable !== undefined)('an operator on three machines', () => {
+  it('upgrade-charm carries a fix to every unit in error on the old charm', { timeout: 150_000 }, async () => {
+    const file = join(root, 'bundle.yaml');
+    await writeFile(file, bundle('trial-peers-v1'));
+    const err = await deploy(file, { home, timeoutMs: 90_000, noFsync: true }).catch((e: unknown) => e as { code?: string });
+    expect(err).toMatchObject({ code: 'AGENT_ERR_UNIT_ERROR' });
+    // Every unit ends in error on version 1's bug.
+    await until('all three units in error', async () => {
+      const s = await rhizomeIn(home, 'status', '--format', 'json');
+      const units = (JSON.parse(s.stdout) as { units: { unit: string; agent: string }[] }).units;
+      return units.filter((u) => u.agent === 'error').length === 3 ? true : undefined;
+    }, 60_000);
+
+    const up = await rhizomeIn(home, 'upgrade-charm', 'peers', '--path', join(CHARMS, 'trial-peers-v2'), '--timeout', '90');
+    expect(up.code, up.stderr).toBe(0);
+    for (const u of UNITS) expect(up.stdout).toMatch(new RegExp(`^${u}: upgraded and converged in `, 'm'));
+    const d = await readDeployment(home, NAME);
+    for (const u of UNITS) expect(unitOf(d, u).charmDir).toBe(join(CHARMS, 'trial-peers-v2'));
+    const facts = JSON.parse((await rhizomeIn(home, '--json', 'facts', 'peers/2')).stdout) as Record<string, unknown>;
+    expect(facts['trial.peers']).toEqual([hosts.machines[0]!.address, hosts.machines[1]!.address].sort());
+  });
+
+  it('a whole cluster killed at once finds itself again on the same ports', { timeout: 120_000 }, async () => {
+    const before = await readDeployment(home, NAME);
+    const ports = Object.fromEntries(UNITS.map((u) => [u, unitOf(before, u).gossipAddress]));
+    const pids = Object.fromEntries(UNITS.map((u) => [u, unitOf(before, u).pid]));
+    await Promise.all(UNITS.map((u) => killUnit(home, u, { deployment: NAME })));
+    await until('every unit restarted by its supervisor', async () => {
+      const d = await readDeployment(home, NAME);
+      return UNITS.every((u) => unitOf(d, u).alive && unitOf(d, u).pid !== pids[u]) ? true : undefined;
+    }, 60_000);
+    // Converged means every unit sees the other two alive again.
+    await converge(home, NAME, 60_000);
+    const after = await readDeployment(home, NAME);
+    for (const u of UNITS) expect(unitOf(after, u).gossipAddress).toBe(ports[u]);
+  });
+});
