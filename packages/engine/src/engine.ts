@@ -25,7 +25,7 @@ import { EMPTY_KNOWLEDGE_BASE, type KnowledgeBase } from './knowledge-base';
 import { shardGet } from './internal/shards';
 import { inMemoryRelationModel, type RelationModel } from './relation-model';
 import type { RunReport } from './report';
-import { executeRun, type RunCommit } from './internal/run';
+import { executeRun, type BeforeCommitHook, type RunCommit } from './internal/run';
 
 export interface RetryOptions {
   /** Attempts before the engine stops in `error` (the first try counts). */
@@ -236,6 +236,7 @@ export class Engine {
   private readonly reports: RunReport[] = [];
   private readonly listeners = new Set<(report: RunReport) => void>();
   private readonly commitListeners = new Set<(commit: RunCommit) => void | Promise<void>>();
+  private beforeCommitHooks: readonly BeforeCommitHook[] = [];
   private readonly onError: EngineOptions['onError'];
   private lastError: EngineErrorStatus | undefined;
   private retryTimer: ReturnType<Clock['setTimeout']> | undefined;
@@ -350,6 +351,21 @@ export class Engine {
   afterCommit(listener: (commit: RunCommit) => void | Promise<void>): () => void {
     this.commitListeners.add(listener);
     return () => this.commitListeners.delete(listener);
+  }
+
+  /**
+   * Registers a hook that stages, into every run's transaction, what follows
+   * from the run's changes, once its handlers are done and before it commits
+   * (BeforeCommitHook): what it writes is committed, made durable and rolled
+   * back with the run, as one record. packages/relations numbers outgoing
+   * link messages here. A hook that throws fails the run (rolled back,
+   * retried like a failing handler). Returns the unregister function.
+   */
+  beforeCommit(hook: BeforeCommitHook): () => void {
+    this.beforeCommitHooks = [...this.beforeCommitHooks, hook];
+    return () => {
+      this.beforeCommitHooks = this.beforeCommitHooks.filter((h) => h !== hook);
+    };
   }
 
   /**
@@ -532,6 +548,7 @@ export class Engine {
       fullScan: item.fullScan,
       facts: this.facts,
       batch: batch.map((b) => ({ event: b.event, apply: b.apply })),
+      beforeCommit: this.beforeCommitHooks,
     });
 
     if (result.ok && this.maxCommitsInFlight > 1) {

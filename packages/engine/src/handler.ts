@@ -51,6 +51,8 @@ export interface Transaction {
    * mutate it or return a replacement; what it leaves must be JSON.
    */
   updateRelationState<S = Json>(endpoint: string, recipe: (draft: RelationDraft<S> | undefined) => S | void): void;
+  /** Removes an endpoint's relation state (a key packages/relations no longer needs, e.g. a removed relation's link records). */
+  removeRelationState(endpoint: string): void;
   /** A relation fact evaluated on the staged state. */
   relationFact(endpoint: string, fact: RelationFactName, key?: string): Json | undefined;
 }

@@ -21,7 +21,7 @@ export { internalEvent } from './events';
 export type { EngineEvent, InternalEvent, RelationEvent } from './events';
 export type { RelationModel, RelationFactQuery, RelationFactName, RelationEventName } from './relation-model';
 export type { RunReport, StepReport, CompensationReport, RunOutcome } from './report';
-export type { RunCommit } from './internal/run';
+export type { BeforeCommitHook, RunCommit } from './internal/run';
 /** The knowledge base and its persistence: a snapshot plus the patches of each commit. */
 export { EMPTY_KNOWLEDGE_BASE, getFact, factsOf } from './knowledge-base';
 export type { KnowledgeBase } from './knowledge-base';

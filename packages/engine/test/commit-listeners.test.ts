@@ -79,3 +79,52 @@ describe('afterCommit listeners', () => {
     expect(factsOf(engine.knowledge)).toEqual({ n: 2 });
   });
 });
+
+describe('beforeCommit hooks', () => {
+  const publish = { name: 'publish', when: event('publish'), run: (ctx: import('../src/index').HandlerContext) => ctx.updateRelationState('ep', () => ({ v: 1 })) };
+
+  it('stage into the run’s own commit (one set of patches), seeing which relation states the run changed', async () => {
+    const commits: RunCommit[] = [];
+    const seen: string[][] = [];
+    const engine = new Engine({ handlers: [publish], onCommit: (c) => void commits.push(c) });
+    engine.beforeCommit((tx, changed) => {
+      seen.push([...changed]);
+      if (changed.includes('ep')) tx.updateRelationState('@out/ep', () => ({ queued: tx.relationState('ep') }));
+    });
+    await engine.submit(ev('publish'));
+    await engine.submit(ev('other'));
+    expect(seen).toEqual([['ep'], []]);
+    expect(commits).toHaveLength(2);
+    expect(commits[0]!.patches.map((p) => p.path.join('.'))).toEqual(expect.arrayContaining(['relations.ep', 'relations.@out/ep']));
+    expect(commits[0]!.report.relationsChanged).toEqual(['@out/ep', 'ep']);
+    expect(engine.knowledge.relations['@out/ep']).toEqual({ queued: { v: 1 } });
+  });
+
+  it('are not called for a run that rolls back; a hook that throws fails the run, which commits nothing', async () => {
+    let calls = 0;
+    let fail = true;
+    const engine = new Engine({
+      handlers: [publish, { name: 'bad', when: event('bad'), run: (ctx) => { ctx.updateRelationState('ep', () => ({ v: 2 })); throw new Error('no'); } }],
+      retry: { limit: 1 },
+    });
+    const off = engine.beforeCommit((tx) => {
+      calls += 1;
+      if (fail) throw new Error('hook bug');
+      tx.removeRelationState('ep');
+    });
+    await expect(engine.submit(ev('publish'), { failFast: true })).rejects.toMatchObject({ code: 'ENGINE_ERR_RUN_FAILED', message: expect.stringMatching(/before-commit hook: hook bug/) });
+    expect(engine.knowledge.relations).toEqual({});
+    fail = false;
+    await engine.submit(ev('publish'));
+    // The hook's removal is part of the same commit as the handler's write.
+    expect(engine.knowledge.relations).toEqual({});
+    expect(engine.history().at(-1)!.relationsChanged).toEqual([]);
+    const before = calls;
+    await expect(engine.submit(ev('bad'), { failFast: true })).rejects.toMatchObject({ code: 'ENGINE_ERR_RUN_FAILED' });
+    expect(calls).toBe(before);
+    off();
+    await engine.submit(ev('publish'));
+    expect(calls).toBe(before);
+    expect(engine.knowledge.relations).toEqual({ ep: { v: 1 } });
+  });
+});

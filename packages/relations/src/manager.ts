@@ -24,9 +24,9 @@
  * stamped when an endpoint's state is created, so a unit that lost its
  * knowledge base publishes versions that order after its old ones. Sequence
  * numbers count within a link epoch, stamped when the sender creates the
- * link's record, so a sender that lost its link store starts a new epoch
- * that receivers follow, and stale messages or acks of an old epoch are
- * ignored. Views therefore converge to the last committed bags even if
+ * link's send record (in the knowledge base), so a sender that lost its
+ * state starts a new epoch that receivers follow, and stale messages or
+ * acks of an old epoch are ignored. Views therefore converge to the last committed bags even if
  * messages or whole stores were lost (only exactly-once delivery of
  * superseded messages is given up then).
  *
@@ -44,8 +44,8 @@
  * queued before them to run.
  */
 import { systemClock, type Clock } from '@rhizome/clock';
-import { internalEvent, type Engine, type RunReport } from '@rhizome/engine';
-import { linkPosition, remoteSchemas, stageRelationBroken, stageRelationCreated, stageUnitDeparted, stageUnitJoined, stageUnitReaped } from './internal/apply';
+import { EngineError, internalEvent, type Engine, type RunReport } from '@rhizome/engine';
+import { linkPosition, remoteSchemas, stageRelationBroken, stageRelationCreated, stageSendRecordDropped, stageUnitDeparted, stageUnitJoined, stageUnitReaped } from './internal/apply';
 import { checkRelation } from './compat';
 import { departedEvent } from './internal/departing';
 import { RelationError } from './errors';
@@ -53,16 +53,17 @@ import type { InterfaceRegistry } from './interface';
 import type { LinkContext } from './internal/link-context';
 import { DEFAULT_PLAUSIBILITY, type PlausibilityBounds } from './internal/link-protocol';
 import { LinkReceiver, type AppliedInfo } from './internal/link-receiver';
-import { DEFAULT_RETRANSMIT_OPTIONS, LinkSender, type RetransmitOptions } from './internal/link-sender';
+import { DEFAULT_RETRANSMIT_OPTIONS, LINK_RECONCILE_EVENT, LinkSender, type RetransmitOptions } from './internal/link-sender';
 import { MemoryLinkStore, type LinkStore } from './link-store';
 import { ANY_LINK_PROTOCOL, LINK_PROTOCOL, linkVersionFor, parseLinkMessage, senderRange, type LinkMessage, type LinkVersionRange, type OutgoingLinkMessage } from './messages';
 import { endpointOf, type CharmMetadata } from './metadata';
 import { findRelation, forEachJoined, type RelationRef } from './internal/relation-lookup';
 import { asEndpointState, LINKS_KEY, linkId } from './state';
+import type { SendRecord } from './send-record';
 import type { LinkTransport } from './transport';
 
 export { LINK_SYNC_EVENT, type AppliedInfo } from './internal/link-receiver';
-export { DEFAULT_RETRANSMIT_OPTIONS, type RetransmitOptions } from './internal/link-sender';
+export { DEFAULT_RETRANSMIT_OPTIONS, LINK_RESEND_EVENT, type RetransmitOptions } from './internal/link-sender';
 
 /** Internal event of the run that creates a relation (payload: { endpoint, relationId, remoteService }). */
 export const RELATION_CREATED_EVENT = 'relation.created';
@@ -77,7 +78,11 @@ export interface RelationManagerOptions {
   /** The unit's engine, built with `relationModel: relationsModel`. */
   readonly engine: Engine;
   readonly transport: LinkTransport;
-  /** Durable in production (the agent's); defaults to an in-memory store. */
+  /**
+   * Link records an older version kept outside the knowledge base (the
+   * agent's durable file): read on start, moved into the knowledge base and
+   * deleted (link-store.ts). Nothing new is written there.
+   */
   readonly store?: LinkStore;
   /** Time for retransmits and sync rounds (default: systemClock; the agent passes the engine's). */
   readonly clock?: Clock;
@@ -92,8 +97,8 @@ export interface RelationManagerOptions {
    */
   readonly maxOutbox?: number;
   /**
-   * Stamps a new endpoint state's incarnation (state.ts) and a new link
-   * record's epoch (link-store.ts); must exceed every stamp this unit used
+   * Stamps a new endpoint state's incarnation and a new send record's
+   * epoch (state.ts); must exceed every stamp this unit used
    * before, even across a loss of its stores. Default: wall-clock milliseconds.
    */
   readonly incarnation?: () => number;
@@ -208,18 +213,10 @@ export class RelationManager {
     const ctx: LinkContext = {
       unit: this.unit,
       engine: this.engine,
-      store: this.store,
       transport: this.transport,
       send: (unit, message) => {
-        this.store.flush().then(
-          () => {
-            if (!this.stopped) this.sendStamped(unit, message);
-          },
-          // The store cannot make it durable (the agent is failing): nothing may leave.
-          (error: unknown) => this.onError(error),
-        );
+        if (!this.stopped) this.sendStamped(unit, message);
       },
-      sendNow: (unit, message) => this.sendStamped(unit, message),
       isStopped: () => this.stopped,
       canSend: (unit) => !this.stopped && !this.unreachable.has(unit),
       onError: (error) => this.onError(error),
@@ -230,7 +227,15 @@ export class RelationManager {
       maxOutbox,
       incarnation: this.incarnation,
       ifaceVersion: (name) => this.interfaces.get(name).version,
+      legacyRecord: (id) => {
+        const rec = this.store.get(id);
+        if (!rec) return undefined;
+        const { inbox: _inbox, ...send } = rec;
+        return send satisfies SendRecord;
+      },
     });
+    // From construction, not start: a run that commits before start() has numbered its messages (start sends them).
+    this.unsubscribe.push(this.engine.beforeCommit((tx, changed) => this.sender.stageOutgoing(tx, changed)));
     this.receiver = new LinkReceiver(ctx, {
       interfaces: this.interfaces,
       maxInbox,
@@ -245,9 +250,10 @@ export class RelationManager {
   }
 
   /**
-   * Starts listening, then recovers: queues messages for committed bag
-   * versions not yet queued, retransmits unacknowledged messages, applies
-   * buffered ones and offers a sync on every link.
+   * Starts listening, then recovers: retransmits every durable outbox,
+   * adopts what an older version kept in the link store, queues (in a run)
+   * committed bag versions no link queued yet, and offers a sync on every
+   * link.
    */
   start(): void {
     if (this.stopped) throw new RelationError('REL_ERR_STOPPED', 'this relation manager was stopped; create a new one (e.g. after a restart)');
@@ -257,19 +263,44 @@ export class RelationManager {
     if (this.transport.onReachability) this.unsubscribe.push(this.transport.onReachability((unit, reachable) => this.setReachable(unit, reachable)));
     // After the commit, not on the report hook: reports are for logs, and a
     // listener error here reaches the engine's onError instead of vanishing.
-    this.unsubscribe.push(this.engine.afterCommit((commit) => this.sender.afterRun(commit.report)));
-    this.sender.reconcile();
+    this.unsubscribe.push(this.engine.afterCommit((commit) => this.sender.afterCommit(commit)));
+    this.sender.resendAll();
+    const legacy: string[] = [];
     for (const id of this.store.keys()) {
       const rec = this.store.get(id);
       if (!rec) continue;
-      if (rec.outbox.length > 0) this.sender.retransmitNow(id);
-      if (rec.inbox.length > 0) {
-        // Written by an older version, which persisted the receive buffer: the receiver keeps it in memory now.
-        this.receiver.adopt(id, rec.inbox);
-        this.store.put(id, { ...rec, inbox: [] });
-      }
+      // Written by an older version, which persisted the receive buffer: the receiver keeps it in memory now.
+      if (rec.inbox.length > 0) this.receiver.adopt(id, rec.inbox);
+      const [relationId = '', unit = ''] = id.split('|');
+      if (rec.nextSeq > 1 && !this.sender.hasRecord(relationId, unit)) legacy.push(id);
+      else this.store.delete(id);
     }
+    if (legacy.length > 0 || this.sender.needsReconcile()) this.reconcile(legacy);
     this.sender.startSyncRounds();
+  }
+
+  /**
+   * One run that queues the committed bags no link queued yet (state from an
+   * older version, or runs that committed before this manager existed) and
+   * moves the numbering and outbox of old link store records into the
+   * knowledge base; once it committed, those records are deleted.
+   */
+  private reconcile(legacy: readonly string[]): void {
+    this.engine
+      .submit(internalEvent(LINK_RECONCILE_EVENT, { links: legacy.length }), {
+        apply: (tx) => {
+          this.sender.stageLegacy(tx, legacy);
+          this.sender.stageReconcile(tx);
+        },
+      })
+      .then(
+        () => {
+          if (!this.stopped) for (const id of legacy) this.store.delete(id);
+        },
+        (error: unknown) => {
+          if (!(error instanceof EngineError && (error.code === 'ENGINE_ERR_STOPPED' || error.code === 'ENGINE_ERR_SKIPPED'))) this.onError(error);
+        },
+      );
   }
 
   /** Stops timers and listeners. Work in progress finishes inside the engine, but nothing more is sent or stored. */
@@ -394,11 +425,16 @@ export class RelationManager {
       const ref = this.findRelation(relationId);
       if (!ref || ref.relation.units[unit]) return false;
       const id = linkId(relationId, unit);
-      const hadLink = this.store.get(id) !== undefined;
+      const hadLink = this.store.get(id) !== undefined || this.sender.hasRecord(relationId, unit);
       const pos = linkPosition(this.engine.knowledge.relations[LINKS_KEY], id);
-      const known = ref.relation.departed.includes(unit) || pos.epoch !== 0 || pos.applied !== 0;
+      const known = ref.relation.departed.includes(unit) || pos.epoch !== 0 || pos.applied !== 0 || this.sender.hasRecord(relationId, unit);
       if (known) {
-        await this.engine.submit(internalEvent(UNIT_REAPED_EVENT, { relationId, unit }), { apply: (tx) => void stageUnitReaped(tx, ref.endpoint, relationId, unit) });
+        await this.engine.submit(internalEvent(UNIT_REAPED_EVENT, { relationId, unit }), {
+          apply: (tx) => {
+            stageUnitReaped(tx, ref.endpoint, relationId, unit);
+            stageSendRecordDropped(tx, relationId, unit);
+          },
+        });
       }
       if (this.stopped) return known || hadLink;
       this.sender.forget(id);
@@ -422,11 +458,8 @@ export class RelationManager {
         { apply: (tx) => void stageRelationBroken(tx, ref.endpoint, relationId) },
       );
       if (this.stopped) return report;
-      for (const id of this.store.keys()) {
-        if (!id.startsWith(`${relationId}|`)) continue;
-        this.sender.forget(id);
-        this.store.delete(id);
-      }
+      this.sender.forgetRelation(relationId);
+      for (const id of this.store.keys()) if (id.startsWith(`${relationId}|`)) this.store.delete(id);
       return report;
     });
   }
@@ -452,14 +485,14 @@ export class RelationManager {
   linkStatus(): LinkStatus[] {
     const kb = this.engine.knowledge;
     const links = kb.relations[LINKS_KEY];
-    const ids = [...new Set([...this.store.keys(), ...this.receiver.bufferedLinks()])].sort();
+    const received = links !== null && typeof links === 'object' && !Array.isArray(links) ? Object.keys(links) : [];
+    const ids = [...new Set([...this.sender.linkIds(), ...received, ...this.receiver.bufferedLinks()])].sort();
     return ids.map((id) => {
-      const rec = this.store.get(id);
       const relationId = id.slice(0, id.indexOf('|'));
       const remoteUnit = id.slice(id.indexOf('|') + 1);
       const relation = findRelation(kb, relationId)?.relation;
       const departed = relation !== undefined && !relation.units[remoteUnit] && relation.departed.includes(remoteUnit);
-      return { linkId: id, relationId, remoteUnit, nextSeq: rec?.nextSeq ?? 1, unacked: rec?.outbox.length ?? 0, buffered: this.receiver.buffered(id), applied: linkPosition(links, id).applied, departed };
+      return { linkId: id, relationId, remoteUnit, nextSeq: this.sender.nextSeq(relationId, remoteUnit), unacked: this.sender.unacked(relationId, remoteUnit), buffered: this.receiver.buffered(id), applied: linkPosition(links, id).applied, departed };
     });
   }
 

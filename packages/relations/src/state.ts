@@ -27,6 +27,13 @@
  * endpoint-wide bag: its version is `local.version` (see effectiveLocal).
  *
  *   kb.relations['@links'] = { 'rel-1|hdfs-namenode/0': { epoch: 1763800000000, applied: 17 } }
+ *   kb.relations['@out/rel-1'] = { 'hdfs-namenode/0': { epoch, bagInc, nextSeq: 18, queuedVersion: 3, ..., outbox: [...] } }
+ *
+ * `@links` is the receiving side of every link (what was applied), `@out/R`
+ * the sending side of relation R's links (SendRecord, send-record.ts: numbering and the
+ * messages not known to be acknowledged), one key per relation so a commit
+ * that queues on R rewrites R's records only. Both are written in the run
+ * whose commit they describe (internal/link-sender.ts).
  *
  * Bag versions are pairs (incarnation, version). The incarnation is stamped
  * (wall-clock ms) when an endpoint's state is created, so a unit that lost
@@ -123,6 +130,7 @@ export interface LinkReceiveState {
 }
 
 export type LinksState = Readonly<Record<string, LinkReceiveState>>;
+
 
 /** The id of the link from `remoteUnit` on relation `relationId`. */
 export function linkId(relationId: string, remoteUnit: string): string {

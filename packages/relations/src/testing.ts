@@ -251,6 +251,7 @@ function scratchTransaction(endpoint: string, get: () => Json | undefined, set: 
       assertJson(next, `relation state of ${ep}`);
       write(ep, next);
     },
+    removeRelationState: (ep: string) => write(ep, undefined),
   };
 }
 

@@ -1,56 +1,16 @@
 /**
- * "Nothing is sent before it is on disk", checked by packages/relations on
- * its own simulated network: every link store here is a slow disk (a put
- * becomes durable only when a flush completes, some virtual ms later), and
- * a tap on the network checks each message as it leaves against what is
- * durable in the sender's store at that instant.
+ * One durable record per relation message on each side, and "nothing is sent
+ * before it is on disk", checked by packages/relations on its own simulated
+ * network: commits become durable some virtual ms after the run (a slow
+ * fsync), and a tap on the network checks each message as it leaves against
+ * what is durable on its sender at that instant.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Clock } from '@rhizome/clock';
-import { MemoryLinkStore, type LinkRecord, type LinkStore } from '../src/link-store';
+import type { MemoryLinkStore } from '../src/link-store';
 import type { LinkMessage } from '../src/messages';
+import { asSendRecords, outboxKey } from '../src/send-record';
 import type { LinkTransport } from '../src/transport';
-import { SimCluster, dstMeta, srcMeta, viewMismatches } from './harness';
-
-/** A link store whose changes reach its "disk" only when a flush completes, `ms` of virtual time after it was asked for. */
-class SlowDiskLinkStore implements LinkStore {
-  readonly live = new MemoryLinkStore();
-  readonly disk = new Map<string, LinkRecord>();
-  private pending: Array<[string, LinkRecord | undefined]> = [];
-  flushes = 0;
-
-  constructor(
-    private readonly clock: Clock,
-    private readonly ms: number,
-  ) {}
-
-  get(id: string): LinkRecord | undefined {
-    return this.live.get(id);
-  }
-  put(id: string, record: LinkRecord): void {
-    this.live.put(id, record);
-    this.pending.push([id, structuredClone(record)]);
-  }
-  delete(id: string): void {
-    this.live.delete(id);
-    this.pending.push([id, undefined]);
-  }
-  keys(): string[] {
-    return this.live.keys();
-  }
-  flush(): Promise<void> {
-    this.flushes += 1;
-    const batch = this.pending.splice(0);
-    // Same delay for every flush: they complete in call order, as an append-only log's do.
-    return new Promise((resolve) =>
-      this.clock.setTimeout(() => {
-        for (const [id, r] of batch) if (r) this.disk.set(id, r);
-        else this.disk.delete(id);
-        resolve();
-      }, this.ms),
-    );
-  }
-}
+import { SimCluster, dstMeta, srcMeta, viewMismatches, type SimUnit } from './harness';
 
 let cluster: SimCluster | undefined;
 afterEach(() => {
@@ -58,70 +18,81 @@ afterEach(() => {
   cluster = undefined;
 });
 
+/** Taps every unit's transport (before units are added): `check` sees each message as it leaves. */
+function tap(c: SimCluster, check: (from: string, to: string, m: LinkMessage) => void): void {
+  const attach = c.net.attach.bind(c.net);
+  c.net.attach = (unit: string): LinkTransport => {
+    const t = attach(unit);
+    return { ...t, send: (to: string, m: LinkMessage) => (check(unit, to, m), t.send(to, m)) };
+  };
+}
+
+const drained = (c: SimCluster, units: readonly SimUnit[]) => viewMismatches(c).length === 0 && units.every((u) => u.manager.linkStatus().every((l) => l.unacked === 0 && l.buffered === 0));
+
 describe('durability belongs to relations', () => {
-  it('a data message or sync offer leaves only once the link record it comes from is on disk', async () => {
+  it('a data message or sync offer leaves only once the commit that numbered it is durable; a rolled-back run sends nothing', async () => {
     const c = (cluster = new SimCluster(41));
-    c.fsyncMs = 3;
-    const stores = new Map<string, SlowDiskLinkStore>();
+    c.fsyncMs = 7;
     const violations: string[] = [];
     let checked = 0;
-    // Tap every unit's transport: check what leaves against the sender's disk at that instant.
-    const attach = c.net.attach.bind(c.net);
-    c.net.attach = (unit: string): LinkTransport => {
-      const t = attach(unit);
-      const send = (to: string, m: LinkMessage): void => {
-        if (m.type === 'data' || m.type === 'sync') {
-          checked += 1;
-          const onDisk = stores.get(unit)?.disk.get(`${m.rel}|${to}`);
-          if (!onDisk || onDisk.epoch !== m.epoch) violations.push(`${unit} sent ${m.type} of epoch ${m.epoch} to ${to}; on disk: ${onDisk ? `epoch ${onDisk.epoch}` : 'nothing'}`);
-          else if (m.type === 'data' && onDisk.nextSeq <= m.seq) violations.push(`${unit} sent seq ${m.seq} to ${to}; on disk the next seq is still ${onDisk.nextSeq}`);
-        }
-        t.send(to, m);
-      };
-      return { ...t, send };
-    };
+    tap(c, (unit, to, m) => {
+      if (m.type !== 'data' && m.type !== 'sync') return;
+      checked += 1;
+      // What this unit's durable knowledge base holds for the link at this instant.
+      const onDisk = asSendRecords(c.get(unit).durable?.relations[outboxKey(m.rel)])[to];
+      if (m.type === 'sync') {
+        if ((onDisk?.epoch ?? 0) !== m.epoch || (onDisk ? onDisk.nextSeq - 1 : 0) < m.lastSeq) violations.push(`${unit} offered epoch ${m.epoch} / ${m.lastSeq} to ${to}; on disk: ${JSON.stringify(onDisk)}`);
+        return;
+      }
+      if (!onDisk || onDisk.epoch !== m.epoch || onDisk.nextSeq <= m.seq) violations.push(`${unit} sent ${m.epoch}/${m.seq} to ${to}; on disk: ${onDisk ? `${onDisk.epoch}/next ${onDisk.nextSeq}` : 'nothing'}`);
+      if (JSON.stringify(m.bag).includes('666')) violations.push(`${unit} sent the bag of a run that rolled back`);
+    });
     const units = [c.add('src/0', srcMeta), c.add('dst/0', dstMeta), c.add('dst/1', dstMeta)];
-    for (const u of units) {
-      const store = new SlowDiskLinkStore(c.clock, 7);
-      stores.set(u.unit, store);
-      u.store = store;
-      u.restart();
-    }
-    const [s0, d0, d1] = units as [typeof units[0], typeof units[0], typeof units[0]];
-    await c.relate('rel-1', [s0], 'out', [d0, d1], 'in');
+    const [s0, d0] = units as [SimUnit, SimUnit, SimUnit];
+    await c.relate('rel-1', [s0], 'out', units.slice(1), 'in');
     c.net.setFaults({ loss: 0.2, duplicate: 0.2, minDelayMs: 1, maxDelayMs: 20 });
     for (let i = 1; i <= 20; i++) {
       void s0.publish('out', i);
       if (i % 3 === 0) void d0.publish('in', 100 + i);
+      // Publishes, then throws: rolled back, so its bag (and no number for it) may ever leave.
+      if (i % 5 === 0) {
+        const payload = { relationId: 'rel-1', publish: { value: 666 }, fail: true };
+        void s0.engine.submit({ kind: 'internal', name: 'scoped.out', payload }, { failFast: true }).catch(() => undefined);
+      }
       await c.tick(i % 4 === 0 ? 30 : 2, 1);
     }
     c.net.setFaults({ loss: 0, duplicate: 0 });
-    const drained = () => viewMismatches(c).length === 0 && units.every((u) => u.manager.linkStatus().every((l) => l.unacked === 0 && l.buffered === 0));
-    expect(await c.until(drained, 20_000), JSON.stringify(units.map((u) => [u.unit, u.manager.linkStatus()]))).toBe(true);
+    expect(await c.until(() => drained(c, units), 20_000), JSON.stringify(units.map((u) => [u.unit, u.manager.linkStatus()]))).toBe(true);
     expect(violations).toEqual([]);
     expect(checked).toBeGreaterThan(40);
-    expect(stores.get('src/0')!.flushes).toBeGreaterThan(0);
     expect(c.errors).toEqual([]);
+    expect(s0.engine.history().filter((r) => r.outcome === 'failed')).toHaveLength(4);
   });
 });
 
-describe('one durable record per applied message on the receiver', () => {
-  it('the receiver buffers in memory: applying a message writes nothing to its link store (the run commit is the record)', async () => {
+describe('one durable record per relation message on each side', () => {
+  it('the sender commits the publishing run, the receiver the applying run; acks and link stores write nothing', async () => {
     const c = (cluster = new SimCluster(42));
+    c.fsyncMs = 2;
+    let data = 0;
+    tap(c, (_from, _to, m) => void (m.type === 'data' && (data += 1)));
     const s0 = c.add('src/0', srcMeta);
     const d0 = c.add('dst/0', dstMeta);
     await c.relate('rel-1', [s0], 'out', [d0], 'in');
-    const drained = () => viewMismatches(c).length === 0 && [...c.units.values()].every((u) => u.manager.linkStatus().every((l) => l.unacked === 0 && l.buffered === 0));
-    expect(await c.until(drained, 5_000)).toBe(true);
-    // Past the first anti-entropy round, which creates the receiver's own (sending) link record.
+    expect(await c.until(() => drained(c, [s0, d0]), 5_000)).toBe(true);
+    // Past the first anti-entropy round (its pulls queue each side's empty bag once).
     await c.tick(1_500);
-    const store = d0.store as MemoryLinkStore;
-    const writes = store.writes;
-    const commits = d0.engine.history().length;
-    for (let i = 1; i <= 10; i++) await s0.publish('out', i);
-    expect(await c.until(drained, 5_000)).toBe(true);
-    expect(d0.state('in')!.relations['rel-1']!.units['src/0']!.version).toBe(10);
-    expect(store.writes).toBe(writes);
-    expect(d0.engine.history().length - commits).toBe(10);
+    const before = { sent: s0.commits, applied: d0.commits, data };
+    const MESSAGES = 10;
+    for (let i = 1; i <= MESSAGES; i++) {
+      void s0.publish('out', i);
+      expect(await c.until(() => d0.state('in')!.relations['rel-1']!.units['src/0']!.version === i && drained(c, [s0, d0]), 5_000, 5)).toBe(true);
+    }
+    expect(d0.state('in')!.relations['rel-1']!.units['src/0']!.version).toBe(MESSAGES);
+    // One message per publish on the wire (no loss here), one durable record per message on each side.
+    expect(data - before.data).toBe(MESSAGES);
+    expect(s0.commits - before.sent).toBe(MESSAGES);
+    expect(d0.commits - before.applied).toBe(MESSAGES);
+    for (const u of [s0, d0]) expect((u.store as MemoryLinkStore).writes).toBe(0);
   });
 });

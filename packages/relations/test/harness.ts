@@ -22,13 +22,14 @@ import * as engineApi from '@rhizome/engine';
 import { defineInterface, InterfaceRegistry } from '../src/interface';
 import { dfsSlave } from './interfaces/dfs-slave';
 import { http } from './interfaces/http';
-import { MemoryLinkStore, type LinkStore } from '../src/link-store';
+import { MemoryLinkStore, type LinkRecord, type LinkStore } from '../src/link-store';
 import { LINK_SYNC_EVENT, RelationManager, type AddRelationSpec, type AppliedInfo, type RelationManagerOptions } from '../src/manager';
 import { parseCharmMetadata, type CharmMetadata } from '../src/metadata';
 import { relationsModel } from '../src/model';
 import { relation } from '../src/relation';
 import { SimLinkNetwork } from '../src/sim-transport';
 import { asEndpointState, effectiveLocal, type EndpointState } from '../src/state';
+import { asSendRecords, OUTBOX_PREFIX, outboxKey, type SendRecord } from '../src/send-record';
 
 export const counter = defineInterface({
   name: 'counter',
@@ -134,6 +135,8 @@ export class SimUnit {
   private generation = 0;
   crashed = false;
   restarts = 0;
+  /** Commits made durable (onCommit calls that completed): the unit's durable records, across restarts. */
+  commits = 0;
   /** The interfaces this unit's charm speaks; replace it and restart() to simulate a charm upgrade. */
   interfaces: InterfaceRegistry;
 
@@ -167,6 +170,7 @@ export class SimUnit {
         if (fsync > 0) await new Promise<void>((resolve) => this.cluster.clock.setTimeout(resolve, fsync));
         if (gen !== this.generation || this.crashed) throw new Error('crashed before the commit was durable');
         this.durable = c.kb;
+        this.commits += 1;
       },
     });
     this.manager = new RelationManager({
@@ -361,4 +365,39 @@ export function viewMismatches(cluster: SimCluster): string[] {
     }
   }
   return out;
+}
+
+/** A unit's durable send records (the sending side of its links, in its knowledge base): [relation id, remote unit, record]. */
+export function sendRecords(u: SimUnit): Array<[string, string, SendRecord]> {
+  const out: Array<[string, string, SendRecord]> = [];
+  for (const [key, value] of Object.entries(u.kb.relations)) {
+    if (!key.startsWith(OUTBOX_PREFIX)) continue;
+    for (const [unit, rec] of Object.entries(asSendRecords(value))) out.push([key.slice(OUTBOX_PREFIX.length), unit, rec]);
+  }
+  return out;
+}
+
+/** The durable send record of `u`'s link to `remote` on `relationId`. */
+export function sendRecordOf(u: SimUnit, relationId: string, remote: string): SendRecord | undefined {
+  return asSendRecords(u.kb.relations[outboxKey(relationId)])[remote];
+}
+
+/**
+ * Rewrites a crashed unit's durable state the way an agent of an earlier
+ * version kept it: its send records in the link store, not in the knowledge
+ * base. `edit` may change each record on the way (e.g. drop fields that
+ * version did not write).
+ */
+export function storeAsOlderAgent(u: SimUnit, edit: (r: LinkRecord) => LinkRecord = (r) => r): void {
+  if (!u.crashed || !u.durable) throw new Error('crash the unit first');
+  const relations: Record<string, Json> = {};
+  for (const [key, value] of Object.entries(u.durable.relations)) {
+    if (!key.startsWith(OUTBOX_PREFIX)) {
+      relations[key] = value;
+      continue;
+    }
+    const relationId = key.slice(OUTBOX_PREFIX.length);
+    for (const [unit, rec] of Object.entries(asSendRecords(value))) u.store.put(`${relationId}|${unit}`, edit({ ...structuredClone(rec), inbox: [] }));
+  }
+  u.durable = { ...u.durable, relations };
 }

@@ -7,11 +7,10 @@
 import { describe, expect, it } from 'vitest';
 import { defineHandler, event, type HandlerSpec, type JsonObject, type Transaction } from '@rhizome/engine';
 import { RelationError } from '../src/errors';
-import { linkId } from '../src/state';
 import { parseCharmMetadata } from '../src/metadata';
 import { relation } from '../src/relation';
 import { runRelationScenario, type EndpointFixture } from '../src/testing';
-import { counter, dstMeta, SimCluster, srcMeta, viewMismatches, type SimUnit } from './harness';
+import { counter, dstMeta, sendRecordOf, SimCluster, srcMeta, viewMismatches, type SimUnit } from './harness';
 
 /** A second service that requires `counter`, so src/0's `out` endpoint carries two relations. */
 const otherMeta = parseCharmMetadata({ name: 'other', requires: { in: { interface: 'counter' } } });
@@ -47,8 +46,8 @@ describe('per-relation data over the relation manager', () => {
     await src.publish('out', 1);
     await src.scoped('out', { relationId: 'rel-2', publish: { value: 2 } });
     await c.tick(200);
-    const seq1 = src.store.get(linkId('rel-1', 'dst/0'))!.nextSeq;
-    const seq2 = src.store.get(linkId('rel-2', 'other/0'))!.nextSeq;
+    const seq1 = sendRecordOf(src, 'rel-1', 'dst/0')!.nextSeq;
+    const seq2 = sendRecordOf(src, 'rel-2', 'other/0')!.nextSeq;
     const otherVersion = seen(other, 'rel-2').version;
 
     // Endpoint-wide value 5: rel-1 moves, rel-2 keeps its own value, so nothing is queued on rel-2.
@@ -57,8 +56,8 @@ describe('per-relation data over the relation manager', () => {
     expect(seen(dst, 'rel-1').bag).toEqual({ value: 5, owner: 'src/0' });
     expect(seen(other, 'rel-2').bag).toEqual({ value: 2, owner: 'src/0' });
     expect(seen(other, 'rel-2').version).toBe(otherVersion);
-    expect(src.store.get(linkId('rel-1', 'dst/0'))!.nextSeq).toBe(seq1 + 1);
-    expect(src.store.get(linkId('rel-2', 'other/0'))!.nextSeq).toBe(seq2);
+    expect(sendRecordOf(src, 'rel-1', 'dst/0')!.nextSeq).toBe(seq1 + 1);
+    expect(sendRecordOf(src, 'rel-2', 'other/0')!.nextSeq).toBe(seq2);
 
     // A per-relation publish on rel-2 leaves rel-1 alone (the endpoint's counter moves, rel-1's bag does not).
     const dstVersion = seen(dst, 'rel-1').version;
@@ -66,7 +65,7 @@ describe('per-relation data over the relation manager', () => {
     await c.tick(200);
     expect(seen(other, 'rel-2').bag).toEqual({ value: 3, owner: 'src/0' });
     expect(seen(dst, 'rel-1').version).toBe(dstVersion);
-    expect(src.store.get(linkId('rel-1', 'dst/0'))!.nextSeq).toBe(seq1 + 1);
+    expect(sendRecordOf(src, 'rel-1', 'dst/0')!.nextSeq).toBe(seq1 + 1);
     // Each relation's versions only move forward, so the receivers applied every message as newer.
     expect(seen(other, 'rel-2').version).toBeGreaterThan(otherVersion);
     expect(src.state('out')!.local.version).toBe(4);
@@ -94,7 +93,7 @@ describe('per-relation data over the relation manager', () => {
     const { c, src, other } = await twoRelations();
     await src.publish('out', 1);
     await c.tick(200);
-    const seq = src.store.get(linkId('rel-2', 'other/0'))!.nextSeq;
+    const seq = sendRecordOf(src, 'rel-2', 'other/0')!.nextSeq;
     const version = src.state('out')!.local.version;
     const run = src.scoped('out', { relationId: 'rel-2', publish: { value: 99 }, fail: true });
     run.catch(() => undefined);
@@ -102,7 +101,7 @@ describe('per-relation data over the relation manager', () => {
     expect(src.engine.history().filter((r) => r.eventLabel.includes('scoped.out') && r.outcome === 'failed').length).toBeGreaterThanOrEqual(1);
     expect(src.state('out')!.local.version).toBe(version);
     expect(src.state('out')!.relations['rel-2']!.overlay).toBeUndefined();
-    expect(src.store.get(linkId('rel-2', 'other/0'))!.nextSeq).toBe(seq);
+    expect(sendRecordOf(src, 'rel-2', 'other/0')!.nextSeq).toBe(seq);
     expect(seen(other, 'rel-2').bag).toEqual({ value: 1, owner: 'src/0' });
     src.engine.skip();
     await expect(run).rejects.toMatchObject({ code: 'ENGINE_ERR_SKIPPED' });

@@ -3,18 +3,22 @@
  *
  *   snapshot = { kb, relation declarations, link store contents }
  *   records  = 'c' one per committed run: the run's immer patches
- *              'l' link store changes (records put, links deleted)
+ *              'l' link store changes (records put, links deleted; written
+ *                  by older versions, and by the deletes that retire them)
  *              'd' one relation declaration (relate / unrelate) learned
  *
  * Invariants:
  *   - A run's commit record is appended and fsynced inside the engine's
  *     `onCommit`, so the engine applies the run (and the relation manager
- *     acks what it brought) only once it is durable.
- *   - The link store is synchronous in memory (the relation manager needs a
- *     synchronous `put`); each change is appended at once, and its `flush()`
- *     (= `barrier()`) resolves when everything appended so far is durable.
- *     The relation manager waits for it before a message leaves, so nothing
- *     is ever sent that a crash could make the sender forget.
+ *     acks what it brought, or sends what it queued) only once it is
+ *     durable. A relation message costs one record on each side: the
+ *     commit of the run that queued it (its link numbering and outbox are
+ *     in the knowledge base, `@out/<relation>`) and the commit of the run
+ *     that applied it (packages/relations, link-sender.ts).
+ *   - The link store holds only what older versions kept there: the
+ *     relation manager moves it into the knowledge base on start and
+ *     deletes it (link-store.ts). It is synchronous in memory; each change
+ *     is appended at once.
  *   - Records are replayed in append order onto the snapshot, which holds
  *     the effect of every record before it (DurableStore's contract); a torn
  *     last record was never acknowledged and is dropped by DurableStore.
@@ -178,9 +182,6 @@ export class DurableState {
       },
       keys() {
         return [...self.links.keys()].sort();
-      },
-      flush() {
-        return self.barrier();
       },
     };
   }

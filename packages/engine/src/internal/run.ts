@@ -79,7 +79,18 @@ export interface RunInput {
   readonly facts?: FactSchemas | undefined;
   /** Further events applied in this same run, after `event` (a burst of relation events; see Engine). */
   readonly batch?: readonly { readonly event: EngineEvent; readonly apply?: ((tx: Transaction) => void) | undefined }[];
+  /** Engine.beforeCommit hooks: staged last, once the queue is empty, inside the same transaction. */
+  readonly beforeCommit?: readonly BeforeCommitHook[];
 }
+
+/**
+ * Stages what follows from a run's other changes into the same transaction,
+ * after its handlers reached their fixpoint and before it commits (e.g. the
+ * relation link records of the data the run published). `changedRelations`
+ * lists the relation state keys the run changed so far, sorted. What a hook
+ * writes runs no handler: it should write only state no handler reads.
+ */
+export type BeforeCommitHook = (tx: Transaction, changedRelations: readonly string[]) => void;
 
 export interface RunCommit extends CommitResult {
   readonly runId: string;
@@ -197,7 +208,15 @@ class RunExecution {
       }
     }
 
-    // 5. Commit.
+    // 5. What follows from the run's changes, in the same transaction (no handler runs on it), then commit.
+    for (const hook of input.beforeCommit ?? []) {
+      try {
+        hook(new StageTransaction(stage), stage.changedRelations());
+      } catch (thrown) {
+        const error = new EngineError('ENGINE_ERR_RUN_FAILED', `run for ${this.eventLabel} failed in a before-commit hook: ${describeThrown(thrown)}`, { cause: thrown });
+        return this.rollback(error, undefined, 'failed');
+      }
+    }
     const committed = stage.commit();
     const report = this.finish('committed', undefined, []);
     return { ok: true, commit: { ...committed, runId: input.runId, event: input.event, report } };
@@ -554,6 +573,10 @@ class StageTransaction implements Transaction {
     this.check();
     // The stage checks that what the recipe leaves is JSON.
     this.stage.updateRelationState(endpoint, recipe as (draft: unknown) => Json | void);
+  }
+  removeRelationState(endpoint: string): void {
+    this.check();
+    this.stage.removeRelationState(endpoint);
   }
   relationFact(endpoint: string, fact: RelationFactName, key?: string): Json | undefined {
     this.check();

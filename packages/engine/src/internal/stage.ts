@@ -128,6 +128,15 @@ export class Stage implements FactReader {
     this.bump(relationToken(endpoint));
   }
 
+  removeRelationState(endpoint: string): void {
+    if (typeof endpoint !== 'string' || endpoint.length === 0) {
+      throw new EngineError('ENGINE_ERR_BAD_KEY', 'removeRelationState needs an endpoint name');
+    }
+    if (this.relationState(endpoint) === undefined) return;
+    this.relations.set(endpoint, undefined);
+    this.bump(relationToken(endpoint));
+  }
+
   /** Current version of a dependency token (0 if it never changed). */
   version(token: string): number {
     return this.versions.get(token) ?? shardGet(this.base.versions, token) ?? 0;

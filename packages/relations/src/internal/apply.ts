@@ -32,6 +32,7 @@ import {
   type RelationRecord,
   type UnitView,
 } from '../state';
+import { asSendRecords, outboxKey } from '../send-record';
 
 export interface RelationInit {
   readonly endpoint: string;
@@ -267,6 +268,17 @@ export function stageUnitReaped(tx: Transaction, endpoint: string, relationId: s
   return true;
 }
 
+/** Drops the send record of the link to `unit` on `relationId` (the unit is forgotten). Returns whether there was one. */
+export function stageSendRecordDropped(tx: Transaction, relationId: string, unit: string): boolean {
+  const key = outboxKey(relationId);
+  const records = asSendRecords(tx.relationState(key));
+  if (!records[unit]) return false;
+  const { [unit]: _dropped, ...rest } = records;
+  if (Object.keys(rest).length === 0) tx.removeRelationState(key);
+  else tx.updateRelationState(key, () => rest as unknown as Json);
+  return true;
+}
+
 /** Removes a relation and its link bookkeeping. Returns false if it did not exist. */
 export function stageRelationBroken(tx: Transaction, endpoint: string, relationId: string): boolean {
   const s = endpointState(tx, endpoint);
@@ -274,6 +286,8 @@ export function stageRelationBroken(tx: Transaction, endpoint: string, relationI
   updateEndpoint(tx, endpoint, (d) => {
     delete d.relations[relationId];
   });
+  // Its links' send records go with it (one key per relation).
+  tx.removeRelationState(outboxKey(relationId));
   const links = tx.relationState(LINKS_KEY) as LinksState | undefined;
   if (links && Object.keys(links).some((k) => k.startsWith(`${relationId}|`))) {
     updateLinks(tx, (d) => {

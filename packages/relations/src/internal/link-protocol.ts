@@ -21,6 +21,7 @@
  */
 import { covered } from './apply';
 import type { LinkRecord } from '../link-store';
+import type { SendRecord } from '../send-record';
 import type { DataMessage, PullMessage, SyncMessage, Unstamped } from '../messages';
 import { compareVersions, effectiveLocal, type EndpointState, type LinkReceiveState, type UnitView } from '../state';
 
@@ -42,7 +43,7 @@ export interface QueueInput {
  * peers, the app bag held, with the record after queueing it; undefined
  * when the link already queued these versions.
  */
-export function queueData(rec: LinkRecord, state: EndpointState, q: QueueInput): { record: LinkRecord; message: Unstamped<DataMessage> } | undefined {
+export function queueData(rec: SendRecord, state: EndpointState, q: QueueInput): { record: SendRecord; message: Unstamped<DataMessage> } | undefined {
   // Peers relay the application bag they hold, whoever wrote it, so every peer converges to the newest one
   // even if its writer (a former leader) is gone.
   const app = state.role === 'peers' ? state.app : undefined;
@@ -69,7 +70,7 @@ export function queueData(rec: LinkRecord, state: EndpointState, q: QueueInput):
     ...(app ? { app: { bag: app.bag, version: app.version, writer: app.writer, inc: app.inc } } : {}),
     ifaceVersion: q.ifaceVersion,
   };
-  const record: LinkRecord = {
+  const record: SendRecord = {
     ...rec,
     nextSeq: seq + 1,
     queuedVersion: Math.max(rec.queuedVersion, local.version),
@@ -85,14 +86,14 @@ export function queueData(rec: LinkRecord, state: EndpointState, q: QueueInput):
  * recomputed: what was acknowledged since a message was queued no longer
  * holds the receiver back.
  */
-export function retransmission(rec: LinkRecord, window: number): Unstamped<DataMessage>[] {
+export function retransmission(rec: SendRecord, window: number): Unstamped<DataMessage>[] {
   const first = rec.outbox[0];
   if (!first) return [];
   return rec.outbox.slice(0, window).map((m) => (m.base === first.seq ? m : { ...m, base: first.seq }));
 }
 
 /** Sender: the record after an ack, or undefined when the ack is stale (another epoch) or releases nothing. */
-export function acknowledge(rec: LinkRecord, ack: { readonly epoch: number; readonly seq: number }): LinkRecord | undefined {
+export function acknowledge<R extends SendRecord>(rec: R, ack: { readonly epoch: number; readonly seq: number }): R | undefined {
   if (rec.epoch !== ack.epoch) return undefined;
   const outbox = rec.outbox.filter((x) => x.seq > ack.seq);
   return outbox.length === rec.outbox.length ? undefined : { ...rec, outbox };
@@ -104,7 +105,7 @@ export function acknowledge(rec: LinkRecord, ack: { readonly epoch: number; read
  * the receiver is on another epoch, its view of the bag is older, or there
  * is a peers app bag it may lack.
  */
-export function answerPull(rec: LinkRecord, state: EndpointState, pull: PullMessage): 'retransmit' | 'send-current' | 'nothing' {
+export function answerPull(rec: SendRecord, state: EndpointState, pull: PullMessage): 'retransmit' | 'send-current' | 'nothing' {
   if (rec.outbox.length > 0) return 'retransmit';
   if (pull.epoch !== rec.epoch) return 'send-current';
   // An empty outbox means the last message was acknowledged: a pull of this epoch that still expects it (or

@@ -204,7 +204,7 @@ export class LinkReceiver {
   private sendAck(relationId: string, to: string, epoch: number, seq: number): void {
     if (!this.ctx.canSend(to) || seq < 1) return;
     const msg: Unstamped<AckMessage> = { type: 'ack', rel: relationId, from: this.ctx.unit, to, epoch, seq };
-    this.ctx.sendNow(to, msg);
+    this.ctx.send(to, msg);
   }
 
   private receivePosition(id: string): LinkReceiveState {
