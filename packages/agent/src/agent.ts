@@ -12,7 +12,7 @@
  *   5. the gossip node (WebSocket on the bind address, advertising the
  *      unit's address; the config's timing profile; name = unit; tags carry
  *      the service and the charm's endpoints) and the join;
- *   6. the relation manager (links over the mesh, durable link store) and the
+ *   6. the relation manager (links over the mesh; their state in the knowledge base) and the
  *      relation directory (declarations, joined/departed from membership);
  *   7. `engine.start()`, then file watches (`file.changed` with `{ path }`).
  *
@@ -313,6 +313,7 @@ export class Agent implements AgentApi {
       interfaces: loaded.interfaces,
       engine,
       transport,
+      // Only what agents of earlier versions kept there: the manager moves it into the knowledge base.
       store: state.linkStore,
       ...(this.options.retransmit ? { retransmit: this.options.retransmit } : {}),
       onError: (err) => this.log.warn({ err }, 'relation link error'),

@@ -14,10 +14,10 @@
  * so old and new agents keep their links during the upgrade (the first
  * direct messages to an old agent are lost, and retransmitted).
  *
- * Durability is the relation manager's: it sends a message only after the
- * link store's flush (the record holding it is durable) or after the commit
- * it acks is durable (packages/relations link-context.ts), so this transport
- * hands messages to the mesh at once, in the order they are sent.
+ * Durability is the relation manager's: it sends a data message only once
+ * the commit that numbered it is durable, and an ack only once the commit
+ * that applied the message is (packages/relations link-context.ts), so this
+ * transport hands messages to the mesh at once, in the order they are sent.
  *
  * Reachability: the mesh's failed/left make a unit unreachable (the manager
  * pauses retransmission to it); alive again (join, update) makes it
