@@ -54,13 +54,23 @@ const REQUIRE_BANNER = "import { createRequire as __rhizomeCreateRequire } from 
  * compiled at every agent start. Give pino-roll the five functions from
  * date-fns' own per-function entry points instead (the same code).
  */
-const DATE_FNS_SUBSET = ['format', 'addDays', 'addHours', 'parse', 'isValid'];
+const DATE_FNS_SUBSET = ['addDays', 'addHours', 'isValid'];
+/**
+ * pino-roll calls date-fns' `format` and `parse` only for its `dateFormat`
+ * option (dated file names), which the agent does not use (log-file.ts):
+ * `parse` alone is 36 parser modules and a locale, ~150 KB of code every
+ * agent held. They fail loudly if that option is ever given.
+ */
+const DATE_FNS_UNUSED = ['format', 'parse'];
 const dateFnsSubset = {
   name: 'date-fns-subset',
   setup(b) {
     b.onResolve({ filter: /^date-fns$/ }, (args) => ({ path: args.resolveDir, namespace: 'date-fns-subset' }));
     b.onLoad({ filter: /.*/, namespace: 'date-fns-subset' }, (args) => ({
-      contents: DATE_FNS_SUBSET.map((f) => `export { ${f} } from 'date-fns/${f}';`).join('\n'),
+      contents: [
+        ...DATE_FNS_SUBSET.map((f) => `export { ${f} } from 'date-fns/${f}';`),
+        ...DATE_FNS_UNUSED.map((f) => `export function ${f}() { throw new Error("pino-roll's dateFormat option is not supported by rhizome's build (scripts/build.mjs DATE_FNS_UNUSED)"); }`),
+      ].join('\n'),
       resolveDir: args.path,
       loader: 'js',
     }));
@@ -102,6 +112,43 @@ const lazyChildProcess = {
   },
 };
 
+/**
+ * Node built-ins that inlined CommonJS dependencies require when they load
+ * but that an agent never calls: ws loads https and tls (for wss:// clients)
+ * and zlib (for permessage-deflate), while gossip dials ws:// with
+ * compression off; pino and thread-stream load worker_threads for transports
+ * the agent does not use. Each is ~0.2-0.7 MB resident per agent once
+ * loaded. The edits make them load on first use: a module-level
+ * `const x = require('m')` becomes a proxy that requires `m` when a property
+ * is read, and a destructured one is read where it is used. Each edit must
+ * apply exactly once, so an upgrade that moves the code fails the build.
+ */
+const LAZY_BUILTINS = [
+  { file: /[\\/]ws[\\/]lib[\\/]websocket\.js$/, edits: [["const https = require('https');", "const https = __lazyBuiltin('https');"], ["const tls = require('tls');", "const tls = __lazyBuiltin('tls');"]] },
+  { file: /[\\/]ws[\\/]lib[\\/]permessage-deflate\.js$/, edits: [["const zlib = require('zlib');", "const zlib = __lazyBuiltin('zlib');"]] },
+  { file: /[\\/]thread-stream[\\/]index\.js$/, edits: [["const { Worker } = require('worker_threads')", ''], ['new Worker(', "new (require('worker_threads').Worker)("]] },
+  {
+    file: /[\\/]pino[\\/]lib[\\/]tools\.js$/,
+    edits: [["const { isMainThread } = require('worker_threads')", ''], ['if (!opts.sync && isMainThread) {', "if (!opts.sync && require('worker_threads').isMainThread) {"]],
+  },
+];
+const LAZY_BUILTIN_HELPER = 'function __lazyBuiltin(name) { let m; return new Proxy({}, { get: (_, key) => (m ??= require(name))[key] }); }\n';
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(b) {
+    for (const { file, edits } of LAZY_BUILTINS) {
+      b.onLoad({ filter: file }, async (args) => {
+        let text = await readFile(args.path, 'utf8');
+        for (const [from, to] of edits) {
+          if (text.split(from).length !== 2) throw new Error(`${args.path}: expected "${from}" once; the dependency changed, revisit LAZY_BUILTINS in scripts/build.mjs`);
+          text = text.replace(from, to);
+        }
+        return { contents: text.includes('__lazyBuiltin(') ? LAZY_BUILTIN_HELPER + text : text, loader: 'js' };
+      });
+    }
+  },
+};
+
 function externals(dir, name) {
   const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
   const inline = new Set(INLINE[name] ?? []);
@@ -126,7 +173,7 @@ await Promise.all(
       format: 'esm',
       platform: 'node',
       target: 'node20',
-      ...(INLINE[name] ? { external: externals(dir, name), banner: { js: REQUIRE_BANNER }, plugins: [dateFnsSubset, lazyChildProcess] } : { packages: 'external' }),
+      ...(INLINE[name] ? { external: externals(dir, name), banner: { js: REQUIRE_BANNER }, plugins: [dateFnsSubset, lazyChildProcess, lazyBuiltins] } : { packages: 'external' }),
       sourcemap: 'linked',
       logLevel: 'warning',
     });
