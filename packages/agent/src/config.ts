@@ -9,9 +9,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { resolve, dirname } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import * as z from 'zod';
 import type { Json } from '@rhizome/engine';
+import { parseAgentConfigText } from './agent-config-file';
 import { AgentError } from './errors';
 import { isLoopback, parseHostPort, type HostPort } from './internal/address';
 import { defaultProfileFor, PROFILE_NAMES, type ProfileName } from './internal/profiles';
@@ -193,7 +193,7 @@ export async function loadAgentConfig(file: string | undefined, overrides: Recor
     }
     let value: unknown;
     try {
-      value = parseYaml(text);
+      value = await parseAgentConfigText(text);
     } catch (err) {
       throw new AgentError('AGENT_ERR_BAD_CONFIG', `agent config file ${path} is not valid YAML/JSON: ${(err as Error).message}`, { cause: err });
     }

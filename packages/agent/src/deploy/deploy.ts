@@ -27,8 +27,8 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, open, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { stringify as toYaml } from 'yaml';
 import { AGENT_INFO_FILE } from '../agent-info';
+import { agentConfigText } from '../agent-config-file';
 import { AgentError } from '../errors';
 import { ensureKeyringFile, KEYRING_FILE } from '../keys/keyring-file';
 import { ensurePrivateDir, PRIVATE_FILE_MODE, tightenFile } from '../internal/private-fs';
@@ -106,7 +106,7 @@ export async function writeAgentConfig(
     options: u.options,
   };
   const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, `# written by rhizome deploy for ${u.unit}; rewritten whenever the unit is (re)started\n${toYaml(config)}`, { mode: 0o600 });
+  await writeFile(tmp, `# written by rhizome deploy for ${u.unit}; rewritten whenever the unit is (re)started\n${agentConfigText(config)}`, { mode: 0o600 });
   await chmod(tmp, 0o600);
   await rename(tmp, file);
   return file;

@@ -21,8 +21,8 @@
  * the pids they name are alive (`kill -0`).
  */
 import { readFile } from 'node:fs/promises';
-import { stringify as toYaml } from 'yaml';
 import { ControlClient } from '../control/client';
+import { agentConfigText } from '../agent-config-file';
 import { AgentError } from '../errors';
 import { AGENT_NODE_FLAGS } from '../runtime';
 import { agentArtifact, charmArtifact, supervisorArtifact, type Artifact } from './release';
@@ -193,7 +193,7 @@ export async function startRemoteUnit(d: Deployment, u: DeployedUnit, m: Machine
       : `setsid nohup node ${shellQuote(cachePath(m, supervisor))} ${D} -- ${agentCmd} >> ${D}/supervisor.out 2>&1 < /dev/null &`;
   // Config, start, then wait (bounded) on the machine itself: one round trip, not one per step or poll.
   const script = `umask 077 && mkdir -p ${D} && chmod 700 ${D} && cd ${D} || exit 6
-printf '%s' ${shellQuote(toYaml(config))} > agent.yaml.tmp && mv -f agent.yaml.tmp agent.yaml || exit 7
+printf '%s' ${shellQuote(agentConfigText(config))} > agent.yaml.tmp && mv -f agent.yaml.tmp agent.yaml || exit 7
 rm -f agent.json supervisor.json
 ${launch}
 i=0
