@@ -14,9 +14,9 @@
  * at once: retrying a cycle only repeats it.
  */
 import { KEEP_ALIVE, systemClock, type Clock } from '@rhizome/clock';
-import { EngineError, describeThrown } from './errors';
+import { EngineError } from './errors';
 import { describeEvent, internalEvent, parseEvent, START_EVENT, type EngineEvent } from './events';
-import type { HandlerSpec, Transaction } from './handler';
+import type { Transaction } from './handler';
 import { checkFactSchemas, type FactSchemas } from './fact-schema';
 import { HandlerTable } from './internal/handler-table';
 import { Fifo } from './internal/fifo';
@@ -25,152 +25,22 @@ import { EMPTY_KNOWLEDGE_BASE, type KnowledgeBase } from './knowledge-base';
 import { shardGet } from './internal/shards';
 import { inMemoryRelationModel, type RelationModel } from './relation-model';
 import type { RunReport } from './report';
+import { EngineListeners } from './internal/engine-listeners';
 import { executeRun, type BeforeCommitHook, type RunCommit } from './internal/run';
+import {
+  backoffDelay,
+  DEFAULT_ENGINE_OPTIONS,
+  resolveRetry,
+  type EngineErrorStatus,
+  type EngineOptions,
+  type EngineState,
+  type EngineStatus,
+  type RetryOptions,
+  type SubmitOptions,
+} from './engine-options';
 
-export interface RetryOptions {
-  /** Attempts before the engine stops in `error` (the first try counts). */
-  readonly limit: number;
-  /** Delay before the first retry. */
-  readonly baseMs: number;
-  /** Upper bound of any delay. */
-  readonly maxMs: number;
-  /** Fraction of the delay randomized, 0..1 (spreads retries of many agents). */
-  readonly jitter: number;
-}
-
-export interface EngineOptions {
-  readonly handlers: readonly HandlerSpec[];
-  /**
-   * The charm's declared facts (key → Standard Schema, e.g. zod). With them,
-   * a precondition on an undeclared fact is refused here, and setting an
-   * undeclared fact or a value its schema refuses fails the handler
-   * (ENGINE_ERR_BAD_FACT). See defineFacts() for the typed helpers.
-   */
-  readonly facts?: FactSchemas;
-  readonly relationModel?: RelationModel;
-  /**
-   * Time for retries, bursts and handler deadlines (default: systemClock;
-   * a VirtualClock in tests). All of them keep the process alive: each is
-   * work that is due.
-   */
-  readonly clock?: Clock;
-  /** Random numbers in [0, 1), for jitter; inject a seeded one for determinism. */
-  readonly random?: () => number;
-  /** The committed knowledge base to start from (e.g. recovered from disk). */
-  readonly initial?: KnowledgeBase;
-  readonly retry?: Partial<RetryOptions>;
-  /**
-   * Executions of any ONE handler in one run before the run is declared
-   * non-convergent (a handler that keeps seeing new values, e.g. a counter).
-   * A cycle on values already seen is detected without waiting for it; the
-   * number of different handlers a run executes is not limited.
-   */
-  readonly maxHandlerExecutions?: number;
-  /** Default deadline (ms) of a handler's promise; a handler spec may override it with `deadlineMs`. */
-  readonly handlerDeadlineMs?: number;
-  /** Reports kept for `history()`. */
-  readonly historySize?: number;
-  /**
-   * Let a burst of relation events gather before its run starts: a relation
-   * event at the head of the inbox waits until no other arrived for
-   * `quietMs`, at most `maxMs` after it was queued; then the run applies all
-   * that waited (see batchBehind). Off by default (runs start at once); the
-   * agent sets a few hundred ms, much less than one playbook run.
-   */
-  readonly burst?: { readonly quietMs: number; readonly maxMs: number };
-  /** Prefix of run ids, e.g. the unit name. */
-  readonly runIdPrefix?: string;
-  /**
-   * Called with every commit before it takes effect; the engine waits for it.
-   * The agent appends the patches to its log and fsyncs here. If it throws,
-   * the commit is abandoned and the engine goes to error. Work that follows a
-   * commit (sending data to peers) belongs in `afterCommit` listeners.
-   */
-  readonly onCommit?: (commit: RunCommit) => void | Promise<void>;
-  /**
-   * Group commit: how many commits may be waiting for `onCommit` (their
-   * fsync) while later runs already execute on top of them. 1 (the default)
-   * waits for each commit before the next run starts. Above 1, `onCommit` is
-   * still called once per commit, in order, and must make commits durable in
-   * that order (an append-only log does); what depends on a commit (the
-   * submitter's promise, `afterCommit`, `knowledge`, reports) still waits
-   * until it is durable. If one fails, it and every commit after it are
-   * abandoned: their events go back to the head of the inbox and the engine
-   * enters `error`.
-   */
-  readonly maxCommitsInFlight?: number;
-  /**
-   * Errors thrown (or rejected) by `afterCommit` and `onReport` listeners.
-   * The engine carries on: a listener's bug must not wedge the inbox. Without
-   * it, such errors are emitted as process warnings.
-   */
-  readonly onError?: (error: EngineError) => void;
-}
-
-export const DEFAULT_RETRY_OPTIONS: RetryOptions = Object.freeze({
-  // Three tries: one transient failure (a port still in use, a flaky
-  // download) is common, three in a row usually mean a real problem.
-  limit: 3,
-  // Short enough that a transient failure heals quickly on a laptop...
-  baseMs: 200,
-  // ...and capped so an operator never waits minutes after fixing the cause.
-  maxMs: 30_000,
-  jitter: 0.2,
-});
-
-export const DEFAULT_ENGINE_OPTIONS = Object.freeze({
-  // Per handler, not per run: a run may legitimately execute thousands of
-  // different handlers. One handler re-running 1,000 times on ever-new
-  // values is a loop (cycles on values already seen stop at once).
-  maxHandlerExecutions: 1000,
-  // Long enough for a playbook that downloads and installs a service; short
-  // enough that a hung handler does not freeze the agent (inbox, relation
-  // applies, acks) for good. Override per handler with `deadlineMs`.
-  handlerDeadlineMs: 10 * 60_000,
-  historySize: 100,
-  runIdPrefix: 'run',
-  // One commit at a time unless the host says its onCommit keeps order (the agent's log does).
-  maxCommitsInFlight: 1,
-});
-
-export type EngineState = 'idle' | 'running' | 'retrying' | 'error' | 'stopped';
-
-export interface EngineErrorStatus {
-  readonly handler?: string;
-  readonly code: string;
-  readonly message: string;
-  readonly event: string;
-  readonly attempts: number;
-}
-
-export interface EngineStatus {
-  readonly state: EngineState;
-  readonly queued: number;
-  readonly runs: number;
-  readonly error?: EngineErrorStatus;
-  readonly lastReport?: RunReport;
-  /** When retrying: clock time of the next attempt. */
-  readonly nextAttemptAt?: number;
-}
-
-export interface SubmitOptions {
-  /** Staged at the start of the run, inside its transaction (e.g. write the remote data bag). */
-  readonly apply?: (tx: Transaction) => void;
-  /**
-   * A failed run is rolled back and rejects the submitter at once
-   * (ENGINE_ERR_RUN_FAILED with the handler's error as cause): no retry, no
-   * `error` state. For operator actions, whose failure is an answer to the
-   * operator, not a fault of the unit.
-   */
-  readonly failFast?: boolean;
-  /**
-   * Whether a relation event waits for its burst to gather (default true).
-   * False for a link message with more of the same link right behind it:
-   * those are queued only once this one commits, so waiting would gather
-   * nothing and cost every message of a backlog the whole quiet window.
-   */
-  readonly gather?: boolean;
-}
+export { backoffDelay, DEFAULT_ENGINE_OPTIONS, DEFAULT_RETRY_OPTIONS } from './engine-options';
+export type { EngineErrorStatus, EngineOptions, EngineState, EngineStatus, RetryOptions, SubmitOptions } from './engine-options';
 
 interface InFlightCommit {
   readonly item: InboxItem;
@@ -217,7 +87,6 @@ export class Engine {
   private readonly maxHandlerExecutions: number;
   private readonly handlerDeadlineMs: number;
   private reads: ReadIndex;
-  private readonly historySize: number;
   private readonly runIdPrefix: string;
   private readonly onCommit: EngineOptions['onCommit'];
 
@@ -233,11 +102,9 @@ export class Engine {
   private readonly inbox = new Fifo<InboxItem>();
   private state: EngineState = 'idle';
   private runCounter = 0;
-  private readonly reports: RunReport[] = [];
-  private readonly listeners = new Set<(report: RunReport) => void>();
-  private readonly commitListeners = new Set<(commit: RunCommit) => void | Promise<void>>();
+  /** Reports kept for history(), onReport and afterCommit listeners. */
+  private readonly listeners: EngineListeners;
   private beforeCommitHooks: readonly BeforeCommitHook[] = [];
-  private readonly onError: EngineOptions['onError'];
   private lastError: EngineErrorStatus | undefined;
   private retryTimer: ReturnType<Clock['setTimeout']> | undefined;
   private nextAttemptAt: number | undefined;
@@ -265,7 +132,7 @@ export class Engine {
     if (!(typeof this.handlerDeadlineMs === 'number' && this.handlerDeadlineMs > 0)) {
       throw new EngineError('ENGINE_ERR_OPTIONS', `handlerDeadlineMs must be a positive number of milliseconds (Infinity for none), got ${String(options.handlerDeadlineMs)}`);
     }
-    this.historySize = options.historySize ?? DEFAULT_ENGINE_OPTIONS.historySize;
+    this.listeners = new EngineListeners(options.historySize ?? DEFAULT_ENGINE_OPTIONS.historySize, options.onError);
     if (options.burst !== undefined) {
       const { quietMs, maxMs } = options.burst;
       if (!(quietMs >= 0 && maxMs >= quietMs && maxMs <= 60_000)) {
@@ -275,7 +142,6 @@ export class Engine {
     }
     this.runIdPrefix = options.runIdPrefix ?? DEFAULT_ENGINE_OPTIONS.runIdPrefix;
     this.onCommit = options.onCommit;
-    this.onError = options.onError;
     this.kb = options.initial ?? EMPTY_KNOWLEDGE_BASE;
     this.reads = ReadIndex.fromKnowledge(this.kb, this.handlerNames);
     this.durableKb = this.kb;
@@ -295,7 +161,7 @@ export class Engine {
   }
 
   status(): EngineStatus {
-    const last = this.reports[this.reports.length - 1];
+    const last = this.listeners.last();
     return {
       state: this.state,
       queued: this.inbox.length,
@@ -332,13 +198,12 @@ export class Engine {
 
   /** Reports of the most recent runs, oldest first (failed attempts included). */
   history(): readonly RunReport[] {
-    return [...this.reports];
+    return this.listeners.history();
   }
 
   /** Every run report (failed attempts included), for logs and tools. Not for data that must reach peers: use afterCommit. */
   onReport(listener: (report: RunReport) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.onReport(listener);
   }
 
   /**
@@ -349,8 +214,7 @@ export class Engine {
    * that throws or rejects is reported to `onError`; the engine carries on.
    */
   afterCommit(listener: (commit: RunCommit) => void | Promise<void>): () => void {
-    this.commitListeners.add(listener);
-    return () => this.commitListeners.delete(listener);
+    return this.listeners.afterCommit(listener);
   }
 
   /**
@@ -561,7 +425,7 @@ export class Engine {
       } catch (thrown) {
         // The commit could not be made durable: it must not take effect.
         const message = `commit of ${result.commit.report.eventLabel} could not be persisted: ${thrown instanceof Error ? thrown.message : String(thrown)}`;
-        this.record({ ...result.commit.report, outcome: 'failed', error: { code: 'ENGINE_ERR_STATE', message } });
+        this.listeners.record({ ...result.commit.report, outcome: 'failed', error: { code: 'ENGINE_ERR_STATE', message } });
         this.enterError({ code: 'ENGINE_ERR_STATE', message, event: result.commit.report.eventLabel, attempts: item.attempts });
         return;
       }
@@ -573,14 +437,14 @@ export class Engine {
       // reports), not state: status must not keep claiming an error.
       this.lastError = undefined;
       if (this.inbox.length === 0 && this.state === 'running') this.state = 'idle';
-      this.record(result.commit.report);
-      this.notifyCommitted(result.commit);
+      this.listeners.record(result.commit.report);
+      this.listeners.notifyCommitted(result.commit);
       item.resolve(result.commit.report);
       for (const b of batch) b.resolve(result.commit.report);
       return;
     }
 
-    this.record(result.report);
+    this.listeners.record(result.report);
     const failure: EngineErrorStatus = {
       ...(result.report.error?.handler !== undefined ? { handler: result.report.error.handler } : {}),
       code: result.error.code,
@@ -674,8 +538,8 @@ export class Engine {
   private commitDurable(entry: InFlightCommit): void {
     this.inFlight.shift();
     this.durableKb = entry.commit.kb;
-    this.record(entry.commit.report);
-    this.notifyCommitted(entry.commit);
+    this.listeners.record(entry.commit.report);
+    this.listeners.notifyCommitted(entry.commit);
     entry.item.resolve(entry.commit.report);
     for (const b of entry.batch) b.resolve(entry.commit.report);
   }
@@ -690,7 +554,7 @@ export class Engine {
     this.inbox.unshiftAll(abandoned.flatMap((a) => [a.item, ...a.batch]));
     this.cancelRetry();
     const message = `commit of ${entry.commit.report.eventLabel} could not be persisted: ${thrown instanceof Error ? thrown.message : String(thrown)}`;
-    this.record({ ...entry.commit.report, outcome: 'failed', error: { code: 'ENGINE_ERR_STATE', message } });
+    this.listeners.record({ ...entry.commit.report, outcome: 'failed', error: { code: 'ENGINE_ERR_STATE', message } });
     if (this.state !== 'stopped') this.enterError({ code: 'ENGINE_ERR_STATE', message, event: entry.commit.report.eventLabel, attempts: entry.item.attempts });
   }
 
@@ -704,45 +568,6 @@ export class Engine {
     this.retryTimer = undefined;
     this.nextAttemptAt = undefined;
   }
-
-  private record(report: RunReport): void {
-    this.reports.push(report);
-    if (this.reports.length > this.historySize) this.reports.shift();
-    for (const l of this.listeners) {
-      try {
-        l(report);
-      } catch (thrown) {
-        // A listener's bug must not break the engine, nor go unseen.
-        this.listenerFailed('onReport', report.runId, thrown);
-      }
-    }
-  }
-
-  private notifyCommitted(commit: RunCommit): void {
-    for (const l of this.commitListeners) {
-      try {
-        const r = l(commit);
-        if (r !== undefined && typeof (r as Promise<void>).then === 'function') {
-          (r as Promise<void>).then(undefined, (thrown: unknown) => this.listenerFailed('afterCommit', commit.runId, thrown));
-        }
-      } catch (thrown) {
-        this.listenerFailed('afterCommit', commit.runId, thrown);
-      }
-    }
-  }
-
-  private listenerFailed(kind: 'onReport' | 'afterCommit', runId: string, thrown: unknown): void {
-    const error = new EngineError('ENGINE_ERR_LISTENER', `an ${kind} listener failed after run ${runId}: ${describeThrown(thrown)}`, { cause: thrown });
-    if (this.onError) {
-      try {
-        this.onError(error);
-        return;
-      } catch {
-        // Fall through to the process warning: the error must not vanish.
-      }
-    }
-    process.emitWarning(error.message, { code: error.code });
-  }
 }
 
 /** Handlers that completed in a run (once each): their read bookkeeping changed. */
@@ -752,17 +577,3 @@ function executedOk(report: RunReport): Set<string> {
   return names;
 }
 
-function resolveRetry(input: Partial<RetryOptions> | undefined): RetryOptions {
-  const r = { ...DEFAULT_RETRY_OPTIONS, ...input };
-  if (!Number.isInteger(r.limit) || r.limit < 1) throw new EngineError('ENGINE_ERR_OPTIONS', `retry.limit must be an integer >= 1, got ${r.limit}`);
-  if (!(r.baseMs >= 0) || !(r.maxMs >= r.baseMs)) throw new EngineError('ENGINE_ERR_OPTIONS', `retry delays must satisfy 0 <= baseMs <= maxMs, got baseMs=${r.baseMs} maxMs=${r.maxMs}`);
-  if (!(r.jitter >= 0 && r.jitter <= 1)) throw new EngineError('ENGINE_ERR_OPTIONS', `retry.jitter must be within 0..1, got ${r.jitter}`);
-  return Object.freeze(r);
-}
-
-/** Exponential backoff: base·2^(attempt-1), capped, with ±jitter/2 of it randomized. */
-export function backoffDelay(retry: RetryOptions, attempt: number, random: () => number): number {
-  const exp = Math.min(retry.maxMs, retry.baseMs * 2 ** Math.max(0, attempt - 1));
-  const spread = exp * retry.jitter;
-  return Math.max(0, Math.min(retry.maxMs, exp - spread / 2 + random() * spread));
-}
