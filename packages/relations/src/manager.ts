@@ -43,7 +43,7 @@
  * of a unit (departed, forget, broken, created) first wait for everything
  * queued before them to run.
  */
-import { systemClock, type Clock } from '@rhizome/clock';
+import { systemClock } from '@rhizome/clock';
 import { EngineError, internalEvent, type Engine, type RunReport } from '@rhizome/engine';
 import { linkPosition, remoteSchemas, stageRelationBroken, stageRelationCreated, stageSendRecordDropped, stageUnitDeparted, stageUnitJoined, stageUnitReaped } from './internal/apply';
 import { checkRelation } from './compat';
@@ -51,11 +51,13 @@ import { departedEvent } from './internal/departing';
 import { RelationError } from './errors';
 import type { InterfaceRegistry } from './interface';
 import type { LinkContext } from './internal/link-context';
-import { DEFAULT_PLAUSIBILITY, type PlausibilityBounds } from './internal/link-protocol';
-import { LinkReceiver, type AppliedInfo } from './internal/link-receiver';
-import { DEFAULT_RETRANSMIT_OPTIONS, LINK_RECONCILE_EVENT, LinkSender, type RetransmitOptions } from './internal/link-sender';
+import { DEFAULT_PLAUSIBILITY } from './internal/link-protocol';
+import { LinkReceiver } from './internal/link-receiver';
+import { LINK_RECONCILE_EVENT, LinkSender } from './internal/link-sender';
 import { MemoryLinkStore, type LinkStore } from './link-store';
-import { ANY_LINK_PROTOCOL, LINK_PROTOCOL, linkVersionFor, parseLinkMessage, senderRange, type LinkMessage, type LinkVersionRange, type OutgoingLinkMessage } from './messages';
+import { parseLinkMessage, type LinkMessage, type OutgoingLinkMessage } from './messages';
+import { LinkVersions } from './internal/link-versions';
+import { resolveManagerOptions, type AddRelationSpec, type LinkStatus, type RelationManagerOptions } from './manager-options';
 import { endpointOf, type CharmMetadata } from './metadata';
 import { findRelation, forEachJoined, type RelationRef } from './internal/relation-lookup';
 import { asEndpointState, LINKS_KEY, linkId } from './state';
@@ -64,95 +66,12 @@ import type { LinkTransport } from './transport';
 
 export { LINK_SYNC_EVENT, type AppliedInfo } from './internal/link-receiver';
 export { DEFAULT_RETRANSMIT_OPTIONS, LINK_RESEND_EVENT, type RetransmitOptions } from './internal/link-sender';
+export { DEFAULT_RELATION_MANAGER_OPTIONS, type AddRelationSpec, type LinkStatus, type RelationManagerOptions } from './manager-options';
 
 /** Internal event of the run that creates a relation (payload: { endpoint, relationId, remoteService }). */
 export const RELATION_CREATED_EVENT = 'relation.created';
 /** Internal event of the run that forgets a unit removed for good (`forgetUnit`). */
 export const UNIT_REAPED_EVENT = 'relation.unit-reaped';
-
-export interface RelationManagerOptions {
-  /** This unit, e.g. `hdfs-datanode/0`; the service is the part before "/". */
-  readonly unit: string;
-  readonly metadata: CharmMetadata;
-  readonly interfaces: InterfaceRegistry;
-  /** The unit's engine, built with `relationModel: relationsModel`. */
-  readonly engine: Engine;
-  readonly transport: LinkTransport;
-  /**
-   * Link records an older version kept outside the knowledge base (the
-   * agent's durable file): read on start, moved into the knowledge base and
-   * deleted (link-store.ts). Nothing new is written there.
-   */
-  readonly store?: LinkStore;
-  /** Time for retransmits and sync rounds (default: systemClock; the agent passes the engine's). */
-  readonly clock?: Clock;
-  readonly retransmit?: Partial<RetransmitOptions>;
-  /** Messages buffered per link before further ones are dropped (their sender retransmits). */
-  readonly maxInbox?: number;
-  /**
-   * Unacknowledged messages kept per link. Beyond, the oldest are dropped:
-   * each message carries the whole bag, so a later one supersedes them, and
-   * the receiver skips past them (`base`). Bounds memory and storage while a
-   * unit is unreachable and this one keeps publishing.
-   */
-  readonly maxOutbox?: number;
-  /**
-   * Stamps a new endpoint state's incarnation and a new send record's
-   * epoch (state.ts); must exceed every stamp this unit used
-   * before, even across a loss of its stores. Default: wall-clock milliseconds.
-   */
-  readonly incarnation?: () => number;
-  /**
-   * The wall clock (ms) that incoming stamps (link epochs, incarnations) are
-   * checked against: one more than `plausibility.maxStampAheadMs` ahead is
-   * refused. Default: `Date.now`.
-   */
-  readonly now?: () => number;
-  /** Bounds on how far ahead incoming stamps and counters may jump (DEFAULT_PLAUSIBILITY). */
-  readonly plausibility?: Partial<Omit<PlausibilityBounds, 'now'>>;
-  /**
-   * The link protocol versions this unit reads and writes (default
-   * LINK_PROTOCOL); other values only to test a rolling upgrade.
-   */
-  readonly linkProtocol?: LinkVersionRange;
-  /** Called after a link message was applied and committed. */
-  readonly onApplied?: (info: AppliedInfo) => void;
-  /** Called for messages refused at the boundary and for unexpected internal errors. */
-  readonly onError?: (error: unknown) => void;
-}
-
-export interface AddRelationSpec {
-  readonly id: string;
-  /** This charm's endpoint. */
-  readonly endpoint: string;
-  readonly remoteService: string;
-  readonly remoteEndpoint: string;
-  /** The remote charm's metadata, to check compatibility; may be left out for a relation with the own service (peers). */
-  readonly remoteMetadata?: CharmMetadata;
-}
-
-export interface LinkStatus {
-  readonly linkId: string;
-  readonly relationId: string;
-  readonly remoteUnit: string;
-  readonly nextSeq: number;
-  readonly unacked: number;
-  readonly buffered: number;
-  readonly applied: number;
-  /**
-   * The remote unit departed this relation (and has not joined again). What
-   * the link holds for it waits for a rejoin: it does not count against
-   * convergence, and `forgetUnit` drops it once the unit is gone for good.
-   */
-  readonly departed: boolean;
-}
-
-export const DEFAULT_RELATION_MANAGER_OPTIONS = Object.freeze({
-  // Enough for a burst of publishes across a partition; beyond, the sender's retransmits fill the gap later.
-  maxInbox: 256,
-  // Same bound on the sending side; only superseded bags are ever dropped.
-  maxOutbox: 256,
-});
 
 export class RelationManager {
   readonly unit: string;
@@ -172,20 +91,15 @@ export class RelationManager {
   private readonly queued = new Set<Promise<unknown>>();
   /** Per link: the `joined` queued in the engine and not settled yet. */
   private readonly pendingJoins = new Map<string, Promise<RunReport | undefined>>();
-  private readonly protocol: LinkVersionRange;
-  /** Per remote unit: the link protocol versions it said it reads (learned from its messages; dropped by forgetUnit). */
-  private readonly peerProtocols = new Map<string, LinkVersionRange>();
-  /** Remote units already reported as speaking no common version (reported once per range). */
-  private readonly refusedPeers = new Map<string, string>();
+  /** The link protocol version to write to each remote unit (learned from its messages; dropped by forgetUnit). */
+  private readonly versions: LinkVersions;
   private readonly unreachable = new Set<string>();
   private readonly unsubscribe: Array<() => void> = [];
   private started = false;
   private stopped = false;
 
   constructor(options: RelationManagerOptions) {
-    if (typeof options.unit !== 'string' || !/^[a-z][a-z0-9-]*\/\d+$/.test(options.unit)) {
-      throw new RelationError('REL_ERR_OPTIONS', `unit must look like "service/0", got ${JSON.stringify(options.unit)}`);
-    }
+    const { retransmit: r, maxInbox, maxOutbox, protocol } = resolveManagerOptions(options);
     this.unit = options.unit;
     this.service = options.unit.split('/')[0]!;
     this.metadata = options.metadata;
@@ -194,22 +108,9 @@ export class RelationManager {
     this.engine = options.engine;
     this.transport = options.transport;
     this.store = options.store ?? new MemoryLinkStore();
-    const r = { ...DEFAULT_RETRANSMIT_OPTIONS, ...options.retransmit };
-    if (!(r.baseMs > 0 && r.maxMs >= r.baseMs && Number.isInteger(r.window) && r.window >= 1 && r.syncIntervalMs > 0)) {
-      throw new RelationError('REL_ERR_OPTIONS', `retransmit needs 0 < baseMs <= maxMs, window >= 1 and syncIntervalMs > 0, got ${JSON.stringify(r)}`);
-    }
-    const maxInbox = options.maxInbox ?? DEFAULT_RELATION_MANAGER_OPTIONS.maxInbox;
-    const maxOutbox = options.maxOutbox ?? DEFAULT_RELATION_MANAGER_OPTIONS.maxOutbox;
-    for (const [name, v] of [['maxInbox', maxInbox], ['maxOutbox', maxOutbox]] as const) {
-      if (!Number.isInteger(v) || v < 1) throw new RelationError('REL_ERR_OPTIONS', `${name} must be a positive integer, got ${String(v)}`);
-    }
-    const protocol = options.linkProtocol ?? LINK_PROTOCOL;
-    if (!(Number.isInteger(protocol.min) && Number.isInteger(protocol.max) && protocol.min >= 1 && protocol.min <= protocol.max)) {
-      throw new RelationError('REL_ERR_OPTIONS', `linkProtocol must be { min, max } with 1 <= min <= max, got ${JSON.stringify(protocol)}`);
-    }
-    this.protocol = protocol;
     this.incarnation = options.incarnation ?? Date.now;
     this.onError = options.onError ?? (() => undefined);
+    this.versions = new LinkVersions(this.unit, protocol, this.onError);
     const ctx: LinkContext = {
       unit: this.unit,
       engine: this.engine,
@@ -223,7 +124,7 @@ export class RelationManager {
     };
     this.sender = new LinkSender(ctx, {
       clock: options.clock ?? systemClock,
-      retransmit: Object.freeze(r),
+      retransmit: r,
       maxOutbox,
       incarnation: this.incarnation,
       ifaceVersion: (name) => this.interfaces.get(name).version,
@@ -440,8 +341,7 @@ export class RelationManager {
       this.sender.forget(id);
       this.receiver.forget(id);
       this.store.delete(id);
-      this.peerProtocols.delete(unit);
-      this.refusedPeers.delete(unit);
+      this.versions.forget(unit);
       return known || hadLink;
     });
   }
@@ -509,10 +409,10 @@ export class RelationManager {
     if (this.stopped) return;
     let m: LinkMessage;
     try {
-      m = parseLinkMessage(raw, this.protocol);
+      m = parseLinkMessage(raw, this.versions.protocol);
     } catch (error) {
       // A well-formed message in a version we do not read still says which versions its sender reads.
-      if (error instanceof RelationError && error.code === 'REL_ERR_PROTOCOL_VERSION') this.learnProtocol(from, raw);
+      if (error instanceof RelationError && error.code === 'REL_ERR_PROTOCOL_VERSION') this.versions.learn(from, raw);
       this.onError(error);
       return;
     }
@@ -524,7 +424,7 @@ export class RelationManager {
     // A message from a unit proves it is there: a "reachable" notice may have been lost (the mesh emits none
     // when a suspicion is refuted), and a unit kept unreachable would get no acks, pulls or data again.
     if (this.unreachable.has(from)) this.setReachable(from, true);
-    this.learnProtocol(from, m);
+    this.versions.learn(from, m);
     try {
       switch (m.type) {
         case 'data':
@@ -541,41 +441,10 @@ export class RelationManager {
     }
   }
 
-  /**
-   * Remembers the link protocol versions a remote unit reads, from a message
-   * it sent us that is well-formed in some version (garbage teaches nothing):
-   * from then on we write the highest version both read.
-   */
-  private learnProtocol(from: string, raw: unknown): void {
-    const speaks = senderRange(raw);
-    if (!speaks || from === this.unit) return;
-    let m: LinkMessage;
-    try {
-      m = parseLinkMessage(raw, ANY_LINK_PROTOCOL);
-    } catch {
-      return;
-    }
-    if (m.from === from && m.to === this.unit) this.peerProtocols.set(from, speaks);
-  }
-
-  /**
-   * Puts a message on the wire in the highest link protocol version both
-   * sides read, with the range this unit reads. A peer that reads none of
-   * ours gets nothing (its messages are refused too), reported once.
-   */
+  /** Puts a message on the wire in the highest link protocol version both sides read (none: nothing is sent). */
   private sendStamped(unit: string, message: OutgoingLinkMessage): void {
-    const theirs = this.peerProtocols.get(unit);
-    const v = linkVersionFor(this.protocol, theirs);
-    if (v === undefined) {
-      const key = `${theirs?.min}-${theirs?.max}`;
-      if (this.refusedPeers.get(unit) !== key) {
-        this.refusedPeers.set(unit, key);
-        const upgrade = (theirs?.max ?? 0) < this.protocol.min ? `upgrade the agent of ${unit}` : `upgrade this agent (${this.unit})`;
-        this.onError(new RelationError('REL_ERR_PROTOCOL_VERSION', `${unit} reads link protocol v${theirs?.min}-v${theirs?.max}, ${this.unit} reads v${this.protocol.min}-v${this.protocol.max}: no common version, nothing is sent to it; ${upgrade}`));
-      }
-      return;
-    }
-    this.transport.send(unit, { ...message, v, vr: [this.protocol.min, this.protocol.max] } as LinkMessage);
+    const stamped = this.versions.stamp(unit, message);
+    if (stamped) this.transport.send(unit, stamped);
   }
 
   // ---- submissions -------------------------------------------------------
