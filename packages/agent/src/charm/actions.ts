@@ -30,7 +30,25 @@ export function actionHandlers(charm: CharmDefinition, unit: () => UnitContext, 
   }));
 }
 
-/** Reads `key=value` texts (JSON when it parses, else the text) and checks them against the action's schema. */
+/**
+ * The parameter names a zod object schema declares, when it refuses others
+ * silently (a plain `z.object` strips unknown keys: a misspelled optional
+ * parameter would be dropped without a word). Undefined for a schema that
+ * keeps or refuses unknown keys itself, or that is not a zod object.
+ */
+function declaredKeys(schema: unknown): string[] | undefined {
+  const s = schema as { shape?: unknown; _zod?: { def?: { catchall?: unknown } } };
+  if (s.shape === null || typeof s.shape !== 'object' || s._zod?.def?.catchall !== undefined) return undefined;
+  return Object.keys(s.shape);
+}
+
+/**
+ * Reads `key=value` texts and checks them against the action's schema. A
+ * text is JSON when it parses (`n=3`, `on=true`), else the text itself; a
+ * value the schema refuses as JSON but takes as text (`id=0042` for a
+ * string) is passed as text, key by key, so the error names only the
+ * parameters that are wrong either way.
+ */
 export function readActionParams(charm: CharmDefinition, name: string, set: Readonly<Record<string, string>>): Record<string, Json> {
   const action = charm.actions?.[name];
   if (action === undefined) {
@@ -46,14 +64,26 @@ export function readActionParams(charm: CharmDefinition, name: string, set: Read
     }
   }
   if (action.params === undefined) return raw;
-  const r = action.params.safeParse(raw);
-  if (!r.success) {
-    // A text that parsed as JSON (a number-looking id) may be meant as text: try the texts as given.
-    const asText = action.params.safeParse({ ...set });
-    if (asText.success) return asText.data as Record<string, Json>;
-    throw new AgentError('AGENT_ERR_ACTION', `invalid parameters for action "${name}": ${formatIssues(r.error.issues)}`);
+  const known = declaredKeys(action.params);
+  const unknown = known === undefined ? [] : Object.keys(set).filter((k) => !known.includes(k));
+  if (unknown.length > 0) {
+    const names = unknown.map((k) => `"${k}"`).join(', ');
+    throw new AgentError('AGENT_ERR_ACTION', `action "${name}" has no parameter ${names}; its parameters are ${known!.sort().join(', ') || '(none)'}`);
   }
-  return r.data as Record<string, Json>;
+  const r = action.params.safeParse(raw);
+  if (r.success) return r.data as Record<string, Json>;
+  // Each key the schema refused as JSON is given as its text instead where that satisfies the schema for it.
+  const keysIn = (issues: readonly { path: readonly PropertyKey[] }[]) => new Set(issues.map((i) => String(i.path[0])));
+  const best: Record<string, Json> = { ...raw };
+  for (const k of keysIn(r.error.issues)) {
+    const text = set[k];
+    if (text === undefined) continue;
+    const trial = action.params.safeParse({ ...best, [k]: text });
+    if (trial.success || !keysIn(trial.error.issues).has(k)) best[k] = text;
+  }
+  const again = action.params.safeParse(best);
+  if (again.success) return again.data as Record<string, Json>;
+  throw new AgentError('AGENT_ERR_ACTION', `invalid parameters for action "${name}": ${formatIssues(again.error.issues)}`);
 }
 
 /** `describeActions` for `rhizome actions SERVICE`. */

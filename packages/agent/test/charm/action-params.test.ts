@@ -1,0 +1,42 @@
+/** `rhizome run UNIT ACTION key=value ...`: how the texts become an action's parameters (readActionParams). */
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { readActionParams } from '../../src/charm/actions';
+import { defineCharm } from '../../src/charm/define';
+
+const charm = defineCharm({
+  metadata: { name: 'params' },
+  handlers: () => [],
+  actions: {
+    put: { params: z.object({ key: z.string().min(1), value: z.string(), ttl: z.number().int().max(60).optional() }), run: () => null },
+    loose: { params: z.looseObject({ key: z.string() }), run: () => null },
+    free: { run: () => null },
+  },
+});
+
+describe('action parameters from key=value texts', () => {
+  it('takes JSON where the schema wants it and the text where it wants a string', () => {
+    expect(readActionParams(charm, 'put', { key: 'a', value: '1', ttl: '30' })).toEqual({ key: 'a', value: '1', ttl: 30 });
+    expect(readActionParams(charm, 'put', { key: '0042', value: 'true' })).toEqual({ key: '0042', value: 'true' });
+  });
+  it('names only the parameters that are wrong either way', () => {
+    const err = (() => {
+      try {
+        readActionParams(charm, 'put', { value: '1', ttl: '90' });
+      } catch (e) {
+        return e as { code?: string; message: string };
+      }
+      return undefined;
+    })();
+    expect(err?.code).toBe('AGENT_ERR_ACTION');
+    expect(err?.message).toMatch(/key: /);
+    expect(err?.message).toMatch(/ttl: .*60/);
+    expect(err?.message).not.toMatch(/value: /);
+  });
+  it('refuses a misspelled parameter instead of dropping it, naming the real ones', () => {
+    expect(() => readActionParams(charm, 'put', { key: 'a', value: 'b', tll: '5' })).toThrow(/action "put" has no parameter "tll"; its parameters are key, ttl, value/);
+    // A schema that keeps unknown keys, or none at all, takes them.
+    expect(readActionParams(charm, 'loose', { key: 'a', extra: '1' })).toEqual({ key: 'a', extra: 1 });
+    expect(readActionParams(charm, 'free', { anything: 'x' })).toEqual({ anything: 'x' });
+  });
+});
