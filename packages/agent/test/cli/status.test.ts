@@ -130,6 +130,27 @@ describe('charm warnings (issue 13 item 7)', () => {
   });
 });
 
+describe('a split mesh', () => {
+  it('says which units see fewer of the answering units alive; says nothing when all see all', async () => {
+    const units = ['kv/0', 'kv/1', 'kv/2'];
+    const view = (alive: (u: string) => number): ClusterStatus => ({
+      deployment: 'kvd',
+      units: units.map((u) => ({ unit: u, service: 'kv', up: true, status: agentStatus(u, { members: { alive: alive(u), total: 3 } }) })),
+    });
+    const split = summarizeStatus(view((u) => (u === 'kv/2' ? 1 : 2)));
+    expect(split.meshSplit).toEqual([
+      { unit: 'kv/0', alive: 2 },
+      { unit: 'kv/1', alive: 2 },
+      { unit: 'kv/2', alive: 1 },
+    ]);
+    const text = await renderStatus(split, { format: 'plain' });
+    expect(text).toContain('mesh split: of the 3 units answering, kv/0 sees 2, kv/1 sees 2, kv/2 sees 1 alive');
+    const whole = summarizeStatus(view(() => 3));
+    expect(whole.meshSplit).toBeUndefined();
+    expect(await renderStatus(whole, { format: 'plain' })).not.toContain('mesh split');
+  });
+});
+
 describe('the borderless table (columns.ts)', () => {
   /** What status drew before columns.ts: cli-table3 with empty borders. */
   function cliTable3(rows: string[][]): string {

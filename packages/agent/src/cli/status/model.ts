@@ -96,6 +96,12 @@ export interface StatusSummary {
   readonly units: readonly UnitSummary[];
   readonly relations: readonly RelationSummary[];
   readonly errors: readonly ErrorSummary[];
+  /**
+   * Units that answered but see fewer members alive than there are units
+   * answering: the mesh is split (a partition, a machine's network down),
+   * and units that do not see each other exchange no relation data.
+   */
+  readonly meshSplit?: readonly { readonly unit: string; readonly alive: number }[];
   /** Charm warnings by unit (e.g. a precondition on a fact nothing sets). */
   readonly warnings?: readonly { readonly unit: string; readonly message: string }[];
 }
@@ -192,8 +198,11 @@ export function summarizeStatus(cluster: ClusterStatus): StatusSummary {
   const warnings: { unit: string; message: string }[] = [];
   for (const u of units) for (const w of u.status?.warnings ?? []) warnings.push({ unit: u.unit, message: w });
   const first = units.find((u) => u.status);
+  const answering = units.filter((u) => u.status);
+  const meshSplit = answering.filter((u) => u.status!.members.alive < answering.length).map((u) => ({ unit: u.unit, alive: u.status!.members.alive }));
   return {
     ...(warnings.length > 0 ? { warnings } : {}),
+    ...(meshSplit.length > 0 ? { meshSplit } : {}),
     ...(cluster.deployment !== undefined ? { deployment: cluster.deployment } : {}),
     ...(first?.status ? { members: first.status.members } : {}),
     services,

@@ -100,7 +100,18 @@ function errorLines(s: StatusSummary, c: Colors): string[] {
       ? []
       : [`${c.yellow('insecure')}: ${insecure.join(', ')} gossip unencrypted (--insecure): anyone who reaches their gossip port can join the mesh; give every agent a keyring ('rhizome keygen') and restart them`];
   const charmWarnings = (s.warnings ?? []).map((w) => `${c.yellow(`${w.unit}: charm warning`)}: ${w.message}`);
-  return [...warnings, ...unitErrors(s, c), ...charmWarnings];
+  return [...warnings, ...meshSplitLines(s, c), ...unitErrors(s, c), ...charmWarnings];
+}
+
+/** A split mesh: which units see how many of the units that answered (the header's Members is one unit's view). */
+function meshSplitLines(s: StatusSummary, c: Colors): string[] {
+  if (!s.meshSplit) return [];
+  const answering = s.units.filter((u) => u.status).length;
+  const views = s.meshSplit.map((v) => `${v.unit} sees ${v.alive}`).join(', ');
+  return [
+    `${c.yellow('mesh split')}: of the ${answering} units answering, ${views} alive; units that do not see each other exchange no relation data ` +
+      `until the network between their machines heals`,
+  ];
 }
 
 function unitErrors(s: StatusSummary, c: Colors): string[] {
