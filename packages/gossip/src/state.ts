@@ -112,8 +112,9 @@ export class Membership {
   addrOf(id: number): string {
     return this.cols.addrOf(id);
   }
+  /** When a member not alive got its status (not kept for alive members). */
   changedAt(id: number): number {
-    return this.cols.changed[id] as number;
+    return this.cols.changedAt(id);
   }
 
   /** Members not failed or left, self included (memberlist estNumNodes). */
@@ -183,7 +184,8 @@ export class Membership {
     let isNew = false;
     let updatesAddr = false;
     if (id === undefined) {
-      id = this.insert(a.node, a.addr, a.tags, a.inc, FAILED); // inserted as not-live; setStatus below counts it
+      // New members always end up alive below (a new name is never ours): inserted alive at once.
+      id = this.insert(a.node, a.addr, a.tags, a.inc, ALIVE);
       isNew = true;
     } else if (cols.addrOf(id) !== a.addr) {
       // Same name, another address: a restart elsewhere is fine once the old one is dead; otherwise a conflict.
@@ -364,7 +366,7 @@ export class Membership {
       if (id === this.localId) continue;
       const status = cols.status[id];
       const limit = status === LEFT ? p.tombstoneTimeout : status === FAILED ? p.reapTimeout : Infinity;
-      if (now - (cols.changed[id] as number) >= limit) due.push(id);
+      if (limit !== Infinity && now - cols.changedAt(id) >= limit) due.push(id);
     }
     for (const id of due) {
       const gone = snapshot(this.ref(id));
@@ -436,8 +438,7 @@ export class Membership {
     const isLive = status === ALIVE || status === SUSPECT;
     if (wasLive && !isLive) this.live--;
     if (!wasLive && isLive) this.live++;
-    cols.status[id] = status;
-    cols.changed[id] = this.ctx.clock.now();
+    cols.setStatus(id, status, this.ctx.clock.now());
   }
 
   /** Add a member (at a random position of the probe order, so it is not biased by join order). */

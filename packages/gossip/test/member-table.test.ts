@@ -15,7 +15,7 @@ describe('member table (columns, shared identities)', () => {
     expect(b.add(uniq('x'), '10.0.0.1:1', { role: 'db' }, 5, FAILED, 7, random)).toBe(id);
     // Same identity (equal tags interned once), columns per node.
     expect(a.ident[id]).toBe(b.ident[id]);
-    expect([a.inc[id], a.status[id], b.inc[id], b.status[id], b.changed[id]]).toEqual([3, ALIVE, 5, FAILED, 7]);
+    expect([a.inc[id], a.status[id], b.inc[id], b.status[id], b.changedAt(id)]).toEqual([3, ALIVE, 5, FAILED, 7]);
     expect(new MemberRef(b, id, uniq('x')).tags).toEqual(tags);
 
     a.remove(id);

@@ -10,8 +10,9 @@
  *   reference counts: all nodes of one process share them. A real agent
  *   runs one node per process, so for it this is its own table.
  * - Each node keeps typed-array columns indexed by name id: status,
- *   incarnation, time of the last status change and identity id, plus the
- *   probe order as an array of ids (~21 B per pair).
+ *   incarnation and identity id, plus the probe order as an array of ids
+ *   (~13 B per pair); the time of the last status change only for members
+ *   not alive.
  *
  * Identities a node stops using (a member reaped, a new address or tags)
  * are released; one nobody uses is freed and its ids reused, so a
@@ -161,8 +162,12 @@ export class MemberColumns {
    * the column becomes 64-bit floats (bounds.ts lets them grow past 2^32).
    */
   inc: Uint32Array | Float64Array = new Uint32Array(0);
-  /** Clock time of the last status change. */
-  changed = new Float64Array(0);
+  /**
+   * Clock time of the last status change, kept only for members not alive
+   * (suspicion timers, tombstone reaping and gossip to the dead read it;
+   * nothing reads it for alive members): nearly empty in a healthy cluster.
+   */
+  private readonly since = new Map<number, number>();
   ident = new Uint32Array(0);
   /** Name ids in random order; the first `size` entries are in use. */
   order = new Int32Array(0);
@@ -200,13 +205,23 @@ export class MemberColumns {
     this.reserve(id + 1, this.size + 1);
     this.ident[id] = iid;
     this.setInc(id, inc);
-    this.status[id] = status;
-    this.changed[id] = now;
+    this.setStatus(id, status, now);
     const i = Math.floor(random() * (this.size + 1));
     this.order[this.size] = this.order[i] as number;
     this.order[i] = id;
     this.size++;
     return id;
+  }
+
+  setStatus(id: number, status: StatusCode, now: number): void {
+    this.status[id] = status;
+    if (status === ALIVE) this.since.delete(id);
+    else this.since.set(id, now);
+  }
+
+  /** When a member not alive got its status (NaN for alive members: not kept). */
+  changedAt(id: number): number {
+    return this.since.get(id) ?? Number.NaN;
   }
 
   setInc(id: number, inc: number): void {
@@ -229,6 +244,7 @@ export class MemberColumns {
       this.size--;
     }
     this.status[id] = ABSENT;
+    this.since.delete(id);
     identities.release(this.ident[id] as number);
   }
 
@@ -238,6 +254,7 @@ export class MemberColumns {
       if (this.status[id] !== ABSENT) identities.release(this.ident[id] as number);
       this.status[id] = ABSENT;
     }
+    this.since.clear();
     this.size = 0;
   }
 
@@ -251,7 +268,6 @@ export class MemberColumns {
       const cap = Math.max(span, Math.min(Math.max(2 * this.status.length, 8), identities.nameSpan));
       this.status = grow(this.status, new Uint8Array(cap));
       this.inc = grow(this.inc, this.inc instanceof Uint32Array ? new Uint32Array(cap) : new Float64Array(cap));
-      this.changed = grow(this.changed, new Float64Array(cap));
       this.ident = grow(this.ident, new Uint32Array(cap));
     }
     if (count > this.order.length) {
@@ -295,6 +311,6 @@ export class MemberRef implements MemberState {
     return this.present ? statusName(this.cols.status[this.id] as number) : 'failed';
   }
   get stateChange(): number {
-    return this.cols.changed[this.id] as number;
+    return this.cols.changedAt(this.id);
   }
 }
