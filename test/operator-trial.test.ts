@@ -8,10 +8,13 @@
  *   - a whole cluster killed at once (a power cut) finds itself again: a
  *     unit bound to a wildcard keeps its gossip port across restarts, so
  *     the addresses its peers remember stay true (every unit used to come
- *     back on a new port and each stayed alone).
+ *     back on a new port and each stayed alone);
+ *   - a unit added after `rhizome keys` rotated the key gets the key the
+ *     cluster uses (it used to get the deployment's first key, could not
+ *     join, and its machine's keyring was overwritten with the removed key).
  * Skips (with the reason) without root or network namespaces.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -95,5 +98,24 @@ describe.skipIf(unavailable !== undefined)('an operator on three machines', () =
     await converge(home, NAME, 60_000);
     const after = await readDeployment(home, NAME);
     for (const u of UNITS) expect(unitOf(after, u).gossipAddress).toBe(ports[u]);
+  });
+
+  it('a unit added after a key rotation gets the keys the cluster uses', { timeout: 120_000 }, async () => {
+    const deploymentKeyring = join(home, NAME, 'keyring');
+    const old = (await readFile(deploymentKeyring, 'utf8')).trim();
+    const key = (await rhizomeIn(home, 'keygen')).stdout.trim();
+    for (const step of [['install', key], ['use', key], ['remove', old]]) {
+      const r = await rhizomeIn(home, 'keys', ...step);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    // rhizome keys keeps the deployment's copy in step (add-unit and start copy it to machines).
+    expect((await readFile(deploymentKeyring, 'utf8')).trim()).toBe(key);
+    // A copy left stale (the key rotated from another host) is refreshed from the live cluster before it is copied.
+    await writeFile(deploymentKeyring, `${old}\n`, { mode: 0o600 });
+    const added = await rhizomeIn(home, 'add-unit', 'peers', '--to', '0', '--timeout', '60');
+    expect(added.code, added.stderr).toBe(0);
+    expect((await readFile(join(hosts.machines[0]!.dir, NAME, 'keyring'), 'utf8')).trim()).toBe(key);
+    const facts = JSON.parse((await rhizomeIn(home, '--json', 'facts', 'peers/3')).stdout) as Record<string, unknown>;
+    expect(facts['trial.peers']).toHaveLength(3);
   });
 });

@@ -30,10 +30,11 @@ import { join } from 'node:path';
 import { AGENT_INFO_FILE } from '../agent-info';
 import { agentConfigText } from '../agent-config-file';
 import { AgentError } from '../errors';
-import { ensureKeyringFile, KEYRING_FILE } from '../keys/keyring-file';
+import { ensureKeyringFile } from '../keys/keyring-file';
 import { ensurePrivateDir, PRIVATE_FILE_MODE, tightenFile } from '../internal/private-fs';
 import { agentCommand } from '../runtime';
 import { waitForConvergence, type ConvergenceCheck } from './converge';
+import { deploymentKeyringFile, syncDeploymentKeyring } from './keyring-sync';
 import { checkMachine, cleanMachine, killRemoteUnit, prepareMachine, remoteDataDir, removeRemoteDir, startRemoteUnit, stopRemoteUnit } from './remote';
 import { recordWorkloads, stopUnitWorkloads, type StopWorkloadsOptions, type WorkloadReport } from './workloads';
 import {
@@ -128,10 +129,7 @@ async function tail(file: string, bytes = 2000): Promise<string> {
   }
 }
 
-/** The deployment's keyring: `<deployment dir>/keyring` (0600), shared by its agents. */
-export function deploymentKeyringFile(d: Pick<Deployment, 'home' | 'name'>): string {
-  return join(deploymentDir(d.home, d.name), KEYRING_FILE);
-}
+export { deploymentKeyringFile };
 
 /** The deployment's cluster label: agents of two deployments never merge. */
 export function deploymentLabel(d: Pick<Deployment, 'name'>): string {
@@ -220,6 +218,8 @@ async function startAnywhere(d: Deployment, u: DeployedUnit, seeds: readonly str
   if (u.ssh === undefined) return spawnUnit(d, u, seeds, opts);
   const keyringFile = deploymentKeyringFile(d);
   await ensureKeyringFile(keyringFile);
+  // The live cluster's keys, not the ones made at deploy: `rhizome keys` may have rotated them since.
+  await syncDeploymentKeyring(d, keyringFile);
   return startRemoteUnit(d, u, machineOf(d, u.machine!), seeds, { keyringFile, label: deploymentLabel(d), ...opts });
 }
 
@@ -282,7 +282,7 @@ export async function deploy(bundlePath: string, options: DeployOptions): Promis
     await rm(dir, { recursive: true, force: true });
   }
   await ensurePrivateDir(dir);
-  await ensureKeyringFile(join(dir, KEYRING_FILE));
+  await ensureKeyringFile(deploymentKeyringFile({ home: options.home, name: bundle.name }));
   const d: Deployment = { name: bundle.name, bundleFile: bundle.file, home: options.home, createdAt: Date.now(), units: {}, relations: bundle.relations.map(([a, b]) => [a, b] as const) };
   if (Object.keys(bundle.machines).length > 0) {
     d.machines = Object.fromEntries(Object.values(bundle.machines).map((m) => [m.id, 'ssh' in m ? { id: m.id, ssh: m.ssh, dir: m.dir } : { id: m.id }]));

@@ -14,7 +14,7 @@ import { AgentError } from '../../errors';
 import { generateKey } from '../../keys/keyring-file';
 import type { KeyResponse } from '@rhizome/gossip';
 import { printJson, table } from '../output';
-import { anyClient, type GlobalOptions } from '../target';
+import { anyClient, resolveTarget, type GlobalOptions } from '../target';
 
 /** The control API's answer to POST /keys: the gossip key manager's response, as JSON. */
 export type KeysReport = KeyResponse;
@@ -51,6 +51,14 @@ export function registerKeys(program: Command, globals: () => GlobalOptions): vo
     const report = await client.post<KeysReport>('/keys', { operation, ...(key !== undefined ? { key } : {}) });
     if (g.json) printJson(report);
     else process.stdout.write(`${renderKeysReport(report)}\n`);
+    if (report.ok && operation !== 'list') {
+      // The deployment's copy of the keyring is what later add-unit and start give a machine: keep it in step.
+      const t = await resolveTarget(g);
+      if (t.kind === 'deployment') {
+        const { deploymentKeyringFile, syncDeploymentKeyring } = await import('../../deploy/keyring-sync');
+        await syncDeploymentKeyring(t.deployment, deploymentKeyringFile(t.deployment));
+      }
+    }
     if (!report.ok) {
       throw new AgentError('AGENT_ERR_KEYS', `keys ${operation}: ${report.members - (report.responses - Object.keys(report.errors).length)} of ${report.members} member(s) did not acknowledge; fix them and run it again before the next step`);
     }
