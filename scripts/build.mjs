@@ -180,4 +180,51 @@ await Promise.all(
     await asciiOnly(Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.js')).map((f) => join(dir, f)));
   }),
 );
+
+/**
+ * The `rhizome` command itself: dist/rhizome.cjs (launcher.ts) and
+ * dist/quick.cjs (quick.ts, the commands an operator runs all day, as one
+ * file), CommonJS so a CLI process never starts Node's ES module loader for
+ * them (~10 ms), and one file so nothing is resolved (~8 ms). Every other
+ * command, and the agent, go on to the ES module dist/bin.js. Dependencies
+ * as in the agent's ES build; yaml stays outside (only `status --format
+ * yaml` loads it, from node_modules).
+ */
+const QUICK_FILES = /^\.\/(bin\.js|quick\.cjs)$/;
+const besideLauncher = {
+  name: 'beside-launcher',
+  setup(b) {
+    b.onResolve({ filter: QUICK_FILES }, (args) => ({ path: args.path, external: true }));
+  },
+};
+{
+  const dir = join(ROOT, 'packages', 'agent');
+  const inline = new Set(INLINE.agent.filter((d) => d !== 'yaml'));
+  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+  const external = [...Object.keys(pkg.dependencies ?? {}), ...OPTIONAL].filter((d) => !inline.has(d)).flatMap((d) => [d, `${d}/*`]);
+  const result = await build({
+    absWorkingDir: dir,
+    metafile: true,
+    entryPoints: { rhizome: join(dir, 'src/cli/launcher.ts'), quick: join(dir, 'src/cli/quick.ts') },
+    outdir: join(dir, 'dist'),
+    outExtension: { '.js': '.cjs' },
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    external,
+    // runtime.ts finds the package from its own URL.
+    define: { 'import.meta.url': '__rhizomeModuleUrl' },
+    banner: { js: "const __rhizomeModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+    plugins: [lazyChildProcess, besideLauncher],
+    sourcemap: 'linked',
+    logLevel: 'warning',
+  });
+  const outputs = Object.entries(result.metafile.outputs).filter(([f]) => f.endsWith('.cjs'));
+  for (const [file, out] of outputs) {
+    const framework = out.imports.filter((i) => i.external && i.path.startsWith('@rhizome/')).map((i) => i.path);
+    if (framework.length > 0) throw new Error(`${file} imports ${framework.join(', ')}: the quick CLI must not load the framework packages (see src/cli/quick.ts)`);
+  }
+  await asciiOnly(outputs.map(([f]) => join(dir, f)));
+}
 process.stdout.write(`built ${Object.keys(PACKAGES).map((p) => `@rhizome/${p}`).join(', ')} in ${Date.now() - started} ms\n`);

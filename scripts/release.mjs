@@ -2,7 +2,7 @@
 // `pnpm release`: writes dist/rhizome-<version>.tgz, one npm package that
 // installs anywhere with `npm install -g ./dist/rhizome-<version>.tgz`:
 //
-//   rhizome/bin/rhizome.mjs            the `rhizome` command (the compiled CLI, one process)
+//   rhizome/bin/rhizome.cjs            the `rhizome` command (the compiled CLI, one process)
 //   rhizome/lib/*.js, *.d.ts           what charms import: rhizome, rhizome/engine,
 //                                      rhizome/relations, rhizome/gossip, rhizome/zod
 //   rhizome/node_modules/@rhizome/*    the framework packages, compiled (bundled
@@ -109,10 +109,12 @@ for (const [lib, target] of Object.entries(LIBS)) {
 }
 await mkdir(join(STAGE, 'bin'));
 await writeFile(
-  join(STAGE, 'bin', 'rhizome.mjs'),
+  join(STAGE, 'bin', 'rhizome.cjs'),
   `#!/usr/bin/env node
-// The \`rhizome\` command: the compiled CLI of the bundled @rhizome/agent, in this process.
-await import(new URL('./bin.js', import.meta.resolve('@rhizome/agent')).href);
+// The \`rhizome\` command: the compiled CLI of the bundled @rhizome/agent, in this process
+// (CommonJS, so a quick command never starts Node's ES module loader).
+'use strict';
+require(require('node:path').join(require.resolve('@rhizome/agent/package.json'), '..', 'dist', 'rhizome.cjs'));
 `,
   { mode: 0o755 },
 );
@@ -126,7 +128,7 @@ await writeFile(
       description: root.description,
       type: 'module',
       engines: root.engines,
-      bin: { rhizome: 'bin/rhizome.mjs' },
+      bin: { rhizome: 'bin/rhizome.cjs' },
       exports: exportsMap,
       files: ['bin', 'lib', 'README.md'],
       dependencies: Object.fromEntries(Object.entries(dependencies).sort(([a], [b]) => (a < b ? -1 : 1))),

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // The `rhizome` command: the compiled CLI (`pnpm build` writes dist/), in this process.
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+// CommonJS, like dist/rhizome.cjs, so a quick command never starts Node's ES module loader.
+'use strict';
+const { existsSync } = require('node:fs');
+const { join } = require('node:path');
 
-const entry = new URL('../dist/bin.js', import.meta.url);
-if (!existsSync(fileURLToPath(entry))) {
-  process.stderr.write(`error: ${fileURLToPath(entry)} does not exist; run 'pnpm build' in the repository first\n`);
+const entry = join(__dirname, '..', 'dist', 'rhizome.cjs');
+if (!existsSync(entry)) {
+  process.stderr.write(`error: ${entry} does not exist; run 'pnpm build' in the repository first\n`);
   process.exit(1);
 }
-await import(entry.href);
+require(entry);

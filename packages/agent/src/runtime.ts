@@ -14,8 +14,14 @@ import { fileURLToPath } from 'node:url';
 import { AgentError } from './errors';
 
 export const AGENT_PACKAGE = '@rhizome/agent';
-/** The compiled CLI entry, relative to the package root. */
-export const CLI_BIN = join('dist', 'bin.js');
+/**
+ * The compiled CLI entry, relative to the package root: the `rhizome`
+ * command (CommonJS; quick commands stay in CommonJS, the others load the
+ * ES module CLI, see cli/launcher.ts).
+ */
+export const CLI_BIN = join('dist', 'rhizome.cjs');
+/** The ES module CLI, which agents run directly (`agent` is not a quick command). */
+const AGENT_BIN = join('dist', 'bin.js');
 
 let root: { dir: string; version: string } | undefined;
 
@@ -55,7 +61,11 @@ export function agentVersion(): string {
 
 /** Absolute path of the compiled CLI; an actionable error when it was never built. */
 export function cliEntry(): string {
-  const file = join(agentPackageRoot(), CLI_BIN);
+  return compiled(CLI_BIN);
+}
+
+function compiled(entry: string): string {
+  const file = join(agentPackageRoot(), entry);
   if (!existsSync(file)) {
     throw new AgentError('AGENT_ERR_NOT_BUILT', `the compiled CLI ${file} does not exist; run 'pnpm build' in the repository (agents and the CLI run compiled JavaScript)`);
   }
@@ -90,5 +100,5 @@ export const AGENT_NODE_FLAGS: readonly string[] = Object.freeze(['--max-semi-sp
 
 /** The command line of an agent configured by `configFile` (see deploy's agent.yaml); `extra` flags follow. */
 export function agentCommand(configFile: string, extra: readonly string[] = []): CommandLine {
-  return { command: process.execPath, args: [...AGENT_NODE_FLAGS, cliEntry(), 'agent', '--config', configFile, ...extra] };
+  return { command: process.execPath, args: [...AGENT_NODE_FLAGS, compiled(AGENT_BIN), 'agent', '--config', configFile, ...extra] };
 }

@@ -3,10 +3,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { rhizomeCommand } from '../../src/runtime';
+import { agentPackageRoot, rhizomeCommand } from '../../src/runtime';
 import { rhizomeIn, type CliResult } from './harness';
 
-const BIN = join(import.meta.dirname, '../../bin/rhizome.mjs');
+const BIN = join(import.meta.dirname, '../../bin/rhizome.cjs');
 let home = '';
 
 /** Runs the CLI in this process, capturing its output. */
@@ -21,7 +21,7 @@ afterAll(async () => {
 });
 
 describe('rhizome CLI arguments and errors', () => {
-  it('runs as a real process: version through bin/rhizome.mjs, exit 2 for a bad command, exit 1 for a runtime error', () => {
+  it('runs as a real process: version through bin/rhizome.cjs, exit 2 for a bad command, exit 1 for a runtime error', () => {
     const b = spawnSync(process.execPath, [BIN, 'version'], { encoding: 'utf8', timeout: 60_000 });
     expect(b.status).toBe(0);
     expect(b.stdout).toMatch(/^rhizome \d+\.\d+\.\d+/);
@@ -31,6 +31,16 @@ describe('rhizome CLI arguments and errors', () => {
     const none = spawnSync(process.execPath, rhizomeCommand(['--home', home, 'status']).args, { encoding: 'utf8', timeout: 60_000 });
     expect(none.status).toBe(1);
     expect(none.stderr).toMatch(/^error: no deployment found in /);
+  });
+
+  it('answers a quick command (status, version) from the quick CLI exactly as the full one does', () => {
+    // rhizomeCommand runs the launcher (dist/rhizome.cjs: quick commands in dist/quick.cjs); dist/bin.js is the full CLI.
+    const full = (args: string[]) => spawnSync(process.execPath, [join(agentPackageRoot(), 'dist/bin.js'), ...args], { encoding: 'utf8', timeout: 60_000 });
+    const quick = (args: string[]) => spawnSync(process.execPath, rhizomeCommand(args).args, { encoding: 'utf8', timeout: 60_000 });
+    for (const args of [['status', '--help'], ['--home', home, 'status'], ['--home', home, '--json', 'status'], ['status', '--frobnicate'], ['status', '--format', 'xml'], ['version']]) {
+      const [q, f] = [quick(args), full(args)];
+      expect({ args, status: q.status, stdout: q.stdout, stderr: q.stderr }).toEqual({ args, status: f.status, stdout: f.stdout, stderr: f.stderr });
+    }
   });
 
   it.each([
