@@ -2,7 +2,8 @@
  * `pnpm bench -- footprint`: start-up and footprint of the compiled agent and
  * CLI, side by side with Serf in the same run (issue 11's targets):
  *
- *   status_ms        `rhizome status` (a new `node dist/bin.js` process)
+ *   status_ms        `rhizome status` (a new process running the package's
+ *                    bin, bin/rhizome.cjs, as `rhizome` on the PATH does)
  *                    against a running 4-unit deployment (examples/hadoop),
  *                    median of 10; Serf: `serf members` against a 4-agent
  *                    Serf cluster. Target <= 100 ms.
@@ -32,11 +33,13 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Table from 'cli-table3';
 import { clientFor, deploy, destroy, type Deployment } from '../packages/agent/src/index';
-import { agentCommand, cliEntry } from '../packages/agent/src/cli';
+import { agentCommand } from '../packages/agent/src/cli';
 import { deploymentKeyringFile, deploymentLabel } from '../packages/agent/src/deploy/deploy';
 import { freePorts, RhizomeCluster } from './gossip/clusters';
 
 const ROOT = join(import.meta.dirname, '..');
+/** The `rhizome` command as installed: the agent package's bin (package.json). */
+const RHIZOME_BIN = join(ROOT, 'packages/agent/bin/rhizome.cjs');
 const RUNS_STATUS = 10;
 /**
  * This bench's figures when the issue 11 start-up work began (commit
@@ -121,7 +124,7 @@ async function rhizomeSide(tmp: string) {
   const d: Deployment = res.deployment;
   const convergedAt = Date.now();
   try {
-    const status = timeCommand(process.execPath, [cliEntry(), '--home', home, 'status'], RUNS_STATUS);
+    const status = timeCommand(process.execPath, [RHIZOME_BIN, '--home', home, 'status'], RUNS_STATUS);
 
     // Start -> member: one more datanode joining the namenode, from the datanode's own agent.yaml.
     const namenode = d.units['namenode/0']!;
