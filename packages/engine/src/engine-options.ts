@@ -156,6 +156,36 @@ export interface SubmitOptions {
   readonly gather?: boolean;
 }
 
+/** The engine's bounds, checked (ENGINE_ERR_OPTIONS, naming the bad one) and defaulted. */
+export function resolveLimits(options: EngineOptions): {
+  readonly maxHandlerExecutions: number;
+  readonly handlerDeadlineMs: number;
+  readonly burst: { readonly quietMs: number; readonly maxMs: number } | undefined;
+  readonly maxCommitsInFlight: number;
+} {
+  const maxHandlerExecutions = options.maxHandlerExecutions ?? DEFAULT_ENGINE_OPTIONS.maxHandlerExecutions;
+  if (!Number.isInteger(maxHandlerExecutions) || maxHandlerExecutions < 1) {
+    throw new EngineError('ENGINE_ERR_OPTIONS', `maxHandlerExecutions must be a positive integer, got ${String(options.maxHandlerExecutions)}`);
+  }
+  const handlerDeadlineMs = options.handlerDeadlineMs ?? DEFAULT_ENGINE_OPTIONS.handlerDeadlineMs;
+  if (!(typeof handlerDeadlineMs === 'number' && handlerDeadlineMs > 0)) {
+    throw new EngineError('ENGINE_ERR_OPTIONS', `handlerDeadlineMs must be a positive number of milliseconds (Infinity for none), got ${String(options.handlerDeadlineMs)}`);
+  }
+  let burst: { readonly quietMs: number; readonly maxMs: number } | undefined;
+  if (options.burst !== undefined) {
+    const { quietMs, maxMs } = options.burst;
+    if (!(quietMs >= 0 && maxMs >= quietMs && maxMs <= 60_000)) {
+      throw new EngineError('ENGINE_ERR_OPTIONS', `burst must be { quietMs, maxMs } with 0 <= quietMs <= maxMs <= 60000, got ${JSON.stringify(options.burst)}`);
+    }
+    burst = { quietMs, maxMs };
+  }
+  const maxCommitsInFlight = options.maxCommitsInFlight ?? DEFAULT_ENGINE_OPTIONS.maxCommitsInFlight;
+  if (!Number.isInteger(maxCommitsInFlight) || maxCommitsInFlight < 1) {
+    throw new EngineError('ENGINE_ERR_OPTIONS', `maxCommitsInFlight must be a positive integer, got ${String(options.maxCommitsInFlight)}`);
+  }
+  return { maxHandlerExecutions, handlerDeadlineMs, burst, maxCommitsInFlight };
+}
+
 export function resolveRetry(input: Partial<RetryOptions> | undefined): RetryOptions {
   const r = { ...DEFAULT_RETRY_OPTIONS, ...input };
   if (!Number.isInteger(r.limit) || r.limit < 1) throw new EngineError('ENGINE_ERR_OPTIONS', `retry.limit must be an integer >= 1, got ${r.limit}`);

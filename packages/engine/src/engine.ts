@@ -16,7 +16,6 @@
 import { KEEP_ALIVE, systemClock, type Clock } from '@rhizome/clock';
 import { EngineError } from './errors';
 import { describeEvent, internalEvent, parseEvent, START_EVENT, type EngineEvent } from './events';
-import type { Transaction } from './handler';
 import { checkFactSchemas, type FactSchemas } from './fact-schema';
 import { HandlerTable } from './internal/handler-table';
 import { Fifo } from './internal/fifo';
@@ -26,10 +25,12 @@ import { shardGet } from './internal/shards';
 import { inMemoryRelationModel, type RelationModel } from './relation-model';
 import type { RunReport } from './report';
 import { EngineListeners } from './internal/engine-listeners';
+import { batchBehind, burstWait, type InboxItem } from './internal/inbox-policy';
 import { executeRun, type BeforeCommitHook, type RunCommit } from './internal/run';
 import {
   backoffDelay,
   DEFAULT_ENGINE_OPTIONS,
+  resolveLimits,
   resolveRetry,
   type EngineErrorStatus,
   type EngineOptions,
@@ -53,29 +54,12 @@ interface InFlightCommit {
   outcome: { readonly ok: true } | { readonly ok: false; readonly error: unknown } | undefined;
 }
 
-interface InboxItem {
-  readonly event: EngineEvent;
-  readonly apply: ((tx: Transaction) => void) | undefined;
-  readonly fullScan: boolean;
-  readonly failFast: boolean;
-  /** SubmitOptions.gather. */
-  readonly gather: boolean;
-  /** Clock time it was queued (for the burst window). */
-  readonly queuedAt: number;
-  readonly resolve: (report: RunReport) => void;
-  readonly reject: (error: unknown) => void;
-  attempts: number;
-}
-
 /**
  * Group commit: runs between two turns of the event loop while commits are in
  * flight (see pump). Small enough that I/O completions wait well under a
  * millisecond, large enough that the turns cost nothing measurable.
  */
 const YIELD_EVERY_RUNS = 64;
-
-/** Relation events applied in one run at most (see Engine.batchBehind). */
-const MAX_BATCH = 32;
 
 export class Engine {
   private readonly table: HandlerTable;
@@ -124,31 +108,17 @@ export class Engine {
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
     this.retry = resolveRetry(options.retry);
-    this.maxHandlerExecutions = options.maxHandlerExecutions ?? DEFAULT_ENGINE_OPTIONS.maxHandlerExecutions;
-    if (!Number.isInteger(this.maxHandlerExecutions) || this.maxHandlerExecutions < 1) {
-      throw new EngineError('ENGINE_ERR_OPTIONS', `maxHandlerExecutions must be a positive integer, got ${String(options.maxHandlerExecutions)}`);
-    }
-    this.handlerDeadlineMs = options.handlerDeadlineMs ?? DEFAULT_ENGINE_OPTIONS.handlerDeadlineMs;
-    if (!(typeof this.handlerDeadlineMs === 'number' && this.handlerDeadlineMs > 0)) {
-      throw new EngineError('ENGINE_ERR_OPTIONS', `handlerDeadlineMs must be a positive number of milliseconds (Infinity for none), got ${String(options.handlerDeadlineMs)}`);
-    }
+    const limits = resolveLimits(options);
+    this.maxHandlerExecutions = limits.maxHandlerExecutions;
+    this.handlerDeadlineMs = limits.handlerDeadlineMs;
+    this.burst = limits.burst;
+    this.maxCommitsInFlight = limits.maxCommitsInFlight;
     this.listeners = new EngineListeners(options.historySize ?? DEFAULT_ENGINE_OPTIONS.historySize, options.onError);
-    if (options.burst !== undefined) {
-      const { quietMs, maxMs } = options.burst;
-      if (!(quietMs >= 0 && maxMs >= quietMs && maxMs <= 60_000)) {
-        throw new EngineError('ENGINE_ERR_OPTIONS', `burst must be { quietMs, maxMs } with 0 <= quietMs <= maxMs <= 60000, got ${JSON.stringify(options.burst)}`);
-      }
-      this.burst = { quietMs, maxMs };
-    }
     this.runIdPrefix = options.runIdPrefix ?? DEFAULT_ENGINE_OPTIONS.runIdPrefix;
     this.onCommit = options.onCommit;
     this.kb = options.initial ?? EMPTY_KNOWLEDGE_BASE;
     this.reads = ReadIndex.fromKnowledge(this.kb, this.handlerNames);
     this.durableKb = this.kb;
-    this.maxCommitsInFlight = options.maxCommitsInFlight ?? DEFAULT_ENGINE_OPTIONS.maxCommitsInFlight;
-    if (!Number.isInteger(this.maxCommitsInFlight) || this.maxCommitsInFlight < 1) {
-      throw new EngineError('ENGINE_ERR_OPTIONS', `maxCommitsInFlight must be a positive integer, got ${String(options.maxCommitsInFlight)}`);
-    }
   }
 
   /** The last committed (durable) knowledge base (immutable). */
@@ -325,7 +295,7 @@ export class Engine {
         while (this.state === 'idle' || this.state === 'running') {
           const item = this.inbox.at(0);
           if (!item) break;
-          const wait = this.burstWait(item);
+          const wait = burstWait(item, this.burst, this.lastRelationQueuedAt, this.clock.now());
           if (wait > 0) {
             // Come back when the burst has gathered (or its window closed).
             // Queued events are due work: the process stays up until they run.
@@ -364,36 +334,8 @@ export class Engine {
     }
   }
 
-  /**
-   * A burst converges in one pass: relation events already waiting behind a
-   * relation event at the head of the inbox are applied in the same run (one
-   * transaction, all or nothing; each event still queues its own handlers),
-   * so a fact-only handler that renders the relation (configure-nginx) runs
-   * once per burst instead of once per event. Only consecutive relation
-   * events, never a fail-fast or start run, at most MAX_BATCH.
-   */
-  private batchBehind(item: InboxItem): InboxItem[] {
-    const batchable = (i: InboxItem): boolean => i.event.kind === 'relation' && !i.fullScan && !i.failFast;
-    if (!batchable(item) || this.inbox.at(0) !== item) return [];
-    const out: InboxItem[] = [];
-    for (let i = 1; i < this.inbox.length && out.length < MAX_BATCH; i++) {
-      const next = this.inbox.at(i)!;
-      if (!batchable(next)) break;
-      out.push(next);
-    }
-    return out;
-  }
-
-  /** How long the head should still wait for its burst to gather (0: run now). Never for retries. */
-  private burstWait(item: InboxItem): number {
-    if (this.burst === undefined || !item.gather || item.attempts > 0 || item.event.kind !== 'relation' || item.fullScan || item.failFast) return 0;
-    const now = this.clock.now();
-    const until = Math.min(item.queuedAt + this.burst.maxMs, this.lastRelationQueuedAt + this.burst.quietMs);
-    return Math.max(0, until - now);
-  }
-
   private async attempt(item: InboxItem): Promise<void> {
-    const batch = this.batchBehind(item);
+    const batch = batchBehind(this.inbox, item);
     item.attempts += 1;
     this.runCounter += 1;
     const runId = `${this.runIdPrefix}-${this.runCounter}`;
