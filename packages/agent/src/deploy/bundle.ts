@@ -16,9 +16,11 @@
  *   # (`units` defaults to the length of `to`).
  *
  * `parseBundle` checks the shape (zod; every error names the bad field's
- * path), `checkBundle` then loads each charm (a missing charm folder or
- * charm.ts is an error naming it) and checks every relation's endpoints
- * against the charms' metadata with `checkRelation`.
+ * path), then machines, placements and relation services; `checkBundle`
+ * loads each charm (a missing charm folder or charm.ts is an error naming
+ * it) and checks every relation's endpoints against the charms' metadata
+ * with `checkRelation`. Each step reports all the problems it finds at
+ * once, one per line, each naming its field.
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
@@ -28,7 +30,7 @@ import type { Json } from '@rhizome/engine';
 import { checkRelation, type CharmMetadata } from '@rhizome/relations';
 import { loadCharm } from '../charm/load';
 import { formatIssues } from '../config';
-import { AgentError } from '../errors';
+import { AgentError, type AgentErrorCode } from '../errors';
 import { parseSshTarget } from './ssh';
 
 /** Where units run: this machine, or one reached over SSH. */
@@ -110,14 +112,20 @@ export function parseBundle(text: string, file = '<inline>'): Bundle {
   const base = file === '<inline>' ? process.cwd() : dirname(file);
   const services: Record<string, BundleService> = {};
   const machines: Record<string, BundleMachine> = {};
+  // Every problem found past the shape is reported at once, not one per deploy attempt.
+  const problems: string[] = [];
   for (const [id, m] of Object.entries(b.machines)) {
-    if (!MACHINE_ID.test(id)) throw new AgentError('AGENT_ERR_BAD_BUNDLE', `${file}: machines.${id}: a machine id is a number, e.g. "0"`);
+    if (!MACHINE_ID.test(id)) {
+      problems.push(`machines.${id}: a machine id is a number, e.g. "0"`);
+      continue;
+    }
     if (m === 'local') machines[id] = Object.freeze({ id, local: true });
     else {
       try {
         parseSshTarget(m.ssh.replace(/^ssh:/, ''));
       } catch (err) {
-        throw new AgentError('AGENT_ERR_BAD_BUNDLE', `${file}: machines.${id}.ssh: ${(err as Error).message}`, { cause: err });
+        problems.push(`machines.${id}.ssh: ${(err as Error).message}`);
+        continue;
       }
       machines[id] = Object.freeze({ id, ssh: m.ssh.replace(/^ssh:/, ''), dir: m.dir ?? DEFAULT_MACHINE_DIR });
     }
@@ -125,11 +133,9 @@ export function parseBundle(text: string, file = '<inline>'): Bundle {
   for (const [name, s] of Object.entries(b.services)) {
     const units = s.units ?? s.to?.length ?? 1;
     if (s.to !== undefined) {
-      if (s.to.length !== units) {
-        throw new AgentError('AGENT_ERR_BAD_BUNDLE', `${file}: services.${name}.to: names ${s.to.length} machine(s) for ${units} unit(s); give one machine per unit (or leave out units)`);
-      }
+      if (s.to.length !== units) problems.push(`services.${name}.to: names ${s.to.length} machine(s) for ${units} unit(s); give one machine per unit (or leave out units)`);
       for (const [i, id] of s.to.entries()) {
-        if (!machines[id]) throw new AgentError('AGENT_ERR_BAD_BUNDLE', `${file}: services.${name}.to.${i}: machine "${id}" is not in machines (${Object.keys(machines).join(', ') || 'none declared'})`);
+        if (!machines[id] && b.machines[id] === undefined) problems.push(`services.${name}.to.${i}: machine "${id}" is not in machines (${Object.keys(b.machines).join(', ') || 'none declared'})`);
       }
     }
     services[name] = Object.freeze({ name, charmDir: resolve(base, s.charm), units, ...(s.to ? { to: Object.freeze([...s.to]) } : {}), options: Object.freeze({ ...s.options }) });
@@ -137,12 +143,17 @@ export function parseBundle(text: string, file = '<inline>'): Bundle {
   for (const [i, [x, y]] of b.relations.entries()) {
     for (const [j, ref] of [x, y].entries()) {
       const svc = ref.split(':')[0]!;
-      if (!services[svc]) {
-        throw new AgentError('AGENT_ERR_BAD_BUNDLE', `${file}: relations.${i}.${j}: service "${svc}" is not in services (${Object.keys(services).join(', ')})`);
-      }
+      if (!services[svc]) problems.push(`relations.${i}.${j}: service "${svc}" is not in services (${Object.keys(services).join(', ')})`);
     }
   }
+  if (problems.length > 0) throw bundleError(file, problems);
   return Object.freeze({ file, name: b.name, services: Object.freeze(services), machines: Object.freeze(machines), relations: Object.freeze(b.relations.map(([x, y]) => Object.freeze([x, y] as const))) });
+}
+
+/** One error for a bundle's problems: inline when there is one, else one per line. */
+export function bundleError(file: string, problems: readonly string[], code: AgentErrorCode = 'AGENT_ERR_BAD_BUNDLE'): AgentError {
+  if (problems.length === 1) return new AgentError(code, `${file}: ${problems[0]}`);
+  return new AgentError(code, `${file} has ${problems.length} problems:\n${problems.map((p) => `  ${p}`).join('\n')}`);
 }
 
 /** Reads and parses a bundle file. */
@@ -161,24 +172,32 @@ export async function readBundle(path: string): Promise<Bundle> {
  * Loads every charm of the bundle and checks its relations; returns each
  * service's metadata. `modules` maps a service to its compiled charm (see
  * charm/compile.ts); a service without one loads as `loadCharm` does.
+ * `known` are problems found before (charms that did not compile: not
+ * loaded again), reported with the rest.
  */
-export async function checkBundle(bundle: Bundle, modules: Readonly<Record<string, string>> = {}): Promise<Record<string, CharmMetadata>> {
+export async function checkBundle(bundle: Bundle, modules: Readonly<Record<string, string>> = {}, known: readonly string[] = []): Promise<Record<string, CharmMetadata>> {
   const metadata: Record<string, CharmMetadata> = {};
+  const problems = [...known];
+  const failed = new Set(known.map((p) => /^services\.([^.]+)\./.exec(p)?.[1]).filter((x): x is string => x !== undefined));
   for (const s of Object.values(bundle.services)) {
+    if (failed.has(s.name)) continue;
     try {
       metadata[s.name] = (await loadCharm(s.charmDir, modules[s.name])).metadata;
     } catch (err) {
-      throw new AgentError('AGENT_ERR_BAD_BUNDLE', `${bundle.file}: services.${s.name}.charm: ${(err as Error).message}`, { cause: err });
+      problems.push(`services.${s.name}.charm: ${(err as Error).message}`);
     }
   }
   for (const [i, [x, y]] of bundle.relations.entries()) {
     const [sx, ex] = x.split(':') as [string, string];
     const [sy, ey] = y.split(':') as [string, string];
+    // A relation of a charm that did not load is checked once it loads.
+    if (metadata[sx] === undefined || metadata[sy] === undefined) continue;
     try {
-      checkRelation({ service: sx, endpoint: ex, metadata: metadata[sx]! }, { service: sy, endpoint: ey, metadata: metadata[sy]! });
+      checkRelation({ service: sx, endpoint: ex, metadata: metadata[sx] }, { service: sy, endpoint: ey, metadata: metadata[sy] });
     } catch (err) {
-      throw new AgentError('AGENT_ERR_BAD_BUNDLE', `${bundle.file}: relations.${i}: ${(err as Error).message}`, { cause: err });
+      problems.push(`relations.${i}: ${(err as Error).message}`);
     }
   }
+  if (problems.length > 0) throw bundleError(bundle.file, problems);
   return metadata;
 }

@@ -35,7 +35,8 @@ import { ensurePrivateDir, PRIVATE_FILE_MODE, tightenFile } from '../internal/pr
 import { agentCommand } from '../runtime';
 import { waitForConvergence, type ConvergenceCheck } from './converge';
 import { deploymentKeyringFile, syncDeploymentKeyring } from './keyring-sync';
-import { checkMachine, cleanMachine, killRemoteUnit, prepareMachine, remoteDataDir, removeRemoteDir, startRemoteUnit, stopRemoteUnit } from './remote';
+import { prepareCharm } from './validate';
+import { cleanMachine, killRemoteUnit, prepareMachine, remoteDataDir, removeRemoteDir, startRemoteUnit, stopRemoteUnit } from './remote';
 import { recordWorkloads, stopUnitWorkloads, type StopWorkloadsOptions, type WorkloadReport } from './workloads';
 import {
   clientFor,
@@ -76,16 +77,6 @@ export interface DeployOptions {
   readonly wait?: boolean;
   /** Where compiled charms are cached (default: charm/compile.ts's `charmCacheDir()`). */
   readonly charmCache?: string;
-}
-
-/**
- * Compiles and type-checks a charm folder before any of its units starts
- * (cached by content hash: an unchanged charm costs one esbuild pass).
- * Returns the compiled module's path.
- */
-export async function prepareCharm(charmDir: string, opts: { charmCache?: string | undefined } = {}): Promise<string> {
-  const { buildCharm } = await import('../charm/compile');
-  return (await buildCharm(charmDir, opts.charmCache !== undefined ? { cacheDir: opts.charmCache } : {})).module;
 }
 
 /** Writes `<unit data dir>/agent.yaml` (0600) for a unit and returns its path. */
@@ -129,7 +120,7 @@ async function tail(file: string, bytes = 2000): Promise<string> {
   }
 }
 
-export { deploymentKeyringFile };
+export { deploymentKeyringFile, prepareCharm };
 
 /** The deployment's cluster label: agents of two deployments never merge. */
 export function deploymentLabel(d: Pick<Deployment, 'name'>): string {
@@ -239,26 +230,10 @@ function seedsOf(d: Deployment, except: string): string[] {
 /** Deploys a bundle: validates it, starts every unit, relates, and (by default) waits for convergence. */
 export async function deploy(bundlePath: string, options: DeployOptions): Promise<DeployResult> {
   // Loaded on demand: bundle checking loads every charm (and zod, relations).
-  const { readBundle, checkBundle } = await import('./bundle');
+  const { readBundle } = await import('./bundle');
   const bundle = await readBundle(bundlePath);
-  // Every machine the bundle uses must be able to run agents before anything is written anywhere
-  // (first: it fails in a second, compiling and type-checking charms takes longer).
-  const usedMachines = new Set(Object.values(bundle.services).flatMap((s) => s.to ?? []));
-  const remote = Object.values(bundle.machines).filter((m) => usedMachines.has(m.id) && m.local !== true);
-  if (remote.length > 0) {
-    options.onPhase?.(`checking ${remote.length} machine(s) over SSH`);
-    await Promise.all(remote.map((m) => checkMachine({ id: m.id, ssh: 'ssh' in m ? m.ssh : undefined, dir: 'dir' in m ? m.dir : undefined })));
-  }
-  // Every charm compiled and type-checked before any agent starts.
-  const modules: Record<string, string> = {};
-  for (const s of Object.values(bundle.services)) {
-    try {
-      modules[s.name] = await prepareCharm(s.charmDir, { charmCache: options.charmCache });
-    } catch (err) {
-      throw new AgentError((err as AgentError).code ?? 'AGENT_ERR_BAD_BUNDLE', `${bundle.file}: services.${s.name}.charm: ${(err as Error).message}`, { cause: err });
-    }
-  }
-  await checkBundle(bundle, modules);
+  const { validateBundle } = await import('./validate');
+  const modules = await validateBundle(bundle, options);
   const dir = deploymentDir(options.home, bundle.name);
   let existing: Deployment | undefined;
   try {

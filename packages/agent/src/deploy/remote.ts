@@ -52,6 +52,8 @@ export async function closeSshConnections(): Promise<void> {
 }
 
 export function machineLabel(m: MachineRecord): string {
+  // add-machine checks a machine before it has an id.
+  if (m.id === '?') return `machine ${m.ssh ?? 'local'}`;
   return m.ssh === undefined ? `machine ${m.id} (local)` : `machine ${m.id} (${m.ssh})`;
 }
 
@@ -85,12 +87,12 @@ export async function checkMachine(m: MachineRecord): Promise<MachineCheck> {
   ].join('\n');
   const out = await host.check(script, 'checking for Node.js');
   if (out.includes('RZ_NO_NODE')) {
-    throw new AgentError('AGENT_ERR_NO_NODE', `${machineLabel(m)} has no Node.js on its PATH: install Node.js >= ${MIN_NODE_MAJOR} there (e.g. from nodesource or your distribution) and deploy again; nothing was deployed`);
+    throw new AgentError('AGENT_ERR_NO_NODE', `${machineLabel(m)} has no Node.js on its PATH: install Node.js >= ${MIN_NODE_MAJOR} there (e.g. from nodesource or your distribution) and try again; nothing was written anywhere`);
   }
   const version = /RZ_NODE (\S+)/.exec(out)?.[1] ?? '';
   const major = Number(version.split('.')[0]);
   if (!(major >= MIN_NODE_MAJOR)) {
-    throw new AgentError('AGENT_ERR_NO_NODE', `${machineLabel(m)} runs Node.js ${version || '(unknown version)'}; rhizome needs Node.js >= ${MIN_NODE_MAJOR}: upgrade it and deploy again; nothing was deployed`);
+    throw new AgentError('AGENT_ERR_NO_NODE', `${machineLabel(m)} runs Node.js ${version || '(unknown version)'}; rhizome needs Node.js >= ${MIN_NODE_MAJOR}: upgrade it and try again; nothing was written anywhere`);
   }
   return { machine: m, nodeVersion: version, supervisor: out.includes('RZ_SYSTEMD') ? 'systemd' : 'rhizome-supervisor' };
 }

@@ -47,6 +47,37 @@ describe('bundles', () => {
     await expect(checkBundle(parseBundle(bundle('[[sender:feed, sender:ring]]'), file))).rejects.toThrow(/relations\.0: cannot relate/);
   });
 
+  it('names every problem at once, one per line, not one per deploy attempt', async () => {
+    const placed = `
+name: demo
+machines: { "0": local }
+services:
+  sender: { charm: ../charms/counter-sender, units: 2, to: [0] }
+  receiver: { charm: ../charms/counter-receiver, to: [7] }
+relations: [[sender:feed, nosuch:feed]]
+`;
+    expect(() => parseBundle(placed, file)).toThrow(
+      `${file} has 3 problems:\n  services.sender.to: names 1 machine(s) for 2 unit(s); give one machine per unit (or leave out units)\n` +
+        `  services.receiver.to.0: machine "7" is not in machines (0)\n  relations.0.1: service "nosuch" is not in services (sender, receiver)`,
+    );
+    const charms = `
+name: demo
+services:
+  sender: { charm: ../charms/counter-sender }
+  receiver: { charm: ../charms/counter-receiver }
+  lost: { charm: ../charms/nope }
+relations: [[sender:feed, receiver:nope], [lost:x, sender:feed], [sender:feed, receiver:feed]]
+`;
+    const err = (await checkBundle(parseBundle(charms, file)).catch((e: unknown) => e)) as Error & { code?: string };
+    expect(err.code).toBe('AGENT_ERR_BAD_BUNDLE');
+    const lines = err.message.split('\n');
+    expect(lines[0]).toBe(`${file} has 2 problems:`);
+    expect(lines[1]).toMatch(/^ {2}services\.lost\.charm: cannot load charm .*nope/);
+    // The relation of the charm that did not load is checked once it loads; the good one passes.
+    expect(lines[2]).toMatch(/^ {2}relations\.0: charm "counter-receiver" has no endpoint "nope"/);
+    expect(lines).toHaveLength(3);
+  });
+
   it('reports a missing bundle file', async () => {
     await expect(readBundle(join(FIXTURES, 'bundles/missing.yaml'))).rejects.toThrow(/cannot read bundle .*missing\.yaml/);
   });
