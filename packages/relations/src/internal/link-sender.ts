@@ -196,9 +196,7 @@ export class LinkSender {
       const key = outboxKey(relationId);
       const records = asSendRecords(tx.relationState(key));
       if (!legacy || records[unit]) continue;
-      const { relationId: r, remoteUnit, epoch, bagInc, nextSeq, queuedVersion, queuedAppVersion, queuedIfaceVersion, outbox } = legacy;
-      const rec: SendRecord = { relationId: r, remoteUnit, epoch, bagInc, nextSeq, queuedVersion, queuedAppVersion, ...(queuedIfaceVersion !== undefined ? { queuedIfaceVersion } : {}), outbox };
-      tx.updateRelationState(key, () => ({ ...records, [unit]: rec }) as unknown as Json);
+      tx.updateRelationState(key, () => ({ ...records, [unit]: legacy }) as unknown as Json);
     }
   }
 
