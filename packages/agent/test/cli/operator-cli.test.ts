@@ -197,6 +197,15 @@ describe('operator commands against real agents', () => {
     await until('faulty/0 idle after restart', async () => JSON.parse(await ok('status', 'faulty', '--json')).units[0].agent === 'idle');
     expect(await facts()).toMatchObject({ greeting: 'hi x5', 'config.changes': changes + 1 });
     expect(await ok('config', 'faulty')).toMatch(/retries +│ number +│ 3 +│ 5 \* /);
+
+    // a unit already in error: the change waits behind its failed run, and resolve lets it through
+    await ok('event', 'explode');
+    await until('faulty/0 in error', async () => JSON.parse(await ok('status', 'faulty', '--json')).units[0].agent === 'error');
+    const queued = await rhizome('config', 'faulty', 'retries=4', '--timeout', '30');
+    expect(queued.code).toBe(1);
+    expect(queued.stderr).toMatch(/faulty\/0 was already in error \(.*\); the new config waits behind that failed run: 'rhizome resolve faulty\/0' retries it/);
+    await ok('resolve', 'faulty/0', '--skip');
+    await until('retries=4 applied', async () => ((await facts())['greeting'] === 'hi x4' ? true : undefined));
   }, 120_000);
 
   it('actions: run on a unit or a service, results and errors per unit, params checked, failures roll back without error state', async () => {

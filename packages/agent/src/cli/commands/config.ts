@@ -80,6 +80,15 @@ export function registerConfig(program: Command, globals: () => GlobalOptions): 
         process.stdout.write(`${service}: nothing to change (${Object.keys(set).join(', ')} already set so)\n`);
         return;
       }
+      // Units already in error: the change queues behind their failed run, which is no news of this change's.
+      type EngineStatus = { engine: { state: string; queued: number; error?: { message: string; handler?: string; event?: string } } };
+      const before = new Map<string, string>();
+      await Promise.all(
+        live.map(async (unit) => {
+          const st = await (await unitClient(g, unit)).get<EngineStatus>('/status');
+          if (st.engine.state === 'error') before.set(unit, st.engine.error?.message ?? '');
+        }),
+      );
       // 2. every live unit
       const started = Date.now();
       const results = await Promise.all(live.map(async (unit) => ({ unit, ...(await (await unitClient(g, unit)).json<{ changed: string[]; config: Record<string, Json> }>('POST', '/config', { set })) })));
@@ -102,8 +111,17 @@ export function registerConfig(program: Command, globals: () => GlobalOptions): 
         while (pending.size > 0) {
           for (const unit of [...pending]) {
             const c = await unitClient(g, unit);
-            const [facts, status] = await Promise.all([c.get<Record<string, Json>>('/facts'), c.get<{ engine: { state: string; queued: number; error?: { message: string } } }>('/status')]);
-            if (status.engine.state === 'error') throw new AgentError('AGENT_ERR_UNIT_ERROR', `${unit} is in error after the config change: ${status.engine.error?.message ?? ''}; fix it, then 'rhizome resolve ${unit}'`);
+            const [facts, status] = await Promise.all([c.get<Record<string, Json>>('/facts'), c.get<EngineStatus>('/status')]);
+            if (status.engine.state === 'error') {
+              const message = status.engine.error?.message ?? '';
+              if (before.get(unit) === message) {
+                throw new AgentError(
+                  'AGENT_ERR_UNIT_ERROR',
+                  `${unit} was already in error (${message}); the new config waits behind that failed run: 'rhizome resolve ${unit}' retries it, with the new config, or 'rhizome resolve ${unit} --skip' drops it`,
+                );
+              }
+              throw new AgentError('AGENT_ERR_UNIT_ERROR', `${unit} is in error after the config change: ${message}; fix it, then 'rhizome resolve ${unit}'`);
+            }
             const want = results.find((r) => r.unit === unit)!.config;
             if (JSON.stringify(facts['config']) === JSON.stringify(want) && status.engine.state === 'idle' && status.engine.queued === 0) pending.delete(unit);
           }
