@@ -4,15 +4,17 @@
  * what an ack releases, what to do with an incoming data message, which
  * buffered message is next, whether a sync offer calls for a pull. The
  * link's two sides execute them (link-sender.ts, link-receiver.ts, wired by
- * manager.ts): they store records, send messages, submit runs and keep
- * timers. Keeping the decisions here makes
+ * manager.ts): they stage records in runs, send messages, submit runs and
+ * keep timers. Keeping the decisions here makes
  * the invariants below checkable without a network or an engine.
  *
  * Invariants (per link, one direction):
  *   - sequence numbers are assigned once, consecutively, within an epoch;
- *   - the outbox holds exactly the unacknowledged messages of the current
- *     epoch, oldest first, at most `maxOutbox` of them (older ones are
- *     superseded: every message carries the whole bag);
+ *   - the outbox holds every unacknowledged message of the current epoch
+ *     (and possibly some acknowledged since it was written: acks are kept in
+ *     memory and trimmed at the next queueing, link-sender.ts), oldest
+ *     first, at most `maxOutbox` of them (older ones are superseded: every
+ *     message carries the whole bag);
  *   - `base` on the wire is the oldest seq still in the outbox, so every
  *     seq below it has been acknowledged (or superseded);
  *   - the receiver applies (epoch, seq) only if it is the next one after
