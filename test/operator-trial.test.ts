@@ -11,7 +11,10 @@
  *     back on a new port and each stayed alone);
  *   - a unit added after `rhizome keys` rotated the key gets the key the
  *     cluster uses (it used to get the deployment's first key, could not
- *     join, and its machine's keyring was overwritten with the removed key).
+ *     join, and its machine's keyring was overwritten with the removed key);
+ *   - deploying a bundle onto its running deployment adds what is new (it
+ *     used to refuse: an operator could not add a service without
+ *     destroying everything) and names what it leaves alone.
  * Skips (with the reason) without root or network namespaces.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -117,5 +120,25 @@ describe.skipIf(unavailable !== undefined)('an operator on three machines', () =
     expect((await readFile(join(hosts.machines[0]!.dir, NAME, 'keyring'), 'utf8')).trim()).toBe(key);
     const facts = JSON.parse((await rhizomeIn(home, '--json', 'facts', 'peers/3')).stdout) as Record<string, unknown>;
     expect(facts['trial.peers']).toHaveLength(3);
+  });
+
+  it('deploy onto the running deployment adds the new service, and leaves the rest alone', { timeout: 90_000 }, async () => {
+    const file = join(root, 'more.yaml');
+    await writeFile(file, `${bundle('trial-peers-v1')}  more: { charm: ${join(CHARMS, 'trial-peers-v2')}, to: [1] }\n`);
+    const before = await readDeployment(home, NAME);
+    const r = await rhizomeIn(home, 'deploy', file, '--timeout', '60');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^peers: runs the charm in .*trial-peers-v2, the bundle names .*trial-peers-v1; left as it is \('rhizome upgrade-charm peers --path /m);
+    expect(r.stdout).toMatch(/^peers: has 4 unit\(s\), the bundle says 3; left as it is/m);
+    expect(r.stdout).toMatch(/^deployment trial is running: added more\/0$/m);
+    const after = await readDeployment(home, NAME);
+    expect(unitOf(after, 'more/0').gossipAddress.split(':')[0]).toBe(hosts.machines[1]!.address);
+    for (const u of [...UNITS, 'peers/3']) expect(unitOf(after, u).pid).toBe(unitOf(before, u).pid); // nothing restarted
+    // Again: nothing new. A machine id the bundle moves elsewhere: refused, nothing changed.
+    expect((await rhizomeIn(home, 'deploy', file)).stdout).toMatch(/nothing to add/);
+    await writeFile(file, bundle('trial-peers-v2').replace(hosts.machines[2]!.ssh, hosts.machines[0]!.ssh));
+    const moved = await rhizomeIn(home, 'deploy', file);
+    expect(moved.code).toBe(1);
+    expect(moved.stderr).toMatch(/does not fit the running deployment "trial" \(nothing was changed\): machines\.2: is root@/);
   });
 });

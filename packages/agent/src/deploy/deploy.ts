@@ -354,17 +354,31 @@ export async function addUnit(home: string, service: string, opts: { deployment?
   // Compiled (and type-checked) before a unit is recorded: a broken charm adds nothing.
   const known = Object.values((await readDeployment(home, name)).units).find((x) => x.service === service);
   const charmModule = known ? await prepareCharm(known.charmDir) : undefined;
+  if (!known) {
+    const services = [...new Set(Object.values((await readDeployment(home, name)).units).map((x) => x.service))].sort();
+    throw new AgentError('AGENT_ERR_UNKNOWN_UNIT', `deployment "${name}" has no service "${service}"; its services are ${services.join(', ')}`);
+  }
+  // Placed with --to, else beside the service's first unit.
+  const machine = opts.to ?? known.machine;
+  return startNewUnit(home, name, { service, charmDir: known.charmDir, options: known.options, ...(machine !== undefined ? { machine } : {}), ...(charmModule ? { charmModule } : {}) }, opts);
+}
+
+/** What a new unit is made of (add-unit takes it from the service's first unit, deploy onto a running deployment from the bundle). */
+export interface NewUnitSpec {
+  readonly service: string;
+  readonly charmDir: string;
+  readonly options: DeployedUnit['options'];
+  readonly machine?: string;
+  /** The charm already compiled for `charmDir`. */
+  readonly charmModule?: string;
+}
+
+/** Records a new unit of `spec.service` under the next free number and starts it where it is placed. */
+export async function startNewUnit(home: string, name: string, spec: NewUnitSpec, opts: { logLevel?: string; noFsync?: boolean } = {}): Promise<DeployedUnit> {
   const u = await updateDeployment(home, name, (d) => {
-    const template = Object.values(d.units).find((x) => x.service === service);
-    if (!template) {
-      const services = [...new Set(Object.values(d.units).map((x) => x.service))].sort();
-      throw new AgentError('AGENT_ERR_UNKNOWN_UNIT', `deployment "${d.name}" has no service "${service}"; its services are ${services.join(', ')}`);
-    }
-    // Placed with --to, else beside the service's first unit.
-    const machine = opts.to ?? template.machine;
-    if (machine !== undefined) machineOf(d, machine);
-    const created = newUnit(d, service, allocateUnitNumber(d, service), template.charmDir, template.options, machine);
-    if (created.charmDir === known?.charmDir) created.charmModule = charmModule;
+    if (spec.machine !== undefined) machineOf(d, spec.machine);
+    const created = newUnit(d, spec.service, allocateUnitNumber(d, spec.service), spec.charmDir, spec.options, spec.machine);
+    if (spec.charmModule !== undefined) created.charmModule = spec.charmModule;
     d.units[created.unit] = created;
     return created;
   });

@@ -8,7 +8,8 @@
  */
 import type { Command } from 'commander';
 import { AgentError } from '../../errors';
-import { addUnit, deploy, destroy, killUnit, removeUnit, startUnit, stopUnit } from '../../deploy/deploy';
+import { addUnit, destroy, killUnit, removeUnit, startUnit, stopUnit } from '../../deploy/deploy';
+import { deployBundle } from '../../deploy/extend';
 import { waitForConvergence, type ConvergenceCheck, type WaitOptions } from '../../deploy/converge';
 import { readDeployment, rhizomeHome } from '../../deploy/deployment';
 import { describeWorkloadReports, type WorkloadReport } from '../../deploy/workloads';
@@ -87,7 +88,7 @@ export function registerDeploy(program: Command, globals: () => GlobalOptions): 
       if (bundle === undefined) throw new AgentError('AGENT_ERR_BAD_OPTIONS', 'deploy needs a BUNDLE file (or --add SERVICE)');
       const progress = new Progress();
       const started = Date.now();
-      const result = await deploy(bundle, {
+      const result = await deployBundle(bundle, {
         home,
         timeoutMs: timeout(f.timeout),
         wait: f.wait !== false,
@@ -100,8 +101,16 @@ export function registerDeploy(program: Command, globals: () => GlobalOptions): 
         throw err;
       });
       if (result.convergedInMs !== undefined) progress.done(`converged in ${formatMs(result.convergedInMs)} (deploy took ${formatMs(Date.now() - started)})`);
-      if (g.json) printJson(result);
-      else process.stdout.write(`deployment ${result.deployment.name}: ${Object.keys(result.deployment.units).length} unit(s); 'rhizome status' shows them\n`);
+      if (g.json) return printJson(result);
+      const x = result.extended;
+      if (x === undefined) {
+        process.stdout.write(`deployment ${result.deployment.name}: ${Object.keys(result.deployment.units).length} unit(s); 'rhizome status' shows them\n`);
+        return;
+      }
+      // Deployed onto a running deployment: what was added, and what was left alone.
+      for (const note of x.notes) process.stdout.write(`${note}\n`);
+      const what = [x.added.length > 0 ? `added ${x.added.join(', ')}` : '', x.related.length > 0 ? `related ${x.related.map(([a, b]) => `${a} ${b}`).join(', ')}` : ''].filter(Boolean);
+      process.stdout.write(`deployment ${result.deployment.name} is running: ${what.length > 0 ? what.join('; ') : `nothing to add (every service and relation of ${bundle} is deployed)`}\n`);
     });
 
   program
