@@ -25,9 +25,9 @@ export type { AgentStatus, LocalConvergence } from './unit/api';
 export { ControlClient } from './control/client';
 export type { ControlClientOptions } from './control/client';
 export { connectToAgent } from './control/endpoint';
-export { deploy, addUnit, startUnit, stopUnit, killUnit, removeUnit, destroy, relate } from './deploy/deploy';
+// Loaded on first call (internal/deploy-entry.ts): agents load this index but never deploy.
+export { deploy, addUnit, startUnit, stopUnit, killUnit, removeUnit, destroy, relate, checkConvergence, waitForConvergence } from './internal/deploy-entry';
 export type { DeployOptions, DeployResult } from './deploy/deploy';
 export { readDeployment, clientFor, unitOf } from './deploy/deployment';
 export type { Deployment, DeployedUnit } from './deploy/deployment';
-export { checkConvergence, waitForConvergence } from './deploy/converge';
 export type { ConvergenceCheck, WaitOptions } from './deploy/converge';

@@ -17,7 +17,7 @@
  * - Once the command has exited, its output is read for at most `killGraceMs`
  *   more: a daemon it started without redirecting stdout can't hang the run.
  */
-import { spawn } from 'node:child_process';
+import type { spawn as Spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -167,13 +167,16 @@ export async function runCommand(opts: RunCommandOptions): Promise<CommandResult
   }
 
   try {
-    return await spawnAndWait(opts.command, args, opts.cwd, env, timeoutMs, maxOutputBytes, killGraceMs, opts.signal);
+    // Loaded on first use: every agent imports the executors with the package index, most never run a command.
+    const { spawn } = await import('node:child_process');
+    return await spawnAndWait(spawn, opts.command, args, opts.cwd, env, timeoutMs, maxOutputBytes, killGraceMs, opts.signal);
   } finally {
     if (inputDir !== undefined) await rm(inputDir, { recursive: true, force: true });
   }
 }
 
 function spawnAndWait(
+  spawn: typeof Spawn,
   command: string,
   args: string[],
   cwd: string | undefined,

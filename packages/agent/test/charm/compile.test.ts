@@ -77,6 +77,24 @@ describe('charm compilation', () => {
 });
 
 describe('compiled entry points', () => {
+  it('loading the agent package index (as every charm does) loads no deployment machinery', async () => {
+    // Agents load the index for defineCharm; deploy's functions load their modules on first call.
+    // A module resolve hook lists every file the import loads; esbuild marks each source in its chunk.
+    const list = join(tmp, 'resolved.txt');
+    const hook = join(tmp, 'hook.mjs');
+    await writeFile(hook, `import { appendFileSync } from 'node:fs';\nexport async function resolve(s, c, next) { const r = await next(s, c); appendFileSync(${JSON.stringify(list)}, r.url + '\\n'); return r; }\n`);
+    const index = pathToFileURL(join(agentPackageRoot(), 'dist/index.js')).href;
+    const script = `import { register } from 'node:module'; register(${JSON.stringify(pathToFileURL(hook).href)}); const m = await import(${JSON.stringify(index)}); console.log(typeof m.deploy, typeof m.runCommand);`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('function function\n');
+    const files = (await readFile(list, 'utf8')).split('\n').filter((u) => u.startsWith('file:') && u.includes('/agent/dist/'));
+    expect(files.length).toBeGreaterThan(3);
+    const sources = (await Promise.all(files.map((u) => readFile(new URL(u), 'utf8')))).join('\n');
+    expect(sources).toContain('// src/charm/define.ts');
+    for (const mod of ['deploy/deploy.ts', 'deploy/ssh.ts', 'deploy/remote.ts', 'deploy/converge.ts']) expect(sources).not.toContain(`// src/${mod}`);
+  });
+
   it('loading the agent package index in a process whose argv looks like the CLI does not run the CLI', async () => {
     const home = join(tmp, 'argv-home');
     await mkdir(join(home, 'live'), { recursive: true });
