@@ -26,6 +26,7 @@ import { inMemoryRelationModel, type RelationModel } from './relation-model';
 import type { RunReport } from './report';
 import { EngineListeners } from './internal/engine-listeners';
 import { batchBehind, burstWait, type InboxItem } from './internal/inbox-policy';
+import { CommitPipeline, type InFlightCommit } from './internal/commit-pipeline';
 import { executeRun, type BeforeCommitHook, type RunCommit } from './internal/run';
 import {
   backoffDelay,
@@ -42,17 +43,6 @@ import {
 
 export { backoffDelay, DEFAULT_ENGINE_OPTIONS, DEFAULT_RETRY_OPTIONS } from './engine-options';
 export type { EngineErrorStatus, EngineOptions, EngineState, EngineStatus, RetryOptions, SubmitOptions } from './engine-options';
-
-interface InFlightCommit {
-  readonly item: InboxItem;
-  /** Relation events batched into the same run (resolved, or queued again, with it). */
-  readonly batch: readonly InboxItem[];
-  readonly commit: RunCommit;
-  /** The head before this commit: where the engine goes back to if it fails. */
-  readonly before: KnowledgeBase;
-  /** Set when onCommit settles: undefined while the commit is in flight. */
-  outcome: { readonly ok: true } | { readonly ok: false; readonly error: unknown } | undefined;
-}
 
 /**
  * Group commit: runs between two turns of the event loop while commits are in
@@ -80,9 +70,10 @@ export class Engine {
   private durableKb: KnowledgeBase;
   private readonly maxCommitsInFlight: number;
   /** Commits handed to onCommit and not durable yet, oldest first. */
-  private readonly inFlight = new Fifo<InFlightCommit>();
-  /** Wakes the pump when the oldest commit in flight has settled (created only while it waits). */
-  private settleWaiter: { readonly promise: Promise<void>; readonly wake: () => void } | undefined;
+  private readonly inFlight = new CommitPipeline(
+    (entry) => this.commitDurable(entry),
+    (entry, error) => this.commitFailed(entry, error),
+  );
   private readonly inbox = new Fifo<InboxItem>();
   private state: EngineState = 'idle';
   private runCounter = 0;
@@ -313,7 +304,7 @@ export class Engine {
           await this.attempt(item);
           // Group commit: bounded; beyond the bound, wait for the oldest commit to be durable.
           const inFlight = this.inFlight.length;
-          if (inFlight > 0 && inFlight >= this.maxCommitsInFlight) await this.nextSettle();
+          if (inFlight > 0 && inFlight >= this.maxCommitsInFlight) await this.inFlight.nextSettle();
           else if (inFlight > 0 && ++this.runsSinceYield >= YIELD_EVERY_RUNS) {
             // Runs chain on microtasks: without a turn of the event loop, the
             // write and fsync of the commits in flight cannot progress (their
@@ -325,7 +316,7 @@ export class Engine {
         }
         if (this.inFlight.length === 0) break;
         // Idle only once every commit is durable (or abandoned: then the inbox holds its event again).
-        await this.nextSettle();
+        await this.inFlight.nextSettle();
       }
       if (this.state === 'running') this.state = 'idle';
     } finally {
@@ -439,46 +430,11 @@ export class Engine {
     this.reads.refresh(this.kb, executedOk(commit.report));
     this.inbox.drop(1 + batch.length);
     this.lastError = undefined;
-    this.inFlight.push(entry);
-    // One reaction per commit; commits take effect strictly in order (drainSettled).
-    durable.then(
-      () => this.settled(entry, { ok: true }),
-      (error: unknown) => this.settled(entry, { ok: false, error }),
-    );
-  }
-
-  /**
-   * onCommit settled for `entry`. It takes effect once every commit before
-   * it has: onCommit is asked to make commits durable in order, but its
-   * promises need not settle in order.
-   */
-  private settled(entry: InFlightCommit, outcome: NonNullable<InFlightCommit['outcome']>): void {
-    entry.outcome = outcome;
-    let progressed = false;
-    for (let head = this.inFlight.at(0); head?.outcome !== undefined; head = this.inFlight.at(0)) {
-      progressed = true;
-      if (head.outcome.ok) this.commitDurable(head);
-      else this.commitFailed(head, head.outcome.error);
-    }
-    const waiter = this.settleWaiter;
-    if (progressed && waiter !== undefined) {
-      this.settleWaiter = undefined;
-      waiter.wake();
-    }
-  }
-
-  /** Resolves when the oldest commit in flight has settled. */
-  private nextSettle(): Promise<void> {
-    if (this.settleWaiter === undefined) {
-      let wake!: () => void;
-      const promise = new Promise<void>((resolve) => (wake = resolve));
-      this.settleWaiter = { promise, wake };
-    }
-    return this.settleWaiter.promise;
+    // Takes effect (commitDurable) or fails (commitFailed) strictly in commit order.
+    this.inFlight.push(entry, durable);
   }
 
   private commitDurable(entry: InFlightCommit): void {
-    this.inFlight.shift();
     this.durableKb = entry.commit.kb;
     this.listeners.record(entry.commit.report);
     this.listeners.notifyCommitted(entry.commit);
