@@ -93,6 +93,10 @@ console.log(JSON.stringify({ loaded, refused }));`;
     expect(`${d.stdout}${d.stderr}`).toMatch(/converged in \d+/);
     const status = JSON.parse((await rhizome(['--json', 'status'], dir)).stdout) as unknown;
     expect(JSON.stringify(status)).toContain('says \\"hello\\"');
+    // The scaffold reacts to its option: 'rhizome config' rewrites the file and the status.
+    await rhizome(['config', 'hello', 'message=bye'], dir);
+    expect(JSON.stringify(JSON.parse((await rhizome(['--json', 'status'], dir)).stdout))).toContain('says \\"bye\\"');
+    expect(await readFile(join(tmp, 'home', 'hello', 'hello-0', 'unit', 'message.txt'), 'utf8')).toBe('bye\n');
     expect(existsSync(join(tmp, 'home', 'hello', 'hello-0', 'agent.yaml'))).toBe(true);
     await rhizome(['destroy', 'hello'], dir);
     deployed = false;

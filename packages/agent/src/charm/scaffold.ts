@@ -96,8 +96,8 @@ export const ${camel}Info = defineInterface({
 `,
     'charm.ts': `import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { defineCharm } from 'rhizome';
-import { all, fact, relationFact } from 'rhizome/engine';
+import { defineCharm, type UnitContext } from 'rhizome';
+import { all, event, fact, relationFact, type HandlerContext } from 'rhizome/engine';
 import { relation } from 'rhizome/relations';
 import { ${camel}Info } from './src/${iface}';
 
@@ -108,23 +108,25 @@ export default defineCharm({
   },
   interfaces: [${camel}Info],
   config: { message: 'hello' },
+  // unit.config: these defaults, the bundle's options, then 'rhizome config ${name} message=...';
+  // on a change the handlers are built again from it and config.changed is raised.
   handlers: (unit) => {
     const message = unit.config['message'];
     if (typeof message !== 'string') throw new Error(\`option "message" must be a string, got \${JSON.stringify(message)}\`);
+    const say = async (ctx: HandlerContext, u: UnitContext) => {
+      await writeFile(join(u.dir, 'message.txt'), \`\${message}\\n\`);
+      ctx.set('${name}.ready');
+      ctx.setStatus('active', \`says "\${message}"\`);
+    };
     return [
-      {
-        name: 'install',
-        atStartup: true,
-        async run(ctx) {
-          await writeFile(join(unit.dir, 'message.txt'), \`\${message}\\n\`);
-          ctx.set('${name}.ready');
-          ctx.setStatus('active', \`says "\${message}"\`);
-        },
-      },
+      { name: 'install', atStartup: true, run: (ctx) => say(ctx, unit) },
+      { name: 'reconfigure', when: event('config.changed'), run: (ctx) => say(ctx, unit) },
       {
         name: 'share',
         when: all(fact('${name}.ready'), relationFact('info', 'joined')),
         run(ctx) {
+          // Read through ctx, so a config change runs this again (a handler re-runs when what it read changed).
+          ctx.get('config');
           relation(ctx, 'info', ${camel}Info.provider).publish({ unit: unit.unit, message });
         },
       },
