@@ -44,7 +44,7 @@
  * queued before them to run.
  */
 import { systemClock } from '@rhizome/clock';
-import { EngineError, internalEvent, type Engine, type RunReport } from '@rhizome/engine';
+import { internalEvent, type Engine, type RunReport } from '@rhizome/engine';
 import { linkPosition, remoteSchemas, stageRelationBroken, stageRelationCreated, stageSendRecordDropped, stageUnitDeparted, stageUnitJoined, stageUnitReaped } from './internal/apply';
 import { checkRelation } from './compat';
 import { departedEvent } from './internal/departing';
@@ -53,7 +53,7 @@ import type { InterfaceRegistry } from './interface';
 import type { LinkContext } from './internal/link-context';
 import { DEFAULT_PLAUSIBILITY } from './internal/link-protocol';
 import { LinkReceiver } from './internal/link-receiver';
-import { LINK_RECONCILE_EVENT, LinkSender } from './internal/link-sender';
+import { LinkSender } from './internal/link-sender';
 import { MemoryLinkStore, type LinkStore } from './link-store';
 import { parseLinkMessage, type LinkMessage, type OutgoingLinkMessage } from './messages';
 import { LinkVersions } from './internal/link-versions';
@@ -176,32 +176,10 @@ export class RelationManager {
       if (rec.nextSeq > 1 && !this.sender.hasRecord(relationId, unit)) legacy.push(id);
       else this.store.delete(id);
     }
-    if (legacy.length > 0 || this.sender.needsReconcile()) this.reconcile(legacy);
+    this.sender.recover(legacy, () => {
+      if (!this.stopped) for (const id of legacy) this.store.delete(id);
+    });
     this.sender.startSyncRounds();
-  }
-
-  /**
-   * One run that queues the committed bags no link queued yet (state from an
-   * older version, or runs that committed before this manager existed) and
-   * moves the numbering and outbox of old link store records into the
-   * knowledge base; once it committed, those records are deleted.
-   */
-  private reconcile(legacy: readonly string[]): void {
-    this.engine
-      .submit(internalEvent(LINK_RECONCILE_EVENT, { links: legacy.length }), {
-        apply: (tx) => {
-          this.sender.stageLegacy(tx, legacy);
-          this.sender.stageReconcile(tx);
-        },
-      })
-      .then(
-        () => {
-          if (!this.stopped) for (const id of legacy) this.store.delete(id);
-        },
-        (error: unknown) => {
-          if (!(error instanceof EngineError && (error.code === 'ENGINE_ERR_STOPPED' || error.code === 'ENGINE_ERR_SKIPPED'))) this.onError(error);
-        },
-      );
   }
 
   /** Stops timers and listeners. Work in progress finishes inside the engine, but nothing more is sent or stored. */

@@ -136,8 +136,27 @@ export class LinkSender {
     }
   }
 
+  /**
+   * On start, when there is anything to do: one run that moves the numbering
+   * and outbox of records an older version kept in its link store (`legacy`
+   * link ids) into the knowledge base, and queues the committed bags no link
+   * queued yet (runs that committed before the manager existed, or state
+   * from an older version); `committed` is called once it is durable.
+   */
+  recover(legacy: readonly string[], committed: () => void): void {
+    if (legacy.length === 0 && !this.needsReconcile()) return;
+    this.ctx.engine
+      .submit(internalEvent(LINK_RECONCILE_EVENT, { links: legacy.length }), {
+        apply: (tx) => {
+          this.stageLegacy(tx, legacy);
+          this.stageOutgoing(tx, Object.keys(this.ctx.engine.knowledge.relations));
+        },
+      })
+      .then(committed, (error: unknown) => this.runFailed(error));
+  }
+
   /** Whether some link of the committed state has a bag version it has not queued (stageOutgoing missed a commit). */
-  needsReconcile(): boolean {
+  private needsReconcile(): boolean {
     const kb = this.ctx.engine.knowledge;
     for (const endpoint of Object.keys(kb.relations)) {
       const state = endpoint.startsWith('@') ? undefined : asEndpointState(kb.relations[endpoint]);
@@ -154,11 +173,6 @@ export class LinkSender {
     return false;
   }
 
-  /** The apply step of the reconcile run: stageOutgoing over every endpoint. */
-  stageReconcile(tx: Transaction): void {
-    const kb = this.ctx.engine.knowledge;
-    this.stageOutgoing(tx, Object.keys(kb.relations));
-  }
 
   /** After a durable commit: puts the messages it queued on the wire. */
   afterCommit(commit: RunCommit): void {
@@ -184,11 +198,11 @@ export class LinkSender {
   }
 
   /**
-   * Part of the reconcile run on start: moves the numbering and outbox of
-   * records an older version kept in its link store into the knowledge
-   * base, for links that have no send record there yet.
+   * Part of the recovery run: moves the numbering and outbox of records an
+   * older version kept in its link store into the knowledge base, for links
+   * that have no send record there yet.
    */
-  stageLegacy(tx: Transaction, ids: readonly string[]): void {
+  private stageLegacy(tx: Transaction, ids: readonly string[]): void {
     for (const id of ids) {
       const [relationId, unit] = splitLinkId(id);
       const ref = findRelation(this.ctx.engine.knowledge, relationId);
@@ -351,8 +365,13 @@ export class LinkSender {
       })
       .then(done, (error: unknown) => {
         done();
-        if (!(error instanceof EngineError && (error.code === 'ENGINE_ERR_STOPPED' || error.code === 'ENGINE_ERR_SKIPPED'))) this.ctx.onError(error);
+        this.runFailed(error);
       });
+  }
+
+  /** A run this side submitted failed: reported, unless the engine stopped or the operator skipped it. */
+  private runFailed(error: unknown): void {
+    if (!(error instanceof EngineError && (error.code === 'ENGINE_ERR_STOPPED' || error.code === 'ENGINE_ERR_SKIPPED'))) this.ctx.onError(error);
   }
 
   /** Stages, on relation `relationId`'s links to `units`, a message with the current bag where it is newer (or `force`). */
