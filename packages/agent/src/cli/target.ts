@@ -26,6 +26,9 @@ export interface GlobalOptions {
   json?: boolean;
 }
 
+/** SERVICE/N, as the control API takes it. */
+const UNIT_NAME = /^[a-z][a-z0-9-]{0,62}\/\d{1,6}$/;
+
 export type Target = { kind: 'single'; client: ControlClient } | { kind: 'deployment'; deployment: Deployment };
 
 export async function resolveTarget(g: GlobalOptions): Promise<Target> {
@@ -68,6 +71,10 @@ export async function anyClient(g: GlobalOptions): Promise<ControlClient> {
  * unit of the local deployment), else through a local agent, over the mesh.
  */
 export async function unitClient(g: GlobalOptions, unit: string): Promise<ControlClient> {
+  if (!UNIT_NAME.test(unit)) {
+    const hint = /^[a-z][a-z0-9-]{0,62}$/.test(unit) ? `, e.g. ${unit}/0` : '';
+    throw new AgentError('AGENT_ERR_UNKNOWN_UNIT', `'${unit}' is not a unit name: a unit is SERVICE/N${hint} ('rhizome status' lists them)`);
+  }
   const t = await resolveTarget(g);
   if (t.kind === 'single') {
     const info = await t.client.get<{ unit: string }>('/info');

@@ -103,6 +103,13 @@ describe('rhizome CLI arguments and errors', () => {
     for (const good of ['1.5s', '500ms', '3000']) expect((await rhizome('query', 'ping', '--timeout', good)).stderr, good).toMatch(/no deployment found/);
   });
 
+  it('refuses a unit that is not SERVICE/N before contacting any agent, saying what a unit is', async () => {
+    const r = await rhizome('runs', 'kv');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/'kv' is not a unit name: a unit is SERVICE\/N, e.g\. kv\/0 \('rhizome status' lists them\)/);
+    expect((await rhizome('facts', 'Kv/x')).stderr).toMatch(/'Kv\/x' is not a unit name: a unit is SERVICE\/N \(/);
+  });
+
   it('refuses a bad bundle with exit 1 and the path of the bad field', async () => {
     const r = await rhizome('deploy', join(import.meta.dirname, '../fixtures/bundles/bad-endpoint.yaml'));
     expect(r.code).toBe(1);

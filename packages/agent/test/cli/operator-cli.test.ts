@@ -67,6 +67,10 @@ describe('operator commands against real agents', () => {
     expect(merged.length).toBe(20);
     expect(new Set(merged.map((r) => r.unit)).size).toBeGreaterThanOrEqual(3);
     expect(merged.map((r) => r.time)).toEqual([...merged.map((r) => r.time)].sort((a, b) => a - b));
+    // Through one agent (as on a machine that holds no deployment record): every unit of its mesh too.
+    const dataDir = (await readDeployment(home)).units['sender/0']!.dataDir;
+    const viaOne = (await ok('--data-dir', dataDir, 'logs', '-n', '40', '--json')).trim().split('\n').map((l) => JSON.parse(l) as LogRecord);
+    expect(new Set(viaOne.map((r) => r.unit)).size).toBeGreaterThanOrEqual(3);
     const text = await ok('logs', '-n', '30', '-x', 'receiver', '-x', 'faulty/0');
     const unitsShown = new Set(text.split('\n').filter((l) => /^\d\d:/.test(l)).map((l) => l.split(/\s+/)[2]));
     expect([...unitsShown]).toEqual(['sender/0']);

@@ -49,7 +49,8 @@ async function sources(g: GlobalOptions, include: string[], exclude: string[]): 
         throw new AgentError('AGENT_ERR_UNKNOWN_UNIT', `no live service or unit "${name}" in the mesh of ${info.unit}; its live units are ${all.sort().join(', ')}`);
       }
     }
-    const wanted = include.length > 0 || exclude.length > 0 ? selectUnits(all, include, exclude) : [info.unit];
+    // Every unit of the mesh, as from the deploying host (juju debug-log): status on any host shows them all too.
+    const wanted = selectUnits(all, include, exclude);
     return { sources: wanted.map((u) => ({ unit: u, client: u === info.unit ? t.client : t.client.forUnit(u) })), filter: () => true };
   }
   const d = t.deployment;
