@@ -9,7 +9,7 @@
  * (relation.ts). Before that run commits, inside its transaction, the
  * engine's beforeCommit hook (`stageOutgoing`) compares per link the bag
  * version the run leaves with the version the link last queued and, if
- * newer, stages the link's send record (`@out/<relation>`, state.ts) with
+ * newer, stages the link's send record (`@out/<relation>`, send-record.ts) with
  * the next sequence number and a data message carrying the whole bag. So
  * the message, its number and the bag it carries are one commit: the
  * engine makes it durable (the agent's one fdatasync'd append) or rolls it
@@ -35,7 +35,9 @@
  * what it applied (link-receiver.ts), drops them as duplicates and acks
  * again. The receiver's guarantees (applied at most once, at least once,
  * in order) therefore rest on sequence numbers that this side commits
- * before sending, and on nothing else this side stores.
+ * before sending, and on nothing else this side stores. (The price: an
+ * idle link's record keeps its last message, acknowledged or not, until
+ * the next message on it trims it: one copy of the bag per link.)
  *
  * A pull that asks for the current bag (the receiver lost its view) needs a
  * new sequence number, hence a run of its own (`LINK_RESEND_EVENT`) that
