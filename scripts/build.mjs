@@ -156,6 +156,14 @@ function externals(dir, name) {
   return [...deps, ...OPTIONAL].flatMap((d) => [d, `${d}/*`]);
 }
 
+/**
+ * Whitespace and syntax minified, names kept (stack traces stay readable;
+ * `node --enable-source-maps` maps them to the sources through the linked
+ * maps), as the agent bundle copied to SSH machines is (deploy/release.ts).
+ * V8 keeps every loaded module's source text for lazy compilation: 1.97 MB
+ * of JavaScript became 1.33 MB, ~0.5 MB less heap in each agent.
+ */
+const MINIFY = { minifyWhitespace: true, minifySyntax: true };
 const started = Date.now();
 await Promise.all(
   Object.entries(PACKAGES).map(async ([name, entries]) => {
@@ -175,6 +183,7 @@ await Promise.all(
       target: 'node20',
       ...(INLINE[name] ? { external: externals(dir, name), banner: { js: REQUIRE_BANNER }, plugins: [dateFnsSubset, lazyChildProcess, lazyBuiltins] } : { packages: 'external' }),
       sourcemap: 'linked',
+      ...MINIFY,
       logLevel: 'warning',
     });
     await asciiOnly(Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.js')).map((f) => join(dir, f)));
@@ -218,6 +227,7 @@ const besideLauncher = {
     banner: { js: "const __rhizomeModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
     plugins: [lazyChildProcess, besideLauncher],
     sourcemap: 'linked',
+    ...MINIFY,
     logLevel: 'warning',
   });
   const outputs = Object.entries(result.metafile.outputs).filter(([f]) => f.endsWith('.cjs'));

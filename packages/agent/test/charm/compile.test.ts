@@ -79,7 +79,7 @@ describe('charm compilation', () => {
 describe('compiled entry points', () => {
   it('loading the agent package index (as every charm does) loads no deployment machinery', async () => {
     // Agents load the index for defineCharm; deploy's functions load their modules on first call.
-    // A module resolve hook lists every file the import loads; esbuild marks each source in its chunk.
+    // A module resolve hook lists every file the import loads; their source maps name the sources in them.
     const list = join(tmp, 'resolved.txt');
     const hook = join(tmp, 'hook.mjs');
     await writeFile(hook, `import { appendFileSync } from 'node:fs';\nexport async function resolve(s, c, next) { const r = await next(s, c); appendFileSync(${JSON.stringify(list)}, r.url + '\\n'); return r; }\n`);
@@ -90,9 +90,10 @@ describe('compiled entry points', () => {
     expect(r.stdout).toBe('function function\n');
     const files = (await readFile(list, 'utf8')).split('\n').filter((u) => u.startsWith('file:') && u.includes('/agent/dist/'));
     expect(files.length).toBeGreaterThan(3);
-    const sources = (await Promise.all(files.map((u) => readFile(new URL(u), 'utf8')))).join('\n');
-    expect(sources).toContain('// src/charm/define.ts');
-    for (const mod of ['deploy/deploy.ts', 'deploy/ssh.ts', 'deploy/remote.ts', 'deploy/converge.ts']) expect(sources).not.toContain(`// src/${mod}`);
+    const maps = await Promise.all(files.map(async (u) => JSON.parse(await readFile(new URL(`${u}.map`), 'utf8')) as { sources: string[] }));
+    const sources = maps.flatMap((m) => m.sources.map((f) => f.replace(/^(\.\.\/)+/, '')));
+    expect(sources).toContain('src/charm/define.ts');
+    for (const mod of ['deploy/deploy.ts', 'deploy/ssh.ts', 'deploy/remote.ts', 'deploy/converge.ts']) expect(sources).not.toContain(`src/${mod}`);
   });
 
   it('loading the agent package index in a process whose argv looks like the CLI does not run the CLI', async () => {
