@@ -105,6 +105,30 @@ describe('group commit', () => {
     expect(seen).toEqual([1, 11, 111]);
   });
 
+  it('what a beforeCommit hook staged is abandoned with its commit: numbers staged in abandoned commits are staged again, none skipped', async () => {
+    const disk = manualDisk();
+    const engine = new Engine({ handlers: counter as never, onCommit: disk.onCommit, maxCommitsInFlight: 8 });
+    // A sequence number per commit, staged by the hook on top of the head (as relation links number their messages).
+    engine.beforeCommit((tx) => tx.updateRelationState<{ seq: number }>('@out/x', (d) => ({ seq: (d?.seq ?? 0) + 1 })));
+    const seqOf = (kb: RunCommit['kb']) => (kb.relations['@out/x'] as { seq: number } | undefined)?.seq;
+    const durable: number[] = [];
+    engine.afterCommit((c) => void durable.push(seqOf(c.kb)!));
+    const runs = [1, 10, 100].map((x) => engine.submit(ev('add', x)));
+    await flush();
+    expect(disk.pending.map((p) => seqOf(p.commit.kb))).toEqual([1, 2, 3]);
+    disk.pending[0]!.resolve();
+    disk.pending[1]!.reject(new Error('disk full'));
+    disk.pending[2]!.reject(new Error('store failed'));
+    await flush();
+    expect(seqOf(engine.knowledge)).toBe(1);
+    engine.resolve();
+    await flush();
+    expect(disk.pending.slice(3).map((p) => seqOf(p.commit.kb))).toEqual([2, 3]);
+    for (const p of disk.pending.slice(3)) p.resolve();
+    await Promise.all(runs);
+    expect(durable).toEqual([1, 2, 3]);
+  });
+
   it('lets the event loop turn while it runs ahead, so the disk works while runs execute', async () => {
     // A disk that completes on the next turn of the event loop, as real I/O does.
     const engine = new Engine({ handlers: counter as never, onCommit: () => new Promise<void>((r) => setImmediate(r)), maxCommitsInFlight: 1000 });
