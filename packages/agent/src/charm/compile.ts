@@ -73,6 +73,19 @@ async function charmFiles(dir: string, into: string[]): Promise<void> {
   }
 }
 
+/**
+ * esbuild escapes non-ASCII characters in strings, regular expressions and
+ * identifiers, but comments it carries over keep theirs, and one `\u2014` in
+ * a bundled comment (zod has one) makes V8 hold the whole module's source as
+ * a two-byte string: twice the heap, for as long as the agent runs (the
+ * hadoop charms: 187 KB of source held as 365 KB). Only comments are left to
+ * escape, so the code means the same; per UTF-16 unit, as scripts/build.mjs
+ * does for the framework's bundles.
+ */
+function asciiOnly(code: string): string {
+  return code.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 const LOADERS: Record<string, 'ts' | 'js'> = { '.ts': 'ts', '.mts': 'ts', '.cts': 'ts', '.js': 'js', '.mjs': 'js', '.cjs': 'js' };
 
 /** Compiles (or finds in the cache) a charm folder's charm.ts; see the module comment. */
@@ -131,7 +144,7 @@ export async function buildCharm(charmDir: string, opts: BuildCharmOptions = {})
     throw new AgentError('AGENT_ERR_CHARM_LOAD', `cannot compile charm ${source}:\n${detail}`, { cause: err });
   }
   const outputs = result.outputFiles ?? [];
-  const code = outputs.find((f) => f.path.endsWith(COMPILED_CHARM))?.text ?? '';
+  const code = asciiOnly(outputs.find((f) => f.path.endsWith(COMPILED_CHARM))?.text ?? '');
   const map = outputs.find((f) => f.path.endsWith(`${COMPILED_CHARM}.map`))?.text;
   const hash = createHash('sha256');
   hash.update(`rhizome ${agentVersion()} esbuild ${esbuild.version}\n`);

@@ -71,6 +71,21 @@ describe('charm compilation', () => {
     expect(changed.cached).toBe(false);
   });
 
+  it('writes the module in ASCII, so V8 holds its source one byte a character; strings keep their text', async () => {
+    const dir = join(tmp, 'unicode');
+    await mkdir(dir, { recursive: true });
+    await writeFile(
+      join(dir, 'charm.ts'),
+      "import { defineCharm } from '@rhizome/agent';\nexport function greet(long = true): string {\n  return long\n    ? // caf\u00e9 \u2014 esbuild keeps a comment inside an expression, \u{1F680} too\n      'h\u00e9llo \u2014 \u{1F680}'\n    : '';\n}\nexport default defineCharm({ metadata: { name: 'unicode' }, handlers: () => [] });\n",
+    );
+    const built = await buildCharm(dir, { cacheDir: join(tmp, 'cache-unicode'), typecheck: false });
+    const code = await readFile(built.module, 'utf8');
+    expect(code).toMatch(/caf\\u00e9 \\u2014 esbuild keeps a comment/);
+    expect(code).not.toMatch(/[^\x00-\x7f]/);
+    const mod = (await import(pathToFileURL(built.module).href)) as { greet: () => string };
+    expect(mod.greet()).toBe('h\u00e9llo \u2014 \u{1F680}');
+  });
+
   it('names the file and line of a syntax error', async () => {
     await expect(buildCharm(join(FIXTURES, 'charms/broken-syntax'), { cacheDir: join(tmp, 'cache'), typecheck: false })).rejects.toThrow(/cannot compile charm .*broken-syntax\/charm\.ts:\ncharm\.ts:\d+:\d+: /);
   });
