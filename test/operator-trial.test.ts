@@ -17,9 +17,11 @@
  *     destroying everything) and names what it leaves alone.
  * Skips (with the reason) without root or network namespaces.
  */
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deploy, destroy, killUnit, readDeployment, unitOf } from '@rhizome/agent';
 import { until } from '@rhizome/test-support';
@@ -31,6 +33,7 @@ import { sshHostsUnavailable, startSshHosts, type SshHosts } from './ssh-hosts';
 const unavailable = await sshHostsUnavailable();
 if (unavailable) process.stderr.write(`skipping the operator trial tests: ${unavailable}\n`);
 
+const run = promisify(execFile);
 const NAME = 'trial';
 const CHARMS = join(ROOT, 'packages/agent/test/fixtures/charms');
 const UNITS = ['peers/0', 'peers/1', 'peers/2'];
@@ -124,7 +127,7 @@ describe.skipIf(unavailable !== undefined)('an operator on three machines', () =
 
   it('deploy onto the running deployment adds the new service, and leaves the rest alone', { timeout: 90_000 }, async () => {
     const file = join(root, 'more.yaml');
-    await writeFile(file, `${bundle('trial-peers-v1')}  more: { charm: ${join(CHARMS, 'trial-peers-v2')}, to: [1] }\n`);
+    await writeFile(file, `${bundle('trial-peers-v1')}  more: { charm: ${join(CHARMS, 'trial-peers-v2')}, to: [1], dashboard: 0 }\n`);
     const before = await readDeployment(home, NAME);
     const r = await rhizomeIn(home, 'deploy', file, '--timeout', '60');
     expect(r.code, r.stderr).toBe(0);
@@ -133,6 +136,13 @@ describe.skipIf(unavailable !== undefined)('an operator on three machines', () =
     expect(r.stdout).toMatch(/^deployment trial is running: added more\/0$/m);
     const after = await readDeployment(home, NAME);
     expect(unitOf(after, 'more/0').gossipAddress.split(':')[0]).toBe(hosts.machines[1]!.address);
+    // The bundle's dashboard: the unit's agent serves the page on its machine's loopback.
+    const url = (await readFile(join(unitOf(after, 'more/0').dataDir, 'dashboard.url'), 'utf8')).trim();
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=/);
+    // Its page script too, which the single-file agent on a machine has no node_modules to find.
+    const script = new URL('/vendor/htm-preact.js', url).href;
+    const fetched = await run('ip', ['netns', 'exec', hosts.machines[1]!.ns, process.execPath, '-e', `fetch(${JSON.stringify(script)}).then(async (r) => console.log(r.status, (await r.text()).length))`]);
+    expect(fetched.stdout.trim()).toMatch(/^200 [1-9]\d{3,}$/);
     for (const u of [...UNITS, 'peers/3']) expect(unitOf(after, u).pid).toBe(unitOf(before, u).pid); // nothing restarted
     // Again: nothing new. A machine id the bundle moves elsewhere: refused, nothing changed.
     expect((await rhizomeIn(home, 'deploy', file)).stdout).toMatch(/nothing to add/);

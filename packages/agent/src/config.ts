@@ -166,7 +166,7 @@ export function parseAgentConfig(input: unknown, baseDir = process.cwd()): Agent
 }
 
 /** `[HOST:]PORT` or a port number: loopback unless a host is named, and the port always named (0 picks one). */
-function parseDashboardAddress(value: string | number): { host: string; port: number } {
+export function parseDashboardAddress(value: string | number): { host: string; port: number } {
   if (typeof value === 'number') return { host: DEFAULT_AGENT_CONFIG.dashboardHost, port: value };
   if (/^\d+$/.test(value)) {
     if (Number(value) > 65535) throw new AgentError('AGENT_ERR_BAD_CONFIG', `invalid agent configuration: dashboard port ${value} is not in 0..65535`);

@@ -17,16 +17,14 @@
  *   POST /api/units/:unit/resolve  `rhizome resolve UNIT` ({ skip?: boolean })
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { fetchClusterStatus } from '../cli/status/fetch';
 import { AgentError } from '../errors';
 import { formatHostPort, isLoopback, isWildcard } from '../internal/address';
 import { summarizeStatus } from '../cli/status/model';
 import { unitClient, type GlobalOptions } from '../cli/target';
 import { APP_SCRIPT, PAGE } from './app-script';
+import { readVendorScript } from './vendor';
 
 export interface DashboardOptions {
   /** How the CLI was told to find the cluster (--home, --deployment, --data-dir...). */
@@ -58,11 +56,6 @@ export interface Dashboard {
 const UNIT_RE = /^[a-z][a-z0-9-]{0,62}\/\d{1,6}$/;
 const MAX_BODY = 4 * 1024;
 
-async function vendorScript(): Promise<string> {
-  // htm's main file is dist/htm.js; its preact/standalone build (Preact and htm in one ES module, no imports) is beside dist/.
-  const main = createRequire(import.meta.url).resolve('htm');
-  return readFile(join(dirname(main), '..', 'preact', 'standalone.module.js'), 'utf8');
-}
 
 function send(res: ServerResponse, status: number, type: string, body: string): void {
   res.writeHead(status, {
@@ -98,7 +91,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     throw new AgentError('AGENT_ERR_BAD_OPTIONS', `the dashboard serves on loopback only (127.0.0.1 or ::1), not ${host}; an agent's dashboard option may name another address explicitly`);
   }
   const token = opts.token ?? randomBytes(24).toString('base64url');
-  const vendor = await vendorScript();
+  const vendor = await readVendorScript();
   const g = opts.globals;
   const authorized = (req: IncomingMessage): boolean => {
     const given = Buffer.from(/^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '');

@@ -29,7 +29,7 @@ import * as z from 'zod';
 import type { Json } from '@rhizome/engine';
 import { checkRelation, type CharmMetadata } from '@rhizome/relations';
 import { loadCharm } from '../charm/load';
-import { formatIssues } from '../config';
+import { formatIssues, parseDashboardAddress } from '../config';
 import { AgentError, type AgentErrorCode } from '../errors';
 import { parseSshTarget } from './ssh';
 
@@ -47,6 +47,8 @@ export interface BundleService {
   readonly charmDir: string;
   readonly units: number;
   readonly options: Readonly<Record<string, Json>>;
+  /** Each unit's agent serves the dashboard at `[HOST:]PORT` (0: a free port; the URL is in `<data dir>/dashboard.url`). */
+  readonly dashboard?: string | number;
 }
 
 export interface Bundle {
@@ -76,6 +78,7 @@ const bundleSchema = z.strictObject({
         units: z.number().int().min(1, 'a service needs at least one unit (its tags tell the mesh its endpoints)').max(100).optional(),
         to: z.array(z.union([z.string(), z.number().int().min(0)]).transform(String)).min(1, 'to: lists a machine per unit, e.g. [0, 1]').max(100).optional(),
         options: z.record(z.string(), jsonValue).default({}),
+        dashboard: z.union([z.string().min(1), z.number().int().min(0).max(65535)]).optional(),
       }),
     )
     .refine((s) => Object.keys(s).length > 0, 'a bundle needs at least one service'),
@@ -138,7 +141,24 @@ export function parseBundle(text: string, file = '<inline>'): Bundle {
         if (!machines[id] && b.machines[id] === undefined) problems.push(`services.${name}.to.${i}: machine "${id}" is not in machines (${Object.keys(b.machines).join(', ') || 'none declared'})`);
       }
     }
-    services[name] = Object.freeze({ name, charmDir: resolve(base, s.charm), units, ...(s.to ? { to: Object.freeze([...s.to]) } : {}), options: Object.freeze({ ...s.options }) });
+    if (s.dashboard !== undefined) {
+      try {
+        const { port } = parseDashboardAddress(s.dashboard);
+        // Two units of the service on one machine cannot both listen on one fixed port.
+        const shared = s.to === undefined ? units > 1 : new Set(s.to).size < s.to.length;
+        if (shared && port !== 0) problems.push(`services.${name}.dashboard: units of ${name} share a machine and cannot all serve port ${port}; use 0 (a free port each, its URL in <data dir>/dashboard.url)`);
+      } catch (err) {
+        problems.push(`services.${name}.dashboard: ${(err as Error).message.replace(/^invalid agent configuration: /, '')}`);
+      }
+    }
+    services[name] = Object.freeze({
+      name,
+      charmDir: resolve(base, s.charm),
+      units,
+      ...(s.to ? { to: Object.freeze([...s.to]) } : {}),
+      options: Object.freeze({ ...s.options }),
+      ...(s.dashboard !== undefined ? { dashboard: s.dashboard } : {}),
+    });
   }
   for (const [i, [x, y]] of b.relations.entries()) {
     for (const [j, ref] of [x, y].entries()) {

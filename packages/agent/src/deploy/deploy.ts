@@ -95,6 +95,7 @@ export async function writeAgentConfig(
     ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
     ...(opts.keyringFile !== undefined ? { keyringFile: opts.keyringFile } : {}),
     ...(opts.label !== undefined ? { label: opts.label } : {}),
+    ...(u.dashboard !== undefined ? { dashboard: u.dashboard } : {}),
     options: u.options,
   };
   const tmp = `${file}.${process.pid}.tmp`;
@@ -187,12 +188,12 @@ export async function spawnUnit(
   }
 }
 
-function newUnit(d: Deployment, service: string, index: number, charmDir: string, options: DeployedUnit['options'], machine?: string): DeployedUnit {
+function newUnit(d: Deployment, service: string, index: number, charmDir: string, options: DeployedUnit['options'], machine?: string, dashboard?: string | number): DeployedUnit {
   const unit = `${service}/${index}`;
   const m = machine !== undefined ? machineOf(d, machine) : undefined;
   const placed = m ? { machine: m.id, ...(m.ssh !== undefined ? { ssh: m.ssh } : {}) } : {};
   const dataDir = m?.ssh !== undefined ? remoteDataDir(m, d.name, unitDirName(unit)) : join(deploymentDir(d.home, d.name), unitDirName(unit));
-  return { unit, service, charmDir, dataDir, options, pid: 0, controlUrl: '', gossipAddress: '', state: 'stopped', ...placed };
+  return { unit, service, charmDir, dataDir, options, pid: 0, controlUrl: '', gossipAddress: '', state: 'stopped', ...placed, ...(dashboard !== undefined ? { dashboard } : {}) };
 }
 
 /** The machine `id` of the deployment, or AGENT_ERR_UNKNOWN_MACHINE listing those there are. */
@@ -264,7 +265,7 @@ export async function deploy(bundlePath: string, options: DeployOptions): Promis
   }
   for (const s of Object.values(bundle.services)) {
     for (let i = 0; i < s.units; i++) {
-      const u = newUnit(d, s.name, allocateUnitNumber(d, s.name), s.charmDir, s.options, s.to?.[i]);
+      const u = newUnit(d, s.name, allocateUnitNumber(d, s.name), s.charmDir, s.options, s.to?.[i], s.dashboard);
       u.charmModule = modules[s.name];
       d.units[u.unit] = u;
     }
@@ -360,7 +361,8 @@ export async function addUnit(home: string, service: string, opts: { deployment?
   }
   // Placed with --to, else beside the service's first unit.
   const machine = opts.to ?? known.machine;
-  return startNewUnit(home, name, { service, charmDir: known.charmDir, options: known.options, ...(machine !== undefined ? { machine } : {}), ...(charmModule ? { charmModule } : {}) }, opts);
+  const dashboard = known.dashboard !== undefined ? { dashboard: known.dashboard } : {};
+  return startNewUnit(home, name, { service, charmDir: known.charmDir, options: known.options, ...(machine !== undefined ? { machine } : {}), ...(charmModule ? { charmModule } : {}), ...dashboard }, opts);
 }
 
 /** What a new unit is made of (add-unit takes it from the service's first unit, deploy onto a running deployment from the bundle). */
@@ -371,13 +373,14 @@ export interface NewUnitSpec {
   readonly machine?: string;
   /** The charm already compiled for `charmDir`. */
   readonly charmModule?: string;
+  readonly dashboard?: string | number;
 }
 
 /** Records a new unit of `spec.service` under the next free number and starts it where it is placed. */
 export async function startNewUnit(home: string, name: string, spec: NewUnitSpec, opts: { logLevel?: string; noFsync?: boolean } = {}): Promise<DeployedUnit> {
   const u = await updateDeployment(home, name, (d) => {
     if (spec.machine !== undefined) machineOf(d, spec.machine);
-    const created = newUnit(d, spec.service, allocateUnitNumber(d, spec.service), spec.charmDir, spec.options, spec.machine);
+    const created = newUnit(d, spec.service, allocateUnitNumber(d, spec.service), spec.charmDir, spec.options, spec.machine, spec.dashboard);
     if (spec.charmModule !== undefined) created.charmModule = spec.charmModule;
     d.units[created.unit] = created;
     return created;

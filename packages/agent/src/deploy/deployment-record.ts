@@ -13,6 +13,8 @@ export interface DeployedUnit {
   charmModule?: string | undefined;
   readonly dataDir: string;
   readonly options: Readonly<Record<string, Json>>;
+  /** The agent serves the dashboard here (bundle `dashboard:`, the agent config's field: `[HOST:]PORT`, 0 a free port). */
+  readonly dashboard?: string | number | undefined;
   /** Last known process (0 when never started, or when that process died and its pid now belongs to another). */
   pid: number;
   /**

@@ -73,7 +73,7 @@ export async function extendDeployment(existing: Deployment, bundle: Bundle, opt
   const touched = new Set([...fresh.map((s) => s.name), ...newRelations.flatMap(([a, b]) => [a.split(':')[0]!, b.split(':')[0]!])]);
   const subset: Bundle = { ...bundle, services: Object.fromEntries(Object.entries(bundle.services).filter(([n]) => touched.has(n))), relations: newRelations };
   // Only new services' machines are checked over SSH: the running ones were checked when they were deployed.
-  const unplaced = (s: BundleService): BundleService => ({ name: s.name, charmDir: s.charmDir, units: s.units, options: s.options });
+  const unplaced = (s: BundleService): BundleService => ({ name: s.name, charmDir: s.charmDir, units: s.units, options: s.options, ...(s.dashboard !== undefined ? { dashboard: s.dashboard } : {}) });
   const checkOnly: Bundle = { ...subset, services: Object.fromEntries(Object.entries(subset.services).map(([n, s]) => [n, byService.has(n) ? unplaced(s) : s])) };
   const modules = await validateBundle(checkOnly, options);
 
@@ -87,7 +87,7 @@ export async function extendDeployment(existing: Deployment, bundle: Bundle, opt
   for (const s of fresh) {
     for (let i = 0; i < s.units; i++) {
       const machine = s.to?.[i];
-      const u = await startNewUnit(options.home, existing.name, { service: s.name, charmDir: s.charmDir, options: s.options, ...(machine !== undefined ? { machine } : {}), ...(modules[s.name] ? { charmModule: modules[s.name] } : {}) }, spawnOpts);
+      const u = await startNewUnit(options.home, existing.name, { service: s.name, charmDir: s.charmDir, options: s.options, ...(machine !== undefined ? { machine } : {}), ...(modules[s.name] ? { charmModule: modules[s.name] } : {}), ...(s.dashboard !== undefined ? { dashboard: s.dashboard } : {}) }, spawnOpts);
       added.push(u.unit);
     }
   }

@@ -14,6 +14,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { htmStandaloneFile, VENDOR_FILE } from '../dashboard/vendor';
 import { AgentError } from '../errors';
 import { agentPackageRoot } from '../runtime';
 
@@ -74,6 +76,15 @@ async function bundle(key: string, name: string, entry: { file: string }): Promi
 /** The agent and CLI as one module: `node agent.mjs agent --config FILE`. */
 export function agentArtifact(): Promise<Artifact> {
   return bundle('agent', 'agent.mjs', { file: own('src/cli/bin.ts', 'dist/bin.js') });
+}
+
+/**
+ * The dashboard's browser module, to lie beside `agent` in its directory
+ * (`<dir>/cache/<agent hash>/htm-preact.js`, where the bundled agent looks
+ * for it: dashboard/vendor.ts). Named by the agent's hash, not its own.
+ */
+export async function dashboardVendorArtifact(agent: Artifact): Promise<Artifact> {
+  return { name: VENDOR_FILE, hash: agent.hash, bytes: await readFile(htmStandaloneFile()) };
 }
 
 /** The supervisor (supervisor-main.ts). */

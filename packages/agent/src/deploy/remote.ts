@@ -25,7 +25,7 @@ import { ControlClient } from '../control/client';
 import { agentConfigText } from '../agent-config-file';
 import { AgentError } from '../errors';
 import { AGENT_NODE_FLAGS } from '../runtime';
-import { agentArtifact, charmArtifact, supervisorArtifact, type Artifact } from './release';
+import { agentArtifact, charmArtifact, dashboardVendorArtifact, supervisorArtifact, type Artifact } from './release';
 import { parseSshTarget, shellQuote, SshHost } from './ssh';
 import type { DeployedUnit, Deployment, MachineRecord } from './deployment-record';
 import type { WorkloadReport } from './workloads';
@@ -139,7 +139,8 @@ export function prepareMachine(m: MachineRecord, deployment: string, charmDirs: 
       if (!checked.has(ck)) checked.set(ck, checkMachine(m));
       await checked.get(ck)!;
       const artifacts = await Promise.all([agentArtifact(), supervisorArtifact(), ...charmDirs.map((c) => charmArtifact(c))]);
-      await installArtifacts(m, artifacts);
+      // The dashboard's page script beside the agent: the bundled agent has no node_modules to find it in.
+      await installArtifacts(m, [...artifacts, await dashboardVendorArtifact(artifacts[0]!)]);
       await hostOf(m).writeFile(`${m.dir}/${deployment}/keyring`, await readFile(keyringFile), 0o600);
     })();
     prepared.set(key, p);
@@ -186,6 +187,7 @@ export async function startRemoteUnit(d: Deployment, u: DeployedUnit, m: Machine
     label: opts.label,
     options: u.options,
     ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
+    ...(u.dashboard !== undefined ? { dashboard: u.dashboard } : {}),
   };
   const agentCmd = ['node', ...AGENT_NODE_FLAGS, cachePath(m, agent), 'agent', '--config', configFile, ...(opts.noFsync ? ['--no-fsync'] : [])].map(shellQuote).join(' ');
   const D = shellQuote(u.dataDir);

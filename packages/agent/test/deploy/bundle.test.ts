@@ -78,6 +78,15 @@ relations: [[sender:feed, receiver:nope], [lost:x, sender:feed], [sender:feed, r
     expect(lines).toHaveLength(3);
   });
 
+  it('takes a dashboard per service, refusing a bad one and a fixed port two units would share', () => {
+    const with_ = (units: number, dashboard: string) => `name: d\nservices:\n  a: { charm: ../charms/counter-sender, units: ${units}, dashboard: ${dashboard} }\n`;
+    expect(parseBundle(with_(1, '8080'), file).services['a']!.dashboard).toBe(8080);
+    expect(parseBundle(with_(2, '0'), file).services['a']!.dashboard).toBe(0);
+    expect(() => parseBundle(with_(2, '8080'), file)).toThrow(/services\.a\.dashboard: units of a share a machine and cannot all serve port 8080; use 0/);
+    expect(() => parseBundle(with_(1, 'localhost'), file)).toThrow(/services\.a\.dashboard: dashboard "localhost" names no port/);
+    expect(() => parseBundle(with_(1, '70000'), file)).toThrow(/services\.a\.dashboard: /);
+  });
+
   it('reports a missing bundle file', async () => {
     await expect(readBundle(join(FIXTURES, 'bundles/missing.yaml'))).rejects.toThrow(/cannot read bundle .*missing\.yaml/);
   });
