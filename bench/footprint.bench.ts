@@ -271,6 +271,9 @@ try {
     },
     serf: s ? { members_ms: round(median(s.status)), members_runs_ms: s.status.map((x) => round(x)), start_member_ms: round(median(s.starts)), agent_rss_mb: round(s.rss) } : null,
     bare_node_rss_mb: round(bare),
+    // Set on some machines (CI sandboxes): every node process, agents and bare node alike, then
+    // loads those certificates at start, ~1.8 MB resident each (the agents inherit the environment).
+    node_extra_ca_certs: process.env['NODE_EXTRA_CA_CERTS'] !== undefined,
     targets: { status_ms: 100, start_member_ms: 300, datanode_agent_rss_mb: 60 },
     before: BEFORE,
     previous: PREVIOUS,
