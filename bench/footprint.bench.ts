@@ -141,6 +141,8 @@ async function rhizomeSide(tmp: string) {
   const convergedAt = Date.now();
   try {
     const status = timeCommand(process.execPath, [RHIZOME_BIN, '--home', home, 'status'], RUNS_STATUS);
+    // The floor under it at this moment's load: a node process that does nothing.
+    const bareNode = timeCommand(process.execPath, ['-e', '0'], RUNS_STATUS);
 
     // Resident memory 10 s after convergence, before the start -> member runs below join and
     // leave the mesh (each makes every agent work, and would be measured instead).
@@ -179,7 +181,7 @@ async function rhizomeSide(tmp: string) {
       }
     }
 
-    return { status, starts, startCpus, datanodeRss, namenodeRss };
+    return { status, bareNode, starts, startCpus, datanodeRss, namenodeRss };
   } finally {
     await destroy(home, { deployment: d.name });
   }
@@ -262,6 +264,9 @@ try {
       status_ms: round(median(r.status)),
       status_runs_ms: r.status.map((x) => round(x)),
       status_cpu_ms: round(r.status.cpuMs ?? null),
+      // `node -e 0` right after, the same way: what status costs above starting Node.
+      bare_node_ms: round(median(r.bareNode)),
+      bare_node_cpu_ms: round(r.bareNode.cpuMs ?? null),
       start_member_ms: round(median(r.starts)),
       start_member_runs_ms: r.starts.map((x) => round(x)),
       start_member_cpu_ms: round(median(r.startCpus)),
@@ -282,6 +287,7 @@ try {
   table.push(
     ['CLI: status / serf members, median of 10 (ms)', String(result.rhizome.status_ms), String(result.serf?.members_ms ?? '-'), '<= 100'],
     ['  CPU of one status process (ms)', String(result.rhizome.status_cpu_ms), '', ''],
+    ['  node -e 0 at the same load: wall / CPU (ms)', `${result.rhizome.bare_node_ms} / ${result.rhizome.bare_node_cpu_ms}`, '', ''],
     ['agent start -> member of the mesh, median of 5 (ms)', String(result.rhizome.start_member_ms), String(result.serf?.start_member_ms ?? '-'), '<= 300'],
     ['  CPU of the agent until then, median (ms)', String(result.rhizome.start_member_cpu_ms), '', ''],
     ['RSS: hadoop-datanode agent, 10 s after convergence (MB)', String(result.rhizome.datanode_agent_rss_mb), '-', '<= 60'],
