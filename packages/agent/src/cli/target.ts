@@ -86,6 +86,9 @@ export async function unitClient(g: GlobalOptions, unit: string): Promise<Contro
     if (live.length > 0) return (await clientFor(live[0]!, 10_000)).forUnit(unit);
   }
   const u = unitOf(t.deployment, unit);
+  if (u.state === 'running' && u.unreachable === true) {
+    throw new AgentError('AGENT_ERR_SSH', `unit ${unit}'s machine ${u.machine ?? '?'} (${u.ssh ?? '?'}) does not answer over SSH; check the machine and its network (e.g. 'ssh ${u.ssh ?? 'HOST'} true')`);
+  }
   if (!liveUnits(t.deployment).some((x) => x.unit === unit)) {
     throw new AgentError('AGENT_ERR_NOT_RUNNING', `unit ${unit} is not running (${u.state}); 'rhizome start ${unit}' restarts it from its data directory`);
   }

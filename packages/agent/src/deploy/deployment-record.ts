@@ -40,6 +40,8 @@ export interface DeployedUnit {
   supervisorPid?: number | undefined;
   /** A remote unit's agent was alive when the record was last read (checked over SSH by readDeployment). */
   alive?: boolean | undefined;
+  /** A remote unit's machine did not answer over SSH when the record was last read (so `alive` is not known). */
+  unreachable?: boolean | undefined;
 }
 
 /** A machine of the deployment (bundle `machines:`, `rhizome add-machine`). */

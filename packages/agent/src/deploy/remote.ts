@@ -245,7 +245,8 @@ export async function refreshRemoteUnits(units: readonly DeployedUnit[]): Promis
         .join('\n');
       let out = '';
       try {
-        out = (await sshHostFor(ssh).run(script, { timeoutMs: 30_000 })).stdout;
+        // Bounded by the connect timeout and a little: a machine that does not answer reads as down, at once.
+        out = (await sshHostFor(ssh).run(script, { timeoutMs: 15_000 })).stdout;
       } catch {
         out = '';
       }
@@ -258,6 +259,7 @@ export async function refreshRemoteUnits(units: readonly DeployedUnit[]): Promis
         const parts = seen.get(u.unit);
         // Unreachable machine: the unit counts as down until it answers again.
         u.alive = parts?.[2] === '1';
+        u.unreachable = parts === undefined && out === '';
         if (!parts) continue;
         if (parts[4]) {
           try {

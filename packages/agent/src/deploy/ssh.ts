@@ -51,6 +51,12 @@ export const DEFAULT_SSH_OPTIONS = Object.freeze({
   // Long enough to span one CLI command and the next few; short enough that no master lingers for long.
   controlPersistSeconds: 60,
   connectTimeoutSeconds: 10,
+  // A machine that stops answering (link down, partition) is given up on after 3 × 5 s, so the
+  // shared connection exits instead of holding every later command on a dead TCP connection.
+  serverAliveIntervalSeconds: 5,
+  serverAliveCountMax: 3,
+  // An `ssh -O` control request to the shared connection answers locally, at once.
+  controlRequestTimeoutMs: 10_000,
   // A command over ssh (copy, start, stop) that takes longer than this is stuck.
   commandTimeoutMs: 120_000,
 });
@@ -93,6 +99,8 @@ export class SshHost {
       ...(config ? ['-F', config] : []),
       '-o', 'BatchMode=yes',
       '-o', `ConnectTimeout=${DEFAULT_SSH_OPTIONS.connectTimeoutSeconds}`,
+      '-o', `ServerAliveInterval=${DEFAULT_SSH_OPTIONS.serverAliveIntervalSeconds}`,
+      '-o', `ServerAliveCountMax=${DEFAULT_SSH_OPTIONS.serverAliveCountMax}`,
       // The release is a few MB of JavaScript: it compresses about 4:1.
       '-o', 'Compression=yes',
       // Commands never become the master: a backgrounded master would keep their output pipes open.
@@ -112,7 +120,7 @@ export class SshHost {
   private ensureMaster(): Promise<void> {
     this.master ??= (async () => {
       if ((await spawnSsh([...this.baseArgs(), '-O', 'check', '--', this.target.host])).code === 0) return;
-      await spawnSsh([...this.baseArgs('yes'), '-N', '-f', '--', this.target.host]);
+      await spawnSsh([...this.baseArgs('yes'), '-N', '-f', '--', this.target.host], (DEFAULT_SSH_OPTIONS.connectTimeoutSeconds + 5) * 1000);
     })();
     return this.master;
   }
@@ -129,14 +137,30 @@ export class SshHost {
         // Bounded: a runaway remote command cannot fill our memory.
         if (err.reduce((n, x) => n + x.length, 0) < 64 * 1024) err.push(b);
       });
-      const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? DEFAULT_SSH_OPTIONS.commandTimeoutMs);
+      const timeoutMs = opts.timeoutMs ?? DEFAULT_SSH_OPTIONS.commandTimeoutMs;
+      let settled = false;
+      const settle = (r: SshResult): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(r);
+      };
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        // Settled now, not on 'close': a multiplexed client hands its stdio to the shared connection,
+        // which keeps our pipes open for as long as it hangs on a machine that stopped answering.
+        child.stdout.destroy();
+        child.stderr.destroy();
+        const stderr = `${Buffer.concat(err).toString('utf8')}no answer within ${Math.round(timeoutMs / 1000)} s (the machine or its network is down?)`;
+        settle({ code: 255, stdout: Buffer.concat(out).toString('utf8'), stderr });
+      }, timeoutMs);
       child.on('error', (e) => {
         clearTimeout(timer);
+        settled = true;
         reject(new AgentError('AGENT_ERR_SSH', `cannot run ssh for ${this.label}: ${e.message}; is OpenSSH's client installed?`, { cause: e }));
       });
       child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? (signal ? 255 : 1), stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+        settle({ code: code ?? (signal ? 255 : 1), stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
       });
       child.stdin.on('error', () => undefined);
       child.stdin.end(opts.input ?? '');
@@ -186,13 +210,28 @@ export class SshHost {
   }
 }
 
-function spawnSsh(args: string[]): Promise<{ code: number; stderr: string }> {
+/** An ssh that does not run a remote command (`-O` requests, starting the shared connection): bounded too. */
+function spawnSsh(args: string[], timeoutMs: number = DEFAULT_SSH_OPTIONS.controlRequestTimeoutMs): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn('ssh', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('error', (e) => resolve({ code: 127, stderr: e.message }));
-    child.on('close', (code) => resolve({ code: code ?? 1, stderr }));
+    let settled = false;
+    const settle = (r: { code: number; stderr: string }): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(r);
+    };
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      child.stderr.destroy();
+      settle({ code: 255, stderr: `${stderr}no answer within ${Math.round(timeoutMs / 1000)} s` });
+    }, timeoutMs);
+    child.stderr.on('data', (b: Buffer) => {
+      if (stderr.length < 64 * 1024) stderr += b.toString();
+    });
+    child.on('error', (e) => settle({ code: 127, stderr: e.message }));
+    child.on('close', (code) => settle({ code: code ?? 1, stderr }));
   });
 }
 

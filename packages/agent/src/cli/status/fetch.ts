@@ -31,6 +31,7 @@ export async function fetchClusterStatus(g: GlobalOptions, timeoutMs = 5_000): P
     Object.values(d.units).map(async (u): Promise<UnitReport> => {
       const machine = machineOf(u);
       const base = { unit: u.unit, service: u.service, ...(machine ? { machine } : {}) };
+      if (u.state === 'running' && u.unreachable === true) return { ...base, up: false, error: `unreachable: machine ${u.machine ?? '?'} does not answer over SSH` };
       if (u.state !== 'running' || !unitAlive(u)) return { ...base, up: false, error: u.state === 'running' ? 'down' : u.state };
       try {
         const client = await clientFor(u, timeoutMs);
