@@ -27,6 +27,16 @@
  *   connection, when there is one, is always preferred. When a routed
  *   inbound connection dies abruptly (1006, RST), it is reported as `reset`
  *   for its address, exactly like an outbound one.
+ * - Dead connections: an outbound connection is pinged (WebSocket ping)
+ *   every sixth of `deadConnectionMs`; one whose pong has not come back
+ *   within `deadConnectionMs` is dropped without a report (the next send
+ *   dials again). Without this, a connection black-holed by a partition
+ *   or a machine's link going down stayed "open": TCP retransmits with
+ *   exponential backoff (up to 2 minutes apart), so after the network
+ *   healed, frames (a rejoining member's join answers among them) waited
+ *   in it for minutes. A dead peer is not reported from here: silence is
+ *   the failure detector's evidence, and a starved peer must not look
+ *   crashed.
  * - Every frame is one binary WebSocket message. `maxPayload` is
  *   `maxFrameSize`: an oversized inbound message makes `ws` close that
  *   connection (1009); we count it and carry on. Outbound frames above the
@@ -82,6 +92,8 @@ export interface WsTransportOptions {
   maxBufferedBytes?: number;
   /** Inbound connections accepted at once; further ones are refused at the handshake (HTTP 503). */
   maxInboundConnections?: number;
+  /** Drop an outbound connection whose ping has had no pong for this long (it is pinged every sixth of it). */
+  deadConnectionMs?: number;
   /** Where to write the one line per notable drop; silent by default. */
   logger?: WireLogger;
 }
@@ -102,6 +114,7 @@ export interface ResolvedWsTransportOptions {
   readonly maxQueuedFrames: number;
   readonly maxBufferedBytes: number;
   readonly maxInboundConnections: number;
+  readonly deadConnectionMs: number;
 }
 
 export const DEFAULT_WS_TRANSPORT_OPTIONS: ResolvedWsTransportOptions = Object.freeze({
@@ -117,6 +130,9 @@ export const DEFAULT_WS_TRANSPORT_OPTIONS: ResolvedWsTransportOptions = Object.f
   maxQueuedFrames: 256, // a few seconds of gossip to one peer; older frames are stale anyway
   maxBufferedBytes: 4 * 1024 * 1024, // 64 max-size frames unflushed: the peer is not reading
   maxInboundConnections: 4096, // one per peer is normal; this only stops a connection flood
+  // A pong takes a round trip; 30 s is three memberlist TCP timeouts, so only a connection that carries
+  // nothing (black-holed) is dropped, never one to a starved peer. Pings every 5 s: 2 bytes each.
+  deadConnectionMs: 30_000,
 });
 
 export interface WsTransportStats {
@@ -136,6 +152,8 @@ export interface WsTransportStats {
   inboundRoutes: number;
   /** Connections closed by our idle timer. */
   idleClosed: number;
+  /** Outbound connections dropped because their ping went unanswered for deadConnectionMs. */
+  deadClosed: number;
   /** Inbound connections closed because a message exceeded maxFrameSize. */
   oversizeClosed: number;
   /** Inbound connections closed for protocol errors or text messages. */
@@ -179,6 +197,8 @@ interface Outbound {
   connectTimer: NodeJS.Timeout | undefined;
   /** Already reported and forgotten. */
   done: boolean;
+  /** When the unanswered ping went out (performance.now()), if one is out. */
+  pingSentAt: number | undefined;
 }
 
 function positiveInt(name: string, v: number, min: number): number {
@@ -198,6 +218,7 @@ export function resolveWsTransportOptions(opts: WsTransportOptions = {}): Resolv
     maxQueuedFrames: positiveInt('maxQueuedFrames', opts.maxQueuedFrames ?? d.maxQueuedFrames, 1),
     maxBufferedBytes: positiveInt('maxBufferedBytes', opts.maxBufferedBytes ?? d.maxBufferedBytes, 1),
     maxInboundConnections: positiveInt('maxInboundConnections', opts.maxInboundConnections ?? d.maxInboundConnections, 1),
+    deadConnectionMs: positiveInt('deadConnectionMs', opts.deadConnectionMs ?? d.deadConnectionMs, 6),
   };
   if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) {
     throw new TypeError(`port must be an integer in 0..65535, got ${String(r.port)}`);
@@ -232,6 +253,7 @@ function newCounters(): Counters {
     resets: 0,
     timeouts: 0,
     idleClosed: 0,
+    deadClosed: 0,
     oversizeClosed: 0,
     protocolErrorsClosed: 0,
     inboundResets: 0,
@@ -285,6 +307,7 @@ class WsTransportImpl implements WsTransport {
   /** Inbound connections bound to a node address: usable to send back (see the header). */
   private readonly routes = new Map<Address, Inbound>();
   private readonly sweeper: NodeJS.Timeout;
+  private readonly heartbeat: NodeJS.Timeout;
   private closed = false;
   private closing: Promise<void> | undefined;
 
@@ -302,6 +325,8 @@ class WsTransportImpl implements WsTransport {
     // A quarter of the idle timeout (closes within 1.25× of it), at most every 15 s: an idle node wakes up rarely.
     this.sweeper = setInterval(() => this.sweepIdle(), Math.max(25, Math.min(15_000, Math.floor(o.idleTimeoutMs / 4))));
     this.sweeper.unref();
+    this.heartbeat = setInterval(() => this.ping(), Math.floor(o.deadConnectionMs / 6));
+    this.heartbeat.unref();
   }
 
   setHandler(handler: TransportHandler): void {
@@ -364,6 +389,7 @@ class WsTransportImpl implements WsTransport {
     if (this.closing) return this.closing;
     this.closed = true;
     clearInterval(this.sweeper);
+    clearInterval(this.heartbeat);
     const waits: Promise<void>[] = [];
     const closeSocket = (ws: WebSocket): void => {
       waits.push(
@@ -428,6 +454,7 @@ class WsTransportImpl implements WsTransport {
       closingOnPurpose: false,
       connectTimer: undefined,
       done: false,
+      pingSentAt: undefined,
     };
     this.pool.set(to, c);
     let lastError: (Error & { code?: string }) | undefined;
@@ -455,6 +482,9 @@ class WsTransportImpl implements WsTransport {
       // frame is a frame: deliver it, attributed to the address we dialled.
       c.lastActive = performance.now();
       this.receive(data, isBinary, to, ws);
+    });
+    ws.on('pong', () => {
+      c.pingSentAt = undefined;
     });
     ws.on('unexpected-response', (_req, res) => {
       // 503: a gossip listener at its connection limit (alive, so weak evidence only).
@@ -603,6 +633,30 @@ class WsTransportImpl implements WsTransport {
       this.handler?.onFrame(frame, remote);
     } catch (err) {
       this.log.warn({ remote, err: (err as Error).message }, 'gossip: frame handler threw');
+    }
+  }
+
+  /** Pings each open outbound connection; drops one whose last ping went unanswered for deadConnectionMs. */
+  private ping(): void {
+    const now = performance.now();
+    for (const c of [...this.pool.values()]) {
+      if (!c.open || c.done || c.closingOnPurpose) continue;
+      if (c.pingSentAt === undefined) {
+        c.pingSentAt = now;
+        try {
+          c.ws.ping();
+        } catch {
+          // closing meanwhile: its close handler runs
+        }
+      } else if (now - c.pingSentAt >= this.o.deadConnectionMs) {
+        c.closingOnPurpose = true;
+        this.pool.delete(c.to);
+        this.counters.deadClosed++;
+        this.counters.undeliveredDropped += c.queue.length;
+        c.queue = [];
+        this.log.debug({ to: c.to }, 'gossip: connection dropped, its ping went unanswered (black-holed?); the next send dials again');
+        c.ws.terminate();
+      }
     }
   }
 

@@ -97,6 +97,34 @@ describe('ws transport: delivery', () => {
     expect(a.stats().queueDropped).toBe(6);
   });
 
+  it('drops a connection whose pings go unanswered (black-holed), without a report, and dials again', async () => {
+    // A peer that reads frames but never answers a ping: what a connection looks like from our side
+    // once a partition swallows everything sent on it.
+    const { WebSocketServer } = await import('ws');
+    const got: number[] = [];
+    const silent = new WebSocketServer({ host: '127.0.0.1', port: 0, path: WS_PATH, autoPong: false });
+    servers.push(silent);
+    silent.on('connection', (ws) => ws.on('message', () => got.push(1)));
+    await new Promise<void>((r) => silent.once('listening', () => r()));
+    const to = `127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+    const a = await transport({ deadConnectionMs: 300 });
+    a.send(to, seqFrame(1));
+    await until('dropped as dead', () => a.stats().deadClosed === 1 && a.stats().openOutbound === 0, 5_000);
+    expect(a.unreachable).toEqual([]);
+    a.send(to, seqFrame(2));
+    await until('dialled again', () => a.stats().connectsOpened === 2 && got.length === 2, 5_000);
+    // A peer that answers its pings keeps its connection.
+    const b = await transport();
+    a.send(b.address, seqFrame(3));
+    await until('b got it', () => b.frames.length === 1);
+    await until('the silent peer dropped again', () => a.stats().deadClosed === 2, 5_000);
+    // Three dead-connection periods later, b's connection is still the one open, never dropped.
+    await new Promise((r) => setTimeout(r, 900));
+    expect(a.stats().deadClosed).toBe(2);
+    expect(a.stats().openOutbound).toBe(1);
+    expect(a.stats().connectsOpened).toBe(3);
+  });
+
   it('closes idle connections and reopens on the next send', async () => {
     const a = await transport({ idleTimeoutMs: 150 });
     const b = await transport({ idleTimeoutMs: 150 });
