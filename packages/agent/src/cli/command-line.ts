@@ -21,4 +21,4 @@ export function commandOf(argv: readonly string[]): string | undefined {
  * Commands the quick CLI (quick.ts, one CommonJS file) answers without the
  * full CLI's module graph: the ones an operator runs all day.
  */
-export const QUICK_COMMANDS: ReadonlySet<string> = new Set(['status', 'version']);
+export const QUICK_COMMANDS: ReadonlySet<string> = new Set(['status', 'members', 'facts', 'runs', 'version']);

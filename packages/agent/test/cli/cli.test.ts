@@ -3,6 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { QUICK_COMMANDS } from '../../src/cli/command-line';
+import { QUICK_MODULES } from '../../src/cli/quick';
 import { agentPackageRoot, rhizomeCommand } from '../../src/runtime';
 import { rhizomeIn, type CliResult } from './harness';
 
@@ -33,11 +35,27 @@ describe('rhizome CLI arguments and errors', () => {
     expect(none.stderr).toMatch(/^error: no deployment found in /);
   });
 
-  it('answers a quick command (status, version) from the quick CLI exactly as the full one does', () => {
+  it('knows the same quick commands in the launcher and in the quick CLI', () => {
+    expect([...QUICK_COMMANDS].sort()).toEqual([...Object.keys(QUICK_MODULES), 'version'].sort());
+  });
+
+  it('answers a quick command (status, members, facts, runs, version) from the quick CLI exactly as the full one does', () => {
     // rhizomeCommand runs the launcher (dist/rhizome.cjs: quick commands in dist/quick.cjs); dist/bin.js is the full CLI.
     const full = (args: string[]) => spawnSync(process.execPath, [join(agentPackageRoot(), 'dist/bin.js'), ...args], { encoding: 'utf8', timeout: 60_000 });
     const quick = (args: string[]) => spawnSync(process.execPath, rhizomeCommand(args).args, { encoding: 'utf8', timeout: 60_000 });
-    for (const args of [['status', '--help'], ['--home', home, 'status'], ['--home', home, '--json', 'status'], ['status', '--frobnicate'], ['status', '--format', 'xml'], ['version']]) {
+    for (const args of [
+      ['status', '--help'],
+      ['--home', home, 'status'],
+      ['--home', home, '--json', 'status'],
+      ['status', '--frobnicate'],
+      ['status', '--format', 'xml'],
+      ['members', '--help'],
+      ['--home', home, 'members'],
+      ['facts'],
+      ['--home', home, '--json', 'facts', 'web/0'],
+      ['runs', 'web/0', 'extra'],
+      ['version'],
+    ]) {
       const [q, f] = [quick(args), full(args)];
       expect({ args, status: q.status, stdout: q.stdout, stderr: q.stderr }).toEqual({ args, status: f.status, stdout: f.stdout, stderr: f.stderr });
     }
