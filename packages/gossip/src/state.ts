@@ -74,13 +74,19 @@ export class Membership {
     return id === undefined ? undefined : new MemberRef(this.cols, id, name);
   }
 
-  /** The member now at `addr`, if any. */
+  /**
+   * The member now at `addr`, if any. An address can be held by a tombstone
+   * and by the member that took the address over since: the live one wins.
+   */
   byAddress(addr: string): MemberRef | undefined {
+    let found: number | undefined;
     for (const iid of identities.withAddr(addr) ?? []) {
       const id = identities.identName[iid] as number;
-      if (this.cols.has(id) && this.cols.ident[id] === iid) return this.ref(id);
+      if (!this.cols.has(id) || this.cols.ident[id] !== iid) continue;
+      found = id;
+      if (this.isLive(id)) break;
     }
-    return undefined;
+    return found === undefined ? undefined : this.ref(found);
   }
 
   /** A view of the member with name id `id` (held by this node). */
