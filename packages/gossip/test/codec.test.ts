@@ -9,8 +9,8 @@ import {
   PROTOCOL_VERSION,
   decodeFrame,
   encodeFrames,
-  scanMsgpack,
 } from '../src/internal/codec';
+import { scanMsgpack } from '../src/internal/msgpack-scan';
 import { Keyring } from '../src/keyring';
 
 const raw = new Packr({ useRecords: false, variableMapSize: true });
