@@ -9,6 +9,8 @@
  *     unit bound to a wildcard keeps its gossip port across restarts, so
  *     the addresses its peers remember stay true (every unit used to come
  *     back on a new port and each stayed alone);
+ *   - a machine whose link goes down: status says its units are unreachable
+ *     within seconds (it used to hang for good on the dead SSH connection);
  *   - a unit added after `rhizome keys` rotated the key gets the key the
  *     cluster uses (it used to get the deployment's first key, could not
  *     join, and its machine's keyring was overwritten with the removed key);
@@ -150,5 +152,21 @@ describe.skipIf(unavailable !== undefined)('an operator on three machines', () =
     const moved = await rhizomeIn(home, 'deploy', file);
     expect(moved.code).toBe(1);
     expect(moved.stderr).toMatch(/does not fit the running deployment "trial" \(nothing was changed\): machines\.2: is root@/);
+  });
+
+  it('a machine whose link goes down reads unreachable, promptly', { timeout: 90_000 }, async () => {
+    const m2 = hosts.machines[2]!;
+    await run('ip', ['-n', m2.ns, 'link', 'set', 'eth0', 'down']);
+    try {
+      const t0 = Date.now();
+      const st = await rhizomeIn(home, 'status', '--format', 'plain');
+      const took = Date.now() - t0;
+      process.stderr.write(`status with machine 2 unreachable took ${took} ms\n`);
+      expect(st.stdout).toMatch(/^peers\/2 +unreachable .*unreachable: machine 2 does not answer over SSH/m);
+      expect(took).toBeLessThan(45_000); // it used to hang for good
+    } finally {
+      await run('ip', ['-n', m2.ns, 'link', 'set', 'eth0', 'up']);
+    }
+    // Last: nothing after it needs the cluster whole again (that takes a failure detection round trip).
   });
 });
