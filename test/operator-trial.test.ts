@@ -152,6 +152,10 @@ describe.skipIf(unavailable !== undefined)('an operator on three machines', () =
     const moved = await rhizomeIn(home, 'deploy', file);
     expect(moved.code).toBe(1);
     expect(moved.stderr).toMatch(/does not fit the running deployment "trial" \(nothing was changed\): machines\.2: is root@/);
+    // The same machine added again under another spelling (no user): refused, not a second machine.
+    const again = await rhizomeIn(home, 'add-machine', `ssh:${hosts.machines[0]!.address}`, '--dir', hosts.machines[0]!.dir);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/that machine is already machine 0 of deployment "trial"/);
   });
 
   it('a machine whose link goes down reads unreachable, promptly', { timeout: 90_000 }, async () => {

@@ -33,8 +33,15 @@ export async function addMachine(home: string, spec: string, opts: { deployment?
   const check = ssh !== undefined ? await checkMachine(probe) : undefined;
   const record = await updateDeployment(home, name, (d) => {
     const machines = (d.machines ??= {});
-    const taken = Object.values(machines).find((m) => m.ssh === probe.ssh && m.dir === probe.dir && (m.ssh !== undefined || probe.ssh === undefined));
-    if (taken) throw new AgentError('AGENT_ERR_BAD_OPTIONS', `that machine is already machine ${taken.id} of deployment "${d.name}"`);
+    // The same host and port with the same dir is the same machine, however the user is spelled
+    // (ssh:10.0.0.5 and root@10.0.0.5): its units would share one directory.
+    const where = (ssh: string | undefined) => {
+      if (ssh === undefined) return 'local';
+      const t = parseSshTarget(ssh);
+      return `${t.host}:${t.port ?? 22}`;
+    };
+    const taken = Object.values(machines).find((m) => where(m.ssh) === where(probe.ssh) && m.dir === probe.dir);
+    if (taken) throw new AgentError('AGENT_ERR_BAD_OPTIONS', `that machine is already machine ${taken.id} of deployment "${d.name}" (${taken.ssh ?? 'local'}, ${taken.dir ?? 'this machine'})`);
     const id = String(Math.max(-1, d.nextMachine ?? -1, ...Object.keys(machines).map(Number)) + 1);
     d.nextMachine = Number(id);
     const m: MachineRecord = { ...probe, id };
