@@ -331,8 +331,15 @@ export class Membership {
       // Most entries of a full state are news we already hold: an alive entry at an incarnation we
       // have passed, same address, about someone else is ignored by aliveNode anyway (no message built).
       if (m.s === WireStatus.Alive && m.n !== this.ctx.name) {
-        const id = cols.idOf(m.n);
-        if (id !== undefined && m.i <= (cols.inc[id] as number) && cols.addrOf(id) === m.a) continue;
+        // An entry shared in-process names its identity: same name and address if we hold that identity.
+        const iid = identities.identityOfEntry(m);
+        if (iid !== undefined) {
+          const id = identities.identName[iid] as number;
+          if (cols.has(id) && cols.ident[id] === iid && m.i <= (cols.inc[id] as number)) continue;
+        } else {
+          const id = cols.idOf(m.n);
+          if (id !== undefined && m.i <= (cols.inc[id] as number) && cols.addrOf(id) === m.a) continue;
+        }
       }
       switch (m.s) {
         case WireStatus.Alive:

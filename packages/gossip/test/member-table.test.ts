@@ -46,6 +46,24 @@ describe('member table (columns, shared identities)', () => {
     expect(identities.nameId(uniq('m'))).toBeUndefined();
   });
 
+  it('push-pull entries are shared while current and name their identity out of sight of encoders', () => {
+    const random = seededRandom(5);
+    const t = new MemberColumns();
+    const id = t.add(uniq('w'), 'sim://w', { r: '1' }, 3, ALIVE, 0, random);
+    const iid = t.ident[id] as number;
+    const e = identities.wireEntry(iid, 3, ALIVE);
+    expect(identities.wireEntry(iid, 3, ALIVE)).toBe(e);
+    expect(Object.keys(e)).toEqual(['n', 'a', 'i', 's', 'g']);
+    expect(JSON.parse(JSON.stringify(e))).toEqual({ n: uniq('w'), a: 'sim://w', i: 3, s: 0, g: { r: '1' } });
+    expect(identities.identityOfEntry(e)).toBe(iid);
+    expect(identities.identityOfEntry({ ...e })).toBeUndefined(); // a copy (or a decoded entry) is looked up by name
+    const next = identities.wireEntry(iid, 4, ALIVE);
+    expect(next).not.toBe(e);
+    expect(identities.identityOfEntry(e)).toBeUndefined(); // superseded
+    t.releaseAll();
+    expect(identities.identityOfEntry(next)).toBeUndefined(); // freed
+  });
+
   it('incarnations past 32 bits widen the column without losing the others', () => {
     const random = seededRandom(4);
     const t = new MemberColumns();

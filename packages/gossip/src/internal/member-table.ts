@@ -88,8 +88,19 @@ class IdentityRegistry {
     const w = this.wire[iid];
     if (w !== undefined && w.i === inc && w.s === s) return w;
     const entry: WireMember = { n: this.names[this.identName[iid] as number] as string, a: this.identAddr[iid] as string, i: inc, s, g: this.identTags[iid] as Tags };
+    // Its identity rides along under a symbol (not encoded, not enumerable): an in-process receiver skips the name lookup.
+    Object.defineProperty(entry, WIRE_IDENTITY, { value: iid });
     this.wire[iid] = entry;
     return entry;
+  }
+
+  /**
+   * The identity of a push-pull entry built by `wireEntry` in this process
+   * and still current for it (a simulation's shared objects); else undefined.
+   */
+  identityOfEntry(entry: WireMember): number | undefined {
+    const iid = (entry as { [WIRE_IDENTITY]?: number })[WIRE_IDENTITY];
+    return iid !== undefined && this.wire[iid] === entry ? iid : undefined;
   }
 
   /** An identity for (name, addr, tags), with one more reference. */
@@ -145,6 +156,7 @@ class IdentityRegistry {
 }
 
 const EMPTY_TAGS: Tags = Object.freeze({});
+const WIRE_IDENTITY = Symbol('identity');
 
 export const identities = new IdentityRegistry();
 
