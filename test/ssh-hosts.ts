@@ -78,6 +78,7 @@ export async function startSshHosts(root: string, count: number, opts: SshHostsO
   const bridge = `${prefix}-${tag}-br`;
   const machines: SshMachine[] = [];
   const namespaces: string[] = [];
+  const veths: string[] = [];
   let bridgeMade = false;
   const cleanup = async () => {
     for (const m of machines) m.sshd.kill('SIGKILL');
@@ -93,6 +94,10 @@ export async function startSshHosts(root: string, count: number, opts: SshHostsO
       await run('ip', ['netns', 'del', ns]).catch(() => undefined);
     }
     namespaces.length = 0;
+    // A veth's host end normally goes with its namespace, but not while anything still holds the
+    // namespace open (seen after a long manual session): delete each one by name too.
+    for (const veth of veths) await run('ip', ['link', 'del', veth]).catch(() => undefined);
+    veths.length = 0;
     if (bridgeMade) await run('ip', ['link', 'del', bridge]).catch(() => undefined);
     bridgeMade = false;
   };
@@ -114,6 +119,7 @@ export async function startSshHosts(root: string, count: number, opts: SshHostsO
       await run('ip', ['netns', 'add', ns]);
       namespaces.push(ns);
       await run('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+      veths.push(veth);
       await run('ip', ['link', 'set', veth, 'master', bridge, 'up']);
       await run('ip', ['-n', ns, 'addr', 'add', `${address}/24`, 'dev', 'eth0']);
       await run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
