@@ -133,9 +133,33 @@ async function shutdown(sim: Sim): Promise<void> {
   await Promise.all(sim.nodes.map((x) => x.shutdown()));
 }
 
-/** `fp` false skips the two false-positive windows (each builds and joins its own cluster). */
-export async function measureSim(n: number, log: (m: string) => void, seed = 42, fp = true): Promise<SimResult> {
-  const w0 = performance.now();
+type FpResult = { healthy: number; slowed: number } | null;
+
+/** Slow `slowedCount(n)` members for a window; what fraction of the healthy and of the slowed were declared failed. */
+async function fpWindow(s: Sim, lifeguard: boolean, log: (m: string) => void): Promise<FpResult> {
+  const n = s.nodes.length;
+  const slowed = slowedCount(n);
+  await s.net.clock.advance(2_000);
+  s.failedNames.clear();
+  s.failedEvents = 0;
+  for (let i = 0; i < slowed; i++) s.net.slow(`sim://n${n - 1 - i}`, SLOW_MS);
+  const windowMs = n >= 1000 ? 30_000 : 60_000;
+  await s.net.clock.advance(windowMs);
+  const slowNames = new Set(Array.from({ length: slowed }, (_, i) => `n${n - 1 - i}`));
+  const slowFailed = [...s.failedNames].filter((x) => slowNames.has(x)).length;
+  const healthyFailed = s.failedNames.size - slowFailed;
+  log(
+    `sim N=${n}: lifeguard ${lifeguard ? 'on' : 'off'}: ${healthyFailed} of ${n - slowed} healthy and ${slowFailed} of ${slowed} slowed members declared failed (${s.failedEvents} failed events) in ${windowMs / 1000} s`,
+  );
+  return { healthy: healthyFailed / (n - slowed), slowed: slowFailed / slowed };
+}
+
+/**
+ * The first cluster: join, idle, event and (with `fp`) the Lifeguard window,
+ * which is the profile's default. In a function of its own so that nothing
+ * keeps its nodes once it returns: the plain-SWIM cluster is built after.
+ */
+async function firstCluster(n: number, seed: number, fp: boolean, log: (m: string) => void) {
   const c0 = process.cpuUsage();
   const sim = build(n, seed);
   const clock = sim.net.clock;
@@ -161,32 +185,23 @@ export async function measureSim(n: number, log: (m: string) => void, seed = 42,
   const event_rounds = evOk ? (clock.now() - te) / profile.gossipInterval : null;
   log(`sim N=${n}: event reached all in ${event_rounds?.toFixed(1) ?? 'timeout'} rounds; ${msgs_per_member_s.toFixed(1)} msgs, ${frames_per_member_s.toFixed(1)} frames /member/s idle`);
 
-  // False positives: some members slowed for a window. Lifeguard on is the profile's default, so
-  // that window runs on this cluster; plain SWIM needs a cluster of its own (one join fewer at large N).
-  const slowed = slowedCount(n);
-  const window = async (s: Sim, lifeguard: boolean): Promise<{ healthy: number; slowed: number } | null> => {
-    await s.net.clock.advance(2_000);
-    s.failedNames.clear();
-    s.failedEvents = 0;
-    for (let i = 0; i < slowed; i++) s.net.slow(`sim://n${n - 1 - i}`, SLOW_MS);
-    const windowMs = n >= 1000 ? 30_000 : 60_000;
-    await s.net.clock.advance(windowMs);
-    const slowNames = new Set(Array.from({ length: slowed }, (_, i) => `n${n - 1 - i}`));
-    const slowFailed = [...s.failedNames].filter((x) => slowNames.has(x)).length;
-    const healthyFailed = s.failedNames.size - slowFailed;
-    log(
-      `sim N=${n}: lifeguard ${lifeguard ? 'on' : 'off'}: ${healthyFailed} of ${n - slowed} healthy and ${slowFailed} of ${slowed} slowed members declared failed (${s.failedEvents} failed events) in ${windowMs / 1000} s`,
-    );
-    return { healthy: healthyFailed / (n - slowed), slowed: slowFailed / slowed };
-  };
-  const on = fp ? await window(sim, true) : null;
+  const on = fp ? await fpWindow(sim, true, log) : null;
   await shutdown(sim);
-  let off: { healthy: number; slowed: number } | null = null;
+  return { join_rounds, join_cpu_s, heap_per_pair_b, msgs_per_member_s, frames_per_member_s, event_rounds, on };
+}
+
+/** `fp` false skips the two false-positive windows (Lifeguard on in the first cluster, plain SWIM in a second). */
+export async function measureSim(n: number, log: (m: string) => void, seed = 42, fp = true): Promise<SimResult> {
+  const w0 = performance.now();
+  const c0 = process.cpuUsage();
+  const { join_rounds, join_cpu_s, heap_per_pair_b, msgs_per_member_s, frames_per_member_s, event_rounds, on } = await firstCluster(n, seed, fp, log);
+  let off: FpResult = null;
   if (fp) {
     const s = build(n, seed + 1, { lifeguard: false });
-    if ((await converge(s, 300_000)) !== null) off = await window(s, false);
+    if ((await converge(s, 300_000)) !== null) off = await fpWindow(s, false, log);
     await shutdown(s);
   }
+  const slowed = slowedCount(n);
   return {
     n,
     join_rounds,
