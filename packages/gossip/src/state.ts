@@ -413,7 +413,7 @@ export class Membership {
 
   /**
    * A frame arrived from `m` itself. If it is suspect, that is a sign of
-   * life: remember it and tell the others (at most once per probe interval),
+   * life: remember it and tell the others (at most twice per minimum suspicion timeout),
    * so that no one declares a slow member dead before its refutation lands.
    */
   heardFrom(m: MemberState): void {
@@ -431,7 +431,15 @@ export class Membership {
     if (this.noteHeard(h.node)) this.hooks.broadcast(`${h.node}\u0000heard`, h);
   }
 
-  /** Record a sign of life now; true if it is news (none in the last probe interval). */
+  /**
+   * Record a sign of life now; true if it is news worth gossiping: none in
+   * the last half of the minimum suspicion timeout (at least a probe
+   * interval). A witness keeps a suspect alive for `max` (six minimums), so
+   * refreshing it twice per minimum is plenty; refreshing it every probe
+   * interval made every member re-gossip every suspect's witness each
+   * second, which filled the gossip budget of a 3,000-member mesh with
+   * witnesses for 33 slow members (68 frames per member per second).
+   */
   private noteHeard(name: string): boolean {
     const now = this.ctx.clock.now();
     const last = this.heardAt.get(name);
@@ -441,7 +449,9 @@ export class Membership {
       const oldest = this.heardAt.keys().next().value;
       if (oldest !== undefined) this.heardAt.delete(oldest);
     }
-    return last === undefined || now - last >= this.ctx.profile.probeInterval;
+    const p = this.ctx.profile;
+    const refresh = Math.max(p.probeInterval, suspicionTimeout(p.suspicionMult, this.live, p.probeInterval) / 2);
+    return last === undefined || now - last >= refresh;
   }
 
   private setStatus(id: number, status: StatusCode): void {
