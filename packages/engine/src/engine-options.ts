@@ -154,6 +154,13 @@ export interface SubmitOptions {
    * nothing and cost every message of a backlog the whole quiet window.
    */
   readonly gather?: boolean;
+  /**
+   * May be applied in the run of a relation burst queued ahead of it (default
+   * false): for an internal event with no handlers of its own, such as a
+   * link's bookkeeping, which would otherwise sit between the burst's events
+   * and split it into several runs.
+   */
+  readonly rideAlong?: boolean;
 }
 
 /** The engine's bounds, checked (ENGINE_ERR_OPTIONS, naming the bad one) and defaulted. */

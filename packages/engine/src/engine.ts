@@ -199,14 +199,14 @@ export class Engine {
    * charm may have new handlers).
    */
   start(): Promise<RunReport> {
-    const run = this.enqueue(internalEvent(START_EVENT), undefined, true, false, true);
+    const run = this.enqueue(internalEvent(START_EVENT), undefined, true, false, true, false);
     run.then(() => (this.started = true), () => undefined);
     return run;
   }
 
   /** Queues an event; settles when its run commits (or is skipped / the engine stops). */
   submit(event: EngineEvent, options: SubmitOptions = {}): Promise<RunReport> {
-    return this.enqueue(parseEvent(event), options.apply, false, options.failFast === true, options.gather !== false);
+    return this.enqueue(parseEvent(event), options.apply, false, options.failFast === true, options.gather !== false, options.rideAlong === true);
   }
 
   /** In `error` or `retrying`: retry the failed event now. */
@@ -255,14 +255,14 @@ export class Engine {
     this.notifyIdle();
   }
 
-  private enqueue(event: EngineEvent, apply: InboxItem['apply'], fullScan: boolean, failFast: boolean, gather: boolean): Promise<RunReport> {
+  private enqueue(event: EngineEvent, apply: InboxItem['apply'], fullScan: boolean, failFast: boolean, gather: boolean, rideAlong: boolean): Promise<RunReport> {
     if (this.state === 'stopped') {
       return Promise.reject(new EngineError('ENGINE_ERR_STOPPED', `engine is stopped; ${describeEvent(event)} was not queued`));
     }
     return new Promise<RunReport>((resolve, reject) => {
       const queuedAt = this.clock.now();
       if (event.kind === 'relation') this.lastRelationQueuedAt = queuedAt;
-      this.inbox.push({ event, apply, fullScan, failFast, gather, queuedAt, resolve, reject, attempts: 0 });
+      this.inbox.push({ event, apply, fullScan, failFast, gather, rideAlong, queuedAt, resolve, reject, attempts: 0 });
       void this.pump();
     });
   }

@@ -44,6 +44,29 @@ describe('bursts of relation events', () => {
     expect(factsOf(engine.knowledge)['rendered']).toEqual(['web-0', 'web-1', 'web-2']);
   });
 
+  it('takes internal events submitted to ride along into the burst; any other internal event ends it', async () => {
+    const runWith = async (rideAlong: boolean): Promise<string[]> => {
+      let gate!: () => void;
+      const blocked = new Promise<void>((r) => (gate = r));
+      const engine = new Engine({ handlers: [{ name: 'slow', when: fact('block'), run: async () => blocked }] });
+      const first = engine.submit(internalEvent('hold'), { apply: (tx) => tx.set('block', true) });
+      const queued = [
+        engine.submit(changed('web/0'), { apply: (tx) => tx.set('backend.web-0', 1) }),
+        engine.submit(internalEvent('link-bookkeeping'), { apply: (tx) => tx.set('bookkept', true), rideAlong }),
+        engine.submit(changed('web/1'), { apply: (tx) => tx.set('backend.web-1', 1) }),
+      ];
+      gate();
+      await first;
+      const reports = await Promise.all(queued);
+      expect(factsOf(engine.knowledge)['bookkept']).toBe(true);
+      return reports.map((r) => r.runId);
+    };
+    const along = await runWith(true);
+    expect(new Set(along).size).toBe(1);
+    const apart = await runWith(false);
+    expect(new Set(apart).size).toBe(3);
+  });
+
   it('is all or nothing: a failing handler rolls back every event of the burst, and the retry applies them again', async () => {
     let fail = true;
     let gate!: () => void;

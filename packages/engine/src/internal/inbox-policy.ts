@@ -16,6 +16,8 @@ export interface InboxItem {
   readonly failFast: boolean;
   /** SubmitOptions.gather. */
   readonly gather: boolean;
+  /** SubmitOptions.rideAlong. */
+  readonly rideAlong: boolean;
   /** Clock time it was queued (for the burst window). */
   readonly queuedAt: number;
   readonly resolve: (report: RunReport) => void;
@@ -32,7 +34,8 @@ const MAX_BATCH = 32;
  * transaction, all or nothing; each event still queues its own handlers),
  * so a fact-only handler that renders the relation (configure-nginx) runs
  * once per burst instead of once per event. Only consecutive relation
- * events, never a fail-fast or start run, at most MAX_BATCH.
+ * events (and internal events submitted to ride along, which do not end
+ * the burst), never a fail-fast or start run, at most MAX_BATCH.
  */
 export function batchBehind(inbox: Fifo<InboxItem>, item: InboxItem): InboxItem[] {
   const batchable = (i: InboxItem): boolean => i.event.kind === 'relation' && !i.fullScan && !i.failFast;
@@ -40,7 +43,7 @@ export function batchBehind(inbox: Fifo<InboxItem>, item: InboxItem): InboxItem[
   const out: InboxItem[] = [];
   for (let i = 1; i < inbox.length && out.length < MAX_BATCH; i++) {
     const next = inbox.at(i)!;
-    if (!batchable(next)) break;
+    if (!batchable(next) && !(next.rideAlong && !next.fullScan && !next.failFast)) break;
     out.push(next);
   }
   return out;

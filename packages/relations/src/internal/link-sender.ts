@@ -360,6 +360,9 @@ export class LinkSender {
     const { relationId, endpoint } = ref;
     this.ctx.engine
       .submit(internalEvent(LINK_RESEND_EVENT, { relationId, unit }), {
+        // Pulls arrive in the middle of a burst of joins and first data (the remote side pulls
+        // once its own `joined` commits): riding along keeps that burst one run.
+        rideAlong: true,
         apply: (tx) => {
           const state = asEndpointState(tx.relationState(endpoint));
           if (state?.relations[relationId]?.units[unit]) this.stageQueue(tx, state, relationId, [unit], true);
