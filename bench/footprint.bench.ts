@@ -35,7 +35,8 @@ import { performance } from 'node:perf_hooks';
 import Table from 'cli-table3';
 import { clientFor, deploy, destroy, type Deployment } from '../packages/agent/src/index';
 import { agentCommand } from '../packages/agent/src/cli';
-import { deploymentKeyringFile, deploymentLabel } from '../packages/agent/src/deploy/deploy';
+import { deploymentLabel } from '../packages/agent/src/deploy/deployment';
+import { deploymentKeyringFile } from '../packages/agent/src/deploy/keyring-sync';
 import { freePorts, RhizomeCluster } from './gossip/clusters';
 
 const ROOT = join(import.meta.dirname, '..');

@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientFor, deploy, destroy, readDeployment, startUnit, waitForConvergence, type AgentInfo, type Deployment, type LocalConvergence } from '@rhizome/agent';
 import type { ControlClient } from '../packages/agent/src/control/client';
-import { AGENT_CONFIG_FILE } from '../packages/agent/src/deploy/deploy';
+import { AGENT_CONFIG_FILE } from '../packages/agent/src/deploy/unit-process';
 import { agentCommand } from '../packages/agent/src/runtime';
 import { readAgentInfo } from '../packages/agent/src/deploy/deployment';
 import { seededRandom } from '@rhizome/gossip/testing';

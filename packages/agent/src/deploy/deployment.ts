@@ -30,6 +30,11 @@ export function deploymentDir(home: string, name: string): string {
   return join(home, name);
 }
 
+/** The deployment's cluster label: agents of two deployments never merge. */
+export function deploymentLabel(d: Pick<Deployment, 'name'>): string {
+  return `rhizome-${d.name}`;
+}
+
 /** `namenode/0` -> `namenode-0` (a directory name). */
 export function unitDirName(unit: string): string {
   return unit.replace(/\//g, '-');

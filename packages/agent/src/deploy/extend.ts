@@ -12,8 +12,10 @@
 import { AgentError } from '../errors';
 import type { Bundle, BundleService } from './bundle';
 import { waitForConvergence } from './converge';
-import { deploy, relate, startNewUnit, type DeployOptions } from './deploy';
+import { deploy, type DeployOptions } from './deploy';
 import { liveUnits, readDeployment, updateDeployment, type Deployment, type DeployedUnit, type MachineRecord } from './deployment';
+import { relate } from './relate';
+import { startNewUnit } from './unit-commands';
 import { validateBundle } from './validate';
 
 export interface ExtendResult {

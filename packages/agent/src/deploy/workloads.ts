@@ -174,3 +174,8 @@ async function exited(proc: ProcessInfo, timeoutMs: number): Promise<boolean> {
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** What `destroy` and `stop` did to the workloads units left behind (every declared one, `not-running` included). */
+export interface WorkloadsStopped {
+  readonly workloads: WorkloadReport[];
+}

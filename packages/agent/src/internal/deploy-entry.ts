@@ -7,6 +7,9 @@
  * which an agent never runs.
  */
 type Deploy = typeof import('../deploy/deploy');
+type UnitCommands = typeof import('../deploy/unit-commands');
+type Destroy = typeof import('../deploy/destroy');
+type Relate = typeof import('../deploy/relate');
 type Converge = typeof import('../deploy/converge');
 // biome-ignore lint/suspicious/noExplicitAny: any function's parameters, as Parameters<> itself takes them.
 type AsyncFunction = (...args: any[]) => Promise<unknown>;
@@ -18,15 +21,18 @@ function onFirstCall<M extends Record<K, AsyncFunction>, K extends keyof M>(load
 }
 
 const deployModule = (): Promise<Deploy> => import('../deploy/deploy');
+const unitCommandsModule = (): Promise<UnitCommands> => import('../deploy/unit-commands');
+const destroyModule = (): Promise<Destroy> => import('../deploy/destroy');
+const relateModule = (): Promise<Relate> => import('../deploy/relate');
 const convergeModule = (): Promise<Converge> => import('../deploy/converge');
 
 export const deploy = onFirstCall(deployModule, 'deploy');
-export const addUnit = onFirstCall(deployModule, 'addUnit');
-export const startUnit = onFirstCall(deployModule, 'startUnit');
-export const stopUnit = onFirstCall(deployModule, 'stopUnit');
-export const killUnit = onFirstCall(deployModule, 'killUnit');
-export const removeUnit = onFirstCall(deployModule, 'removeUnit');
-export const destroy = onFirstCall(deployModule, 'destroy');
-export const relate = onFirstCall(deployModule, 'relate');
+export const addUnit = onFirstCall(unitCommandsModule, 'addUnit');
+export const startUnit = onFirstCall(unitCommandsModule, 'startUnit');
+export const stopUnit = onFirstCall(unitCommandsModule, 'stopUnit');
+export const killUnit = onFirstCall(unitCommandsModule, 'killUnit');
+export const removeUnit = onFirstCall(unitCommandsModule, 'removeUnit');
+export const destroy = onFirstCall(destroyModule, 'destroy');
+export const relate = onFirstCall(relateModule, 'relate');
 export const checkConvergence = onFirstCall(convergeModule, 'checkConvergence');
 export const waitForConvergence = onFirstCall(convergeModule, 'waitForConvergence');

@@ -108,7 +108,7 @@ describe('compiled entry points', () => {
     const maps = await Promise.all(files.map(async (u) => JSON.parse(await readFile(new URL(`${u}.map`), 'utf8')) as { sources: string[] }));
     const sources = maps.flatMap((m) => m.sources.map((f) => f.replace(/^(\.\.\/)+/, '')));
     expect(sources).toContain('src/charm/define.ts');
-    for (const mod of ['deploy/deploy.ts', 'deploy/ssh.ts', 'deploy/remote.ts', 'deploy/converge.ts']) expect(sources).not.toContain(`src/${mod}`);
+    for (const mod of ['deploy/deploy.ts', 'deploy/unit-commands.ts', 'deploy/destroy.ts', 'deploy/placement.ts', 'deploy/unit-process.ts', 'deploy/ssh.ts', 'deploy/remote.ts', 'deploy/converge.ts']) expect(sources).not.toContain(`src/${mod}`);
   });
 
   it('loading the agent package index in a process whose argv looks like the CLI does not run the CLI', async () => {

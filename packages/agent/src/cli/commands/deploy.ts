@@ -8,7 +8,8 @@
  */
 import type { Command } from 'commander';
 import { AgentError } from '../../errors';
-import { addUnit, destroy, killUnit, removeUnit, startUnit, stopUnit } from '../../deploy/deploy';
+import { destroy } from '../../deploy/destroy';
+import { addUnit, killUnit, removeUnit, startUnit, stopUnit } from '../../deploy/unit-commands';
 import { deployBundle } from '../../deploy/extend';
 import { waitForConvergence, type ConvergenceCheck, type WaitOptions } from '../../deploy/converge';
 import { readDeployment, rhizomeHome } from '../../deploy/deployment';

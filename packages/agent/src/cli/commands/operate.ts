@@ -7,7 +7,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import type { Json } from '@rhizome/engine';
 import { MAX_PAYLOAD_DEPTH, nestsDeeperThan } from '@rhizome/gossip';
 import { AgentError } from '../../errors';
-import { relate } from '../../deploy/deploy';
+import { relate } from '../../deploy/relate';
 import type { QueryStreamEvent } from '../../unit/api';
 import { formatDuration } from '../logs/format';
 import { printJson } from '../output';

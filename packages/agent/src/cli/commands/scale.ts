@@ -7,7 +7,7 @@
  * `add-unit SERVICE -n N` uses the same `addUnits`.
  */
 import type { Command } from 'commander';
-import { addUnit, removeUnit } from '../../deploy/deploy';
+import { addUnit, removeUnit } from '../../deploy/unit-commands';
 import { compareUnitNames, isAlive, readDeployment, rhizomeHome, type DeployedUnit } from '../../deploy/deployment';
 import { AgentError } from '../../errors';
 import { printJson } from '../output';

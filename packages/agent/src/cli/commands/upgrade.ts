@@ -17,7 +17,8 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { loadCharm } from '../../charm/load';
-import { prepareCharm, startUnit, stopUnit } from '../../deploy/deploy';
+import { startUnit, stopUnit } from '../../deploy/unit-commands';
+import { prepareCharm } from '../../deploy/validate';
 import { compareUnitNames, readDeployment, rhizomeHome, updateDeployment, type Deployment } from '../../deploy/deployment';
 import { AgentError } from '../../errors';
 import { formatDuration } from '../logs/format';

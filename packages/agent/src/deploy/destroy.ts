@@ -1,0 +1,75 @@
+/**
+ * Ending a whole deployment: `destroy`, and the clearing of a stopped one
+ * that a fresh deploy of the same bundle replaces. The agents are stopped
+ * first, then the workload daemons any unit left behind (a killed agent's
+ * too), so no workload outlives its deployment.
+ */
+import { rm } from 'node:fs/promises';
+import { deploymentDir, isAlive, readDeployment, writeDeployment, type DeployedUnit, type Deployment } from './deployment';
+import { cleanMachine, stopRemoteUnit } from './remote';
+import { signalGroup, waitExit } from './unit-process';
+import { stopUnitWorkloads, type StopWorkloadsOptions, type WorkloadReport, type WorkloadsStopped } from './workloads';
+
+export interface DestroyOptions {
+  readonly deployment?: string;
+  readonly keep?: boolean;
+  /** How long agents have to exit after SIGTERM (default 20 s). */
+  readonly timeoutMs?: number;
+  /** Bounds on stopping the workloads agents left behind. */
+  readonly workloads?: StopWorkloadsOptions;
+}
+
+/**
+ * SIGTERMs every unit (graceful: each leaves the mesh), waits, SIGKILLs
+ * stragglers, stops the workload daemons any unit left behind (a killed
+ * agent's too), and removes the deployment's directory unless `keep`.
+ */
+export async function destroy(home: string, opts: DestroyOptions = {}): Promise<Deployment & WorkloadsStopped> {
+  const d = await readDeployment(home, opts.deployment);
+  // Remote units: stop each supervisor (and agent) on its machine, then clean the machine.
+  const remoteUnits = Object.values(d.units).filter((u) => u.ssh !== undefined);
+  const remoteWorkloads = (await Promise.all(remoteUnits.map((u) => stopRemoteUnit(d, u)))).flat();
+  if (!opts.keep) {
+    // Every machine of the deployment, including those whose last unit was removed earlier.
+    await Promise.all(Object.values(d.machines ?? {}).filter((m) => m.ssh !== undefined).map((m) => cleanMachine(m, d.name)));
+  }
+  const running = Object.values(d.units).filter((u) => u.ssh === undefined && isAlive(u.pid));
+  for (const u of running) signalGroup(u.pid, 'SIGTERM');
+  const timeoutMs = opts.timeoutMs ?? 20_000;
+  await Promise.all(
+    running.map(async (u) => {
+      if (!(await waitExit(u.pid, timeoutMs))) {
+        signalGroup(u.pid, 'SIGKILL');
+        await waitExit(u.pid, 5_000);
+      }
+      u.state = 'stopped';
+    }),
+  );
+  const workloads = [...remoteWorkloads, ...(await stopWorkloadsOf(Object.values(d.units), opts.workloads))];
+  if (opts.keep) await writeDeployment(d);
+  else await rm(deploymentDir(d.home, d.name), { recursive: true, force: true });
+  return { ...d, workloads };
+}
+
+/**
+ * Clears a deployment of which nothing runs (crashed, or killed) from `dir`,
+ * so that a fresh deploy does not resurrect its old state, nor find its
+ * ports taken by the daemons its killed units left behind: the workloads
+ * left, its remote units (supervisors and workloads stopped, its directory
+ * removed on every machine), then its directory here.
+ */
+export async function clearStoppedDeployment(existing: Deployment, dir: string, onPhase?: (message: string) => void): Promise<void> {
+  const left = await stopWorkloadsOf(Object.values(existing.units));
+  for (const r of left) if (r.outcome !== 'not-running') onPhase?.(`${r.unit}: ${r.detail}`);
+  const remoteLeft = Object.values(existing.units).filter((u) => u.ssh !== undefined);
+  for (const r of (await Promise.all(remoteLeft.map((u) => stopRemoteUnit(existing, u)))).flat()) if (r.outcome !== 'not-running') onPhase?.(`${r.unit}: ${r.detail}`);
+  await Promise.all(Object.values(existing.machines ?? {}).filter((m) => m.ssh !== undefined).map((m) => cleanMachine(m, existing.name)));
+  onPhase?.(`removing the stopped deployment ${existing.name} left in ${dir}`);
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** The workloads of units whose agents are gone, stopped (units with a live agent are skipped: it owns them). */
+async function stopWorkloadsOf(units: readonly DeployedUnit[], opts?: StopWorkloadsOptions): Promise<WorkloadReport[]> {
+  const gone = units.filter((u) => u.ssh === undefined && !isAlive(u.pid));
+  return (await Promise.all(gone.map((u) => stopUnitWorkloads(u, opts)))).flat();
+}
