@@ -66,6 +66,12 @@ export const AGENT_ERROR_CODES = [
   'AGENT_ERR_CHARM_TYPE',
   // `rhizome run --timeout`: units that did not answer in time
   'AGENT_ERR_ACTION_TIMEOUT',
+  // bad usage of the CLI (exit 2): cli/usage.ts
+  'AGENT_ERR_USAGE',
+  // an agent older than the state format in its data directory
+  'AGENT_ERR_STATE_TOO_NEW',
+  // `rhizome upgrade-model`: a unit that did not come back on the new release
+  'AGENT_ERR_UPGRADE',
 ] as const;
 
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

@@ -2,11 +2,14 @@
  * The `rhizome` program's frame, shared by the full CLI (main.ts) and the
  * quick one (quick.ts): global options, help text, the `version` command,
  * and how a parse ends (exit codes: 0 ok, 1 a runtime error printed as
- * `error: <message>`, 2 bad arguments with the usage).
+ * `error: <message>`, 2 bad usage with the usage line: commander's own
+ * errors, argument parsers' and UsageError, see usage.ts).
  */
 import { Command, CommanderError } from 'commander';
 import { agentVersion } from '../runtime';
+import { commandOf } from './command-line';
 import type { GlobalOptions } from './target';
+import { isUsageError } from './usage';
 
 export type Register = (program: Command, globals: () => GlobalOptions) => void;
 
@@ -63,8 +66,17 @@ export async function runProgram(program: Command, argv: readonly string[]): Pro
     }
     const e = err as { message?: string; code?: string; remoteCode?: string };
     process.stderr.write(`error: ${e.message ?? String(err)}\n`);
+    const usage = isUsageError(err);
+    if (usage) process.stderr.write(`${usageLine(program, argv)}\n`);
     // Scripts asked for JSON: they get the error as JSON too, on stdout.
     if (wantsJson(argv)) process.stdout.write(`${JSON.stringify({ error: { code: e.remoteCode ?? e.code ?? 'AGENT_ERR_INTERNAL', message: e.message ?? String(err) } })}\n`);
-    return 1;
+    return usage ? 2 : 1;
   }
+}
+
+/** The usage line commander prints after its own errors, for the command of `argv`. */
+function usageLine(program: Command, argv: readonly string[]): string {
+  const name = commandOf(argv);
+  const c = program.commands.find((x) => x.name() === name || x.aliases().includes(name ?? ''));
+  return c ? `usage: rhizome ${c.name()} ${c.usage()} (rhizome ${c.name()} --help for details)` : 'usage: rhizome [options] <command> (rhizome --help lists the commands)';
 }

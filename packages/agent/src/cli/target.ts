@@ -16,6 +16,7 @@ import { connectToAgent } from '../control/endpoint';
 import { AgentError } from '../errors';
 import { clientFor, liveUnits, readDeployment, rhizomeHome, unitOf, type Deployment } from '../deploy/deployment';
 import { DATA_DIR_ENV, findLocalAgent } from './local-agent';
+import { UsageError } from './usage';
 
 export interface GlobalOptions {
   home?: string;
@@ -33,7 +34,7 @@ export type Target = { kind: 'single'; client: ControlClient } | { kind: 'deploy
 
 export async function resolveTarget(g: GlobalOptions): Promise<Target> {
   if (g.agent !== undefined) {
-    if (g.token === undefined) throw new AgentError('AGENT_ERR_BAD_OPTIONS', '--agent URL needs --token T (the agent\'s control.token)');
+    if (g.token === undefined) throw new UsageError('--agent URL needs --token T (the agent\'s control.token)', 'AGENT_ERR_BAD_OPTIONS');
     return { kind: 'single', client: new ControlClient({ url: g.agent, token: g.token, timeoutMs: 10_000 }) };
   }
   if (g.dataDir !== undefined) return { kind: 'single', client: await connectToAgent(g.dataDir, { timeoutMs: 10_000 }) };
@@ -73,7 +74,7 @@ export async function anyClient(g: GlobalOptions): Promise<ControlClient> {
 export async function unitClient(g: GlobalOptions, unit: string): Promise<ControlClient> {
   if (!UNIT_NAME.test(unit)) {
     const hint = /^[a-z][a-z0-9-]{0,62}$/.test(unit) ? `, e.g. ${unit}/0` : '';
-    throw new AgentError('AGENT_ERR_UNKNOWN_UNIT', `'${unit}' is not a unit name: a unit is SERVICE/N${hint} ('rhizome status' lists them)`);
+    throw new UsageError(`'${unit}' is not a unit name: a unit is SERVICE/N${hint} ('rhizome status' lists them)`, 'AGENT_ERR_UNKNOWN_UNIT');
   }
   const t = await resolveTarget(g);
   if (t.kind === 'single') {

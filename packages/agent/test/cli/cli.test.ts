@@ -74,6 +74,44 @@ describe('rhizome CLI arguments and errors', () => {
     expect(r.stderr).toMatch(usage);
   });
 
+  // Bad usage exits 2 everywhere, naming the bad value and what is allowed, before any agent
+  // or deployment is looked for (this home has none: a good invocation gets as far as saying so, exit 1).
+  it.each([
+    [['scale', 'kv', '0'], /value '0' is invalid for argument 'n'\. takes a number of units from 1 to 64/, ['scale', 'kv', '2']],
+    [['scale', 'kv', 'lots'], /value 'lots' is invalid .* takes a number of units from 1 to 64/, undefined],
+    [['add-unit', 'kv', '-n', 'two'], /option '-n, --num-units <n>' argument 'two' is invalid\. takes a number of units from 1 to 64/, ['add-unit', 'kv', '-n', '2']],
+    [['status', '--format', 'xml'], /option '--format <format>' argument 'xml' is invalid\. takes one of table, plain, json, yaml/, ['status', '--format', 'yaml']],
+    [['status', '--watch', '0'], /argument '0' is invalid\. takes seconds between redraws, 0\.2 to 3600/, undefined],
+    [['status', '--watch', '1', '--count', '1.5'], /argument '1\.5' is invalid\. takes a number of frames from 1/, undefined],
+    [['wait', '--timeout', 'abc'], /option '--timeout <seconds>' argument 'abc' is invalid\. takes seconds in \(0, 86400\]/, ['wait', '--timeout', '5']],
+    [['deploy', 'b.yaml', '--timeout', '-3'], /argument '-3' is invalid\. takes seconds/, undefined],
+    [['deploy'], /deploy needs a BUNDLE file \(or --add SERVICE\)/, undefined],
+    [['start', 'kv/0', '--log-level', 'loud'], /argument 'loud' is invalid\. takes one of fatal, error, warn, info, debug, trace, silent/, ['start', 'kv/0', '--log-level', 'debug']],
+    [['upgrade-charm', 'kv', '--timeout', '0'], /argument '0' is invalid\. takes seconds/, undefined],
+    [['config', 'kv', 'port'], /"port" is not option=value \(e\.g\. port=8080\)/, ['config', 'kv', 'port=1']],
+    [['config', 'kv', 'a=1', 'a=2'], /option "a" is given twice/, undefined],
+    [['config', 'kv', 'a=1', '--timeout', 'soon'], /argument 'soon' is invalid\. takes seconds/, undefined],
+    [['run', 'kv', 'backup', 'nokey'], /"nokey" is not parameter=value/, ['run', 'kv', 'backup', 'to=/tmp']],
+    [['run', 'kv/0', 'backup', '--timeout', '7200'], /argument '7200' is invalid\. takes seconds in \(0, 3600\]/, undefined],
+    [['logs', '-n', 'many'], /argument 'many' is invalid\. takes a count of lines from 0/, ['logs', '-n', '10']],
+    [['dashboard', '--port', '70000'], /argument '70000' is invalid\. takes a port number from 0/, undefined],
+    [['dashboard', '--host', '0.0.0.0'], /argument '0\.0\.0\.0' is invalid\. takes one of 127\.0\.0\.1, ::1/, undefined],
+    [['add-machine', 'ssh:root@', '--dir', '/x'], /value 'ssh:root@' is invalid .* is not an SSH destination/, undefined],
+    [['add-machine', 'local', '--dir', 'relative'], /argument 'relative' is invalid\. takes an absolute path/, undefined],
+    [['facts', 'kv'], /'kv' is not a unit name: a unit is SERVICE\/N, e\.g\. kv\/0/, ['facts', 'kv/0']],
+    [['event', 'go', '{x'], /payload is not valid JSON/, ['event', 'go', '{"x":1}']],
+    [['members', '--agent', 'http://127.0.0.1:1'], /--agent URL needs --token T/, undefined],
+  ] as const)('bad usage exits 2 naming the value and what is allowed: %j', async (args, message, good) => {
+    const r = await rhizome(...args);
+    expect({ code: r.code, stderr: r.stderr }).toMatchObject({ code: 2, stderr: expect.stringMatching(message) });
+    expect(r.stderr).toMatch(/usage: rhizome /);
+    if (good !== undefined) {
+      const g = await rhizome(...good);
+      expect(g.code, `${good.join(' ')}: ${g.stderr}`).toBe(1);
+      expect(g.stderr).toMatch(/no deployment found|not found|ENOENT|no such file/i);
+    }
+  });
+
   it('--help lists every command, says which agent a command reaches and what the exit codes mean', async () => {
     const h = await rhizome('--help');
     expect(h.code).toBe(0);
@@ -95,17 +133,17 @@ describe('rhizome CLI arguments and errors', () => {
     expect(u.code).toBe(1);
     expect(u.stderr).toMatch(/^error: /);
     const t = await rhizome('status', '--agent', 'http://127.0.0.1:1');
-    expect(t.code).toBe(1);
+    expect(t.code).toBe(2);
     expect(t.stderr).toMatch(/--agent URL needs --token/);
   });
 
   it('refuses an event or query payload that is not JSON (unless --raw) or too deep, before contacting any agent', async () => {
     for (const cmd of ['event', 'query']) {
       const bad = await rhizome(cmd, 'deploy', '{bad json');
-      expect(bad.code).toBe(1);
+      expect(bad.code).toBe(2);
       expect(bad.stderr).toMatch(/payload is not valid JSON .*pass --raw to send the text as a string/);
       const deep = await rhizome(cmd, 'deploy', '['.repeat(100) + ']'.repeat(100));
-      expect(deep.code).toBe(1);
+      expect(deep.code).toBe(2);
       expect(deep.stderr).toMatch(/payload nests deeper than 28 levels/);
       // --raw takes any text: the command gets as far as looking for an agent.
       const raw = await rhizome(cmd, 'deploy', '{bad json', '--raw');
@@ -123,7 +161,7 @@ describe('rhizome CLI arguments and errors', () => {
 
   it('refuses a unit that is not SERVICE/N before contacting any agent, saying what a unit is', async () => {
     const r = await rhizome('runs', 'kv');
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/'kv' is not a unit name: a unit is SERVICE\/N, e.g\. kv\/0 \('rhizome status' lists them\)/);
     expect((await rhizome('facts', 'Kv/x')).stderr).toMatch(/'Kv\/x' is not a unit name: a unit is SERVICE\/N \(/);
   });
@@ -134,12 +172,12 @@ describe('rhizome CLI arguments and errors', () => {
     expect(r.stderr).toMatch(/relations\.0: charm "counter-receiver" has no endpoint "nope"/);
   });
 
-  it('refuses a bad agent configuration with exit 1', async () => {
+  it('refuses a bad agent configuration as bad usage (exit 2)', async () => {
     const r = await rhizome('agent', '--unit', 'NotAUnit', '--charm', 'x', '--data-dir', join(home, 'a'));
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unit: a unit name looks like "service\/0"/);
     const p = await rhizome('agent', '--unit', 'web/0', '--charm', 'x', '--data-dir', join(home, 'a'), '--bind-port', 'http');
-    expect(p.code).toBe(1);
+    expect(p.code).toBe(2);
     expect(p.stderr).toMatch(/--bind-port must be a port number/);
   });
 
@@ -152,7 +190,7 @@ describe('rhizome CLI arguments and errors', () => {
       ['--dashboard', '10.0.0.5', /dashboard "10\.0\.0\.5" names no port/],
     ] as const) {
       const r = await rhizome(...args, flag, value);
-      expect(r.code, `${flag} ${value}`).toBe(1);
+      expect(r.code, `${flag} ${value}`).toBe(2);
       expect(r.stderr).toMatch(message);
     }
   });

@@ -114,8 +114,8 @@ describe('operator commands against real agents', () => {
     expect(unknown.code).toBe(1);
     expect(JSON.parse(unknown.stdout)).toEqual({ error: { code: 'AGENT_ERR_UNKNOWN_UNIT', message: expect.stringMatching(/no service or unit "nosuch".*known: faulty, receiver, sender/) } });
     const badFormat = await rhizome('status', '--format', 'xml');
-    expect(badFormat.code).toBe(1);
-    expect(badFormat.stderr).toMatch(/--format must be one of table, plain, json, yaml/);
+    expect(badFormat.code).toBe(2);
+    expect(badFormat.stderr).toMatch(/option '--format <format>' argument 'xml' is invalid\. takes one of table, plain, json, yaml/);
 
     // a handler in error: `error` in the workload column, the unit alone under --state error
     await ok('event', 'explode');
@@ -130,7 +130,7 @@ describe('operator commands against real agents', () => {
     // --watch: bounded by --count; a frame per change when not on a TTY
     const watched = await ok('status', 'faulty', '--watch', '0.2', '--count', '2');
     expect(watched.match(/^Deployment/gm)?.length ?? 0).toBeGreaterThanOrEqual(1);
-    expect((await rhizome('status', '--watch', '0')).stderr).toMatch(/--watch takes seconds/);
+    expect((await rhizome('status', '--watch', '0')).stderr).toMatch(/argument '0' is invalid\. takes seconds between redraws/);
 
     // a killed unit reads down, and its service counts it out
     await ok('kill', 'receiver/1');
@@ -152,16 +152,10 @@ describe('operator commands against real agents', () => {
     expect(feed.units.map((u) => u.unit)).toEqual(['receiver/0', 'receiver/2']);
     expect(await ok('scale', 'receiver', '2')).toMatch(/receiver already has 2 unit\(s\)/);
 
-    for (const [args, message] of [
-      [['scale', 'nosuch', '2'], /has no service "nosuch"; its services are faulty, receiver, sender/],
-      [['scale', 'receiver', '0'], /N must be a whole number from 1 to 64 \(got "0"\)/],
-      [['scale', 'receiver', '1000'], /N must be a whole number from 1 to 64/],
-      [['add-unit', 'receiver', '-n', 'two'], /-n must be a whole number from 1 to 64/],
-    ] as const) {
-      const r = await rhizome(...args);
-      expect(r.code, args.join(' ')).toBe(1);
-      expect(r.stderr).toMatch(message);
-    }
+    const nosuch = await rhizome('scale', 'nosuch', '2');
+    expect(nosuch.code).toBe(1);
+    expect(nosuch.stderr).toMatch(/has no service "nosuch"; its services are faulty, receiver, sender/);
+    // bad counts are bad usage (exit 2): the table in cli.test.ts
   }, 120_000);
 
   it('config: shows options, changes every unit once through a rebuilt charm, refuses bad keys and values, survives a restart', async () => {
@@ -186,7 +180,6 @@ describe('operator commands against real agents', () => {
       [['config', 'faulty', 'retries=99'], /invalid config: retries: .*10/],
       [['config', 'faulty', 'retries=many'], /option "retries" takes a number/],
       [['config', 'faulty', 'greeting='], /invalid config: greeting: /],
-      [['config', 'faulty', 'greeting'], /"greeting" is not option=value/],
       [['config', 'nosuch', 'a=1'], /no service "nosuch"; the services are faulty, receiver, sender/],
     ] as const) {
       const r = await rhizome(...args);

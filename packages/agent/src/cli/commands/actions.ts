@@ -11,13 +11,14 @@
  * and starts the action, and the command returns; the unit logs the result
  * under the run when it ends.
  */
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { AgentError } from '../../errors';
 import { formatDuration } from '../logs/format';
 import { printJson, table } from '../output';
 import { unitClient, type GlobalOptions } from '../target';
 import { parseAssignments, serviceUnits } from './config';
+import { secondsArg } from '../usage';
 
 interface ActionAnswer {
   unit: string;
@@ -38,13 +39,7 @@ const DEFAULT_ACTION_TIMEOUT_S = 60;
 const MAX_ACTION_TIMEOUT_S = 3_600;
 
 /** A bad value is a usage error (exit 2), as commander reports its own. */
-function parseTimeout(text: string): number {
-  const s = Number(text);
-  if (!/^\d+(\.\d+)?$/.test(text) || !(s > 0) || s > MAX_ACTION_TIMEOUT_S) {
-    throw new InvalidArgumentError(`takes seconds in (0, ${MAX_ACTION_TIMEOUT_S}], e.g. --timeout 30`);
-  }
-  return s;
-}
+const parseTimeout = secondsArg(MAX_ACTION_TIMEOUT_S);
 
 const seconds = (ms: number): string => `${Number((ms / 1000).toFixed(1))} s`;
 
@@ -87,8 +82,8 @@ export function registerActions(program: Command, globals: () => GlobalOptions):
     .option('--background', "start the action on each unit and return (parameters still checked first); 'rhizome runs UNIT' and 'rhizome logs -i UNIT' show how it ended")
     .action(async (target: string, action: string, words: string[], opts: { timeout: number; background?: boolean }) => {
       const g = globals();
-      const timeoutMs = opts.timeout * 1000;
       const params = parseAssignments(words, 'parameter');
+      const timeoutMs = opts.timeout * 1000;
       const units = target.includes('/') ? [target] : (await serviceUnits(g, target)).live;
       const answers = await Promise.all(units.map((unit) => runOn(g, unit, action, params, timeoutMs, opts.background === true)));
       if (g.json) printJson(answers);

@@ -6,6 +6,7 @@
  */
 import type { Command } from 'commander';
 import { AgentError } from '../../errors';
+import { UsageError } from '../usage';
 import type { AgentDashboard } from '../../dashboard/agent-dashboard';
 import type { GlobalOptions } from '../target';
 
@@ -38,7 +39,7 @@ const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 function count(v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
-  if (!/^[1-9]\d{0,8}$/.test(v)) throw new AgentError('AGENT_ERR_BAD_CONFIG', `${flag} must be a whole number of at least 1, got ${JSON.stringify(v)}`);
+  if (!/^[1-9]\d{0,8}$/.test(v)) throw new UsageError(`${flag} must be a whole number of at least 1, got ${JSON.stringify(v)}`, 'AGENT_ERR_BAD_CONFIG');
   return Number(v);
 }
 
@@ -49,17 +50,17 @@ function optionsJson(text: string | undefined): Record<string, unknown> | undefi
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new AgentError('AGENT_ERR_BAD_CONFIG', `--options-json is not JSON (${(err as Error).message}); write an object, e.g. '{"port": 8080}'`);
+    throw new UsageError(`--options-json is not JSON (${(err as Error).message}); write an object, e.g. '{"port": 8080}'`, 'AGENT_ERR_BAD_CONFIG');
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new AgentError('AGENT_ERR_BAD_CONFIG', `--options-json must be a JSON object, e.g. '{"port": 8080}', got ${JSON.stringify(text)}`);
+    throw new UsageError(`--options-json must be a JSON object, e.g. '{"port": 8080}', got ${JSON.stringify(text)}`, 'AGENT_ERR_BAD_CONFIG');
   }
   return value as Record<string, unknown>;
 }
 
 function port(v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
-  if (!/^\d{1,5}$/.test(v)) throw new AgentError('AGENT_ERR_BAD_CONFIG', `${flag} must be a port number (0 picks a free one), got ${JSON.stringify(v)}`);
+  if (!/^\d{1,5}$/.test(v)) throw new UsageError(`${flag} must be a port number (0 picks a free one), got ${JSON.stringify(v)}`, 'AGENT_ERR_BAD_CONFIG');
   return Number(v);
 }
 
@@ -68,7 +69,7 @@ function keyValues(list: string[] | undefined, flag: string, parseValue: boolean
   const out: Record<string, unknown> = {};
   for (const kv of list) {
     const i = kv.indexOf('=');
-    if (i <= 0) throw new AgentError('AGENT_ERR_BAD_CONFIG', `${flag} takes KEY=VALUE, got ${JSON.stringify(kv)}`);
+    if (i <= 0) throw new UsageError(`${flag} takes KEY=VALUE, got ${JSON.stringify(kv)}`, 'AGENT_ERR_BAD_CONFIG');
     const raw = kv.slice(i + 1);
     let value: unknown = raw;
     if (parseValue) {
@@ -137,6 +138,9 @@ export function registerAgent(program: Command, globals: () => GlobalOptions): v
         options,
         logToStdout: flags.logStdout,
         dashboard: flags.dashboard,
+      }).catch((err: unknown) => {
+        // A configuration the agent refuses (file or flags) is bad usage: exit 2, nothing started.
+        throw err instanceof AgentError && err.code === 'AGENT_ERR_BAD_CONFIG' ? new UsageError(err.message, 'AGENT_ERR_BAD_CONFIG') : err;
       });
       const agent = await Agent.start(config, { fsync: flags.fsync !== false });
       // Charm code runs in this process: its stray rejections and throws are told in agent.log (see crash-guard.ts).

@@ -19,15 +19,16 @@ import { formatDuration } from '../logs/format';
 import { printJson, table } from '../output';
 import { fetchClusterStatus } from '../status/fetch';
 import { resolveTarget, unitClient, type GlobalOptions } from '../target';
+import { secondsArg, UsageError } from '../usage';
 
 /** `key=value` words into a map; throws naming the first malformed one. */
 export function parseAssignments(words: readonly string[], what = 'option'): Record<string, string> {
   const out: Record<string, string> = {};
   for (const w of words) {
     const i = w.indexOf('=');
-    if (i <= 0) throw new AgentError('AGENT_ERR_BAD_OPTIONS', `"${w}" is not ${what}=value (e.g. port=8080)`);
+    if (i <= 0) throw new UsageError(`"${w}" is not ${what}=value (e.g. port=8080)`, 'AGENT_ERR_BAD_OPTIONS');
     const key = w.slice(0, i);
-    if (key in out) throw new AgentError('AGENT_ERR_BAD_OPTIONS', `${what} "${key}" is given twice`);
+    if (key in out) throw new UsageError(`${what} "${key}" is given twice; give each once`, 'AGENT_ERR_BAD_OPTIONS');
     out[key] = w.slice(i + 1);
   }
   return out;
@@ -55,11 +56,13 @@ export function registerConfig(program: Command, globals: () => GlobalOptions): 
     .command('config')
     .argument('<service>', 'service')
     .argument('[assignments...]', 'key=value to change (none: show the options)')
-    .option('--timeout <seconds>', 'how long to wait for every unit to take it', '120')
+    .option('--timeout <seconds>', 'how long to wait for every unit to take it', secondsArg(86_400, '300'), 120)
     .option('--no-wait', 'do not wait for the units to converge')
     .description("show a service's options, or change them on every unit (each runs config.changed once)")
-    .action(async (service: string, assignments: string[], opts: { timeout: string; wait?: boolean }) => {
+    .action(async (service: string, assignments: string[], opts: { timeout: number; wait?: boolean }) => {
       const g = globals();
+      // Malformed words are bad usage, refused before any agent is asked.
+      const set = parseAssignments(assignments);
       const { live, down } = await serviceUnits(g, service);
       const first = await unitClient(g, live[0]!);
       if (assignments.length === 0) {
@@ -70,9 +73,7 @@ export function registerConfig(program: Command, globals: () => GlobalOptions): 
         process.stdout.write('* set by the operator (differs from the default)\n');
         return;
       }
-      const seconds = Number(opts.timeout);
-      if (!(seconds > 0)) throw new AgentError('AGENT_ERR_BAD_OPTIONS', '--timeout must be a number of seconds');
-      const set = parseAssignments(assignments);
+      const seconds = opts.timeout;
       // 1. checked once, before anything changes
       const plan = await first.json<{ changed: string[]; config: Record<string, Json> }>('POST', '/config', { set, dryRun: true });
       if (plan.changed.length === 0) {

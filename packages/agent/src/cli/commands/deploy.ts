@@ -7,7 +7,6 @@
  * they stopped, or left alone (its pid is no longer the workload's).
  */
 import type { Command } from 'commander';
-import { AgentError } from '../../errors';
 import { destroy } from '../../deploy/destroy';
 import { addUnit, killUnit, removeUnit, startUnit, stopUnit } from '../../deploy/unit-commands';
 import { deployBundle } from '../../deploy/extend';
@@ -16,7 +15,8 @@ import { readDeployment, rhizomeHome } from '../../deploy/deployment';
 import { describeWorkloadReports, type WorkloadReport } from '../../deploy/workloads';
 import { formatMs, printJson, Progress } from '../output';
 import type { GlobalOptions } from '../target';
-import { addUnits, parseUnitCount, registerScale } from './scale';
+import { addUnits, convergeSecondsArg, MAX_SCALE, registerScale, unitCountArg } from './scale';
+import { logLevelArg, UsageError } from '../usage';
 import { registerUpgrade } from './upgrade';
 
 function progressLine(check: ConvergenceCheck, elapsedMs: number): string {
@@ -47,17 +47,16 @@ function printWorkloads(reports: readonly WorkloadReport[]): void {
   for (const line of describeWorkloadReports(reports)) process.stdout.write(`${line}\n`);
 }
 
-function timeout(v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new AgentError('AGENT_ERR_BAD_OPTIONS', '--timeout must be a number of seconds');
-  return n * 1000;
+/** `--timeout` (seconds, parsed by convergeSecondsArg) in ms. */
+function timeout(seconds: number): number {
+  return seconds * 1000;
 }
 
 interface SpawnFlags {
   logLevel?: string;
   fsync?: boolean;
   wait?: boolean;
-  timeout: string;
+  timeout: number;
 }
 
 export function registerDeploy(program: Command, globals: () => GlobalOptions): void {
@@ -72,8 +71,8 @@ export function registerDeploy(program: Command, globals: () => GlobalOptions): 
     .argument('[bundle]', 'bundle file (YAML)')
     .option('--add <service>', 'start one more unit of SERVICE in the existing deployment')
     .option('--no-wait', 'do not wait for convergence')
-    .option('--timeout <seconds>', 'convergence timeout', '120')
-    .option('--log-level <level>', "the agents' log level")
+    .option('--timeout <seconds>', 'convergence timeout', convergeSecondsArg, 120)
+    .option('--log-level <level>', "the agents' log level", logLevelArg)
     .option('--no-fsync', 'agents skip fsync (tests only)')
     .description("start the agents of a bundle on its machines (this one, or over SSH as its machines: say), relate them and wait for convergence")
     .action(async (bundle: string | undefined, f: SpawnFlags & { add?: string }) => {
@@ -86,7 +85,7 @@ export function registerDeploy(program: Command, globals: () => GlobalOptions): 
         if (g.json) printJson(u);
         return;
       }
-      if (bundle === undefined) throw new AgentError('AGENT_ERR_BAD_OPTIONS', 'deploy needs a BUNDLE file (or --add SERVICE)');
+      if (bundle === undefined) throw new UsageError('deploy needs a BUNDLE file (or --add SERVICE), e.g. rhizome deploy bundle.yaml', 'AGENT_ERR_BAD_OPTIONS');
       const progress = new Progress();
       const started = Date.now();
       const result = await deployBundle(bundle, {
@@ -118,15 +117,15 @@ export function registerDeploy(program: Command, globals: () => GlobalOptions): 
     .command('add-unit')
     .argument('<service>', 'service of the deployment')
     .option('--no-wait', 'do not wait for convergence')
-    .option('--timeout <seconds>', 'convergence timeout', '120')
-    .option('--log-level <level>', "the agent's log level")
+    .option('--timeout <seconds>', 'convergence timeout', convergeSecondsArg, 120)
+    .option('--log-level <level>', "the agent's log level", logLevelArg)
     .option('--no-fsync', 'skip fsync (tests only)')
-    .option('-n, --num-units <n>', 'how many units to add', '1')
+    .option('-n, --num-units <n>', `how many units to add (1 to ${MAX_SCALE})`, unitCountArg, 1)
     .option('--to <machine>', "machine id to place the units on (default: the service's first unit's machine)")
     .description('start more units of a service (one by default)')
-    .action(async (service: string, f: SpawnFlags & { numUnits: string; to?: string }) => {
+    .action(async (service: string, f: SpawnFlags & { numUnits: number; to?: string }) => {
       const g = globals();
-      const n = parseUnitCount(f.numUnits, '-n', 1);
+      const n = f.numUnits;
       const units = await addUnits(rhizomeHome(g.home), service, n, { ...spawnOpts(f, g), ...(f.to !== undefined ? { to: f.to } : {}) });
       for (const u of units) process.stderr.write(`started ${u.unit} (pid ${u.pid})\n`);
       if (f.wait !== false) await waitConverged(g, timeout(f.timeout));
@@ -175,8 +174,8 @@ export function registerDeploy(program: Command, globals: () => GlobalOptions): 
     .command('start')
     .argument('<unit>', 'stopped or killed unit')
     .option('--no-wait', 'do not wait for convergence')
-    .option('--timeout <seconds>', 'convergence timeout', '120')
-    .option('--log-level <level>', "the agent's log level")
+    .option('--timeout <seconds>', 'convergence timeout', convergeSecondsArg, 120)
+    .option('--log-level <level>', "the agent's log level", logLevelArg)
     .option('--no-fsync', 'skip fsync (tests only)')
     .description('restart a unit from its data directory')
     .action(async (unit: string, f: SpawnFlags) => {
@@ -190,9 +189,9 @@ export function registerDeploy(program: Command, globals: () => GlobalOptions): 
 
   program
     .command('wait')
-    .option('--timeout <seconds>', 'convergence timeout', '120')
+    .option('--timeout <seconds>', 'convergence timeout', convergeSecondsArg, 120)
     .description('wait until the deployment has converged')
-    .action(async (f: { timeout: string }) => {
+    .action(async (f: { timeout: number }) => {
       const g = globals();
       const ms = await waitConverged(g, timeout(f.timeout));
       if (g.json) printJson({ convergedInMs: ms });

@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import type { ControlClient } from '../../control/client';
 import { clientFor, liveUnits } from '../../deploy/deployment';
 import { AgentError } from '../../errors';
+import { wholeArg } from '../usage';
 import type { LogRecord } from '../../log/log-tail';
 import { formatLogRecord, mergeByTime, selectUnits, TimeOrderedBuffer } from '../logs/format';
 import { wantsColor } from '../status/render';
@@ -19,7 +20,7 @@ interface LogsOptions {
   follow?: boolean;
   run?: string;
   level?: string;
-  lines: string;
+  lines: number;
   replay?: boolean;
   include?: string[];
   exclude?: string[];
@@ -75,15 +76,14 @@ export function registerLogs(program: Command, globals: () => GlobalOptions): vo
     .option('-i, --include <name>', 'only these units or services (repeatable)', collect)
     .option('-x, --exclude <name>', 'not these units or services (repeatable)', collect)
     .option('--level <level>', 'minimum level: trace, debug, info, warn, error')
-    .option('-n, --lines <n>', 'recent lines to show first (all units together)', '50')
+    .option('-n, --lines <n>', 'recent lines to show first (all units together)', wholeArg(0, 1_000_000, 'a count of lines'), 50)
     .option('--replay', 'show every line the agents still keep, not just the last -n')
     .option('-f, --follow', 'keep streaming new lines')
     .option('--run <id>', 'only the lines of one run')
     .description('log lines of every unit merged by time, like juju debug-log (exec and Ansible output under their run)')
     .action(async (unit: string | undefined, opts: LogsOptions) => {
       const g = globals();
-      const lines = Number(opts.lines);
-      if (!Number.isInteger(lines) || lines < 0) throw new AgentError('AGENT_ERR_BAD_OPTIONS', `--lines must be a count of lines (got "${opts.lines}")`);
+      const lines = opts.lines;
       const include = unit !== undefined ? [...(opts.include ?? []), unit] : (opts.include ?? []);
       const { sources: srcs, filter } = await sources(g, include, opts.exclude ?? []);
       const query: Record<string, string> = { follow: opts.follow ? 'true' : 'false' };

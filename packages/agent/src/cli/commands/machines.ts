@@ -8,17 +8,33 @@
  */
 import type { Command } from 'commander';
 import { readDeployment, rhizomeHome } from '../../deploy/deployment';
-import { addMachine, listMachines, removeMachine } from '../../deploy/machines';
+import { addMachine, listMachines, parseMachineSpec, removeMachine } from '../../deploy/machines';
 import { stopUnitWorkloads } from '../../deploy/workloads';
-import { AgentError } from '../../errors';
+import { InvalidArgumentError } from 'commander';
+import { UsageError } from '../usage';
+
+function absoluteDir(text: string): string {
+  if (!text.startsWith('/')) throw new InvalidArgumentError('takes an absolute path on the machine, e.g. /var/lib/rhizome');
+  return text;
+}
+
+/** `ssh:user@host[:port]` or `local`, checked while parsing: a malformed one is bad usage. */
+function machineSpec(text: string): string {
+  try {
+    parseMachineSpec(text);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+  return text;
+}
 import { printJson, table } from '../output';
 import type { GlobalOptions } from '../target';
 
 export function registerMachines(program: Command, globals: () => GlobalOptions): void {
   program
     .command('add-machine')
-    .argument('<spec>', 'ssh:user@host[:port] (or local)')
-    .option('--dir <dir>', 'where units live on the machine (absolute)', '/var/lib/rhizome')
+    .argument('<spec>', 'ssh:user@host[:port] (or local)', machineSpec)
+    .option('--dir <dir>', 'where units live on the machine (absolute)', absoluteDir, '/var/lib/rhizome')
     .description('check a machine over SSH (reachable, Node.js >= 20) and add it to the deployment')
     .action(async (spec: string, f: { dir: string }) => {
       const g = globals();
@@ -54,7 +70,7 @@ export function registerMachines(program: Command, globals: () => GlobalOptions)
     .description("stop the workload daemons a unit whose agent is gone left running (--data-dir: the unit's); prints the reports as JSON")
     .action(async () => {
       const g = globals();
-      if (g.dataDir === undefined) throw new AgentError('AGENT_ERR_BAD_OPTIONS', 'stop-workloads needs --data-dir DIR (the unit\'s data directory)');
+      if (g.dataDir === undefined) throw new UsageError('stop-workloads needs --data-dir DIR (the unit\'s data directory)', 'AGENT_ERR_BAD_OPTIONS');
       printJson(await stopUnitWorkloads({ unit: g.dataDir, dataDir: g.dataDir }));
     });
 }

@@ -6,7 +6,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import type { Json } from '@rhizome/engine';
 import { MAX_PAYLOAD_DEPTH, nestsDeeperThan } from '@rhizome/gossip';
-import { AgentError } from '../../errors';
+import { UsageError } from '../usage';
 import { relate } from '../../deploy/relate';
 import type { QueryStreamEvent } from '../../unit/api';
 import { formatDuration } from '../logs/format';
@@ -26,13 +26,10 @@ function parsePayload(text: string | undefined, raw: boolean | undefined): Json 
   try {
     value = JSON.parse(text) as Json;
   } catch (err) {
-    throw new AgentError(
-      'AGENT_ERR_BAD_OPTIONS',
-      `payload is not valid JSON (${(err as Error).message}); quote strings as JSON ('"text"') or pass --raw to send the text as a string`,
-    );
+    throw new UsageError(`payload is not valid JSON (${(err as Error).message}); quote strings as JSON ('"text"') or pass --raw to send the text as a string`, 'AGENT_ERR_BAD_OPTIONS');
   }
   if (nestsDeeperThan(value, MAX_PAYLOAD_DEPTH)) {
-    throw new AgentError('AGENT_ERR_BAD_OPTIONS', `payload nests deeper than ${MAX_PAYLOAD_DEPTH} levels of arrays/objects (the gossip wire's limit); flatten it`);
+    throw new UsageError(`payload nests deeper than ${MAX_PAYLOAD_DEPTH} levels of arrays/objects (the gossip wire's limit); flatten it`, 'AGENT_ERR_BAD_OPTIONS');
   }
   return value;
 }

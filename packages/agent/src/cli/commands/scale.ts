@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { addUnit, removeUnit } from '../../deploy/unit-commands';
 import { compareUnitNames, isAlive, readDeployment, rhizomeHome, type DeployedUnit } from '../../deploy/deployment';
 import { AgentError } from '../../errors';
+import { logLevelArg, secondsArg, wholeArg } from '../usage';
 import { printJson } from '../output';
 import type { GlobalOptions } from '../target';
 
@@ -24,14 +25,12 @@ export interface SpawnOptions {
   to?: string;
 }
 
-/** Parses a unit count for `scale`/`add-unit -n`. */
-export function parseUnitCount(text: string, what: string, min: number): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > MAX_SCALE) {
-    throw new AgentError('AGENT_ERR_BAD_OPTIONS', `${what} must be a whole number from ${min} to ${MAX_SCALE} (got "${text}")`);
-  }
-  return n;
-}
+/** A unit count for `scale` and `add-unit -n` (commander argument parser: a bad one exits 2). */
+export const unitCountArg = wholeArg(1, MAX_SCALE, 'a number of units');
+
+/** Convergence timeouts of the deploy commands, in seconds. */
+export const CONVERGE_TIMEOUT_MAX_S = 86_400;
+export const convergeSecondsArg = secondsArg(CONVERGE_TIMEOUT_MAX_S, '300');
 
 /** Starts `n` more units of `service`, all at once; resolves with the ones started (throws the first failure after all settled). */
 export async function addUnits(home: string, service: string, n: number, opts: SpawnOptions): Promise<DeployedUnit[]> {
@@ -76,17 +75,15 @@ export function registerScale(program: Command, globals: () => GlobalOptions, wa
   program
     .command('scale')
     .argument('<service>', 'service of the deployment')
-    .argument('<n>', `how many units it should have (1 to ${MAX_SCALE})`)
+    .argument('<n>', `how many units it should have (1 to ${MAX_SCALE})`, unitCountArg)
     .option('--no-wait', 'do not wait for convergence')
-    .option('--timeout <seconds>', 'convergence timeout', '120')
-    .option('--log-level <level>', "new agents' log level")
+    .option('--timeout <seconds>', 'convergence timeout', convergeSecondsArg, 120)
+    .option('--log-level <level>', "new agents' log level", logLevelArg)
     .option('--no-fsync', 'new agents skip fsync (tests only)')
     .description('add or remove units until SERVICE has N (removes down units first, then the highest-numbered)')
-    .action(async (service: string, n: string, f: { wait?: boolean; timeout: string; logLevel?: string; fsync?: boolean }) => {
+    .action(async (service: string, target: number, f: { wait?: boolean; timeout: number; logLevel?: string; fsync?: boolean }) => {
       const g = globals();
-      const target = parseUnitCount(n, 'N', 1);
-      const seconds = Number(f.timeout);
-      if (!(seconds > 0)) throw new AgentError('AGENT_ERR_BAD_OPTIONS', '--timeout must be a number of seconds');
+      const seconds = f.timeout;
       const r = await scaleService(rhizomeHome(g.home), service, target, {
         ...(g.deployment ? { deployment: g.deployment } : {}),
         ...(f.logLevel ? { logLevel: f.logLevel } : {}),

@@ -7,6 +7,8 @@
  */
 import type { Command } from 'commander';
 import { AgentError } from '../../errors';
+import { choiceArg, wholeArg } from '../usage';
+import { InvalidArgumentError } from 'commander';
 import { fetchClusterStatus } from '../status/fetch';
 import { selectStatus, summarizeStatus, type StatusSummary } from '../status/model';
 import { renderStatus, STATUS_FORMATS, wantsColor, type StatusFormat } from '../status/render';
@@ -14,9 +16,16 @@ import type { GlobalOptions } from '../target';
 
 interface StatusOptions {
   state?: string[];
-  format?: string;
-  watch?: string | boolean;
-  count?: string;
+  format?: StatusFormat;
+  watch?: number | boolean;
+  count?: number;
+}
+
+/** `--watch` seconds between redraws. */
+function watchSeconds(text: string): number {
+  const s = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text.trim()) || !(s >= 0.2 && s <= 3600)) throw new InvalidArgumentError('takes seconds between redraws, 0.2 to 3600');
+  return s;
 }
 
 /** Every `--state` value, comma lists allowed. */
@@ -25,12 +34,8 @@ function collect(value: string, previous: string[] = []): string[] {
 }
 
 /** `--format`, or json for the global `--json`. */
-export function statusFormat(g: GlobalOptions, format: string | undefined): StatusFormat {
-  if (format === undefined) return g.json ? 'json' : 'table';
-  if (!(STATUS_FORMATS as readonly string[]).includes(format)) {
-    throw new AgentError('AGENT_ERR_BAD_OPTIONS', `--format must be one of ${STATUS_FORMATS.join(', ')} (got "${format}")`);
-  }
-  return format as StatusFormat;
+export function statusFormat(g: GlobalOptions, format: StatusFormat | undefined): StatusFormat {
+  return format ?? (g.json ? 'json' : 'table');
 }
 
 function checkSelectors(s: StatusSummary, patterns: readonly string[]): void {
@@ -46,9 +51,9 @@ export function registerStatus(program: Command, globals: () => GlobalOptions): 
     .command('status')
     .argument('[selectors...]', 'services or units to show (default: all)')
     .option('--state <state>', 'only units in this agent or workload state (error, blocked, down...; repeatable, or comma-separated)', collect)
-    .option('--format <format>', `output: ${STATUS_FORMATS.join(', ')} (plain: no borders or colour, for grep/awk)`)
-    .option('--watch [seconds]', 'redraw every few seconds (default 2) until Ctrl-C')
-    .option('--count <n>', 'with --watch: stop after N frames')
+    .option('--format <format>', `output: ${STATUS_FORMATS.join(', ')} (plain: no borders or colour, for grep/awk)`, choiceArg(STATUS_FORMATS))
+    .option('--watch [seconds]', 'redraw every few seconds (default 2) until Ctrl-C', watchSeconds)
+    .option('--count <n>', 'with --watch: stop after N frames', wholeArg(1, 1_000_000, 'a number of frames'))
     .description('services, units (agent, workload, address, machine, leader *), relations and errors, like juju status')
     .action(async (selectors: string[], opts: StatusOptions) => {
       const g = globals();
@@ -63,11 +68,8 @@ export function registerStatus(program: Command, globals: () => GlobalOptions): 
         process.stdout.write(`${await frame()}\n`);
         return;
       }
-      const seconds = opts.watch === true ? 2 : Number(opts.watch);
-      if (!(seconds >= 0.2 && seconds <= 3600)) throw new AgentError('AGENT_ERR_BAD_OPTIONS', `--watch takes seconds between redraws, 0.2 to 3600 (got "${String(opts.watch)}")`);
-      const count = opts.count === undefined ? Infinity : Number(opts.count);
-      if (!(count >= 1) || (count !== Infinity && !Number.isInteger(count))) throw new AgentError('AGENT_ERR_BAD_OPTIONS', `--count must be a whole number of frames (got "${opts.count ?? ''}")`);
-      await watch(frame, seconds * 1000, count);
+      const seconds = opts.watch === true ? 2 : opts.watch;
+      await watch(frame, seconds * 1000, opts.count ?? Infinity);
     });
 }
 

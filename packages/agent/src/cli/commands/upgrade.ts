@@ -23,6 +23,7 @@ import { compareUnitNames, readDeployment, rhizomeHome, updateDeployment, type D
 import { AgentError } from '../../errors';
 import { formatDuration } from '../logs/format';
 import { printJson } from '../output';
+import { convergeSecondsArg } from './scale';
 import type { GlobalOptions } from '../target';
 import type { WaitOptions } from '../../deploy/converge';
 
@@ -66,12 +67,11 @@ export function registerUpgrade(program: Command, globals: () => GlobalOptions, 
     .command('upgrade-charm')
     .argument('<service>', 'service of the deployment')
     .option('--path <dir>', "the new charm's directory (default: the current one, re-read)")
-    .option('--timeout <seconds>', 'convergence timeout after each unit', '120')
+    .option('--timeout <seconds>', 'convergence timeout after each unit', convergeSecondsArg, 120)
     .description('roll a new charm version out, one unit at a time, keeping each unit\'s state; refused if related units could not talk to it')
-    .action(async (service: string, opts: { path?: string; timeout: string }) => {
+    .action(async (service: string, opts: { path?: string; timeout: number }) => {
       const g = globals();
-      const seconds = Number(opts.timeout);
-      if (!(seconds > 0)) throw new AgentError('AGENT_ERR_BAD_OPTIONS', '--timeout must be a number of seconds');
+      const seconds = opts.timeout;
       const home = rhizomeHome(g.home);
       const d = await readDeployment(home, g.deployment);
       const units = Object.values(d.units)
