@@ -232,7 +232,7 @@ describe('operator commands against real agents', () => {
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(/faulty\/0: greet failed: invalid parameters for action "greet": name: .*; times: .*5/);
     const malformed = await rhizome('run', 'faulty/0', 'greet', 'ada');
-    expect(malformed.code).toBe(1);
+    expect(malformed.code).toBe(2);
     expect(malformed.stderr).toMatch(/"ada" is not parameter=value/);
 
     // a failing action: the run rolls back, the unit stays idle (no retries, no error state)
