@@ -41,17 +41,20 @@
  */
 import { KEEP_ALIVE, type Clock } from '@rhizome/clock';
 import { describeThrown, EngineError } from '../errors';
-import { describeEvent, internalEvent, type EngineEvent } from '../events';
-import type { CompiledHandler, CompensateContext, HandlerContext, RelationDraft, Transaction, WorkloadState } from '../handler';
+import { describeEvent, type EngineEvent } from '../events';
+import type { CompiledHandler, Transaction } from '../handler';
 import type { FactSchemas } from '../fact-schema';
 import type { HandlerTable } from './handler-table';
 import { RunQueue, type QueueEntry } from './run-queue';
 import type { ReadIndex } from './read-index';
-import type { Json } from '../json';
-import { keysToken, relationToken, type KnowledgeBase } from '../knowledge-base';
+import type { KnowledgeBase } from '../knowledge-base';
 import { explain, holds } from '../preconditions';
-import type { RelationFactName, RelationModel } from '../relation-model';
-import type { CompensationReport, RunReport, StepReport } from '../report';
+import type { RelationModel } from '../relation-model';
+import type { CompensationReport, RunReport } from '../report';
+import { compensate } from './compensate';
+import { RunContext, StageTransaction } from './run-context';
+import { describeCycle, describeReads, describeToken, fingerprint, ordinal, type Seen } from './run-explain';
+import { freezeStep, type MutableStep } from './run-step';
 import { Stage, type CommitResult } from './stage';
 
 /** Node's timers fire at once for delays above this; longer deadlines mean "none". */
@@ -101,27 +104,6 @@ export interface RunCommit extends CommitResult {
 export type RunResult =
   | { readonly ok: true; readonly commit: RunCommit }
   | { readonly ok: false; readonly error: EngineError; readonly report: RunReport };
-
-interface MutableStep {
-  handler: string;
-  queuedBy: string;
-  because: string[];
-  durationMs: number;
-  factsChanged: string[];
-  relationsChanged: string[];
-  raised: string[];
-  notes: string[];
-  dropped: string[];
-  outcome: 'ok' | 'failed';
-  error?: string;
-}
-
-/** What one execution of a handler saw: the first value of each read, and the event that queued it. */
-interface Seen {
-  readonly event: EngineEvent | undefined;
-  readonly reads: Map<string, unknown>;
-  fingerprint?: string;
-}
 
 export function executeRun(input: RunInput): Promise<RunResult> {
   return new RunExecution(input).execute();
@@ -457,201 +439,4 @@ class HandlerDeadline extends Error {
   constructor(readonly ms: number) {
     super(`deadline of ${ms} ms passed`);
   }
-}
-
-function ordinal(n: number): string {
-  const s = n % 100 >= 11 && n % 100 <= 13 ? 'th' : n % 10 === 1 ? 'st' : n % 10 === 2 ? 'nd' : n % 10 === 3 ? 'rd' : 'th';
-  return `${n}${s}`;
-}
-
-/** Computed only for handlers that execute more than once in a run: values are frozen, so the references kept are what was read. */
-function fingerprint(s: Seen): string {
-  if (s.fingerprint === undefined) {
-    const reads = [...s.reads].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    s.fingerprint = JSON.stringify([s.event === undefined ? null : [describeEvent(s.event), s.event.payload ?? null], reads]);
-  }
-  return s.fingerprint;
-}
-
-function describeReads(reads: Map<string, unknown>): string {
-  const parts: string[] = [];
-  for (const [t, v] of reads) {
-    if (parts.length === 5) {
-      parts.push('...');
-      break;
-    }
-    const text = JSON.stringify(v) ?? 'unset';
-    parts.push(`${describeToken(t)} = ${text.length > 40 ? `${text.slice(0, 37)}...` : text}`);
-  }
-  return parts.length > 0 ? parts.join(', ') : 'nothing read';
-}
-
-/** How a dependency token reads in a report: a fact key, `relation X`, or `keys(prefix)`. */
-function describeToken(t: string): string {
-  if (t.startsWith('@rel/')) return `relation ${t.slice(5)} changed`;
-  if (t.startsWith('@keys/')) return `keys(${t.slice(6) === '' ? '' : `'${t.slice(6)}'`}) changed`;
-  return `${t} changed`;
-}
-
-function describeCycle(executed: readonly string[], queued: readonly string[]): string {
-  const window = executed.slice(-100);
-  const counts = new Map<string, number>();
-  for (const n of window) counts.set(n, (counts.get(n) ?? 0) + 1);
-  const repeating = [...counts].filter(([, c]) => c > 1).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
-  const names = repeating.length > 0 ? repeating.map(([n, c]) => `${n} (${c}× in the last ${window.length})`) : queued.slice(0, 10);
-  return names.join(', ');
-}
-
-function freezeStep(s: MutableStep): StepReport {
-  const notes = s.dropped.length > 0 ? [...s.notes, `dropped from the queue (precondition no longer holds): ${s.dropped.join(', ')}`] : s.notes;
-  // Spelled out rather than `{ ...rest }`: object rest/spread was the largest
-  // cost of a 10,000-step run in profiles.
-  const step: StepReport = {
-    handler: s.handler,
-    queuedBy: s.queuedBy,
-    because: s.because,
-    durationMs: s.durationMs,
-    factsChanged: uniqueSorted(s.factsChanged),
-    relationsChanged: uniqueSorted(s.relationsChanged),
-    raised: s.raised,
-    notes,
-    outcome: s.outcome,
-    ...(s.error !== undefined ? { error: s.error } : {}),
-  };
-  return Object.freeze(step);
-}
-
-// Most steps change zero or one thing: skip the Set and the sort for them (runs of 10,000 steps showed this in profiles).
-function uniqueSorted(xs: string[]): string[] {
-  return xs.length < 2 ? xs : [...new Set(xs)].sort();
-}
-
-/**
- * The transaction surface over a stage. A class rather than an object of
- * closures: one is built per handler execution, and per-call closures were a
- * measurable share of a run's overhead.
- */
-class StageTransaction implements Transaction {
-  constructor(protected readonly stage: Stage) {}
-  protected check(): void {}
-  /** Records a read (the first value seen per token); the apply step's transaction records nothing. */
-  protected read(_token: string, _value: unknown): void {}
-  get<T extends Json = Json>(key: string): T | undefined {
-    this.check();
-    const v = this.stage.fact(key);
-    this.read(key, v);
-    return v as T | undefined;
-  }
-  has(key: string): boolean {
-    this.check();
-    const v = this.stage.fact(key);
-    this.read(key, v);
-    return v !== undefined && v !== false;
-  }
-  // An explicit `undefined` is an error, not a flag: only a missing argument means `true`.
-  set(key: string, ...value: [Json?]): void {
-    this.check();
-    this.stage.set(key, value.length === 0 ? true : (value[0] as Json));
-  }
-  clear(key: string): void {
-    this.check();
-    this.stage.clear(key);
-  }
-  keys(prefix?: string): string[] {
-    this.check();
-    const out = this.stage.keys(prefix);
-    this.read(keysToken(prefix), out);
-    return out;
-  }
-  relationState(endpoint: string): Json | undefined {
-    this.check();
-    const v = this.stage.relationState(endpoint);
-    this.read(relationToken(endpoint), v);
-    return v;
-  }
-  updateRelationState<S = Json>(endpoint: string, recipe: (draft: RelationDraft<S> | undefined) => S | void): void {
-    this.check();
-    // The stage checks that what the recipe leaves is JSON.
-    this.stage.updateRelationState(endpoint, recipe as (draft: unknown) => Json | void);
-  }
-  removeRelationState(endpoint: string): void {
-    this.check();
-    this.stage.removeRelationState(endpoint);
-  }
-  relationFact(endpoint: string, fact: RelationFactName, key?: string): Json | undefined {
-    this.check();
-    this.read(relationToken(endpoint), this.stage.relationState(endpoint));
-    return this.stage.relationFact(endpoint, fact, key);
-  }
-}
-
-class RunContext extends StageTransaction implements HandlerContext {
-  private open = true;
-  private controller: AbortController | undefined;
-  constructor(
-    stage: Stage,
-    readonly handler: string,
-    readonly runId: string,
-    readonly event: EngineEvent | undefined,
-    readonly trigger: EngineEvent,
-    readonly now: number,
-    private readonly step: MutableStep,
-    private readonly run: { raised(step: MutableStep, e: EngineEvent): void },
-    private readonly reads: Map<string, unknown>,
-  ) {
-    super(stage);
-  }
-  protected override check(): void {
-    if (!this.open) {
-      throw new EngineError('ENGINE_ERR_CONTEXT_CLOSED', `handler "${this.handler}" used its context after it returned or passed its deadline (a stray callback or an un-awaited promise?); await everything inside run()`);
-    }
-  }
-  protected override read(token: string, value: unknown): void {
-    if (!this.reads.has(token)) this.reads.set(token, value);
-  }
-  /** Aborted when the handler passes its deadline; created on first use (most handlers never look). */
-  get signal(): AbortSignal {
-    return (this.controller ??= new AbortController()).signal;
-  }
-  close(): void {
-    this.open = false;
-  }
-  /** The deadline passed: close the context and tell whoever listens on the signal to stop. */
-  abort(): void {
-    this.open = false;
-    this.controller?.abort(new EngineError('ENGINE_ERR_HANDLER_TIMEOUT', `handler "${this.handler}" passed its deadline`));
-  }
-  raise(name: string, payload?: Json): void {
-    this.check();
-    this.run.raised(this.step, internalEvent(name, payload));
-  }
-  setStatus(state: WorkloadState, message: string): void {
-    this.check();
-    this.stage.set('workload.status', { state, message });
-  }
-  note(message: string): void {
-    this.check();
-    this.step.notes.push(message);
-  }
-}
-
-async function compensate(
-  completed: readonly CompiledHandler[],
-  base: Omit<CompensateContext, 'handler' | 'note'>,
-): Promise<CompensationReport[]> {
-  const reports: CompensationReport[] = [];
-  for (let i = completed.length - 1; i >= 0; i--) {
-    const h = completed[i]!;
-    if (!h.spec.compensate) continue;
-    const notes: string[] = [];
-    try {
-      await h.spec.compensate({ ...base, handler: h.name, note: (m) => notes.push(m) });
-      reports.push({ handler: h.name, outcome: 'ok', notes });
-    } catch (thrown) {
-      // A failing compensation is reported, and the remaining ones still run:
-      // stopping half-way would leave more external state behind.
-      reports.push({ handler: h.name, outcome: 'failed', error: describeThrown(thrown), notes });
-    }
-  }
-  return reports;
 }
