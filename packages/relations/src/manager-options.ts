@@ -7,7 +7,7 @@ import type { Clock } from '@rhizome/clock';
 import type { Engine } from '@rhizome/engine';
 import { RelationError } from './errors';
 import type { InterfaceRegistry } from './interface';
-import { DEFAULT_RETRANSMIT_OPTIONS, type RetransmitOptions } from './internal/link-sender';
+import { DEFAULT_RETRANSMIT_OPTIONS, type RetransmitOptions } from './internal/retransmit-timers';
 import type { AppliedInfo } from './internal/link-receiver';
 import type { PlausibilityBounds } from './internal/link-protocol';
 import type { LinkStore } from './link-store';

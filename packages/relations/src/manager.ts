@@ -65,7 +65,8 @@ import type { SendRecord } from './send-record';
 import type { LinkTransport } from './transport';
 
 export { LINK_SYNC_EVENT, type AppliedInfo } from './internal/link-receiver';
-export { DEFAULT_RETRANSMIT_OPTIONS, LINK_RESEND_EVENT, type RetransmitOptions } from './internal/link-sender';
+export { LINK_RESEND_EVENT } from './internal/link-sender';
+export { DEFAULT_RETRANSMIT_OPTIONS, type RetransmitOptions } from './internal/retransmit-timers';
 export { DEFAULT_RELATION_MANAGER_OPTIONS, type AddRelationSpec, type LinkStatus, type RelationManagerOptions } from './manager-options';
 
 /** Internal event of the run that creates a relation (payload: { endpoint, relationId, remoteService }). */

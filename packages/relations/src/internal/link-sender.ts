@@ -42,15 +42,16 @@
  * A pull that asks for the current bag (the receiver lost its view) needs a
  * new sequence number, hence a run of its own (`LINK_RESEND_EVENT`) that
  * queues the bag in its commit. Unacknowledged messages are retransmitted
- * with exponential backoff (paused while the unit is unreachable or
- * departed, resumed at once when it comes back).
+ * with exponential backoff (retransmit-timers.ts; paused while the unit is
+ * unreachable or departed, resumed at once when it comes back).
  */
-import { BACKGROUND, KEEP_ALIVE, type Clock, type TimerHandle } from '@rhizome/clock';
+import { BACKGROUND, type Clock, type TimerHandle } from '@rhizome/clock';
 import { EngineError, internalEvent, type Json, type RunCommit, type Transaction } from '@rhizome/engine';
 import type { LinkContext } from './link-context';
 import { answerPull, queueData, retransmission } from './link-protocol';
 import type { AckMessage, PullMessage, SyncMessage, Unstamped } from '../messages';
 import { findRelation, forEachJoined, type RelationRef } from './relation-lookup';
+import { RetransmitTimers, type RetransmitOptions } from './retransmit-timers';
 import { asSendRecords, OUTBOX_PREFIX, outboxKey, type SendRecord, type SendRecords } from '../send-record';
 import { asEndpointState, effectiveLocal, linkId, type EndpointState } from '../state';
 
@@ -58,27 +59,6 @@ import { asEndpointState, effectiveLocal, linkId, type EndpointState } from '../
 export const LINK_RESEND_EVENT = 'relation.link-resend';
 /** Internal event of the run on start that queues committed bags no link queued yet (state from an older version). */
 export const LINK_RECONCILE_EVENT = 'relation.link-reconcile';
-
-export interface RetransmitOptions {
-  readonly baseMs: number;
-  readonly maxMs: number;
-  /** Messages resent per link per retransmission. */
-  readonly window: number;
-  /** Period of the anti-entropy round: a sync offer on every link, so views converge even if every other sync was lost. */
-  readonly syncIntervalMs: number;
-}
-
-export const DEFAULT_RETRANSMIT_OPTIONS: RetransmitOptions = Object.freeze({
-  // A LAN round trip plus a run is well under this; retransmitting sooner
-  // would mostly duplicate messages whose ack is on its way.
-  baseMs: 500,
-  // Capped so a link that heals without a reachability notice recovers within seconds.
-  maxMs: 10_000,
-  // Bounded, so a long outbox after a partition is not sent as one burst.
-  window: 32,
-  // One small message per link per half minute; catches what every event-driven sync missed.
-  syncIntervalMs: 30_000,
-});
 
 export interface LinkSenderOptions {
   readonly clock: Clock;
@@ -98,11 +78,6 @@ export interface LinkSenderOptions {
   readonly legacyRecord: (id: string) => SendRecord | undefined;
 }
 
-interface LinkTimer {
-  handle: TimerHandle | undefined;
-  delay: number;
-}
-
 /** A position on a link: sequence number `seq` of epoch `epoch`. */
 interface Position {
   readonly epoch: number;
@@ -110,7 +85,7 @@ interface Position {
 }
 
 export class LinkSender {
-  private readonly timers = new Map<string, LinkTimer>();
+  private readonly timers: RetransmitTimers;
   private syncTimer: TimerHandle | undefined;
   /** Per link: the highest seq the receiver acknowledged (memory only: see the header). */
   private readonly acked = new Map<string, Position>();
@@ -122,7 +97,9 @@ export class LinkSender {
   constructor(
     private readonly ctx: LinkContext,
     private readonly options: LinkSenderOptions,
-  ) {}
+  ) {
+    this.timers = new RetransmitTimers(options.clock, options.retransmit, () => !ctx.isStopped(), (id) => this.retransmitNow(id));
+  }
 
   /**
    * Engine beforeCommit hook: in the run's transaction, queues a data
@@ -224,8 +201,7 @@ export class LinkSender {
 
   /** Stops every retransmission timer and the sync rounds. */
   stop(): void {
-    for (const t of this.timers.values()) if (t.handle !== undefined) this.options.clock.clearTimeout(t.handle);
-    this.timers.clear();
+    this.timers.stop();
     if (this.syncTimer !== undefined) this.options.clock.clearTimeout(this.syncTimer);
     this.syncTimer = undefined;
   }
@@ -251,26 +227,23 @@ export class LinkSender {
 
   /** The unit is reachable again: back to the shortest backoff, and resend at once. */
   resume(id: string): void {
-    this.resetBackoff(id);
+    this.timers.resetBackoff(id);
     this.retransmitNow(id);
   }
 
   /** Pauses a link's retransmission until something resends (retransmitNow, resume) re-arms it. */
   pause(id: string): void {
-    const t = this.timers.get(id);
-    if (t?.handle !== undefined) this.options.clock.clearTimeout(t.handle);
-    if (t) t.handle = undefined;
+    this.timers.pause(id);
   }
 
   /** Pauses retransmission on every link to `unit`. */
   pauseUnit(unit: string): void {
-    for (const id of this.timers.keys()) if (id.endsWith(`|${unit}`)) this.pause(id);
+    for (const id of this.timers.ids()) if (id.endsWith(`|${unit}`)) this.pause(id);
   }
 
   /** Drops a link's memory (timer, acks), for a link whose record is being deleted. */
   forget(id: string): void {
-    this.pause(id);
-    this.timers.delete(id);
+    this.timers.forget(id);
     this.acked.delete(id);
     this.sent.delete(id);
     this.resending.delete(id);
@@ -279,7 +252,7 @@ export class LinkSender {
   /** Drops the memory of every link of a removed relation. */
   forgetRelation(relationId: string): void {
     const prefix = `${relationId}|`;
-    for (const id of new Set([...this.timers.keys(), ...this.acked.keys(), ...this.sent.keys(), ...this.resending])) if (id.startsWith(prefix)) this.forget(id);
+    for (const id of new Set([...this.timers.ids(), ...this.acked.keys(), ...this.sent.keys(), ...this.resending])) if (id.startsWith(prefix)) this.forget(id);
   }
 
   /** Messages of the link's durable record not acknowledged (as far as this process knows). */
@@ -347,7 +320,7 @@ export class LinkSender {
     const upTo = Math.min(seq, rec.nextSeq - 1);
     if (before?.epoch === epoch && before.seq >= upTo) return;
     this.acked.set(id, { epoch, seq: upTo });
-    this.resetBackoff(id);
+    this.timers.resetBackoff(id);
     if ((this.pendingView(id, rec)?.outbox.length ?? 0) === 0) this.pause(id);
   }
 
@@ -468,30 +441,7 @@ export class LinkSender {
 
   private armTimer(id: string, unit: string): void {
     if (this.ctx.isStopped() || !this.ctx.canSend(unit)) return;
-    let t = this.timers.get(id);
-    if (!t) {
-      t = { handle: undefined, delay: this.options.retransmit.baseMs };
-      this.timers.set(id, t);
-    }
-    if (t.handle !== undefined) return;
-    const timer = t;
-    // Due work: a reachable peer has not acknowledged a committed message yet.
-    timer.handle = this.options.clock.setTimeout(
-      () => {
-        timer.handle = undefined;
-        if (this.ctx.isStopped()) return;
-        timer.delay = Math.min(this.options.retransmit.maxMs, timer.delay * 2);
-        this.retransmitNow(id);
-      },
-      timer.delay,
-      KEEP_ALIVE,
-    );
-  }
-
-  /** Back to the shortest retransmission delay: the link just made progress (an ack) or healed. */
-  private resetBackoff(id: string): void {
-    const t = this.timers.get(id);
-    if (t) t.delay = this.options.retransmit.baseMs;
+    this.timers.arm(id);
   }
 }
 
