@@ -95,7 +95,8 @@ export function slowedCount(n: number): number {
 
 function build(n: number, seed: number, tuning: Partial<GossipProfile> = {}): Sim {
   // Trusted: messages travel as shared objects, never encoded (the codec is measured by the real-process section).
-  const net = new SimNetwork({ seed, latency: [1, 5], trusted: true });
+  // No process is killed here: no connection table to keep for reset-on-kill (two map updates per frame).
+  const net = new SimNetwork({ seed, latency: [1, 5], trusted: true, connectionIdleMs: 0 });
   const sim: Sim = { net, nodes: [], known: new Array<number>(n).fill(0), failedNames: new Set(), failedEvents: 0 };
   for (let i = 0; i < n; i++) {
     const node = createNode({

@@ -74,17 +74,22 @@ interface Endpoint {
   bytesSent: number;
 }
 
-/** A frame (or trusted envelope) in flight: one heap entry, no closure. */
+/**
+ * A frame (or trusted envelope) in flight: one heap entry, no closure.
+ * Recycled once it has arrived (SimNetwork.spare): frames to a slowed member
+ * stay in flight for seconds, long enough to be promoted to V8's old
+ * generation, so a fresh object per frame made most of the simulator's GC.
+ */
 class FrameDelivery implements ScheduledTimer {
   seq = 0;
   fn: ((this: ScheduledTimer) => void) | null = deliverFrame;
   constructor(
     public at: number,
     readonly net: SimNetwork,
-    readonly from: Address,
+    public from: Address,
     /** The receiving process (a restart is a new Endpoint: frames to the old one are lost). */
-    readonly to: Endpoint,
-    readonly payload: Uint8Array | DirectEnvelope,
+    public to: Endpoint,
+    public payload: Uint8Array | DirectEnvelope | null,
   ) {}
 }
 
@@ -131,6 +136,8 @@ export class SimNetwork {
   private readonly connectionIdleMs: number;
   private readonly maxConnections: number;
   private readonly trusted: boolean;
+  /** Arrived deliveries for reuse (at most as many as were ever in flight at once). */
+  private readonly spare: FrameDelivery[] = [];
   readonly stats: SimNetworkStats = { framesSent: 0, framesDelivered: 0, framesDropped: 0, bytesSent: 0 };
 
   constructor(options: SimNetworkOptions = {}) {
@@ -285,23 +292,35 @@ export class SimNetwork {
     for (let c = 0; c < copies; c++) {
       let at = now + (c === 0 ? latency : latency + this.draw(cond.latency));
       if (!cond.reorder) at = this.fifo(src, dst, at, now);
-      this.clock.schedule(new FrameDelivery(at, this, from, dst, payload));
+      const d = this.spare.pop();
+      if (d === undefined) this.clock.schedule(new FrameDelivery(at, this, from, dst, payload));
+      else {
+        d.at = at;
+        d.fn = deliverFrame;
+        d.from = from;
+        d.to = dst;
+        d.payload = payload;
+        this.clock.schedule(d);
+      }
     }
   }
 
   /** @internal a frame in flight arrives. */
   arrive(d: FrameDelivery): void {
+    const { to, from, payload } = d;
+    // The clock is done with it (fired, never cleared: nobody else holds it): reuse it for a later frame.
+    d.payload = null;
+    this.spare.push(d);
     // Killed, closed or restarted since (a restart is a new endpoint; the old one stays closed): lost.
-    const to = d.to;
     if (!to.open || (this.silenced.size > 0 && this.silenced.has(to.address))) {
       this.stats.framesDropped++;
       return;
     }
     this.stats.framesDelivered++;
     const handler = to.transport.endpoint.handler;
-    if (!handler) return;
-    if (d.payload instanceof Uint8Array) handler.onFrame(d.payload, d.from);
-    else handler.onEnvelope?.(d.payload, d.from);
+    if (!handler || payload === null) return;
+    if (payload instanceof Uint8Array) handler.onFrame(payload, from);
+    else handler.onEnvelope?.(payload, from);
   }
 
   /**
