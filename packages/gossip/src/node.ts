@@ -559,19 +559,18 @@ export class GossipNode {
   /** A decoded envelope: check its sender, then parse and dispatch each message. */
   private accept(env: Envelope, remote: string, trusted: boolean): void {
     // A frame whose sender claims a name owned by a different live member (or ours) is refused.
-    const claimed = this.membership.get(env.from);
-    if (claimed && claimed.addr !== env.addr && (claimed.id === this.membership.local.id || claimed.status === 'alive' || claimed.status === 'suspect')) {
+    // By id and column reads: this runs for every frame (no member view allocated).
+    const ms = this.membership;
+    const claimed = ms.idOf(env.from);
+    if (claimed !== undefined && ms.addrOf(claimed) !== env.addr && (claimed === ms.localIdNumber || ms.isLive(claimed))) {
+      const owner = ms.addrOf(claimed);
       this.counters.dropped.spoofed++;
-      this.refusals.refused(
-        remote,
-        'GOSSIP_ERR_SPOOFED_SENDER',
-        `frame from ${env.addr} claims the name ${JSON.stringify(env.from)}, owned by the live member at ${claimed.addr}`,
-      );
-      this.noticeConflict(env.from, claimed.addr, env.addr);
+      this.refusals.refused(remote, 'GOSSIP_ERR_SPOOFED_SENDER', `frame from ${env.addr} claims the name ${JSON.stringify(env.from)}, owned by the live member at ${owner}`);
+      this.noticeConflict(env.from, owner, env.addr);
       return;
     }
     // Any frame from a suspect proves it runs (slow, not dead).
-    if (claimed && claimed.status === 'suspect') this.membership.heardFrom(claimed);
+    if (claimed !== undefined && ms.isSuspect(claimed)) ms.heardFrom(ms.ref(claimed));
     // The connection it came on leads back to its sender: the transport may reply over it (one handshake per pair).
     if (remote !== env.addr && env.addr !== this.address) this.transport.peerAddress?.(remote, env.addr);
     for (const raw of env.msgs) {
@@ -607,14 +606,15 @@ export class GossipNode {
       case MessageType.Nack:
         return this.prober.handleNack(msg);
       case MessageType.Suspect: {
-        const target = this.membership.get(msg.node);
-        const fresh = target !== undefined && target.status === 'alive';
-        this.membership.suspectNode(msg);
+        const ms = this.membership;
+        const target = ms.idOf(msg.node);
+        const fresh = target !== undefined && ms.statusOf(target) === 'alive';
+        ms.suspectNode(msg);
         // Someone saw its host refuse or reset a connection: check it ourselves once; a refusal is our
         // independent confirmation. (Not for timeout-based suspicion: SWIM's probes cover that, and N pings
         // per suspicion would be wasted on a member that is merely slow.)
-        if (fresh && msg.ev && this.profile.streamEvidence && target.id !== this.membership.local.id && msg.from !== this.name && this.membership.statusOf(target.id) === 'suspect') {
-          this.prober.pingOnce(target);
+        if (fresh && msg.ev && this.profile.streamEvidence && target !== ms.localIdNumber && msg.from !== this.name && ms.isSuspect(target)) {
+          this.prober.pingOnce(ms.ref(target));
         }
         return;
       }

@@ -89,6 +89,11 @@ export class Membership {
     return found === undefined ? undefined : this.ref(found);
   }
 
+  /** The name id of a member this node holds (no view allocated, unlike `get`). */
+  idOf(name: string): number | undefined {
+    return this.cols.idOf(name);
+  }
+
   /** A view of the member with name id `id` (held by this node). */
   ref(id: number): MemberRef {
     return new MemberRef(this.cols, id, identities.nameOf(id) as string);
@@ -114,6 +119,9 @@ export class Membership {
   isLive(id: number): boolean {
     const s = this.cols.status[id];
     return s === ALIVE || s === SUSPECT;
+  }
+  isSuspect(id: number): boolean {
+    return this.cols.status[id] === SUSPECT;
   }
   addrOf(id: number): string {
     return this.cols.addrOf(id);
