@@ -10,6 +10,14 @@
  *   synchronous between timers (the engine's retries).
  * Each timer fires at its exact virtual instant, ties in scheduling order.
  * `TimerOptions.keepAlive` is ignored: nothing but the caller drives time.
+ *
+ * The queue is a calendar: one unsorted bucket per virtual millisecond (a
+ * push), and a small heap of the milliseconds that have a bucket. A bucket
+ * is sorted by (time, seq) once, when time reaches it. A simulation keeps
+ * hundreds of thousands of frames in flight (those to a slowed member for
+ * seconds) and fires a few hundred per millisecond: a binary heap over all
+ * of them cost ~2 × 17 comparisons per timer, a tenth of a large
+ * simulation's CPU. The firing order is exactly the heap's.
  */
 import type { Clock, TimerHandle } from './clock';
 
@@ -27,10 +35,21 @@ export interface ScheduledTimer {
 
 const flushJobs = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** Firing order: time, then scheduling order. */
+const earlier = (a: ScheduledTimer, b: ScheduledTimer): number => a.at - b.at || a.seq - b.seq;
+
 export class VirtualClock implements Clock {
   private time: number;
   private seq = 0;
-  private heap: ScheduledTimer[] = [];
+  /** Timers by virtual millisecond (floor of `at`), unsorted, except the one being drained. */
+  private readonly buckets = new Map<number, ScheduledTimer[]>();
+  /** Min-heap of the keys of `buckets`. */
+  private readonly keys: number[] = [];
+  /** The bucket being drained, sorted; `cur[curAt]` fires next. */
+  private cur: ScheduledTimer[] = [];
+  private curAt = 0;
+  /** The millisecond `cur` holds (its later arrivals are inserted in order). */
+  private curKey = -Infinity;
   /** Scheduled and not yet fired nor cleared. */
   private live = 0;
   /** Timers fired so far (for benchmarks). */
@@ -55,7 +74,31 @@ export class VirtualClock implements Clock {
     t.seq = this.seq++;
     if (t.at < this.time) t.at = this.time;
     this.live++;
-    this.push(t);
+    const key = Math.floor(t.at);
+    if (key === this.curKey) {
+      // Into the bucket being drained: after every timer due no later (its seq is the highest).
+      const cur = this.cur;
+      let lo = this.curAt;
+      let hi = cur.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if ((cur[mid] as ScheduledTimer).at <= t.at) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo === cur.length) cur.push(t);
+      else cur.splice(lo, 0, t);
+      return;
+    }
+    if (key < this.curKey) {
+      // Earlier than the loaded bucket (time had not reached it yet): put that one back, reload later.
+      if (this.curAt < this.cur.length) this.file(this.curKey, this.cur.slice(this.curAt));
+      this.cur = [];
+      this.curAt = 0;
+      this.curKey = -Infinity;
+    }
+    const bucket = this.buckets.get(key);
+    if (bucket === undefined) this.file(key, [t]);
+    else bucket.push(t);
   }
 
   clearTimeout(handle: TimerHandle): void {
@@ -74,7 +117,7 @@ export class VirtualClock implements Clock {
   advanceSync(ms: number): void {
     const deadline = this.time + Math.max(0, ms);
     for (;;) {
-      const next = this.heap[0];
+      const next = this.peek();
       if (!next || next.at > deadline) break;
       this.fire(next);
     }
@@ -98,7 +141,7 @@ export class VirtualClock implements Clock {
     let lastCheck = this.time;
     let lastFlush = Math.floor(this.time);
     for (;;) {
-      const next = this.heap[0];
+      const next = this.peek();
       if (!next || next.at > deadline) break;
       if (next.at > this.time && Math.floor(next.at) !== lastFlush) {
         // Time is about to move: let promise jobs of the current instant run, then maybe check.
@@ -120,9 +163,24 @@ export class VirtualClock implements Clock {
     return pred();
   }
 
-  /** Pops the heap's top (`next`) and runs it unless it was cleared. */
+  /** The next timer in firing order (cleared ones included), or undefined. */
+  private peek(): ScheduledTimer | undefined {
+    while (this.curAt >= this.cur.length) {
+      const key = this.popKey();
+      if (key === undefined) return undefined;
+      const bucket = this.buckets.get(key) as ScheduledTimer[];
+      this.buckets.delete(key);
+      bucket.sort(earlier);
+      this.cur = bucket;
+      this.curAt = 0;
+      this.curKey = key;
+    }
+    return this.cur[this.curAt];
+  }
+
+  /** Takes `next` (what peek returned) off the queue and runs it unless it was cleared. */
   private fire(next: ScheduledTimer): void {
-    this.pop();
+    this.curAt++;
     if (!next.fn) return;
     this.time = Math.max(this.time, next.at);
     const fn = next.fn;
@@ -132,41 +190,39 @@ export class VirtualClock implements Clock {
     fn.call(next);
   }
 
-  private push(t: ScheduledTimer): void {
-    const h = this.heap;
-    h.push(t);
-    let i = h.length - 1;
+  /** A new bucket for millisecond `key` (none there yet). */
+  private file(key: number, bucket: ScheduledTimer[]): void {
+    this.buckets.set(key, bucket);
+    const h = this.keys;
+    let i = h.length;
+    h.push(key);
     while (i > 0) {
       const p = (i - 1) >> 1;
-      const parent = h[p] as ScheduledTimer;
-      if (parent.at < t.at || (parent.at === t.at && parent.seq < t.seq)) break;
+      const parent = h[p] as number;
+      if (parent <= key) break;
       h[i] = parent;
       i = p;
     }
-    h[i] = t;
+    h[i] = key;
   }
 
-  private pop(): void {
-    const h = this.heap;
+  private popKey(): number | undefined {
+    const h = this.keys;
+    const top = h[0];
     const last = h.pop();
-    if (!last || h.length === 0) return;
+    if (top === undefined || last === undefined || h.length === 0) return top;
     let i = 0;
     const n = h.length;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
       const r = l + 1;
-      let c = l;
-      const lt = h[l] as ScheduledTimer;
-      if (r < n) {
-        const rt = h[r] as ScheduledTimer;
-        if (rt.at < lt.at || (rt.at === lt.at && rt.seq < lt.seq)) c = r;
-      }
-      const ct = h[c] as ScheduledTimer;
-      if (last.at < ct.at || (last.at === ct.at && last.seq < ct.seq)) break;
-      h[i] = ct;
+      const c = r < n && (h[r] as number) < (h[l] as number) ? r : l;
+      if (last <= (h[c] as number)) break;
+      h[i] = h[c] as number;
       i = c;
     }
     h[i] = last;
+    return top;
   }
 }
