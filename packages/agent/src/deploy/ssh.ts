@@ -128,43 +128,13 @@ export class SshHost {
   /** Runs a shell command on the machine; resolves with its exit code and output (never rejects on a non-zero exit). */
   async run(command: string, opts: { input?: string | Buffer; timeoutMs?: number } = {}): Promise<SshResult> {
     await this.ensureMaster();
-    return new Promise((resolve, reject) => {
-      const child = spawn('ssh', [...this.baseArgs(), '--', this.target.host, command], { stdio: ['pipe', 'pipe', 'pipe'] });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      child.stdout.on('data', (b: Buffer) => out.push(b));
-      child.stderr.on('data', (b: Buffer) => {
-        // Bounded: a runaway remote command cannot fill our memory.
-        if (err.reduce((n, x) => n + x.length, 0) < 64 * 1024) err.push(b);
-      });
-      const timeoutMs = opts.timeoutMs ?? DEFAULT_SSH_OPTIONS.commandTimeoutMs;
-      let settled = false;
-      const settle = (r: SshResult): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve(r);
-      };
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        // Settled now, not on 'close': a multiplexed client hands its stdio to the shared connection,
-        // which keeps our pipes open for as long as it hangs on a machine that stopped answering.
-        child.stdout.destroy();
-        child.stderr.destroy();
-        const stderr = `${Buffer.concat(err).toString('utf8')}no answer within ${Math.round(timeoutMs / 1000)} s (the machine or its network is down?)`;
-        settle({ code: 255, stdout: Buffer.concat(out).toString('utf8'), stderr });
-      }, timeoutMs);
-      child.on('error', (e) => {
-        clearTimeout(timer);
-        settled = true;
-        reject(new AgentError('AGENT_ERR_SSH', `cannot run ssh for ${this.label}: ${e.message}; is OpenSSH's client installed?`, { cause: e }));
-      });
-      child.on('close', (code, signal) => {
-        settle({ code: code ?? (signal ? 255 : 1), stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
-      });
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(opts.input ?? '');
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_SSH_OPTIONS.commandTimeoutMs;
+    const r = await sshProcess([...this.baseArgs(), '--', this.target.host, command], timeoutMs, {
+      input: opts.input ?? '',
+      timeoutNote: `no answer within ${Math.round(timeoutMs / 1000)} s (the machine or its network is down?)`,
     });
+    if (r.spawnError) throw new AgentError('AGENT_ERR_SSH', `cannot run ssh for ${this.label}: ${r.spawnError.message}; is OpenSSH's client installed?`, { cause: r.spawnError });
+    return { code: r.code, stdout: r.stdout, stderr: r.stderr };
   }
 
   /** Runs a command that must succeed; an error names the machine, the step and ssh's or the command's message. */
@@ -211,12 +181,48 @@ export class SshHost {
 }
 
 /** An ssh that does not run a remote command (`-O` requests, starting the shared connection): bounded too. */
-function spawnSsh(args: string[], timeoutMs: number = DEFAULT_SSH_OPTIONS.controlRequestTimeoutMs): Promise<{ code: number; stderr: string }> {
+async function spawnSsh(args: string[], timeoutMs: number = DEFAULT_SSH_OPTIONS.controlRequestTimeoutMs): Promise<{ code: number; stderr: string }> {
+  const r = await sshProcess(args, timeoutMs, { timeoutNote: `no answer within ${Math.round(timeoutMs / 1000)} s` });
+  return r.spawnError ? { code: 127, stderr: r.spawnError.message } : { code: r.code, stderr: r.stderr };
+}
+
+/** How one ssh process ended. */
+interface SshExit {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** ssh could not be started at all (not installed?). */
+  readonly spawnError?: Error;
+}
+
+/** Stderr kept per ssh process: a runaway remote command cannot fill our memory. */
+const MAX_STDERR_BYTES = 64 * 1024;
+
+/**
+ * Runs `ssh ARGS` and settles once: when it exits, when it cannot be
+ * started, or after `timeoutMs`: then it is SIGKILLed and reads as exit 255
+ * with `timeoutNote` at the end of its stderr. Settled on the timeout
+ * itself, not on 'close': a multiplexed client hands its stdio to the
+ * shared connection, which keeps our pipes open for as long as it hangs on
+ * a machine that stopped answering. With `input`, stdin is a pipe fed with
+ * it and stdout is collected; without, both are closed.
+ */
+function sshProcess(args: string[], timeoutMs: number, opts: { input?: string | Buffer; timeoutNote: string }): Promise<SshExit> {
   return new Promise((resolve) => {
-    const child = spawn('ssh', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
+    const withInput = opts.input !== undefined;
+    const child = spawn('ssh', args, { stdio: withInput ? ['pipe', 'pipe', 'pipe'] : ['ignore', 'ignore', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let errBytes = 0;
+    child.stdout?.on('data', (b: Buffer) => out.push(b));
+    child.stderr?.on('data', (b: Buffer) => {
+      if (errBytes >= MAX_STDERR_BYTES) return;
+      err.push(b);
+      errBytes += b.length;
+    });
+    const text = (bs: Buffer[]): string => Buffer.concat(bs).toString('utf8');
     let settled = false;
-    const settle = (r: { code: number; stderr: string }): void => {
+    const settle = (r: SshExit): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -224,14 +230,16 @@ function spawnSsh(args: string[], timeoutMs: number = DEFAULT_SSH_OPTIONS.contro
     };
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      child.stderr.destroy();
-      settle({ code: 255, stderr: `${stderr}no answer within ${Math.round(timeoutMs / 1000)} s` });
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      settle({ code: 255, stdout: text(out), stderr: `${text(err)}${opts.timeoutNote}` });
     }, timeoutMs);
-    child.stderr.on('data', (b: Buffer) => {
-      if (stderr.length < 64 * 1024) stderr += b.toString();
-    });
-    child.on('error', (e) => settle({ code: 127, stderr: e.message }));
-    child.on('close', (code) => settle({ code: code ?? 1, stderr }));
+    child.on('error', (e) => settle({ code: 127, stdout: '', stderr: e.message, spawnError: e }));
+    child.on('close', (code, signal) => settle({ code: code ?? (signal ? 255 : 1), stdout: text(out), stderr: text(err) }));
+    if (child.stdin) {
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(opts.input);
+    }
   });
 }
 
