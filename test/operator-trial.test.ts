@@ -20,17 +20,15 @@
  * Skips (with the reason) without root or network namespaces.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deploy, destroy, killUnit, readDeployment, unitOf } from '@rhizome/agent';
+import { describe, expect, it } from 'vitest';
+import { deploy, killUnit, readDeployment, unitOf } from '@rhizome/agent';
 import { until } from '@rhizome/test-support';
 import { rhizomeIn } from '../packages/agent/test/cli/harness';
-import { closeSshConnections } from '../packages/agent/src/deploy/remote';
 import { converge, ROOT } from './e2e-support';
-import { sshHostsUnavailable, startSshHosts, type SshHosts } from './ssh-hosts';
+import { sshHostsUnavailable, useSshMachines, type SshHosts } from './ssh-hosts';
 
 const unavailable = await sshHostsUnavailable();
 if (unavailable) process.stderr.write(`skipping the operator trial tests: ${unavailable}\n`);
@@ -43,21 +41,9 @@ let root = '';
 let home = '';
 let hosts: SshHosts;
 
-beforeAll(async () => {
-  if (unavailable) return;
-  root = await mkdtemp(join(tmpdir(), 'rz-trial-'));
-  home = join(root, 'home');
-  hosts = await startSshHosts(join(root, 'hosts'), 3, { prefix: 'tr', subnet: '10.237' });
-  process.env['RHIZOME_SSH_CONFIG'] = hosts.sshConfig;
-}, 60_000);
-
-afterAll(async () => {
-  if (unavailable) return;
-  await destroy(home, { deployment: NAME }).catch(() => undefined);
-  await closeSshConnections();
-  await hosts?.cleanup();
-  await rm(root, { recursive: true, force: true });
-}, 90_000);
+useSshMachines({ unavailable, name: NAME, tmpPrefix: 'rz-trial-', count: 3, hosts: { prefix: 'tr', subnet: '10.237' } }, (bed) => {
+  ({ root, home, hosts } = bed);
+});
 
 function bundle(charm: string): string {
   const m = hosts.machines;

@@ -16,17 +16,16 @@
  *   - destroy: no process left in any machine (by pid), directories gone.
  * Skips (with the reason) without root or network namespaces.
  */
-import { access, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { access, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { addUnit, clientFor, deploy, destroy, killUnit, readDeployment, removeUnit, startUnit, stopUnit, unitOf, type AgentStatus } from '@rhizome/agent';
 import { fetchClusterStatus } from '../packages/agent/src/cli/status/fetch';
 import { addMachine, listMachines, removeMachine } from '../packages/agent/src/deploy/machines';
 import { agentArtifact, charmArtifact, supervisorArtifact } from '../packages/agent/src/deploy/release';
-import { closeSshConnections, installArtifacts } from '../packages/agent/src/deploy/remote';
+import { installArtifacts } from '../packages/agent/src/deploy/remote';
 import { converge, ROOT } from './e2e-support';
-import { sshHostsUnavailable, startSshHosts, type SshHosts } from './ssh-hosts';
+import { sshHostsUnavailable, useSshMachines, type SshHosts } from './ssh-hosts';
 import { until } from '@rhizome/test-support';
 
 const unavailable = await sshHostsUnavailable();
@@ -37,21 +36,9 @@ let root = '';
 let home = '';
 let hosts: SshHosts;
 
-beforeAll(async () => {
-  if (unavailable) return;
-  root = await mkdtemp(join(tmpdir(), 'rz-ssh-'));
-  home = join(root, 'home');
-  hosts = await startSshHosts(join(root, 'hosts'), 5, { withoutNode: [4] });
-  process.env['RHIZOME_SSH_CONFIG'] = hosts.sshConfig;
-}, 60_000);
-
-afterAll(async () => {
-  if (unavailable) return;
-  await destroy(home, { deployment: NAME }).catch(() => undefined);
-  await closeSshConnections();
-  await hosts?.cleanup();
-  await rm(root, { recursive: true, force: true });
-}, 90_000);
+useSshMachines({ unavailable, name: NAME, tmpPrefix: 'rz-ssh-', count: 5, hosts: { withoutNode: [4] } }, (bed) => {
+  ({ root, home, hosts } = bed);
+});
 
 function bundle(machines: number[], datanodesTo: number[]): string {
   const m = hosts.machines;

@@ -13,10 +13,14 @@
  * bridge, and is safe to call twice.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { afterAll, beforeAll } from 'vitest';
+import { destroy } from '@rhizome/agent';
 import { until } from '@rhizome/test-support';
+import { closeSshConnections } from '../packages/agent/src/deploy/remote';
 
 const run = promisify(execFile);
 
@@ -179,4 +183,41 @@ async function nsPids(ns: string): Promise<number[]> {
   } catch {
     return [];
   }
+}
+
+/** A test file's machines and its deployment's home, as `useSshMachines` made them. */
+export interface SshTestbed {
+  /** A fresh temporary directory holding `home` and the machines' files. */
+  readonly root: string;
+  /** The RHIZOME home of the test's deployments. */
+  readonly home: string;
+  readonly hosts: SshHosts;
+}
+
+/**
+ * Registers the beforeAll and afterAll of a test file that deploys to SSH
+ * machines: before, `count` machines under a fresh `<tmp>/<tmpPrefix>…`
+ * directory, RHIZOME_SSH_CONFIG pointing at them, and `ready` given where
+ * everything is; after, the deployment `name` destroyed, the shared SSH
+ * connections closed, the machines and the directory removed. Nothing is
+ * done when `unavailable` (sshHostsUnavailable's reason) is set.
+ */
+export function useSshMachines(opts: { readonly unavailable: string | undefined; readonly name: string; readonly tmpPrefix: string; readonly count: number; readonly hosts?: SshHostsOptions }, ready: (bed: SshTestbed) => void): void {
+  let root: string | undefined;
+  let hosts: SshHosts | undefined;
+  beforeAll(async () => {
+    if (opts.unavailable) return;
+    root = await mkdtemp(join(tmpdir(), opts.tmpPrefix));
+    hosts = await startSshHosts(join(root, 'hosts'), opts.count, opts.hosts);
+    process.env['RHIZOME_SSH_CONFIG'] = hosts.sshConfig;
+    ready({ root, home: join(root, 'home'), hosts });
+  }, 60_000);
+  afterAll(async () => {
+    // Also after a failed start: whatever was made is removed.
+    if (opts.unavailable || root === undefined) return;
+    await destroy(join(root, 'home'), { deployment: opts.name }).catch(() => undefined);
+    await closeSshConnections();
+    await hosts?.cleanup();
+    await rm(root, { recursive: true, force: true });
+  }, 90_000);
 }
