@@ -11,7 +11,7 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Table from 'cli-table3';
-import { Engine, event, fact, type HandlerSpec } from '../packages/engine/src/index';
+import { Engine, event, fact, type HandlerSpec, type RunReport } from '../packages/engine/src/index';
 import { createKnowledgeBase } from '../packages/engine/src/testing';
 
 interface EngineBenchResult {
@@ -122,15 +122,7 @@ async function kFactsOneRun(k: number): Promise<number> {
     historySize: 1,
     handlers: [{ name: 'wide', when: event('go'), run: (ctx) => { const base = ctx.get<number>('round') ?? 0; ctx.set('round', base + 1); for (let i = 0; i < k; i++) ctx.set(`wide.${i}`, base + i); } }],
   });
-  const go = { kind: 'internal' as const, name: 'go' };
-  const samples: number[] = [];
-  for (let i = 0; i < 12; i++) {
-    const t0 = process.cpuUsage();
-    await engine.submit(go);
-    const d = process.cpuUsage(t0);
-    samples.push((d.user + d.system) / 1e3);
-  }
-  return median(samples.slice(2));
+  return medianRunMs(engine);
 }
 
 /** One event that queues K handlers at once (the run queue's cost). */
@@ -141,16 +133,9 @@ async function kHandlersQueued(k: number): Promise<number> {
   for (let i = 0; i < k; i++) handlers.push({ name: `q${i}`, when: event('go'), priority: i % 7, run: (ctx) => ctx.set(`q.${i}`, round) });
   handlers.push({ name: 'round', when: event('go'), priority: 100, run: () => void round++ });
   const engine = new Engine({ handlers, historySize: 1, maxHandlerExecutions: Math.max(1000, k + 1) });
-  const go = { kind: 'internal' as const, name: 'go' };
-  const samples: number[] = [];
-  for (let i = 0; i < 12; i++) {
-    const t0 = process.cpuUsage();
-    const r = await engine.submit(go);
-    const d = process.cpuUsage(t0);
+  return medianRunMs(engine, (r) => {
     if (r.steps.length !== k + 1) throw new Error(`expected ${k} steps, got ${r.steps.length}`);
-    samples.push((d.user + d.system) / 1e3);
-  }
-  return median(samples.slice(2));
+  });
 }
 
 /** ctx.keys() (all keys, and under a prefix) on a 100k-fact knowledge base, per call, in a run that also changes one fact. */
@@ -164,25 +149,28 @@ async function keysOn100k(): Promise<{ allMs: number; prefixMs: number }> {
     historySize: 1,
     handlers: [{ name: 'list', when: event('go'), run: (ctx) => { ctx.set('tick', (ctx.get<number>('tick') ?? 0) + 1); seen = (mode === 'all' ? ctx.keys() : ctx.keys('fact.42')).length; } }],
   });
-  const go = { kind: 'internal' as const, name: 'go' };
-  const measure = async (): Promise<number> => {
-    const samples: number[] = [];
-    for (let i = 0; i < 12; i++) {
-      const t0 = process.cpuUsage();
-      await engine.submit(go);
-      const d = process.cpuUsage(t0);
-      samples.push((d.user + d.system) / 1e3);
-    }
-    return median(samples.slice(2));
-  };
-  const allMs = await measure();
+  const allMs = await medianRunMs(engine);
   const all = seen;
   mode = 'prefix';
-  const prefixMs = await measure();
+  const prefixMs = await medianRunMs(engine);
   const some = seen;
   if (all !== 100_001) throw new Error(`keys() returned ${all} keys`);
   if (some !== 1000) throw new Error(`keys('fact.42') returned ${some} keys`);
   return { allMs, prefixMs };
+}
+
+/** Median CPU time (ms) of one run of the event `go`, over 12 runs less 2 to warm up; `check` sees each run's report. */
+async function medianRunMs(engine: Engine, check?: (r: RunReport) => void): Promise<number> {
+  const go = { kind: 'internal' as const, name: 'go' };
+  const samples: number[] = [];
+  for (let i = 0; i < 12; i++) {
+    const t0 = process.cpuUsage();
+    const r = await engine.submit(go);
+    const d = process.cpuUsage(t0);
+    check?.(r);
+    samples.push((d.user + d.system) / 1e3);
+  }
+  return median(samples.slice(2));
 }
 
 function median(xs: number[]): number {
