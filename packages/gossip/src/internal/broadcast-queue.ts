@@ -97,12 +97,12 @@ export class BroadcastQueue {
   /**
    * Up to `maxBytes` of broadcasts (counting `overheadPerMsg` each), fewest-sent
    * and newest first; each returned one counts as transmitted once more.
+   * Appended to `out` when given (no array per take).
    */
-  take(maxBytes: number, overheadPerMsg = 2): unknown[] {
+  take(maxBytes: number, out: unknown[] = [], overheadPerMsg = 2): unknown[] {
     this.lastTakenBytes = 0;
-    if (this.length === 0) return [];
+    if (this.length === 0) return out;
     const limit = this.limit();
-    const out: unknown[] = [];
     let used = 0;
     const taken: Entry[] = [];
     const smallest = this.minSize + overheadPerMsg;

@@ -70,6 +70,8 @@ export class Dissemination {
   private lastNewGossipLink = -Infinity;
   /** Encodings of queued broadcasts, by message object (see send). */
   private readonly encoded = new WeakMap<object, Uint8Array>();
+  /** The node's queues, asked for once (the node builds some of them after this). */
+  private queueList: readonly BroadcastQueue[] | null = null;
 
   constructor(private readonly d: DisseminationDeps) {}
 
@@ -94,8 +96,10 @@ export class Dissemination {
     if (!this.d.running()) return;
     let all: unknown[] = msgs;
     if (piggyback) {
-      const extra = this.takeBroadcasts(this.d.profile.gossipBudget);
-      if (extra.length > 0) all = [...msgs, ...extra];
+      const n = msgs.length;
+      // Taken straight into a copy of `msgs` (the caller's array is left alone); the copy goes if nothing rode along.
+      const withExtra = this.takeBroadcasts(this.d.profile.gossipBudget, msgs.slice());
+      if (withExtra.length > n) all = withExtra;
     }
     if (all.length === 0) return;
     const direct = this.d.transport.sendEnvelope;
@@ -139,7 +143,7 @@ export class Dissemination {
       return;
     }
     const size = estimateSize(msg);
-    this.d.queues()[0]!.queue(onDone ? { key, msg, size, onDone } : { key, msg, size });
+    this.queues()[0]!.queue(onDone ? { key, msg, size, onDone } : { key, msg, size });
   }
 
   /**
@@ -167,17 +171,23 @@ export class Dissemination {
     if (this.anythingQueued()) this.gossipTimer = this.d.clock.setTimeout(() => this.tick(), this.d.profile.gossipInterval);
   }
 
-  private anythingQueued(): boolean {
-    return this.d.queues().some((q) => q.length > 0);
+  private queues(): readonly BroadcastQueue[] {
+    this.queueList ??= this.d.queues();
+    return this.queueList;
   }
 
-  /** Up to `budget` bytes of queued broadcasts, taken from the queues in priority order. */
-  private takeBroadcasts(budget: number): unknown[] {
-    const out: unknown[] = [];
+  private anythingQueued(): boolean {
+    for (const q of this.queues()) if (q.length > 0) return true;
+    return false;
+  }
+
+  /** Up to `budget` bytes of queued broadcasts, taken from the queues in priority order, appended to `out`. */
+  private takeBroadcasts(budget: number, out: unknown[] = []): unknown[] {
     let left = budget;
-    for (const q of this.d.queues()) {
+    for (const q of this.queues()) {
       if (left <= 64) break;
-      out.push(...q.take(left));
+      if (q.length === 0) continue;
+      q.take(left, out);
       left -= q.lastTakenBytes;
     }
     return out;
