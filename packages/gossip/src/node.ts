@@ -273,6 +273,8 @@ export class GossipNode {
       this.ctx,
       {
         emit: (event, member) => this.onMembershipEvent(event, member),
+        // onMembershipEvent acts on failed, leave and reap itself; the others only reach listeners.
+        listens: (event) => event === 'member-failed' || event === 'member-leave' || event === 'member-reap' || this.emitter.listens(event),
         broadcast: (key, msg, onDone) => this.dissemination.queueBroadcast(key, msg, onDone),
         conflict: (existing, claimedAddr) => this.onConflict(existing, claimedAddr),
       },

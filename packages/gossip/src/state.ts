@@ -42,6 +42,8 @@ export type MembershipEvent = 'member-join' | 'member-update' | 'member-leave' |
 
 export interface MembershipHooks {
   emit(event: MembershipEvent, member: Member): void;
+  /** Whether anyone listens to `event` (a suspicion is started on every member at once: no snapshot for nobody). */
+  listens(event: MembershipEvent): boolean;
   /** Queue news about `key` (a member name) for gossip. */
   broadcast(key: string, msg: Message, onDone?: () => void): void;
   /** A member name is claimed from a second address while its owner is alive. */
@@ -295,7 +297,7 @@ export class Membership {
         this.deadNode({ t: MessageType.Dead, node: state.name, inc: state.inc, from: this.ctx.name });
       }),
     );
-    this.hooks.emit('member-suspect', snapshot(state));
+    if (this.hooks.listens('member-suspect')) this.hooks.emit('member-suspect', snapshot(state));
   }
 
   deadNode(d: DeadMsg, onDone?: () => void): void {
@@ -457,9 +459,9 @@ export class Membership {
       const oldest = this.heardAt.keys().next().value;
       if (oldest !== undefined) this.heardAt.delete(oldest);
     }
+    if (last === undefined) return true;
     const p = this.ctx.profile;
-    const refresh = Math.max(p.probeInterval, suspicionTimeout(p.suspicionMult, this.live, p.probeInterval) / 2);
-    return last === undefined || now - last >= refresh;
+    return now - last >= Math.max(p.probeInterval, suspicionTimeout(p.suspicionMult, this.live, p.probeInterval) / 2);
   }
 
   private setStatus(id: number, status: StatusCode): void {

@@ -39,8 +39,14 @@ export interface EvidenceRule {
 
 export class Suspicion {
   private n = 0;
-  private readonly confirmations = new Set<string>();
-  private readonly witnesses = new Set<string>();
+  /**
+   * Accusers counted so far: at most k + 1 (k is suspicionMult − 2), so a
+   * short array. Every member holds a suspicion per suspect, and a large
+   * simulation starts millions of them: two Sets each were much of its GC.
+   */
+  private readonly confirmations: string[];
+  /** Accusers with stream evidence (none for a slow member: made on the first). */
+  private witnesses: Set<string> | null = null;
   private timer: TimerHandle | null;
   private readonly start: number;
   private deadline: number;
@@ -54,7 +60,7 @@ export class Suspicion {
     private readonly rule: EvidenceRule,
     private readonly onTimeout: (confirmations: number) => void,
   ) {
-    this.confirmations.add(from);
+    this.confirmations = [from];
     this.start = clock.now();
     const timeout = k < 1 ? min : max;
     this.deadline = this.start + timeout;
@@ -70,8 +76,8 @@ export class Suspicion {
     if (this.timer === null) return false;
     const newWitness = evidence && this.witness(from);
     if (this.n >= this.k) return newWitness;
-    if (this.confirmations.has(from)) return newWitness;
-    this.confirmations.add(from);
+    if (this.confirmations.includes(from)) return newWitness;
+    this.confirmations.push(from);
     this.n++;
     const remaining = remainingSuspicionTime(this.n, this.k, this.clock.now() - this.start, this.min, this.max);
     this.reschedule(this.clock.now() + Math.max(0, remaining));
@@ -80,6 +86,7 @@ export class Suspicion {
 
   /** Record an evidence witness; true if new. Cuts the deadline once enough are in. */
   private witness(from: string): boolean {
+    this.witnesses ??= new Set();
     if (this.witnesses.has(from)) return false;
     this.witnesses.add(from);
     if (this.witnesses.size >= this.rule.needed) this.reschedule(this.clock.now() + this.rule.timeout);
@@ -100,7 +107,7 @@ export class Suspicion {
 
   /** Enough independent stream evidence (refused/reset) is in: nobody listens there. */
   get hasEvidence(): boolean {
-    return this.witnesses.size >= this.rule.needed;
+    return (this.witnesses?.size ?? 0) >= this.rule.needed;
   }
 
   /** When the suspicion started (clock time). */

@@ -30,6 +30,11 @@ export class TypedEmitter<Events extends { [K in keyof Events]: unknown }> {
     this.listeners.get(event)?.delete(fn as (arg: never) => void);
   }
 
+  /** Whether `event` has a listener (to skip building an argument nobody reads). */
+  listens(event: keyof Events): boolean {
+    return (this.listeners.get(event)?.size ?? 0) > 0;
+  }
+
   emit<K extends keyof Events>(event: K, arg: Events[K]): void {
     const set = this.listeners.get(event);
     if (!set || set.size === 0) return;
