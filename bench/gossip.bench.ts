@@ -154,7 +154,9 @@ async function main(): Promise<void> {
       head: ['N', 'join rounds', 'event rounds', 'msgs/member/s', 'frames/member/s', 'slowed', 'healthy FP, LG off', 'healthy FP, LG on', 'slowed failed, LG off', 'slowed failed, LG on', 'wall s', 'cpu s', 'peak RSS MB', 'join cpu s', 'heap B/pair'],
     });
     for (const n of o.simN) {
-      const s = await measureSim(n, (m) => console.log(`  ${m}`), 42, o.simFp);
+      // Each line says how much CPU the process has used so far: where a large N spends it.
+      const cpu = (): string => ((c) => (c.user + c.system) / 1e6)(process.cpuUsage()).toFixed(0);
+      const s = await measureSim(n, (m) => console.log(`  [cpu ${cpu()} s] ${m}`), 42, o.simFp);
       for (const [metric, v] of [
         ['sim_join_rounds', s.join_rounds],
         ['sim_event_rounds', s.event_rounds],
