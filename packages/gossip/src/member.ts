@@ -53,6 +53,8 @@ export function toWireStatus(s: MemberStatus): WireStatus {
 }
 
 export function tagsEqual(a: Tags, b: Tags): boolean {
+  // Usually the very same (interned) object: no key arrays for that.
+  if (a === b) return true;
   const ka = Object.keys(a);
   if (ka.length !== Object.keys(b).length) return false;
   for (const k of ka) if (a[k] !== b[k]) return false;

@@ -38,12 +38,23 @@ export class TypedEmitter<Events extends { [K in keyof Events]: unknown }> {
   emit<K extends keyof Events>(event: K, arg: Events[K]): void {
     const set = this.listeners.get(event);
     if (!set || set.size === 0) return;
-    for (const fn of [...set]) {
-      try {
-        (fn as (arg: Events[K]) => void)(arg);
-      } catch (err) {
-        this.onListenerError(String(event), err);
+    // Listeners may (un)subscribe while we call them: the ones present now are called. For one, no
+    // copy is needed (a join at N = 10,000 emits 10⁸ member-join): the loop stops after it.
+    if (set.size === 1) {
+      for (const fn of set) {
+        this.call(fn, event, arg);
+        break;
       }
+      return;
+    }
+    for (const fn of [...set]) this.call(fn, event, arg);
+  }
+
+  private call<K extends keyof Events>(fn: (arg: never) => void, event: K, arg: Events[K]): void {
+    try {
+      (fn as (arg: Events[K]) => void)(arg);
+    } catch (err) {
+      this.onListenerError(String(event), err);
     }
   }
 
