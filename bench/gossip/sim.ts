@@ -11,8 +11,15 @@
  *   fp_rate_lifeguard_off  10% of members (at most slowedCount(N)) slowed (each frame in and out +SLOW_MS,
  *   fp_rate_lifeguard_on   a member stalled for seconds); fraction of the
  *                        healthy members declared failed by anyone during the
- *                        window, plain SWIM (a cluster of its own) vs Lifeguard
- *                        (the first cluster, after the event; all are alive).
+ *                        window (all are alive). Both windows run on the one
+ *                        cluster, after the event: Lifeguard on (the profile's
+ *                        default) first; then the slowed members recover, the
+ *                        cluster converges again, Lifeguard is switched off on
+ *                        every node (setLifeguard), and plain SWIM meets the
+ *                        next slowedCount(N) members, slowed the same way. (Until
+ *                        December 2026 plain SWIM had a second cluster of its
+ *                        own: at N = 10,000 its join and first push-pull wave
+ *                        alone were a quarter of the section's CPU.)
  *   slowed_failed_...    the same for the slowed members themselves.
  *   join_cpu_s           CPU to build the first cluster and join it (N² work: everyone learns everyone).
  *   heap_per_pair_b      heap (typed-array buffers included) after a full GC right after that
@@ -21,8 +28,8 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createNode, DEFAULT_LAN_PROFILE } from '../../packages/gossip/src/index';
-import { SimNetwork } from '../../packages/gossip/src/testing';
-import type { GossipNode, GossipProfile } from '../../packages/gossip/src/index';
+import { setLifeguard, SimNetwork } from '../../packages/gossip/src/testing';
+import type { GossipNode } from '../../packages/gossip/src/index';
 
 export interface SimResult {
   n: number;
@@ -93,7 +100,7 @@ export function slowedCount(n: number): number {
   return Math.max(1, Math.min(MAX_SLOWED, Math.round(n / 10), Math.floor(MAX_SLOWED_LOAD / n)));
 }
 
-function build(n: number, seed: number, tuning: Partial<GossipProfile> = {}): Sim {
+function build(n: number, seed: number): Sim {
   // Trusted: messages travel as shared objects, never encoded (the codec is measured by the real-process section).
   // No process is killed here: no connection table to keep for reset-on-kill (two map updates per frame).
   const net = new SimNetwork({ seed, latency: [1, 5], trusted: true, connectionIdleMs: 0 });
@@ -105,7 +112,6 @@ function build(n: number, seed: number, tuning: Partial<GossipProfile> = {}): Si
       clock: net.clock,
       random: net.forkRandom(),
       profile,
-      tuning,
     });
     // Cheap convergence tracking: members known alive per node, from its own events.
     node.on('member-join', () => sim.known[i]!++);
@@ -136,17 +142,23 @@ async function shutdown(sim: Sim): Promise<void> {
 
 type FpResult = { healthy: number; slowed: number } | null;
 
-/** Slow `slowedCount(n)` members for a window; what fraction of the healthy and of the slowed were declared failed. */
-async function fpWindow(s: Sim, lifeguard: boolean, log: (m: string) => void): Promise<FpResult> {
+/**
+ * Slow `slowedCount(n)` members (the `first`-th from the end on) for a
+ * window, then restore them; what fraction of the healthy and of the slowed
+ * were declared failed.
+ */
+async function fpWindow(s: Sim, lifeguard: boolean, first: number, log: (m: string) => void): Promise<FpResult> {
   const n = s.nodes.length;
   const slowed = slowedCount(n);
+  const names = Array.from({ length: slowed }, (_, i) => `n${n - 1 - first - i}`);
   await s.net.clock.advance(2_000);
   s.failedNames.clear();
   s.failedEvents = 0;
-  for (let i = 0; i < slowed; i++) s.net.slow(`sim://n${n - 1 - i}`, SLOW_MS);
+  for (const name of names) s.net.slow(`sim://${name}`, SLOW_MS);
   const windowMs = n >= 1000 ? 30_000 : 60_000;
   await s.net.clock.advance(windowMs);
-  const slowNames = new Set(Array.from({ length: slowed }, (_, i) => `n${n - 1 - i}`));
+  for (const name of names) s.net.slow(`sim://${name}`, 0);
+  const slowNames = new Set(names);
   const slowFailed = [...s.failedNames].filter((x) => slowNames.has(x)).length;
   const healthyFailed = s.failedNames.size - slowFailed;
   log(
@@ -156,11 +168,11 @@ async function fpWindow(s: Sim, lifeguard: boolean, log: (m: string) => void): P
 }
 
 /**
- * The first cluster: join, idle, event and (with `fp`) the Lifeguard window,
- * which is the profile's default. In a function of its own so that nothing
- * keeps its nodes once it returns: the plain-SWIM cluster is built after.
+ * The cluster: join, idle, event and (with `fp`) the two false-positive
+ * windows, Lifeguard on, then off. In a function of its own so that nothing
+ * keeps its nodes once it returns.
  */
-async function firstCluster(n: number, seed: number, fp: boolean, log: (m: string) => void) {
+async function runCluster(n: number, seed: number, fp: boolean, log: (m: string) => void) {
   const c0 = process.cpuUsage();
   const sim = build(n, seed);
   const clock = sim.net.clock;
@@ -186,22 +198,26 @@ async function firstCluster(n: number, seed: number, fp: boolean, log: (m: strin
   const event_rounds = evOk ? (clock.now() - te) / profile.gossipInterval : null;
   log(`sim N=${n}: event reached all in ${event_rounds?.toFixed(1) ?? 'timeout'} rounds; ${msgs_per_member_s.toFixed(1)} msgs, ${frames_per_member_s.toFixed(1)} frames /member/s idle`);
 
-  const on = fp ? await fpWindow(sim, true, log) : null;
+  let on: FpResult = null;
+  let off: FpResult = null;
+  if (fp) {
+    on = await fpWindow(sim, true, 0, log);
+    // Let the slowed recover (their refutations land in milliseconds now) and everyone see all alive again.
+    const recovered = await clock.runUntil(() => sim.known.every((k) => k >= n - 1), 60_000, profile.gossipInterval);
+    await clock.advance(10_000);
+    log(`sim N=${n}: ${recovered ? 'all alive everywhere again' : 'not all alive everywhere after 60 s'}; Lifeguard switched off`);
+    for (const node of sim.nodes) setLifeguard(node, false);
+    if (recovered) off = await fpWindow(sim, false, slowedCount(n), log);
+  }
   await shutdown(sim);
-  return { join_rounds, join_cpu_s, heap_per_pair_b, msgs_per_member_s, frames_per_member_s, event_rounds, on };
+  return { join_rounds, join_cpu_s, heap_per_pair_b, msgs_per_member_s, frames_per_member_s, event_rounds, on, off };
 }
 
 /** `fp` false skips the two false-positive windows (Lifeguard on in the first cluster, plain SWIM in a second). */
 export async function measureSim(n: number, log: (m: string) => void, seed = 42, fp = true): Promise<SimResult> {
   const w0 = performance.now();
   const c0 = process.cpuUsage();
-  const { join_rounds, join_cpu_s, heap_per_pair_b, msgs_per_member_s, frames_per_member_s, event_rounds, on } = await firstCluster(n, seed, fp, log);
-  let off: FpResult = null;
-  if (fp) {
-    const s = build(n, seed + 1, { lifeguard: false });
-    if ((await converge(s, 300_000)) !== null) off = await fpWindow(s, false, log);
-    await shutdown(s);
-  }
+  const { join_rounds, join_cpu_s, heap_per_pair_b, msgs_per_member_s, frames_per_member_s, event_rounds, on, off } = await runCluster(n, seed, fp, log);
   const slowed = slowedCount(n);
   return {
     n,

@@ -145,6 +145,20 @@ const FRAME_DROP_FIELD = {
   GOSSIP_ERR_LABEL: 'label',
 } as const;
 
+/** Per node: how `setLifeguard` reaches its private parts (testing only). */
+const lifeguardSwitches = new WeakMap<GossipNode, (on: boolean) => void>();
+
+/**
+ * @internal (exported by `@rhizome/gossip/testing` only) Switch Lifeguard on
+ * or off at run time. For a benchmark that measures false positives with and
+ * without it on one converged cluster rather than joining a second one (at
+ * N = 10,000 a join is 10⁸ insertions). Suspicions already running keep the
+ * setting they started with; switch between windows, not during one.
+ */
+export function setLifeguard(node: GossipNode, on: boolean): void {
+  lifeguardSwitches.get(node)?.(on);
+}
+
 export class GossipNode {
   readonly name: string;
   readonly address: string;
@@ -248,7 +262,7 @@ export class GossipNode {
         this.refusals.refused(this.receivingFrom ?? this.address, 'GOSSIP_ERR_IMPLAUSIBLE', `${what}: too far ahead of what this node knows (refused, not adopted)`);
       },
     };
-    this.dissemination = new Dissemination({
+    const disseminationDeps = {
       name: this.name,
       address: this.address,
       profile: this.profile,
@@ -262,7 +276,15 @@ export class GossipNode {
       membership: () => this.membership,
       queues: () => [this.broadcasts, this.userEvents.queue, this.queries.queue],
       running: () => this.state !== 'shutdown',
-      speakTo: (addr) => speakTo(PROTOCOL_VERSIONS, this.peerVersions.get(addr)),
+      speakTo: (addr: string) => speakTo(PROTOCOL_VERSIONS, this.peerVersions.get(addr)),
+    };
+    this.dissemination = new Dissemination(disseminationDeps);
+    lifeguardSwitches.set(this, (on) => {
+      const profile = resolveProfile(this.profile, { lifeguard: on });
+      // Every mechanism reads the profile through these at each use.
+      (this as { profile: GossipProfile }).profile = profile;
+      (this.ctx as { profile: GossipProfile }).profile = profile;
+      disseminationDeps.profile = profile;
     });
     this.broadcasts = new BroadcastQueue(
       () => retransmitLimit(this.profile.retransmitMult, this.membership.numLive()),

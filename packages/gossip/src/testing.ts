@@ -7,6 +7,7 @@
 export { SimNetwork } from './sim-network';
 export type { SimNetworkOptions, LinkConditions, SimNetworkStats } from './sim-network';
 export { seededRandom } from './prng';
+export { setLifeguard } from './node';
 export type { Random } from './prng';
 export { PROTOCOL_VERSION, PROTOCOL_VERSIONS, DEFAULT_MAX_FRAME_SIZE, MAX_LABEL_BYTES, FrameError, encodeFrames, decodeFrame } from './internal/codec';
 export type { Envelope, FrameErrorCode, CodecOptions, VersionRange } from './internal/codec';
