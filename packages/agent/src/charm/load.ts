@@ -2,7 +2,8 @@
  * Loading a charm: `import()` of its compiled module (`charmModule`, written
  * by deploy or `rhizome build-charm`; see compile.ts), or, without one, of
  * `<charmDir>/charm.ts` itself where the process can load TypeScript (tests,
- * tsx) and else of a fresh compile of it. Then every check that can fail before the
+ * tsx) and else of a fresh compile of it (in a process of its own,
+ * compile-child.ts). Then every check that can fail before the
  * agent touches the mesh: the default export is a charm definition, its
  * metadata parses, its interfaces are known, and its handlers compile (a
  * handler without preconditions is refused by the engine). Any failure is an
@@ -57,9 +58,10 @@ async function importCharm(file: string, charmDir: string, charmModule: string |
   } catch (err) {
     if ((err as { code?: string }).code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw err;
   }
-  // Plain Node: compile it (esbuild, cached; not type-checked: deploy and build-charm do that).
-  const { buildCharm } = await import('./compile');
-  return load((await buildCharm(charmDir, { typecheck: false })).module);
+  // Plain Node: compile it (esbuild, cached; not type-checked: deploy and build-charm do that), in a process
+  // of its own: esbuild would otherwise stay in this one (compile-child.ts).
+  const { compileCharmInChild } = await import('./compile-child');
+  return load(await compileCharmInChild(charmDir));
 }
 
 /**
