@@ -19,7 +19,8 @@
  * Stop (SIGTERM): watches closed, the current run finished (`engine.stop()`
  * lets it commit or roll back), links stopped, the charm's `stop`, a
  * graceful leave, the transport and control API closed, the state flushed
- * and unlocked.
+ * and unlocked. Stop for a restart (SIGUSR2): the same without the charm's
+ * `stop` and the leave (see `stop`).
  */
 import { join } from 'node:path';
 import { systemClock } from '@rhizome/clock';
@@ -91,6 +92,13 @@ export interface AgentOptions {
  * a related service send their data within a few hundred ms of each other,
  * and one playbook run (seconds) for the burst beats one per unit.
  */
+/**
+ * How long peers hold back the departed of this unit when it stops for a
+ * restart (`stop({ restart })`): an upgrade's restart over SSH takes
+ * seconds; one that has not come back by then departs as any failed unit.
+ */
+const RESTART_GRACE_MS = 60_000;
+
 export const DEFAULT_RELATION_BURST = Object.freeze({ quietMs: 200, maxMs: 1_500 });
 
 export const DEFAULT_AGENT_GOSSIP_TUNING: Partial<GossipProfile> = Object.freeze({
@@ -433,13 +441,21 @@ export class Agent implements AgentApi {
 
   // ---- stop -------------------------------------------------------------------
 
-  /** Stops gracefully (idempotent). */
-  stop(): Promise<void> {
-    this.stopping ??= this.teardown();
+  /**
+   * Stops gracefully (idempotent: a second call joins the first, whatever it
+   * asks). `restart` (SIGUSR2, sent by `rhizome upgrade-model`): a start from
+   * the same data directory follows at once, so the unit neither leaves the
+   * mesh (peers see it suspect for a moment and it refutes when back: no
+   * departed and joined again in related charms) nor runs its charm's `stop`
+   * (its workloads keep serving; the new agent takes them over, as after a
+   * crash). State is flushed as on any stop.
+   */
+  stop(options: { readonly restart?: boolean } = {}): Promise<void> {
+    this.stopping ??= this.teardown(options.restart === true);
     return this.stopping;
   }
 
-  private async teardown(): Promise<void> {
+  private async teardown(restart = false): Promise<void> {
     const step = async (what: string, fn: () => unknown): Promise<void> => {
       try {
         await fn();
@@ -448,6 +464,8 @@ export class Agent implements AgentApi {
       }
     };
     const p = this.booting;
+    // Peers hold back this unit's departed while it restarts (relation-directory.ts).
+    if (restart) await step('restart notice', () => p.directory?.announceRestart(RESTART_GRACE_MS));
     await step('rejoin', () => p.rejoiner?.close());
     await step('file watch', () => p.watcher?.close());
     await step('relation directory', () => p.directory?.stop());
@@ -462,9 +480,9 @@ export class Agent implements AgentApi {
     p.transport?.close();
     for (const off of this.offs.splice(0)) off();
     const charm = p.charm;
-    await step('charm stop', () => charm?.charm.definition.stop?.(charm.unitContext));
+    if (!restart) await step('charm stop', () => charm?.charm.definition.stop?.(charm.unitContext));
     const node = p.node;
-    await step('leave', () => (node?.running ? node.leave() : undefined));
+    if (!restart) await step('leave', () => (node?.running ? node.leave() : undefined));
     await step('gossip shutdown', () => node?.shutdown());
     await step('control API', () => p.control?.close());
     await step('state', () => p.state?.close());

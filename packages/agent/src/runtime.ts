@@ -50,8 +50,17 @@ export function agentPackageRoot(): string {
   return findRoot().dir;
 }
 
-/** The package's version (package.json). */
+/**
+ * The release's version, written into the code by the bundler that makes
+ * the agent copied to machines (deploy/release.ts): there, no package.json
+ * lies beside the code. Undefined in the package's own build (dist/), which
+ * reads its package.json.
+ */
+declare const __RHIZOME_VERSION__: string | undefined;
+
+/** The package's version (package.json, or the one bundled into a machine's agent). */
 export function agentVersion(): string {
+  if (typeof __RHIZOME_VERSION__ === 'string') return __RHIZOME_VERSION__;
   try {
     return findRoot().version;
   } catch {

@@ -56,6 +56,8 @@ const COMMAND_MODULE: Readonly<Record<string, string>> = {
   wait: 'deploy',
   destroy: 'deploy',
   scale: 'deploy',
+  'upgrade-charm': 'deploy',
+  'upgrade-model': 'deploy',
   'add-machine': 'machines',
   machines: 'machines',
   'remove-machine': 'machines',

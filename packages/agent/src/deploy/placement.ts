@@ -40,7 +40,7 @@ export function machineOf(d: Deployment, id: string): MachineRecord {
 }
 
 /** Starts a unit where it is placed: on this machine, or on its machine over SSH under a supervisor. */
-export async function startAnywhere(d: Deployment, u: DeployedUnit, seeds: readonly string[], opts: { logLevel?: string; noFsync?: boolean }): Promise<DeployedUnit> {
+export async function startAnywhere(d: Deployment, u: DeployedUnit, seeds: readonly string[], opts: { logLevel?: string; noFsync?: boolean; agentPath?: string }): Promise<DeployedUnit> {
   if (u.ssh === undefined) return spawnUnit(d, u, seeds, opts);
   const keyringFile = deploymentKeyringFile(d);
   await ensureKeyringFile(keyringFile);

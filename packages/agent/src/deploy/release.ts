@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { htmStandaloneFile, VENDOR_FILE } from '../dashboard/vendor';
 import { AgentError } from '../errors';
-import { agentPackageRoot } from '../runtime';
+import { agentPackageRoot, agentVersion } from '../runtime';
 
 export interface Artifact {
   /** File name on the machine: agent.mjs, supervisor.mjs, charm.mjs. */
@@ -58,6 +58,8 @@ async function bundle(key: string, name: string, entry: { file: string }): Promi
         write: false,
         external: EXTERNAL,
         banner: { js: BANNER },
+        // No package.json travels with the bundle: its version goes in the code (runtime.ts).
+        define: { __RHIZOME_VERSION__: JSON.stringify(agentVersion()) },
         logLevel: 'silent',
         legalComments: 'none',
         // Half the bytes to copy to every machine; names stay readable in stack traces.

@@ -117,6 +117,11 @@ export async function installArtifacts(m: MachineRecord, artifacts: readonly Art
   return copied;
 }
 
+/** Where this release's agent module is (or goes) on machine `m`. */
+export async function releasePath(m: MachineRecord): Promise<string> {
+  return cachePath(m, await agentArtifact());
+}
+
 /** A unit's data dir on its machine. */
 export function remoteDataDir(m: MachineRecord, deployment: string, unitDir: string): string {
   return `${m.dir}/${deployment}/${unitDir}`;
@@ -154,6 +159,8 @@ export interface RemoteStartOptions {
   readonly noFsync?: boolean;
   readonly keyringFile: string;
   readonly label: string;
+  /** The agent module to run, already on the machine (`upgrade-model` rolling a unit back to its release); default: this release's. */
+  readonly agentPath?: string;
 }
 
 const START_WAIT_TENTHS = 600;
@@ -189,7 +196,8 @@ export async function startRemoteUnit(d: Deployment, u: DeployedUnit, m: Machine
     ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
     ...(u.dashboard !== undefined ? { dashboard: u.dashboard } : {}),
   };
-  const agentCmd = ['node', ...AGENT_NODE_FLAGS, cachePath(m, agent), 'agent', '--config', configFile, ...(opts.noFsync ? ['--no-fsync'] : [])].map(shellQuote).join(' ');
+  const agentPath = opts.agentPath ?? cachePath(m, agent);
+  const agentCmd = ['node', ...AGENT_NODE_FLAGS, agentPath, 'agent', '--config', configFile, ...(opts.noFsync ? ['--no-fsync'] : [])].map(shellQuote).join(' ');
   const D = shellQuote(u.dataDir);
   const launch =
     check.supervisor === 'systemd'
@@ -224,7 +232,7 @@ echo RZ_TIMEOUT; tail -c 2000 agent.out; exit 4`;
   u.alive = true;
   u.supervisor = check.supervisor;
   u.supervisorPid = sup?.pid;
-  u.release = cachePath(m, agent);
+  u.release = agentPath;
   return u;
 }
 
@@ -307,15 +315,37 @@ export async function killRemoteUnit(u: DeployedUnit): Promise<void> {
  * happened to the unit's workload daemons (stopped on the machine).
  */
 export async function stopRemoteUnit(d: Pick<Deployment, 'name'>, u: DeployedUnit): Promise<WorkloadReport[]> {
-  const host = sshHostFor(u.ssh!);
+  await sshHostFor(u.ssh!).check(stopScript(d, u, 'TERM'), `stopping ${u.unit}`, { timeoutMs: 60_000 });
+  u.alive = false;
+  return stopRemoteWorkloads(u);
+}
+
+/**
+ * Stops a remote unit's agent for a restart (`rhizome upgrade-model`): it
+ * gets SIGUSR2 (through its supervisor, which then exits instead of
+ * restarting it), so it stays in the mesh and its workloads keep running
+ * for the agent started next. Under systemd the agent gets SIGUSR2 and the
+ * unit is then stopped, so that systemd does not start the old command
+ * again. Resolves when neither runs (SIGKILL after 25 s).
+ */
+export async function stopRemoteForRestart(d: Pick<Deployment, 'name'>, u: DeployedUnit): Promise<void> {
+  await sshHostFor(u.ssh!).check(stopScript(d, u, 'USR2'), `stopping ${u.unit} for a restart`, { timeoutMs: 60_000 });
+  u.alive = false;
+}
+
+/** The shell script that stops a unit's supervisor and agent with SIGTERM (for good) or SIGUSR2 (for a restart), bounded. */
+function stopScript(d: Pick<Deployment, 'name'>, u: DeployedUnit, signal: 'TERM' | 'USR2'): string {
   const D = shellQuote(u.dataDir);
   const pidOf = (file: string) => `$(sed -n 's/.*"pid": *\\([0-9][0-9]*\\).*/\\1/p' ${D}/${file} 2>/dev/null)`;
-  const script =
-    u.supervisor === 'systemd'
-      ? `systemctl stop ${shellQuote(systemdUnitName(d, u))} >/dev/null 2>&1; exit 0`
-      : `sp=${pidOf('supervisor.json')}; ap=${pidOf('agent.json')}
-[ -n "$sp" ] && kill -TERM "$sp" 2>/dev/null
-[ -z "$sp" ] && [ -n "$ap" ] && kill -TERM "$ap" 2>/dev/null
+  const name = shellQuote(systemdUnitName(d, u));
+  if (u.supervisor === 'systemd') {
+    // The agent's stop is idempotent: the SIGTERM of `systemctl stop` joins the restart stop begun by SIGUSR2.
+    const first = signal === 'USR2' ? `systemctl kill --kill-who=main --signal=SIGUSR2 ${name} >/dev/null 2>&1; ` : '';
+    return `${first}systemctl stop ${name} >/dev/null 2>&1; exit 0`;
+  }
+  return `sp=${pidOf('supervisor.json')}; ap=${pidOf('agent.json')}
+[ -n "$sp" ] && kill -${signal} "$sp" 2>/dev/null
+[ -z "$sp" ] && [ -n "$ap" ] && kill -${signal} "$ap" 2>/dev/null
 i=0
 while [ $i -lt 250 ]; do
   alive=0
@@ -325,9 +355,6 @@ while [ $i -lt 250 ]; do
 done
 for p in $sp $ap; do kill -9 "$p" 2>/dev/null; done
 exit 0`;
-  await host.check(script, `stopping ${u.unit}`, { timeoutMs: 60_000 });
-  u.alive = false;
-  return stopRemoteWorkloads(u);
 }
 
 /**

@@ -18,7 +18,10 @@
  *     start, also end the supervisor (code 4): a crash loop is reported, not
  *     hidden;
  *   - SIGTERM/SIGINT: the agent is sent SIGTERM (it leaves the mesh), given
- *     20 s, then SIGKILLed; the supervisor exits 0.
+ *     20 s, then SIGKILLed; the supervisor exits 0;
+ *   - SIGUSR2 (`rhizome upgrade-model`): the same, but the agent is sent
+ *     SIGUSR2, a stop for a restart (it stays in the mesh and leaves its
+ *     workloads running): a new supervisor and agent start right after.
  * Standalone on purpose: no import of ours, so it loads in milliseconds.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -90,16 +93,17 @@ function start(): void {
   });
 }
 
-function stop(): void {
+function stop(signal: 'SIGTERM' | 'SIGUSR2'): void {
   if (stopping) return;
   stopping = true;
   const c = child;
   if (!c) process.exit(0);
-  c.kill('SIGTERM');
+  c.kill(signal);
   setTimeout(() => c.kill('SIGKILL'), STOP_GRACE_MS).unref();
 }
 
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+process.on('SIGTERM', () => stop('SIGTERM'));
+process.on('SIGINT', () => stop('SIGTERM'));
+process.on('SIGUSR2', () => stop('SIGUSR2'));
 process.on('SIGHUP', () => undefined);
 start();

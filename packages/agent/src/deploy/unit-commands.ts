@@ -82,7 +82,7 @@ export async function startNewUnit(home: string, name: string, spec: NewUnitSpec
 }
 
 /** Restarts a stopped or killed unit from its data directory. */
-export async function startUnit(home: string, unit: string, opts: { deployment?: string; logLevel?: string; noFsync?: boolean } = {}): Promise<DeployedUnit> {
+export async function startUnit(home: string, unit: string, opts: { deployment?: string; logLevel?: string; noFsync?: boolean; agentPath?: string } = {}): Promise<DeployedUnit> {
   const name = await resolveDeploymentName(home, opts.deployment);
   return withUnitLock(home, name, unit, async () => {
     const d = await readDeployment(home, name);

@@ -25,6 +25,12 @@
  *     to the mesh at all (reaped) -> unitDeparted: a mesh failure is a
  *     `departed` on every relation with that unit;
  *   - tombstone -> removeRelation (`broken`);
+ *   - except a unit that said it stops for a restart (RESTART_QUERY, sent
+ *     by `Agent.stop({ restart })` for `upgrade-model`): while it is down its
+ *     member may be declared failed, but its departed is held back for the
+ *     grace it asked (bounded), and never happens if it is back in time
+ *     (alive with a newer incarnation), so related charms see no departed
+ *     and joined again for an agent restart;
  *   - a unit removed for good (the `rz.gone` event sent by `remove-unit`)
  *     -> once it has departed, forgetUnit: its links and departed entries
  *     are garbage-collected, and it is never joined again even if a stale
@@ -37,7 +43,7 @@
  * restart, a missed event or a failed submission is repaired by the next pass.
  */
 import type { Engine } from '@rhizome/engine';
-import type { GossipNode, Member, UserEvent } from '@rhizome/gossip';
+import type { GossipNode, IncomingQuery, Member, UserEvent } from '@rhizome/gossip';
 import { asEndpointState, checkRelation, type CharmMetadata, type RelationManager } from '@rhizome/relations';
 import { AgentError } from '../errors';
 import type { Logger } from '../log/logger';
@@ -56,6 +62,10 @@ const MAX_GONE = 1_024;
 const UNIT_RE = /^[a-z][a-z0-9-]{0,62}\/\d{1,6}$/;
 /** Gossip query answered with every declaration known. */
 export const DECLARATIONS_QUERY = 'rz.rels';
+/** Gossip query a unit sends before it stops for a restart: payload `{ unit, graceMs }`; peers answer `true` once they hold back its departed. */
+export const RESTART_QUERY = 'rz.restart';
+/** The longest a peer holds back the departed of a unit restarting (a unit that asks for more gets this). */
+export const MAX_RESTART_GRACE_MS = 120_000;
 
 export interface RelationDirectoryOptions {
   readonly unit: string;
@@ -128,6 +138,8 @@ export class RelationDirectory {
   private readonly gone = new Set<string>();
   /** Last problem per relation id, for status. */
   readonly problems = new Map<string, string>();
+  /** Units that said they stop for a restart: until when their departed is held back, and their incarnation then. */
+  private readonly restarting = new Map<string, { until: number; incarnation: number }>();
 
   constructor(options: RelationDirectoryOptions) {
     this.o = options;
@@ -143,6 +155,7 @@ export class RelationDirectory {
         if (e.name === UNIT_GONE_EVENT) this.unitGone(e.payload);
       }),
       node.onQuery(DECLARATIONS_QUERY, () => this.o.state.declarations()),
+      node.onQuery(RESTART_QUERY, (q) => this.restartNotice(q)),
     );
     for (const ev of ['member-join', 'member-update', 'member-failed', 'member-leave', 'member-reap'] as const) {
       this.offs.push(node.on(ev, () => this.schedule()));
@@ -160,6 +173,49 @@ export class RelationDirectory {
     if (this.timer) clearInterval(this.timer);
     for (const off of this.offs.splice(0)) off();
     // A pass may wait on an engine in error; stop() of the engine releases it.
+  }
+
+  /**
+   * Tells every live peer that this unit stops for a restart now, so that
+   * they hold back its departed for `graceMs`; resolves with the peers that
+   * answered, once all have (or after `waitMs`).
+   */
+  async announceRestart(graceMs: number, waitMs = 2_000): Promise<string[]> {
+    const { node, unit } = this.o;
+    if (!node.running) return [];
+    const others = node.members().filter((m) => m.name !== unit && live(m)).map((m) => m.name);
+    const answered = new Set<string>();
+    if (others.length === 0) return [];
+    for await (const e of node.query(RESTART_QUERY, { unit, graceMs }, { timeout: waitMs })) {
+      if (e.type === 'response' && e.payload === true) answered.add(e.from);
+      if (others.every((o) => answered.has(o))) break;
+    }
+    return [...answered];
+  }
+
+  /** A peer's RESTART_QUERY: a unit speaks only for itself; the grace is bounded. */
+  private restartNotice(q: IncomingQuery): unknown {
+    const p = q.payload as { unit?: unknown; graceMs?: unknown } | null;
+    if (p === null || typeof p !== 'object' || p.unit !== q.from || typeof p.graceMs !== 'number' || !(p.graceMs > 0)) return undefined;
+    const m = this.o.node.members().find((x) => x.name === q.from);
+    if (m === undefined) return undefined;
+    const graceMs = Math.min(p.graceMs, MAX_RESTART_GRACE_MS);
+    this.restarting.set(q.from, { until: Date.now() + graceMs, incarnation: m.incarnation });
+    // A pass when the grace ends: a unit not back by then departs.
+    setTimeout(() => this.schedule(), graceMs + 50).unref();
+    this.o.log.info({ member: q.from, graceMs }, `${q.from} restarts: its departed is held back while it is away`);
+    return true;
+  }
+
+  /** Whether a failed member is a unit restarting within its grace (entries end when it is back, or at the grace's end). */
+  private heldBack(m: Member): boolean {
+    const r = this.restarting.get(m.name);
+    if (r === undefined) return false;
+    if (Date.now() > r.until || (m.status === 'alive' && m.incarnation > r.incarnation)) {
+      this.restarting.delete(m.name);
+      return false;
+    }
+    return m.status === 'failed';
   }
 
   /** Asks the peers for their declarations and merges them. */
@@ -348,6 +404,11 @@ export class RelationDirectory {
     const members = node.members();
     const byName = new Map(members.map((m) => [m.name, m]));
     const graceOver = Date.now() - this.startedAt > this.absentGraceMs;
+    for (const name of [...this.restarting.keys()]) {
+      const m = byName.get(name);
+      if (m === undefined) this.restarting.delete(name);
+      else this.heldBack(m);
+    }
     for (const w of this.wanted()) {
       if (this.stopped) return;
       try {
@@ -383,7 +444,7 @@ export class RelationDirectory {
         const current = asEndpointState(engine.knowledge.relations[w.endpoint])?.relations[w.id];
         for (const unit of Object.keys(current?.units ?? {})) {
           const m = byName.get(unit);
-          const gone = m ? m.status === 'failed' || m.status === 'left' || this.gone.has(unit) : graceOver;
+          const gone = m ? (m.status === 'failed' && !this.heldBack(m)) || m.status === 'left' || this.gone.has(unit) : graceOver;
           if (gone) await manager.unitDeparted(w.id, unit);
         }
         // Reaped: units removed for good, once departed, leave no link or departed entry behind.

@@ -34,6 +34,8 @@ export interface AgentStatus {
   })[];
   readonly members: { alive: number; total: number };
   readonly uptimeMs: number;
+  /** The agent's release (`rhizome version`; `rhizome upgrade-model` moves units onto another). Optional: older agents did not report it. */
+  readonly version?: string;
   /**
    * Charm warnings, e.g. a precondition on a fact no run has ever set once
    * start-up settled (a misspelled name?). Optional: older agents have none.

@@ -5,6 +5,7 @@
 import { getFact } from '@rhizome/engine';
 import { asEndpointState } from '@rhizome/relations';
 import type { AgentInfo } from '../agent-info';
+import { agentVersion } from '../runtime';
 import { serviceOf } from '../mesh/tags';
 import type { AgentStatus, LocalConvergence } from './api';
 import { liveMemberNames } from './mesh-calls';
@@ -58,6 +59,7 @@ export function agentStatus(p: AgentParts): AgentStatus {
     }),
     members: { alive: members.filter((m) => m.status === 'alive').length, total: members.length },
     uptimeMs: Date.now() - p.startedAt,
+    version: agentVersion(),
     ...charmWarnings(p),
   };
 }

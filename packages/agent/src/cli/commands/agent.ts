@@ -2,7 +2,8 @@
  * `rhizome agent`: runs one agent in the foreground, configured by a file
  * (`--config`) and/or flags (flags win). SIGTERM or SIGINT stops it
  * gracefully (current run finished or rolled back, mesh left, state
- * flushed) and exits 0.
+ * flushed) and exits 0; SIGUSR2 does the same for a restart, staying in the
+ * mesh and leaving the charm's workloads running (`Agent.stop`).
  */
 import type { Command } from 'commander';
 import { AgentError } from '../../errors';
@@ -167,15 +168,17 @@ export function registerAgent(program: Command, globals: () => GlobalOptions): v
       const shown = dashboard ? `, dashboard ${dashboard.address} (with its token in ${dashboard.urlFile})` : '';
       process.stdout.write(`agent ${agent.unit} running: control ${agent.controlUrl}, gossip ${agent.gossipAddress}, data ${config.dataDir}${shown}\n`);
       let signalled = false;
-      const stop = (signal: string): void => {
+      const stop = (signal: string, restart = false): void => {
         signalled = true;
-        agent.log.info({ signal }, 'signal received, stopping');
+        agent.log.info({ signal }, restart ? 'signal received, stopping for a restart (staying in the mesh)' : 'signal received, stopping');
         abort.abort();
         void dashboard?.close().catch(() => undefined);
-        void agent.stop();
+        void agent.stop({ restart });
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
+      // rhizome upgrade-model: a new agent starts from this data directory right after.
+      process.once('SIGUSR2', () => stop('SIGUSR2', true));
       await agent.done;
       await dashboard?.close().catch(() => undefined);
       if (!signalled) process.stderr.write(`error: agent ${agent.unit} stopped: ${String((agent.failure as Error | undefined)?.message ?? agent.failure)}\n`);

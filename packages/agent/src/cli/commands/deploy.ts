@@ -17,6 +17,7 @@ import { formatMs, printJson, Progress } from '../output';
 import type { GlobalOptions } from '../target';
 import { addUnits, convergeSecondsArg, MAX_SCALE, registerScale, unitCountArg } from './scale';
 import { logLevelArg, UsageError } from '../usage';
+import { registerUpgradeModel } from './upgrade-model';
 import { registerUpgrade } from './upgrade';
 
 function progressLine(check: ConvergenceCheck, elapsedMs: number): string {
@@ -134,6 +135,7 @@ export function registerDeploy(program: Command, globals: () => GlobalOptions): 
     });
   registerScale(program, globals, waitConverged);
   registerUpgrade(program, globals, waitConverged);
+  registerUpgradeModel(program, globals);
 
   program
     .command('kill')

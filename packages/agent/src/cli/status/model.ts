@@ -64,6 +64,8 @@ export interface UnitSummary {
   /** Ports this unit listens on: gossip, then control. */
   readonly ports: readonly number[];
   readonly machine: string;
+  /** The agent's release version ('' when it did not answer or did not say). */
+  readonly version: string;
   /** The full agent status (scripts read it from `--format json`). */
   readonly status?: AgentStatus | undefined;
 }
@@ -123,7 +125,7 @@ function summarizeUnit(u: UnitReport, leader: boolean): UnitSummary {
   const s = u.status;
   if (!s) {
     const agent = u.error?.startsWith('unreachable') ? 'unreachable' : 'down';
-    return { unit: u.unit, service: u.service, leader, up: false, agent, workload: 'unknown', message: u.error ?? agent, address: '', ports: [], machine: u.machine ?? '' };
+    return { unit: u.unit, service: u.service, leader, up: false, agent, workload: 'unknown', message: u.error ?? agent, address: '', ports: [], machine: u.machine ?? '', version: '' };
   }
   const inError = s.engine.state === 'error';
   const gossip = hostPort(s.gossipAddress);
@@ -143,6 +145,7 @@ function summarizeUnit(u: UnitReport, leader: boolean): UnitSummary {
     address: gossip.host,
     ports,
     machine: u.machine ?? (gossip.host === '127.0.0.1' || gossip.host === '::1' ? 'local' : gossip.host),
+    version: s.version ?? '',
     status: s,
   };
 }

@@ -63,7 +63,7 @@ function columns(head: string[], rows: string[][]): string {
 
 const LEGEND =
   'Legend: * leader (the lowest-numbered live unit); Scale = units up/units; Agent = engine state (idle, running, retrying, error) or down; ' +
-  "Workload = what the charm reports, 'error' while its engine is in error; Ports = gossip, control; Machine 'local' = this host's loopback.";
+  "Workload = what the charm reports, 'error' while its engine is in error; Ports = gossip, control; Machine 'local' = this host's loopback; Version = the agent's release ('rhizome upgrade-model' moves units onto the installed one).";
 
 function sections(s: StatusSummary, c: Colors, now: Date | undefined, draw: (head: string[], rows: string[][]) => string, plain: boolean): string[] {
   const out: string[] = [];
@@ -73,7 +73,7 @@ function sections(s: StatusSummary, c: Colors, now: Date | undefined, draw: (hea
   out.push(draw(['Service', 'Charm', 'Status', 'Scale', 'Message'], s.services.map((x) => [x.name, x.charm, paint(c, x.status), `${x.up}/${x.scale}`, x.message])));
   out.push(
     draw(
-      ['Unit', 'Agent', 'Workload', 'Address', 'Ports', 'Machine', 'Message'],
+      ['Unit', 'Agent', 'Workload', 'Address', 'Ports', 'Machine', 'Version', 'Message'],
       s.units.map((u) => [
         plain ? u.unit + (u.leader ? '*' : '') : u.unit + (u.leader ? c.bold('*') : ''),
         paint(c, u.agent),
@@ -81,6 +81,7 @@ function sections(s: StatusSummary, c: Colors, now: Date | undefined, draw: (hea
         u.address,
         u.ports.join(','),
         u.machine,
+        u.version,
         u.message,
       ]),
     ),

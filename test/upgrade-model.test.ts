@@ -1,0 +1,188 @@
+/**
+ * `rhizome upgrade-model` over SSH, on three machines that are network
+ * namespaces with their own sshd (test/ssh-hosts.ts): a sender on machine 0
+ * and two witnesses (test charm counter-witness: every relation message it
+ * applies is appended to a fact, so one applied twice shows) on machines 1
+ * and 2, deployed with this repository's release (A).
+ *   - release B: an installed copy of the agent package with another
+ *     version string, run as its own CLI process; upgrade-model moves every
+ *     unit onto it, one at a time; status shows B per unit; facts and
+ *     relation data are as before, no relation message was applied again,
+ *     and the next message is applied exactly once;
+ *   - release C: a copy of B whose agent cannot start witness/0; the upgrade
+ *     moves sender/0, stops at witness/0 (exit 1, AGENT_ERR_UPGRADE), puts
+ *     witness/0 back on B, and leaves witness/1 untouched (same process).
+ * Skips (with the reason) without root or network namespaces.
+ */
+import { spawn } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deploy, destroy, readDeployment, unitOf } from '@rhizome/agent';
+import { until } from '@rhizome/test-support';
+import type { StatusSummary } from '../packages/agent/src/cli/status/model';
+import { closeSshConnections } from '../packages/agent/src/deploy/remote';
+import type { UpgradeReport } from '../packages/agent/src/deploy/upgrade-agents';
+import { agentPackageRoot, agentVersion } from '../packages/agent/src/runtime';
+import { rhizomeIn } from '../packages/agent/test/cli/harness';
+import { converge } from './e2e-support';
+import { sshHostsUnavailable, startSshHosts, type SshHosts } from './ssh-hosts';
+
+const unavailable = await sshHostsUnavailable();
+if (unavailable) process.stderr.write(`skipping the upgrade-model tests: ${unavailable}\n`);
+
+const NAME = 'upg';
+const FIXTURES = join(agentPackageRoot(), 'test/fixtures/charms');
+let root = '';
+let home = '';
+let hosts: SshHosts;
+
+beforeAll(async () => {
+  if (unavailable) return;
+  root = await mkdtemp(join(tmpdir(), 'rz-upgrade-'));
+  home = join(root, 'home');
+  hosts = await startSshHosts(join(root, 'hosts'), 3, { prefix: 'op', subnet: '10.239' });
+  process.env['RHIZOME_SSH_CONFIG'] = hosts.sshConfig;
+}, 60_000);
+
+afterAll(async () => {
+  if (unavailable) return;
+  await destroy(home, { deployment: NAME }).catch(() => undefined);
+  await closeSshConnections();
+  await hosts?.cleanup();
+  await rm(root, { recursive: true, force: true });
+}, 90_000);
+
+/**
+ * An installed release of the agent package under `dir`, as `npm install`
+ * leaves one: its package.json (with `version`) and compiled dist/, its
+ * dependencies beside it. `patch` is prepended to the agent's entry.
+ */
+async function installRelease(dir: string, version: string, patch = ''): Promise<string> {
+  const pkg = join(dir, 'agent');
+  await mkdir(pkg, { recursive: true });
+  const manifest = JSON.parse(await readFile(join(agentPackageRoot(), 'package.json'), 'utf8')) as Record<string, unknown>;
+  await writeFile(join(pkg, 'package.json'), JSON.stringify({ ...manifest, version }, null, 2));
+  await cp(join(agentPackageRoot(), 'dist'), join(pkg, 'dist'), { recursive: true });
+  await symlink(join(agentPackageRoot(), 'node_modules'), join(pkg, 'node_modules'));
+  if (patch) await writeFile(join(pkg, 'dist/bin.js'), `${patch}\n${await readFile(join(pkg, 'dist/bin.js'), 'utf8')}`);
+  return join(pkg, 'dist/rhizome.cjs');
+}
+
+/** Runs an installed release's CLI as its own process. */
+function cliOf(entry: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [entry, '--home', home, ...args], { env: process.env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+async function ok(...args: string[]): Promise<string> {
+  const r = await rhizomeIn(home, ...args);
+  if (r.code !== 0) throw new Error(`rhizome ${args.join(' ')} exited ${r.code}:\n${r.stderr}`);
+  return r.stdout;
+}
+const facts = async (unit: string): Promise<Record<string, unknown>> => JSON.parse(await ok('facts', unit, '--json')) as Record<string, unknown>;
+const versions = async (): Promise<Record<string, string>> =>
+  Object.fromEntries((JSON.parse(await ok('status', '--json')) as StatusSummary).units.map((u) => [u.unit, u.version]));
+const WITNESSES = ['witness/0', 'witness/1'];
+
+/** Sends `value` and waits until both witnesses have seen it. */
+async function send(value: number): Promise<void> {
+  await ok('event', 'count', JSON.stringify({ value }));
+  await until(`both witnesses saw ${value}`, async () => {
+    for (const w of WITNESSES) if (!((await facts(w))['seen.sender-0'] as number[] | undefined)?.includes(value)) return undefined;
+    return true;
+  }, 30_000);
+}
+
+describe.skipIf(unavailable !== undefined)('rhizome upgrade-model over SSH', () => {
+  it('moves every agent onto a new release one unit at a time, keeping state; stops at a unit that does not come back', { timeout: 240_000 }, async () => {
+    const m = hosts.machines;
+    const bundle = join(root, 'bundle.yaml');
+    await writeFile(
+      bundle,
+      [
+        `name: ${NAME}`,
+        'machines:',
+        ...m.map((x, i) => `  "${i}": { ssh: ${x.ssh}, dir: ${x.dir} }`),
+        'services:',
+        `  sender: { charm: ${join(FIXTURES, 'counter-sender')}, to: [0] }`,
+        `  witness: { charm: ${join(FIXTURES, 'counter-witness')}, to: [1, 2] }`,
+        'relations:',
+        '  - [sender:feed, witness:feed]',
+        '',
+      ].join('\n'),
+    );
+    const t0 = Date.now();
+    await deploy(bundle, { home, timeoutMs: 90_000, noFsync: true });
+    const a = agentVersion();
+    expect(await versions()).toEqual({ 'sender/0': a, 'witness/0': a, 'witness/1': a });
+    for (const v of [1, 2, 3]) await send(v);
+    // One at a time: the in-process CLI captures this process's stdout.
+    const before: Record<string, Record<string, unknown>> = {};
+    for (const w of WITNESSES) before[w] = await facts(w);
+    const senderBefore = await facts('sender/0');
+    process.stderr.write(`upgrade-model: deployed and fed in ${Date.now() - t0} ms\n`);
+
+    // Release B: every unit moves, one at a time, and nothing is lost or applied twice.
+    const b = `${a}-upgrade.1`;
+    const cliB = await installRelease(join(root, 'release-b'), b);
+    const t1 = Date.now();
+    const up = await cliOf(cliB, 'upgrade-model', '--no-fsync', '--timeout', '60', '--json');
+    expect(up.code, up.stderr).toBe(0);
+    const report = JSON.parse(up.stdout) as UpgradeReport;
+    process.stderr.write(`upgrade-model: 3 units on 3 machines moved onto ${b} in ${Date.now() - t1} ms (${report.units.map((u) => `${u.unit} ${u.tookMs} ms`).join(', ')})\n`);
+    expect(report).toMatchObject({ deployment: NAME, version: b });
+    expect(report.units.map((u) => [u.unit, u.from, u.now, u.outcome])).toEqual([
+      ['sender/0', a, b, 'upgraded'],
+      ['witness/0', a, b, 'upgraded'],
+      ['witness/1', a, b, 'upgraded'],
+    ]);
+    expect(await versions()).toEqual({ 'sender/0': b, 'witness/0': b, 'witness/1': b });
+    const plain = await ok('status', '--format', 'plain');
+    expect(plain).toMatch(new RegExp(`^witness/1 +idle +active .* ${b.replace(/\./g, '\\.')} +witnessing`, 'm'));
+    // State is durable across the restart: facts and relation data as they were, no message applied again.
+    for (const w of WITNESSES) expect(await facts(w)).toEqual(before[w]);
+    expect(await facts('sender/0')).toEqual(senderBefore);
+    // Again: nothing to do (--dry-run says what a run would do).
+    const again = await cliOf(cliB, 'upgrade-model', '--dry-run', '--json');
+    expect((JSON.parse(again.stdout) as UpgradeReport).units.map((u) => [u.unit, u.outcome])).toEqual([['sender/0', 'already'], ['witness/0', 'already'], ['witness/1', 'already']]);
+    // The next message is applied exactly once, by agents of release B.
+    await send(4);
+    for (const w of WITNESSES) {
+      const f = await facts(w);
+      expect(f['seen.sender-0']).toEqual([...(before[w]!['seen.sender-0'] as number[]), 4]);
+      expect(f['changed.runs']).toBe((before[w]!['changed.runs'] as number) + 1);
+    }
+
+    // Release C cannot start witness/0: the upgrade stops there and puts it back on B; witness/1 is untouched.
+    const c = `${a}-upgrade.2`;
+    const cliC = await installRelease(
+      join(root, 'release-c'),
+      c,
+      "if (process.argv.some((x) => x.includes('/witness-0/'))) { process.stderr.write('release C cannot run witness/0\\n'); process.exit(3); }",
+    );
+    const pidOf = async (unit: string): Promise<number> => unitOf(await readDeployment(home, NAME), unit).pid;
+    const w1Pid = await pidOf('witness/1');
+    const w0Before = await facts('witness/0');
+    const bad = await cliOf(cliC, 'upgrade-model', '--no-fsync', '--timeout', '60');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(new RegExp(`error: upgrade to ${c.replace(/\./g, '\\.')} stopped at witness/0, which did not come back on it: the agent of witness/0 .* exited before it started:[\\s\\S]*release C cannot run witness/0`));
+    expect(bad.stderr).toMatch(/witness\/0: restarted on its previous release .* and converged/);
+    expect(bad.stderr).toMatch(/upgraded: sender\/0; still on their old release: witness\/1/);
+    expect(bad.stdout).toMatch(/witness\/1 .*not moved \(yet\)/);
+    expect(await versions()).toEqual({ 'sender/0': c, 'witness/0': b, 'witness/1': b });
+    expect(await pidOf('witness/1')).toBe(w1Pid);
+    expect(await facts('witness/0')).toEqual(w0Before);
+    // The half-upgraded deployment works: a C sender, B witnesses.
+    await converge(home, NAME, 60_000);
+    await send(5);
+    expect((await facts('witness/0'))['seen.sender-0']).toEqual([...(w0Before['seen.sender-0'] as number[]), 5]);
+  });
+});
