@@ -15,19 +15,17 @@
  * Skips (with the reason) without root or network namespaces.
  */
 import { spawn } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deploy, destroy, readDeployment, unitOf } from '@rhizome/agent';
+import { describe, expect, it } from 'vitest';
+import { deploy, readDeployment, unitOf } from '@rhizome/agent';
 import { until } from '@rhizome/test-support';
 import type { StatusSummary } from '../packages/agent/src/cli/status/model';
-import { closeSshConnections } from '../packages/agent/src/deploy/remote';
 import type { UpgradeReport } from '../packages/agent/src/deploy/upgrade-agents';
 import { agentPackageRoot, agentVersion } from '../packages/agent/src/runtime';
 import { rhizomeIn } from '../packages/agent/test/cli/harness';
 import { converge } from './e2e-support';
-import { sshHostsUnavailable, startSshHosts, type SshHosts } from './ssh-hosts';
+import { sshHostsUnavailable, useSshMachines, type SshHosts } from './ssh-hosts';
 
 const unavailable = await sshHostsUnavailable();
 if (unavailable) process.stderr.write(`skipping the upgrade-model tests: ${unavailable}\n`);
@@ -38,21 +36,9 @@ let root = '';
 let home = '';
 let hosts: SshHosts;
 
-beforeAll(async () => {
-  if (unavailable) return;
-  root = await mkdtemp(join(tmpdir(), 'rz-upgrade-'));
-  home = join(root, 'home');
-  hosts = await startSshHosts(join(root, 'hosts'), 3, { prefix: 'op', subnet: '10.239' });
-  process.env['RHIZOME_SSH_CONFIG'] = hosts.sshConfig;
-}, 60_000);
-
-afterAll(async () => {
-  if (unavailable) return;
-  await destroy(home, { deployment: NAME }).catch(() => undefined);
-  await closeSshConnections();
-  await hosts?.cleanup();
-  await rm(root, { recursive: true, force: true });
-}, 90_000);
+useSshMachines({ unavailable, name: NAME, tmpPrefix: 'rz-upgrade-', count: 3, hosts: { prefix: 'op', subnet: '10.239' } }, (bed) => {
+  ({ root, home, hosts } = bed);
+});
 
 /**
  * An installed release of the agent package under `dir`, as `npm install`
