@@ -48,6 +48,8 @@ import { readMeshMemory, Rejoiner } from './mesh/rejoin';
 import { RelationDirectory } from './mesh/relation-directory';
 import { RemoteControl } from './mesh/remote-control';
 import { DurableState, GROUP_COMMIT_MAX_IN_FLIGHT } from './state/durable-state';
+import { checkStateFormat, recordStateFormat, STATE_FORMAT } from './state/state-format';
+import { agentVersion } from './runtime';
 import type { ActionList, ActionOutcome, AgentApi, AgentStatus, ConfigChange, ConfigView, LocalConvergence, QueryStreamEvent } from './unit/api';
 import { CharmRuntime, CONFIG_OVERRIDES_FACT } from './unit/charm-runtime';
 import { query, queryStream, sendUserEvent } from './unit/mesh-calls';
@@ -206,9 +208,11 @@ export class Agent implements AgentApi {
     if (net.insecure) {
       this.log.warn({ bind: c.bindHost }, `INSECURE: gossip is unencrypted on ${c.bindHost} (--insecure): anyone who reaches this port can join the mesh and change relation data`);
     }
-    // 1. state
+    // 1. state: refused before anything reads it when a newer release wrote it (state-format.ts)
+    const stateDir = join(c.dataDir, 'state');
+    const format = await checkStateFormat(stateDir, agentVersion());
     const state = await DurableState.open({
-      dir: join(c.dataDir, 'state'),
+      dir: stateDir,
       fsync: this.options.fsync ?? true,
       snapshotEvery: c.snapshotEvery,
       onFailure: (err) => {
@@ -218,6 +222,7 @@ export class Agent implements AgentApi {
       },
     });
     p.state = state;
+    if (format?.format !== STATE_FORMAT || format.writtenBy !== agentVersion()) await recordStateFormat(stateDir, agentVersion(), this.options.fsync ?? true);
     const rec = state.recovery;
     this.log.info({ generation: rec.generation, recordsReplayed: rec.recordsReplayed, tornBytesDropped: rec.tornBytesDropped }, 'state recovered');
 

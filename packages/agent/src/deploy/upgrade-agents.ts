@@ -28,7 +28,7 @@
  * Nothing is lost by a restart: a committed run is durable before anything
  * it sends leaves, links resume from their persisted sequence numbers (no
  * message applied twice), and the new agent refuses a data directory whose
- * state format is newer than it understands (persistence/state-format.ts).
+ * state format is newer than it understands (state/state-format.ts).
  */
 import { AgentError } from '../errors';
 import { agentVersion } from '../runtime';
