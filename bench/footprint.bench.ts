@@ -15,6 +15,13 @@
  *                    convergence, measured before the start -> member runs
  *                    (target <= 60 MB; bare `node -e` alongside), and of a
  *                    gossip-only node beside a Serf agent.
+ *   kv_by_hand       a kv agent (the trial's charm, a test fixture) started
+ *                    by hand, `rhizome agent --charm DIR` with no compiled
+ *                    module (it compiles at start): its RSS 10 s after it
+ *                    serves, split by /proc/PID/smaps into the `node`
+ *                    binary and other files (code), malloc's brk heap and
+ *                    the other anonymous memory (mostly V8's heap), plus the
+ *                    RSS of any process it left running beside it.
  *
  * Beside each wall time, the CPU time (user + system) the measured process
  * spent: on a machine other work keeps busy, wall times inflate while CPU
@@ -27,7 +34,7 @@
  * CLI run compiled) and `serf` (Serf columns are null without it).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +49,8 @@ import { freePorts, RhizomeCluster } from './gossip/clusters';
 const ROOT = join(import.meta.dirname, '..');
 /** The `rhizome` command as installed: the agent package's bin (package.json). */
 const RHIZOME_BIN = join(ROOT, 'packages/agent/bin/rhizome.cjs');
+/** The kv charm of an operator's trial (a test fixture), started by hand below. */
+const KV_CHARM = join(ROOT, 'packages/agent/test/fixtures/charms/kv');
 const RUNS_STATUS = 10;
 /**
  * This bench's figures when the issue 11 start-up work began (commit
@@ -188,6 +197,66 @@ async function rhizomeSide(tmp: string) {
   }
 }
 
+/** Resident kB of a process by kind of mapping, from /proc/PID/smaps. */
+function smapsBreakdown(pid: number): { rssKb: number; nodeBinaryKb: number; otherFilesKb: number; mallocHeapKb: number; otherAnonKb: number } | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  } catch {
+    return null;
+  }
+  const r = { rssKb: 0, nodeBinaryKb: 0, otherFilesKb: 0, mallocHeapKb: 0, otherAnonKb: 0 };
+  let kind: keyof typeof r = 'otherAnonKb';
+  for (const line of text.split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+    if (head) {
+      const [, inode, path] = head;
+      kind = path === process.execPath ? 'nodeBinaryKb' : path === '[heap]' ? 'mallocHeapKb' : inode !== '0' ? 'otherFilesKb' : 'otherAnonKb';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) {
+      r[kind] += Number(rss[1]);
+      r.rssKb += Number(rss[1]);
+    }
+  }
+  return r;
+}
+
+/** Resident MB of every descendant of `pid` (what it left running beside it). */
+function descendantsRssMb(pid: number): number {
+  let total = 0;
+  let children: number[] = [];
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) children.push(...readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+  } catch {
+    children = [];
+  }
+  for (const c of children) total += (rssMb(c) ?? 0) + descendantsRssMb(c);
+  return total;
+}
+
+/** The kv fixture charm's agent started by hand, as an operator does (`rhizome agent --charm`, compiled at start). */
+async function kvByHand(tmp: string) {
+  const dataDir = join(tmp, 'kv-by-hand');
+  const env = { ...process.env, RHIZOME_CHARM_CACHE: join(tmp, 'kv-charm-cache') };
+  const child = spawn(process.execPath, [RHIZOME_BIN, '--data-dir', dataDir, 'agent', '--unit', 'kv/0', '--charm', KV_CHARM, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'ignore'], env });
+  try {
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    await until('the kv agent to serve', async () => (/agent kv\/0 running/.test(out) ? true : undefined), 60_000, 50);
+    await sleep(10_000);
+    const pid = child.pid!;
+    const kb = smapsBreakdown(pid);
+    const mb = (x: number | undefined): number | null => round(x === undefined ? null : x / 1024);
+    return { rssMb: mb(kb?.rssKb), nodeBinaryMb: mb(kb?.nodeBinaryKb), otherFilesMb: mb(kb?.otherFilesKb), mallocHeapMb: mb(kb?.mallocHeapKb), otherAnonMb: mb(kb?.otherAnonKb), besideMb: round(descendantsRssMb(pid)) };
+  } finally {
+    child.kill('SIGTERM');
+    await Promise.race([new Promise((r) => child.once('exit', r)), sleep(10_000)]);
+    await stopChild(child);
+  }
+}
+
 async function gossipOnlyRss(): Promise<number | null> {
   const c = new RhizomeCluster(4, 'local');
   try {
@@ -253,6 +322,7 @@ async function serfSide() {
 const tmp = await mkdtemp(join(tmpdir(), 'rz-footprint-'));
 try {
   const r = await rhizomeSide(tmp);
+  const kv = await kvByHand(tmp);
   const gossipRss = await gossipOnlyRss();
   const bare = bareNodeRss();
   const s = hasSerf() ? await serfSide() : undefined;
@@ -274,6 +344,15 @@ try {
       datanode_agent_rss_mb: round(r.datanodeRss),
       namenode_agent_rss_mb: round(r.namenodeRss),
       gossip_only_rss_mb: round(gossipRss),
+      kv_by_hand: {
+        rss_mb: kv.rssMb,
+        node_binary_mb: kv.nodeBinaryMb,
+        other_files_mb: kv.otherFilesMb,
+        malloc_heap_mb: kv.mallocHeapMb,
+        other_anonymous_mb: kv.otherAnonMb,
+        // Processes it left running beside it: esbuild's service (~40 MB) before the charm compiled apart.
+        beside_mb: kv.besideMb,
+      },
     },
     serf: s ? { members_ms: round(median(s.status)), members_runs_ms: s.status.map((x) => round(x)), start_member_ms: round(median(s.starts)), agent_rss_mb: round(s.rss) } : null,
     bare_node_rss_mb: round(bare),
@@ -292,6 +371,8 @@ try {
     ['agent start -> member of the mesh, median of 5 (ms)', String(result.rhizome.start_member_ms), String(result.serf?.start_member_ms ?? '-'), '<= 300'],
     ['  CPU of the agent until then, median (ms)', String(result.rhizome.start_member_cpu_ms), '', ''],
     ['RSS: hadoop-datanode agent, 10 s after convergence (MB)', String(result.rhizome.datanode_agent_rss_mb), '-', '<= 60'],
+    ['RSS: kv agent by hand (rhizome agent --charm), 10 s after start (MB)', `${result.rhizome.kv_by_hand.rss_mb} (+${result.rhizome.kv_by_hand.beside_mb} beside)`, '-', ''],
+    ['  node binary / other files / malloc heap / other anon (MB)', `${result.rhizome.kv_by_hand.node_binary_mb} / ${result.rhizome.kv_by_hand.other_files_mb} / ${result.rhizome.kv_by_hand.malloc_heap_mb} / ${result.rhizome.kv_by_hand.other_anonymous_mb}`, '', ''],
     ['RSS: gossip-only node / Serf agent (MB)', String(result.rhizome.gossip_only_rss_mb), String(result.serf?.agent_rss_mb ?? '-'), ''],
     ['RSS: bare node (MB)', String(result.bare_node_rss_mb), '', ''],
   );
