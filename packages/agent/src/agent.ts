@@ -24,9 +24,9 @@
  */
 import { join } from 'node:path';
 import { systemClock } from '@rhizome/clock';
-import { Engine, factsOf, getFact, internalEvent, jsonEqual, type Json, type RetryOptions, type RunReport } from '@rhizome/engine';
-import type { GossipNode, GossipProfile, Member } from '@rhizome/gossip';
-import { RelationManager, relationsModel, type RetransmitOptions } from '@rhizome/relations';
+import { Engine, factsOf, getFact, internalEvent, jsonEqual, type Json, type RunReport } from '@rhizome/engine';
+import type { GossipNode, Member } from '@rhizome/gossip';
+import { RelationManager, relationsModel } from '@rhizome/relations';
 import { AGENT_INFO_FILE, writeJsonAtomic, type AgentInfo } from './agent-info';
 import { declaredWorkloads, loadCharm, watchedFiles } from './charm/load';
 import { parseAgentConfig, type AgentConfig } from './config';
@@ -40,7 +40,7 @@ import type { SummarizingLogger } from './internal/log-summary';
 import { planNetwork } from './internal/network-plan';
 import { ensurePrivateDir, tightenFile } from './internal/private-fs';
 import { persistKeyringChanges } from './keys/keyring-file';
-import { openLogFile, type LogFile, type LogFileOptions } from './log/log-file';
+import { openLogFile, type LogFile } from './log/log-file';
 import { LogTail } from './log/log-tail';
 import { createLogger, type Logger } from './log/logger';
 import { MeshLinkTransport } from './mesh/link-transport';
@@ -50,6 +50,7 @@ import { RemoteControl } from './mesh/remote-control';
 import { DurableState, GROUP_COMMIT_MAX_IN_FLIGHT } from './state/durable-state';
 import { checkStateFormat, recordStateFormat, STATE_FORMAT } from './state/state-format';
 import { agentVersion } from './runtime';
+import { DEFAULT_AGENT_GOSSIP_TUNING, DEFAULT_RELATION_BURST, type AgentOptions } from './unit/agent-options';
 import type { ActionList, ActionOutcome, AgentApi, AgentStatus, ConfigChange, ConfigView, LocalConvergence, QueryStreamEvent } from './unit/api';
 import { CharmRuntime, CONFIG_OVERRIDES_FACT } from './unit/charm-runtime';
 import { query, queryStream, sendUserEvent } from './unit/mesh-calls';
@@ -60,56 +61,12 @@ import { logReport } from './unit/run-log';
 import { agentInfo, agentStatus, localConvergence, meshServices, workloadOf } from './unit/views';
 import { watchFiles } from './watch/watch-files';
 
-export interface AgentOptions {
-  /** fsync the state (default true; false only in tests that do not crash). */
-  readonly fsync?: boolean;
-  /** Gossip timing overrides on top of the config's profile (local, lan or wan). */
-  readonly gossip?: Partial<GossipProfile>;
-  /**
-   * Warm the gossip code paths up at start, before joining (default false):
-   * about 100 ms of CPU once, so that the first join runs warm JIT code
-   * (see @rhizome/gossip warmUp). Off by default: it delayed an agent's
-   * membership by its whole duration (~130 ms of a 450 ms start) and left
-   * ~4 MB of optimized code resident, to speed up one push-pull.
-   */
-  readonly gossipWarmUp?: boolean;
-  readonly retry?: Partial<RetryOptions>;
-  readonly retransmit?: Partial<RetransmitOptions>;
-  /** How long after start a unit absent from the mesh is not yet departed (default 10 s). */
-  readonly absentGraceMs?: number;
-  /** Debounce of file watches. */
-  readonly watchDebounceMs?: number;
-  /** How long a burst of relation events may gather before its run (see EngineOptions.burst). */
-  readonly relationBurst?: { readonly quietMs: number; readonly maxMs: number };
-  /** How long `stop()` waits for the current run before abandoning it (default 30 s). */
-  readonly stopTimeoutMs?: number;
-  /** agent.log rotation (default 10 MiB per file, 3 files). */
-  readonly logFile?: LogFileOptions;
-  /** How often refused frames and other repeated gossip warnings are summarised, one line per peer and kind (default 10 s). */
-  readonly logSummaryIntervalMs?: number;
-}
-
-/**
- * Relation events gather until none came for 200 ms, at most 1.5 s: units of
- * a related service send their data within a few hundred ms of each other,
- * and one playbook run (seconds) for the burst beats one per unit.
- */
 /**
  * How long peers hold back the departed of this unit when it stops for a
  * restart (`stop({ restart })`): an upgrade's restart over SSH takes
  * seconds; one that has not come back by then departs as any failed unit.
  */
 const RESTART_GRACE_MS = 60_000;
-
-export const DEFAULT_RELATION_BURST = Object.freeze({ quietMs: 200, maxMs: 1_500 });
-
-export const DEFAULT_AGENT_GOSSIP_TUNING: Partial<GossipProfile> = Object.freeze({
-  // Relation declarations (~200 B) and `rhizome event` payloads travel as user events.
-  userEventSizeLimit: 2048,
-  // The directory query answers with every declaration of the deployment.
-  queryResponseSizeLimit: 32 * 1024,
-  querySizeLimit: 2048,
-});
 
 type Booting = { -readonly [K in keyof AgentParts]?: AgentParts[K] };
 
