@@ -191,6 +191,7 @@ describe('docs/charm-guide.md walkthroughs, on real agents', () => {
           expect(r.stdout).toContain('greeter.audience');
         },
       ],
+      [/run greeter\/0 greet name=ada times=2$/, (r) => expect(r.stdout).toMatch(/^greeter\/0: greet completed in .*\n {2}said: Hoi, ada! Hoi, ada!$/m)],
     ]);
   });
 

@@ -1,8 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { defineCharm } from '@rhizome/agent';
+import { defineAction, defineCharm } from '@rhizome/agent';
 import { all, relationFact } from '@rhizome/engine';
 import { relation } from '@rhizome/relations';
+import { z } from 'zod';
 import { greeterFacts } from './src/facts';
 import { greeting } from './src/greeting';
 
@@ -14,6 +15,14 @@ export default defineCharm({
   interfaces: [greeting],
   facts: greeterFacts.schemas,
   config: { text: 'Hello' },
+  actions: {
+    // rhizome run greeter/0 greet name=ada times=2
+    greet: defineAction({
+      description: 'greet someone by name, up to three times',
+      params: z.object({ name: z.string().min(1), times: z.number().int().min(1).max(3).default(1) }),
+      run: (_ctx, params, unit) => ({ said: Array(params.times).fill(`${String(unit.config['text'])}, ${params.name}!`).join(' ') }),
+    }),
+  },
   handlers: (unit) => {
     const text = unit.config['text'];
     if (typeof text !== 'string' || text === '') {

@@ -60,3 +60,14 @@ it('keeps bad data from a listener away from the handlers', async () => {
   expect(out.facts['greeter.audience']).toBeUndefined();
   expect(out.state('listeners')?.relations['rel-1']?.units['listener/0']).toMatchObject({ status: 'invalid', invalidKeys: ['name'] });
 });
+
+it('greets by name with its action, the parameters checked by the schema first', async () => {
+  const u = await unit({ text: 'Hoi' });
+  const greet = greeter.actions!['greet']!;
+  expect(greet.params!.safeParse({ name: '' }).success).toBe(false);
+  const checked = greet.params!.safeParse({ name: 'ada', times: 2 });
+  expect(checked).toMatchObject({ success: true, data: { name: 'ada', times: 2 } });
+  const data = (checked as { data: { name: string; times: number } }).data;
+  expect(await greet.run({} as never, data, u)).toEqual({ said: 'Hoi, ada! Hoi, ada!' });
+  expect(greet.params!.safeParse({ name: 'bob' })).toMatchObject({ data: { times: 1 } });
+});

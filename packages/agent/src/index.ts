@@ -6,8 +6,8 @@
  * The CLI and how to launch it: `@rhizome/agent/cli`. Loading a charm in a
  * test: `@rhizome/agent/testing`. The rest of src/ is internal.
  */
-export { defineCharm } from './charm/define';
-export type { CharmDefinition, UnitContext, CharmLogger, WorkloadPidFile } from './charm/define';
+export { defineAction, defineCharm } from './charm/define';
+export type { ActionDefinition, ActionParams, CharmDefinition, UnitContext, CharmLogger, WorkloadPidFile } from './charm/define';
 export { runCommand, INPUT_ENV } from './executors/run-command';
 export type { RunCommandOptions, CommandResult } from './executors/run-command';
 export { runAnsiblePlaybook } from './executors/ansible';

@@ -23,6 +23,7 @@ export function actionHandlers(charm: CharmDefinition, unit: () => UnitContext, 
     name: `action:${name}`,
     when: event(actionEvent(name)),
     run: async (ctx) => {
+      // What readActionParams made of the operator's texts: the schema's output.
       const params = (ctx.event?.payload ?? {}) as Record<string, Json>;
       const value = await action.run(ctx, params, unit());
       results.set(ctx.runId, value === undefined ? null : value);

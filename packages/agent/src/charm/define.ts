@@ -75,13 +75,16 @@ export interface CharmDefinition {
    * the run rolls back and the operator gets the error (the unit is not put
    * in error and nothing is retried).
    *
+   * Declare each with `defineAction`, so that `run` gets its parameters
+   * typed by the schema.
+   *
    * @example
    * actions: {
-   *   backup: {
+   *   backup: defineAction({
    *     description: 'copy the data to a file',
-   *     params: z.object({ to: z.string().min(1) }),
-   *     run: async (ctx, params, unit) => ({ path: await backupTo(unit.dir, params.to as string) }),
-   *   },
+   *     params: z.object({ to: z.string().min(1), keep: z.number().int().min(1).default(3) }),
+   *     run: async (ctx, params, unit) => ({ path: await backupTo(unit.dir, params.to, params.keep) }),
+   *   }),
    * },
    */
   readonly actions?: Readonly<Record<string, CharmAction>>;
@@ -147,6 +150,46 @@ export interface CharmAction {
   /** The parameters, checked before the action runs; without it, any parameters are passed through. */
   readonly params?: ParamsSchema;
   readonly run: (ctx: HandlerContext, params: Readonly<Record<string, Json>>, unit: UnitContext) => Json | void | Promise<Json | void>;
+}
+
+/**
+ * A parameter schema that says what it outputs: zod 4 schemas do (their
+ * Standard Schema `types`), so `defineAction` can type `run`'s parameters.
+ */
+export interface TypedParamsSchema<Output> extends ParamsSchema {
+  readonly '~standard': { readonly types?: { readonly input: unknown; readonly output: Output } | undefined };
+}
+
+/** What a `TypedParamsSchema` outputs: the parameters `run` gets. */
+export type ActionParams<S> = S extends TypedParamsSchema<infer O> ? O : never;
+
+/** An action whose `run` gets the parameters as its schema outputs them (see `defineAction`). */
+export interface ActionDefinition<S extends TypedParamsSchema<unknown>> {
+  readonly description?: string;
+  /** Checked before `run` (misspelled names, wrong values: the operator is told which), and its output is what `run` gets. */
+  readonly params: S;
+  readonly run: (ctx: HandlerContext, params: Readonly<ActionParams<S>>, unit: UnitContext) => Json | void | Promise<Json | void>;
+}
+
+/**
+ * Declares an operator action with typed parameters: `run`'s `params` is
+ * the output type of the zod schema `params` (defaults applied, values
+ * coerced from the `key=value` texts), checked before `run` is called, so
+ * a handler never sees parameters the schema refuses. Keep the output JSON
+ * (no transforms to Dates or class instances): it travels as the action
+ * run's event payload.
+ *
+ * @example
+ * const rotate = defineAction({
+ *   description: 'rotate the logs, keeping the newest N',
+ *   params: z.object({ keep: z.number().int().min(1).max(30).default(7) }),
+ *   run: (ctx, params) => ({ kept: params.keep }), // params.keep: number
+ * });
+ * defineCharm({ ..., actions: { rotate } });
+ */
+export function defineAction<S extends TypedParamsSchema<unknown>>(action: ActionDefinition<S>): CharmAction {
+  // Sound at run time: the agent passes run only what params output (readActionParams, charm/actions.ts).
+  return action as unknown as CharmAction;
 }
 
 /** Identity function that types a charm definition. */

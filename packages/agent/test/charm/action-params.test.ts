@@ -1,8 +1,9 @@
 /** `rhizome run UNIT ACTION key=value ...`: how the texts become an action's parameters (readActionParams). */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
 import { readActionParams } from '../../src/charm/actions';
-import { defineCharm } from '../../src/charm/define';
+import { actionHandlers } from '../../src/charm/actions';
+import { defineAction, defineCharm, type UnitContext } from '../../src/charm/define';
 
 const charm = defineCharm({
   metadata: { name: 'params' },
@@ -38,5 +39,34 @@ describe('action parameters from key=value texts', () => {
     // A schema that keeps unknown keys, or none at all, takes them.
     expect(readActionParams(charm, 'loose', { key: 'a', extra: '1' })).toEqual({ key: 'a', extra: 1 });
     expect(readActionParams(charm, 'free', { anything: 'x' })).toEqual({ anything: 'x' });
+  });
+});
+
+describe('defineAction: parameters typed by the schema', () => {
+  it("gives run the schema's output type, and the checked values (defaults applied)", async () => {
+    const seen: unknown[] = [];
+    const rotate = defineAction({
+      description: 'rotate the logs',
+      params: z.object({ keep: z.number().int().min(1).max(30).default(7), tag: z.string().optional() }),
+      run: (_ctx, params) => {
+        expectTypeOf(params.keep).toEqualTypeOf<number>();
+        expectTypeOf(params.tag).toEqualTypeOf<string | undefined>();
+        // @ts-expect-error: not a parameter of this schema
+        void params.kep;
+        seen.push(params);
+        return { kept: params.keep };
+      },
+    });
+    const typed = defineCharm({ metadata: { name: 'typed' }, handlers: () => [], actions: { rotate } });
+    const params = readActionParams(typed, 'rotate', {});
+    expect(params).toEqual({ keep: 7 });
+    expect(() => readActionParams(typed, 'rotate', { keep: '0' })).toThrow(/invalid parameters for action "rotate": keep: /);
+    expect(() => readActionParams(typed, 'rotate', { kep: '3' })).toThrow(/action "rotate" has no parameter "kep"; its parameters are keep, tag/);
+    // The action's handler hands run what readActionParams made of the texts.
+    const results = new Map();
+    const [handler] = actionHandlers(typed, () => ({}) as UnitContext, results);
+    await handler!.run({ event: { kind: 'internal', name: 'action.rotate', payload: params }, runId: 'r1' } as never);
+    expect(seen).toEqual([{ keep: 7 }]);
+    expect(results.get('r1')).toEqual({ kept: 7 });
   });
 });
