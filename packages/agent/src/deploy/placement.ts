@@ -50,6 +50,20 @@ export async function startAnywhere(d: Deployment, u: DeployedUnit, seeds: reado
 }
 
 /**
+ * Starts `u` where it is placed, seeded by the deployment's other units,
+ * and records what the start learned in `home`'s record of deployment
+ * `name`, also when it failed.
+ */
+export async function startAndRecord(home: string, name: string, d: Deployment, u: DeployedUnit, opts: { logLevel?: string; noFsync?: boolean; agentPath?: string }): Promise<DeployedUnit> {
+  try {
+    await startAnywhere(d, u, seedsOf(d, u.unit), opts);
+  } finally {
+    await recordUnit(home, name, u);
+  }
+  return u;
+}
+
+/**
  * The seeds a (re)started unit is given: the running units, then every other
  * unit's last address. A unit that is down now keeps its address when it
  * comes back (see mesh/rejoin.ts), and the agent keeps trying its seeds while

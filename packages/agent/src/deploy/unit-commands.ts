@@ -24,7 +24,7 @@ import {
   type DeployedUnit,
   type Deployment,
 } from './deployment';
-import { machineOf, newUnit, recordUnit, seedsOf, startAnywhere } from './placement';
+import { machineOf, newUnit, recordUnit, startAndRecord } from './placement';
 import { killRemoteUnit, removeRemoteDir, stopRemoteUnit } from './remote';
 import { signalGroup, waitExit } from './unit-process';
 import { prepareCharm } from './validate';
@@ -71,13 +71,7 @@ export async function startNewUnit(home: string, name: string, spec: NewUnitSpec
     return created;
   });
   return withUnitLock(home, name, u.unit, async () => {
-    const d = await readDeployment(home, name);
-    try {
-      await startAnywhere(d, u, seedsOf(d, u.unit), opts);
-    } finally {
-      await recordUnit(home, name, u);
-    }
-    return u;
+    return startAndRecord(home, name, await readDeployment(home, name), u, opts);
   });
 }
 
@@ -90,12 +84,7 @@ export async function startUnit(home: string, unit: string, opts: { deployment?:
     if (u.state === 'running' && unitAlive(u)) throw new AgentError('AGENT_ERR_DEPLOY', `unit ${unit} is already running (pid ${u.pid})`);
     // The charm as it is now (cached when unchanged), type-checked before the agent starts.
     u.charmModule = await prepareCharm(u.charmDir);
-    try {
-      await startAnywhere(d, u, seedsOf(d, u.unit), opts);
-    } finally {
-      await recordUnit(home, name, u);
-    }
-    return u;
+    return startAndRecord(home, name, d, u, opts);
   });
 }
 
