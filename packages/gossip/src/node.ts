@@ -24,17 +24,17 @@ import { plausibleLamport } from './bounds';
 import { BroadcastQueue } from './internal/broadcast-queue';
 import { ReliableChannels } from './internal/channel';
 import { backgroundTimers, systemClock, type Clock, type TimerHandle } from '@rhizome/clock';
-import { checkLabel, decodeFrame, FrameError, type Envelope } from './internal/codec';
+import { decodeFrame, FrameError, type Envelope } from './internal/codec';
 import { PeerVersions, PROTOCOL_VERSIONS, speakTo } from './internal/versions';
 import { Dissemination } from './internal/dissemination';
 import type { NodeContext } from './internal/context';
 import { TypedEmitter } from './internal/emitter';
-import { GossipError, MessageError, type UnreachableReason } from './errors';
+import { GossipError, MessageError } from './errors';
 import type { Keyring } from './keyring';
 import { silentLogger, type GossipLogger } from './logger';
-import { snapshot, type Member, type MemberState } from './member';
-import { MessageType, parseMessage, parseTags, type ConflictMsg, type Message, type Tags } from './internal/messages';
-import { DEFAULT_LAN_PROFILE, resolveProfile, retransmitLimit, type GossipProfile } from './options';
+import { snapshot, type Member } from './member';
+import { MessageType, parseMessage, parseTags, type Message, type Tags } from './internal/messages';
+import { resolveProfile, retransmitLimit, type GossipProfile } from './options';
 import type { Random } from './prng';
 import { JoinAttempt } from './internal/join-attempt';
 import { JoinRelay } from './internal/join-relay';
@@ -46,86 +46,12 @@ import { encodedSize } from './internal/size';
 import { newStats, type NodeStats } from './stats';
 import type { DirectEnvelope, Transport, UnreachableReason as TransportUnreachable } from './transport';
 import { UserEvents, type UserEvent } from './user-events';
-import { KeyManager, RESERVED_QUERY_PREFIX, type KeyringChange } from './key-manager';
-import { describeRefusals, RefusalReporter, type RefusalCode, type RefusalSummary } from './internal/refusals';
+import { KeyManager, RESERVED_QUERY_PREFIX } from './key-manager';
+import { describeRefusals, RefusalReporter, type RefusalCode } from './internal/refusals';
+import { NameConflicts } from './internal/name-conflicts';
+import { checkNodeOptions, type GossipEvents, type GossipNodeOptions, type SendEventOptions } from './node-options';
 
-/** Default for GossipNodeOptions.refusalReportInterval. */
-export const DEFAULT_REFUSAL_REPORT_INTERVAL = 10_000;
-
-export interface GossipNodeOptions {
-  /** Unique in the cluster, 1..128 characters. */
-  name: string;
-  /** Where frames go in and out (WebSocket or SimNetwork); its address is the node's. */
-  transport: Transport;
-  /** Default: the system clock. A VirtualClock (SimNetwork's `clock`) in simulation. */
-  clock?: Clock;
-  tags?: Readonly<Record<string, string>>;
-  /** Addresses `join()` contacts when called without arguments. */
-  seeds?: readonly string[];
-  /** Encrypt every frame and refuse plaintext. */
-  keyring?: Keyring;
-  /**
-   * Cluster label (memberlist's Label): carried in every frame and checked
-   * before anything else, so two clusters on one network never merge. At
-   * most 255 UTF-8 bytes; '' (default) means none. Every member of a
-   * cluster must have the same label.
-   */
-  label?: string;
-  /**
-   * Refused frames (wrong key or label, plaintext/encrypted mismatch,
-   * malformed, ...) are summarised per peer host at most once per this many
-   * ms: event `frames-refused` and one warn line. Default 10 s.
-   */
-  refusalReportInterval?: number;
-  /** pino-compatible; silent by default. */
-  logger?: GossipLogger;
-  /** Base timing profile: DEFAULT_LAN_PROFILE (default) or LOCAL_PROFILE. */
-  profile?: GossipProfile;
-  /** Overrides on top of `profile`, validated together. */
-  tuning?: Partial<GossipProfile>;
-  /** Random source (seed it for reproducible simulations). Default Math.random. */
-  random?: Random;
-}
-
-export interface NameConflict {
-  readonly name: string;
-  /** Where the live owner of the name is. */
-  readonly ownerAddress: string;
-  /** Where the refused claim came from. */
-  readonly claimantAddress: string;
-}
-
-export interface GossipEvents {
-  'member-join': Member;
-  /** Tags (or address, after a restart elsewhere) changed. */
-  'member-update': Member;
-  'member-suspect': Member;
-  'member-leave': Member;
-  'member-failed': Member;
-  /** A failed or left member's tombstone was removed. */
-  'member-reap': Member;
-  'user-event': UserEvent;
-  'name-conflict': NameConflict;
-  /** A reliable-channel message, delivered in order, once. */
-  reliable: { readonly from: string; readonly payload: unknown };
-  /** A best-effort message (sendBestEffort): at most once per copy sent, in any order. */
-  direct: { readonly from: string; readonly payload: unknown };
-  /** The reliable channel gave up on a member (pending sends were rejected). */
-  unreachable: { readonly member: string; readonly reason: UnreachableReason };
-  /**
-   * Frames refused from one peer host, summarised (at most one per peer per
-   * refusalReportInterval; also logged as one warn line). A keyring or label
-   * mismatch shows up here on both sides.
-   */
-  'frames-refused': RefusalSummary;
-  /** This member's keyring changed through a cluster key operation (`node.keys`): persist `keys`. */
-  'keyring-change': KeyringChange;
-}
-
-export interface SendEventOptions {
-  /** Deliver only the newest event of this name per eventCoalescePeriod. */
-  coalesce?: boolean;
-}
+export type { GossipEvents, GossipNodeOptions, NameConflict, SendEventOptions } from './node-options';
 
 /** leave() also sends its leave straight to every member when there are at most this many. */
 const DIRECT_LEAVE_LIMIT = 128;
@@ -194,28 +120,15 @@ export class GossipNode {
   private state: NodeState = 'running';
   private reapTimer: TimerHandle | null = null;
   private joining: JoinAttempt | null = null;
-  private readonly conflictNotices = new Map<string, number>();
+  private readonly conflicts: NameConflicts;
   /** The newest protocol version each peer understands (from its frames): what we speak to it. */
   private readonly peerVersions = new PeerVersions();
   /** The transport address of the frame being handled (for refusal reports), or null. */
   private receivingFrom: string | null = null;
 
   constructor(options: GossipNodeOptions) {
-    if (typeof options !== 'object' || options === null) throw new TypeError('createNode: options object required');
-    const { name, transport } = options;
-    if (typeof name !== 'string' || name.length === 0 || name.length > 128) {
-      throw new TypeError(`createNode: name must be a string of 1..128 characters, got ${JSON.stringify(name)}`);
-    }
-    if (!transport || typeof transport.send !== 'function' || typeof transport.setHandler !== 'function') {
-      throw new TypeError('createNode: transport must implement Transport (send, setHandler, close, address)');
-    }
-    let tags: Tags;
-    try {
-      tags = parseTags(options.tags ?? {});
-    } catch (err) {
-      throw new TypeError(`createNode: ${(err as Error).message}`);
-    }
-    this.profile = resolveProfile(options.profile ?? DEFAULT_LAN_PROFILE, options.tuning ?? {});
+    const { name, transport, tags, profile, label, refusalInterval } = checkNodeOptions(options);
+    this.profile = profile;
     this.name = name;
     this.address = transport.address;
     this.transport = transport;
@@ -225,21 +138,22 @@ export class GossipNode {
     this.clock = backgroundTimers(options.clock ?? systemClock);
     this.random = options.random ?? Math.random;
     this.keyring = options.keyring;
-    try {
-      this.label = checkLabel(options.label ?? '');
-    } catch (err) {
-      throw new TypeError(`createNode: ${(err as Error).message}`);
-    }
-    const refusalInterval = options.refusalReportInterval ?? DEFAULT_REFUSAL_REPORT_INTERVAL;
-    if (!(refusalInterval > 0) || !Number.isFinite(refusalInterval)) {
-      throw new TypeError(`createNode: refusalReportInterval must be a positive number of ms, got ${String(refusalInterval)}`);
-    }
+    this.label = label;
     this.logger = options.logger ?? silentLogger;
     this.seeds = [...(options.seeds ?? [])];
     this.awareness = new Awareness(this.profile.awarenessMaxMultiplier);
     this.emitter = new TypedEmitter<GossipEvents>((event, err) =>
       this.logger.error({ event, err: String(err) }, 'gossip: an event listener threw; the node carries on'),
     );
+    this.conflicts = new NameConflicts({
+      name,
+      address: this.address,
+      clock: this.clock,
+      logger: this.logger,
+      emit: (conflict) => this.emitter.emit('name-conflict', conflict),
+      send: (addr, msgs) => this.dissemination.send(addr, msgs, false),
+      failJoin: (err) => this.joining?.fail(err),
+    });
     this.refusals = new RefusalReporter(this.clock, refusalInterval, (summary) => {
       this.logger.warn({ code: 'GOSSIP_ERR_FRAMES_REFUSED', peer: summary.peer, total: summary.total }, describeRefusals(summary));
       this.emitter.emit('frames-refused', summary);
@@ -298,7 +212,7 @@ export class GossipNode {
         // onMembershipEvent acts on failed, leave and reap itself; the others only reach listeners.
         listens: (event) => event === 'member-failed' || event === 'member-leave' || event === 'member-reap' || this.emitter.listens(event),
         broadcast: (key, msg, onDone) => this.dissemination.queueBroadcast(key, msg, onDone),
-        conflict: (existing, claimedAddr) => this.onConflict(existing, claimedAddr),
+        conflict: (existing, claimedAddr) => this.conflicts.claimed(existing, claimedAddr),
       },
       tags,
     );
@@ -548,8 +462,7 @@ export class GossipNode {
     if (this.state === 'shutdown') return;
     this.reapTimer = this.clock.setTimeout(() => this.reapTick(), this.reapInterval());
     this.membership.reap();
-    const now = this.clock.now();
-    for (const [addr, t] of this.conflictNotices) if (now - t > 1_000) this.conflictNotices.delete(addr);
+    this.conflicts.expire();
   }
 
   // ---------------------------------------------------------------------------
@@ -590,7 +503,7 @@ export class GossipNode {
       const owner = ms.addrOf(claimed);
       this.counters.dropped.spoofed++;
       this.refusals.refused(remote, 'GOSSIP_ERR_SPOOFED_SENDER', `frame from ${env.addr} claims the name ${JSON.stringify(env.from)}, owned by the live member at ${owner}`);
-      this.noticeConflict(env.from, owner, env.addr);
+      this.conflicts.notice(env.from, owner, env.addr);
       return;
     }
     // Any frame from a suspect proves it runs (slow, not dead).
@@ -661,7 +574,7 @@ export class GossipNode {
       case MessageType.ReliableAck:
         return this.channels.handleAck(msg, env.from);
       case MessageType.Conflict:
-        return this.onConflictNotice(msg, env);
+        return this.conflicts.noticed(msg, env.from);
       case MessageType.Heard:
         return this.membership.heardWitness(msg);
       case MessageType.Direct:
@@ -694,42 +607,6 @@ export class GossipNode {
         if (this.state === 'running') this.pushPull.syncRandom();
       }, delay * (0.5 + this.random()));
     }
-  }
-
-  /** Tell a claimant that the name is taken (at most once a second per address). */
-  private noticeConflict(name: string, ownerAddr: string, claimantAddr: string): void {
-    const now = this.clock.now();
-    const last = this.conflictNotices.get(claimantAddr);
-    if (last !== undefined && now - last < 1_000) return;
-    if (this.conflictNotices.size > 1024) this.conflictNotices.clear();
-    this.conflictNotices.set(claimantAddr, now);
-    this.emitter.emit('name-conflict', { name, ownerAddress: ownerAddr, claimantAddress: claimantAddr });
-    const msg: ConflictMsg = { t: MessageType.Conflict, node: name, addr: ownerAddr };
-    this.dissemination.send(claimantAddr, [msg], false);
-  }
-
-  private onConflict(existing: MemberState, claimedAddr: string): void {
-    this.logger.warn(
-      { code: 'GOSSIP_ERR_NAME_CONFLICT', name: existing.name, ownerAddr: existing.addr, claimedAddr },
-      `gossip: name "${existing.name}" claimed from ${claimedAddr} while its owner at ${existing.addr} is ${existing.status}; claim refused`,
-    );
-    this.noticeConflict(existing.name, existing.addr, claimedAddr);
-  }
-
-  private onConflictNotice(msg: ConflictMsg, env: Envelope): void {
-    // Only news about our own name, from a member (not ourselves), pointing elsewhere, matters.
-    if (msg.node !== this.name || msg.addr === this.address || env.from === this.name) return;
-    this.logger.error(
-      { code: 'GOSSIP_ERR_NAME_CONFLICT', name: this.name, ownerAddr: msg.addr, reportedBy: env.from },
-      `gossip: our name "${this.name}" belongs to a live member at ${msg.addr}; pick a unique name`,
-    );
-    this.emitter.emit('name-conflict', { name: this.name, ownerAddress: msg.addr, claimantAddress: this.address });
-    this.joining?.fail(
-      new GossipError(
-        'GOSSIP_ERR_NAME_CONFLICT',
-        `the name "${this.name}" is owned by a live member at ${msg.addr} (reported by ${env.from}); give this node a unique name`,
-      ),
-    );
   }
 
   private onMembershipEvent(event: MembershipEvent, member: Member): void {
