@@ -5,11 +5,12 @@
  * This file wires the mechanisms together (one file each: state.ts for the
  * membership rules, probe.ts for failure detection, dissemination.ts for
  * sending and gossip rounds, broadcast-queue.ts, push-pull.ts,
- * join-attempt.ts, join-relay.ts, user-events.ts, queries.ts, channel.ts)
- * and is the boundary for untrusted input: every frame is decoded by
- * codec.ts, its sender checked against the member table, and every message
- * parsed by messages.ts before any mechanism sees it. Whatever is refused is
- * counted in `stats().dropped` and logged once; the node keeps running.
+ * join-attempt.ts, join-relay.ts, user-events.ts, queries.ts, channel.ts,
+ * name-conflicts.ts; its options and events are in node-options.ts) and
+ * dispatches each message that passed the boundary for untrusted input
+ * (internal/receive.ts: frames decoded, senders checked, messages parsed;
+ * whatever is refused is counted in `stats().dropped` and logged once; the
+ * node keeps running).
  *
  * Stream evidence: when the transport reports that a member's host refused
  * or reset the connection, nobody is listening there, so we suspect it at
@@ -24,16 +25,16 @@ import { plausibleLamport } from './bounds';
 import { BroadcastQueue } from './internal/broadcast-queue';
 import { ReliableChannels } from './internal/channel';
 import { backgroundTimers, systemClock, type Clock, type TimerHandle } from '@rhizome/clock';
-import { decodeFrame, FrameError, type Envelope } from './internal/codec';
+import type { Envelope } from './internal/codec';
 import { PeerVersions, PROTOCOL_VERSIONS, speakTo } from './internal/versions';
 import { Dissemination } from './internal/dissemination';
 import type { NodeContext } from './internal/context';
 import { TypedEmitter } from './internal/emitter';
-import { GossipError, MessageError } from './errors';
+import { GossipError } from './errors';
 import type { Keyring } from './keyring';
 import { silentLogger, type GossipLogger } from './logger';
 import { snapshot, type Member } from './member';
-import { MessageType, parseMessage, parseTags, type Message, type Tags } from './internal/messages';
+import { MessageType, parseTags, type Message, type Tags } from './internal/messages';
 import { resolveProfile, retransmitLimit, type GossipProfile } from './options';
 import type { Random } from './prng';
 import { JoinAttempt } from './internal/join-attempt';
@@ -44,11 +45,12 @@ import { Queries, type QueryHandle, type QueryOptions, type QueryResponder } fro
 import { Membership, type MembershipEvent } from './state';
 import { encodedSize } from './internal/size';
 import { newStats, type NodeStats } from './stats';
-import type { DirectEnvelope, Transport, UnreachableReason as TransportUnreachable } from './transport';
+import type { Transport, UnreachableReason as TransportUnreachable } from './transport';
 import { UserEvents, type UserEvent } from './user-events';
 import { KeyManager, RESERVED_QUERY_PREFIX } from './key-manager';
-import { describeRefusals, RefusalReporter, type RefusalCode } from './internal/refusals';
+import { describeRefusals, RefusalReporter } from './internal/refusals';
 import { NameConflicts } from './internal/name-conflicts';
+import { FrameReceiver } from './internal/receive';
 import { checkNodeOptions, type GossipEvents, type GossipNodeOptions, type SendEventOptions } from './node-options';
 
 export type { GossipEvents, GossipNodeOptions, NameConflict, SendEventOptions } from './node-options';
@@ -60,16 +62,6 @@ const DIRECT_LEAVE_LIMIT = 128;
 const RECENT_EVENTS_IN_PUSH_PULL = 64;
 
 type NodeState = 'running' | 'left' | 'shutdown';
-
-const FRAME_DROP_FIELD = {
-  GOSSIP_ERR_FRAME_TOO_LARGE: 'tooLarge',
-  GOSSIP_ERR_MALFORMED_FRAME: 'malformed',
-  GOSSIP_ERR_VERSION: 'version',
-  GOSSIP_ERR_DECRYPT: 'decrypt',
-  GOSSIP_ERR_PLAINTEXT_REFUSED: 'plaintextRefused',
-  GOSSIP_ERR_NO_KEYRING: 'plaintextRefused',
-  GOSSIP_ERR_LABEL: 'label',
-} as const;
 
 /** Per node: how `setLifeguard` reaches its private parts (testing only). */
 const lifeguardSwitches = new WeakMap<GossipNode, (on: boolean) => void>();
@@ -123,8 +115,7 @@ export class GossipNode {
   private readonly conflicts: NameConflicts;
   /** The newest protocol version each peer understands (from its frames): what we speak to it. */
   private readonly peerVersions = new PeerVersions();
-  /** The transport address of the frame being handled (for refusal reports), or null. */
-  private receivingFrom: string | null = null;
+  private readonly receive: FrameReceiver;
 
   constructor(options: GossipNodeOptions) {
     const { name, transport, tags, profile, label, refusalInterval } = checkNodeOptions(options);
@@ -173,7 +164,7 @@ export class GossipNode {
       gossipSoon: () => this.dissemination.gossipSoon(),
       implausible: (what) => {
         this.counters.dropped.implausible++;
-        this.refusals.refused(this.receivingFrom ?? this.address, 'GOSSIP_ERR_IMPLAUSIBLE', `${what}: too far ahead of what this node knows (refused, not adopted)`);
+        this.refusals.refused(this.receive.receivingFrom ?? this.address, 'GOSSIP_ERR_IMPLAUSIBLE', `${what}: too far ahead of what this node knows (refused, not adopted)`);
       },
     };
     const disseminationDeps = {
@@ -250,10 +241,23 @@ export class GossipNode {
         this.emitter.emit('keyring-change', change);
       },
     });
+    this.receive = new FrameReceiver({
+      address: this.address,
+      ctx: this.ctx,
+      keyring: this.keyring,
+      label: this.label,
+      transport,
+      counters: this.counters,
+      refusals: this.refusals,
+      peerVersions: this.peerVersions,
+      membership: this.membership,
+      conflicts: this.conflicts,
+      dispatch: (msg, env) => this.dispatch(msg, env),
+    });
     transport.setHandler({
-      onFrame: (frame, remote) => this.onFrame(frame, remote),
+      onFrame: (frame, remote) => this.receive.frame(frame, remote),
       onUnreachable: (to, reason) => this.onUnreachable(to, reason),
-      onEnvelope: (env, remote) => this.onEnvelope(env, remote),
+      onEnvelope: (env, remote) => this.receive.envelope(env, remote),
     });
     this.prober.start();
     this.pushPull.start();
@@ -466,71 +470,7 @@ export class GossipNode {
   }
 
   // ---------------------------------------------------------------------------
-  // Receiving: the untrusted boundary.
-
-  private onFrame(frame: Uint8Array, remote: string): void {
-    if (this.state === 'shutdown') return;
-    this.counters.framesIn++;
-    this.counters.bytesIn += frame.byteLength;
-    let env: Envelope;
-    try {
-      env = decodeFrame(frame, { maxFrameSize: this.profile.maxFrameSize, keyring: this.keyring, label: this.label });
-    } catch (err) {
-      const code = err instanceof FrameError ? err.code : 'GOSSIP_ERR_MALFORMED_FRAME';
-      const field = (FRAME_DROP_FIELD as Record<string, keyof NodeStats['dropped']>)[code] ?? 'malformed';
-      this.counters.dropped[field]++;
-      this.refusals.refused(remote, code as RefusalCode, (err as Error).message);
-      return;
-    }
-    this.peerVersions.note(env.addr, env.pmax);
-    this.accept(env, remote, false);
-  }
-
-  /** A trusted in-process envelope (SimNetwork `trusted`): already typed messages, nothing to decode or parse. */
-  private onEnvelope(env: DirectEnvelope, remote: string): void {
-    if (this.state === 'shutdown') return;
-    this.counters.framesIn++;
-    this.accept(env as Envelope, remote, true);
-  }
-
-  /** A decoded envelope: check its sender, then parse and dispatch each message. */
-  private accept(env: Envelope, remote: string, trusted: boolean): void {
-    // A frame whose sender claims a name owned by a different live member (or ours) is refused.
-    // By id and column reads: this runs for every frame (no member view allocated).
-    const ms = this.membership;
-    const claimed = ms.idOf(env.from);
-    if (claimed !== undefined && ms.addrOf(claimed) !== env.addr && (claimed === ms.localIdNumber || ms.isLive(claimed))) {
-      const owner = ms.addrOf(claimed);
-      this.counters.dropped.spoofed++;
-      this.refusals.refused(remote, 'GOSSIP_ERR_SPOOFED_SENDER', `frame from ${env.addr} claims the name ${JSON.stringify(env.from)}, owned by the live member at ${owner}`);
-      this.conflicts.notice(env.from, owner, env.addr);
-      return;
-    }
-    // Any frame from a suspect proves it runs (slow, not dead).
-    if (claimed !== undefined && ms.isSuspect(claimed)) ms.heardFrom(ms.ref(claimed));
-    // The connection it came on leads back to its sender: the transport may reply over it (one handshake per pair).
-    if (remote !== env.addr && env.addr !== this.address) this.transport.peerAddress?.(remote, env.addr);
-    for (const raw of env.msgs) {
-      let msg: Message;
-      try {
-        msg = trusted ? (raw as Message) : parseMessage(raw);
-      } catch (err) {
-        const unknown = err instanceof MessageError && err.code === 'GOSSIP_ERR_UNKNOWN_TYPE';
-        if (unknown) this.counters.dropped.unknownType++;
-        else this.counters.dropped.malformed++;
-        this.refusals.refused(remote, unknown ? 'GOSSIP_ERR_UNKNOWN_TYPE' : 'GOSSIP_ERR_MALFORMED_MESSAGE', `message from ${JSON.stringify(env.from)}: ${(err as Error).message}`);
-        continue;
-      }
-      this.counters.messagesIn++;
-      this.receivingFrom = remote;
-      try {
-        this.dispatch(msg, env);
-      } finally {
-        this.receivingFrom = null;
-      }
-      if (!this.running) return; // a handler may have shut us down
-    }
-  }
+  // Receiving: frames pass the boundary checks in internal/receive.ts, then come here.
 
   private dispatch(msg: Message, env: Envelope): void {
     switch (msg.t) {
