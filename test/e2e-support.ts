@@ -4,7 +4,6 @@
  * bundle copy with absolute charm paths (so a test can change options).
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clientFor, readDeployment, unitOf, waitForConvergence, type AgentStatus } from '@rhizome/agent';
@@ -12,14 +11,6 @@ import { clientFor, readDeployment, unitOf, waitForConvergence, type AgentStatus
 export { until } from '@rhizome/test-support';
 
 export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
-
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** The working directory of a deployed unit: where its charm renders files. */
 export function unitDir(home: string, deployment: string, unit: string): string {

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientFor, deploy, destroy, readDeployment, relate, unitOf } from '@rhizome/agent';
-import { converge, freePort, ROOT, writeBundle, stopLeftoverNginx } from './e2e-support';
-import { until } from '@rhizome/test-support';
+import { converge, ROOT, writeBundle, stopLeftoverNginx } from './e2e-support';
+import { freePort, until } from '@rhizome/test-support';
 
 const NAME = 'web-lb';
 let home = '';

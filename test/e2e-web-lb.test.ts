@@ -17,8 +17,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { addUnit, deploy, destroy, killUnit, startUnit } from '@rhizome/agent';
 import { runCli } from '@rhizome/agent/cli';
-import { converge, freePort, ROOT, unitDir, unitStatus, writeBundle, stopLeftoverNginx } from './e2e-support';
-import { until } from '@rhizome/test-support';
+import { converge, ROOT, unitDir, unitStatus, writeBundle, stopLeftoverNginx } from './e2e-support';
+import { freePort, until } from '@rhizome/test-support';
 
 const NAME = 'web-lb';
 let home = '';

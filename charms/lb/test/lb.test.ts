@@ -7,7 +7,6 @@
  *     requests through it reach exactly the live web units.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -19,7 +18,7 @@ import web from '@rhizome-charms/web';
 import lb from '../charm';
 import { lbHandlers } from '../src/handlers';
 import { nginxPid, stopNginx } from '../src/nginx';
-import { until } from '@rhizome/test-support';
+import { freePort, until } from '@rhizome/test-support';
 
 const side = { side: http.requirer } satisfies EndpointFixture;
 const webData = (port: number) => ({ host: '127.0.0.1', port });
@@ -100,14 +99,6 @@ describe('lb decisions (playbook recorded, not run)', () => {
     expect(() => lbHandlers(testUnit({ unit: 'lb/0', dir, options: { port: 80 } }))).toThrow(/unprivileged port/);
   });
 });
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** Which units answer through nginx, over `n` requests. */
 async function reached(port: number, n: number): Promise<Set<string>> {

@@ -1,11 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { testUnit, http } from '@rhizome-charms/kit';
 
 import { runRelationScenario, type EndpointFixture } from '@rhizome/relations/testing';
+import { freePort } from '@rhizome/test-support';
 import charm from '../charm';
 
 const side = { side: http.provider } satisfies EndpointFixture;
@@ -30,14 +30,6 @@ async function get(port: number): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}/anything`);
   expect(res.status).toBe(200);
   return res.text();
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 describe('web', () => {

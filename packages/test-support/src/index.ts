@@ -9,3 +9,4 @@ export { until, GiveUp, DEFAULT_UNTIL_OPTIONS } from './until';
 export type { UntilOptions } from './until';
 export { testSeed } from './seed';
 export { compileFixture } from './compile';
+export { freePort } from './ports';
