@@ -11,22 +11,14 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readControlEndpoint } from '../control/endpoint';
+import { isAlive } from '../deploy/deployment';
 
 export const DATA_DIR_ENV = 'RHIZOME_DATA_DIR';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 async function liveAgentIn(dir: string): Promise<boolean> {
   try {
     const endpoint = await readControlEndpoint(dir);
-    return alive(endpoint.pid);
+    return isAlive(endpoint.pid);
   } catch {
     return false;
   }
