@@ -22,7 +22,7 @@ export interface ValidateOptions {
 
 /** Checks the bundle's machines and charms; returns each service's compiled charm module. */
 export async function validateBundle(bundle: Bundle, options: ValidateOptions = {}): Promise<Record<string, string>> {
-  // Loaded here, not by every command that loads deploy.ts: bundle checking loads zod and the relations package.
+  // Loaded here, not by every command that loads the deploy modules: bundle checking loads zod and the relations package.
   const { bundleError, checkBundle } = await import('./bundle');
   // Machines first: that fails in a second, compiling and type-checking charms takes longer.
   const usedMachines = new Set(Object.values(bundle.services).flatMap((s) => s.to ?? []));
