@@ -3,7 +3,7 @@
  * under its `dir`:
  *
  *   cache/<hash>/agent.mjs, supervisor.mjs     the release (release.ts)
- *   cache/<hash>/charm.mjs                     each charm
+ *   cache/<hash>/charm.mjs                     each charm, its other files beside it
  *   <deployment>/keyring                       the deployment's keyring (0600)
  *   <deployment>/<unit>/agent.yaml             the agent's config (0600)
  *   <deployment>/<unit>/...                    its data dir (state, logs, agent.json)
@@ -25,7 +25,7 @@ import { ControlClient } from '../control/client';
 import { agentConfigText } from '../agent-config-file';
 import { AgentError } from '../errors';
 import { AGENT_NODE_FLAGS } from '../runtime';
-import { agentArtifact, charmArtifact, dashboardVendorArtifact, supervisorArtifact, type Artifact } from './release';
+import { agentArtifact, charmArtifact, charmArtifacts, dashboardVendorArtifact, supervisorArtifact, type Artifact } from './release';
 import { parseSshTarget, shellQuote, SshHost } from './ssh';
 import type { DeployedUnit, Deployment, MachineRecord } from './deployment-record';
 import type { WorkloadReport } from './workloads';
@@ -111,7 +111,7 @@ export async function installArtifacts(m: MachineRecord, artifacts: readonly Art
   for (const a of artifacts) {
     const path = cachePath(m, a);
     if (!missing.has(path)) continue;
-    await host.writeFile(path, a.bytes, 0o644);
+    await host.writeFile(path, a.bytes, a.mode ?? 0o644);
     copied.push(path);
   }
   return copied;
@@ -143,9 +143,10 @@ export function prepareMachine(m: MachineRecord, deployment: string, charmDirs: 
       const ck = `${m.ssh}|${m.dir}`;
       if (!checked.has(ck)) checked.set(ck, checkMachine(m));
       await checked.get(ck)!;
-      const artifacts = await Promise.all([agentArtifact(), supervisorArtifact(), ...charmDirs.map((c) => charmArtifact(c))]);
+      const [agent, supervisor] = await Promise.all([agentArtifact(), supervisorArtifact()]);
+      const charms = (await Promise.all(charmDirs.map((c) => charmArtifacts(c)))).flat();
       // The dashboard's page script beside the agent: the bundled agent has no node_modules to find it in.
-      await installArtifacts(m, [...artifacts, await dashboardVendorArtifact(artifacts[0]!)]);
+      await installArtifacts(m, [agent, supervisor, ...charms, await dashboardVendorArtifact(agent)]);
       await hostOf(m).writeFile(`${m.dir}/${deployment}/keyring`, await readFile(keyringFile), 0o600);
     })();
     prepared.set(key, p);
