@@ -8,6 +8,8 @@
  *                                                 already what nginx serves (`lb.rendered`)
  *   restart-nginx        file.changed nginx.pid   nginx exited behind our back (its pid file
  *                                                 went away): run the playbook, which starts it
+ *   reconfigure-nginx    config.changed           `rhizome config lb port=N`: run the playbook
+ *                                                 unless nginx already listens where the options say
  *
  * The playbook (playbook/site.yml) renders nginx.conf from the extra var
  * `backends`, starts or reloads the unit's nginx and reports with set_stats
@@ -54,6 +56,8 @@ function stringList(v: unknown, what: string): string[] {
 export function lbHandlers(unit: UnitContext, deps: LbDeps = {}): HandlerSpec[] {
   const cfg = parseLbConfig(unit.config);
   const runPlaybook = deps.runPlaybook ?? runAnsiblePlaybook;
+  // Where nginx listens, as the options say: what a config change can move.
+  const listenKey = `${unit.address}:${cfg.port}`;
 
   const configure = async (ctx: HandlerContext, backends: Backend[]): Promise<void> => {
     const nginxBin = await findNginx(cfg.nginxBin);
@@ -77,6 +81,7 @@ export function lbHandlers(unit: UnitContext, deps: LbDeps = {}): HandlerSpec[] 
     ctx.set('lb.upstream', upstream);
     if (Number.isInteger(pid) && pid > 0) ctx.set('lb.nginx-pid', pid);
     ctx.set('lb.rendered', backends as unknown as Json);
+    ctx.set('lb.listen', listenKey);
     ctx.note(`nginx ${String(result.facts['action'] ?? 'configured')}: upstream [${upstream.join(', ')}]`);
     const listen = `http://${unit.address}:${cfg.port}/`;
     if (backends.length === 0) ctx.setStatus('waiting', `nginx on ${listen}: waiting for web units`);
@@ -102,8 +107,17 @@ export function lbHandlers(unit: UnitContext, deps: LbDeps = {}): HandlerSpec[] 
       when: fact('lb.backends'),
       async run(ctx) {
         const backends = (ctx.get<Json>('lb.backends') ?? []) as unknown as Backend[];
-        if (jsonEqual(backends as unknown as Json, ctx.get('lb.rendered') ?? null)) return;
+        if (jsonEqual(backends as unknown as Json, ctx.get('lb.rendered') ?? null) && ctx.get('lb.listen') === listenKey) return;
         await configure(ctx, backends);
+      },
+    },
+    {
+      // The handlers are built again with the new options before config.changed runs.
+      name: 'reconfigure-nginx',
+      when: all(event('config.changed'), fact('lb.rendered')),
+      async run(ctx) {
+        if (ctx.get('lb.listen') === listenKey) return;
+        await configure(ctx, (ctx.get<Json>('lb.backends') ?? []) as unknown as Backend[]);
       },
     },
     {

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { testUnit, http } from '@rhizome-charms/kit';
 import type { AnsiblePlaybookOptions, AnsibleResult } from '@rhizome/agent';
+import { internalEvent } from '@rhizome/engine';
 
 import { runRelationScenario, type EndpointFixture, type ScenarioRelationEvent } from '@rhizome/relations/testing';
 import web from '@rhizome-charms/web';
@@ -85,6 +86,19 @@ describe('lb decisions (playbook recorded, not run)', () => {
     expect(out.report.error).toMatchObject({ handler: 'configure-nginx', message: expect.stringContaining('invalid port in upstream') });
     // Nothing of the run survives: the backends fact is as before, so the retry recomputes it.
     expect(out.facts['lb.backends']).toEqual([]);
+  });
+
+  it('moves nginx when the port option changes, and only then', async () => {
+    const started = await runRelationScenario({ handlers: handlers(), unit: 'lb/0', endpoints: { backends: { ...side, relations: { 'rel-1': { remoteService: 'web' } } } } });
+    const changed = (port: number) => lbHandlers(testUnit({ unit: 'lb/0', dir, options: { port } }), { runPlaybook });
+    // The same options again (another option changed): nothing to do.
+    let out = await runRelationScenario({ handlers: changed(18123), unit: 'lb/0', kb: started.kb, endpoints: { backends: side }, event: internalEvent('config.changed', {}) });
+    expect(out.committed).toBe(true);
+    expect(calls).toHaveLength(1);
+    out = await runRelationScenario({ handlers: changed(18124), unit: 'lb/0', kb: out.kb, endpoints: { backends: side }, event: internalEvent('config.changed', {}) });
+    expect(out.committed).toBe(true);
+    expect(calls.map((c) => c.extraVars?.['listen_port'])).toEqual([18123, 18124]);
+    expect(out.facts['workload.status']).toEqual({ state: 'waiting', message: 'nginx on http://127.0.0.1:18124/: waiting for web units' });
   });
 
   it('says how to install nginx when it is missing, before running the playbook', async () => {
