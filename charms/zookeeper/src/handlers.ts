@@ -30,6 +30,7 @@ import { relation } from '@rhizome/relations';
 import { parseZookeeperConfig, type ZookeeperConfig } from './config';
 import { zookeeper, zookeeperEnsemble, type ZkServer } from './interfaces';
 import {
+  INIT_LIMIT_TICKS,
   isConfigured,
   membershipOf,
   reconfigAdd,
@@ -38,6 +39,7 @@ import {
   serverOf,
   serverPid,
   startServer,
+  SYNC_LIMIT_TICKS,
   waitServing,
   stopServer,
   writeInitialConfig,
@@ -59,16 +61,34 @@ async function currentMembership(candidates: readonly ZkServer[]): Promise<Membe
   return undefined;
 }
 
-async function showRole(ctx: HandlerContext, me: ZkServer, members: number): Promise<void> {
-  // A server that just started or lost its leader answers `srvr` without a mode for a moment.
-  let mode: string | undefined;
-  for (let i = 0; i < 10 && mode === undefined; i++) {
+/**
+ * Reads the server's role with `srvr` and shows it. Which way to wait (bounded) follows from the mesh:
+ * with a majority of the members' units in it, a server without a mode is electing (wait for a mode,
+ * up to initLimit ticks); without one, ZooKeeper drops its mode once syncLimit ticks pass without a
+ * quorum (wait for that, so status does not go on saying `leader` of an ensemble that lost its quorum).
+ */
+async function showRole(ctx: HandlerContext, cfg: ZookeeperConfig, me: ZkServer, servers: readonly ZkServer[], peersUp: ReadonlySet<number>): Promise<void> {
+  const members = servers.length;
+  const majority = Math.floor(members / 2) + 1;
+  const reachable = servers.filter((s) => s.id === me.id || peersUp.has(s.id)).length;
+  const quorate = reachable >= majority;
+  const deadline = Date.now() + (quorate ? INIT_LIMIT_TICKS : SYNC_LIMIT_TICKS) * cfg.tickMs + 2_000;
+  let mode = await serverMode(me.host, me.clientPort);
+  while ((mode === undefined) === quorate && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
     mode = await serverMode(me.host, me.clientPort);
-    if (mode === undefined) await new Promise((r) => setTimeout(r, 200));
   }
   ctx.set('zookeeper.role', mode ?? 'none');
-  if (mode === undefined) ctx.setStatus('maintenance', `server ${me.id} is not serving yet (no quorum): ensemble of ${members}`);
-  else ctx.setStatus('active', `${mode}, ensemble of ${members} (client ${me.host}:${me.clientPort})`);
+  const missing = reachable < members ? `, ${members - reachable} unreachable` : '';
+  if (mode !== undefined) ctx.setStatus('active', `${mode}, ensemble of ${members}${missing} (client ${me.host}:${me.clientPort})`);
+  else if (!quorate) {
+    ctx.setStatus('blocked', `no quorum: ${reachable} of the ensemble's ${members} servers reachable, ${majority} needed; ZooKeeper serves again once enough of them are back`);
+  } else ctx.setStatus('maintenance', `server ${me.id} is not serving yet (electing a leader): ensemble of ${members}`);
+}
+
+/** The server ids of the peer units in the mesh now (departed ones are gone from the relation). */
+function peersUp(rel: { all(): readonly { data: { server: ZkServer } }[] }): Set<number> {
+  return new Set(rel.all().map(({ data }) => data.server.id));
 }
 
 export function zookeeperHandlers(unit: UnitContext): HandlerSpec[] {
@@ -114,8 +134,10 @@ export function zookeeperHandlers(unit: UnitContext): HandlerSpec[] {
         ctx.note(member ? `configured as member ${me.id}` : `configured to join as server ${me.id}`);
       }
       await startServer(unit.dir, cfg, secret);
-      // Say `started` only once synced with the ensemble: the leader's reconfig needs this server's ack.
-      await waitServing(me.host, me.clientPort);
+      // A joiner says `started` only once synced with the ensemble: the leader's reconfig needs its ack.
+      // A member does not wait: its ensemble may have lost its quorum (a majority of its machines down),
+      // which is no failure of this run; ZooKeeper recovers by itself and status says so meanwhile.
+      if (!member) await waitServing(me.host, me.clientPort);
     }
     rel.publish({ server: me, started: true });
 
@@ -130,7 +152,8 @@ export function zookeeperHandlers(unit: UnitContext): HandlerSpec[] {
             .map(({ data }) => data.server),
         ];
         let next: Membership = committed;
-        if (pending.length > 0) {
+        // Growing needs a quorum; without one the joiners wait for the event that brings it back.
+        if (pending.length > 0 && (await serverMode(me.host, me.clientPort)) !== undefined) {
           const through = committed.servers.find((s) => s.id === me.id) ?? committed.servers[0]!;
           next = await reconfigAdd(cfg, through.host, through.clientPort, secret, pending);
           ctx.note(`added server ${pending.map((s) => s.id).join(', ')} to the ensemble (config version ${next.version})`);
@@ -141,7 +164,7 @@ export function zookeeperHandlers(unit: UnitContext): HandlerSpec[] {
         }
       }
     }
-    await showRole(ctx, me, servers.length);
+    await showRole(ctx, cfg, me, servers, peersUp(rel));
   };
 
   return [
@@ -161,8 +184,8 @@ export function zookeeperHandlers(unit: UnitContext): HandlerSpec[] {
         fact('zookeeper.role'),
       ),
       async run(ctx) {
-        const app = relation(ctx, ENSEMBLE_ENDPOINT, zookeeperEnsemble.peer).app();
-        await showRole(ctx, me, app?.servers?.length ?? 0);
+        const rel = relation(ctx, ENSEMBLE_ENDPOINT, zookeeperEnsemble.peer);
+        await showRole(ctx, cfg, me, rel.app()?.servers ?? [], peersUp(rel));
       },
     },
   ];

@@ -77,13 +77,17 @@ export function superDigest(secret: string): string {
   return `super:${createHash('sha1').update(`super:${secret}`).digest('base64')}`;
 }
 
+/** zoo.cfg's initLimit and syncLimit, in ticks: how long a follower may take to connect and sync, and to answer. */
+export const INIT_LIMIT_TICKS = 20;
+export const SYNC_LIMIT_TICKS = 10;
+
 export function renderStaticConfig(unitDir: string, cfg: ZookeeperConfig): string {
   const f = zkFiles(unitDir);
   return [
     '# Rendered by the rhizome zookeeper charm. ZooKeeper rewrites dynamicConfigFile after a reconfig.',
     `tickTime=${cfg.tickMs}`,
-    'initLimit=20',
-    'syncLimit=10',
+    `initLimit=${INIT_LIMIT_TICKS}`,
+    `syncLimit=${SYNC_LIMIT_TICKS}`,
     `dataDir=${f.data}`,
     // Membership changes through reconfig, never by editing files on a running server.
     'standaloneEnabled=false',
