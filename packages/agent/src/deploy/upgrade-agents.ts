@@ -40,6 +40,7 @@ import { machineOf } from './placement';
 import { prepareMachine, releasePath, stopRemoteForRestart } from './remote';
 import { startUnit } from './unit-commands';
 import { signalGroup, waitExit } from './unit-process';
+import { prepareCharm } from './validate';
 
 export interface UpgradeOptions {
   readonly deployment?: string;
@@ -85,6 +86,7 @@ export class UpgradeError extends AgentError {
 }
 
 const DEFAULT_UNIT_TIMEOUT_MS = 120_000;
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 /** How long a stopping agent has before it is SIGKILLed (its current run may take a while to finish). */
 const STOP_GRACE_MS = 30_000;
 
@@ -184,6 +186,9 @@ export async function upgradeAgents(home: string, options: UpgradeOptions = {}):
     await Promise.all(machines.map((id) => prepareMachine(machineOf(d, id), name, charmsOf(id), deploymentKeyringFile(d))));
   }
 
+  // Every charm compiled and type-checked by this release before any unit stops (a unit's restart then finds it cached).
+  for (const dir of new Set(todo.map((t) => t.u.charmDir))) await prepareCharm(dir);
+
   // 3. One unit at a time.
   const reload = (): Promise<Deployment> => readDeployment(home, name);
   for (const [i, t] of todo.entries()) {
@@ -192,12 +197,15 @@ export async function upgradeAgents(home: string, options: UpgradeOptions = {}):
     say(`${u.unit}: ${t.from || 'unknown version'} -> ${version} (${i + 1}/${todo.length})`);
     try {
       await withUnitLock(home, name, u.unit, () => stopForRestart(d, u));
+      const stopped = Date.now();
       await startUnit(home, u.unit, startOpts);
+      const up = Date.now();
       await waitForConvergence(await reload(), { timeoutMs, reload, tolerate: inErrorBefore });
+      const phases = `stopped in ${seconds(stopped - started)}, serving ${seconds(up - stopped)} later, converged ${seconds(Date.now() - up)} after that`;
       const now = (await statusOf((await reload()).units[u.unit]!))?.version ?? '';
       if (now !== version) throw new AgentError('AGENT_ERR_UPGRADE', `it reports version ${now || '(none)'} after the restart, not ${version}`);
       results.set(u.unit, { unit: u.unit, from: t.from, now, outcome: 'upgraded', tookMs: Date.now() - started });
-      say(`${u.unit}: on ${version}, converged in ${Math.round((Date.now() - started) / 100) / 10} s`);
+      say(`${u.unit}: on ${version} (${phases})`);
     } catch (err) {
       // 4. Stop here; put this unit back on what it ran where that is still on its machine.
       const why = (err as Error).message;

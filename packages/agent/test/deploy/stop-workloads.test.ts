@@ -51,7 +51,7 @@ describe('stop-workloads (run on a machine by SSH deployments)', () => {
     expect((JSON.parse((await cli('--data-dir', dir, 'stop-workloads')).stdout) as { outcome: string }[])[0]!.outcome).toBe('not-running');
   });
 
-  it('needs --data-dir', async () => {
-    expect((await cli('stop-workloads')).code).toBe(1);
+  it('needs --data-dir: bad usage, exit 2', async () => {
+    expect((await cli('stop-workloads')).code).toBe(2);
   });
 });
