@@ -24,6 +24,11 @@ export interface ControlClientOptions {
    * another unit through this agent, over the mesh (see `forUnit`).
    */
   pathPrefix?: string;
+  /**
+   * How errors name the agent (default `agent at <url>`). A unit on another machine is reached through
+   * an SSH-forwarded loopback port, which would mean nothing to the operator reading the error.
+   */
+  name?: string;
 }
 
 export const DEFAULT_CONTROL_CLIENT_OPTIONS = Object.freeze({
@@ -40,6 +45,7 @@ export class ControlClient {
   private readonly token: string;
   private readonly timeoutMs: number;
   private readonly pathPrefix: string;
+  private readonly name: string;
 
   constructor(opts: ControlClientOptions) {
     let base: URL;
@@ -56,16 +62,17 @@ export class ControlClient {
     this.token = opts.token;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_CONTROL_CLIENT_OPTIONS.timeoutMs;
     this.pathPrefix = opts.pathPrefix ?? '';
+    this.name = opts.name ?? `agent at ${opts.url}`;
   }
 
   /** A client for `unit` through this agent: its requests are forwarded over the mesh (`/units/:unit/...`). */
   forUnit(unit: string): ControlClient {
-    return new ControlClient({ url: this.url, token: this.token, timeoutMs: this.timeoutMs, pathPrefix: `/units/${encodeURIComponent(unit)}` });
+    return new ControlClient({ url: this.url, token: this.token, timeoutMs: this.timeoutMs, pathPrefix: `/units/${encodeURIComponent(unit)}`, name: this.name });
   }
 
   /** The same client with another per-request timeout (e.g. `rhizome run --timeout`). */
   withTimeout(timeoutMs: number): ControlClient {
-    return new ControlClient({ url: this.url, token: this.token, timeoutMs, pathPrefix: this.pathPrefix });
+    return new ControlClient({ url: this.url, token: this.token, timeoutMs, pathPrefix: this.pathPrefix, name: this.name });
   }
 
   get<T = unknown>(path: string, query?: Record<string, string>): Promise<T> {
@@ -84,7 +91,7 @@ export class ControlClient {
     try {
       return JSON.parse(text) as T;
     } catch {
-      throw new ControlError('AGENT_ERR_CONTROL_HTTP', res.statusCode ?? 0, `agent at ${this.url} sent a non-JSON answer`);
+      throw new ControlError('AGENT_ERR_CONTROL_HTTP', res.statusCode ?? 0, `${this.name} sent a non-JSON answer`);
     }
   }
 
@@ -152,7 +159,7 @@ export class ControlClient {
       if (timeoutMs !== undefined) {
         timer = setTimeout(() => {
           req.destroy(
-            new ControlError('AGENT_ERR_CONTROL_HTTP', 0, `agent at ${this.url} did not answer ${method} ${path} within ${timeoutMs} ms`),
+            new ControlError('AGENT_ERR_CONTROL_HTTP', 0, `${this.name} did not answer ${method} ${path} within ${timeoutMs} ms`),
           );
         }, timeoutMs);
       }
@@ -170,7 +177,7 @@ export class ControlClient {
             ),
           );
         }
-        reject(new ControlError('AGENT_ERR_CONTROL_HTTP', 0, `request to ${this.url} failed: ${err.message}`, { cause: err }));
+        reject(new ControlError('AGENT_ERR_CONTROL_HTTP', 0, `request to ${this.name} failed: ${err.message}`, { cause: err }));
       });
       req.once('response', (res) => {
         const status = res.statusCode ?? 0;

@@ -301,7 +301,7 @@ export async function remoteClient(u: DeployedUnit, timeoutMs: number): Promise<
   }
   const port = Number(new URL(u.controlUrl).port);
   const local = await host.forward(port);
-  return new ControlClient({ url: `http://127.0.0.1:${local}`, token, timeoutMs });
+  return new ControlClient({ url: `http://127.0.0.1:${local}`, token, timeoutMs, name: `the agent of ${u.unit} on ${u.ssh} (over SSH)` });
 }
 
 /** SIGKILLs a remote unit's agent (a crash, for tests): its supervisor starts it again. */

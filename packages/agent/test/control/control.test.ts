@@ -297,6 +297,20 @@ describe('ControlClient', () => {
     expect((err as ControlError).message).toContain(`agent not running at ${url}`);
   });
 
+  it('names the agent as it was told when it does not answer (a remote unit behind an SSH-forwarded port)', async () => {
+    // Accepts the connection, never answers: what a forward to a machine on a lossy link looks like.
+    const silent = (await import('node:net')).createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(silent.address() as { port: number }).port}`;
+      const client = new ControlClient({ url, token: TOKEN, timeoutMs: 200, name: 'the agent of web/0 on root@10.0.0.5 (over SSH)' });
+      const err = (await client.forUnit('web/1').get('/status').catch((e: unknown) => e)) as ControlError;
+      expect(err.message).toBe('the agent of web/0 on root@10.0.0.5 (over SSH) did not answer GET /status within 200 ms');
+    } finally {
+      silent.close();
+    }
+  });
+
   it('streams NDJSON and closes the server side when the client stops reading', async () => {
     const { url } = await startServer();
     const client = new ControlClient({ url, token: TOKEN });
