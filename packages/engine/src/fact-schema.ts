@@ -41,8 +41,12 @@ export type FactSchemas = Readonly<Record<string, FactSchema>>;
 /** The value type a declared fact holds. */
 export type FactValue<F extends FactSchemas, K extends keyof F> = F[K] extends FactSchema<infer O> ? (O extends Json ? O : Json) : Json;
 
-/** Fact keys every charm may use without declaring them: set by the engine (`setStatus`) and the agent (the charm config). */
-const BUILT_IN = new Set(['workload.status', 'config']);
+/**
+ * Fact keys every charm may use without declaring them: set by the engine (`setStatus`) and the agent
+ * (the charm config, and the options an operator set with `rhizome config`, which a charm that declared
+ * its facts refused: every config change put its units in error).
+ */
+const BUILT_IN = new Set(['workload.status', 'config', 'config.overrides']);
 
 /** A handler context whose fact reads and writes are typed by the declarations. */
 export interface TypedHandlerContext<F extends FactSchemas> extends Omit<HandlerContext, 'get' | 'has' | 'set' | 'clear'> {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { Engine, EngineError, defineFacts, event, fact, type HandlerSpec } from '../src/index';
+import { Engine, EngineError, defineFacts, event, fact, getFact, type HandlerSpec } from '../src/index';
 import { runScenario } from '../src/testing';
 
 const ev = (name: string) => ({ kind: 'internal' as const, name });
@@ -54,6 +54,14 @@ describe('declared facts', () => {
     expect(engine.status().error).toMatchObject({ code: 'ENGINE_ERR_HANDLER_FAILED', handler: 'bad-port' });
     expect(engine.status().error!.message).toMatch(/value 70000 for fact "kafka.port" does not match its declaration: .*65535/);
     expect(engine.knowledge.clock).toBe(0);
+  });
+
+  it("takes the agent's own facts in a charm that declares its facts: the config and the operator's overrides", async () => {
+    const engine = new Engine({ facts: f.schemas, handlers: [{ name: 'status', when: event('config.changed'), run: (ctx) => ctx.setStatus('active', 'configured') }], retry: { limit: 1 } });
+    void engine.submit(ev('config.changed'), { apply: (tx) => { tx.set('config', { text: 'Hi' }); tx.set('config.overrides', { text: 'Hi' }); } }).catch(() => {});
+    await engine.whenIdle();
+    expect(engine.status().error).toBeUndefined();
+    expect(getFact(engine.knowledge, 'config.overrides')).toEqual({ text: 'Hi' });
   });
 
   it('refuses a precondition on an undeclared fact when the engine is built; built-in facts need no declaration', async () => {
