@@ -9,9 +9,10 @@
  *     unit onto it, one at a time; status shows B per unit; facts and
  *     relation data are as before, no relation message was applied again,
  *     and the next message is applied exactly once;
- *   - release C: a copy of B whose agent cannot start witness/0; the upgrade
- *     moves sender/0, stops at witness/0 (exit 1, AGENT_ERR_UPGRADE), puts
- *     witness/0 back on B, and leaves witness/1 untouched (same process).
+ *   - release C: a copy of B whose agent cannot start sender/0, the first
+ *     unit reached; the upgrade stops there (exit 1, AGENT_ERR_UPGRADE),
+ *     puts sender/0 back on B, and leaves both witnesses untouched (same
+ *     processes), still fed exactly once.
  * Skips (with the reason) without root or network namespaces.
  */
 import { writeFile } from 'node:fs/promises';
@@ -97,6 +98,8 @@ describe.skipIf(unavailable !== undefined)('rhizome upgrade-model over SSH', () 
     const up = await cliOf(cliB, 'upgrade-model', '--no-fsync', '--timeout', '60', '--json');
     expect(up.code, up.stderr).toBe(0);
     const report = JSON.parse(up.stdout) as UpgradeReport;
+    // Its progress: how long each unit took to stop, to serve again and to converge.
+    process.stderr.write(up.stderr);
     process.stderr.write(`upgrade-model: 3 units on 3 machines moved onto ${b} in ${Date.now() - t1} ms (${report.units.map((u) => `${u.unit} ${u.tookMs} ms`).join(', ')})\n`);
     expect(report).toMatchObject({ deployment: NAME, version: b });
     expect(report.units.map((u) => [u.unit, u.from, u.now, u.outcome])).toEqual([
@@ -123,28 +126,28 @@ describe.skipIf(unavailable !== undefined)('rhizome upgrade-model over SSH', () 
       expect(f['changed.runs']).toBe((before[w]!['changed.runs'] as number) + 1);
     }
 
-    // Release C cannot start witness/0: the upgrade stops there and puts it back on B; witness/1 is untouched.
+    // Release C cannot start sender/0, the first unit: the upgrade stops there and puts it back on B; the witnesses are untouched.
     const c = `${a}-upgrade.2`;
     const cliC = await installRelease(
       join(root, 'release-c'),
       c,
-      "if (process.argv.some((x) => x.includes('/witness-0/'))) { process.stderr.write('release C cannot run witness/0\\n'); process.exit(3); }",
+      "if (process.argv.some((x) => x.includes('/sender-0/'))) { process.stderr.write('release C cannot run sender/0\\n'); process.exit(3); }",
     );
     const pidOf = async (unit: string): Promise<number> => unitOf(await readDeployment(home, NAME), unit).pid;
-    const w1Pid = await pidOf('witness/1');
-    const w0Before = await facts('witness/0');
+    const witnessPids = [await pidOf('witness/0'), await pidOf('witness/1')];
+    const senderBeforeC = await facts('sender/0');
     const bad = await cliOf(cliC, 'upgrade-model', '--no-fsync', '--timeout', '60');
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(new RegExp(`error: upgrade to ${c.replace(/\./g, '\\.')} stopped at witness/0, which did not come back on it: the agent of witness/0 .* exited before it started:[\\s\\S]*release C cannot run witness/0`));
-    expect(bad.stderr).toMatch(/witness\/0: restarted on its previous release .* and converged/);
-    expect(bad.stderr).toMatch(/upgraded: sender\/0; still on their old release: witness\/1/);
+    expect(bad.stderr).toMatch(new RegExp(`error: upgrade to ${c.replace(/\./g, '\\.')} stopped at sender/0, which did not come back on it: the agent of sender/0 .* exited before it started:[\\s\\S]*release C cannot run sender/0`));
+    expect(bad.stderr).toMatch(/sender\/0: restarted on its previous release .* and converged/);
+    expect(bad.stderr).toMatch(/upgraded: \(none\); still on their old release: witness\/0, witness\/1/);
     expect(bad.stdout).toMatch(/witness\/1 .*not moved \(yet\)/);
-    expect(await versions()).toEqual({ 'sender/0': c, 'witness/0': b, 'witness/1': b });
-    expect(await pidOf('witness/1')).toBe(w1Pid);
-    expect(await facts('witness/0')).toEqual(w0Before);
-    // The half-upgraded deployment works: a C sender, B witnesses.
+    expect(await versions()).toEqual({ 'sender/0': b, 'witness/0': b, 'witness/1': b });
+    expect([await pidOf('witness/0'), await pidOf('witness/1')]).toEqual(witnessPids);
+    expect(await facts('sender/0')).toEqual(senderBeforeC);
+    // Back on B, the sender still feeds both witnesses, exactly once.
     await converge(home, NAME, 60_000);
     await send(5);
-    expect((await facts('witness/0'))['seen.sender-0']).toEqual([...(w0Before['seen.sender-0'] as number[]), 5]);
+    for (const w of WITNESSES) expect(((await facts(w))['seen.sender-0'] as number[]).slice(-2)).toEqual([4, 5]);
   });
 });

@@ -115,7 +115,7 @@ describe('rhizome CLI arguments and errors', () => {
   it('--help lists every command, says which agent a command reaches and what the exit codes mean', async () => {
     const h = await rhizome('--help');
     expect(h.code).toBe(0);
-    for (const c of ['deploy', 'status', 'run', 'dashboard', 'agent', 'logs', 'config', 'upgrade-charm']) expect(h.stdout).toMatch(new RegExp(`^  ${c} `, 'm'));
+    for (const c of ['deploy', 'status', 'run', 'dashboard', 'agent', 'logs', 'config', 'upgrade-charm', 'upgrade-model']) expect(h.stdout).toMatch(new RegExp(`^  ${c} `, 'm'));
     expect(h.stdout).toMatch(/Which agent a command talks to: --agent URL --token T, else --data-dir DIR/);
     expect(h.stdout).toMatch(/Exit codes: 0 done, 1 runtime error .* 2 bad usage/);
     const run = await rhizome('run', '--help');
