@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { charmAssets, MAX_CHARM_ASSET_FILES } from '../../src/deploy/charm-assets';
-import { charmArtifacts } from '../../src/deploy/release';
+import { agentArtifact, charmArtifacts } from '../../src/deploy/release';
 
 const LB = resolve(fileURLToPath(new URL('../../../../charms/lb', import.meta.url)));
 const tmp: string[] = [];
@@ -29,6 +29,12 @@ describe('a charm for a machine', () => {
     const code = module.bytes.toString('utf8');
     expect(code).toContain('new URL("src/nginx.ts",import.meta.url)');
     expect(code).not.toContain(LB);
+  });
+
+  it('leaves the compiler and the bundler out of the agent a machine runs (they doubled its memory)', async () => {
+    const agent = await agentArtifact();
+    expect(agent.bytes.length).toBeLessThan(4 * 1024 * 1024);
+    expect(agent.bytes.toString('utf8')).toMatch(/import\("typescript"\)|from"typescript"/);
   });
 
   it('keeps the executable bit, and refuses a folder full of data', async () => {
