@@ -61,11 +61,7 @@ import { logReport } from './unit/run-log';
 import { agentInfo, agentStatus, localConvergence, meshServices, workloadOf } from './unit/views';
 import { watchFiles } from './watch/watch-files';
 
-/**
- * How long peers hold back the departed of this unit when it stops for a
- * restart (`stop({ restart })`): an upgrade's restart over SSH takes
- * seconds; one that has not come back by then departs as any failed unit.
- */
+/** See AgentOptions.restartGraceMs. */
 const RESTART_GRACE_MS = 60_000;
 
 type Booting = { -readonly [K in keyof AgentParts]?: AgentParts[K] };
@@ -427,7 +423,7 @@ export class Agent implements AgentApi {
     };
     const p = this.booting;
     // Peers hold back this unit's departed while it restarts (relation-directory.ts).
-    if (restart) await step('restart notice', () => p.directory?.announceRestart(RESTART_GRACE_MS));
+    if (restart) await step('restart notice', () => p.directory?.announceRestart(this.options.restartGraceMs ?? RESTART_GRACE_MS));
     await step('rejoin', () => p.rejoiner?.close());
     await step('file watch', () => p.watcher?.close());
     await step('relation directory', () => p.directory?.stop());

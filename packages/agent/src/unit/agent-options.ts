@@ -27,6 +27,13 @@ export interface AgentOptions {
   readonly relationBurst?: { readonly quietMs: number; readonly maxMs: number };
   /** How long `stop()` waits for the current run before abandoning it (default 30 s). */
   readonly stopTimeoutMs?: number;
+  /**
+   * How long peers hold back this unit's departed when it stops for a
+   * restart (`stop({ restart })`, an upgrade): a restart over SSH takes
+   * seconds; a unit not back by then departs as any failed one (default
+   * 60 s; peers cap it at 120 s).
+   */
+  readonly restartGraceMs?: number;
   /** agent.log rotation (default 10 MiB per file, 3 files). */
   readonly logFile?: LogFileOptions;
   /** How often refused frames and other repeated gossip warnings are summarised, one line per peer and kind (default 10 s). */
