@@ -72,6 +72,8 @@ export const AGENT_ERROR_CODES = [
   'AGENT_ERR_STATE_TOO_NEW',
   // `rhizome upgrade-model`: a unit that did not come back on the new release
   'AGENT_ERR_UPGRADE',
+  // the deployment home (or a file in it) belongs to another user: the CLI run as someone else
+  'AGENT_ERR_PERMISSION',
 ] as const;
 
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

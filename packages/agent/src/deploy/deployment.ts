@@ -11,6 +11,7 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AGENT_INFO_FILE, writeJsonAtomic, type AgentInfo } from '../agent-info';
 import { AgentError } from '../errors';
@@ -52,7 +53,9 @@ export async function resolveDeploymentName(home: string, name?: string): Promis
     let entries: string[] = [];
     try {
       entries = await readdir(home);
-    } catch {
+    } catch (err) {
+      // Not "no deployment": one may well be there, written by another user (deploy ran as root).
+      if (isPermissionError(err)) throw permissionError(home, err);
       entries = [];
     }
     let best: { name: string; mtime: number } | undefined;
@@ -72,6 +75,23 @@ export async function resolveDeploymentName(home: string, name?: string): Promis
   return chosen;
 }
 
+const isPermissionError = (err: unknown): boolean => ['EACCES', 'EPERM'].includes(String((err as NodeJS.ErrnoException).code));
+
+/** Not "no deployment": there may well be one, written by another user (deploy run as root, status as someone else). */
+function permissionError(path: string, cause: unknown): AgentError {
+  let user = 'this user';
+  try {
+    user = `user ${userInfo().username}`;
+  } catch {
+    // no passwd entry
+  }
+  return new AgentError(
+    'AGENT_ERR_PERMISSION',
+    `cannot read ${path}: permission denied to ${user} (a deployment's files are readable only by the user who ran 'rhizome deploy'); run rhizome as that user, or use another home with --home DIR (or $RHIZOME_HOME)`,
+    { cause },
+  );
+}
+
 export async function readDeployment(home: string, name?: string): Promise<Deployment> {
   const chosen = await resolveDeploymentName(home, name);
   const file = join(deploymentDir(home, chosen), DEPLOYMENT_FILE);
@@ -79,6 +99,7 @@ export async function readDeployment(home: string, name?: string): Promise<Deplo
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
+    if (isPermissionError(err)) throw permissionError(file, err);
     throw new AgentError('AGENT_ERR_NOT_RUNNING', `no deployment "${chosen}" in ${home} (${file} is missing)`, { cause: err });
   }
   let d: Deployment;
