@@ -86,6 +86,8 @@ function asciiOnly(code: string): string {
   return code.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+let tmpSeq = 0;
+
 const LOADERS: Record<string, 'ts' | 'js'> = { '.ts': 'ts', '.mts': 'ts', '.cts': 'ts', '.js': 'js', '.mjs': 'js', '.cjs': 'js' };
 
 /** Compiles (or finds in the cache) a charm folder's charm.ts; see the module comment. */
@@ -176,7 +178,9 @@ export async function buildCharm(charmDir: string, opts: BuildCharmOptions = {})
   if (!cached) {
     // The map first: once charm.mjs exists the entry counts as cached.
     if (map !== undefined) await writeFile(`${module}.map`, map);
-    const tmp = `${module}.${process.pid}.tmp`;
+    // A name of its own per write: one process may build the same charm twice at once (upgrade-charm
+    // loads it for each unit), and a temp name shared by the two made the second rename fail.
+    const tmp = `${module}.${process.pid}.${++tmpSeq}.tmp`;
     await writeFile(tmp, code);
     await rename(tmp, module);
   }

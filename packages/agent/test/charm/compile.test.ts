@@ -71,6 +71,16 @@ describe('charm compilation', () => {
     expect(changed.cached).toBe(false);
   });
 
+  it('builds the same charm twice at once in one process (upgrade-charm did: a rename of the shared temp file failed)', async () => {
+    const dir = join(tmp, 'twice');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'charm.ts'), "import { defineCharm } from '@rhizome/agent';\nexport default defineCharm({ metadata: { name: 'twice' }, handlers: () => [] });\n");
+    const cacheDir = join(tmp, 'cache-twice');
+    const builds = await Promise.all([0, 1, 2, 3].map(() => buildCharm(dir, { cacheDir, typecheck: false })));
+    expect(new Set(builds.map((b) => b.module)).size).toBe(1);
+    expect(await readFile(builds[0]!.module, 'utf8')).toContain('twice');
+  });
+
   it('writes the module in ASCII, so V8 holds its source one byte a character; strings keep their text', async () => {
     const dir = join(tmp, 'unicode');
     await mkdir(dir, { recursive: true });
