@@ -315,5 +315,14 @@ describe('operator commands against real agents', () => {
     const pidAfter = (JSON.parse(await ok('status', 'receiver', '--json')) as StatusSummary).units.find((u) => u.up)!.status!.pid;
     expect(pidAfter).toBe(pidBefore); // nothing was stopped
     expect((await rhizome('upgrade-charm', 'nosuch')).stderr).toMatch(/has no service "nosuch"/);
+
+    // A new charm the agent refuses at start: the roll-out stops, and the unit runs its old charm again.
+    const bad = await rhizome('upgrade-charm', 'faulty', '--path', join(fixtures, 'declared-typo'), '--timeout', '60');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/upgrade of faulty stopped at faulty\/0: its agent did not start on the new charm .*declared-typo:/);
+    expect(bad.stderr).toMatch(/kafka\.instaled/);
+    expect(bad.stderr).toMatch(/faulty\/0 runs again on .*faulty-v2/);
+    expect((await factsOf('faulty/0'))['last.greeted']).toBe('grace');
+    expect((JSON.parse(await ok('status', 'faulty/0', '--json')) as StatusSummary).units[0]!.up).toBe(true);
   }, 120_000);
 });

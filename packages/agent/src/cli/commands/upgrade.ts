@@ -62,6 +62,29 @@ export function incompatibilities(d: Deployment, service: string, before: Record
   return reasons;
 }
 
+/**
+ * A unit whose agent did not start on the new charm (it throws when loaded, or its handlers are
+ * refused): the roll-out stops there, and the unit goes back to the charm it ran, so a bad charm
+ * costs one unit a restart, not its service. Returns the error that says so.
+ */
+async function rollBack(home: string, deployment: string, service: string, unit: string, from: string, to: string, cause: unknown, done: string[], notYet: string[]): Promise<AgentError> {
+  const why = (cause as Error).message;
+  await updateDeployment(home, deployment, (fresh) => {
+    const rec = fresh.units[unit];
+    if (rec) (rec as { charmDir: string }).charmDir = from;
+  });
+  let back: string;
+  if (from === to) back = `${unit} is down: its charm was changed in place; fix it and run 'rhizome upgrade-charm ${service}' again (or 'rhizome start ${unit}')`;
+  else {
+    back = await startUnit(home, unit, { deployment }).then(
+      () => `${unit} runs again on ${from}`,
+      (err: unknown) => `${unit} did not start on ${from} either (${(err as Error).message}); 'rhizome start ${unit}' tries again`,
+    );
+  }
+  const rest = [done.length > 0 ? `upgraded: ${done.join(', ')}` : '', notYet.length > 0 ? `not upgraded: ${notYet.join(', ')}` : ''].filter(Boolean).join('; ');
+  return new AgentError('AGENT_ERR_UPGRADE', `upgrade of ${service} stopped at ${unit}: its agent did not start on the new charm ${to}:\n${why}\n${back}${rest ? `; ${rest}` : ''}`, { cause });
+}
+
 export function registerUpgrade(program: Command, globals: () => GlobalOptions, waitConverged: WaitConverged): void {
   program
     .command('upgrade-charm')
@@ -105,7 +128,11 @@ export function registerUpgrade(program: Command, globals: () => GlobalOptions, 
           if (rec) (rec as { charmDir: string }).charmDir = to;
         });
         if (wasRunning) {
-          await startUnit(home, u.unit, { deployment: d.name });
+          try {
+            await startUnit(home, u.unit, { deployment: d.name });
+          } catch (err) {
+            throw await rollBack(home, d.name, service, u.unit, from, to, err, done.map((x) => x.unit), [...notYet]);
+          }
           await waitConverged(g, seconds * 1000, { tolerate: notYet });
         }
         done.push({ unit: u.unit, tookMs: Date.now() - t0 });
