@@ -10,7 +10,6 @@
  * re-read whenever a unit is (re)started.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AGENT_INFO_FILE, writeJsonAtomic, type AgentInfo } from '../agent-info';
@@ -209,22 +208,9 @@ export function isAlive(pid: number): boolean {
   if (!(pid > 0)) return false;
   try {
     process.kill(pid, 0);
+    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // A zombie answers signal 0 until its parent reaps it: a detached agent's parent is
-  // init, which some (container) inits do late. It has exited all the same.
-  return !isZombie(pid);
-}
-
-/** Whether `pid` has exited and awaits reaping (Linux /proc; elsewhere: not known, false). */
-function isZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // pid (comm) STATE ...: comm may hold spaces and parentheses, so read after the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
-  } catch {
-    return false;
   }
 }
 

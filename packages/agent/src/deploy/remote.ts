@@ -344,14 +344,17 @@ function stopScript(d: Pick<Deployment, 'name'>, u: DeployedUnit, signal: 'TERM'
     const first = signal === 'USR2' ? `systemctl kill --kill-who=main --signal=SIGUSR2 ${name} >/dev/null 2>&1; ` : '';
     return `${first}systemctl stop ${name} >/dev/null 2>&1; exit 0`;
   }
-  // A process counts as gone once it is a zombie (Z in /proc/PID/stat): the detached supervisor's parent is init, which may reap it late.
+  // For a restart a process counts as gone once it is a zombie (Z in /proc/PID/stat): the detached
+  // supervisor's parent is init, which may reap it late, and the new agent needs only the old one
+  // to have exited. A stop for good waits until it is reaped (no process of the unit left at all).
+  const gone = signal === 'USR2' ? `st=$(sed -n 's/^.*) \\(.\\).*/\\1/p' /proc/$p/stat 2>/dev/null); [ "$st" = Z ] || alive=1` : 'alive=1';
   return `sp=${pidOf('supervisor.json')}; ap=${pidOf('agent.json')}
 [ -n "$sp" ] && kill -${signal} "$sp" 2>/dev/null
 [ -z "$sp" ] && [ -n "$ap" ] && kill -${signal} "$ap" 2>/dev/null
 i=0
 while [ $i -lt 250 ]; do
   alive=0
-  for p in $sp $ap; do if kill -0 "$p" 2>/dev/null; then st=$(sed -n 's/^.*) \\(.\\).*/\\1/p' /proc/$p/stat 2>/dev/null); [ "$st" = Z ] || alive=1; fi; done
+  for p in $sp $ap; do if kill -0 "$p" 2>/dev/null; then ${gone}; fi; done
   [ $alive = 0 ] && exit 0
   sleep 0.1; i=$((i+1))
 done

@@ -30,6 +30,7 @@
  * message applied twice), and the new agent refuses a data directory whose
  * state format is newer than it understands (state/state-format.ts).
  */
+import { readFileSync } from 'node:fs';
 import { AgentError } from '../errors';
 import { agentVersion } from '../runtime';
 import type { AgentStatus } from '../unit/api';
@@ -105,17 +106,43 @@ function upgradeOrder(d: Deployment): DeployedUnit[] {
   return Object.values(d.units).sort((a, b) => machineKey(a) - machineKey(b) || compareUnitNames(a.unit, b.unit));
 }
 
+/**
+ * Whether `pid` has exited: gone, or a zombie (Linux /proc). A detached
+ * agent's parent is init, which some (container) inits reap late; waiting
+ * for that cost a restart 1-2 s here, and the new agent needs only the old
+ * one to have exited.
+ */
+function exited(pid: number): boolean {
+  if (!isAlive(pid)) return true;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // pid (comm) STATE ...: comm may hold spaces and parentheses, so read after the last ')'.
+    return stat.charAt(stat.lastIndexOf(')') + 2) === 'Z';
+  } catch {
+    return false;
+  }
+}
+
+async function waitExited(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!exited(pid)) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
+
 /** Stops a unit's agent for a restart: it stays in the mesh and its workloads keep running (see Agent.stop). */
 async function stopForRestart(d: Deployment, u: DeployedUnit): Promise<void> {
   if (u.ssh !== undefined) return stopRemoteForRestart(d, u);
-  if (!isAlive(u.pid)) return;
+  if (exited(u.pid)) return;
   // The agent alone, not its process group: workload daemons it started may share the group.
   try {
     process.kill(u.pid, 'SIGUSR2');
   } catch {
     return;
   }
-  if (!(await waitExit(u.pid, STOP_GRACE_MS))) {
+  if (!(await waitExited(u.pid, STOP_GRACE_MS))) {
     signalGroup(u.pid, 'SIGKILL');
     await waitExit(u.pid, 5_000);
   }

@@ -1,7 +1,8 @@
 /**
  * rhizome-supervisor (src/deploy/supervisor-main.ts), with real processes:
  * a stand-in agent that "serves" (writes agent.json naming its pid) is
- * started again after a SIGKILL; SIGTERM stops both; an agent that exits
+ * started again after a SIGKILL; SIGTERM stops both; SIGUSR2 is passed on
+ * (a stop for a restart) and stops both; an agent that exits
  * before it ever served is not restarted (exit 3, no crash loop).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -59,6 +60,20 @@ describe('rhizome-supervisor', () => {
     sup.kill('SIGTERM');
     expect(await exitOf(sup)).toBe(0);
     expect(alive(second)).toBe(false);
+  });
+
+  it('on SIGUSR2 (upgrade-model) passes SIGUSR2 on to the agent, does not restart it, and exits 0', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rz-sup-'));
+    dirs.push(dir);
+    // The stand-in agent records the signal it got, then exits as a stopped agent does.
+    const agent = `${SERVING_AGENT}; process.on('SIGUSR2', () => { require('fs').writeFileSync('signal', 'SIGUSR2'); process.exit(0); })`;
+    const sup = supervise(dir, agent);
+    const pid = await servingPid(dir);
+    sup.kill('SIGUSR2');
+    expect(await exitOf(sup)).toBe(0);
+    expect(await readFile(join(dir, 'signal'), 'utf8')).toBe('SIGUSR2');
+    expect(alive(pid)).toBe(false);
+    expect(JSON.parse(await readFile(join(dir, 'supervisor.json'), 'utf8'))).toMatchObject({ restarts: 0 });
   });
 
   it('does not restart an agent that exits before it ever served', async () => {
