@@ -7,7 +7,8 @@
  * still only ever reached over SSH, and each machine gets its own dir.
  *
  * Names carry a prefix (`ssh-` by default) and a random tag (parallel runs
- * never collide); addresses are in 10.232.0.0/16 unless told another /16. `cleanup()` ends every process
+ * never collide); addresses are in a /24 no interface here uses yet, in
+ * 10.232.0.0/16 unless told another /16. `cleanup()` ends every process
  * left in the namespaces (only processes this harness started live there:
  * its sshd and what was started through it), deletes the namespaces and the
  * bridge, and is safe to call twice.
@@ -77,7 +78,7 @@ export interface SshHostsOptions {
 /** Starts `count` machines under `root`. */
 export async function startSshHosts(root: string, count: number, opts: SshHostsOptions = {}): Promise<SshHosts> {
   const tag = Math.random().toString(16).slice(2, 6);
-  const subnet = `${opts.subnet ?? '10.232'}.${1 + Math.floor(Math.random() * 250)}`;
+  const subnet = await freeSubnet(opts.subnet ?? '10.232');
   const prefix = opts.prefix ?? 'ssh';
   const bridge = `${prefix}-${tag}-br`;
   const machines: SshMachine[] = [];
@@ -115,8 +116,10 @@ export async function startSshHosts(root: string, count: number, opts: SshHostsO
     bridgeMade = true;
     await run('ip', ['addr', 'add', `${subnet}.1/24`, 'dev', bridge]);
     await run('ip', ['link', 'set', bridge, 'up']);
-    const knownHosts: string[] = [];
-    for (let i = 0; i < count; i++) {
+    // The machines are set up side by side (each is a dozen short commands and
+    // an sshd start): allSettled, so that a failure cleans up only once every
+    // set-up has stopped adding namespaces, veths and processes.
+    const makeMachine = async (i: number): Promise<{ machine: SshMachine; knownHost: string }> => {
       const ns = `${prefix}-${tag}-${i}`;
       const veth = `${prefix}-${tag}-v${i}`;
       const address = `${subnet}.${10 + i}`;
@@ -133,7 +136,6 @@ export async function startSshHosts(root: string, count: number, opts: SshHostsO
       const hostKey = join(hdir, 'host_key');
       await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
       const pub = (await readFile(`${hostKey}.pub`, 'utf8')).trim().split(' ').slice(0, 2).join(' ');
-      knownHosts.push(`${address} ${pub}`);
       const config = [
         `ListenAddress ${address}`,
         'Port 22',
@@ -154,11 +156,16 @@ export async function startSshHosts(root: string, count: number, opts: SshHostsO
       const sshd = spawn('ip', ['netns', 'exec', ns, '/usr/sbin/sshd', '-D', '-e', '-f', join(hdir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       sshd.stderr!.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-2000)));
-      machines.push({ ns, address, ssh: `root@${address}`, dir: join(hdir, 'units'), sshd });
       sshd.on('exit', (code) => {
         if (code !== null && code !== 0) process.stderr.write(`sshd of ${ns} exited ${code}: ${stderr}\n`);
       });
-    }
+      return { machine: { ns, address, ssh: `root@${address}`, dir: join(hdir, 'units'), sshd }, knownHost: `${address} ${pub}` };
+    };
+    const made = await Promise.allSettled(Array.from({ length: count }, (_, i) => makeMachine(i)));
+    for (const m of made) if (m.status === 'fulfilled') machines.push(m.value.machine);
+    const failed = made.find((m) => m.status === 'rejected');
+    if (failed) throw failed.reason;
+    const knownHosts = made.flatMap((m) => (m.status === 'fulfilled' ? [m.value.knownHost] : []));
     const knownHostsFile = join(root, 'known_hosts');
     await writeFile(knownHostsFile, `${knownHosts.join('\n')}\n`);
     const sshConfig = join(root, 'ssh_config');
@@ -166,14 +173,27 @@ export async function startSshHosts(root: string, count: number, opts: SshHostsO
       sshConfig,
       [`Host ${subnet}.*`, '  User root', `  IdentityFile ${clientKey}`, '  IdentitiesOnly yes', `  UserKnownHostsFile ${knownHostsFile}`, '  StrictHostKeyChecking yes', '  LogLevel ERROR', ''].join('\n'),
     );
-    for (const m of machines) {
-      await until(`sshd on ${m.address}`, async () => (await run('ssh', ['-F', sshConfig, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=2', m.ssh, 'true'])).stdout !== undefined, 15_000);
-    }
+    await Promise.all(
+      machines.map((m) => until(`sshd on ${m.address}`, async () => (await run('ssh', ['-F', sshConfig, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=2', m.ssh, 'true'])).stdout !== undefined, 15_000)),
+    );
     return { machines, sshConfig, pidsIn: (m) => nsPids(m.ns), cleanup };
   } catch (err) {
     await cleanup();
     throw err;
   }
+}
+
+/**
+ * A /24 under `first16` that no interface here has an address in: test files
+ * run side by side, and two bridges with the same subnet would take each
+ * other's routes.
+ */
+async function freeSubnet(first16: string): Promise<string> {
+  const { stdout } = await run('ip', ['-4', '-o', 'addr', 'show']);
+  const used = new Set([...stdout.matchAll(/inet (\d+\.\d+\.\d+)\.\d+\//g)].map((m) => m[1]));
+  const free = Array.from({ length: 250 }, (_, i) => `${first16}.${1 + i}`).filter((s) => !used.has(s));
+  if (free.length === 0) throw new Error(`no free /24 under ${first16}.0.0/16 for SSH test machines: delete stale bridges (ip -4 addr show)`);
+  return free[Math.floor(Math.random() * free.length)]!;
 }
 
 async function nsPids(ns: string): Promise<number[]> {

@@ -132,20 +132,28 @@ export class HostNetwork {
     await mustRun('ip', ['-n', sw, 'link', 'set', 'lo', 'up']);
     await mustRun('ip', ['-n', sw, 'link', 'add', SWITCH_BRIDGE, 'type', 'bridge']);
     await mustRun('ip', ['-n', sw, 'link', 'set', SWITCH_BRIDGE, 'up']);
-    for (const host of this.hosts) {
-      const port = this.portName(host);
-      await mustRun('ip', ['netns', 'add', host.name]);
-      await mustRun('ip', ['link', 'add', port, 'netns', sw, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', host.name]);
-      await mustRun('ip', ['-n', sw, 'link', 'set', port, 'master', SWITCH_BRIDGE]);
-      await mustRun('ip', ['-n', sw, 'link', 'set', port, 'up']);
-      await mustRun('ip', ['-n', host.name, 'link', 'set', 'lo', 'up']);
-      await mustRun('ip', ['-n', host.name, 'addr', 'add', `${host.address}/${this.prefixLength}`, 'dev', 'eth0']);
-      await mustRun('ip', ['-n', host.name, 'link', 'set', 'eth0', 'up']);
-      // Our own chains, hooked into INPUT, so faults can be flushed without touching anything else.
-      for (const chain of [PART_CHAIN, LOSS_CHAIN]) {
-        await this.iptables(host, ['-N', chain]);
-        await this.iptables(host, ['-A', 'INPUT', '-j', chain]);
-      }
+    // Hosts are wired side by side (a dozen short commands each); allSettled,
+    // so that a failure is cleaned up only once no set-up is still adding.
+    const wired = await Promise.allSettled(this.hosts.map((host) => this.wire(host)));
+    const failed = wired.find((w) => w.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /** One host's namespace, its veth into the switch, its address and its fault chains. */
+  private async wire(host: Host): Promise<void> {
+    const sw = this.switchName;
+    const port = this.portName(host);
+    await mustRun('ip', ['netns', 'add', host.name]);
+    await mustRun('ip', ['link', 'add', port, 'netns', sw, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', host.name]);
+    await mustRun('ip', ['-n', sw, 'link', 'set', port, 'master', SWITCH_BRIDGE]);
+    await mustRun('ip', ['-n', sw, 'link', 'set', port, 'up']);
+    await mustRun('ip', ['-n', host.name, 'link', 'set', 'lo', 'up']);
+    await mustRun('ip', ['-n', host.name, 'addr', 'add', `${host.address}/${this.prefixLength}`, 'dev', 'eth0']);
+    await mustRun('ip', ['-n', host.name, 'link', 'set', 'eth0', 'up']);
+    // Our own chains, hooked into INPUT, so faults can be flushed without touching anything else.
+    for (const chain of [PART_CHAIN, LOSS_CHAIN]) {
+      await this.iptables(host, ['-N', chain]);
+      await this.iptables(host, ['-A', 'INPUT', '-j', chain]);
     }
   }
 
