@@ -129,6 +129,8 @@ describe('the burst window', () => {
   it('does not hold back an event submitted with gather: false (a link backlog), only one that gathers', async () => {
     const clock = new VirtualClock();
     const engine = new Engine({ handlers: [], clock, burst: { quietMs: 200, maxMs: 1_500 } });
+    // Whether p settles within 50 ms of real time. While virtual time stands still a
+    // held-back run can only wait, so a quiet interval is what shows it waits.
     const settled = (p: Promise<unknown>): Promise<boolean> => Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 50))]);
     // Virtual time stands still: a backlog message runs at once, with no clock advance.
     expect(await settled(engine.submit(changed('web/0'), { apply: (tx) => tx.set('backend.web-0', 1), gather: false }))).toBe(true);

@@ -93,6 +93,8 @@ describe('stopping a workload left behind (stopWorkload)', () => {
     await writeFile(join(dir, 'daemon.pid'), `${other.pid}\n`);
     const r = await stopWorkload('svc/0', declared(`marker-${dir}`), { termTimeoutMs: 200, killTimeoutMs: 200 });
     expect(r).toMatchObject({ outcome: 'left-alone', pid: other.pid, detail: expect.stringMatching(/^left pid \d+ alone: its command line .* does not contain "marker-.*"; it is not svc\/0's daemon$/) });
+    // A quiet interval is the point: no event says "no signal came". A SIGTERM
+    // or SIGKILL sent anyway would have ended the process well within it.
     await new Promise((r) => setTimeout(r, 300));
     expect(await running(other.pid)).toBe(true);
   });
@@ -105,6 +107,7 @@ describe('stopping a workload left behind (stopWorkload)', () => {
     await utimes(pidFile, written, written);
     const r = await stopWorkload('svc/0', declared(`marker-${dir}`), { termTimeoutMs: 200, killTimeoutMs: 200 });
     expect(r).toMatchObject({ outcome: 'left-alone', detail: expect.stringContaining('the pid was reused') });
+    // As above: a quiet interval in which a stray signal would have ended it.
     await new Promise((r) => setTimeout(r, 300));
     expect(await running(reuser.pid)).toBe(true);
   });
