@@ -13,12 +13,15 @@
  *   - a ZooKeeper ensemble that loses two of its three machines says
  *     `no quorum` and comes back by itself when they return (the survivor's
  *     runs waited 60 s for a quorum, failed, and the isolated units ended
- *     in error while status said `leader`).
+ *     in error while status said `leader`);
+ *   - `destroy` with a machine down stops everything it can reach and keeps
+ *     the record, saying to run it again (it stopped at the first machine
+ *     that did not answer, leaving the reachable ones running).
  * Skips (with the reason) without root, network namespaces, ansible-playbook,
  * nginx or ZooKeeper.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -175,5 +178,29 @@ describe.skipIf(unavailable !== undefined)('an operator on three machines, with 
       return zk.length === 3 && zk.every((u) => u.workload === 'active' && /ensemble of 3 \(client/.test(u.message)) ? true : undefined;
     }, 90_000);
     process.stderr.write(`the ensemble served again ${Date.now() - t1} ms after the links came back (machine 0: ${m0!.address})\n`);
+  });
+
+  it('destroy with a machine down stops what it reaches, keeps the record, and finishes when run again', { timeout: 120_000 }, async () => {
+    const [m0, m1, m2] = hosts.machines;
+    const agentsOn = async (m: typeof m0): Promise<number> => {
+      let n = 0;
+      for (const pid of await hosts.pidsIn(m!)) if ((await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).includes('agent.mjs')) n++;
+      return n;
+    };
+    await run('ip', ['-n', m1!.ns, 'link', 'set', 'eth0', 'down']);
+    try {
+      const r = await rhizomeIn(home, 'destroy', NAME);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`machine 1 \\(${m1!.ssh}\\) did not answer \\(zookeeper/1 may still run there\\)`));
+      expect(r.stderr).toMatch(/The deployment is kept: run 'rhizome destroy trial2' again once the machine answers/);
+      expect(await agentsOn(m0)).toBe(0);
+      expect(await agentsOn(m2)).toBe(0);
+      expect(await agentsOn(m1)).toBeGreaterThan(0); // its agent, and the supervisor that runs it
+    } finally {
+      await run('ip', ['-n', m1!.ns, 'link', 'set', 'eth0', 'up']);
+    }
+    const again = await rhizomeIn(home, 'destroy', NAME);
+    expect(again.code, again.stderr).toBe(0);
+    expect(await agentsOn(m1)).toBe(0);
   });
 });

@@ -5,6 +5,7 @@
  * too), so no workload outlives its deployment.
  */
 import { rm } from 'node:fs/promises';
+import { AgentError } from '../errors';
 import { deploymentDir, isAlive, readDeployment, writeDeployment, type DeployedUnit, type Deployment } from './deployment';
 import { cleanMachine, stopRemoteUnit } from './remote';
 import { signalGroup, waitExit } from './unit-process';
@@ -26,10 +27,21 @@ export interface DestroyOptions {
  */
 export async function destroy(home: string, opts: DestroyOptions = {}): Promise<Deployment & WorkloadsStopped> {
   const d = await readDeployment(home, opts.deployment);
-  // Remote units: stop each supervisor (and agent) on its machine, then clean the machine.
+  // Remote units: stop each supervisor (and agent) on its machine, then clean the machine. A machine
+  // that does not answer does not stop the rest: everything reachable is stopped, and the record kept.
   const remoteUnits = Object.values(d.units).filter((u) => u.ssh !== undefined);
-  const remoteWorkloads = (await Promise.all(remoteUnits.map((u) => stopRemoteUnit(d, u)))).flat();
-  if (!opts.keep) {
+  const stops = await Promise.allSettled(remoteUnits.map((u) => stopRemoteUnit(d, u)));
+  const failed = new Map<string, { units: string[]; why: string }>();
+  stops.forEach((r, i) => {
+    if (r.status === 'fulfilled') return;
+    const u = remoteUnits[i]!;
+    const label = u.machine !== undefined ? `machine ${u.machine} (${u.ssh})` : u.ssh!;
+    const entry = failed.get(label) ?? { units: [], why: (r.reason as Error).message };
+    entry.units.push(u.unit);
+    failed.set(label, entry);
+  });
+  const remoteWorkloads = stops.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
+  if (!opts.keep && failed.size === 0) {
     // Every machine of the deployment, including those whose last unit was removed earlier.
     await Promise.all(Object.values(d.machines ?? {}).filter((m) => m.ssh !== undefined).map((m) => cleanMachine(m, d.name)));
   }
@@ -46,6 +58,11 @@ export async function destroy(home: string, opts: DestroyOptions = {}): Promise<
     }),
   );
   const workloads = [...remoteWorkloads, ...(await stopWorkloadsOf(Object.values(d.units), opts.workloads))];
+  if (failed.size > 0) {
+    await writeDeployment(d);
+    const where = [...failed].map(([label, f]) => `${label} did not answer (${f.units.join(', ')} may still run there): ${f.why}`).join('\n');
+    throw new AgentError('AGENT_ERR_SSH', `destroy of "${d.name}" is not finished; every unit this host could reach is stopped, but\n${where}\nThe deployment is kept: run 'rhizome destroy ${d.name}' again once the machine answers.`);
+  }
   if (opts.keep) await writeDeployment(d);
   else await rm(deploymentDir(d.home, d.name), { recursive: true, force: true });
   return { ...d, workloads };
