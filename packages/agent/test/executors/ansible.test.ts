@@ -38,8 +38,11 @@ const charmVars = {
   facts: { role: 'primary' },
 };
 
-describe('runAnsiblePlaybook (real ansible-playbook)', () => {
-  it('passes charm-helpers extra vars in and reads set_stats back as facts; reruns are idempotent', async () => {
+// Each case has playbooks and files of its own: they run at once, the
+// ansible-playbook start-ups (seconds of Python each) and the hanging
+// playbook's timeout overlapping. Assertions use each test's own expect.
+describe.concurrent('runAnsiblePlaybook (real ansible-playbook)', () => {
+  it('passes charm-helpers extra vars in and reads set_stats back as facts; reruns are idempotent', async ({ expect }) => {
     const out = join(dir, 'web.conf');
     const pb = await playbook(
       'configure.yml',
@@ -72,7 +75,7 @@ describe('runAnsiblePlaybook (real ansible-playbook)', () => {
     expect(second.facts).toEqual(first.facts);
   });
 
-  it('merges per-host stats and can keep native types', async () => {
+  it('merges per-host stats and can keep native types', async ({ expect }) => {
     const pb = await playbook(
       'stats.yml',
       `
@@ -93,7 +96,7 @@ describe('runAnsiblePlaybook (real ansible-playbook)', () => {
     expect(native.facts).toEqual({ port: 8080, who: 'host' });
   });
 
-  it('fails with the failed task name and message; ignored failures are not blamed', async () => {
+  it('fails with the failed task name and message; ignored failures are not blamed', async ({ expect }) => {
     const pb = await playbook(
       'fail.yml',
       `
@@ -121,7 +124,7 @@ describe('runAnsiblePlaybook (real ansible-playbook)', () => {
     expect(e.message).toContain("task 'check the port is free' failed on localhost: port 8080 is taken");
   });
 
-  it("reports a playbook that does not parse with ansible's own error", async () => {
+  it("reports a playbook that does not parse with ansible's own error", async ({ expect }) => {
     const pb = await playbook('broken.yml', '- hosts: all\n  tasks:\n    - name: x\n      no.such.module_xyz: {}\n');
     const err = await runAnsiblePlaybook({ playbook: pb, timeoutMs: 120_000 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AnsibleError);
@@ -129,7 +132,7 @@ describe('runAnsiblePlaybook (real ansible-playbook)', () => {
     expect((err as AnsibleError).message).toMatch(/ERROR!.*no\.such\.module_xyz/);
   });
 
-  it('times out a hanging playbook', async () => {
+  it('times out a hanging playbook', async ({ expect }) => {
     const pb = await playbook(
       'hang.yml',
       '- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.command: sleep 60\n',
@@ -139,7 +142,7 @@ describe('runAnsiblePlaybook (real ansible-playbook)', () => {
     });
   });
 
-  it('says how to install ansible when it is missing, and names a missing playbook', async () => {
+  it('says how to install ansible when it is missing, and names a missing playbook', async ({ expect }) => {
     const pb = await playbook('noop.yml', '- hosts: all\n  gather_facts: false\n  tasks: []\n');
     const err = await runAnsiblePlaybook({ playbook: pb, env: { PATH: '/nonexistent' } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ExecError);
@@ -183,7 +186,7 @@ describe('parseAnsibleReport', () => {
       expect(message).toMatch(new RegExp(`bind\\(\\) to 127\\.0\\.0\\.1:${port} failed \\(98: Address already in use\\)`));
       expect(message).toMatch(/rc 1/);
       const [task] = (err as AnsibleError).failedTasks;
-      expect(task?.task).toBe("check the configuration, then start this unit's nginx or reload it");
+      expect(task?.task).toBe("check the configuration, then start this unit's nginx or reload it, and check it listens");
       expect(task?.stderr).toMatch(/Address already in use/);
     } finally {
       await new Promise<void>((r) => holder.close(() => r()));
