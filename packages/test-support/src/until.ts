@@ -11,6 +11,9 @@
  * failure says what the test saw, not just "timeout". The probe's own time
  * counts: a probe that hangs past the deadline is not awaited forever.
  *
+ * `RHIZOME_TEST_WAITS=1` prints every wait that succeeded, with its time
+ * (to stderr): where a slow test file spends its time, without editing it.
+ *
  * @example
  * const nn = await until('the namenode to list 3 workers', async () => {
  *   const w = await workers();
@@ -28,6 +31,8 @@ export const DEFAULT_UNTIL_OPTIONS = Object.freeze({
   timeoutMs: 30_000,
   intervalMs: 50,
 });
+
+const TRACE = process.env['RHIZOME_TEST_WAITS'] === '1';
 
 /** Thrown by a probe: stop waiting now, failing with this error. */
 export class GiveUp extends Error {
@@ -62,7 +67,10 @@ export async function until<T>(what: string, probe: () => T | Promise<T>, option
           timer = setTimeout(() => resolve(expired), left);
         }),
       ]);
-      if (v !== expired && isFound(v)) return v as Found<T>;
+      if (v !== expired && isFound(v)) {
+        if (TRACE) process.stderr.write(`until: ${Math.round(performance.now() - started)} ms (${attempts} attempt(s)) for ${what}\n`);
+        return v as Found<T>;
+      }
     } catch (err) {
       if (err instanceof GiveUp) throw err;
       last = err;
