@@ -94,6 +94,14 @@ export function postgresqlHandlers(unit: UnitContext): HandlerSpec[] {
     await initReplica(unit.dir, paths, user, primary, app.replicationPassword);
     await startServer(paths, me, user);
     ctx.set('postgresql.role', 'replica');
+    // The primary's unit gone from the mesh (its machine down or cut off): the WAL receiver goes on
+    // reading `streaming` until wal_receiver_timeout, so status said streaming, lag 0, for a minute.
+    // No failover here (a promotion by one side of a partition is how data forks): say so.
+    if (!rel.all().some(({ unit: u }) => u === primary.unit)) {
+      rel.publish({ ...me, role: 'replica' });
+      ctx.setStatus('waiting', `replica of ${primary.unit} (${primary.host}:${primary.port}), which is not in the mesh: not streaming, reads serve the WAL replayed so far; no automatic failover`);
+      return;
+    }
     // The WAL receiver connects within a moment of the start.
     let state = await replicaState(paths, me.port);
     for (let i = 0; i < 25 && !state.streaming; i++) {
