@@ -14,15 +14,18 @@ export const PAGE = `<!doctype html>
 <meta charset="utf-8">
 <title>Rhizome dashboard</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <style>
   body { font: 14px/1.4 system-ui, sans-serif; margin: 0; background: #f6f7f9; color: #1d2330; }
   header { background: #1d2330; color: #fff; padding: 10px 18px; display: flex; gap: 24px; align-items: baseline; }
   header h1 { font-size: 18px; margin: 0; }
   main { display: grid; grid-template-columns: minmax(520px, 3fr) minmax(320px, 2fr); gap: 16px; padding: 16px; }
-  section { background: #fff; border-radius: 6px; box-shadow: 0 1px 2px #0002; padding: 10px 14px; }
+  section { background: #fff; border-radius: 6px; box-shadow: 0 1px 2px #0002; padding: 10px 14px; min-width: 0; }
   h2 { font-size: 14px; text-transform: uppercase; letter-spacing: .04em; color: #5a6478; margin: 4px 0 8px; }
   table { border-collapse: collapse; width: 100%; }
   th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #eceef2; vertical-align: top; }
+  /* A run's error names files by their full paths: let it wrap anywhere rather than widen the page. */
+  tr.run td.error { overflow-wrap: anywhere; }
   tr.unit { cursor: pointer; } tr.unit:hover { background: #f0f4ff; } tr.selected { background: #e4ecff; }
   .state { font-weight: 600; } .active, .idle, .alive, .joined { color: #137333; } .error, .down, .failed, .unreachable { color: #c5221f; }
   .blocked, .waiting, .maintenance, .retrying, .running, .pending, .suspect { color: #b06000; }
