@@ -145,7 +145,8 @@ describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring 
   }, 120_000);
 
   afterAll(async () => {
-    for (const p of agents.values()) await p.stop('SIGTERM', 5_000).catch(() => undefined);
+    // All at once: each stop waits for its own agent, up to 5 s.
+    await Promise.all([...agents.values()].map((p) => p.stop('SIGTERM', 5_000).catch(() => undefined)));
     await net?.cleanup();
     if (tmp) await rm(tmp, { recursive: true, force: true });
   }, 60_000);
@@ -250,12 +251,15 @@ describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring 
     await attack({});
     await attack({ OUTSIDER_KEY: Keyring.generateKey(), OUTSIDER_LABEL: LABEL });
     await attack({ OUTSIDER_KEY: (await readFile(keyringFile(1), 'utf8')).trim(), OUTSIDER_LABEL: 'rhizome-other' });
-    // And a real agent without the key tries to join as a datanode.
+    // And a real agent without the key tries to join as a datanode. Its
+    // attempt's length is not what is tested (the cluster, on LAN timings,
+    // refuses it): `--profile local` gives up a refused join after 3 s, not
+    // the LAN profile's 10, so its 'join failed' comes sooner.
     const dir = join(tmp, 'h5', 'datanode-9');
     await mkdir(dir, { recursive: true });
     const intruder = outsider.spawn(process.execPath, rz([
       '--data-dir', dir, 'agent', '--unit', 'datanode/9', '--charm', charmDir('hadoop-datanode'),
-      '--bind', `0.0.0.0:${PORT}`, '--advertise', ADDR[4]!, '--insecure', '--seed', `${ADDR[0]}:${PORT}`, '--no-fsync',
+      '--bind', `0.0.0.0:${PORT}`, '--advertise', ADDR[4]!, '--insecure', '--seed', `${ADDR[0]}:${PORT}`, '--no-fsync', '--profile', 'local',
     ]));
     try {
       // Its join is refused: it keeps retrying and logs so.
@@ -315,7 +319,8 @@ describe.skipIf(reason !== undefined)(`multi-host: 4 agents on 4 hosts, keyring 
     await writeFile(other, await readFile(keyringFile(1), 'utf8'), { mode: 0o600 });
     const stranger = host(5).spawn(process.execPath, rz([
       '--data-dir', dir, 'agent', '--unit', 'datanode/8', '--charm', charmDir('hadoop-datanode'),
-      '--bind', `0.0.0.0:${PORT + 1}`, '--advertise', ADDR[4]!, '--keyring', other, '--label', 'rhizome-other', '--seed', `${ADDR[0]}:${PORT}`, '--no-fsync',
+      // --profile local: a refused join gives up after 3 s (see the intruder above).
+      '--bind', `0.0.0.0:${PORT + 1}`, '--advertise', ADDR[4]!, '--keyring', other, '--label', 'rhizome-other', '--seed', `${ADDR[0]}:${PORT}`, '--no-fsync', '--profile', 'local',
     ]));
     try {
       await until('the stranger tried to join', async () => (/join failed/.test(await readFile(join(dir, 'agent.log'), 'utf8').catch(() => '')) ? true : undefined), { timeoutMs: 30_000, intervalMs: 300 });
