@@ -30,17 +30,16 @@
  * message applied twice), and the new agent refuses a data directory whose
  * state format is newer than it understands (state/state-format.ts).
  */
-import { readFileSync } from 'node:fs';
 import { AgentError } from '../errors';
 import { agentVersion } from '../runtime';
 import type { AgentStatus } from '../unit/api';
 import { waitForConvergence } from './converge';
-import { clientFor, compareUnitNames, isAlive, readDeployment, resolveDeploymentName, unitAlive, withUnitLock, type DeployedUnit, type Deployment } from './deployment';
+import { clientFor, compareUnitNames, readDeployment, resolveDeploymentName, unitAlive, withUnitLock, type DeployedUnit, type Deployment } from './deployment';
 import { deploymentKeyringFile } from './keyring-sync';
 import { machineOf } from './placement';
-import { prepareMachine, releasePath, stopRemoteForRestart } from './remote';
+import { prepareMachine, releasePath } from './remote';
+import { stopForRestart } from './restart-stop';
 import { startUnit } from './unit-commands';
-import { signalGroup, waitExit } from './unit-process';
 import { prepareCharm } from './validate';
 
 export interface UpgradeOptions {
@@ -88,8 +87,6 @@ export class UpgradeError extends AgentError {
 
 const DEFAULT_UNIT_TIMEOUT_MS = 120_000;
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
-/** How long a stopping agent has before it is SIGKILLed (its current run may take a while to finish). */
-const STOP_GRACE_MS = 30_000;
 
 /** What a live unit says about itself, or undefined when it does not answer. */
 async function statusOf(u: DeployedUnit): Promise<AgentStatus | undefined> {
@@ -104,48 +101,6 @@ async function statusOf(u: DeployedUnit): Promise<AgentStatus | undefined> {
 function upgradeOrder(d: Deployment): DeployedUnit[] {
   const machineKey = (u: DeployedUnit): number => (u.ssh === undefined ? -1 : Number(u.machine ?? 0));
   return Object.values(d.units).sort((a, b) => machineKey(a) - machineKey(b) || compareUnitNames(a.unit, b.unit));
-}
-
-/**
- * Whether `pid` has exited: gone, or a zombie (Linux /proc). A detached
- * agent's parent is init, which some (container) inits reap late; waiting
- * for that cost a restart 1-2 s here, and the new agent needs only the old
- * one to have exited.
- */
-function exited(pid: number): boolean {
-  if (!isAlive(pid)) return true;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // pid (comm) STATE ...: comm may hold spaces and parentheses, so read after the last ')'.
-    return stat.charAt(stat.lastIndexOf(')') + 2) === 'Z';
-  } catch {
-    return false;
-  }
-}
-
-async function waitExited(pid: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!exited(pid)) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return true;
-}
-
-/** Stops a unit's agent for a restart: it stays in the mesh and its workloads keep running (see Agent.stop). */
-async function stopForRestart(d: Deployment, u: DeployedUnit): Promise<void> {
-  if (u.ssh !== undefined) return stopRemoteForRestart(d, u);
-  if (exited(u.pid)) return;
-  // The agent alone, not its process group: workload daemons it started may share the group.
-  try {
-    process.kill(u.pid, 'SIGUSR2');
-  } catch {
-    return;
-  }
-  if (!(await waitExited(u.pid, STOP_GRACE_MS))) {
-    signalGroup(u.pid, 'SIGKILL');
-    await waitExit(u.pid, 5_000);
-  }
 }
 
 interface Survey {
@@ -206,15 +161,17 @@ export async function upgradeAgents(home: string, options: UpgradeOptions = {}):
   const startOpts = { deployment: name, ...(options.logLevel !== undefined ? { logLevel: options.logLevel } : {}), ...(options.noFsync ? { noFsync: true } : {}) };
 
   // 2. The release on every machine first: a machine that cannot take it stops the upgrade before any restart.
+  // Meanwhile every charm is compiled and type-checked by this release (a unit's restart then finds it
+  // cached): the copies wait on SSH, the type-checks on the CPU, so side by side they take the longer's time.
   const machines = [...new Set(todo.filter((t) => t.u.ssh !== undefined).map((t) => t.u.machine!))];
-  if (machines.length > 0) {
-    say(`copying release ${version} to ${machines.length} machine(s)`);
-    const charmsOf = (id: string): string[] => [...new Set(Object.values(d.units).filter((u) => u.machine === id).map((u) => u.charmDir))];
-    await Promise.all(machines.map((id) => prepareMachine(machineOf(d, id), name, charmsOf(id), deploymentKeyringFile(d))));
-  }
-
-  // Every charm compiled and type-checked by this release before any unit stops (a unit's restart then finds it cached).
-  for (const dir of new Set(todo.map((t) => t.u.charmDir))) await prepareCharm(dir);
+  if (machines.length > 0) say(`copying release ${version} to ${machines.length} machine(s)`);
+  const charmsOf = (id: string): string[] => [...new Set(Object.values(d.units).filter((u) => u.machine === id).map((u) => u.charmDir))];
+  const ready = await Promise.allSettled([
+    ...machines.map((id) => prepareMachine(machineOf(d, id), name, charmsOf(id), deploymentKeyringFile(d))),
+    ...[...new Set(todo.map((t) => t.u.charmDir))].map((dir) => prepareCharm(dir)),
+  ]);
+  const failed = ready.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
 
   // 3. One unit at a time.
   const reload = (): Promise<Deployment> => readDeployment(home, name);
