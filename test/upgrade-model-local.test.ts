@@ -6,38 +6,19 @@
  * version, the same facts, no relation message applied again, the next one
  * applied once, and the witness's peers never saw it depart.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deploy, destroy, readDeployment, unitOf } from '@rhizome/agent';
+import { describe, expect, it } from 'vitest';
+import { deploy, readDeployment, unitOf } from '@rhizome/agent';
 import { until } from '@rhizome/test-support';
 import type { StatusSummary } from '../packages/agent/src/cli/status/model';
 import type { UpgradeReport } from '../packages/agent/src/deploy/upgrade-agents';
-import { agentPackageRoot, agentVersion } from '../packages/agent/src/runtime';
-import { rhizomeIn } from '../packages/agent/test/cli/harness';
+import { agentVersion } from '../packages/agent/src/runtime';
 import { installRelease, runRelease } from './installed-release';
+import { useLocalHome, writeCounterBundle } from './local-home';
 
 const NAME = 'upgl';
-const FIXTURES = join(agentPackageRoot(), 'test/fixtures/charms');
-let root = '';
-let home = '';
-
-beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'rz-upgrade-local-'));
-  home = join(root, 'home');
-});
-afterAll(async () => {
-  await destroy(home, { deployment: NAME }).catch(() => undefined);
-  await rm(root, { recursive: true, force: true });
-}, 60_000);
-
-async function ok(...args: string[]): Promise<string> {
-  const r = await rhizomeIn(home, ...args);
-  if (r.code !== 0) throw new Error(`rhizome ${args.join(' ')} exited ${r.code}:\n${r.stderr}`);
-  return r.stdout;
-}
-const facts = async (unit: string): Promise<Record<string, unknown>> => JSON.parse(await ok('facts', unit, '--json')) as Record<string, unknown>;
+const local = useLocalHome(NAME, 'rz-upgrade-local-');
+const { ok, facts } = local;
 const seen = async (): Promise<number[]> => ((await facts('witness/0'))['seen.sender-0'] as number[] | undefined) ?? [];
 
 async function send(value: number): Promise<void> {
@@ -47,29 +28,17 @@ async function send(value: number): Promise<void> {
 
 describe('rhizome upgrade-model on this machine', () => {
   it('restarts each local agent on the installed release, state kept, nothing applied twice', { timeout: 120_000 }, async () => {
-    const bundle = join(root, 'bundle.yaml');
-    await writeFile(
-      bundle,
-      [
-        `name: ${NAME}`,
-        'services:',
-        `  sender: { charm: ${join(FIXTURES, 'counter-sender')} }`,
-        `  witness: { charm: ${join(FIXTURES, 'counter-witness')} }`,
-        'relations:',
-        '  - [sender:feed, witness:feed]',
-        '',
-      ].join('\n'),
-    );
-    await deploy(bundle, { home, timeoutMs: 60_000, noFsync: true });
+    const bundle = await writeCounterBundle(local, NAME, 1);
+    await deploy(bundle, { home: local.home, timeoutMs: 60_000, noFsync: true });
     for (const v of [1, 2]) await send(v);
     const before = await facts('witness/0');
-    const d0 = await readDeployment(home, NAME);
+    const d0 = await readDeployment(local.home, NAME);
     const pids = [unitOf(d0, 'sender/0').pid, unitOf(d0, 'witness/0').pid];
 
     const b = `${agentVersion()}-local.1`;
-    const cli = await installRelease(join(root, 'release-b'), b);
+    const cli = await installRelease(join(local.root, 'release-b'), b);
     const t0 = Date.now();
-    const up = await runRelease(cli, home, 'upgrade-model', '--no-fsync', '--timeout', '60', '--json');
+    const up = await runRelease(cli, local.home, 'upgrade-model', '--no-fsync', '--timeout', '60', '--json');
     expect(up.code, up.stderr).toBe(0);
     const report = JSON.parse(up.stdout) as UpgradeReport;
     process.stderr.write(`upgrade-model: 2 local units moved onto ${b} in ${Date.now() - t0} ms\n`);
@@ -77,7 +46,7 @@ describe('rhizome upgrade-model on this machine', () => {
       ['sender/0', agentVersion(), b, 'upgraded'],
       ['witness/0', agentVersion(), b, 'upgraded'],
     ]);
-    const d1 = await readDeployment(home, NAME);
+    const d1 = await readDeployment(local.home, NAME);
     expect([unitOf(d1, 'sender/0').pid, unitOf(d1, 'witness/0').pid].some((p, i) => p === pids[i])).toBe(false);
     const status = JSON.parse(await ok('status', '--json')) as StatusSummary;
     expect(status.units.map((u) => [u.unit, u.version])).toEqual([['sender/0', b], ['witness/0', b]]);

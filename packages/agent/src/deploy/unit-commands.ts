@@ -26,6 +26,7 @@ import {
 } from './deployment';
 import { machineOf, newUnit, recordUnit, startAndRecord } from './placement';
 import { killRemoteUnit, removeRemoteDir, stopRemoteUnit } from './remote';
+import { exited } from './restart-stop';
 import { signalGroup, waitExit } from './unit-process';
 import { prepareCharm } from './validate';
 import { stopUnitWorkloads, type StopWorkloadsOptions, type WorkloadReport, type WorkloadsStopped } from './workloads';
@@ -81,7 +82,8 @@ export async function startUnit(home: string, unit: string, opts: { deployment?:
   return withUnitLock(home, name, unit, async () => {
     const d = await readDeployment(home, name);
     const u = unitOf(d, unit);
-    if (u.state === 'running' && unitAlive(u)) throw new AgentError('AGENT_ERR_DEPLOY', `unit ${unit} is already running (pid ${u.pid})`);
+    // A local agent just stopped for a restart may be a zombie its parent (init) has not reaped yet: it has exited.
+    if (u.state === 'running' && unitAlive(u) && !(u.ssh === undefined && exited(u.pid))) throw new AgentError('AGENT_ERR_DEPLOY', `unit ${unit} is already running (pid ${u.pid})`);
     // The charm as it is now (cached when unchanged), type-checked before the agent starts.
     u.charmModule = await prepareCharm(u.charmDir);
     return startAndRecord(home, name, d, u, opts);

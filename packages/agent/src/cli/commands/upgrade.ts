@@ -4,6 +4,9 @@
  * unit at a time like `juju refresh`: each unit stops gracefully, restarts
  * from its own data directory on the new charm (its facts, relation views and
  * links are kept), and the deployment converges before the next unit goes.
+ * A unit restarts in place as for `upgrade-model` (deploy/restart-stop.ts):
+ * it stays in the mesh, so related units see no departed or joined, its
+ * charm's `stop` does not run, and its workloads keep serving.
  *
  * A unit in error that the roll-out has not reached yet does not stop it:
  * the new charm retries that unit's failed run when its turn comes (so an
@@ -17,9 +20,10 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { loadCharm } from '../../charm/load';
-import { startUnit, stopUnit } from '../../deploy/unit-commands';
+import { stopForRestart } from '../../deploy/restart-stop';
+import { startUnit } from '../../deploy/unit-commands';
 import { prepareCharm } from '../../deploy/validate';
-import { compareUnitNames, readDeployment, rhizomeHome, updateDeployment, type Deployment } from '../../deploy/deployment';
+import { compareUnitNames, readDeployment, rhizomeHome, unitOf, updateDeployment, withUnitLock, type Deployment } from '../../deploy/deployment';
 import { AgentError } from '../../errors';
 import { formatDuration } from '../logs/format';
 import { printJson } from '../output';
@@ -122,7 +126,7 @@ export function registerUpgrade(program: Command, globals: () => GlobalOptions, 
         notYet.delete(u.unit);
         const t0 = Date.now();
         const wasRunning = u.state === 'running';
-        if (wasRunning) await stopUnit(home, u.unit, { deployment: d.name });
+        if (wasRunning) await withUnitLock(home, d.name, u.unit, async () => stopForRestart(d, unitOf(await readDeployment(home, d.name), u.unit)));
         await updateDeployment(home, d.name, (fresh) => {
           const rec = fresh.units[u.unit];
           if (rec) (rec as { charmDir: string }).charmDir = to;
