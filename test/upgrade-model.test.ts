@@ -12,7 +12,8 @@
  *   - release C: a copy of B whose agent cannot start sender/0, the first
  *     unit reached; the upgrade stops there (exit 1, AGENT_ERR_UPGRADE),
  *     puts sender/0 back on B, and leaves the witness untouched (same
- *     process), still fed exactly once.
+ *     process), still fed exactly once; with --json the per-unit table
+ *     comes beside the error.
  * Releases B and C are installed, and their type-checks of the two charms
  * done, while the deployment starts: a release type-checks a charm once
  * (its charm cache is keyed by version), and on an idle machine that would
@@ -151,12 +152,20 @@ describe.skipIf(unavailable !== undefined)('rhizome upgrade-model over SSH', () 
     const pidOf = async (unit: string): Promise<number> => unitOf(await readDeployment(home, NAME), unit).pid;
     const witnessPid = await pidOf('witness/0');
     const senderBeforeC = await facts('sender/0');
-    const bad = await cliOf(cliC, 'upgrade-model', '--no-fsync', '--timeout', '60');
+    const bad = await cliOf(cliC, 'upgrade-model', '--no-fsync', '--timeout', '60', '--json');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(new RegExp(`error: upgrade to ${c.replace(/\./g, '\\.')} stopped at sender/0, which did not come back on it: the agent of sender/0 .* exited before it started:[\\s\\S]*release C cannot run sender/0`));
     expect(bad.stderr).toMatch(/sender\/0: restarted on its previous release .* and converged/);
     expect(bad.stderr).toMatch(/upgraded: \(none\); still on their old release: witness\/0 /);
-    expect(bad.stdout).toMatch(/witness\/0 .*not moved \(yet\)/);
+    // With --json the per-unit table comes beside the error.
+    const failed = JSON.parse(bad.stdout) as UpgradeReport & { error: { code: string; message: string } };
+    expect(failed).toMatchObject({ deployment: NAME, version: c, error: { code: 'AGENT_ERR_UPGRADE' } });
+    expect(failed.error.message).toMatch(/stopped at sender\/0/);
+    expect(failed.units.map((u) => [u.unit, u.from, u.now, u.outcome])).toEqual([
+      ['sender/0', b, b, 'failed'],
+      ['witness/0', b, b, 'pending'],
+    ]);
+    expect(failed.units[0]!.detail).toMatch(/release C cannot run sender\/0[\s\S]*restarted on its previous release/);
     expect(await versions()).toEqual({ 'sender/0': b, 'witness/0': b });
     expect(await pidOf('witness/0')).toBe(witnessPid);
     expect(await facts('sender/0')).toEqual(senderBeforeC);

@@ -32,7 +32,7 @@ Which agent a command talks to: --agent URL --token T, else --data-dir DIR (or $
 else the deployment in --home (the last one, or --deployment NAME), else a live agent under the
 home. One agent answers for its whole mesh: units on other hosts are reached through it.
 
-Exit codes: 0 done, 1 runtime error ("error: ..."; with --json also as JSON on stdout), 2 bad usage.
+Exit codes: 0 done, 1 runtime error ("error: ..."; with --json also as JSON on stdout, {"error": {code, message}}, beside what was done where the command says), 2 bad usage.
 Every command: rhizome COMMAND --help. Reference: the agent package's README (CLI, control API).`,
     )
     .showHelpAfterError('usage: rhizome [options] <command> (rhizome --help lists the commands)')
@@ -69,7 +69,12 @@ export async function runProgram(program: Command, argv: readonly string[]): Pro
     const usage = isUsageError(err);
     if (usage) process.stderr.write(`${usageLine(program, argv)}\n`);
     // Scripts asked for JSON: they get the error as JSON too, on stdout.
-    if (wantsJson(argv)) process.stdout.write(`${JSON.stringify({ error: { code: e.remoteCode ?? e.code ?? 'AGENT_ERR_INTERNAL', message: e.message ?? String(err) } })}\n`);
+    // An error that knows what the command did before it failed (UpgradeError's per-unit table) puts that beside it.
+    if (wantsJson(argv)) {
+      const done = (err as { jsonResult?: unknown }).jsonResult;
+      const before = typeof done === 'object' && done !== null ? done : {};
+      process.stdout.write(`${JSON.stringify({ ...before, error: { code: e.remoteCode ?? e.code ?? 'AGENT_ERR_INTERNAL', message: e.message ?? String(err) } })}\n`);
+    }
     return usage ? 2 : 1;
   }
 }

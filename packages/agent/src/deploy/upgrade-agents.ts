@@ -75,13 +75,18 @@ export interface UpgradeReport {
   readonly units: readonly UnitUpgrade[];
 }
 
-/** The upgrade stopped at a unit that did not come back; `report` says where every unit stands. */
+/** The upgrade stopped at a unit that did not come back; `report` says where every unit stands (with --json, printed beside the error). */
 export class UpgradeError extends AgentError {
   override readonly name = 'UpgradeError';
   readonly report: UpgradeReport;
   constructor(message: string, report: UpgradeReport, options?: { cause?: unknown }) {
     super('AGENT_ERR_UPGRADE', message, options);
     this.report = report;
+  }
+
+  /** With --json the CLI prints the report beside the error: where every unit stands. */
+  get jsonResult(): UpgradeReport {
+    return this.report;
   }
 }
 
