@@ -30,6 +30,27 @@ export function newUnit(d: Deployment, service: string, index: number, charmDir:
   return { unit, service, charmDir, dataDir, options, pid: 0, controlUrl: '', gossipAddress: '', state: 'stopped', ...placed, ...(dashboard !== undefined ? { dashboard } : {}) };
 }
 
+/**
+ * Where a unit added without `--to` goes: the machine, among those the
+ * service already has units on, holding the fewest of them (the first such
+ * machine in the record on a tie), so `scale datanode 6` over three machines
+ * puts two on each instead of four beside the first unit. This machine (units
+ * with no machine id) counts as one place among them. Called inside the
+ * record's update, so add-units running at once see each other's choices.
+ * Machines the service has no unit on are never chosen: putting a datanode
+ * beside the namenode is the operator's call (`--to`).
+ */
+export function leastLoadedMachine(d: Deployment, service: string): string | undefined {
+  const counts = new Map<string | undefined, number>();
+  for (const u of Object.values(d.units)) if (u.service === service) counts.set(u.machine, (counts.get(u.machine) ?? 0) + 1);
+  let best: string | undefined;
+  let fewest = Infinity;
+  for (const [machine, n] of counts) {
+    if (n < fewest) [best, fewest] = [machine, n];
+  }
+  return best;
+}
+
 /** The machine `id` of the deployment, or AGENT_ERR_UNKNOWN_MACHINE listing those there are. */
 export function machineOf(d: Deployment, id: string): MachineRecord {
   const m = d.machines?.[id];

@@ -24,7 +24,7 @@ import {
   type DeployedUnit,
   type Deployment,
 } from './deployment';
-import { machineOf, newUnit, recordUnit, startAndRecord } from './placement';
+import { leastLoadedMachine, machineOf, newUnit, recordUnit, startAndRecord } from './placement';
 import { killRemoteUnit, removeRemoteDir, stopRemoteUnit } from './remote';
 import { exited } from './restart-stop';
 import { signalGroup, waitExit } from './unit-process';
@@ -45,18 +45,22 @@ export async function addUnit(home: string, service: string, opts: { deployment?
     const services = [...new Set(Object.values((await readDeployment(home, name)).units).map((x) => x.service))].sort();
     throw new AgentError('AGENT_ERR_UNKNOWN_UNIT', `deployment "${name}" has no service "${service}"; its services are ${services.join(', ')}`);
   }
-  // Placed with --to, else beside the service's first unit.
-  const machine = opts.to ?? known.machine;
+  // Placed with --to, else spread over the service's machines (leastLoadedMachine).
+  const machine = opts.to ?? SPREAD;
   const dashboard = known.dashboard !== undefined ? { dashboard: known.dashboard } : {};
-  return startNewUnit(home, name, { service, charmDir: known.charmDir, options: known.options, ...(machine !== undefined ? { machine } : {}), ...(charmModule ? { charmModule } : {}), ...dashboard }, opts);
+  return startNewUnit(home, name, { service, charmDir: known.charmDir, options: known.options, machine, ...(charmModule ? { charmModule } : {}), ...dashboard }, opts);
 }
+
+/** NewUnitSpec.machine: placed by leastLoadedMachine, decided under the record's lock. */
+export const SPREAD: unique symbol = Symbol('spread');
 
 /** What a new unit is made of (add-unit takes it from the service's first unit, deploy onto a running deployment from the bundle). */
 export interface NewUnitSpec {
   readonly service: string;
   readonly charmDir: string;
   readonly options: DeployedUnit['options'];
-  readonly machine?: string;
+  /** Machine id, or SPREAD: the service's least loaded machine when the unit is recorded. */
+  readonly machine?: string | typeof SPREAD;
   /** The charm already compiled for `charmDir`. */
   readonly charmModule?: string;
   readonly dashboard?: string | number;
@@ -65,8 +69,9 @@ export interface NewUnitSpec {
 /** Records a new unit of `spec.service` under the next free number and starts it where it is placed. */
 export async function startNewUnit(home: string, name: string, spec: NewUnitSpec, opts: { logLevel?: string; noFsync?: boolean } = {}): Promise<DeployedUnit> {
   const u = await updateDeployment(home, name, (d) => {
-    if (spec.machine !== undefined) machineOf(d, spec.machine);
-    const created = newUnit(d, spec.service, allocateUnitNumber(d, spec.service), spec.charmDir, spec.options, spec.machine, spec.dashboard);
+    const machine = spec.machine === SPREAD ? leastLoadedMachine(d, spec.service) : spec.machine;
+    if (machine !== undefined) machineOf(d, machine);
+    const created = newUnit(d, spec.service, allocateUnitNumber(d, spec.service), spec.charmDir, spec.options, machine, spec.dashboard);
     if (spec.charmModule !== undefined) created.charmModule = spec.charmModule;
     d.units[created.unit] = created;
     return created;

@@ -122,7 +122,7 @@ export function registerDeploy(program: Command, globals: () => GlobalOptions): 
     .option('--log-level <level>', "the agent's log level", logLevelArg)
     .option('--no-fsync', 'skip fsync (tests only)')
     .option('-n, --num-units <n>', `how many units to add (1 to ${MAX_SCALE})`, unitCountArg, 1)
-    .option('--to <machine>', "machine id to place the units on (default: the service's first unit's machine)")
+    .option('--to <machine>', "machine id to place the units on (default: spread over the machines the service runs on, fewest of its units first)")
     .description('start more units of a service (one by default)')
     .action(async (service: string, f: SpawnFlags & { numUnits: number; to?: string }) => {
       const g = globals();
