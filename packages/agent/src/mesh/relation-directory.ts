@@ -234,8 +234,13 @@ export class RelationDirectory {
     }
   }
 
-  /** Declares a relation between two endpoints (checked first) and spreads it. */
-  async relate(a: string, b: string): Promise<Declaration> {
+  /**
+   * Declares a relation between two endpoints (checked first) and spreads it.
+   * Relating two endpoints already related changes nothing and says so
+   * (`already`): scripts may relate again safely, and an operator learns the
+   * relation was there.
+   */
+  async relate(a: string, b: string): Promise<Declaration & { already?: true }> {
     const x = parseEndpointRef(a);
     const y = parseEndpointRef(b);
     const mx = this.metadataOf(x.service);
@@ -245,6 +250,8 @@ export class RelationDirectory {
     } catch (err) {
       throw new AgentError('AGENT_ERR_RELATE', err instanceof Error ? err.message : String(err), { cause: err });
     }
+    const existing = this.o.state.declarations().find((d) => d.id === relationIdOf(x, y));
+    if (existing !== undefined && !existing.removed) return { ...existing, already: true };
     return this.declare(x, y, false);
   }
 

@@ -43,6 +43,10 @@ describe('Agent (several in one process)', () => {
     expect(decl.id).toBe('receiver:feed~sender:feed');
     // the declaration reached the sender through the mesh
     await until('sender knows the relation', () => s.directory.active().some((d) => d.id === decl.id));
+    // relating again, from either side and in either order, changes nothing and says so
+    const again = await s.directory.relate('sender:feed', 'receiver:feed');
+    expect(again).toMatchObject({ id: decl.id, stamp: decl.stamp, origin: 'receiver/0', already: true });
+    expect(s.directory.active()).toHaveLength(1);
     for (let v = 1; v <= 5; v++) s.sendEvent('count', { value: v });
     await until('receiver applied 5', () => r.facts()['last.sender-0'] === 5);
     await until('both converged', () => s.converged().ok && r.converged().ok);

@@ -66,7 +66,10 @@ export function registerOperate(program: Command, globals: () => GlobalOptions):
           await writeDeployment(t.deployment);
         }
         if (g.json) printJson(result);
-        else process.stdout.write(`${remove ? 'unrelated' : 'related'} ${a} ${b} (${(result as { id?: string }).id ?? ''})\n`);
+        else {
+          const r = result as { id?: string; already?: boolean };
+          process.stdout.write(r.already ? `${a} and ${b} are already related (${r.id ?? ''}): nothing changed\n` : `${remove ? 'unrelated' : 'related'} ${a} ${b} (${r.id ?? ''})\n`);
+        }
       });
   }
 
