@@ -9,7 +9,7 @@
  * postgres process.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, readdir, realpath, rm } from 'node:fs/promises';
+import { access, mkdtemp, readFile, readdir, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -139,5 +139,10 @@ describe.skipIf(!pgInstalled)('the postgresql bundle on real agents and real ser
     expect((await ourPostmasters()).length).toBe(4);
     await destroy(home, { deployment: NAME, keep: true });
     expect(await ourPostmasters()).toEqual([]);
+    // --keep keeps the clusters with the record; destroying for good removes them (the charm declares them as workload data).
+    for (const c of clusters()) await expect(access(join(c, 'data', 'PG_VERSION'))).resolves.toBeUndefined();
+    const gone = await destroy(home, { deployment: NAME });
+    expect(gone.workloads.filter((w) => w.outcome === 'data-removed')).toHaveLength(clusters().length);
+    for (const c of clusters()) await expect(access(c)).rejects.toThrow(/ENOENT/);
   });
 });

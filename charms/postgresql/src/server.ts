@@ -87,7 +87,8 @@ export function pgPaths(unitDir: string, cfg: PostgresqlConfig, asOtherUser = ru
 
 /** The postmaster as a workload: its pid file's first line, its command line names this cluster's data dir. */
 export function postgresWorkload(paths: PgPaths): WorkloadPidFile {
-  return { name: 'postgres', pidFile: paths.pid, cmdline: ['postgres', `-D ${paths.data}`] };
+  // Its cluster lives outside the unit's dir when it runs as postgres: removed with the unit for good.
+  return { name: 'postgres', pidFile: paths.pid, cmdline: ['postgres', `-D ${paths.data}`], dataDir: paths.root };
 }
 
 interface RunOptions {

@@ -22,7 +22,7 @@ describe('postgresql charm', () => {
     const b = pgPaths('/d2/pg-0/unit', cfg, true);
     expect(a.root.startsWith('/var/lib/postgresql/rhizome/pg-0-')).toBe(true);
     expect(a.root).not.toBe(b.root);
-    expect(postgresWorkload(a)).toEqual({ name: 'postgres', pidFile: `${a.data}/postmaster.pid`, cmdline: ['postgres', `-D ${a.data}`] });
+    expect(postgresWorkload(a)).toEqual({ name: 'postgres', pidFile: `${a.data}/postmaster.pid`, cmdline: ['postgres', `-D ${a.data}`], dataDir: a.root });
   });
 
   it('quotes SQL literals and identifiers', () => {

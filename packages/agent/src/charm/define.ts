@@ -132,6 +132,15 @@ export interface WorkloadPidFile {
    * dir when the daemon is given it, so two units' daemons are never confused.
    */
   readonly cmdline: readonly string[];
+  /**
+   * A directory (absolute) where this workload keeps its data outside the
+   * unit's dir, e.g. a database cluster under /var/lib. Removed, once the
+   * daemon is stopped, when the unit goes for good (`remove-unit`,
+   * `destroy`, a fresh deploy over a stopped deployment); `stop`, `kill`
+   * and upgrades keep it. Data inside the unit's dir needs no declaration:
+   * it goes with the unit's directory.
+   */
+  readonly dataDir?: string;
 }
 
 /** What `configSchema` must be: a zod schema (or anything with zod's `safeParse`). */

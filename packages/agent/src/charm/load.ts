@@ -16,6 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { Engine, type HandlerSpec } from '@rhizome/engine';
 import { InterfaceRegistry, parseCharmMetadata, type CharmMetadata, type InterfaceDefinition } from '@rhizome/relations';
 import { AgentError } from '../errors';
+import { isWorkloadDataDir } from './workload-data-dir';
 import type { CharmDefinition, UnitContext, WorkloadPidFile } from './define';
 
 export const CHARM_FILE = 'charm.ts';
@@ -180,6 +181,10 @@ export function declaredWorkloads(charm: LoadedCharm, unit: UnitContext): Worklo
     if (!Array.isArray(cmdline) || cmdline.length === 0 || !cmdline.every((c) => typeof c === 'string' && c !== '')) {
       throw fail(charm.file, `${what} ("${w.name}").cmdline must list at least one non-empty string its /proc/PID/cmdline contains (e.g. the program name and the unit's dir), so that a reused pid is never signalled`);
     }
-    return { name: w.name, pidFile: resolve(unit.dir, w.pidFile), cmdline: [...(cmdline as string[])] };
+    const dataDir: unknown = w.dataDir;
+    if (dataDir !== undefined && !isWorkloadDataDir(dataDir)) {
+      throw fail(charm.file, `${what} ("${w.name}").dataDir must be an absolute, normalized path at least three levels deep (e.g. /var/lib/app/<unit>): it is removed when the unit goes for good`);
+    }
+    return { name: w.name, pidFile: resolve(unit.dir, w.pidFile), cmdline: [...(cmdline as string[])], ...(dataDir !== undefined ? { dataDir } : {}) };
   });
 }

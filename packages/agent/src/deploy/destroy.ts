@@ -30,7 +30,7 @@ export async function destroy(home: string, opts: DestroyOptions = {}): Promise<
   // Remote units: stop each supervisor (and agent) on its machine, then clean the machine. A machine
   // that does not answer does not stop the rest: everything reachable is stopped, and the record kept.
   const remoteUnits = Object.values(d.units).filter((u) => u.ssh !== undefined);
-  const stops = await Promise.allSettled(remoteUnits.map((u) => stopRemoteUnit(d, u)));
+  const stops = await Promise.allSettled(remoteUnits.map((u) => stopRemoteUnit(d, u, { removeData: !opts.keep })));
   const failed = new Map<string, { units: string[]; why: string }>();
   stops.forEach((r, i) => {
     if (r.status === 'fulfilled') return;
@@ -57,7 +57,7 @@ export async function destroy(home: string, opts: DestroyOptions = {}): Promise<
       u.state = 'stopped';
     }),
   );
-  const workloads = [...remoteWorkloads, ...(await stopWorkloadsOf(Object.values(d.units), opts.workloads))];
+  const workloads = [...remoteWorkloads, ...(await stopWorkloadsOf(Object.values(d.units), { ...opts.workloads, removeData: !opts.keep }))];
   if (failed.size > 0) {
     await writeDeployment(d);
     const where = [...failed].map(([label, f]) => `${label} did not answer (${f.units.join(', ')} may still run there): ${f.why}`).join('\n');
@@ -76,10 +76,11 @@ export async function destroy(home: string, opts: DestroyOptions = {}): Promise<
  * removed on every machine), then its directory here.
  */
 export async function clearStoppedDeployment(existing: Deployment, dir: string, onPhase?: (message: string) => void): Promise<void> {
-  const left = await stopWorkloadsOf(Object.values(existing.units));
+  // Its workloads' data goes too: a unit deployed afresh must not find its predecessor's database.
+  const left = await stopWorkloadsOf(Object.values(existing.units), { removeData: true });
   for (const r of left) if (r.outcome !== 'not-running') onPhase?.(`${r.unit}: ${r.detail}`);
   const remoteLeft = Object.values(existing.units).filter((u) => u.ssh !== undefined);
-  for (const r of (await Promise.all(remoteLeft.map((u) => stopRemoteUnit(existing, u)))).flat()) if (r.outcome !== 'not-running') onPhase?.(`${r.unit}: ${r.detail}`);
+  for (const r of (await Promise.all(remoteLeft.map((u) => stopRemoteUnit(existing, u, { removeData: true })))).flat()) if (r.outcome !== 'not-running') onPhase?.(`${r.unit}: ${r.detail}`);
   await Promise.all(Object.values(existing.machines ?? {}).filter((m) => m.ssh !== undefined).map((m) => cleanMachine(m, existing.name)));
   onPhase?.(`removing the stopped deployment ${existing.name} left in ${dir}`);
   await rm(dir, { recursive: true, force: true });

@@ -315,10 +315,10 @@ export async function killRemoteUnit(u: DeployedUnit): Promise<void> {
  * whatever still runs is SIGKILLed. Resolves when neither runs, with what
  * happened to the unit's workload daemons (stopped on the machine).
  */
-export async function stopRemoteUnit(d: Pick<Deployment, 'name'>, u: DeployedUnit): Promise<WorkloadReport[]> {
+export async function stopRemoteUnit(d: Pick<Deployment, 'name'>, u: DeployedUnit, opts: { removeData?: boolean } = {}): Promise<WorkloadReport[]> {
   await sshHostFor(u.ssh!).check(stopScript(d, u, 'TERM'), `stopping ${u.unit}`, { timeoutMs: 60_000 });
   u.alive = false;
-  return stopRemoteWorkloads(u);
+  return stopRemoteWorkloads(u, opts.removeData === true);
 }
 
 /**
@@ -367,10 +367,10 @@ exit 0`;
  * workloads.json (written by the agent at start) names, on its machine,
  * with the agent's own code (`stop-workloads`). Reports as for a local unit.
  */
-async function stopRemoteWorkloads(u: DeployedUnit): Promise<WorkloadReport[]> {
+async function stopRemoteWorkloads(u: DeployedUnit, removeData: boolean): Promise<WorkloadReport[]> {
   if (u.release === undefined) return [];
   const host = sshHostFor(u.ssh!);
-  const r = await host.run(`[ -f ${shellQuote(`${u.dataDir}/workloads.json`)} ] || { echo '[]'; exit 0; }; node ${shellQuote(u.release)} --data-dir ${shellQuote(u.dataDir)} stop-workloads`, { timeoutMs: 60_000 });
+  const r = await host.run(`[ -f ${shellQuote(`${u.dataDir}/workloads.json`)} ] || { echo '[]'; exit 0; }; node ${shellQuote(u.release)} --data-dir ${shellQuote(u.dataDir)} stop-workloads${removeData ? ' --remove-data' : ''}`, { timeoutMs: 60_000 });
   try {
     return (JSON.parse(r.stdout) as WorkloadReport[]).map((w) => ({ ...w, unit: u.unit }));
   } catch {

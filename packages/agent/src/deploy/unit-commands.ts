@@ -140,7 +140,7 @@ export async function removeUnit(home: string, unit: string, opts: { deployment?
   return withUnitLock(home, name, unit, async () => {
     const current = await readDeployment(home, name);
     const u = unitOf(current, unit);
-    const workloads = await stopAgentAndWorkloads(u, opts.workloads, current);
+    const workloads = await stopAgentAndWorkloads(u, { ...opts.workloads, removeData: true }, current);
     if (u.ssh !== undefined) await removeRemoteDir(u);
     else {
       if (isAlive(u.pid)) throw new AgentError('AGENT_ERR_DEPLOY', `the agent of ${unit} (pid ${u.pid}) did not exit; nothing was removed, try again`);
@@ -172,7 +172,7 @@ async function announceGone(d: Deployment, unit: string): Promise<void> {
 async function stopAgentAndWorkloads(u: DeployedUnit, opts?: StopWorkloadsOptions, d?: Pick<Deployment, 'name'>): Promise<WorkloadReport[]> {
   if (u.ssh !== undefined) {
     // The supervisor is stopped first, or it would start the agent again; then the workloads, on the machine.
-    return stopRemoteUnit(d ?? { name: '' }, u);
+    return stopRemoteUnit(d ?? { name: '' }, u, { removeData: opts?.removeData === true });
   }
   if (isAlive(u.pid)) {
     signalGroup(u.pid, 'SIGTERM');

@@ -18,6 +18,7 @@ import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { UnitContext, WorkloadPidFile } from '../charm/define';
 import { writeJsonAtomic } from '../agent-info';
+import { isWorkloadDataDir } from '../charm/workload-data-dir';
 import { checkOwnership, readProcess, stillRunning, type ProcessInfo } from './process-identity';
 
 /** The file (in a unit's data dir) listing its workload daemons. */
@@ -74,9 +75,10 @@ export interface WorkloadReport {
    * terminated: ended by SIGTERM; killed: needed SIGKILL; not-running: no
    * pid file, or its pid is not running; left-alone: the pid is someone
    * else's now; survived: still running after SIGKILL; unreadable: the
-   * unit's workloads.json is damaged.
+   * unit's workloads.json is damaged; data-removed / data-kept: what
+   * became of its declared `dataDir` when the unit went for good.
    */
-  readonly outcome: 'terminated' | 'killed' | 'not-running' | 'left-alone' | 'survived' | 'unreadable';
+  readonly outcome: 'terminated' | 'killed' | 'not-running' | 'left-alone' | 'survived' | 'unreadable' | 'data-removed' | 'data-kept';
   /** One sentence for people. */
   readonly detail: string;
 }
@@ -86,6 +88,8 @@ export interface StopWorkloadsOptions {
   readonly termTimeoutMs?: number;
   /** How long after SIGKILL before giving up (default 5 s). */
   readonly killTimeoutMs?: number;
+  /** The unit goes for good: also remove each stopped workload's declared `dataDir`. */
+  readonly removeData?: boolean;
 }
 
 export const DEFAULT_STOP_WORKLOADS_OPTIONS = Object.freeze({ termTimeoutMs: 10_000, killTimeoutMs: 5_000 });
@@ -104,8 +108,16 @@ export async function readWorkloadManifest(dataDir: string): Promise<WorkloadMan
   const valid =
     typeof m?.unit === 'string' &&
     Array.isArray(m.workloads) &&
-    m.workloads.every((w) => typeof w?.name === 'string' && typeof w.pidFile === 'string' && Array.isArray(w.cmdline) && w.cmdline.length > 0 && w.cmdline.every((c: unknown) => typeof c === 'string' && c !== ''));
-  if (!valid) throw new Error('expected { unit, workloads: [{ name, pidFile, cmdline: [..] }] }');
+    m.workloads.every(
+      (w) =>
+        typeof w?.name === 'string' &&
+        typeof w.pidFile === 'string' &&
+        Array.isArray(w.cmdline) &&
+        w.cmdline.length > 0 &&
+        w.cmdline.every((c: unknown) => typeof c === 'string' && c !== '') &&
+        (w.dataDir === undefined || typeof w.dataDir === 'string'),
+    );
+  if (!valid) throw new Error('expected { unit, workloads: [{ name, pidFile, cmdline: [..], dataDir? }] }');
   return m;
 }
 
@@ -119,7 +131,35 @@ export async function stopUnitWorkloads(u: { readonly unit: string; readonly dat
     return [{ unit: u.unit, name: WORKLOADS_FILE, pidFile: file, outcome: 'unreadable', detail: `${file} is damaged (${(err as Error).message}): its workloads, if any still run, must be stopped by hand` }];
   }
   if (!manifest) return [];
-  return Promise.all(manifest.workloads.map((w) => stopWorkload(u.unit, w, opts)));
+  const reports = await Promise.all(
+    manifest.workloads.map(async (w) => {
+      const stopped = await stopWorkload(u.unit, w, opts);
+      return opts.removeData && w.dataDir !== undefined ? [stopped, await removeWorkloadData(u.unit, w, w.dataDir, stopped)] : [stopped];
+    }),
+  );
+  return reports.flat();
+}
+
+/**
+ * Removes a stopped workload's declared data directory. Refused for a
+ * daemon that may still write to it, and for a path too short to be one
+ * workload's own (`/`, `/var`, `/var/lib`: a charm's mistake must not wipe
+ * a host).
+ */
+async function removeWorkloadData(unit: string, w: WorkloadPidFile, dir: string, stopped: WorkloadReport): Promise<WorkloadReport> {
+  const base = { unit, name: w.name, pidFile: w.pidFile };
+  if (stopped.outcome === 'survived' || stopped.outcome === 'left-alone') {
+    return { ...base, outcome: 'data-kept', detail: `kept ${w.name}'s data ${dir}: ${w.name} may still run (${stopped.outcome}); remove it by hand once it is stopped` };
+  }
+  if (!isWorkloadDataDir(dir)) {
+    return { ...base, outcome: 'data-kept', detail: `kept ${w.name}'s data "${dir}": a workload's dataDir is an absolute, normalized path at least three levels deep` };
+  }
+  try {
+    await rm(dir, { recursive: true, force: true });
+    return { ...base, outcome: 'data-removed', detail: `removed ${w.name}'s data ${dir}` };
+  } catch (err) {
+    return { ...base, outcome: 'data-kept', detail: `could not remove ${w.name}'s data ${dir}: ${(err as Error).message}` };
+  }
 }
 
 /** Stops one workload if its pid file names a process that is provably it. */

@@ -5,7 +5,7 @@
  * the unit's workloads.json alone and prints the report as JSON.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -49,6 +49,17 @@ describe('stop-workloads (run on a machine by SSH deployments)', () => {
 
     // Nothing left: a second run finds it not running.
     expect((JSON.parse((await cli('--data-dir', dir, 'stop-workloads')).stdout) as { outcome: string }[])[0]!.outcome).toBe('not-running');
+  });
+
+  it('removes the declared data of a stopped workload with --remove-data (remove-unit, destroy), only then', async () => {
+    const data = join(dir, 'var-lib', 'web-0');
+    await mkdir(data, { recursive: true });
+    await writeWorkloadManifest(dir, 'web/0', [{ name: 'daemon', pidFile: join(dir, 'daemon.pid'), cmdline: ['rz-none'], dataDir: data }]);
+    expect((JSON.parse((await cli('--data-dir', dir, 'stop-workloads')).stdout) as { outcome: string }[]).map((x) => x.outcome)).toEqual(['not-running']);
+    await expect(access(data)).resolves.toBeUndefined();
+    const r = await cli('--data-dir', dir, 'stop-workloads', '--remove-data');
+    expect((JSON.parse(r.stdout) as { outcome: string }[]).map((x) => x.outcome)).toEqual(['not-running', 'data-removed']);
+    await expect(access(data)).rejects.toThrow(/ENOENT/);
   });
 
   it('needs --data-dir: bad usage, exit 2', async () => {

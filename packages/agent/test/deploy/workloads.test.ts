@@ -169,6 +169,40 @@ describe("a charm's declared workloads, recorded in the data dir", () => {
     expect(await stopUnitWorkloads({ unit: 'svc/0', dataDir: dir })).toMatchObject([{ outcome: 'unreadable', detail: expect.stringContaining('is damaged') }]);
   });
 
+  it("removes a stopped workload's declared data only when the unit goes for good, and never a path too short to be its own", async () => {
+    const dataDir = join(dir, 'db-0');
+    const unitDir = join(dataDir, 'unit');
+    const cluster = join(dir, 'var-lib', 'db-0-cluster');
+    await mkdir(unitDir, { recursive: true });
+    await mkdir(join(cluster, 'base'), { recursive: true });
+    await writeFile(join(cluster, 'base', 'table'), 'rows');
+    const placement = { unit: 'db/0', service: 'db', charmDir: join(FIXTURES, 'workload-daemon'), dataDir, options: { marker: `marker-${dir}`, dataDir: cluster } };
+    expect(await recordWorkloads(placement)).toMatchObject([{ name: 'daemon', dataDir: cluster }]);
+
+    // stop (and kill, and upgrades) keep the data: the unit will start again on it
+    const d = await startDaemon(`marker-${dir} ${unitDir}`);
+    await writeFile(join(unitDir, 'daemon.pid'), `${d.pid}\n`);
+    expect(await stopUnitWorkloads({ unit: 'db/0', dataDir }, { termTimeoutMs: 5_000 })).toMatchObject([{ outcome: 'terminated' }]);
+    expect(await readFile(join(cluster, 'base', 'table'), 'utf8')).toBe('rows');
+
+    // remove-unit and destroy: stopped, then its data goes
+    const again = await startDaemon(`marker-${dir} ${unitDir}`);
+    await writeFile(join(unitDir, 'daemon.pid'), `${again.pid}\n`);
+    const reports = await stopUnitWorkloads({ unit: 'db/0', dataDir }, { termTimeoutMs: 5_000, removeData: true });
+    expect(reports).toMatchObject([{ outcome: 'terminated' }, { outcome: 'data-removed', detail: `removed daemon's data ${cluster}` }]);
+    await expect(readFile(join(cluster, 'base', 'table'), 'utf8')).rejects.toThrow(/ENOENT/);
+
+    // a record edited by hand to a short path: kept, and said so (nothing exists there to lose if the guard failed)
+    await writeFile(join(dataDir, WORKLOADS_FILE), JSON.stringify({ unit: 'db/0', workloads: [{ name: 'daemon', pidFile: join(unitDir, 'daemon.pid'), cmdline: ['x'], dataDir: '/rz-no-such-dir' }] }));
+    expect(await stopUnitWorkloads({ unit: 'db/0', dataDir }, { removeData: true })).toMatchObject([{ outcome: 'not-running' }, { outcome: 'data-kept', detail: expect.stringContaining('at least three levels deep') }]);
+
+    // and the charm may not declare one
+    await expect(recordWorkloads({ ...placement, options: { ...placement.options, dataDir: '/var/lib' } })).rejects.toMatchObject({
+      code: 'AGENT_ERR_CHARM_LOAD',
+      message: expect.stringMatching(/workloads\(unit\)\[0\] \("daemon"\)\.dataDir must be an absolute, normalized path at least three levels deep/),
+    });
+  });
+
   it('refuses a declaration that could not tell the workload from a reused pid', async () => {
     const dataDir = join(dir, 'bad-0');
     await expect(recordWorkloads({ unit: 'bad/0', service: 'bad', charmDir: join(FIXTURES, 'bad-workloads'), dataDir, options: {} })).rejects.toMatchObject({

@@ -67,10 +67,11 @@ export function registerMachines(program: Command, globals: () => GlobalOptions)
 
   program
     .command('stop-workloads', { hidden: true })
+    .option('--remove-data', "the unit goes for good: also remove each stopped workload's declared data directory")
     .description("stop the workload daemons a unit whose agent is gone left running (--data-dir: the unit's); prints the reports as JSON")
-    .action(async () => {
+    .action(async (f: { removeData?: boolean }) => {
       const g = globals();
       if (g.dataDir === undefined) throw new UsageError('stop-workloads needs --data-dir DIR (the unit\'s data directory)', 'AGENT_ERR_BAD_OPTIONS');
-      printJson(await stopUnitWorkloads({ unit: g.dataDir, dataDir: g.dataDir }));
+      printJson(await stopUnitWorkloads({ unit: g.dataDir, dataDir: g.dataDir }, { removeData: f.removeData === true }));
     });
 }
