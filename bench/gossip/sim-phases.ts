@@ -11,7 +11,7 @@
  */
 import { createNode, DEFAULT_LAN_PROFILE, type GossipNode } from '../../packages/gossip/src/index';
 import { SimNetwork } from '../../packages/gossip/src/testing';
-import { slowedCount, SLOW_MS } from './sim';
+import { allKnowAll, slowedCount, SLOW_MS } from './sim';
 
 const n = Number(process.argv[2] ?? 1000);
 const lifeguard = process.argv[3] !== 'off';
@@ -22,17 +22,11 @@ if (!Number.isInteger(n) || n < 2 || !(windowMs >= 0)) throw new TypeError('usag
 const profile = DEFAULT_LAN_PROFILE;
 // No process is killed here: no connection table to keep for reset-on-kill (two map updates per frame).
 const net = new SimNetwork({ seed, latency: [1, 5], trusted: true, connectionIdleMs: 0 });
-const known = new Array<number>(n).fill(0);
 const nodes: GossipNode[] = [];
 let failed = 0;
 for (let i = 0; i < n; i++) {
   const node = createNode({ name: `n${i}`, transport: net.createTransport(`sim://n${i}`), clock: net.clock, random: net.forkRandom(), profile, tuning: { lifeguard } });
-  node.on('member-join', () => known[i]!++);
-  node.on('member-failed', () => {
-    known[i]!--;
-    failed++;
-  });
-  node.on('member-leave', () => known[i]!--);
+  node.on('member-failed', () => failed++);
   nodes.push(node);
 }
 
@@ -51,7 +45,7 @@ const phase = (name: string): void => {
 
 phase('build');
 for (const x of nodes.slice(1)) x.join([nodes[0]!.address]).catch(() => {});
-const ok = await net.clock.runUntil(() => known.every((k) => k >= n - 1), 300_000, profile.gossipInterval / 4);
+const ok = await net.clock.runUntil(() => allKnowAll(nodes), 300_000, profile.gossipInterval / 4);
 phase(`join (${ok ? 'converged' : 'timed out'} at ${(net.clock.now() / 1000).toFixed(1)} s)`);
 await net.clock.advance(2_000);
 phase('settle 2 s');

@@ -350,6 +350,14 @@ export class GossipNode {
     return this.membership.members();
   }
 
+  /**
+   * How many members are alive or suspect, this node included: O(1), no
+   * snapshot (a simulator polls it on every node to see a join converge).
+   */
+  liveMemberCount(): number {
+    return this.membership.numLive();
+  }
+
   member(name: string): Member | undefined {
     const m = this.membership.get(name);
     return m ? snapshot(m) : undefined;

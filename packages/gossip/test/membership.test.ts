@@ -19,7 +19,16 @@ describe('join convergence (simulated network)', () => {
     expect(ok).toBe(true);
     for (const node of nodes) {
       expect(node.members().filter((m) => m.status === 'alive')).toHaveLength(n);
+      expect(node.liveMemberCount()).toBe(n);
     }
+    // A member that leaves is no longer counted live anywhere (its tombstone stays listed).
+    const leaving = (nodes[1] as GossipNode).leave();
+    const rest = nodes.filter((_, i) => i !== 1);
+    const left = await cluster.clock.runUntil(() => rest.every((x) => x.liveMemberCount() === n - 1), 20_000, 50);
+    expect(left).toBe(true);
+    expect((nodes[0] as GossipNode).members()).toHaveLength(n);
+    await cluster.clock.advance(5_000);
+    await leaving;
   }, 120_000);
 
   it('emits member-join once per member on every node', async () => {
