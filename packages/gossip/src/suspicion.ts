@@ -50,6 +50,8 @@ export class Suspicion {
   private timer: TimerHandle | null;
   private readonly start: number;
   private deadline: number;
+  /** One closure per suspicion, not one per (re)scheduled timer. */
+  private readonly fireFn = (): void => this.fire();
 
   constructor(
     from: string,
@@ -64,7 +66,7 @@ export class Suspicion {
     this.start = clock.now();
     const timeout = k < 1 ? min : max;
     this.deadline = this.start + timeout;
-    this.timer = clock.setTimeout(() => this.fire(), timeout);
+    this.timer = clock.setTimeout(this.fireFn, timeout);
     if (rule.evidence) this.witness(from);
   }
 
@@ -98,7 +100,7 @@ export class Suspicion {
     if (this.timer === null || at >= this.deadline) return;
     this.deadline = at;
     this.clock.clearTimeout(this.timer);
-    this.timer = this.clock.setTimeout(() => this.fire(), Math.max(0, at - this.clock.now()));
+    this.timer = this.clock.setTimeout(this.fireFn, Math.max(0, at - this.clock.now()));
   }
 
   get confirmationCount(): number {
@@ -120,7 +122,7 @@ export class Suspicion {
     const until = Math.min(at, this.start + this.max);
     if (until <= this.clock.now()) return false;
     this.deadline = until;
-    this.timer = this.clock.setTimeout(() => this.fire(), until - this.clock.now());
+    this.timer = this.clock.setTimeout(this.fireFn, until - this.clock.now());
     return true;
   }
 
