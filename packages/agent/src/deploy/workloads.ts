@@ -20,6 +20,7 @@ import type { UnitContext, WorkloadPidFile } from '../charm/define';
 import { writeJsonAtomic } from '../agent-info';
 import { isWorkloadDataDir } from '../charm/workload-data-dir';
 import { checkOwnership, readProcess, stillRunning, type ProcessInfo } from './process-identity';
+import { readIfExists } from '../persistence/read-if-exists';
 
 /** The file (in a unit's data dir) listing its workload daemons. */
 export const WORKLOADS_FILE = 'workloads.json';
@@ -97,13 +98,8 @@ export const DEFAULT_STOP_WORKLOADS_OPTIONS = Object.freeze({ termTimeoutMs: 10_
 /** The unit's recorded workloads; undefined when it has none. Throws on a damaged file. */
 export async function readWorkloadManifest(dataDir: string): Promise<WorkloadManifest | undefined> {
   const file = join(dataDir, WORKLOADS_FILE);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
+  const text = await readIfExists(file, 'utf8');
+  if (text === undefined) return undefined;
   const m = JSON.parse(text) as WorkloadManifest;
   const valid =
     typeof m?.unit === 'string' &&

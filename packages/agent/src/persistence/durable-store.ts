@@ -54,6 +54,7 @@ import { AgentError, StoreCorruptError } from '../errors';
 import { acquireDirLock } from './dir-lock';
 import type { DirLock } from './dir-lock';
 import { MAX_RECORD_BYTES, FRAME_HEADER_BYTES, encodeFrame, scanFrames } from './framing';
+import { readIfExists } from './read-if-exists';
 
 export interface DurableStoreOptions<S = unknown, R = unknown> {
   /** Data directory; created if missing. One store per directory (locked). */
@@ -103,15 +104,6 @@ async function fsyncDir(dir: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
-  }
-}
-
-async function readIfExists(path: string): Promise<Buffer | undefined> {
-  try {
-    return await readFile(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
   }
 }
 

@@ -19,9 +19,10 @@
  * Bump STATE_FORMAT whenever a release writes state that an agent of the
  * previous format would misread or ignore; never lower it.
  */
-import { open, readFile, rename } from 'node:fs/promises';
+import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AgentError } from '../errors';
+import { readIfExists } from '../persistence/read-if-exists';
 
 /** The state format this release writes (1: before FORMAT existed; 2: link outboxes in the knowledge base). */
 export const STATE_FORMAT = 2;
@@ -54,13 +55,13 @@ export class StateTooNewError extends AgentError {
 /** Reads `<stateDir>/FORMAT`; undefined when there is none. A damaged one is an error naming the file (nothing is guessed). */
 export async function readStateFormat(stateDir: string): Promise<StateFormatRecord | undefined> {
   const file = join(stateDir, STATE_FORMAT_FILE);
-  let text: string;
+  let text: string | undefined;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readIfExists(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new AgentError('AGENT_ERR_STORE_FAILED', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
   }
+  if (text === undefined) return undefined;
   let value: unknown;
   try {
     value = JSON.parse(text);
