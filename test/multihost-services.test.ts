@@ -129,7 +129,10 @@ describe.skipIf(reason !== undefined)(`real services across 3 hosts${reason ? ` 
           if (!ready) return undefined;
           r.push(standby ? `replica:${/host=(\S+)/.exec(conninfo)?.[1] ?? '?'}` : 'primary');
         }
-        return r.filter((x) => x === 'primary').length === 1 && r.filter((x) => x.startsWith('replica:')).length === 2 ? r : undefined;
+        // While the election settles a replica may still name an earlier primary: wait for the settled
+        // state (a replica that never follows the primary fails here, at the timeout).
+        const primary = r.indexOf('primary');
+        return r.filter((x) => x === 'primary').length === 1 && r.every((x, i) => i === primary || x === `replica:${ADDR[primary]}`) ? r : undefined;
       }, { timeoutMs: 150_000, intervalMs: 500 });
     const primary = roles.indexOf('primary');
     for (const r of roles.filter((x) => x !== 'primary')) expect(r).toBe(`replica:${ADDR[primary]}`);
